@@ -1,0 +1,259 @@
+// Command gatehouse is the Gatehouse identity governance gateway.
+//
+//	gatehouse [serve] [--config FILE]     run the gateway (the default)
+//	gatehouse check-config [--config FILE] report every configuration problem, then exit
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/gatehouse-iam/gatehouse/config"
+	"github.com/gatehouse-iam/gatehouse/fixtures"
+	"github.com/gatehouse-iam/gatehouse/gateway"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/scim"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (default: the embedded demo configuration)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := load(*configPath)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	switch cmd {
+	case "check-config":
+		if err != nil {
+			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
+			return 1
+		}
+		fmt.Fprintln(stdout, "configuration OK")
+		return 0
+	case "serve":
+		if err != nil {
+			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
+			return 1
+		}
+		if err := serve(cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "unknown command %q: use serve or check-config\n", cmd)
+	return 2
+}
+
+func load(path string) (config.Config, error) {
+	data := fixtures.DemoConfig()
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return config.Config{}, err
+		}
+	}
+	return config.Parse(data, os.Getenv)
+}
+
+func indent(err error) string {
+	var b []byte
+	for _, line := range splitLines(err.Error()) {
+		b = append(b, "  - "+line+"\n"...)
+	}
+	return string(b)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := range len(s) {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func serve(cfg config.Config, stdout io.Writer) error {
+	log, err := newLogger(cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	rdb, stopRedis, err := connectRedis(cfg.Redis, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	store := redisstore.New(rdb, cfg.Redis.Namespace)
+
+	clients, demoToken, err := scimClients(cfg)
+	if err != nil {
+		return err
+	}
+	scimServer, err := scim.New(store, scim.Options{
+		PublicURL: cfg.PublicURL, MaxResults: cfg.SCIM.MaxResults, MaxBodyBytes: cfg.SCIM.MaxBodyBytes, Clients: clients,
+	}, log.Named("scim"))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if cfg.Demo {
+		if err := scimServer.Seed(ctx, fixtures.DemoUsers(), fixtures.DemoGroups()); err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+	}
+	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
+	scimServer.Mount(engine)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	}
+	banner(stdout, cfg, ln.Addr().String(), demoToken)
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("scim_base_url", cfg.PublicURL+scim.Prefix))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func banner(w io.Writer, cfg config.Config, addr, demoToken string) {
+	fmt.Fprintf(w, "Gatehouse is listening on %s\n", addr)
+	fmt.Fprintf(w, "  SCIM base URL: %s%s\n", cfg.PublicURL, scim.Prefix)
+	if demoToken != "" {
+		fmt.Fprintf(w, "  Authenticate with: Authorization: Bearer %s\n", demoToken)
+		fmt.Fprintf(w, "  (a one-time demo token; set GATEHOUSE_SCIM_TOKEN to choose your own)\n")
+	} else {
+		fmt.Fprintf(w, "  Authenticate with: Authorization: Bearer <the token of a configured SCIM client>\n")
+	}
+	fmt.Fprintf(w, "  Try: curl -H 'Authorization: Bearer <token>' %s%s/Users\n", cfg.PublicURL, scim.Prefix)
+	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
+		fmt.Fprintf(w, "  Storage: embedded in-process Redis; nothing survives a restart (set GATEHOUSE_REDIS_URL)\n")
+	}
+}
+
+// scimClients resolves every client's token to its hash. A demo with no client at all gets a
+// random one-time token, shown once on the terminal and never logged.
+func scimClients(cfg config.Config) ([]scim.Client, string, error) {
+	var clients []scim.Client
+	for _, c := range cfg.SCIM.Clients {
+		sum, err := c.Token.TokenHash()
+		if err != nil {
+			return nil, "", fmt.Errorf("scim client %s: %w", c.Name, err)
+		}
+		clients = append(clients, scim.Client{Name: c.Name, TokenHash: sum})
+	}
+	if len(clients) > 0 || !cfg.Demo {
+		return clients, "", nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, "", err
+	}
+	token := "demo-" + hex.EncodeToString(b[:])
+	return []scim.Client{{Name: "demo", TokenHash: sha256.Sum256([]byte(token))}}, token, nil
+}
+
+// connectRedis opens the configured Redis, or starts an embedded one when none is configured.
+func connectRedis(cfg config.Redis, log *zap.Logger) (redis.UniversalClient, func(), error) {
+	opts := &redis.UniversalOptions{PoolSize: cfg.PoolSize, Username: cfg.Username}
+	for field, s := range map[*string]config.Secret{&opts.Password: cfg.Password, &opts.SentinelPassword: cfg.Sentinel.Password} {
+		if s != "" {
+			v, err := s.Resolve()
+			if err != nil {
+				return nil, nil, err
+			}
+			*field = v
+		}
+	}
+	stop := func() {}
+	switch {
+	case cfg.Sentinel.MasterName != "":
+		opts.MasterName, opts.Addrs = cfg.Sentinel.MasterName, cfg.Sentinel.Addrs
+	case len(cfg.ClusterAddrs) > 0:
+		opts.Addrs, opts.IsClusterMode = cfg.ClusterAddrs, true
+	case cfg.URL != "":
+		u, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis.url: %w", err)
+		}
+		opts.Addrs, opts.Username, opts.Password, opts.DB, opts.TLSConfig = []string{u.Addr}, u.Username, u.Password, u.DB, u.TLSConfig
+	default:
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("using an embedded in-process Redis: nothing survives a restart; set GATEHOUSE_REDIS_URL for real use")
+		opts.Addrs, stop = []string{mr.Addr()}, mr.Close
+	}
+	rdb := redis.NewUniversalClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		log.Warn("redis is not reachable yet; /readyz reports it", zap.Error(err))
+	}
+	return rdb, func() { _ = rdb.Close(); stop() }, nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
+}

@@ -1,0 +1,266 @@
+// Package config is Gatehouse's one typed configuration: loading, defaults, environment
+// overrides, secret references and validation that reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Every field states its default.
+type Config struct {
+	// Listen is the HTTP listen address. Default "127.0.0.1:8080"; env GATEHOUSE_ADDR.
+	Listen string `yaml:"listen"`
+	// PublicURL is the externally visible base URL, used in meta.location and Location headers.
+	// Default "http://" + Listen.
+	PublicURL string `yaml:"publicURL"`
+	// Log configures the JSON logs.
+	Log Log `yaml:"log"`
+	// Redis says where identity records and queues live.
+	Redis Redis `yaml:"redis"`
+	// SCIM configures the inbound SCIM 2.0 endpoint at /scim/v2.
+	SCIM SCIM `yaml:"scim"`
+	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
+	// (true in the embedded demo configuration).
+	Demo bool `yaml:"demo"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `yaml:"level"`
+}
+
+// Redis configures the Redis connection.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL of a single node. Empty (the default) starts an
+	// embedded in-process Redis that keeps nothing on disk: for demos only. Env GATEHOUSE_REDIS_URL.
+	URL string `yaml:"url"`
+	// Sentinel, when MasterName is set, connects through Redis Sentinel instead of URL.
+	Sentinel Sentinel `yaml:"sentinel"`
+	// ClusterAddrs, when set, connects to a Redis Cluster through these seed nodes instead of URL.
+	ClusterAddrs []string `yaml:"clusterAddrs"`
+	// Username for Sentinel and Cluster connections (URL carries its own). Default none.
+	Username string `yaml:"username"`
+	// Password is a secret reference (env:NAME or file:/path) for Sentinel and Cluster data
+	// nodes. Default none.
+	Password Secret `yaml:"password"`
+	// Namespace is wrapped in a hash tag as the prefix of every key: "gh:{Namespace}:". Default "gatehouse".
+	Namespace string `yaml:"namespace"`
+	// PoolSize is the connection pool size per node. Default 0: go-redis's default (10 per CPU).
+	PoolSize int `yaml:"poolSize"`
+}
+
+// Sentinel configures a Sentinel-managed Redis.
+type Sentinel struct {
+	// MasterName is the name Sentinel knows the master by. Default none (Sentinel off).
+	MasterName string `yaml:"masterName"`
+	// Addrs are the Sentinel addresses (host:port). Required with MasterName.
+	Addrs []string `yaml:"addrs"`
+	// Password is a secret reference for the Sentinels themselves. Default none.
+	Password Secret `yaml:"password"`
+}
+
+// SCIM configures the inbound SCIM endpoint.
+type SCIM struct {
+	// MaxResults is the largest page a client may ask for and the default page size. Default 200.
+	MaxResults int `yaml:"maxResults"`
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1048576 (1 MiB).
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// Clients are the identity providers allowed to call the endpoint, each with its own token.
+	// Env GATEHOUSE_SCIM_TOKEN adds a client named "default".
+	Clients []Client `yaml:"clients"`
+}
+
+// Client is one IdP allowed to call SCIM.
+type Client struct {
+	// Name identifies the client in logs and, later, as the source of requests. Required, unique.
+	Name string `yaml:"name"`
+	// Token is a secret reference (env:NAME or file:/path) or the token's SHA-256 as
+	// "sha256:<64 hex digits>". Required.
+	Token Secret `yaml:"token"`
+}
+
+// Secret is a reference to a secret, never the secret itself: "env:NAME", "file:/path" or, for
+// tokens, "sha256:<hex>". Its String form never shows the value.
+type Secret string
+
+// String hides everything but the reference kind.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	kind, _, _ := strings.Cut(string(s), ":")
+	return kind + ":…"
+}
+
+// Resolve reads the secret's value. A sha256 reference has no value to read.
+func (s Secret) Resolve() (string, error) {
+	kind, ref, ok := strings.Cut(string(s), ":")
+	switch {
+	case !ok:
+		return "", errors.New("not a secret reference: use env:NAME or file:/path")
+	case kind == "env":
+		v, found := os.LookupEnv(ref)
+		if !found || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", ref)
+		}
+		return v, nil
+	case kind == "file":
+		b, err := os.ReadFile(ref)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		v := string(bytes.TrimRight(b, "\r\n"))
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", ref)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown secret reference kind %q: use env:NAME or file:/path", kind)
+}
+
+// TokenHash resolves a token reference to the SHA-256 of the token.
+func (s Secret) TokenHash() ([32]byte, error) {
+	var sum [32]byte
+	if hexSum, ok := strings.CutPrefix(string(s), "sha256:"); ok {
+		b, err := hex.DecodeString(hexSum)
+		if err != nil || len(b) != len(sum) {
+			return sum, errors.New("sha256: reference needs 64 hex digits")
+		}
+		copy(sum[:], b)
+		return sum, nil
+	}
+	v, err := s.Resolve()
+	if err != nil {
+		return sum, err
+	}
+	if len(v) < 16 {
+		return sum, errors.New("token is shorter than 16 characters")
+	}
+	return sha256.Sum256([]byte(v)), nil
+}
+
+// Defaults returns the configuration used for every field a file leaves out.
+func Defaults() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Log:    Log{Level: "info"},
+		Redis:  Redis{Namespace: "gatehouse"},
+		SCIM:   SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
+	}
+}
+
+// Parse reads YAML over the defaults, then applies the environment overrides. Unknown fields are
+// errors, so a typo does not silently fall back to a default.
+func Parse(data []byte, getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty document (io.EOF) means "all defaults".
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if v := getenv("GATEHOUSE_ADDR"); v != "" {
+		cfg.Listen = v
+	}
+	if v := getenv("GATEHOUSE_REDIS_URL"); v != "" {
+		cfg.Redis.URL = v
+	}
+	if getenv("GATEHOUSE_SCIM_TOKEN") != "" {
+		cfg.SCIM.Clients = append(cfg.SCIM.Clients, Client{Name: "default", Token: "env:GATEHOUSE_SCIM_TOKEN"})
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return cfg, nil
+}
+
+// Validate reports every problem at once, each naming its field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("publicURL", "%q is not an http(s) URL", c.PublicURL)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	c.Redis.validate(bad)
+	if c.SCIM.MaxResults < 1 || c.SCIM.MaxResults > 10000 {
+		bad("scim.maxResults", "%d is outside 1..10000", c.SCIM.MaxResults)
+	}
+	if c.SCIM.MaxBodyBytes < 1024 {
+		bad("scim.maxBodyBytes", "%d is below 1024", c.SCIM.MaxBodyBytes)
+	}
+	if len(c.SCIM.Clients) == 0 && !c.Demo {
+		bad("scim.clients", "at least one client is required (or set GATEHOUSE_SCIM_TOKEN)")
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.SCIM.Clients {
+		field := fmt.Sprintf("scim.clients[%d]", i)
+		if cl.Name == "" {
+			bad(field+".name", "is required")
+		} else if seen[cl.Name] {
+			bad(field+".name", "%q is used twice", cl.Name)
+		}
+		seen[cl.Name] = true
+		if _, err := cl.Token.TokenHash(); err != nil {
+			bad(field+".token", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r Redis) validate(bad func(field, format string, args ...any)) {
+	modes := 0
+	if r.URL != "" {
+		modes++
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("redis.url", "must be a redis:// or rediss:// URL")
+		}
+	}
+	if r.Sentinel.MasterName != "" {
+		modes++
+		if len(r.Sentinel.Addrs) == 0 {
+			bad("redis.sentinel.addrs", "is required with a masterName")
+		}
+	}
+	if len(r.ClusterAddrs) > 0 {
+		modes++
+	}
+	if modes > 1 {
+		bad("redis", "set only one of url, sentinel and clusterAddrs")
+	}
+	for field, s := range map[string]Secret{"redis.password": r.Password, "redis.sentinel.password": r.Sentinel.Password} {
+		if s != "" {
+			if _, err := s.Resolve(); err != nil {
+				bad(field, "%v", err)
+			}
+		}
+	}
+	if r.Namespace == "" || strings.ContainsAny(r.Namespace, "{}: \t\r\n") {
+		bad("redis.namespace", "%q must be non-empty without braces, colons or spaces", r.Namespace)
+	}
+	if r.PoolSize < 0 {
+		bad("redis.poolSize", "%d is negative", r.PoolSize)
+	}
+}

@@ -1,0 +1,118 @@
+package governance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind names a type of identity record.
+type Kind string
+
+// The identity kinds an IdP can declare.
+const (
+	KindUser  Kind = "user"
+	KindGroup Kind = "group"
+)
+
+// Sentinel errors of the identity store; adapters translate them into protocol errors.
+var (
+	ErrNotFound        = errors.New("governance: not found")
+	ErrConflict        = errors.New("governance: unique value already taken")
+	ErrVersionMismatch = errors.New("governance: version mismatch")
+	ErrUnknownMember   = errors.New("governance: member does not exist")
+	ErrInvalidKey      = errors.New("governance: value cannot be indexed")
+)
+
+// UnknownMemberError says which member of a write does not exist.
+type UnknownMemberError struct{ ID string }
+
+func (e *UnknownMemberError) Error() string { return fmt.Sprintf("governance: member %q does not exist", e.ID) }
+
+// Unwrap lets errors.Is(err, ErrUnknownMember) match.
+func (e *UnknownMemberError) Unwrap() error { return ErrUnknownMember }
+
+// Resource is an identity record as its IdP declared it, plus what the store derives.
+type Resource struct {
+	Kind     Kind
+	ID       string
+	Document json.RawMessage // the declared attributes, a JSON object without id, meta, groups or members
+	Version  int64           // grows by one with every change, including membership changes
+	Created  time.Time
+	Modified time.Time
+	MemberOf []Ref    // groups that list this resource as a direct member
+	Members  []Member // groups only; filled when ReadOptions.Members is set
+}
+
+// Ref points at a group.
+type Ref struct {
+	ID      string
+	Display string
+}
+
+// Member is one direct member of a group.
+type Member struct {
+	ID      string
+	Kind    Kind
+	Display string
+}
+
+// Keys are the values the store indexes for a resource, derived from its document.
+type Keys struct {
+	// Unique is compared case-insensitively and must be unique per kind (userName, group displayName).
+	Unique string
+	// Display is shown for the resource where others reference it (group members, User.groups).
+	Display string
+	// Lookups are exact-match indexes: attribute name to its values.
+	Lookups []Lookup
+}
+
+// Lookup is one indexed attribute value.
+type Lookup struct {
+	Attr  string
+	Value string
+}
+
+// Write is a create or a full replacement of a resource.
+type Write struct {
+	Kind     Kind
+	ID       string
+	Document json.RawMessage
+	Keys     Keys
+	// Members replaces a group's direct members when not nil. Every ID must name an existing
+	// user or group, otherwise nothing is written and the error is an *UnknownMemberError.
+	Members []string
+	// IfVersion, when not zero, makes the write fail with ErrVersionMismatch unless the stored
+	// version equals it.
+	IfVersion int64
+}
+
+// ReadOptions says what to load with a resource.
+type ReadOptions struct {
+	Members bool
+}
+
+// Page is one slice of a stable ordering of all resources of a kind.
+type Page struct {
+	Resources []Resource
+	Total     int
+}
+
+// IdentityStore keeps users, groups and memberships. Every method is atomic.
+type IdentityStore interface {
+	Create(ctx context.Context, w Write) (Resource, error)
+	Replace(ctx context.Context, w Write) (Resource, error)
+	Delete(ctx context.Context, kind Kind, id string, ifVersion int64) error
+	Get(ctx context.Context, kind Kind, id string, opts ReadOptions) (Resource, error)
+	// Version returns the current version of a resource without loading it.
+	Version(ctx context.Context, kind Kind, id string) (int64, error)
+	// FindUnique returns the resource whose Keys.Unique equals value, case-insensitively.
+	FindUnique(ctx context.Context, kind Kind, value string, opts ReadOptions) ([]Resource, error)
+	// FindLookup returns the resources that have value under attr in Keys.Lookups.
+	FindLookup(ctx context.Context, kind Kind, attr, value string, opts ReadOptions) ([]Resource, error)
+	// List returns count resources from offset (0-based) in creation order, and the total.
+	List(ctx context.Context, kind Kind, offset, count int, opts ReadOptions) (Page, error)
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,267 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+)
+
+var srv *redistest.Server
+
+func TestMain(m *testing.M) { redistest.Main(m, &srv) }
+
+func newStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	return redisstore.New(srv.Client(t), redistest.Namespace())
+}
+
+func user(id, userName string, lookups ...governance.Lookup) governance.Write {
+	doc, _ := json.Marshal(map[string]any{"userName": userName})
+	return governance.Write{Kind: governance.KindUser, ID: id, Document: doc,
+		Keys: governance.Keys{Unique: userName, Display: userName, Lookups: lookups}}
+}
+
+func group(id, name string, members ...string) governance.Write {
+	doc, _ := json.Marshal(map[string]any{"displayName": name})
+	if members == nil {
+		members = []string{}
+	}
+	return governance.Write{Kind: governance.KindGroup, ID: id, Document: doc,
+		Keys: governance.Keys{Unique: name, Display: name}, Members: members}
+}
+
+// must fails the test on an error and passes the value on: must(t).one(s.Create(...)).
+type checks struct{ t *testing.T }
+
+func must(t *testing.T) checks { return checks{t} }
+
+func (c checks) one(r governance.Resource, err error) governance.Resource {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func (c checks) many(rs []governance.Resource, err error) []governance.Resource {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return rs
+}
+
+func (c checks) page(p governance.Page, err error) governance.Page {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func TestCreateGetAndUniqueness(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	created := must(t).one(s.Create(ctx, user("u1", "Ada@Example.org")))
+	if created.Version != 1 || created.Created.IsZero() || !created.Created.Equal(created.Modified) {
+		t.Fatalf("new resource: version %d created %v modified %v", created.Version, created.Created, created.Modified)
+	}
+	if _, err := s.Create(ctx, user("u2", "ada@example.ORG")); !errors.Is(err, governance.ErrConflict) {
+		t.Fatalf("same userName in other case: got %v, want ErrConflict", err)
+	}
+	if _, err := s.Create(ctx, user("u1", "other")); !errors.Is(err, governance.ErrConflict) {
+		t.Fatalf("same id: got %v, want ErrConflict", err)
+	}
+	if _, err := s.Get(ctx, governance.KindUser, "u2", governance.ReadOptions{}); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("refused create left a record: %v", err)
+	}
+	found := must(t).many(s.FindUnique(ctx, governance.KindUser, "ADA@EXAMPLE.ORG", governance.ReadOptions{}))
+	if len(found) != 1 || found[0].ID != "u1" {
+		t.Fatalf("FindUnique case-insensitive: %+v", found)
+	}
+	// A user and a group may share a name: uniqueness is per kind.
+	must(t).one(s.Create(ctx, group("g1", "Ada@Example.org")))
+}
+
+func TestReplaceMovesIndexesAndChecksVersion(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	must(t).one(s.Create(ctx, user("u1", "old", governance.Lookup{Attr: "externalId", Value: "X1"})))
+	must(t).one(s.Create(ctx, user("u2", "taken")))
+
+	w := user("u1", "new", governance.Lookup{Attr: "externalId", Value: "X2"})
+	w.IfVersion = 7
+	if _, err := s.Replace(ctx, w); !errors.Is(err, governance.ErrVersionMismatch) {
+		t.Fatalf("stale If-Match: got %v", err)
+	}
+	w.IfVersion = 1
+	clash := w
+	clash.Keys.Unique = "TAKEN"
+	if _, err := s.Replace(ctx, clash); !errors.Is(err, governance.ErrConflict) {
+		t.Fatalf("rename onto another user's name: got %v", err)
+	}
+	got := must(t).one(s.Replace(ctx, w))
+	if got.Version != 2 {
+		t.Fatalf("version after replace = %d, want 2", got.Version)
+	}
+	for value, want := range map[string]int{"old": 0, "new": 1} {
+		if n := len(must(t).many(s.FindUnique(ctx, governance.KindUser, value, governance.ReadOptions{}))); n != want {
+			t.Errorf("FindUnique(%q) = %d results, want %d", value, n, want)
+		}
+	}
+	for value, want := range map[string]int{"X1": 0, "X2": 1} {
+		if n := len(must(t).many(s.FindLookup(ctx, governance.KindUser, "externalId", value, governance.ReadOptions{}))); n != want {
+			t.Errorf("FindLookup(externalId %q) = %d results, want %d", value, n, want)
+		}
+	}
+	if _, err := s.Replace(ctx, user("nobody", "x")); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("replace of a missing resource: got %v", err)
+	}
+}
+
+func TestLookupsAreExactAndShared(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	must(t).one(s.Create(ctx, user("u1", "a", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
+	must(t).one(s.Create(ctx, user("u2", "b", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
+	must(t).one(s.Create(ctx, user("u3", "c", governance.Lookup{Attr: "emails.value", Value: "x@example.org.evil"})))
+	found := must(t).many(s.FindLookup(ctx, governance.KindUser, "emails.value", "x@example.org", governance.ReadOptions{}))
+	if len(found) != 2 {
+		t.Fatalf("shared email: %d results, want 2 (a prefix must not match)", len(found))
+	}
+	if _, err := s.Create(ctx, user("u4", "d", governance.Lookup{Attr: "emails.value", Value: "bad\x00value"})); !errors.Is(err, governance.ErrInvalidKey) {
+		t.Fatalf("NUL in an indexed value: got %v", err)
+	}
+}
+
+func TestMembershipsBothWays(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	must(t).one(s.Create(ctx, user("u1", "ada")))
+	must(t).one(s.Create(ctx, user("u2", "grace")))
+	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1", "u2")))
+	must(t).one(s.Create(ctx, group("g2", "All", "g1", "u1")))
+
+	u1 := must(t).one(s.Get(ctx, governance.KindUser, "u1", governance.ReadOptions{}))
+	if len(u1.MemberOf) != 2 || u1.MemberOf[0].Display != "Engineering" || u1.MemberOf[1].Display != "All" {
+		t.Fatalf("u1 member of: %+v", u1.MemberOf)
+	}
+	if u1.Version != 3 {
+		t.Fatalf("joining two groups must bump the user's version twice: %d", u1.Version)
+	}
+	g2 := must(t).one(s.Get(ctx, governance.KindGroup, "g2", governance.ReadOptions{Members: true}))
+	if len(g2.Members) != 2 || g2.Members[0].Kind != governance.KindGroup || g2.Members[1].Kind != governance.KindUser {
+		t.Fatalf("g2 members: %+v", g2.Members)
+	}
+
+	if _, err := s.Create(ctx, group("g3", "Broken", "u1", "ghost")); !errors.As(err, new(*governance.UnknownMemberError)) {
+		t.Fatalf("unknown member: got %v", err)
+	}
+	if _, err := s.Get(ctx, governance.KindGroup, "g3", governance.ReadOptions{}); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatal("a refused group was written")
+	}
+	if must(t).one(s.Get(ctx, governance.KindUser, "u1", governance.ReadOptions{})).Version != 3 {
+		t.Fatal("a refused group changed a member's version")
+	}
+	if _, err := s.Replace(ctx, group("g1", "Engineering", "g1")); !errors.Is(err, governance.ErrInvalidKey) {
+		t.Fatalf("self membership: got %v", err)
+	}
+
+	// Deleting a user removes it from every group; deleting a group frees its members.
+	if err := s.Delete(ctx, governance.KindUser, "u1", 0); err != nil {
+		t.Fatal(err)
+	}
+	g1 := must(t).one(s.Get(ctx, governance.KindGroup, "g1", governance.ReadOptions{Members: true}))
+	if len(g1.Members) != 1 || g1.Members[0].ID != "u2" {
+		t.Fatalf("g1 members after deleting u1: %+v", g1.Members)
+	}
+	if err := s.Delete(ctx, governance.KindGroup, "g1", 0); err != nil {
+		t.Fatal(err)
+	}
+	u2 := must(t).one(s.Get(ctx, governance.KindUser, "u2", governance.ReadOptions{}))
+	if len(u2.MemberOf) != 0 {
+		t.Fatalf("u2 still member of %+v", u2.MemberOf)
+	}
+	g2 = must(t).one(s.Get(ctx, governance.KindGroup, "g2", governance.ReadOptions{Members: true}))
+	if len(g2.Members) != 0 {
+		t.Fatalf("g2 members after deletes: %+v", g2.Members)
+	}
+	if err := s.Delete(ctx, governance.KindGroup, "g1", 0); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("second delete: got %v", err)
+	}
+}
+
+func TestDeleteChecksVersionAndClearsIndexes(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	must(t).one(s.Create(ctx, user("u1", "ada", governance.Lookup{Attr: "externalId", Value: "E1"})))
+	if err := s.Delete(ctx, governance.KindUser, "u1", 9); !errors.Is(err, governance.ErrVersionMismatch) {
+		t.Fatalf("stale delete: got %v", err)
+	}
+	if err := s.Delete(ctx, governance.KindUser, "u1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(must(t).many(s.FindLookup(ctx, governance.KindUser, "externalId", "E1", governance.ReadOptions{}))); n != 0 {
+		t.Fatalf("externalId index kept %d entries", n)
+	}
+	// The name is free again.
+	must(t).one(s.Create(ctx, user("u2", "ada")))
+	page := must(t).page(s.List(ctx, governance.KindUser, 0, 10, governance.ReadOptions{}))
+	if page.Total != 1 || len(page.Resources) != 1 || page.Resources[0].ID != "u2" {
+		t.Fatalf("list after delete: %+v", page)
+	}
+}
+
+func TestListIsStableCreationOrder(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	for i := range 25 {
+		must(t).one(s.Create(ctx, user(fmt.Sprintf("id-%02d", 24-i), fmt.Sprintf("user%02d", i))))
+	}
+	var seen []string
+	for offset := 0; offset < 30; offset += 10 {
+		page := must(t).page(s.List(ctx, governance.KindUser, offset, 10, governance.ReadOptions{}))
+		if page.Total != 25 {
+			t.Fatalf("total %d", page.Total)
+		}
+		for _, r := range page.Resources {
+			seen = append(seen, r.ID)
+		}
+	}
+	if len(seen) != 25 || seen[0] != "id-24" || seen[24] != "id-00" {
+		t.Fatalf("pages are not in creation order: %v", seen)
+	}
+	counted := must(t).page(s.List(ctx, governance.KindUser, 0, 0, governance.ReadOptions{}))
+	if counted.Total != 25 || len(counted.Resources) != 0 {
+		t.Fatalf("count=0 must return the total only: %+v", counted)
+	}
+}
+
+// Many clients creating the same userName at once: exactly one wins.
+func TestConcurrentCreatesOfOneName(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			_, err := s.Create(ctx, user(fmt.Sprintf("u%d", i), "same.name"))
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, governance.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 31 {
+		t.Fatalf("wins %d conflicts %d, want 1 and 31", wins.Load(), conflicts.Load())
+	}
+	if page := must(t).page(s.List(ctx, governance.KindUser, 0, 100, governance.ReadOptions{})); page.Total != 1 {
+		t.Fatalf("%d users stored", page.Total)
+	}
+}

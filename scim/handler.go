@@ -1,0 +1,318 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/elimity-com/scim"
+	scimerrors "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/schema"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ scim.ResourceHandler = (*handler)(nil)
+
+// handler serves one resource type on top of the identity store.
+type handler struct {
+	kind   *resourceKind
+	store  governance.IdentityStore
+	render renderer
+	log    *zap.Logger
+	// maxResults caps list pages; lists are served by the router (list.go), GetAll only
+	// keeps the library's interface whole.
+	maxResults int
+}
+
+// notStored are attributes a client may send that never reach the store: readOnly ones the
+// library already drops, and password, which Gatehouse accepts (IdPs send it) but never
+// keeps: it authenticates nobody with it, so holding even a hash would only be a liability.
+var notStored = []string{"id", "meta", "schemas", "groups", "password"}
+
+// split turns validated attributes into the stored document and, for groups, the member IDs.
+func (h *handler) split(attrs map[string]any) (governance.Write, error) {
+	w := governance.Write{Kind: h.kind.kind}
+	doc := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if !slices.Contains(notStored, k) && k != h.kind.membersAttr {
+			doc[k] = v
+		}
+	}
+	if h.kind.membersAttr != "" {
+		w.Members = []string{}
+		for _, m := range asList(attrs[h.kind.membersAttr]) {
+			obj, _ := m.(map[string]any)
+			id, ok := obj["value"].(string)
+			if !ok || id == "" {
+				return w, patchError(400, scimerrors.ScimTypeInvalidValue, "every member needs a value")
+			}
+			if !slices.Contains(w.Members, id) {
+				w.Members = append(w.Members, id)
+			}
+		}
+	}
+	w.Keys = h.kind.keys(doc)
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return w, fmt.Errorf("scim: encode document: %w", err)
+	}
+	w.Document = raw
+	return w, nil
+}
+
+func (h *handler) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	w, err := h.split(attrs)
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	w.ID = uuid.NewString()
+	res, err := h.store.Create(r.Context(), w)
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	return h.resource(r, res)
+}
+
+func (h *handler) Get(r *http.Request, id string) (scim.Resource, error) {
+	p := h.render.parseProjection(r.URL.Query().Get("attributes"), r.URL.Query().Get("excludedAttributes"))
+	res, err := h.store.Get(r.Context(), h.kind.kind, id, governance.ReadOptions{Members: h.wantsMembers(p)})
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	sr, err := h.resource(r, res)
+	if err == nil && !p.empty() {
+		sr.Attributes = p.apply(sr.Attributes)
+	}
+	return sr, err
+}
+
+// wantsMembers says whether a group read must load members: Entra looks groups up with
+// excludedAttributes=members precisely so that large groups stay cheap.
+func (h *handler) wantsMembers(p projection) bool {
+	if h.kind.membersAttr == "" {
+		return false
+	}
+	probe := map[string]any{h.kind.membersAttr: true}
+	_, kept := p.apply(probe)[h.kind.membersAttr]
+	return kept
+}
+
+func (h *handler) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
+	q := listQuery{startIndex: params.StartIndex, count: min(params.Count, h.maxResults)}
+	if params.FilterValidator != nil {
+		q.filter = params.FilterValidator.GetFilter()
+	}
+	found, err := h.query(r.Context(), q)
+	if err != nil {
+		return scim.Page{}, h.fail(r, err)
+	}
+	page := scim.Page{TotalResults: found.total, Resources: []scim.Resource{}}
+	for _, res := range found.resources {
+		sr, err := h.resource(r, res)
+		if err != nil {
+			return scim.Page{}, err
+		}
+		page.Resources = append(page.Resources, sr)
+	}
+	return page, nil
+}
+
+func (h *handler) Replace(r *http.Request, id string, attrs scim.ResourceAttributes) (scim.Resource, error) {
+	w, err := h.split(attrs)
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	w.ID, w.IfVersion = id, parseETag(r.Header.Get("If-Match"))
+	if err := h.checkIfMatch(r, id, w.IfVersion); err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	res, err := h.store.Replace(r.Context(), w)
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	return h.resource(r, res)
+}
+
+func (h *handler) Delete(r *http.Request, id string) error {
+	ifVersion := parseETag(r.Header.Get("If-Match"))
+	if err := h.checkIfMatch(r, id, ifVersion); err != nil {
+		return h.fail(r, err)
+	}
+	return h.fail(r, h.store.Delete(r.Context(), h.kind.kind, id, ifVersion))
+}
+
+// checkIfMatch fails a write whose If-Match names no version of ours (a foreign or malformed
+// tag): it can never match. "*" matches any existing resource.
+func (h *handler) checkIfMatch(r *http.Request, id string, parsed int64) error {
+	tag := r.Header.Get("If-Match")
+	if tag == "" || tag == "*" || parsed != 0 {
+		return nil
+	}
+	if _, err := h.store.Version(r.Context(), h.kind.kind, id); err != nil {
+		return err
+	}
+	return governance.ErrVersionMismatch
+}
+
+// patchAttempts bounds the compare-and-swap loop under contention; each attempt re-reads.
+const patchAttempts = 60
+
+func (h *handler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
+	ifVersion := parseETag(r.Header.Get("If-Match"))
+	if err := h.checkIfMatch(r, id, ifVersion); err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	res, err := backoff.Retry(r.Context(), func() (governance.Resource, error) {
+		res, err := h.patchOnce(r.Context(), id, ops, ifVersion)
+		if errors.Is(err, governance.ErrVersionMismatch) && ifVersion == 0 {
+			return res, err // someone else wrote first: read again and re-apply
+		}
+		if err != nil {
+			return res, backoff.Permanent(err)
+		}
+		return res, nil
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: time.Millisecond, RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 50 * time.Millisecond,
+	}), backoff.WithMaxTries(patchAttempts), backoff.WithMaxElapsedTime(10*time.Second))
+	if err != nil {
+		return scim.Resource{}, h.fail(r, err)
+	}
+	if h.kind.membersAttr != "" {
+		// Entra asks for 204 on group PATCH rather than a body listing every member.
+		return scim.Resource{}, nil
+	}
+	return h.resource(r, res)
+}
+
+// patchOnce applies the operations to the current version and writes the result if it
+// changed, conditional on that version.
+func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOperation, ifVersion int64) (governance.Resource, error) {
+	cur, err := h.store.Get(ctx, h.kind.kind, id, governance.ReadOptions{Members: true})
+	if err != nil {
+		return cur, err
+	}
+	if ifVersion != 0 && cur.Version != ifVersion {
+		return cur, governance.ErrVersionMismatch
+	}
+	doc := map[string]any{}
+	if err := json.Unmarshal(cur.Document, &doc); err != nil {
+		return cur, fmt.Errorf("scim: decode stored %s %s: %w", h.kind.kind, id, err)
+	}
+	curMembers := []string{}
+	if h.kind.membersAttr != "" {
+		members := make([]any, 0, len(cur.Members))
+		for _, m := range cur.Members {
+			members = append(members, map[string]any{"value": m.ID})
+			curMembers = append(curMembers, m.ID)
+		}
+		doc[h.kind.membersAttr] = members
+	}
+	for _, op := range ops {
+		if err := h.kind.applyPatch(doc, op); err != nil {
+			return cur, err
+		}
+	}
+	normalized, err := h.kind.normalize(doc)
+	if err != nil {
+		return cur, err
+	}
+	w, err := h.split(normalized)
+	if err != nil {
+		return cur, err
+	}
+	if jsonEqual(w.Document, cur.Document) && sameMembers(w.Members, curMembers) {
+		return cur, nil // nothing changed: keep the version, so a repeated PATCH is a no-op
+	}
+	w.ID, w.IfVersion = id, cur.Version
+	return h.store.Replace(ctx, w)
+}
+
+// normalize validates a patched document as a whole, as the library validates a PUT body:
+// attribute names become canonical, string booleans become booleans, and a result a PUT could
+// not produce (a required attribute removed, a wrong type) is refused.
+func (k *resourceKind) normalize(doc map[string]any) (map[string]any, error) {
+	core := schema.Schema{ID: k.core.ID, Attributes: append(append(schema.Attributes{}, k.core.Attributes...), externalIDAttr())}
+	doc["schemas"] = []any{k.core.ID}
+	out, scimErr := core.Validate(doc)
+	if scimErr != nil {
+		return nil, *scimErr
+	}
+	for _, ext := range k.extensions {
+		v, ok := doc[ext.ID]
+		if !ok || v == nil {
+			continue
+		}
+		if m, isMap := v.(map[string]any); isMap && len(m) == 0 {
+			continue
+		}
+		attrs, scimErr := ext.ValidateExtension(v)
+		if scimErr != nil {
+			return nil, *scimErr
+		}
+		if len(attrs) > 0 {
+			out[ext.ID] = attrs
+		}
+	}
+	return out, nil
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+func sameMembers(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// resource renders a stored resource in the library's form.
+func (h *handler) resource(r *http.Request, res governance.Resource) (scim.Resource, error) {
+	attrs, err := h.render.attributes(res)
+	if err != nil {
+		return scim.Resource{}, h.fail(r, fmt.Errorf("scim: decode stored %s %s: %w", res.Kind, res.ID, err))
+	}
+	return h.render.resource(res, attrs), nil
+}
+
+// fail translates domain errors into SCIM errors at the edge. Anything it does not know is
+// logged and becomes a bare 500: the library would otherwise send the error text to the client.
+func (h *handler) fail(r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	var scimErr scimerrors.ScimError
+	var unknown *governance.UnknownMemberError
+	switch {
+	case errors.As(err, &scimErr):
+		return scimErr
+	case errors.Is(err, governance.ErrNotFound):
+		return scimerrors.ScimError{Status: http.StatusNotFound, Detail: "No " + h.kind.name + " has that id."}
+	case errors.Is(err, governance.ErrConflict):
+		return scimerrors.ScimError{Status: http.StatusConflict, ScimType: scimerrors.ScimTypeUniqueness,
+			Detail: "Another " + h.kind.name + " already has this " + h.kind.uniqueAttr + "."}
+	case errors.Is(err, governance.ErrVersionMismatch):
+		return scimerrors.ScimError{Status: http.StatusPreconditionFailed,
+			Detail: "The resource has changed: If-Match does not match its current version."}
+	case errors.As(err, &unknown):
+		return patchError(400, scimerrors.ScimTypeInvalidValue, "Member %q is neither a User nor a Group.", unknown.ID)
+	case errors.Is(err, governance.ErrInvalidKey):
+		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a control character, or a group lists itself as a member.")
+	case errors.Is(err, context.Canceled):
+		// The client has gone; nobody reads this answer.
+		return scimerrors.ScimErrorInternal
+	}
+	h.log.Error("scim request failed", zap.String("request_id", requestID(r)), zap.Error(err))
+	return scimerrors.ScimErrorInternal
+}
