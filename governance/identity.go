@@ -29,7 +29,9 @@ var (
 // UnknownMemberError says which member of a write does not exist.
 type UnknownMemberError struct{ ID string }
 
-func (e *UnknownMemberError) Error() string { return fmt.Sprintf("governance: member %q does not exist", e.ID) }
+func (e *UnknownMemberError) Error() string {
+	return fmt.Sprintf("governance: member %q does not exist", e.ID)
+}
 
 // Unwrap lets errors.Is(err, ErrUnknownMember) match.
 func (e *UnknownMemberError) Unwrap() error { return ErrUnknownMember }

@@ -32,7 +32,9 @@ type renderer struct {
 	baseURL string // ends in /scim/v2
 }
 
-func (r renderer) location(k *resourceKind, id string) string { return r.baseURL + k.endpoint + "/" + id }
+func (r renderer) location(k *resourceKind, id string) string {
+	return r.baseURL + k.endpoint + "/" + id
+}
 
 // derived is the attribute the store derives rather than stores: a user's groups or a group's
 // members, in SCIM form.

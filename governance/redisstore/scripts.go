@@ -144,8 +144,10 @@ return {"ok"}
 `)
 
 // ARGV: P kind mode withMembers args...
-//   mode ids: args are ids; uniq: args[1] is the lowered unique value;
-//   lookup: args[1] is the entry prefix "attr\0value\0"; page: args[1..2] are ZRANGE bounds.
+//
+//	mode ids: args are ids; uniq: args[1] is the lowered unique value;
+//	lookup: args[1] is the entry prefix "attr\0value\0"; page: args[1..2] are ZRANGE bounds.
+//
 // Returns {total, then per resource: id doc v c m nGroups (gid gdisplay)* nMembers (mid kind display)*}.
 var readScript = redis.NewScript(prelude + `
 local kind, mode, withMembers = ARGV[2], ARGV[3], ARGV[4] == "1"

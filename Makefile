@@ -1,0 +1,45 @@
+# `make test` is the one command that runs every test on a fresh Debian machine: it installs
+# what is missing (redis-server, with apt-get when run as root), then runs the checks and the
+# race-enabled test suite. Each test binary that needs Redis starts its own private
+# redis-server on a free loopback port (internal/redistest), so nothing already running on
+# 6379 is used or touched.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: test deps lint run bench load fuzz
+
+test: deps lint
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+deps:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing redis-server with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install it with 'sudo apt-get install redis-server' (Debian/Ubuntu), then run make test again"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+run:
+	$(GO) run ./cmd/gatehouse
+
+# Go benchmarks of the store and the SCIM hot paths against a private redis-server.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The HTTP load tool against a fresh gateway and redis-server; see docs/operations.md.
+load: deps
+	$(GO) run ./cmd/gatehouse-load
+
+# Longer fuzzing than the seed corpus `make test` runs.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime 60s ./scim
+	$(GO) test -run '^$$' -fuzz FuzzPatch -fuzztime 60s ./scim

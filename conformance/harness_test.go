@@ -1,0 +1,337 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+)
+
+const (
+	oktaToken  = "okta-token-0123456789abcdef"
+	entraToken = "entra-token-0123456789abcdef"
+)
+
+var (
+	binary string // the gatehouse binary under test
+	redis  *redistest.Server
+	gw     *gateway // the shared gateway most tests talk to
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "conformance:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	dir, err := os.MkdirTemp("", "gatehouse-conformance-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/gatehouse")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return 0, fmt.Errorf("build gatehouse: %w", err)
+	}
+	if redis, err = redistest.Start(); err != nil {
+		return 0, err
+	}
+	defer redis.Stop()
+	if gw, err = startGateway(dir, redis.URL(), "shared"); err != nil {
+		return 0, err
+	}
+	code := m.Run()
+	if err := gw.stop(); err != nil {
+		return 0, fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if leaked := gw.logsContaining(oktaToken, entraToken, "s3cr3t-Passw0rd"); leaked != "" {
+		return 0, fmt.Errorf("a secret reached the logs: %s", leaked)
+	}
+	return code, nil
+}
+
+// gateway is one running gatehouse process.
+type gateway struct {
+	base string // http://127.0.0.1:port
+	cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+// startGateway runs the binary with two IdP clients: okta (a token in a file) and entra (the
+// GATEHOUSE_SCIM_TOKEN environment variable).
+func startGateway(dir, redisURL, namespace string) (*gateway, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tokenFile := filepath.Join(dir, namespace+"-okta.token")
+	if err := os.WriteFile(tokenFile, []byte(oktaToken+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`
+listen: 127.0.0.1:%d
+redis:
+  namespace: %s
+scim:
+  maxResults: 200
+  maxBodyBytes: 262144
+  clients:
+    - name: okta
+      token: file:%s
+`, port, namespace, tokenFile)
+	cfgFile := filepath.Join(dir, namespace+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	g := &gateway{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
+	g.cmd = exec.Command(binary, "serve", "--config", cfgFile)
+	g.cmd.Env = append(os.Environ(), "GATEHOUSE_REDIS_URL="+redisURL, "GATEHOUSE_SCIM_TOKEN="+entraToken, "GATEHOUSE_ADDR=")
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if err := g.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(g.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return g, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = g.cmd.Process.Kill()
+			return nil, fmt.Errorf("gateway did not become ready: %v\n%s", err, g.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (g *gateway) stop() error {
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		_ = g.cmd.Process.Kill()
+		return fmt.Errorf("did not stop within 20s")
+	}
+}
+
+func (g *gateway) logsContaining(needles ...string) string {
+	logs := g.logs.String()
+	for _, n := range needles {
+		if strings.Contains(logs, n) {
+			return n
+		}
+	}
+	return ""
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// response is what a test sees of an HTTP exchange.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+// call sends a SCIM request. path is relative to /scim/v2 unless it starts with "http" or "//".
+func (g *gateway) call(t testing.TB, method, path string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = g.base + "/scim/v2" + path
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+entraToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("%s %s: response is not JSON: %v\n%s", method, path, err, raw)
+		}
+	}
+	return r
+}
+
+// want fails unless the status is as expected, showing the body.
+func (r response) want(t testing.TB, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+// wantError checks an error response: status, scimType and the SCIM error format.
+func (r response) wantError(t testing.TB, status int, scimType string) {
+	t.Helper()
+	r.want(t, status)
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
+		t.Errorf("error content type %q", ct)
+	}
+	if s, _ := r.body["schemas"].([]any); len(s) != 1 || s[0] != "urn:ietf:params:scim:api:messages:2.0:Error" {
+		t.Errorf("error schemas: %s", r.raw)
+	}
+	if r.body["status"] != strconv.Itoa(status) {
+		t.Errorf("error status field %v, want %q", r.body["status"], strconv.Itoa(status))
+	}
+	if got, _ := r.body["scimType"].(string); got != scimType {
+		t.Errorf("scimType %q, want %q: %s", got, scimType, r.raw)
+	}
+}
+
+// get walks a dotted path ("Resources.0.emails.0.value") through a decoded JSON body.
+func get(v any, path string) any {
+	for _, part := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[part]
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// unique makes names no other test (or earlier run against the same Redis) uses.
+var counter struct {
+	sync.Mutex
+	n int
+}
+
+func unique(prefix string) string {
+	counter.Lock()
+	defer counter.Unlock()
+	counter.n++
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, counter.n)
+}
+
+func newUser(userName string) map[string]any {
+	return map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+		"userName": userName,
+		"active":   true,
+		"name":     map[string]any{"givenName": "Test", "familyName": "User"},
+		"emails":   []any{map[string]any{"value": userName + "@example.org", "type": "work", "primary": true}},
+	}
+}
+
+func (g *gateway) createUser(t testing.TB, userName string) map[string]any {
+	t.Helper()
+	return g.call(t, "POST", "/Users", newUser(userName)).want(t, 201).body
+}
+
+func (g *gateway) createGroup(t testing.TB, name string, memberIDs ...string) map[string]any {
+	t.Helper()
+	members := []any{}
+	for _, id := range memberIDs {
+		members = append(members, map[string]any{"value": id})
+	}
+	return g.call(t, "POST", "/Groups", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": name, "members": members,
+	}).want(t, 201).body
+}
+
+func patchOp(ops ...map[string]any) map[string]any {
+	list := make([]any, len(ops))
+	for i, o := range ops {
+		list[i] = o
+	}
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
+}
