@@ -268,13 +268,25 @@ func (r response) wantError(t testing.TB, status int, scimType string) {
 	}
 }
 
-// get walks a dotted path ("Resources.0.emails.0.value") through a decoded JSON body.
+// get walks a dotted path ("Resources.0.emails.0.value") through a decoded JSON body. A key
+// may itself hold dots (schema URNs such as "...:enterprise:2.0:User"): the longest key that
+// matches the start of the path wins.
 func get(v any, path string) any {
-	for _, part := range strings.Split(path, ".") {
+	for path != "" {
+		var part string
 		switch x := v.(type) {
 		case map[string]any:
+			for k := range x {
+				if (path == k || strings.HasPrefix(path, k+".")) && len(k) > len(part) {
+					part = k
+				}
+			}
+			if part == "" {
+				return nil
+			}
 			v = x[part]
 		case []any:
+			part, _, _ = strings.Cut(path, ".")
 			i, err := strconv.Atoi(part)
 			if err != nil || i < 0 || i >= len(x) {
 				return nil
@@ -283,6 +295,7 @@ func get(v any, path string) any {
 		default:
 			return nil
 		}
+		path = strings.TrimPrefix(strings.TrimPrefix(path, part), ".")
 	}
 	return v
 }
