@@ -23,6 +23,7 @@ type Server struct {
 	Addr string
 	cmd  *exec.Cmd
 	dir  string
+	args []string
 }
 
 // Start launches redis-server; it fails, never skips, when the binary is missing, because a
@@ -43,16 +44,12 @@ func Start(extraArgs ...string) (*Server, error) {
 			return nil, err
 		}
 		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir}
-		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		s.args = append([]string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extraArgs...)
-		s.cmd = exec.Command(bin, args...)
-		if err := s.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("redistest: start redis-server: %w", err)
-		}
-		if lastErr = s.waitReady(5 * time.Second); lastErr == nil {
+		if lastErr = s.run(); lastErr == nil {
 			return s, nil
 		}
-		s.kill()
+		s.Kill()
 	}
 	return nil, fmt.Errorf("redistest: redis-server did not come up: %w", lastErr)
 }
@@ -84,16 +81,28 @@ func (s *Server) waitReady(limit time.Duration) error {
 	}
 }
 
-func (s *Server) kill() {
+func (s *Server) run() error {
+	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	return s.waitReady(5 * time.Second)
+}
+
+// Kill ends the server at once (SIGKILL), keeping its files, as a crash would.
+func (s *Server) Kill() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	}
 }
 
+// Restart starts a killed server again on the same port and directory.
+func (s *Server) Restart() error { return s.run() }
+
 // Stop ends the server and removes its files.
 func (s *Server) Stop() {
-	s.kill()
+	s.Kill()
 	_ = os.RemoveAll(s.dir)
 }
 
