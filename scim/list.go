@@ -186,7 +186,7 @@ func mentions(e filter.Expression, attr string) bool {
 
 // simpleEquality is the shape nearly every IdP lookup takes: attr eq "value", with an optional
 // sub-attribute and no escapes. It is parsed without the PEG parser.
-var simpleEquality = regexp.MustCompile(`^\s*([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z][A-Za-z0-9_-]*))?\s+(?i:eq)\s+"([^"\\]*)"\s*$`)
+var simpleEquality = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z][A-Za-z0-9_-]*))? (?i:eq) "([^"\\]*)"$`)
 
 // entraValuePathCompare is Entra's emails[type eq "work"].value eq "x", which RFC 7644's
 // grammar does not allow (and the parser refuses); it means emails[type eq "work" and value eq "x"].
@@ -196,6 +196,7 @@ var orWord = regexp.MustCompile(`(?i)\sor\s`)
 
 // parseFilter parses a filter string, rewriting Entra's value-path comparison first.
 func parseFilter(raw string) (filter.Expression, error) {
+	raw = strings.TrimSpace(raw)
 	if m := simpleEquality.FindStringSubmatch(raw); m != nil {
 		e := &filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: m[1]}, Operator: filter.EQ, CompareValue: m[3]}
 		if m[2] != "" {

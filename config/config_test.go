@@ -1,0 +1,116 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+
+func TestDefaultsAndOverrides(t *testing.T) {
+	cfg, err := Parse(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.PublicURL != "http://127.0.0.1:8080" || cfg.Redis.Namespace != "gatehouse" ||
+		cfg.SCIM.MaxResults != 200 || cfg.SCIM.MaxBodyBytes != 1<<20 || cfg.Redis.URL != "" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	cfg, err = Parse([]byte("listen: 0.0.0.0:9000\nredis: {url: redis://file:6379}\n"), env(map[string]string{
+		"GATEHOUSE_ADDR": "127.0.0.1:9999", "GATEHOUSE_REDIS_URL": "rediss://r:6380/2", "GATEHOUSE_SCIM_TOKEN": "t",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9999" || cfg.Redis.URL != "rediss://r:6380/2" || len(cfg.SCIM.Clients) != 1 ||
+		cfg.SCIM.Clients[0].Name != "default" || cfg.SCIM.Clients[0].Token != "env:GATEHOUSE_SCIM_TOKEN" {
+		t.Fatalf("environment overrides: %+v", cfg)
+	}
+}
+
+func TestUnknownFieldsAreErrors(t *testing.T) {
+	if _, err := Parse([]byte("scim:\n  maxResult: 5\n"), env(nil)); err == nil || !strings.Contains(err.Error(), "maxResult") {
+		t.Fatalf("a misspelt field must be reported: %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	cfg, err := Parse([]byte(`
+listen: nope
+log: {level: loud}
+redis: {url: http://x, clusterAddrs: [a:1], namespace: "a:b", password: plain}
+scim:
+  maxResults: 0
+  maxBodyBytes: 10
+  clients:
+    - {name: okta, token: literal-token-in-the-file}
+    - {name: okta, token: "env:GATEHOUSE_TEST_UNSET"}
+    - {token: "sha256:abc"}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("no problems reported")
+	}
+	for _, want := range []string{"listen:", "log.level:", "redis.url:", "redis: set only one", "redis.namespace:", "redis.password:",
+		"scim.maxResults:", "scim.maxBodyBytes:", "scim.clients[0].token: not a secret reference", `scim.clients[1].name: "okta" is used twice`,
+		"GATEHOUSE_TEST_UNSET is not set", "scim.clients[2].name: is required", "scim.clients[2].token: sha256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "literal-token-in-the-file") {
+		t.Error("a secret value was echoed in a validation error")
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("from-a-file-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_TEST_TOKEN", "from-the-env-0123456789")
+	for ref, want := range map[Secret]string{"file:" + Secret(file): "from-a-file-0123456789", "env:GATEHOUSE_TEST_TOKEN": "from-the-env-0123456789"} {
+		got, err := ref.Resolve()
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v", ref, got, err)
+		}
+		sum, err := ref.TokenHash()
+		if err != nil || sum != sha256.Sum256([]byte(want)) {
+			t.Errorf("%s hash: %v", ref, err)
+		}
+		if strings.Contains(ref.String(), want) || strings.Contains(ref.String(), "GATEHOUSE_TEST_TOKEN") {
+			t.Errorf("String() shows too much: %s", ref.String())
+		}
+	}
+	sum := sha256.Sum256([]byte("hashed"))
+	got, err := Secret("sha256:" + hex.EncodeToString(sum[:])).TokenHash()
+	if err != nil || got != sum {
+		t.Errorf("sha256 reference: %v", err)
+	}
+	t.Setenv("GATEHOUSE_TEST_SHORT", "short")
+	if _, err := Secret("env:GATEHOUSE_TEST_SHORT").TokenHash(); err == nil {
+		t.Error("a token under 16 characters was accepted")
+	}
+	if _, err := Secret("file:" + filepath.Join(dir, "missing")).Resolve(); err == nil {
+		t.Error("a missing secret file was accepted")
+	}
+}
+
+func TestDemoNeedsNoClient(t *testing.T) {
+	cfg, _ := Parse([]byte("demo: true\n"), env(nil))
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("demo config: %v", err)
+	}
+	cfg, _ = Parse(nil, env(nil))
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "scim.clients") {
+		t.Fatalf("a gateway nobody can call must be refused: %v", err)
+	}
+}
