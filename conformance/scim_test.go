@@ -181,10 +181,10 @@ func filterFixture(t *testing.T) (tag string, ids map[string]string) {
 	}
 	for _, p := range people {
 		body := map[string]any{
-			"schemas":    []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
-			"userName":   tag + "-" + p.key, "externalId": tag + p.xid, "active": p.active,
-			"name":       map[string]any{"givenName": p.given, "familyName": p.family},
-			"emails":     []any{map[string]any{"value": tag + p.email, "type": "work"}, map[string]any{"value": p.key + "@home.example", "type": "home"}},
+			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+			"userName": tag + "-" + p.key, "externalId": tag + p.xid, "active": p.active,
+			"name":   map[string]any{"givenName": p.given, "familyName": p.family},
+			"emails": []any{map[string]any{"value": tag + p.email, "type": "work"}, map[string]any{"value": p.key + "@home.example", "type": "home"}},
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": p.dept},
 		}
 		ids[p.key] = str(gw.call(t, "POST", "/Users", body).want(t, 201).body["id"])
@@ -200,7 +200,7 @@ func TestFilters(t *testing.T) {
 		want   []string
 	}{
 		{`userName eq "` + strings.ToUpper(tag) + `-ADA"`, []string{"ada"}}, // caseExact=false, index lookup
-		{`USERNAME eq "` + tag + `-ada"`, []string{"ada"}},                   // attribute names are case-insensitive
+		{`USERNAME eq "` + tag + `-ada"`, []string{"ada"}},                  // attribute names are case-insensitive
 		{`externalId eq "` + tag + `X-1"`, []string{"ada"}},
 		{`externalId eq "` + tag + `x-1"`, nil}, // externalId is caseExact
 		{`id eq "` + ids["grace"] + `"`, []string{"grace"}},
