@@ -1,12 +1,12 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"slices"
 	"time"
 
@@ -229,7 +229,9 @@ func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOper
 	if err != nil {
 		return cur, err
 	}
-	if jsonEqual(w.Document, cur.Document) && sameMembers(w.Members, curMembers) {
+	// Documents are written by json.Marshal of a map, which sorts keys: equal content is
+	// equal bytes.
+	if bytes.Equal(w.Document, cur.Document) && sameMembers(w.Members, curMembers) {
 		return cur, nil // nothing changed: keep the version, so a repeated PATCH is a no-op
 	}
 	w.ID, w.IfVersion = id, cur.Version
@@ -263,11 +265,6 @@ func (k *resourceKind) normalize(doc map[string]any) (map[string]any, error) {
 		}
 	}
 	return out, nil
-}
-
-func jsonEqual(a, b []byte) bool {
-	var x, y any
-	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 func sameMembers(a, b []string) bool {
@@ -308,7 +305,7 @@ func (h *handler) fail(r *http.Request, err error) error {
 	case errors.As(err, &unknown):
 		return patchError(400, scimerrors.ScimTypeInvalidValue, "Member %q is neither a User nor a Group.", unknown.ID)
 	case errors.Is(err, governance.ErrInvalidKey):
-		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a control character, or a group lists itself as a member.")
+		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a NUL character, or a group lists itself as a member.")
 	case errors.Is(err, context.Canceled):
 		// The client has gone; nobody reads this answer.
 		return scimerrors.ScimErrorInternal

@@ -18,10 +18,11 @@ const (
 	searchRequestID    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 )
 
-// The lookup attributes the store indexes; filters on them are answered without a scan.
+// The lookup attributes the store indexes; filters on them are answered without a scan. The
+// names are short because every user's record carries them.
 const (
-	lookupExternalID = "externalId"
-	lookupEmail      = "emails.value"
+	lookupExternalID = "xid"
+	lookupEmail      = "email"
 )
 
 // resourceKind describes one SCIM resource type: its schemas and how its document maps to the

@@ -6,8 +6,8 @@ import "github.com/redis/go-redis/v9"
 // memberships, the versions of the members it touches) land together or not at all. Scripts
 // check every precondition before their first write: Redis does not roll a script back.
 //
-// Field and key names are documented in KEYS.md. Lookup entries are "attr\0value" and are kept in
-// the resource's "ix" field joined by "\1"; the edge refuses indexed values holding either byte.
+// Field and key names are documented in KEYS.md. Lookup entries are "attr\0value"; the store
+// refuses indexed values holding a NUL byte.
 const prelude = `
 local P = ARGV[1]
 local function rkey(kind, id) return P .. kind .. ":" .. id end
@@ -16,20 +16,70 @@ local function kindOf(id)
   if redis.call("EXISTS", P .. "group:" .. id) == 1 then return "group" end
   return false
 end
+local function dkey(kind, id) return P .. kind .. ":" .. id .. ":doc" end
+-- emit appends one resource in the read format to out; false when it does not exist.
+local function emit(out, kind, id, withMembers)
+  local h = redis.call("HMGET", rkey(kind, id), "v", "c", "m")
+  if not h[1] then return false end
+  out[#out + 1] = id
+  out[#out + 1] = redis.call("GET", dkey(kind, id)) or "{}"
+  out[#out + 1] = h[1]
+  out[#out + 1] = h[2]
+  out[#out + 1] = h[3]
+  local gs = redis.call("SMEMBERS", P .. "memberof:" .. id)
+  out[#out + 1] = #gs
+  for _, g in ipairs(gs) do
+    out[#out + 1] = g
+    out[#out + 1] = redis.call("HGET", P .. "group:" .. g, "dn") or ""
+  end
+  if withMembers then
+    local ms = redis.call("SMEMBERS", P .. "members:" .. id)
+    out[#out + 1] = #ms
+    for _, m in ipairs(ms) do
+      local k = kindOf(m) or ""
+      out[#out + 1] = m
+      out[#out + 1] = k
+      out[#out + 1] = (k ~= "" and redis.call("HGET", rkey(k, m), "dn")) or ""
+    end
+  else
+    out[#out + 1] = 0
+  end
+  return true
+end
 local function touch(key, now)
   redis.call("HINCRBY", key, "v", 1)
   redis.call("HSET", key, "m", now)
 end
+-- Lookup indexes are hashes, one per kind and attribute: value -> space-separated ids. A
+-- resource keeps its entries ("attr\0value") in fields l1..lN of its hash, so they can be
+-- removed without parsing its document.
+local function splitEntry(e)
+  local sep = string.find(e, "\0", 1, true)
+  return P .. "idx:" .. string.sub(e, 1, sep - 1), string.sub(e, sep + 1)
+end
 local function clearLookups(kind, id, key)
-  local ix = redis.call("HGET", key, "ix")
-  if ix and ix ~= "" then
-    for entry in string.gmatch(ix, "[^\1]+") do
-      redis.call("ZREM", P .. "idx:" .. kind, entry .. "\0" .. id)
+  local n = tonumber(redis.call("HGET", key, "ln") or "0")
+  for i = 1, n do
+    local e = redis.call("HGET", key, "l" .. i)
+    if e then
+      local ikey, value = splitEntry(kind .. ":" .. e)
+      local kept = {}
+      for x in string.gmatch(redis.call("HGET", ikey, value) or "", "%S+") do
+        if x ~= id then kept[#kept + 1] = x end
+      end
+      if #kept == 0 then redis.call("HDEL", ikey, value) else redis.call("HSET", ikey, value, table.concat(kept, " ")) end
     end
+    redis.call("HDEL", key, "l" .. i)
   end
 end
-local function addLookups(kind, id, lookups)
-  for _, l in ipairs(lookups) do redis.call("ZADD", P .. "idx:" .. kind, 0, l .. "\0" .. id) end
+local function addLookups(kind, id, key, lookups)
+  for i, e in ipairs(lookups) do
+    local ikey, value = splitEntry(kind .. ":" .. e)
+    local ids = redis.call("HGET", ikey, value)
+    redis.call("HSET", ikey, value, ids and (ids .. " " .. id) or id)
+    redis.call("HSET", key, "l" .. i, e)
+  end
+  redis.call("HSET", key, "ln", #lookups)
 end
 local function readList(pos)
   local n = tonumber(ARGV[pos])
@@ -67,6 +117,9 @@ local function setMembers(gid, members, now)
 end
 `
 
+// The write scripts answer {"ok", -1, resource...} in the read format, so a write costs one
+// round trip including the fresh representation.
+//
 // ARGV: P kind id unique display doc now, lookups (count, entries), hasMembers, members (count, ids)
 var createScript = redis.NewScript(prelude + `
 local kind, id, uniq, dn, doc, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -80,11 +133,14 @@ local bad = checkMembers(id, members)
 if bad then return bad end
 local seq = redis.call("INCR", P .. "seq")
 redis.call("HSET", P .. "uniq:" .. kind, uniq, id)
-redis.call("HSET", key, "doc", doc, "v", 1, "c", now, "m", now, "u", uniq, "dn", dn, "ix", table.concat(lookups, "\1"))
+redis.call("HSET", key, "v", 1, "c", now, "m", now, "u", uniq, "dn", dn)
+redis.call("SET", dkey(kind, id), doc)
 redis.call("ZADD", P .. kind .. "s", seq, id)
-addLookups(kind, id, lookups)
+addLookups(kind, id, key, lookups)
 if hasMembers then setMembers(id, members, now) end
-return {"ok", 1}
+local out = {"ok", -1}
+emit(out, kind, id, hasMembers)
+return out
 `)
 
 // ARGV: P kind id ifVersion unique display doc now, lookups, hasMembers, members
@@ -111,11 +167,14 @@ if uniq ~= cur[2] then
   redis.call("HSET", ukey, uniq, id)
 end
 clearLookups(kind, id, key)
-addLookups(kind, id, lookups)
-local v = redis.call("HINCRBY", key, "v", 1)
-redis.call("HSET", key, "doc", doc, "m", now, "u", uniq, "dn", dn, "ix", table.concat(lookups, "\1"))
+addLookups(kind, id, key, lookups)
+redis.call("HINCRBY", key, "v", 1)
+redis.call("HSET", key, "m", now, "u", uniq, "dn", dn)
+redis.call("SET", dkey(kind, id), doc)
 if hasMembers then setMembers(id, members, now) end
-return {"ok", v}
+local out = {"ok", -1}
+emit(out, kind, id, kind == "group")
+return out
 `)
 
 // ARGV: P kind id ifVersion now
@@ -139,7 +198,7 @@ for _, m in ipairs(redis.call("SMEMBERS", mKey)) do
   local k = kindOf(m)
   if k then touch(rkey(k, m), now) end
 end
-redis.call("DEL", key, ofKey, mKey)
+redis.call("DEL", key, dkey(kind, id), ofKey, mKey)
 return {"ok"}
 `)
 
@@ -158,42 +217,14 @@ elseif mode == "uniq" then
   local id = redis.call("HGET", P .. "uniq:" .. kind, ARGV[5])
   if id then ids[1] = id end
 elseif mode == "lookup" then
-  local pre = ARGV[5]
-  for _, e in ipairs(redis.call("ZRANGEBYLEX", P .. "idx:" .. kind, "[" .. pre, "[" .. pre .. "\255")) do
-    ids[#ids + 1] = string.sub(e, #pre + 1)
+  for x in string.gmatch(redis.call("HGET", P .. "idx:" .. kind .. ":" .. ARGV[5], ARGV[6]) or "", "%S+") do
+    ids[#ids + 1] = x
   end
 elseif mode == "page" then
   total = redis.call("ZCARD", P .. kind .. "s")
   ids = redis.call("ZRANGE", P .. kind .. "s", ARGV[5], ARGV[6])
 end
 local out = {total}
-for _, id in ipairs(ids) do
-  local h = redis.call("HMGET", rkey(kind, id), "doc", "v", "c", "m")
-  if h[1] then
-    out[#out + 1] = id
-    out[#out + 1] = h[1]
-    out[#out + 1] = h[2]
-    out[#out + 1] = h[3]
-    out[#out + 1] = h[4]
-    local gs = redis.call("SMEMBERS", P .. "memberof:" .. id)
-    out[#out + 1] = #gs
-    for _, g in ipairs(gs) do
-      out[#out + 1] = g
-      out[#out + 1] = redis.call("HGET", P .. "group:" .. g, "dn") or ""
-    end
-    if withMembers then
-      local ms = redis.call("SMEMBERS", P .. "members:" .. id)
-      out[#out + 1] = #ms
-      for _, m in ipairs(ms) do
-        local k = kindOf(m) or ""
-        out[#out + 1] = m
-        out[#out + 1] = k
-        out[#out + 1] = (k ~= "" and redis.call("HGET", rkey(k, m), "dn")) or ""
-      end
-    else
-      out[#out + 1] = 0
-    end
-  end
-end
+for _, id in ipairs(ids) do emit(out, kind, id, withMembers) end
 return out
 `)

@@ -53,8 +53,8 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err != nil {
 		return governance.Resource{}, err
 	}
-	if strings.ContainsAny(w.Keys.Unique, "\x00\x01") {
-		return governance.Resource{}, fmt.Errorf("%w: unique value holds a control character", governance.ErrInvalidKey)
+	if strings.Contains(w.Keys.Unique, "\x00") {
+		return governance.Resource{}, fmt.Errorf("%w: unique value holds a NUL byte", governance.ErrInvalidKey)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	args := append(head, strings.ToLower(w.Keys.Unique), w.Keys.Display, []byte(w.Document),
@@ -77,7 +77,14 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err := scriptError(res); err != nil {
 		return governance.Resource{}, err
 	}
-	return s.Get(ctx, w.Kind, w.ID, governance.ReadOptions{Members: w.Kind == governance.KindGroup})
+	page, err := decodeRead(w.Kind, res[1:])
+	if err != nil {
+		return governance.Resource{}, err
+	}
+	if len(page.Resources) != 1 {
+		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: no resource in the reply", w.Kind, w.ID)
+	}
+	return page.Resources[0], nil
 }
 
 func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifVersion int64) error {
@@ -118,12 +125,11 @@ func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value stri
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	entry, err := lookupEntry(governance.Lookup{Attr: attr, Value: value})
-	if err != nil {
+	if _, err := lookupEntry(governance.Lookup{Attr: attr, Value: value}); err != nil {
 		// A value that cannot be stored cannot be found either.
 		return nil, nil
 	}
-	found, err := s.read(ctx, kind, "lookup", opts, entry+"\x00")
+	found, err := s.read(ctx, kind, "lookup", opts, attr, value)
 	return found.Resources, err
 }
 
@@ -271,8 +277,8 @@ func lookupEntries(lookups []governance.Lookup) ([]string, error) {
 }
 
 func lookupEntry(l governance.Lookup) (string, error) {
-	if strings.ContainsAny(l.Attr, "\x00\x01") || strings.ContainsAny(l.Value, "\x00\x01") {
-		return "", fmt.Errorf("%w: %s holds a control character", governance.ErrInvalidKey, l.Attr)
+	if strings.Contains(l.Attr, "\x00") || strings.ContainsAny(l.Attr, ": ") || strings.Contains(l.Value, "\x00") {
+		return "", fmt.Errorf("%w: lookup %q holds a NUL byte or a bad attribute name", governance.ErrInvalidKey, l.Attr)
 	}
 	return l.Attr + "\x00" + l.Value, nil
 }
