@@ -67,6 +67,11 @@ func (h *handler) query(ctx context.Context, q listQuery) (listResult, error) {
 	if found, indexed, err := h.candidates(ctx, q.filter, opts); err != nil {
 		return listResult{}, err
 	} else if indexed {
+		if exactlyIndexed(q.filter) {
+			// The index compares as the filter does (case-insensitively where the attribute is
+			// caseExact=false), so every candidate matches: no document needs decoding.
+			match = func(map[string]any) bool { return true }
+		}
 		sort.Slice(found, func(i, j int) bool {
 			if !found[i].Created.Equal(found[j].Created) {
 				return found[i].Created.Before(found[j].Created)
@@ -94,6 +99,22 @@ func (h *handler) query(ctx context.Context, q listQuery) (listResult, error) {
 			return out, nil
 		}
 	}
+}
+
+// exactlyIndexed reports whether a filter is a single eq that candidates answers exactly.
+func exactlyIndexed(e filter.Expression) bool {
+	a, ok := e.(*filter.AttributeExpression)
+	if !ok || a.Operator != filter.EQ || a.AttributePath.URIPrefix != nil {
+		return false
+	}
+	if _, ok := a.CompareValue.(string); !ok {
+		return false
+	}
+	name := strings.ToLower(a.AttributePath.AttributeName)
+	if a.AttributePath.SubAttribute != nil {
+		return name == "emails" && strings.EqualFold(*a.AttributePath.SubAttribute, "value")
+	}
+	return name == "username" || name == "displayname" || name == "id" || name == "externalid"
 }
 
 func (h *handler) matches(res governance.Resource, match predicate) (bool, error) {

@@ -36,25 +36,23 @@ func (r renderer) location(k *resourceKind, id string) string {
 	return r.baseURL + k.endpoint + "/" + id
 }
 
-// derived is the attribute the store derives rather than stores: a user's groups or a group's
-// members, in SCIM form.
-func (r renderer) derived(res governance.Resource) (string, []any) {
+// refs is the attribute the store derives rather than stores, in SCIM form: a user's groups
+// or a group's members.
+func (r renderer) refs(res governance.Resource) (string, []refJSON) {
 	if r.kind.derivedAttr != "" {
-		groups := make([]any, 0, len(res.MemberOf))
+		groups := make([]refJSON, 0, len(res.MemberOf))
 		for _, g := range res.MemberOf {
-			groups = append(groups, map[string]any{
-				"value": g.ID, "display": g.Display, "type": "direct", "$ref": r.location(groupKind, g.ID),
-			})
+			groups = append(groups, refJSON{Value: g.ID, Display: g.Display, Type: "direct", Ref: r.location(groupKind, g.ID)})
 		}
 		return r.kind.derivedAttr, groups
 	}
-	members := make([]any, 0, len(res.Members))
+	members := make([]refJSON, 0, len(res.Members))
 	for _, m := range res.Members {
 		k, typ := userKind, "User"
 		if m.Kind == governance.KindGroup {
 			k, typ = groupKind, "Group"
 		}
-		members = append(members, map[string]any{"value": m.ID, "display": m.Display, "type": typ, "$ref": r.location(k, m.ID)})
+		members = append(members, refJSON{Value: m.ID, Display: m.Display, Type: typ, Ref: r.location(k, m.ID)})
 	}
 	return r.kind.membersAttr, members
 }
@@ -66,8 +64,12 @@ func (r renderer) attributes(res governance.Resource) (map[string]any, error) {
 	if err := json.Unmarshal(res.Document, &attrs); err != nil {
 		return nil, err
 	}
-	name, values := r.derived(res)
-	if len(values) > 0 {
+	name, refs := r.refs(res)
+	if len(refs) > 0 {
+		values := make([]any, len(refs))
+		for i, ref := range refs {
+			values[i] = map[string]any{"value": ref.Value, "display": ref.Display, "type": ref.Type, "$ref": ref.Ref}
+		}
 		attrs[name] = values
 	}
 	return attrs, nil
@@ -104,14 +106,45 @@ func (r renderer) meta(res governance.Resource, layout string) map[string]any {
 	}
 }
 
-// appendJSON renders a resource exactly as the library renders a single one, without decoding
-// the stored document: the generated members come first, then the document's own.
+// head is what a rendered resource carries besides its stored document. A struct rather than
+// a map: lists render a hundred of these per page, and map encoding sorts keys every time.
+type head struct {
+	ID      string    `json:"id"`
+	Schemas []string  `json:"schemas"`
+	Meta    metaJSON  `json:"meta"`
+	Groups  []refJSON `json:"groups,omitempty"`
+	Members []refJSON `json:"members,omitempty"`
+}
+
+type metaJSON struct {
+	ResourceType string `json:"resourceType"`
+	Created      string `json:"created"`
+	LastModified string `json:"lastModified"`
+	Location     string `json:"location"`
+	Version      string `json:"version"`
+}
+
+type refJSON struct {
+	Value   string `json:"value"`
+	Display string `json:"display"`
+	Type    string `json:"type"`
+	Ref     string `json:"$ref"`
+}
+
+// appendJSON renders a resource as the library renders a single one, without decoding the
+// stored document: the generated members come first, then the document's own.
 func (r renderer) appendJSON(buf *bytes.Buffer, res governance.Resource) error {
-	head := map[string]any{"id": res.ID, "schemas": r.kind.schemaIDs(), "meta": r.meta(res, timeLayout)}
-	if name, values := r.derived(res); len(values) > 0 {
-		head[name] = values
+	h := head{ID: res.ID, Schemas: r.kind.schemaIDs(), Meta: metaJSON{
+		ResourceType: r.kind.name, Created: res.Created.Format(timeLayout), LastModified: res.Modified.Format(timeLayout),
+		Location: r.location(r.kind, res.ID), Version: etag(res.Version),
+	}}
+	name, refs := r.refs(res)
+	if name == "groups" {
+		h.Groups = refs
+	} else {
+		h.Members = refs
 	}
-	b, err := json.Marshal(head)
+	b, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}

@@ -53,8 +53,8 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err != nil {
 		return governance.Resource{}, err
 	}
-	if strings.Contains(w.Keys.Unique, "\x00") {
-		return governance.Resource{}, fmt.Errorf("%w: unique value holds a NUL byte", governance.ErrInvalidKey)
+	if strings.Contains(w.Keys.Unique, "\x00") || strings.Contains(w.Keys.Display, "\x00") {
+		return governance.Resource{}, fmt.Errorf("%w: name holds a NUL byte", governance.ErrInvalidKey)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	args := append(head, strings.ToLower(w.Keys.Unique), w.Keys.Display, []byte(w.Document),
@@ -77,14 +77,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err := scriptError(res); err != nil {
 		return governance.Resource{}, err
 	}
-	page, err := decodeRead(w.Kind, res[1:])
-	if err != nil {
-		return governance.Resource{}, err
-	}
-	if len(page.Resources) != 1 {
-		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: no resource in the reply", w.Kind, w.ID)
-	}
-	return page.Resources[0], nil
+	return s.Get(ctx, w.Kind, w.ID, governance.ReadOptions{Members: w.Kind == governance.KindGroup})
 }
 
 func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifVersion int64) error {
@@ -98,18 +91,18 @@ func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifV
 }
 
 func (s *Store) Get(ctx context.Context, kind governance.Kind, id string, opts governance.ReadOptions) (governance.Resource, error) {
-	found, err := s.read(ctx, kind, "ids", opts, id)
+	found, err := s.fetch(ctx, kind, []string{id}, opts)
 	if err != nil {
 		return governance.Resource{}, err
 	}
-	if len(found.Resources) == 0 {
+	if len(found) == 0 {
 		return governance.Resource{}, governance.ErrNotFound
 	}
-	return found.Resources[0], nil
+	return found[0], nil
 }
 
 func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (int64, error) {
-	v, err := s.rdb.HGet(ctx, s.prefix+string(kind)+":"+id, "v").Int64()
+	v, err := s.rdb.HGet(ctx, s.key(kind, id), "v").Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, governance.ErrNotFound
 	}
@@ -119,9 +112,16 @@ func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (i
 	return v, nil
 }
 
+// FindUnique and FindLookup take two round trips: the index, then the resources.
 func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	found, err := s.read(ctx, kind, "uniq", opts, strings.ToLower(value))
-	return found.Resources, err
+	id, err := s.rdb.HGet(ctx, s.prefix+"uniq:"+string(kind), strings.ToLower(value)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: unique index of %s: %w", kind, err)
+	}
+	return s.fetch(ctx, kind, []string{id}, opts)
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
@@ -129,108 +129,111 @@ func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, valu
 		// A value that cannot be stored cannot be found either.
 		return nil, nil
 	}
-	found, err := s.read(ctx, kind, "lookup", opts, attr, value)
-	return found.Resources, err
-}
-
-func (s *Store) List(ctx context.Context, kind governance.Kind, offset, count int, opts governance.ReadOptions) (governance.Page, error) {
-	if count <= 0 {
-		// ZRANGE with stop < start returns nothing but still counts.
-		return s.read(ctx, kind, "page", opts, 1, 0)
+	ids, err := s.rdb.HGet(ctx, s.prefix+"idx:"+string(kind)+":"+attr, value).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
 	}
-	return s.read(ctx, kind, "page", opts, offset, offset+count-1)
-}
-
-func (s *Store) read(ctx context.Context, kind governance.Kind, mode string, opts governance.ReadOptions, args ...any) (governance.Page, error) {
-	withMembers := "0"
-	if opts.Members {
-		withMembers = "1"
-	}
-	all := append([]any{s.prefix, string(kind), mode, withMembers}, args...)
-	res, err := readScript.Run(ctx, s.rdb, s.route, all...).Slice()
 	if err != nil {
-		return governance.Page{}, fmt.Errorf("redisstore: read %s %s: %w", kind, mode, err)
+		return nil, fmt.Errorf("redisstore: %s index of %s: %w", attr, kind, err)
 	}
-	return decodeRead(kind, res)
+	return s.fetch(ctx, kind, strings.Fields(ids), opts)
 }
 
-// decodeRead turns the read script's flat reply into resources.
-func decodeRead(kind governance.Kind, res []any) (governance.Page, error) {
-	r := reply{items: res}
-	page := governance.Page{Total: int(r.int())}
-	for r.more() {
-		item := governance.Resource{Kind: kind, ID: r.str()}
-		item.Document = []byte(r.str())
-		item.Version = r.int()
-		item.Created = time.UnixMicro(r.int()).UTC()
-		item.Modified = time.UnixMicro(r.int()).UTC()
-		for n := r.int(); n > 0; n-- {
-			item.MemberOf = append(item.MemberOf, governance.Ref{ID: r.str(), Display: r.str()})
+// List takes two round trips: the page of ids with the total, then the resources.
+func (s *Store) List(ctx context.Context, kind governance.Kind, offset, count int, opts governance.ReadOptions) (governance.Page, error) {
+	var total *redis.IntCmd
+	var ids *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		total = p.ZCard(ctx, s.prefix+string(kind)+"s")
+		if count > 0 {
+			ids = p.ZRange(ctx, s.prefix+string(kind)+"s", int64(offset), int64(offset+count-1))
 		}
-		for n := r.int(); n > 0; n-- {
-			item.Members = append(item.Members, governance.Member{ID: r.str(), Kind: governance.Kind(r.str()), Display: r.str()})
-		}
-		sort.Slice(item.MemberOf, func(i, j int) bool { return item.MemberOf[i].ID < item.MemberOf[j].ID })
-		sort.Slice(item.Members, func(i, j int) bool { return item.Members[i].ID < item.Members[j].ID })
-		if r.err != nil {
-			return governance.Page{}, r.err
-		}
-		page.Resources = append(page.Resources, item)
-	}
-	if page.Total < 0 {
-		page.Total = len(page.Resources)
-	}
-	return page, r.err
-}
-
-// reply walks a flat script reply; the first malformed element stops it with an error.
-type reply struct {
-	items []any
-	pos   int
-	err   error
-}
-
-func (r *reply) more() bool { return r.err == nil && r.pos < len(r.items) }
-
-func (r *reply) next() any {
-	if r.pos >= len(r.items) {
-		r.err = errors.New("redisstore: truncated script reply")
 		return nil
+	})
+	if err != nil {
+		return governance.Page{}, fmt.Errorf("redisstore: list %s: %w", kind, err)
 	}
-	v := r.items[r.pos]
-	r.pos++
-	return v
+	page := governance.Page{Total: int(total.Val())}
+	if ids != nil {
+		page.Resources, err = s.fetch(ctx, kind, ids.Val(), opts)
+	}
+	return page, err
 }
 
-func (r *reply) str() string {
-	switch v := r.next().(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	}
-	r.fail()
-	return ""
-}
+func (s *Store) key(kind governance.Kind, id string) string { return s.prefix + string(kind) + ":" + id }
 
-func (r *reply) int() int64 {
-	switch v := r.next().(type) {
-	case int64:
-		return v
-	case string:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err == nil {
-			return n
+// fetch reads resources in one round trip, as one MULTI/EXEC so that each resource's parts
+// (hash, document, memberships) are from the same moment. Resources that no longer exist are
+// left out.
+func (s *Store) fetch(ctx context.Context, kind governance.Kind, ids []string, opts governance.ReadOptions) ([]governance.Resource, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	type parts struct {
+		meta     *redis.SliceCmd
+		memberOf *redis.MapStringStringCmd
+		members  *redis.MapStringStringCmd
+	}
+	cmds := make([]parts, len(ids))
+	docKeys := make([]string, len(ids))
+	var docs *redis.SliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			docKeys[i] = s.key(kind, id) + ":doc"
 		}
+		docs = p.MGet(ctx, docKeys...)
+		for i, id := range ids {
+			cmds[i].meta = p.HMGet(ctx, s.key(kind, id), "v", "c", "m")
+			cmds[i].memberOf = p.HGetAll(ctx, s.prefix+"memberof:"+id)
+			if opts.Members {
+				cmds[i].members = p.HGetAll(ctx, s.prefix+"members:"+id)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: read %s: %w", kind, err)
 	}
-	r.fail()
-	return 0
+	out := make([]governance.Resource, 0, len(ids))
+	for i, id := range ids {
+		meta := cmds[i].meta.Val()
+		if len(meta) != 3 || meta[0] == nil {
+			continue
+		}
+		doc, _ := docs.Val()[i].(string)
+		res := governance.Resource{Kind: kind, ID: id, Document: []byte(doc)}
+		var v, c, m int64
+		if v, err = parseInt(meta[0]); err == nil {
+			if c, err = parseInt(meta[1]); err == nil {
+				m, err = parseInt(meta[2])
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %s %s: %w", kind, id, err)
+		}
+		res.Version, res.Created, res.Modified = v, time.UnixMicro(c).UTC(), time.UnixMicro(m).UTC()
+		for gid, display := range cmds[i].memberOf.Val() {
+			res.MemberOf = append(res.MemberOf, governance.Ref{ID: gid, Display: display})
+		}
+		sort.Slice(res.MemberOf, func(a, b int) bool { return res.MemberOf[a].ID < res.MemberOf[b].ID })
+		if cmds[i].members != nil {
+			for mid, entry := range cmds[i].members.Val() {
+				k, display, _ := strings.Cut(entry, "\x00")
+				res.Members = append(res.Members, governance.Member{ID: mid, Kind: governance.Kind(k), Display: display})
+			}
+			sort.Slice(res.Members, func(a, b int) bool { return res.Members[a].ID < res.Members[b].ID })
+		}
+		out = append(out, res)
+	}
+	return out, nil
 }
 
-func (r *reply) fail() {
-	if r.err == nil {
-		r.err = fmt.Errorf("redisstore: unexpected element %d in script reply", r.pos)
+func parseInt(v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("unexpected %T in a resource hash", v)
 	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 // scriptError maps a write script's status reply to the store's sentinel errors.

@@ -1,0 +1,156 @@
+package scim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+)
+
+var redisServer *redistest.Server
+
+func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
+
+const testToken = "unit-test-token-0123456789"
+
+// roundTrips counts what the client sends to Redis: one per command or pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// inProcess is a SCIM endpoint on a real Redis, served without a network.
+type inProcess struct {
+	engine *gin.Engine
+	trips  *roundTrips
+}
+
+func newInProcess(t testing.TB) *inProcess {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: redisServer.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	srv, err := New(redisstore.New(rdb, redistest.Namespace()), Options{
+		PublicURL: "http://gatehouse.test", MaxResults: 200, MaxBodyBytes: 1 << 20,
+		Clients: []Client{{Name: "test", TokenHash: sha256.Sum256([]byte(testToken))}},
+	}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	srv.Mount(e)
+	return &inProcess{engine: e, trips: trips}
+}
+
+func (p *inProcess) do(t testing.TB, method, path, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "http://gatehouse.test/scim/v2"+path, bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rec := httptest.NewRecorder()
+	p.engine.ServeHTTP(rec, req)
+	return rec
+}
+
+func userBody(i int) string {
+	return fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+	"externalId":"ext%06d","userName":"user%06d@contoso.example","active":true,"displayName":"User %06d",
+	"name":{"givenName":"Test","familyName":"User%06d"},"emails":[{"primary":true,"type":"work","value":"user%06d@contoso.example"}],
+	"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"%06d","department":"Engineering"}}`, i, i, i, i, i, i)
+}
+
+func (p *inProcess) seed(t testing.TB, n int) []string {
+	ids := make([]string, n)
+	for i := range n {
+		rec := p.do(t, "POST", "/Users", userBody(i))
+		if rec.Code != 201 {
+			t.Fatalf("seed: %d %s", rec.Code, rec.Body)
+		}
+		ids[i] = rec.Header().Get("Location")[len("http://gatehouse.test/scim/v2/Users/"):]
+	}
+	return ids
+}
+
+// The issue allows two Redis round trips per indexed lookup; the read script makes it one.
+func TestIndexedLookupsTakeOneRoundTrip(t *testing.T) {
+	p := newInProcess(t)
+	p.seed(t, 3)
+	for _, f := range []string{`userName eq "USER000001@contoso.example"`, `externalId eq "ext000002"`,
+		`emails.value eq "user000000@contoso.example"`, `emails[type eq "work"].value eq "user000001@contoso.example"`} {
+		before := p.trips.n.Load()
+		rec := p.do(t, "GET", "/Users?filter="+url.QueryEscape(f), "")
+		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"totalResults":1,`)) {
+			t.Fatalf("%s: %d %s", f, rec.Code, rec.Body)
+		}
+		if n := p.trips.n.Load() - before; n > 2 {
+			t.Errorf("%s took %d round trips, want at most 2", f, n)
+		} else {
+			t.Logf("%s: %d round trip(s)", f, n)
+		}
+	}
+}
+
+func BenchmarkLookupByUserName(b *testing.B) {
+	p := newInProcess(b)
+	p.seed(b, 1000)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			rec := p.do(b, "GET", "/Users?filter="+url.QueryEscape(fmt.Sprintf(`userName eq "user%06d@contoso.example"`, i%1000)), "")
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkPageOf100(b *testing.B) {
+	p := newInProcess(b)
+	p.seed(b, 1000)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			rec := p.do(b, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", (i%10)*100+1), "")
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkPatchActive(b *testing.B) {
+	p := newInProcess(b)
+	ids := p.seed(b, 1000)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":%t}]}`, i%2 == 0)
+			if rec := p.do(b, "PATCH", "/Users/"+ids[i%len(ids)], body); rec.Code != 200 {
+				b.Fatal(rec.Code, rec.Body)
+			}
+			i++
+		}
+	})
+}
+
