@@ -153,4 +153,3 @@ func BenchmarkPatchActive(b *testing.B) {
 		}
 	})
 }
-

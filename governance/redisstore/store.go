@@ -160,7 +160,9 @@ func (s *Store) List(ctx context.Context, kind governance.Kind, offset, count in
 	return page, err
 }
 
-func (s *Store) key(kind governance.Kind, id string) string { return s.prefix + string(kind) + ":" + id }
+func (s *Store) key(kind governance.Kind, id string) string {
+	return s.prefix + string(kind) + ":" + id
+}
 
 // fetch reads resources in one round trip, as one MULTI/EXEC so that each resource's parts
 // (hash, document, memberships) are from the same moment. Resources that no longer exist are
