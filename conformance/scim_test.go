@@ -155,6 +155,10 @@ func TestGroupsAndMemberships(t *testing.T) {
 	if members, _ := after["members"].([]any); len(members) != 1 || get(after, "members.0.value") != b["id"] {
 		t.Fatalf("deleting a user must remove it from its groups: %v", after["members"])
 	}
+	displays := gw.call(t, "GET", "/Groups?attributes=members.display&filter="+url.QueryEscape(`displayName eq "`+name+`"`), nil).want(t, 200).body
+	if get(displays, "Resources.0.members.0.display") != b["userName"] || get(displays, "Resources.0.members.0.value") != nil || get(displays, "Resources.0.displayName") != nil {
+		t.Fatalf("attributes=members.display: %v", displays)
+	}
 	noMembers := gw.call(t, "GET", "/Groups/"+gid+"?excludedAttributes=members", nil).want(t, 200).body
 	if noMembers["members"] != nil || noMembers["displayName"] != name {
 		t.Fatalf("excludedAttributes=members: %v", noMembers)

@@ -98,12 +98,7 @@ func (h *handler) Get(r *http.Request, id string) (scim.Resource, error) {
 // wantsMembers says whether a group read must load members: Entra looks groups up with
 // excludedAttributes=members precisely so that large groups stay cheap.
 func (h *handler) wantsMembers(p projection) bool {
-	if h.kind.membersAttr == "" {
-		return false
-	}
-	probe := map[string]any{h.kind.membersAttr: true}
-	_, kept := p.apply(probe)[h.kind.membersAttr]
-	return kept
+	return h.kind.membersAttr != "" && p.keeps(h.kind.membersAttr)
 }
 
 func (h *handler) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {

@@ -3,6 +3,7 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,6 +219,14 @@ func (r renderer) attrRefs(list string) []attrRef {
 }
 
 func (p projection) empty() bool { return len(p.include) == 0 && len(p.exclude) == 0 }
+
+// keeps reports whether any part of a core attribute survives the projection.
+func (p projection) keeps(attr string) bool {
+	if len(p.include) > 0 && !slices.ContainsFunc(p.include, func(r attrRef) bool { return r.container == "" && r.name == attr }) {
+		return false
+	}
+	return !slices.ContainsFunc(p.exclude, func(r attrRef) bool { return r.container == "" && r.name == attr && r.sub == "" })
+}
 
 // alwaysReturned are never cut: RFC 7643 marks id and schemas "returned: always", and meta is
 // what ETags and locations hang on.

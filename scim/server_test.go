@@ -87,7 +87,7 @@ func (p *inProcess) seed(t testing.TB, n int) []string {
 	return ids
 }
 
-// The issue allows two Redis round trips per indexed lookup; the read script makes it one.
+// An indexed lookup takes at most two Redis round trips: the index, then one MULTI/EXEC.
 func TestIndexedLookupsTakeOneRoundTrip(t *testing.T) {
 	p := newInProcess(t)
 	p.seed(t, 3)

@@ -265,3 +265,23 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 		t.Fatalf("%d users stored", page.Total)
 	}
 }
+
+// Display names live on both sides of a membership; a rename must reach the other side and
+// change its version, since its representation changed.
+func TestRenamesReachTheOtherSide(t *testing.T) {
+	ctx, s := context.Background(), newStore(t)
+	must(t).one(s.Create(ctx, user("u1", "ada")))
+	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1")))
+	u := user("u1", "ada")
+	u.Keys.Display = "Ada Lovelace"
+	must(t).one(s.Replace(ctx, u))
+	g := must(t).one(s.Get(ctx, governance.KindGroup, "g1", governance.ReadOptions{Members: true}))
+	if g.Members[0].Display != "Ada Lovelace" || g.Version != 2 {
+		t.Fatalf("group after member rename: %+v", g)
+	}
+	must(t).one(s.Replace(ctx, group("g1", "Platform", "u1")))
+	got := must(t).one(s.Get(ctx, governance.KindUser, "u1", governance.ReadOptions{}))
+	if got.MemberOf[0].Display != "Platform" || got.Version != 4 {
+		t.Fatalf("user after group rename: %+v", got)
+	}
+}
