@@ -1,6 +1,6 @@
 # `make test` is the one command that runs every test on a fresh Debian machine: it installs
-# what is missing (redis-server, with apt-get when run as root), then runs the checks and the
-# race-enabled test suite. Each test binary that needs Redis starts its own private
+# what is missing (redis-server with apt-get when run as root, and newman from npm for
+# Microsoft's SCIM test collection), then runs the checks and the race-enabled test suite. Each test binary that needs Redis starts its own private
 # redis-server on a free loopback port (internal/redistest), so nothing already running on
 # 6379 is used or touched.
 GO ?= go
@@ -11,6 +11,8 @@ STATICCHECK_VERSION ?= v0.8.2
 test: deps lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 
+NEWMAN_VERSION ?= 6.2.2
+
 deps:
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -20,6 +22,19 @@ deps:
 	    echo "redis-server is missing: install it with 'sudo apt-get install redis-server' (Debian/Ubuntu), then run make test again"; \
 	    exit 1; \
 	  fi; \
+	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing nodejs and npm with apt-get (for newman, which runs Microsoft's SCIM test collection)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else \
+	    echo "npm is missing: install it with 'sudo apt-get install nodejs npm', then run make test again"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@if [ ! -x .cache/newman/node_modules/.bin/newman ]; then \
+	  echo "installing newman $(NEWMAN_VERSION) into .cache/newman"; \
+	  mkdir -p .cache/newman && cd .cache/newman && npm install --silent --no-audit --no-fund newman@$(NEWMAN_VERSION) >/dev/null; \
 	fi
 
 lint:

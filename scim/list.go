@@ -20,7 +20,7 @@ import (
 // Lists are served here rather than by the library: it parses every filter with a PEG parser
 // before the handler sees it (the bulk of a lookup's CPU), reports the requested count as
 // itemsPerPage, and re-encodes every stored resource through a map. Here the common lookup
-// shape skips the parser, and pages are rendered from the stored JSON (see ADR 0002).
+// shape skips the parser, and pages are rendered from the stored JSON (docs/adr/0001).
 
 // listQuery is one list or search request.
 type listQuery struct {
