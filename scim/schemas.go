@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/elimity-com/scim"
@@ -42,6 +43,8 @@ type resourceKind struct {
 	membersAttr string
 	// derivedAttr is "groups" for users: filled from memberships, never stored.
 	derivedAttr string
+	// schemasJSON is schemaIDs rendered once.
+	schemasJSON []byte
 }
 
 var (
@@ -68,10 +71,12 @@ func newKind(kind governance.Kind, name, endpoint string, core schema.Schema, un
 			},
 		}),
 	)
-	return &resourceKind{
+	k := &resourceKind{
 		kind: kind, name: name, endpoint: endpoint, core: core, extensions: exts, attrs: attrs,
 		uniqueAttr: unique, membersAttr: members, derivedAttr: derived,
 	}
+	k.schemasJSON, _ = json.Marshal(k.schemaIDs())
+	return k
 }
 
 func externalIDAttr() schema.CoreAttribute {
