@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -64,12 +65,21 @@ const requestIDHeader = "X-Request-Id"
 // shows up in our logs; anything else is replaced, so ids never carry injected text.
 var plainID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// Request ids need to be unique, not secret: a random per-process prefix and a counter are
+// enough, and cost no system call per request.
+var (
+	idPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:]) + "-"
+	}()
+	idCounter atomic.Uint64
+)
+
 func requestID(c *gin.Context) {
 	id := c.Request.Header.Get(requestIDHeader)
 	if !plainID.MatchString(id) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
+		id = idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
 		c.Request.Header.Set(requestIDHeader, id)
 	}
 	c.Writer.Header().Set(requestIDHeader, id)

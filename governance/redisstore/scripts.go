@@ -5,7 +5,8 @@ import "github.com/redis/go-redis/v9"
 // Every change is one Lua script, so a change and everything derived from it (indexes,
 // memberships in both directions, the versions of the resources it touches) land together or
 // not at all. Scripts check every precondition before their first write: Redis does not roll
-// a script back. Reads need no script: see Store.fetch.
+// a script back. Reads by id or page need no script (see Store.fetch); an index lookup is one
+// script, so that the lookups IdPs send before every write cost one round trip.
 //
 // Keys and fields are documented in KEYS.md. Lookup entries are "attr\0value"; the store
 // refuses indexed values holding a NUL byte.
@@ -197,4 +198,30 @@ for _, m in ipairs(redis.call("HKEYS", mKey)) do
 end
 redis.call("DEL", key, dkey(kind, id), ofKey, mKey)
 return {"ok"}
+`)
+
+// ARGV: P kind index value withMembers; index "" is the unique index, else a lookup attribute.
+// Returns, per resource found: {id, doc, v, c, m, memberof (flat HGETALL), members (flat)}.
+var lookupScript = redis.NewScript(`
+local P, kind, index, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ids = {}
+if index == "" then
+  ids[1] = redis.call("HGET", P .. "uniq:" .. kind, value) or nil
+else
+  for x in string.gmatch(redis.call("HGET", P .. "idx:" .. kind .. ":" .. index, value) or "", "%S+") do
+    ids[#ids + 1] = x
+  end
+end
+local out = {}
+for _, id in ipairs(ids) do
+  local key = P .. kind .. ":" .. id
+  local meta = redis.call("HMGET", key, "v", "c", "m")
+  if meta[1] then
+    local members = {}
+    if ARGV[5] == "1" then members = redis.call("HGETALL", P .. "members:" .. id) end
+    out[#out + 1] = {id, redis.call("GET", key .. ":doc") or "{}", meta[1], meta[2], meta[3],
+      redis.call("HGETALL", P .. "memberof:" .. id), members}
+  end
+end
+return out
 `)

@@ -112,31 +112,54 @@ func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (i
 	return v, nil
 }
 
-// FindUnique and FindLookup take two round trips: the index, then the resources.
+// FindUnique and FindLookup take one round trip: the index and the resources in one script.
 func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	id, err := s.rdb.HGet(ctx, s.prefix+"uniq:"+string(kind), strings.ToLower(value)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: unique index of %s: %w", kind, err)
-	}
-	return s.fetch(ctx, kind, []string{id}, opts)
+	return s.lookup(ctx, kind, "", strings.ToLower(value), opts)
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	if _, err := lookupEntry(governance.Lookup{Attr: attr, Value: value}); err != nil {
+	if _, err := lookupEntry(governance.Lookup{Attr: attr, Value: value}); err != nil || attr == "" {
 		// A value that cannot be stored cannot be found either.
 		return nil, nil
 	}
-	ids, err := s.rdb.HGet(ctx, s.prefix+"idx:"+string(kind)+":"+attr, value).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+	return s.lookup(ctx, kind, attr, value, opts)
+}
+
+func (s *Store) lookup(ctx context.Context, kind governance.Kind, index, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
+	withMembers := "0"
+	if opts.Members {
+		withMembers = "1"
 	}
+	rows, err := lookupScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), index, value, withMembers).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: %s index of %s: %w", attr, kind, err)
+		return nil, fmt.Errorf("redisstore: lookup %s: %w", kind, err)
 	}
-	return s.fetch(ctx, kind, strings.Fields(ids), opts)
+	out := make([]governance.Resource, 0, len(rows))
+	for _, row := range rows {
+		f, ok := row.([]any)
+		if !ok || len(f) != 7 {
+			return nil, fmt.Errorf("redisstore: lookup %s: malformed reply", kind)
+		}
+		id, _ := f[0].(string)
+		doc, _ := f[1].(string)
+		res, err := assemble(kind, id, doc, f[2:5], pairs(f[5]), pairs(f[6]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// pairs turns a flat HGETALL reply from a script into a map.
+func pairs(v any) map[string]string {
+	flat, _ := v.([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		m[k], _ = flat[i+1].(string)
+	}
+	return m
 }
 
 // List takes two round trips: the page of ids with the total, then the resources.
@@ -203,31 +226,44 @@ func (s *Store) fetch(ctx context.Context, kind governance.Kind, ids []string, o
 			continue
 		}
 		doc, _ := docs.Val()[i].(string)
-		res := governance.Resource{Kind: kind, ID: id, Document: []byte(doc)}
-		var v, c, m int64
-		if v, err = parseInt(meta[0]); err == nil {
-			if c, err = parseInt(meta[1]); err == nil {
-				m, err = parseInt(meta[2])
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: %s %s: %w", kind, id, err)
-		}
-		res.Version, res.Created, res.Modified = v, time.UnixMicro(c).UTC(), time.UnixMicro(m).UTC()
-		for gid, display := range cmds[i].memberOf.Val() {
-			res.MemberOf = append(res.MemberOf, governance.Ref{ID: gid, Display: display})
-		}
-		sort.Slice(res.MemberOf, func(a, b int) bool { return res.MemberOf[a].ID < res.MemberOf[b].ID })
+		var members map[string]string
 		if cmds[i].members != nil {
-			for mid, entry := range cmds[i].members.Val() {
-				k, display, _ := strings.Cut(entry, "\x00")
-				res.Members = append(res.Members, governance.Member{ID: mid, Kind: governance.Kind(k), Display: display})
-			}
-			sort.Slice(res.Members, func(a, b int) bool { return res.Members[a].ID < res.Members[b].ID })
+			members = cmds[i].members.Val()
+		}
+		res, err := assemble(kind, id, doc, meta, cmds[i].memberOf.Val(), members)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// assemble builds a resource from its stored parts: meta is the hash's v, c and m fields;
+// memberOf maps group ids to names; members maps member ids to "kind NUL name".
+func assemble(kind governance.Kind, id, doc string, meta []any, memberOf, members map[string]string) (governance.Resource, error) {
+	res := governance.Resource{Kind: kind, ID: id, Document: []byte(doc)}
+	var v, c, m int64
+	var err error
+	if v, err = parseInt(meta[0]); err == nil {
+		if c, err = parseInt(meta[1]); err == nil {
+			m, err = parseInt(meta[2])
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("redisstore: %s %s: %w", kind, id, err)
+	}
+	res.Version, res.Created, res.Modified = v, time.UnixMicro(c).UTC(), time.UnixMicro(m).UTC()
+	for gid, display := range memberOf {
+		res.MemberOf = append(res.MemberOf, governance.Ref{ID: gid, Display: display})
+	}
+	sort.Slice(res.MemberOf, func(a, b int) bool { return res.MemberOf[a].ID < res.MemberOf[b].ID })
+	for mid, entry := range members {
+		k, display, _ := strings.Cut(entry, "\x00")
+		res.Members = append(res.Members, governance.Member{ID: mid, Kind: governance.Kind(k), Display: display})
+	}
+	sort.Slice(res.Members, func(a, b int) bool { return res.Members[a].ID < res.Members[b].ID })
+	return res, nil
 }
 
 func parseInt(v any) (int64, error) {
