@@ -250,10 +250,13 @@ func (r Redis) validate(bad func(field, format string, args ...any)) {
 	if modes > 1 {
 		bad("redis", "set only one of url, sentinel and clusterAddrs")
 	}
-	for field, s := range map[string]Secret{"redis.password": r.Password, "redis.sentinel.password": r.Sentinel.Password} {
-		if s != "" {
-			if _, err := s.Resolve(); err != nil {
-				bad(field, "%v", err)
+	for _, secret := range []struct {
+		field string
+		ref   Secret
+	}{{"redis.password", r.Password}, {"redis.sentinel.password", r.Sentinel.Password}} {
+		if secret.ref != "" {
+			if _, err := secret.ref.Resolve(); err != nil {
+				bad(secret.field, "%v", err)
 			}
 		}
 	}

@@ -46,33 +46,32 @@ func rewriteManagerOp(op map[string]any) bool {
 	pathKey, path := keyFold(op, "path")
 	valueKey, value := keyFold(op, "value")
 	p, _ := path.(string)
+	changed := false
 	if strings.EqualFold(p, "manager") {
-		op[pathKey] = managerPath
-		p = managerPath
+		op[pathKey], p, changed = managerPath, managerPath, true
 	}
 	if strings.EqualFold(p, managerPath) {
 		if wrapped, ok := managerValue(value); ok {
-			op[valueKey] = wrapped
-			return true
-		}
-		return pathKey != "" && path != p
-	}
-	if obj, ok := value.(map[string]any); ok && p == "" {
-		changed := false
-		for k, v := range obj {
-			if strings.EqualFold(k, managerPath) {
-				if wrapped, ok := managerValue(v); ok {
-					obj[k] = wrapped
-					changed = true
-				}
-			}
-			if ext, ok := v.(map[string]any); ok && strings.EqualFold(k, enterpriseSchemaID) {
-				changed = wrapManager(ext) || changed
-			}
+			op[valueKey], changed = wrapped, true
 		}
 		return changed
 	}
-	return false
+	obj, ok := value.(map[string]any)
+	if !ok || p != "" {
+		return changed
+	}
+	// Path-less: the manager may be a URN-qualified key or sit inside the extension's object.
+	for k, v := range obj {
+		if strings.EqualFold(k, managerPath) {
+			if wrapped, ok := managerValue(v); ok {
+				obj[k], changed = wrapped, true
+			}
+		}
+		if ext, ok := v.(map[string]any); ok && strings.EqualFold(k, enterpriseSchemaID) {
+			changed = wrapManager(ext) || changed
+		}
+	}
+	return changed
 }
 
 func wrapManager(ext map[string]any) bool {
