@@ -5,11 +5,11 @@ import "github.com/redis/go-redis/v9"
 // Every change is one Lua script, so a change and everything derived from it (indexes,
 // memberships in both directions, the versions of the resources it touches) land together or
 // not at all. Scripts check every precondition before their first write: Redis does not roll
-// a script back. Reads by id or page need no script (see Store.fetch); an index lookup is one
-// script, so that the lookups IdPs send before every write cost one round trip.
+// a script back.
 //
-// Keys and fields are documented in KEYS.md. Lookup entries are "attr\0value"; the store
-// refuses indexed values holding a NUL byte.
+// A resource's record (key "<kind>:<id>:doc") is one string: a header with its version,
+// times and the groups it belongs to, then its document (see KEYS.md). A read of any number
+// of resources is then one MGET (see Store.fetch), and an index lookup one script.
 const prelude = `
 local P = ARGV[1]
 local function rkey(kind, id) return P .. kind .. ":" .. id end
@@ -19,18 +19,52 @@ local function kindOf(id)
   if redis.call("EXISTS", P .. "group:" .. id) == 1 then return "group" end
   return false
 end
--- touch records that a resource's representation changed without its own write: its groups,
--- or its members' names.
-local function touch(kind, id, now)
-  local key = rkey(kind, id)
-  redis.call("HINCRBY", key, "v", 1)
-  redis.call("HSET", key, "m", now)
-end
 local function readList(pos)
   local n = tonumber(ARGV[pos])
   local list = {}
   for i = 1, n do list[i] = ARGV[pos + i] end
   return list, pos + n + 1
+end
+
+-- Records: "v c m\n" then one "groupId\tdisplay\n" per group, a blank line, the document.
+-- Displays are JSON strings, so they hold no raw tab or newline; documents are compact JSON.
+local function parse(rec)
+  local headEnd = string.find(rec, "\n\n", 1, true)
+  local head, doc = string.sub(rec, 1, headEnd), string.sub(rec, headEnd + 2)
+  local first = string.find(head, "\n", 1, true)
+  local v, c, m = string.match(string.sub(head, 1, first - 1), "^(%d+) (%d+) (%d+)$")
+  local groups = {}
+  for line in string.gmatch(string.sub(head, first + 1), "([^\n]+)\n") do
+    local tab = string.find(line, "\t", 1, true)
+    groups[#groups + 1] = {string.sub(line, 1, tab - 1), string.sub(line, tab + 1)}
+  end
+  return {v = tonumber(v), c = c, m = m, groups = groups, doc = doc}
+end
+local function build(r)
+  local parts = {string.format("%d", r.v) .. " " .. r.c .. " " .. r.m .. "\n"}
+  for _, g in ipairs(r.groups) do parts[#parts + 1] = g[1] .. "\t" .. g[2] .. "\n" end
+  parts[#parts + 1] = "\n"
+  parts[#parts + 1] = r.doc
+  return table.concat(parts)
+end
+-- changed rewrites another resource's record after its representation changed without a
+-- write of its own (its groups, or a group's name): new version, new modification time, and
+-- the group gid set to display (or removed when display is nil).
+local function changed(kind, id, now, gid, display)
+  local key = dkey(kind, id)
+  local rec = redis.call("GET", key)
+  if not rec then return end
+  local r = parse(rec)
+  if gid then
+    local kept = {}
+    for _, g in ipairs(r.groups) do
+      if g[1] ~= gid then kept[#kept + 1] = g end
+    end
+    if display then kept[#kept + 1] = {gid, display} end
+    r.groups = kept
+  end
+  r.v, r.m = r.v + 1, now
+  redis.call("SET", key, build(r))
 end
 
 -- Lookup indexes are hashes, one per kind and attribute: value -> space-separated ids. A
@@ -72,9 +106,8 @@ local function addLookups(kind, id, key, lookups)
   redis.call("HSET", key, "ln", #lookups)
 end
 
--- Memberships are kept both ways, each side with the other's display name, so a read needs
--- no lookup per member: members:<group> maps member id -> kind NUL display; memberof:<id>
--- maps group id -> display.
+-- Memberships are kept both ways, each side with the other's display: members:<group> maps
+-- member id -> kind NUL display, and each member's record lists its groups.
 local function checkMembers(gid, members)
   for _, m in ipairs(members) do
     if m == gid then return {"selfmember", m} end
@@ -91,30 +124,34 @@ local function setMembers(gid, gdn, members, now)
     have[m] = true
     if not want[m] then
       redis.call("HDEL", mkey, m)
-      redis.call("HDEL", P .. "memberof:" .. m, gid)
       local k = kindOf(m)
-      if k then touch(k, m, now) end
+      if k then changed(k, m, now, gid, nil) end
     end
   end
   for m in pairs(want) do
     if not have[m] then
       local k = kindOf(m)
-      redis.call("HSET", mkey, m, k .. "\0" .. (redis.call("HGET", rkey(k, m), "dn") or ""))
-      redis.call("HSET", P .. "memberof:" .. m, gid, gdn)
-      touch(k, m, now)
+      redis.call("HSET", mkey, m, k .. "\0" .. redis.call("HGET", rkey(k, m), "dn"))
+      changed(k, m, now, gid, gdn)
     end
   end
 end
--- renamed carries a new display name to the other side of every membership.
-local function renamed(kind, id, dn, now)
-  for _, g in ipairs(redis.call("HKEYS", P .. "memberof:" .. id)) do
-    redis.call("HSET", P .. "members:" .. g, id, kind .. "\0" .. dn)
-    touch("group", g, now)
+-- written answers a create or replace with the fresh record and, for groups, the members, so
+-- the writer needs no second round trip to show what it wrote.
+local function written(kind, id)
+  local members = {}
+  if kind == "group" then members = redis.call("HGETALL", P .. "members:" .. id) end
+  return {"ok", redis.call("GET", dkey(kind, id)), members}
+end
+-- renamed carries a new display to the other side of every membership.
+local function renamed(kind, id, groups, dn, now)
+  for _, g in ipairs(groups) do
+    redis.call("HSET", P .. "members:" .. g[1], id, kind .. "\0" .. dn)
+    changed("group", g[1], now)
   end
   for _, m in ipairs(redis.call("HKEYS", P .. "members:" .. id)) do
-    redis.call("HSET", P .. "memberof:" .. m, id, dn)
     local k = kindOf(m)
-    if k then touch(k, m, now) end
+    if k then changed(k, m, now, id, dn) end
   end
 end
 `
@@ -132,26 +169,28 @@ local bad = checkMembers(id, members)
 if bad then return bad end
 local seq = redis.call("INCR", P .. "seq")
 redis.call("HSET", P .. "uniq:" .. kind, uniq, id)
-redis.call("HSET", key, "v", 1, "c", now, "m", now, "u", uniq, "dn", dn)
-redis.call("SET", dkey(kind, id), doc)
+redis.call("HSET", key, "u", uniq, "dn", dn)
+redis.call("SET", dkey(kind, id), build({v = 1, c = now, m = now, groups = {}, doc = doc}))
 redis.call("ZADD", P .. kind .. "s", seq, id)
 addLookups(kind, id, key, lookups)
 if hasMembers then setMembers(id, dn, members, now) end
-return {"ok"}
+return written(kind, id)
 `)
 
 // ARGV: P kind id ifVersion unique display doc now, lookups, hasMembers, members
 var replaceScript = redis.NewScript(prelude + `
-local kind, id, ifv, uniq, dn, doc, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local kind, id, ifv, uniq, dn, doc, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local lookups, pos = readList(9)
 local hasMembers = ARGV[pos] == "1"
 local members = readList(pos + 1)
 local key = rkey(kind, id)
-local cur = redis.call("HMGET", key, "v", "u", "dn")
-if not cur[1] then return {"notfound"} end
-if ifv ~= "0" and cur[1] ~= ifv then return {"version", cur[1]} end
+local rec = redis.call("GET", dkey(kind, id))
+if not rec then return {"notfound"} end
+local r = parse(rec)
+if ifv ~= 0 and r.v ~= ifv then return {"version"} end
+local cur = redis.call("HMGET", key, "u", "dn")
 local ukey = P .. "uniq:" .. kind
-if uniq ~= cur[2] then
+if uniq ~= cur[1] then
   local owner = redis.call("HGET", ukey, uniq)
   if owner and owner ~= id then return {"conflict", "unique"} end
 end
@@ -159,49 +198,48 @@ if hasMembers then
   local bad = checkMembers(id, members)
   if bad then return bad end
 end
-if uniq ~= cur[2] then
-  redis.call("HDEL", ukey, cur[2])
+if uniq ~= cur[1] then
+  redis.call("HDEL", ukey, cur[1])
   redis.call("HSET", ukey, uniq, id)
 end
 if not sameLookups(key, lookups) then
   clearLookups(kind, id, key)
   addLookups(kind, id, key, lookups)
 end
-redis.call("HINCRBY", key, "v", 1)
-redis.call("HSET", key, "m", now, "u", uniq, "dn", dn)
-redis.call("SET", dkey(kind, id), doc)
-if dn ~= cur[3] then renamed(kind, id, dn, now) end
+redis.call("HSET", key, "u", uniq, "dn", dn)
+r.v, r.m, r.doc = r.v + 1, now, doc
+redis.call("SET", dkey(kind, id), build(r))
+if dn ~= cur[2] then renamed(kind, id, r.groups, dn, now) end
 if hasMembers then setMembers(id, dn, members, now) end
-return {"ok"}
+return written(kind, id)
 `)
 
 // ARGV: P kind id ifVersion now
 var deleteScript = redis.NewScript(prelude + `
-local kind, id, ifv, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local kind, id, ifv, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local key = rkey(kind, id)
-local cur = redis.call("HMGET", key, "v", "u")
-if not cur[1] then return {"notfound"} end
-if ifv ~= "0" and cur[1] ~= ifv then return {"version", cur[1]} end
-redis.call("HDEL", P .. "uniq:" .. kind, cur[2])
+local rec = redis.call("GET", dkey(kind, id))
+if not rec then return {"notfound"} end
+local r = parse(rec)
+if ifv ~= 0 and r.v ~= ifv then return {"version"} end
+redis.call("HDEL", P .. "uniq:" .. kind, redis.call("HGET", key, "u"))
 clearLookups(kind, id, key)
 redis.call("ZREM", P .. kind .. "s", id)
-local ofKey = P .. "memberof:" .. id
-for _, g in ipairs(redis.call("HKEYS", ofKey)) do
-  redis.call("HDEL", P .. "members:" .. g, id)
-  touch("group", g, now)
+for _, g in ipairs(r.groups) do
+  redis.call("HDEL", P .. "members:" .. g[1], id)
+  changed("group", g[1], now)
 end
 local mKey = P .. "members:" .. id
 for _, m in ipairs(redis.call("HKEYS", mKey)) do
-  redis.call("HDEL", P .. "memberof:" .. m, id)
   local k = kindOf(m)
-  if k then touch(k, m, now) end
+  if k then changed(k, m, now, id, nil) end
 end
-redis.call("DEL", key, dkey(kind, id), ofKey, mKey)
+redis.call("DEL", key, dkey(kind, id), mKey)
 return {"ok"}
 `)
 
 // ARGV: P kind index value withMembers; index "" is the unique index, else a lookup attribute.
-// Returns, per resource found: {id, doc, v, c, m, memberof (flat HGETALL), members (flat)}.
+// Returns, per resource found: {id, record, members (flat HGETALL, empty unless asked)}.
 var lookupScript = redis.NewScript(`
 local P, kind, index, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ids = {}
@@ -214,13 +252,11 @@ else
 end
 local out = {}
 for _, id in ipairs(ids) do
-  local key = P .. kind .. ":" .. id
-  local meta = redis.call("HMGET", key, "v", "c", "m")
-  if meta[1] then
+  local rec = redis.call("GET", P .. kind .. ":" .. id .. ":doc")
+  if rec then
     local members = {}
     if ARGV[5] == "1" then members = redis.call("HGETALL", P .. "members:" .. id) end
-    out[#out + 1] = {id, redis.call("GET", key .. ":doc") or "{}", meta[1], meta[2], meta[3],
-      redis.call("HGETALL", P .. "memberof:" .. id), members}
+    out[#out + 1] = {id, rec, members}
   end
 end
 return out

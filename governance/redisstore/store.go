@@ -2,7 +2,9 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -53,11 +55,20 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err != nil {
 		return governance.Resource{}, err
 	}
-	if strings.Contains(w.Keys.Unique, "\x00") || strings.Contains(w.Keys.Display, "\x00") {
+	if strings.Contains(w.Keys.Unique, "\x00") {
 		return governance.Resource{}, fmt.Errorf("%w: name holds a NUL byte", governance.ErrInvalidKey)
 	}
+	// Displays are stored as JSON strings: records are line-oriented, and a JSON string holds
+	// no raw newline or tab whatever the IdP sent.
+	display, err := json.Marshal(w.Keys.Display)
+	if err != nil {
+		return governance.Resource{}, err
+	}
+	if bytes.ContainsAny(w.Document, "\n") {
+		return governance.Resource{}, fmt.Errorf("redisstore: %s %s: document is not compact JSON", w.Kind, w.ID)
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	args := append(head, strings.ToLower(w.Keys.Unique), w.Keys.Display, []byte(w.Document),
+	args := append(head, strings.ToLower(w.Keys.Unique), display, []byte(w.Document),
 		now.UnixMicro(), len(lookups))
 	for _, l := range lookups {
 		args = append(args, l)
@@ -77,7 +88,11 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	if err := scriptError(res); err != nil {
 		return governance.Resource{}, err
 	}
-	return s.Get(ctx, w.Kind, w.ID, governance.ReadOptions{Members: w.Kind == governance.KindGroup})
+	if len(res) != 3 {
+		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: malformed reply", w.Kind, w.ID)
+	}
+	rec, _ := res[1].(string)
+	return parseRecord(w.Kind, w.ID, rec, pairs(res[2]))
 }
 
 func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifVersion int64) error {
@@ -102,14 +117,20 @@ func (s *Store) Get(ctx context.Context, kind governance.Kind, id string, opts g
 }
 
 func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (int64, error) {
-	v, err := s.rdb.HGet(ctx, s.key(kind, id), "v").Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, governance.ErrNotFound
-	}
+	// The version leads the record: its first bytes are enough.
+	head, err := s.rdb.GetRange(ctx, s.key(kind, id)+":doc", 0, 23).Result()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: version of %s %s: %w", kind, id, err)
 	}
-	return v, nil
+	v, _, _ := strings.Cut(head, " ")
+	if head == "" {
+		return 0, governance.ErrNotFound
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: version of %s %s: %w", kind, id, err)
+	}
+	return n, nil
 }
 
 // FindUnique and FindLookup take one round trip: the index and the resources in one script.
@@ -137,12 +158,12 @@ func (s *Store) lookup(ctx context.Context, kind governance.Kind, index, value s
 	out := make([]governance.Resource, 0, len(rows))
 	for _, row := range rows {
 		f, ok := row.([]any)
-		if !ok || len(f) != 7 {
+		if !ok || len(f) != 3 {
 			return nil, fmt.Errorf("redisstore: lookup %s: malformed reply", kind)
 		}
 		id, _ := f[0].(string)
-		doc, _ := f[1].(string)
-		res, err := assemble(kind, id, doc, f[2:5], pairs(f[5]), pairs(f[6]))
+		rec, _ := f[1].(string)
+		res, err := parseRecord(kind, id, rec, pairs(f[2]))
 		if err != nil {
 			return nil, err
 		}
@@ -187,50 +208,47 @@ func (s *Store) key(kind governance.Kind, id string) string {
 	return s.prefix + string(kind) + ":" + id
 }
 
-// fetch reads resources in one round trip, as one MULTI/EXEC so that each resource's parts
-// (hash, document, memberships) are from the same moment. Resources that no longer exist are
-// left out.
+// fetch reads resources in one round trip: one MGET of their records, which hold everything
+// but a group's members; with members, one MULTI/EXEC adds an HGETALL per group, so each
+// group's record and members are from the same moment. Resources that no longer exist are left
+// out.
 func (s *Store) fetch(ctx context.Context, kind governance.Kind, ids []string, opts governance.ReadOptions) ([]governance.Resource, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	type parts struct {
-		meta     *redis.SliceCmd
-		memberOf *redis.MapStringStringCmd
-		members  *redis.MapStringStringCmd
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key(kind, id) + ":doc"
 	}
-	cmds := make([]parts, len(ids))
-	docKeys := make([]string, len(ids))
-	var docs *redis.SliceCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			docKeys[i] = s.key(kind, id) + ":doc"
-		}
-		docs = p.MGet(ctx, docKeys...)
-		for i, id := range ids {
-			cmds[i].meta = p.HMGet(ctx, s.key(kind, id), "v", "c", "m")
-			cmds[i].memberOf = p.HGetAll(ctx, s.prefix+"memberof:"+id)
-			if opts.Members {
-				cmds[i].members = p.HGetAll(ctx, s.prefix+"members:"+id)
+	var records *redis.SliceCmd
+	members := make([]*redis.MapStringStringCmd, len(ids))
+	var err error
+	if opts.Members {
+		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			records = p.MGet(ctx, keys...)
+			for i, id := range ids {
+				members[i] = p.HGetAll(ctx, s.prefix+"members:"+id)
 			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+			return nil
+		})
+	} else {
+		records = s.rdb.MGet(ctx, keys...)
+		err = records.Err()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("redisstore: read %s: %w", kind, err)
 	}
 	out := make([]governance.Resource, 0, len(ids))
 	for i, id := range ids {
-		meta := cmds[i].meta.Val()
-		if len(meta) != 3 || meta[0] == nil {
+		rec, ok := records.Val()[i].(string)
+		if !ok {
 			continue
 		}
-		doc, _ := docs.Val()[i].(string)
-		var members map[string]string
-		if cmds[i].members != nil {
-			members = cmds[i].members.Val()
+		var m map[string]string
+		if members[i] != nil {
+			m = members[i].Val()
 		}
-		res, err := assemble(kind, id, doc, meta, cmds[i].memberOf.Val(), members)
+		res, err := parseRecord(kind, id, rec, m)
 		if err != nil {
 			return nil, err
 		}
@@ -239,39 +257,66 @@ func (s *Store) fetch(ctx context.Context, kind governance.Kind, ids []string, o
 	return out, nil
 }
 
-// assemble builds a resource from its stored parts: meta is the hash's v, c and m fields;
-// memberOf maps group ids to names; members maps member ids to "kind NUL name".
-func assemble(kind governance.Kind, id, doc string, meta []any, memberOf, members map[string]string) (governance.Resource, error) {
-	res := governance.Resource{Kind: kind, ID: id, Document: []byte(doc)}
-	var v, c, m int64
-	var err error
-	if v, err = parseInt(meta[0]); err == nil {
-		if c, err = parseInt(meta[1]); err == nil {
-			m, err = parseInt(meta[2])
+// parseRecord reads a record (see scripts.go): "v c m\n", one "groupId\tdisplay\n" per
+// group, a blank line, the document. members maps member ids to "kind NUL display".
+func parseRecord(kind governance.Kind, id, rec string, members map[string]string) (governance.Resource, error) {
+	bad := func(why string) (governance.Resource, error) {
+		return governance.Resource{}, fmt.Errorf("redisstore: record of %s %s: %s", kind, id, why)
+	}
+	head, doc, ok := strings.Cut(rec, "\n\n")
+	if !ok {
+		return bad("no header")
+	}
+	first, groups, _ := strings.Cut(head, "\n")
+	fields := strings.Fields(first)
+	if len(fields) != 3 {
+		return bad("malformed first line")
+	}
+	var n [3]int64
+	for i, f := range fields {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return bad(err.Error())
 		}
+		n[i] = v
 	}
-	if err != nil {
-		return res, fmt.Errorf("redisstore: %s %s: %w", kind, id, err)
-	}
-	res.Version, res.Created, res.Modified = v, time.UnixMicro(c).UTC(), time.UnixMicro(m).UTC()
-	for gid, display := range memberOf {
-		res.MemberOf = append(res.MemberOf, governance.Ref{ID: gid, Display: display})
+	res := governance.Resource{Kind: kind, ID: id, Document: []byte(doc), Version: n[0],
+		Created: time.UnixMicro(n[1]).UTC(), Modified: time.UnixMicro(n[2]).UTC()}
+	for line := range strings.SplitSeq(groups, "\n") {
+		if line == "" {
+			continue
+		}
+		gid, display, ok := strings.Cut(line, "\t")
+		if !ok {
+			return bad("malformed group line")
+		}
+		name, err := unquote(display)
+		if err != nil {
+			return bad(err.Error())
+		}
+		res.MemberOf = append(res.MemberOf, governance.Ref{ID: gid, Display: name})
 	}
 	sort.Slice(res.MemberOf, func(a, b int) bool { return res.MemberOf[a].ID < res.MemberOf[b].ID })
 	for mid, entry := range members {
 		k, display, _ := strings.Cut(entry, "\x00")
-		res.Members = append(res.Members, governance.Member{ID: mid, Kind: governance.Kind(k), Display: display})
+		name, err := unquote(display)
+		if err != nil {
+			return bad(err.Error())
+		}
+		res.Members = append(res.Members, governance.Member{ID: mid, Kind: governance.Kind(k), Display: name})
 	}
 	sort.Slice(res.Members, func(a, b int) bool { return res.Members[a].ID < res.Members[b].ID })
 	return res, nil
 }
 
-func parseInt(v any) (int64, error) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, fmt.Errorf("unexpected %T in a resource hash", v)
+// unquote decodes a stored display, a JSON string.
+func unquote(s string) (string, error) {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' && !strings.ContainsAny(s[1:len(s)-1], "\\\"") {
+		return s[1 : len(s)-1], nil
 	}
-	return strconv.ParseInt(s, 10, 64)
+	var out string
+	err := json.Unmarshal([]byte(s), &out)
+	return out, err
 }
 
 // scriptError maps a write script's status reply to the store's sentinel errors.
