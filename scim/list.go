@@ -332,7 +332,11 @@ func (h *handler) writeList(w http.ResponseWriter, r *http.Request, q listQuery)
 		return h.fail(r, err)
 	}
 	var buf bytes.Buffer
-	buf.Grow(256 + 1024*len(found.resources))
+	size := 256
+	for _, res := range found.resources {
+		size += len(res.Document) + 512
+	}
+	buf.Grow(size)
 	buf.WriteString(`{"schemas":["` + listResponseID + `"],"totalResults":`)
 	buf.WriteString(strconv.Itoa(found.total))
 	buf.WriteString(`,"itemsPerPage":`)
@@ -349,6 +353,7 @@ func (h *handler) writeList(w http.ResponseWriter, r *http.Request, q listQuery)
 		}
 	}
 	buf.WriteString(`]}`)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
 	return nil

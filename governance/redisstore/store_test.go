@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
@@ -18,9 +20,43 @@ var srv *redistest.Server
 
 func TestMain(m *testing.M) { redistest.Main(m, &srv) }
 
-func newStore(t *testing.T) *redisstore.Store {
-	t.Helper()
-	return redisstore.New(srv.Client(t), redistest.Namespace())
+// storeFactory gives each test a store of its own namespace on one Redis deployment.
+type storeFactory func(t *testing.T) *redisstore.Store
+
+// The suite runs against a single node and against a Redis Cluster: the hash tag in every key
+// must keep each script and transaction on one slot.
+var suite = map[string]func(*testing.T, storeFactory){
+	"CreateGetAndUniqueness":              testCreateGetAndUniqueness,
+	"ReplaceMovesIndexesAndChecksVersion": testReplaceMovesIndexesAndChecksVersion,
+	"LookupsAreExactAndShared":            testLookupsAreExactAndShared,
+	"MembershipsBothWays":                 testMembershipsBothWays,
+	"DeleteChecksVersionAndClearsIndexes": testDeleteChecksVersionAndClearsIndexes,
+	"ListIsStableCreationOrder":           testListIsStableCreationOrder,
+	"ConcurrentCreatesOfOneName":          testConcurrentCreatesOfOneName,
+	"RenamesReachTheOtherSide":            testRenamesReachTheOtherSide,
+}
+
+func run(t *testing.T, newStore storeFactory) {
+	for name, test := range suite {
+		t.Run(name, func(t *testing.T) { test(t, newStore) })
+	}
+}
+
+func TestSingleNode(t *testing.T) {
+	run(t, func(t *testing.T) *redisstore.Store { return redisstore.New(srv.Client(t), redistest.Namespace()) })
+}
+
+func TestCluster(t *testing.T) {
+	cluster, err := redistest.StartCluster(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Stop()
+	run(t, func(t *testing.T) *redisstore.Store {
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return redisstore.New(rdb, redistest.Namespace())
+	})
 }
 
 func user(id, userName string, lookups ...governance.Lookup) governance.Write {
@@ -67,7 +103,7 @@ func (c checks) page(p governance.Page, err error) governance.Page {
 	return p
 }
 
-func TestCreateGetAndUniqueness(t *testing.T) {
+func testCreateGetAndUniqueness(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	created := must(t).one(s.Create(ctx, user("u1", "Ada@Example.org")))
 	if created.Version != 1 || created.Created.IsZero() || !created.Created.Equal(created.Modified) {
@@ -90,7 +126,7 @@ func TestCreateGetAndUniqueness(t *testing.T) {
 	must(t).one(s.Create(ctx, group("g1", "Ada@Example.org")))
 }
 
-func TestReplaceMovesIndexesAndChecksVersion(t *testing.T) {
+func testReplaceMovesIndexesAndChecksVersion(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	must(t).one(s.Create(ctx, user("u1", "old", governance.Lookup{Attr: "externalId", Value: "X1"})))
 	must(t).one(s.Create(ctx, user("u2", "taken")))
@@ -125,7 +161,7 @@ func TestReplaceMovesIndexesAndChecksVersion(t *testing.T) {
 	}
 }
 
-func TestLookupsAreExactAndShared(t *testing.T) {
+func testLookupsAreExactAndShared(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	must(t).one(s.Create(ctx, user("u1", "a", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
 	must(t).one(s.Create(ctx, user("u2", "b", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
@@ -139,7 +175,7 @@ func TestLookupsAreExactAndShared(t *testing.T) {
 	}
 }
 
-func TestMembershipsBothWays(t *testing.T) {
+func testMembershipsBothWays(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	must(t).one(s.Create(ctx, user("u1", "ada")))
 	must(t).one(s.Create(ctx, user("u2", "grace")))
@@ -195,7 +231,7 @@ func TestMembershipsBothWays(t *testing.T) {
 	}
 }
 
-func TestDeleteChecksVersionAndClearsIndexes(t *testing.T) {
+func testDeleteChecksVersionAndClearsIndexes(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	must(t).one(s.Create(ctx, user("u1", "ada", governance.Lookup{Attr: "externalId", Value: "E1"})))
 	if err := s.Delete(ctx, governance.KindUser, "u1", 9); !errors.Is(err, governance.ErrVersionMismatch) {
@@ -215,7 +251,7 @@ func TestDeleteChecksVersionAndClearsIndexes(t *testing.T) {
 	}
 }
 
-func TestListIsStableCreationOrder(t *testing.T) {
+func testListIsStableCreationOrder(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	for i := range 25 {
 		must(t).one(s.Create(ctx, user(fmt.Sprintf("id-%02d", 24-i), fmt.Sprintf("user%02d", i))))
@@ -240,7 +276,7 @@ func TestListIsStableCreationOrder(t *testing.T) {
 }
 
 // Many clients creating the same userName at once: exactly one wins.
-func TestConcurrentCreatesOfOneName(t *testing.T) {
+func testConcurrentCreatesOfOneName(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	var wins, conflicts atomic.Int32
 	var wg sync.WaitGroup
@@ -268,7 +304,7 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 
 // Display names live on both sides of a membership; a rename must reach the other side and
 // change its version, since its representation changed.
-func TestRenamesReachTheOtherSide(t *testing.T) {
+func testRenamesReachTheOtherSide(t *testing.T, newStore storeFactory) {
 	ctx, s := context.Background(), newStore(t)
 	must(t).one(s.Create(ctx, user("u1", "ada")))
 	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1")))
