@@ -78,8 +78,14 @@ type gateway struct {
 }
 
 // startGateway runs the binary with two IdP clients: okta (a token in a file) and entra (the
-// GATEHOUSE_SCIM_TOKEN environment variable).
+// GATEHOUSE_SCIM_TOKEN environment variable), on a single Redis given by URL.
 func startGateway(dir, redisURL, namespace string) (*gateway, error) {
+	return startGatewayWith(dir, namespace, "", "GATEHOUSE_REDIS_URL="+redisURL)
+}
+
+// startGatewayWith takes extra lines for the redis section of the configuration file (Sentinel,
+// Cluster) and extra environment.
+func startGatewayWith(dir, namespace, redisYAML string, env ...string) (*gateway, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -92,20 +98,21 @@ func startGateway(dir, redisURL, namespace string) (*gateway, error) {
 listen: 127.0.0.1:%d
 redis:
   namespace: %s
+%s
 scim:
   maxResults: 200
   maxBodyBytes: 262144
   clients:
     - name: okta
       token: file:%s
-`, port, namespace, tokenFile)
+`, port, namespace, redisYAML, tokenFile)
 	cfgFile := filepath.Join(dir, namespace+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	g := &gateway{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
 	g.cmd = exec.Command(binary, "serve", "--config", cfgFile)
-	g.cmd.Env = append(os.Environ(), "GATEHOUSE_REDIS_URL="+redisURL, "GATEHOUSE_SCIM_TOKEN="+entraToken, "GATEHOUSE_ADDR=")
+	g.cmd.Env = append(append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_SCIM_TOKEN="+entraToken, "GATEHOUSE_ADDR="), env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		return nil, err

@@ -209,3 +209,38 @@ func (c *Cluster) Stop() {
 		n.Stop()
 	}
 }
+
+// StartSentinel starts a Redis Sentinel watching master under the name masterName.
+func StartSentinel(master *Server, masterName string) (*Server, error) {
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-sentinel-")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redistest: redis-server is not installed")
+	}
+	var lastErr error
+	for range 5 {
+		sport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 2000\n",
+			sport, dir, filepath.Join(dir, "sentinel.log"), masterName, host, port, masterName)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return nil, err
+		}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(sport), dir: dir, args: []string{bin, conf, "--sentinel"}}
+		if lastErr = s.run(); lastErr == nil {
+			return s, nil
+		}
+		s.Kill()
+	}
+	return nil, fmt.Errorf("redistest: sentinel did not come up: %w", lastErr)
+}
