@@ -10,12 +10,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
 // `gatehouse` with no configuration and no Redis: the embedded demo. It must print the SCIM
 // base URL and a token that works, and serve the demo users.
 func TestDemoOnABareMachine(t *testing.T) {
-	port, err := freePort()
+	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

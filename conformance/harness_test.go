@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,7 +85,7 @@ func startGateway(dir, redisURL, namespace string) (*gateway, error) {
 // startGatewayWith takes extra lines for the redis section of the configuration file (Sentinel,
 // Cluster) and extra environment.
 func startGatewayWith(dir, namespace, redisYAML string, env ...string) (*gateway, error) {
-	port, err := freePort()
+	port, err := redistest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +157,6 @@ func (g *gateway) logsContaining(needles ...string) string {
 		}
 	}
 	return ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 type syncBuffer struct {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -143,12 +142,11 @@ func run(users, clients int, phase time.Duration, binary string) error {
 }
 
 func startGateway(binary, redisURL, dir string) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redistest.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg := filepath.Join(dir, "load.yaml")
 	if err := os.WriteFile(cfg, []byte("listen: "+addr+"\nlog: {level: warn}\nredis: {namespace: load}\n"), 0o600); err != nil {
 		return "", nil, err

@@ -40,7 +40,7 @@ func Start(extraArgs ...string) (*Server, error) {
 	}
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -55,8 +55,9 @@ func Start(extraArgs ...string) (*Server, error) {
 	return nil, fmt.Errorf("redistest: redis-server did not come up: %w", lastErr)
 }
 
-// freePort finds a free loopback port whose port+10000 is free as well, for a cluster bus.
-func freePort() (int, error) {
+// FreePort finds a free loopback port whose port+10000 is free as well (a Redis Cluster bus
+// listens there); other servers under test use it too.
+func FreePort() (int, error) {
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -226,7 +227,7 @@ func StartSentinel(master *Server, masterName string) (*Server, error) {
 	}
 	var lastErr error
 	for range 5 {
-		sport, err := freePort()
+		sport, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
