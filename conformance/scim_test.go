@@ -333,9 +333,10 @@ func TestETags(t *testing.T) {
 	id := str(u["id"])
 	path := "/Users/" + id
 	r := gw.call(t, "GET", path, nil, "If-None-Match", `W/"1"`)
-	if r.status != http.StatusNotModified || len(r.raw) != 0 {
-		t.Fatalf("If-None-Match current: %d %s", r.status, r.raw)
+	if r.status != http.StatusNotModified || len(r.raw) != 0 || r.header.Get("Etag") != `W/"1"` {
+		t.Fatalf("If-None-Match current: %d %q %s", r.status, r.header.Get("Etag"), r.raw)
 	}
+	gw.call(t, "GET", path, nil, "If-None-Match", `W/"9", W/"1"`).want(t, 304)
 	gw.call(t, "GET", path, nil, "If-None-Match", `W/"7"`).want(t, 200)
 
 	patch := patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "New"})

@@ -123,7 +123,11 @@ func (s *Server) serve(c *gin.Context) {
 	body, err := readBody(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		c.Set(gateway.RouteKey, Prefix)
-		writeError(w, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: "The request body is larger than the server accepts."})
+		if errors.Is(err, errBodyTooLarge) {
+			writeError(w, scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: "The request body is larger than the server accepts."})
+		} else {
+			writeError(w, scimerrors.ScimError{Status: http.StatusBadRequest, ScimType: scimerrors.ScimTypeInvalidSyntax, Detail: "The request body could not be read."})
+		}
 		return
 	}
 	path := s.canonicalPath(c.Param("path"))
@@ -136,7 +140,11 @@ func (s *Server) serve(c *gin.Context) {
 		_, _ = w.Write(s.spc)
 		return
 	case h != nil && len(segments) == 1 && r.Method == http.MethodGet:
-		s.finish(w, r, h.listParamsThen(w, r, r.URL.Query()))
+		q, err := h.listParams(r.URL.Query())
+		if err == nil {
+			err = h.writeList(w, r, q)
+		}
+		s.finish(w, r, err)
 		return
 	case h != nil && len(segments) == 2 && segments[1] == ".search" && r.Method == http.MethodPost:
 		q, err := h.searchParams(body)
@@ -146,8 +154,8 @@ func (s *Server) serve(c *gin.Context) {
 		s.finish(w, r, err)
 		return
 	case h != nil && len(segments) == 2 && r.Method == http.MethodGet && r.Header.Get("If-None-Match") != "":
-		if h.notModified(r, segments[1]) {
-			w.Header().Set("ETag", r.Header.Get("If-None-Match"))
+		if v, ok := h.notModified(r, segments[1]); ok {
+			w.Header().Set("ETag", etag(v))
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -162,27 +170,19 @@ func (s *Server) serve(c *gin.Context) {
 	s.lib.ServeHTTP(w, r)
 }
 
-func (h *handler) listParamsThen(w http.ResponseWriter, r *http.Request, query map[string][]string) error {
-	q, err := h.listParams(query)
-	if err != nil {
-		return err
-	}
-	return h.writeList(w, r, q)
-}
-
 // notModified answers If-None-Match from the stored version alone, without loading the
 // resource. The library cannot send a 304 itself.
-func (h *handler) notModified(r *http.Request, id string) bool {
+func (h *handler) notModified(r *http.Request, id string) (int64, bool) {
 	v, err := h.store.Version(r.Context(), h.kind.kind, id)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	for _, tag := range strings.Split(r.Header.Get("If-None-Match"), ",") {
 		if strings.TrimSpace(tag) == "*" || parseETag(tag) == v {
-			return true
+			return v, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, err error) {
@@ -221,20 +221,22 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 	return name, name != ""
 }
 
+var errBodyTooLarge = errors.New("scim: request body too large")
+
 // readBody reads at most limit bytes; a longer body is an error, and nothing is processed.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
 	if r.ContentLength > limit {
-		return nil, errors.New("body too large")
+		return nil, errBodyTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(body)) > limit {
-		return nil, errors.New("body too large")
+		return nil, errBodyTooLarge
 	}
 	return body, nil
 }
