@@ -178,6 +178,11 @@ func (h *handler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (
 	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
 		InitialInterval: time.Millisecond, RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 50 * time.Millisecond,
 	}), backoff.WithMaxTries(patchAttempts), backoff.WithMaxElapsedTime(10*time.Second))
+	if errors.Is(err, governance.ErrVersionMismatch) && ifVersion == 0 {
+		// The client set no precondition, so 412 would be wrong: it lost every race.
+		return scim.Resource{}, scimerrors.ScimError{Status: http.StatusConflict,
+			Detail: "The resource is being changed by others too often; retry the request."}
+	}
 	if err != nil {
 		return scim.Resource{}, h.fail(r, err)
 	}
