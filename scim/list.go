@@ -95,7 +95,9 @@ func (h *handler) query(ctx context.Context, q listQuery) (listResult, error) {
 				return listResult{}, err
 			}
 		}
-		if len(page.Resources) < scanBatch {
+		// Resources deleted between reading the page's ids and the resources are skipped,
+		// so the end is where the ordering ends, not where a page comes back short.
+		if offset+scanBatch >= page.Total {
 			return out, nil
 		}
 	}
