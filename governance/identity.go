@@ -85,10 +85,21 @@ type Write struct {
 	Keys     Keys
 	// Members replaces a group's direct members when not nil. Every ID must name an existing
 	// user or group, otherwise nothing is written and the error is an *UnknownMemberError.
+	// The resource a write returns lists its members only when Members was set.
 	Members []string
+	// MemberChanges, for a Replace, adds and removes members one by one, in order, without
+	// reading the group's whole member list: what an IdP's membership PATCH means. Added IDs
+	// must exist, as for Members; setting both is an error.
+	MemberChanges []MemberChange
 	// IfVersion, when not zero, makes the write fail with ErrVersionMismatch unless the stored
 	// version equals it.
 	IfVersion int64
+}
+
+// MemberChange adds (or, with Remove, removes) one member of a group.
+type MemberChange struct {
+	ID     string
+	Remove bool
 }
 
 // ReadOptions says what to load with a resource.

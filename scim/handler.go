@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -15,6 +16,7 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 	"github.com/google/uuid"
+	"github.com/scim2/filter-parser/v2"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -194,9 +196,12 @@ func (h *handler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (
 }
 
 // patchOnce applies the operations to the current version and writes the result if it
-// changed, conditional on that version.
+// changed, conditional on that version. Group PATCHes that only add and remove members by
+// value (what IdPs send) never read the member list: they go to the store as member changes,
+// and, changing nothing else, need no version check either, since such changes commute.
 func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOperation, ifVersion int64) (governance.Resource, error) {
-	cur, err := h.store.Get(ctx, h.kind.kind, id, governance.ReadOptions{Members: true})
+	others, changes, byValue := h.kind.memberChanges(ops)
+	cur, err := h.store.Get(ctx, h.kind.kind, id, governance.ReadOptions{Members: !byValue})
 	if err != nil {
 		return cur, err
 	}
@@ -208,7 +213,7 @@ func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOper
 		return cur, fmt.Errorf("scim: decode stored %s %s: %w", h.kind.kind, id, err)
 	}
 	curMembers := []string{}
-	if h.kind.membersAttr != "" {
+	if h.kind.membersAttr != "" && !byValue {
 		members := make([]any, 0, len(cur.Members))
 		for _, m := range cur.Members {
 			members = append(members, map[string]any{"value": m.ID})
@@ -216,7 +221,7 @@ func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOper
 		}
 		doc[h.kind.membersAttr] = members
 	}
-	for _, op := range ops {
+	for _, op := range others {
 		if err := h.kind.applyPatch(doc, op); err != nil {
 			return cur, err
 		}
@@ -229,13 +234,93 @@ func (h *handler) patchOnce(ctx context.Context, id string, ops []scim.PatchOper
 	if err != nil {
 		return cur, err
 	}
+	w.ID, w.IfVersion = id, cur.Version
+	if byValue {
+		w.Members, w.MemberChanges = nil, changes
+		if len(others) == 0 {
+			w.IfVersion = ifVersion
+		}
+		return h.store.Replace(ctx, w)
+	}
 	// Documents are written by json.Marshal of a map, which sorts keys: equal content is
 	// equal bytes.
 	if bytes.Equal(w.Document, cur.Document) && sameMembers(w.Members, curMembers) {
 		return cur, nil // nothing changed: keep the version, so a repeated PATCH is a no-op
 	}
-	w.ID, w.IfVersion = id, cur.Version
 	return h.store.Replace(ctx, w)
+}
+
+// memberChanges splits a group PATCH into member changes by value (add members [{value}],
+// remove members with a value array, remove members[value eq "x"]) and everything else.
+// byValue is false when any operation needs the whole member list (replace members, remove
+// every member, a filter on anything but value), or for users.
+func (k *resourceKind) memberChanges(ops []scim.PatchOperation) (others []scim.PatchOperation, changes []governance.MemberChange, byValue bool) {
+	if k.membersAttr == "" {
+		return ops, nil, false
+	}
+	changes = []governance.MemberChange{}
+	for _, op := range ops {
+		if op.Path == nil {
+			if obj, ok := op.Value.(map[string]any); ok {
+				if _, members := keyFold(obj, k.membersAttr); members != nil {
+					return ops, nil, false
+				}
+			}
+			others = append(others, op)
+			continue
+		}
+		p := op.Path
+		if !strings.EqualFold(p.AttributePath.AttributeName, k.membersAttr) || p.AttributePath.URIPrefix != nil {
+			others = append(others, op)
+			continue
+		}
+		if p.AttributePath.SubAttribute != nil || p.SubAttribute != nil {
+			return ops, nil, false
+		}
+		switch {
+		case op.Op == scim.PatchOperationAdd && p.ValueExpression == nil:
+			ids, ok := memberValues(op.Value)
+			if !ok {
+				return ops, nil, false
+			}
+			for _, id := range ids {
+				changes = append(changes, governance.MemberChange{ID: id})
+			}
+		case op.Op == scim.PatchOperationRemove && p.ValueExpression == nil && op.Value != nil:
+			ids, ok := memberValues(op.Value)
+			if !ok {
+				return ops, nil, false
+			}
+			for _, id := range ids {
+				changes = append(changes, governance.MemberChange{ID: id, Remove: true})
+			}
+		case op.Op == scim.PatchOperationRemove && p.ValueExpression != nil:
+			e, ok := p.ValueExpression.(*filter.AttributeExpression)
+			id, isString := e.CompareValue.(string)
+			if !ok || e.Operator != filter.EQ || !strings.EqualFold(e.AttributePath.AttributeName, "value") ||
+				e.AttributePath.SubAttribute != nil || !isString {
+				return ops, nil, false
+			}
+			changes = append(changes, governance.MemberChange{ID: id, Remove: true})
+		default:
+			return ops, nil, false
+		}
+	}
+	return others, changes, true
+}
+
+// memberValues reads [{"value": id}, ...]; false when an element has no string value.
+func memberValues(v any) ([]string, bool) {
+	var ids []string
+	for _, el := range asList(v) {
+		m, _ := el.(map[string]any)
+		id, ok := m["value"].(string)
+		if !ok || id == "" {
+			return nil, false
+		}
+		ids = append(ids, id)
+	}
+	return ids, true
 }
 
 // normalize validates a patched document as a whole, as the library validates a PUT body:

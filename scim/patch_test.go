@@ -185,3 +185,34 @@ func TestRewriteManager(t *testing.T) {
 		t.Errorf("invalid JSON must pass through for the library to refuse: %s", got)
 	}
 }
+
+func TestMemberChangesClassification(t *testing.T) {
+	rename := op(t, "replace", "", map[string]any{"displayName": "x"})
+	for name, c := range map[string]struct {
+		ops     []scim.PatchOperation
+		byValue bool
+		changes int
+		others  int
+	}{
+		"Entra add and remove by value": {[]scim.PatchOperation{
+			op(t, "add", "members", []any{map[string]any{"value": "a"}, map[string]any{"value": "b"}}),
+			op(t, "remove", "members", []any{map[string]any{"value": "c"}})}, true, 3, 0},
+		"Okta rename, remove by filter, add": {[]scim.PatchOperation{rename,
+			op(t, "remove", `members[value eq "a"]`, nil), op(t, "add", "members", []any{map[string]any{"value": "b"}})}, true, 2, 1},
+		"replace members needs the list":   {[]scim.PatchOperation{op(t, "replace", "members", []any{map[string]any{"value": "a"}})}, false, 0, 0},
+		"remove all needs the list":        {[]scim.PatchOperation{op(t, "remove", "members", nil)}, false, 0, 0},
+		"filter on display needs the list": {[]scim.PatchOperation{op(t, "remove", `members[display co "x"]`, nil)}, false, 0, 0},
+		"path-less members needs the list": {[]scim.PatchOperation{op(t, "replace", "", map[string]any{"Members": []any{}})}, false, 0, 0},
+		"element without value":            {[]scim.PatchOperation{op(t, "add", "members", []any{map[string]any{"display": "x"}})}, false, 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			others, changes, byValue := groupKind.memberChanges(c.ops)
+			if byValue != c.byValue || (byValue && (len(changes) != c.changes || len(others) != c.others)) {
+				t.Errorf("byValue %v, %d changes, %d others", byValue, len(changes), len(others))
+			}
+		})
+	}
+	if _, _, byValue := userKind.memberChanges([]scim.PatchOperation{rename}); byValue {
+		t.Error("users have no members")
+	}
+}

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -24,15 +27,36 @@ func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
 const testToken = "unit-test-token-0123456789"
 
-// roundTrips counts what the client sends to Redis: one per command or pipeline.
-type roundTrips struct{ n atomic.Int64 }
+// roundTrips counts what the client sends to Redis (one per command or pipeline) and
+// remembers the names of the commands.
+type roundTrips struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *roundTrips) saw(names ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.names = append(c.names, names...)
+}
 
 func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		c.saw(cmd.Name())
+		return next(ctx, cmd)
+	}
 }
 func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		for _, cmd := range cmds {
+			c.saw(cmd.Name())
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // inProcess is a SCIM endpoint on a real Redis, served without a network.
@@ -106,6 +130,37 @@ func TestIndexedLookupsTakeOneRoundTrip(t *testing.T) {
 			t.Logf("%s: %d round trip(s)", f, n)
 		}
 	}
+}
+
+// An IdP adding or removing members by value must not make the gateway read the group's whole
+// member list: groups of 100,000 members exist.
+func TestMemberPatchDoesNotReadTheMemberList(t *testing.T) {
+	p := newInProcess(t)
+	ids := p.seed(t, 50)
+	var members []string
+	for _, id := range ids[:40] {
+		members = append(members, `{"value":"`+id+`"}`)
+	}
+	rec := p.do(t, "POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"big","members":[`+strings.Join(members, ",")+`]}`)
+	if rec.Code != 201 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	gid := rec.Header().Get("Location")[len("http://gatehouse.test/scim/v2/Groups/"):]
+	p.trips.mu.Lock()
+	p.trips.names = nil
+	p.trips.mu.Unlock()
+	rec = p.do(t, "PATCH", "/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+		{"op":"add","path":"members","value":[{"value":"`+ids[45]+`"}]},
+		{"op":"remove","path":"members[value eq \"`+ids[0]+`\"]"}]}`)
+	if rec.Code != 204 {
+		t.Fatalf("patch: %d %s", rec.Code, rec.Body)
+	}
+	p.trips.mu.Lock()
+	defer p.trips.mu.Unlock()
+	if slices.Contains(p.trips.names, "hgetall") {
+		t.Fatalf("the PATCH read the member list: %v", p.trips.names)
+	}
+	t.Logf("commands: %v", p.trips.names)
 }
 
 func BenchmarkLookupByUserName(b *testing.B) {

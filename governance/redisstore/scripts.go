@@ -115,32 +115,68 @@ local function checkMembers(gid, members)
   end
   return nil
 end
+local function join(gid, gdn, m, now)
+  local k = kindOf(m)
+  redis.call("HSET", P .. "members:" .. gid, m, k .. "\0" .. redis.call("HGET", rkey(k, m), "dn"))
+  changed(k, m, now, gid, gdn)
+end
+local function leave(gid, m, now)
+  redis.call("HDEL", P .. "members:" .. gid, m)
+  local k = kindOf(m)
+  if k then changed(k, m, now, gid, nil) end
+end
+-- setMembers makes the member list exactly members; it answers whether anything changed.
 local function setMembers(gid, gdn, members, now)
-  local mkey = P .. "members:" .. gid
-  local want = {}
+  local want, have, any = {}, {}, false
   for _, m in ipairs(members) do want[m] = true end
-  local have = {}
-  for _, m in ipairs(redis.call("HKEYS", mkey)) do
+  for _, m in ipairs(redis.call("HKEYS", P .. "members:" .. gid)) do
     have[m] = true
-    if not want[m] then
-      redis.call("HDEL", mkey, m)
-      local k = kindOf(m)
-      if k then changed(k, m, now, gid, nil) end
-    end
+    if not want[m] then leave(gid, m, now); any = true end
   end
   for m in pairs(want) do
-    if not have[m] then
-      local k = kindOf(m)
-      redis.call("HSET", mkey, m, k .. "\0" .. redis.call("HGET", rkey(k, m), "dn"))
-      changed(k, m, now, gid, gdn)
-    end
+    if not have[m] then join(gid, gdn, m, now); any = true end
   end
+  return any
 end
--- written answers a create or replace with the fresh record and, for groups, the members, so
--- the writer needs no second round trip to show what it wrote.
-local function written(kind, id)
+-- finalStates folds "+id"/"-id" changes, in order, into each id's last word.
+local function finalStates(changes)
+  local final, order = {}, {}
+  for _, e in ipairs(changes) do
+    local m = string.sub(e, 2)
+    if final[m] == nil then order[#order + 1] = m end
+    final[m] = string.sub(e, 1, 1) == "+"
+  end
+  return final, order
+end
+-- applyChanges touches only the members named, never the whole list.
+local function applyChanges(gid, gdn, changes, now)
+  local final, order = finalStates(changes)
+  local mkey, any = P .. "members:" .. gid, false
+  for _, m in ipairs(order) do
+    local is = redis.call("HEXISTS", mkey, m) == 1
+    if final[m] and not is then join(gid, gdn, m, now); any = true end
+    if not final[m] and is then leave(gid, m, now); any = true end
+  end
+  return any
+end
+-- checkMembership validates a members argument: mode "set" (ids) or "changes" (+id/-id).
+local function checkMembership(gid, mode, list)
+  if mode == "set" then return checkMembers(gid, list) end
+  if mode == "changes" then
+    local final, order = finalStates(list)
+    local added = {}
+    for _, m in ipairs(order) do
+      if final[m] then added[#added + 1] = m end
+    end
+    return checkMembers(gid, added)
+  end
+  return nil
+end
+-- written answers a create or replace with the fresh record and, when the writer set the whole
+-- member list, the members, so it needs no second round trip to show what it wrote.
+local function written(kind, id, mode)
   local members = {}
-  if kind == "group" then members = redis.call("HGETALL", P .. "members:" .. id) end
+  if mode == "set" then members = redis.call("HGETALL", P .. "members:" .. id) end
   return {"ok", redis.call("GET", dkey(kind, id)), members}
 end
 -- renamed carries a new display to the other side of every membership.
@@ -156,16 +192,17 @@ local function renamed(kind, id, groups, dn, now)
 end
 `
 
-// ARGV: P kind id unique display doc now, lookups (count, entries), hasMembers, members (count, ids)
+// ARGV: P kind id unique display doc now, lookups (count, entries), then the members: a mode
+// ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries).
 var createScript = redis.NewScript(prelude + `
 local kind, id, uniq, dn, doc, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local lookups, pos = readList(8)
-local hasMembers = ARGV[pos] == "1"
+local mode = ARGV[pos]
 local members = readList(pos + 1)
 local key = rkey(kind, id)
 if redis.call("EXISTS", key) == 1 then return {"conflict", "id"} end
 if redis.call("HEXISTS", P .. "uniq:" .. kind, uniq) == 1 then return {"conflict", "unique"} end
-local bad = checkMembers(id, members)
+local bad = checkMembership(id, mode, members)
 if bad then return bad end
 local seq = redis.call("INCR", P .. "seq")
 redis.call("HSET", P .. "uniq:" .. kind, uniq, id)
@@ -173,15 +210,17 @@ redis.call("HSET", key, "u", uniq, "dn", dn)
 redis.call("SET", dkey(kind, id), build({v = 1, c = now, m = now, groups = {}, doc = doc}))
 redis.call("ZADD", P .. kind .. "s", seq, id)
 addLookups(kind, id, key, lookups)
-if hasMembers then setMembers(id, dn, members, now) end
-return written(kind, id)
+if mode == "set" then setMembers(id, dn, members, now) end
+if mode == "changes" then applyChanges(id, dn, members, now) end
+return written(kind, id, mode)
 `)
 
-// ARGV: P kind id ifVersion unique display doc now, lookups, hasMembers, members
+// ARGV: P kind id ifVersion unique display doc now, lookups, members mode and list (as create).
+// The version moves only when something changed, so a repeated write is a no-op.
 var replaceScript = redis.NewScript(prelude + `
 local kind, id, ifv, uniq, dn, doc, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local lookups, pos = readList(9)
-local hasMembers = ARGV[pos] == "1"
+local mode = ARGV[pos]
 local members = readList(pos + 1)
 local key = rkey(kind, id)
 local rec = redis.call("GET", dkey(kind, id))
@@ -194,10 +233,8 @@ if uniq ~= cur[1] then
   local owner = redis.call("HGET", ukey, uniq)
   if owner and owner ~= id then return {"conflict", "unique"} end
 end
-if hasMembers then
-  local bad = checkMembers(id, members)
-  if bad then return bad end
-end
+local bad = checkMembership(id, mode, members)
+if bad then return bad end
 if uniq ~= cur[1] then
   redis.call("HDEL", ukey, cur[1])
   redis.call("HSET", ukey, uniq, id)
@@ -207,11 +244,15 @@ if not sameLookups(key, lookups) then
   addLookups(kind, id, key, lookups)
 end
 redis.call("HSET", key, "u", uniq, "dn", dn)
-r.v, r.m, r.doc = r.v + 1, now, doc
-redis.call("SET", dkey(kind, id), build(r))
 if dn ~= cur[2] then renamed(kind, id, r.groups, dn, now) end
-if hasMembers then setMembers(id, dn, members, now) end
-return written(kind, id)
+local membersChanged = false
+if mode == "set" then membersChanged = setMembers(id, dn, members, now) end
+if mode == "changes" then membersChanged = applyChanges(id, dn, members, now) end
+if membersChanged or doc ~= r.doc or uniq ~= cur[1] or dn ~= cur[2] then
+  r.v, r.m, r.doc = r.v + 1, now, doc
+  redis.call("SET", dkey(kind, id), build(r))
+end
+return written(kind, id, mode)
 `)
 
 // ARGV: P kind id ifVersion now

@@ -73,13 +73,25 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	for _, l := range lookups {
 		args = append(args, l)
 	}
-	hasMembers := "0"
-	if w.Members != nil {
-		hasMembers = "1"
-	}
-	args = append(args, hasMembers, len(w.Members))
-	for _, m := range w.Members {
-		args = append(args, m)
+	switch {
+	case w.Members != nil && w.MemberChanges != nil:
+		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: both Members and MemberChanges", w.Kind, w.ID)
+	case w.Members != nil:
+		args = append(args, "set", len(w.Members))
+		for _, m := range w.Members {
+			args = append(args, m)
+		}
+	case w.MemberChanges != nil:
+		args = append(args, "changes", len(w.MemberChanges))
+		for _, c := range w.MemberChanges {
+			sign := "+"
+			if c.Remove {
+				sign = "-"
+			}
+			args = append(args, sign+c.ID)
+		}
+	default:
+		args = append(args, "keep", 0)
 	}
 	res, err := script.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {

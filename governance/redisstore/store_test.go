@@ -34,6 +34,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ListIsStableCreationOrder":           testListIsStableCreationOrder,
 	"ConcurrentCreatesOfOneName":          testConcurrentCreatesOfOneName,
 	"RenamesReachTheOtherSide":            testRenamesReachTheOtherSide,
+	"MemberChangesFoldInOrder":            testMemberChangesFoldInOrder,
 }
 
 func run(t *testing.T, newStore storeFactory) {
@@ -319,5 +320,55 @@ func testRenamesReachTheOtherSide(t *testing.T, newStore storeFactory) {
 	got := must(t).one(s.Get(ctx, governance.KindUser, "u1", governance.ReadOptions{}))
 	if got.MemberOf[0].Display != "Platform" || got.Version != 4 {
 		t.Fatalf("user after group rename: %+v", got)
+	}
+}
+
+// Member changes apply in order, touch only the members they name, and change nothing (not
+// even the version) when their net effect is nil.
+func testMemberChangesFoldInOrder(t *testing.T, newStore storeFactory) {
+	ctx, s := context.Background(), newStore(t)
+	for _, id := range []string{"u1", "u2", "u3"} {
+		must(t).one(s.Create(ctx, user(id, id)))
+	}
+	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1", "u2")))
+	changes := func(list ...governance.MemberChange) governance.Write {
+		w := group("g1", "Engineering")
+		w.Members, w.MemberChanges = nil, list
+		return w
+	}
+	add := func(id string) governance.MemberChange { return governance.MemberChange{ID: id} }
+	remove := func(id string) governance.MemberChange { return governance.MemberChange{ID: id, Remove: true} }
+
+	got := must(t).one(s.Replace(ctx, changes(remove("u1"), add("u3"), add("u1"), remove("u3"))))
+	if got.Version != 1 {
+		t.Fatalf("changes with no net effect moved the version to %d", got.Version)
+	}
+	if _, err := s.Replace(ctx, changes(add("u3"), add("ghost"))); !errors.As(err, new(*governance.UnknownMemberError)) {
+		t.Fatalf("unknown member: %v", err)
+	}
+	if _, err := s.Replace(ctx, changes(add("g1"))); !errors.Is(err, governance.ErrInvalidKey) {
+		t.Fatalf("self: %v", err)
+	}
+	// A member added and removed again in one request need not exist.
+	must(t).one(s.Replace(ctx, changes(add("ghost"), remove("ghost"))))
+
+	got = must(t).one(s.Replace(ctx, changes(remove("u2"), add("u3"))))
+	if got.Version != 2 {
+		t.Fatalf("version after a real change: %d", got.Version)
+	}
+	g := must(t).one(s.Get(ctx, governance.KindGroup, "g1", governance.ReadOptions{Members: true}))
+	if len(g.Members) != 2 || g.Members[0].ID != "u1" || g.Members[1].ID != "u3" || g.Members[1].Display != "u3" {
+		t.Fatalf("members: %+v", g.Members)
+	}
+	if u2 := must(t).one(s.Get(ctx, governance.KindUser, "u2", governance.ReadOptions{})); len(u2.MemberOf) != 0 {
+		t.Fatalf("u2 still lists %+v", u2.MemberOf)
+	}
+	if u3 := must(t).one(s.Get(ctx, governance.KindUser, "u3", governance.ReadOptions{})); len(u3.MemberOf) != 1 || u3.MemberOf[0].Display != "Engineering" {
+		t.Fatalf("u3 lists %+v", u3.MemberOf)
+	}
+	both := group("g1", "Engineering", "u1")
+	both.MemberChanges = []governance.MemberChange{add("u2")}
+	if _, err := s.Replace(ctx, both); err == nil {
+		t.Fatal("Members and MemberChanges together were accepted")
 	}
 }
