@@ -1,0 +1,249 @@
+package governance
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// An access request moves through pure transitions: each takes the request, the input and the
+// time, and returns the new request or an error that leaves it unchanged. Storage applies the
+// result atomically with compare-and-swap, so two approvers deciding at once, or an approval
+// racing a cancellation, end in exactly one outcome.
+
+// RequestState is where an access request stands.
+type RequestState string
+
+// The states of a request. Only pending takes decisions; the others are resolutions, and
+// denied, cancelled and expired are final.
+const (
+	RequestPending   RequestState = "pending"
+	RequestApproved  RequestState = "approved"
+	RequestDenied    RequestState = "denied"
+	RequestCancelled RequestState = "cancelled"
+	RequestExpired   RequestState = "expired"
+)
+
+// Resolved reports whether the request takes no more decisions.
+func (s RequestState) Resolved() bool { return s != RequestPending }
+
+// Errors of request transitions; each is returned wrapped with its detail.
+var (
+	ErrRequestResolved     = errors.New("governance: request already resolved")
+	ErrSelfApproval        = errors.New("governance: requester and beneficiary cannot decide their own request")
+	ErrNotApprover         = errors.New("governance: not an approver of the current stage")
+	ErrAlreadyDecided      = errors.New("governance: already decided in this stage")
+	ErrInactiveIdentity    = errors.New("governance: identity is inactive")
+	ErrNotYours            = errors.New("governance: only the requester or the beneficiary may cancel")
+	ErrInvalidRequest      = errors.New("governance: invalid request")
+	ErrNoEligibleApprovers = errors.New("governance: a stage has fewer eligible approvers than its quorum")
+)
+
+// Party is an identity taking part in a request, with whether it is active now.
+type Party struct {
+	ID     string
+	Active bool
+}
+
+// TimeoutAction says what happens when a stage times out.
+type TimeoutAction string
+
+// What a stage does at its timeout.
+const (
+	TimeoutDeny     TimeoutAction = "deny"
+	TimeoutEscalate TimeoutAction = "escalate"
+)
+
+// Stage is one approval stage, its approvers resolved when the request is submitted (the
+// manager, owners, group members, named users), so later changes to them do not move a
+// request already under way.
+type Stage struct {
+	Name      string
+	Approvers []string
+	Quorum    int           // approvals needed; at least 1
+	Timeout   time.Duration // 0: no timeout
+	OnTimeout TimeoutAction
+	Fallback  []string // approvers after an escalation
+}
+
+// Decision is one approver's word on one stage.
+type Decision struct {
+	Stage    int
+	Approver string
+	Approve  bool
+	Comment  string
+	At       time.Time
+}
+
+// Request is an access request and its history.
+type Request struct {
+	ID            string
+	Requester     string
+	Beneficiary   string
+	Entitlement   string
+	Justification string
+	State         RequestState
+	Stages        []Stage
+	Stage         int       // index of the current stage while pending
+	Escalated     bool      // the current stage's approvers are its fallback
+	StageDeadline time.Time // zero: none
+	ExpiresAt     time.Time // a pending request expires here; zero: never
+	Decisions     []Decision
+	Reason        string // why it was resolved
+	Created       time.Time
+	Updated       time.Time
+}
+
+// Submission is what a requester asks for, with the policy's stages already resolved.
+type Submission struct {
+	ID            string
+	Requester     Party
+	Beneficiary   Party
+	Entitlement   string
+	Justification string
+	Stages        []Stage
+	PendingFor    time.Duration // 0: never expires
+}
+
+// Submit opens a request. Every stage must be decidable: it needs as many eligible approvers
+// as its quorum, counting neither the requester nor the beneficiary.
+func Submit(s Submission, now time.Time) (Request, error) {
+	switch {
+	case s.ID == "" || s.Requester.ID == "" || s.Beneficiary.ID == "" || s.Entitlement == "":
+		return Request{}, fmt.Errorf("%w: id, requester, beneficiary and entitlement are required", ErrInvalidRequest)
+	case len(s.Stages) == 0:
+		return Request{}, fmt.Errorf("%w: no approval stage", ErrInvalidRequest)
+	case !s.Requester.Active:
+		return Request{}, fmt.Errorf("%w: requester %s", ErrInactiveIdentity, s.Requester.ID)
+	case !s.Beneficiary.Active:
+		return Request{}, fmt.Errorf("%w: beneficiary %s", ErrInactiveIdentity, s.Beneficiary.ID)
+	}
+	for i, st := range s.Stages {
+		if st.Quorum < 1 {
+			return Request{}, fmt.Errorf("%w: stage %d has quorum %d", ErrInvalidRequest, i, st.Quorum)
+		}
+		if st.Timeout > 0 && st.OnTimeout != TimeoutDeny && st.OnTimeout != TimeoutEscalate {
+			return Request{}, fmt.Errorf("%w: stage %d has no timeout action", ErrInvalidRequest, i)
+		}
+		if n := eligible(st.Approvers, s.Requester.ID, s.Beneficiary.ID); n < st.Quorum {
+			return Request{}, fmt.Errorf("%w: stage %d (%s) has %d for a quorum of %d", ErrNoEligibleApprovers, i, st.Name, n, st.Quorum)
+		}
+	}
+	r := Request{
+		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement,
+		Justification: s.Justification, State: RequestPending, Stages: slices.Clone(s.Stages),
+		Created: now, Updated: now,
+	}
+	if s.PendingFor > 0 {
+		r.ExpiresAt = now.Add(s.PendingFor)
+	}
+	r.enterStage(0, now)
+	return r, nil
+}
+
+func eligible(approvers []string, requester, beneficiary string) int {
+	n := 0
+	for _, a := range approvers {
+		if a != requester && a != beneficiary {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Request) enterStage(i int, now time.Time) {
+	r.Stage, r.Escalated, r.StageDeadline = i, false, time.Time{}
+	if t := r.Stages[i].Timeout; t > 0 {
+		r.StageDeadline = now.Add(t)
+	}
+}
+
+// approvers of the current stage, after any escalation.
+func (r Request) approvers() []string {
+	if r.Escalated {
+		return r.Stages[r.Stage].Fallback
+	}
+	return r.Stages[r.Stage].Approvers
+}
+
+// Decide records an approver's decision. A denial is final; enough approvals move the request
+// to the next stage or approve it. Timeouts due by now apply first.
+func Decide(r Request, approver Party, approve bool, comment string, now time.Time) (Request, error) {
+	r = Tick(r, now)
+	switch {
+	case r.State.Resolved():
+		return r, fmt.Errorf("%w: %s (%s)", ErrRequestResolved, r.State, r.Reason)
+	case approver.ID == r.Requester || approver.ID == r.Beneficiary:
+		return r, ErrSelfApproval
+	case !approver.Active:
+		return r, fmt.Errorf("%w: approver %s", ErrInactiveIdentity, approver.ID)
+	case !slices.Contains(r.approvers(), approver.ID):
+		return r, fmt.Errorf("%w: %s, stage %d (%s)", ErrNotApprover, approver.ID, r.Stage, r.Stages[r.Stage].Name)
+	case slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Stage == r.Stage && d.Approver == approver.ID }):
+		return r, fmt.Errorf("%w: %s, stage %d", ErrAlreadyDecided, approver.ID, r.Stage)
+	}
+	r.Decisions = append(slices.Clone(r.Decisions), Decision{Stage: r.Stage, Approver: approver.ID, Approve: approve, Comment: comment, At: now})
+	r.Updated = now
+	if !approve {
+		r.resolve(RequestDenied, "denied by "+approver.ID)
+		return r, nil
+	}
+	approvals := 0
+	for _, d := range r.Decisions {
+		if d.Stage == r.Stage && d.Approve {
+			approvals++
+		}
+	}
+	if approvals < r.Stages[r.Stage].Quorum {
+		return r, nil
+	}
+	if r.Stage+1 < len(r.Stages) {
+		r.enterStage(r.Stage+1, now)
+		return r, nil
+	}
+	r.resolve(RequestApproved, "approved")
+	return r, nil
+}
+
+// Cancel withdraws a pending request; only its requester or beneficiary may.
+func Cancel(r Request, actor Party, now time.Time) (Request, error) {
+	r = Tick(r, now)
+	switch {
+	case r.State.Resolved():
+		return r, fmt.Errorf("%w: %s (%s)", ErrRequestResolved, r.State, r.Reason)
+	case actor.ID != r.Requester && actor.ID != r.Beneficiary:
+		return r, ErrNotYours
+	}
+	r.Updated = now
+	r.resolve(RequestCancelled, "cancelled by "+actor.ID)
+	return r, nil
+}
+
+// Tick applies what time alone decides: a pending request past its expiry expires; a stage past
+// its deadline escalates once to its fallback approvers or is denied. It is idempotent, so any
+// replica may run it at any time.
+func Tick(r Request, now time.Time) Request {
+	for r.State == RequestPending {
+		switch {
+		case !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt):
+			r.Updated = now
+			r.resolve(RequestExpired, "pending too long")
+		case !r.StageDeadline.IsZero() && !now.Before(r.StageDeadline):
+			st := r.Stages[r.Stage]
+			r.Updated = now
+			if st.OnTimeout == TimeoutEscalate && !r.Escalated && eligible(st.Fallback, r.Requester, r.Beneficiary) >= st.Quorum {
+				r.Escalated, r.StageDeadline = true, r.StageDeadline.Add(st.Timeout)
+				continue
+			}
+			r.resolve(RequestDenied, fmt.Sprintf("stage %d (%s) timed out", r.Stage, st.Name))
+		default:
+			return r
+		}
+	}
+	return r
+}
+
+func (r *Request) resolve(state RequestState, reason string) {
+	r.State, r.Reason, r.StageDeadline = state, reason, time.Time{}
+}
