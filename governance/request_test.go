@@ -137,8 +137,9 @@ func TestSubmitRefusesUndecidableRequests(t *testing.T) {
 		"no entitlement":            {func(s *Submission) { s.Entitlement = "" }, ErrInvalidRequest},
 		"quorum zero":               {func(s *Submission) { s.Stages[0].Quorum = 0 }, ErrInvalidRequest},
 		"timeout without an action": {func(s *Submission) { s.Stages[0].OnTimeout = "" }, ErrInvalidRequest},
-		// The owners' stage lists the requester and the beneficiary: without them, two owners remain for a quorum of
-		// two; a quorum of three cannot be met without one of them deciding their own request.
+		// The owners' stage lists the requester and the beneficiary: without them, two owners
+		// remain for a quorum of two, and a quorum of three cannot be met without one of them
+		// deciding their own request.
 		"quorum only the requester could complete": {func(s *Submission) { s.Stages[1].Quorum = 3 }, ErrNoEligibleApprovers},
 		"approver is the beneficiary only": {func(s *Submission) {
 			s.Stages[0].Approvers = []string{"bob"}
