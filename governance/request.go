@@ -93,6 +93,7 @@ type Request struct {
 	Reason        string // why it was resolved
 	Created       time.Time
 	Updated       time.Time
+	Version       int64 // assigned by the store; grows with every update
 }
 
 // Submission is what a requester asks for, with the policy's stages already resolved.

@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
@@ -160,26 +158,21 @@ func (h *handler) checkIfMatch(r *http.Request, id string, parsed int64) error {
 	return governance.ErrVersionMismatch
 }
 
-// patchAttempts bounds the compare-and-swap loop under contention; each attempt re-reads.
-const patchAttempts = 60
-
 func (h *handler) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
 	ifVersion := parseETag(r.Header.Get("If-Match"))
 	if err := h.checkIfMatch(r, id, ifVersion); err != nil {
 		return scim.Resource{}, h.fail(r, err)
 	}
-	res, err := backoff.Retry(r.Context(), func() (governance.Resource, error) {
-		res, err := h.patchOnce(r.Context(), id, ops, ifVersion)
-		if errors.Is(err, governance.ErrVersionMismatch) && ifVersion == 0 {
-			return res, err // someone else wrote first: read again and re-apply
-		}
-		if err != nil {
-			return res, backoff.Permanent(err)
-		}
-		return res, nil
-	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
-		InitialInterval: time.Millisecond, RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 50 * time.Millisecond,
-	}), backoff.WithMaxTries(patchAttempts), backoff.WithMaxElapsedTime(10*time.Second))
+	var res governance.Resource
+	var err error
+	if ifVersion != 0 {
+		// The client named the version: one attempt, and a mismatch is its 412.
+		res, err = h.patchOnce(r.Context(), id, ops, ifVersion)
+	} else {
+		res, err = governance.RetryOnVersionMismatch(r.Context(), func() (governance.Resource, error) {
+			return h.patchOnce(r.Context(), id, ops, 0)
+		})
+	}
 	if errors.Is(err, governance.ErrVersionMismatch) && ifVersion == 0 {
 		// The client set no precondition, so 412 would be wrong: it lost every race.
 		return scim.Resource{}, scimerrors.ScimError{Status: http.StatusConflict,

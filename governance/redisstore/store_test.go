@@ -35,6 +35,8 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ConcurrentCreatesOfOneName":          testConcurrentCreatesOfOneName,
 	"RenamesReachTheOtherSide":            testRenamesReachTheOtherSide,
 	"MemberChangesFoldInOrder":            testMemberChangesFoldInOrder,
+	"RequestsOpenAndInboxes":              testRequestsOpenAndInboxes,
+	"RequestRacesHaveOneOutcome":          testRequestRacesHaveOneOutcome,
 }
 
 func run(t *testing.T, newStore storeFactory) {

@@ -1,0 +1,178 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+)
+
+func active(id string) governance.Party { return governance.Party{ID: id, Active: true} }
+
+func requests(newStore storeFactory, t *testing.T) *governance.Requests {
+	var n atomic.Int64
+	return &governance.Requests{
+		Store: newStore(t),
+		Now:   func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) },
+		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
+	}
+}
+
+func submission(beneficiary, entitlement string, stages ...governance.Stage) governance.Submission {
+	return governance.Submission{Requester: active(beneficiary), Beneficiary: active(beneficiary), Entitlement: entitlement, Stages: stages}
+}
+
+var (
+	managerStage = governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1}
+	ownersStage  = governance.Stage{Name: "owners", Approvers: []string{"own1", "own2"}, Quorum: 2}
+)
+
+func inbox(t *testing.T, s *governance.Requests, approver string) []string {
+	t.Helper()
+	list, total, err := s.Store.Inbox(context.Background(), approver, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != len(list) {
+		t.Fatalf("inbox of %s: total %d, listed %d", approver, total, len(list))
+	}
+	var ids []string
+	for _, r := range list {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// One open request per beneficiary and entitlement; inboxes follow the stages.
+func testRequestsOpenAndInboxes(t *testing.T, newStore storeFactory) {
+	ctx, s := context.Background(), requests(newStore, t)
+	r, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage, ownersStage))
+	if err != nil || !created || r.Version != 1 {
+		t.Fatalf("submit: %+v %v %v", r, created, err)
+	}
+	again, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage))
+	if err != nil || created || again.ID != r.ID {
+		t.Fatalf("a repeat must return the open request: %+v %v %v", again, created, err)
+	}
+	if got := inbox(t, s, "mgr"); len(got) != 1 || got[0] != r.ID {
+		t.Fatalf("manager's inbox: %v", got)
+	}
+	if _, err := s.Decide(ctx, r.ID, active("mgr"), true, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	if got := inbox(t, s, "mgr"); len(got) != 0 {
+		t.Fatalf("a decided approver's inbox: %v", got)
+	}
+	if len(inbox(t, s, "own1")) != 1 || len(inbox(t, s, "own2")) != 1 {
+		t.Fatal("the owners' inboxes lack the request")
+	}
+	if _, err := s.Decide(ctx, r.ID, active("own1"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(inbox(t, s, "own1")) != 0 || len(inbox(t, s, "own2")) != 1 {
+		t.Fatal("inboxes after the first owner")
+	}
+	done, err := s.Decide(ctx, r.ID, active("own2"), true, "")
+	if err != nil || done.State != governance.RequestApproved || done.Version != 4 {
+		t.Fatalf("approval: %+v %v", done, err)
+	}
+	if len(inbox(t, s, "own2")) != 0 {
+		t.Fatal("an approved request is still in an inbox")
+	}
+	stored, err := s.Store.GetRequest(ctx, r.ID)
+	if err != nil || stored.State != governance.RequestApproved || len(stored.Decisions) != 3 {
+		t.Fatalf("stored: %+v %v", stored, err)
+	}
+	if _, err := s.Cancel(ctx, r.ID, active("ada")); !errors.Is(err, governance.ErrRequestResolved) {
+		t.Fatalf("cancel after approval: %v", err)
+	}
+	// Resolved, it no longer blocks a new request.
+	if _, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage)); err != nil || !created {
+		t.Fatalf("a new request after resolution: %v %v", created, err)
+	}
+	if _, err := s.Decide(ctx, "no-such-request", active("mgr"), true, ""); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("unknown request: %v", err)
+	}
+}
+
+// Two approvers deciding at the same moment, and an approval racing a cancellation: exactly
+// one outcome, and the loser is told why.
+func testRequestRacesHaveOneOutcome(t *testing.T, newStore storeFactory) {
+	ctx, s := context.Background(), requests(newStore, t)
+	either := governance.Stage{Name: "either", Approvers: []string{"a1", "a2"}, Quorum: 1}
+	for i := range 20 {
+		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("user%d", i), "prod-db", either))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var wins atomic.Int32
+		start := make(chan struct{})
+		race := func(do func() error) {
+			wg.Go(func() {
+				<-start
+				err := do()
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, governance.ErrRequestResolved):
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		race(func() error { _, err := s.Decide(ctx, r.ID, active("a1"), i%2 == 0, ""); return err })
+		if i < 10 {
+			race(func() error { _, err := s.Decide(ctx, r.ID, active("a2"), true, ""); return err })
+		} else {
+			race(func() error { _, err := s.Cancel(ctx, r.ID, active(r.Beneficiary)); return err })
+		}
+		close(start)
+		wg.Wait()
+		stored, err := s.Store.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wins.Load() != 1 || !stored.State.Resolved() || len(stored.Decisions) > 1 || stored.Version != 2 {
+			t.Fatalf("request %d: %d winners, state %s, %d decisions, version %d", i, wins.Load(), stored.State, len(stored.Decisions), stored.Version)
+		}
+	}
+}
+
+// BenchmarkDecide measures approvals of pending requests against a real redis-server: each
+// operation is one read, one pure transition and one compare-and-swap write.
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	var n atomic.Int64
+	s := &governance.Requests{
+		Store: redisstore.New(srv.Client(b), redistest.Namespace()),
+		Now:   time.Now,
+		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
+	}
+	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1}
+	ids := make([]string, b.N)
+	for i := range b.N {
+		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("u%d", i), "e", stage))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Decide(ctx, ids[next.Add(1)-1], active("mgr"), true, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+}

@@ -1,0 +1,104 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// RequestStore keeps access requests. Updates are compare-and-swap on the version the store
+// assigns, so each applies to exactly the request it was computed from.
+type RequestStore interface {
+	// CreateRequest stores a new request, unless its beneficiary already has an open request
+	// for the entitlement: then it stores nothing and returns that one with created false.
+	CreateRequest(ctx context.Context, r Request) (stored Request, created bool, err error)
+	// GetRequest returns a request with its Version; ErrNotFound if there is none.
+	GetRequest(ctx context.Context, id string) (Request, error)
+	// UpdateRequest stores next in place of prev, if prev.Version is still the stored version
+	// (else ErrVersionMismatch), keeping the approvers' inboxes and the open-request index in
+	// step with the change.
+	UpdateRequest(ctx context.Context, prev, next Request) (Request, error)
+	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
+	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
+}
+
+// Inbox is who must decide the request now: the current stage's approvers (after any
+// escalation) who have not decided in it, never the requester or the beneficiary.
+func (r Request) Inbox() []string {
+	if r.State != RequestPending {
+		return nil
+	}
+	var out []string
+	for _, a := range r.approvers() {
+		decided := slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Stage == r.Stage && d.Approver == a })
+		if a != r.Requester && a != r.Beneficiary && !decided && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Requests applies request transitions to stored requests.
+type Requests struct {
+	Store RequestStore
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Submit opens a request, or returns the beneficiary's open request for the same entitlement
+// (created false): a repeat never makes a second one.
+func (s *Requests) Submit(ctx context.Context, sub Submission) (Request, bool, error) {
+	sub.ID = s.NewID()
+	r, err := Submit(sub, s.Now())
+	if err != nil {
+		return Request{}, false, err
+	}
+	return s.Store.CreateRequest(ctx, r)
+}
+
+// Decide records an approver's decision.
+func (s *Requests) Decide(ctx context.Context, id string, approver Party, approve bool, comment string) (Request, error) {
+	return s.update(ctx, id, func(r Request, now time.Time) (Request, error) {
+		return Decide(r, approver, approve, comment, now)
+	})
+}
+
+// Cancel withdraws a pending request.
+func (s *Requests) Cancel(ctx context.Context, id string, actor Party) (Request, error) {
+	return s.update(ctx, id, func(r Request, now time.Time) (Request, error) { return Cancel(r, actor, now) })
+}
+
+// update reads, transitions and writes back until the write applies to the version it read:
+// of two decisions racing on one request, the second is computed again from the first's
+// result, so exactly one outcome stands. Refusals are not retried.
+func (s *Requests) update(ctx context.Context, id string, transition func(Request, time.Time) (Request, error)) (Request, error) {
+	return RetryOnVersionMismatch(ctx, func() (Request, error) {
+		prev, err := s.Store.GetRequest(ctx, id)
+		if err != nil {
+			return Request{}, err
+		}
+		next, err := transition(prev, s.Now())
+		if err != nil {
+			return Request{}, err
+		}
+		return s.Store.UpdateRequest(ctx, prev, next)
+	})
+}
+
+// RetryOnVersionMismatch runs a read-modify-write until its write applies: only
+// ErrVersionMismatch (someone else wrote first) is retried, after a short jittered wait that
+// grows, at most 60 times or 10 seconds (docs/adr/0003).
+func RetryOnVersionMismatch[T any](ctx context.Context, op func() (T, error)) (T, error) {
+	return backoff.Retry(ctx, func() (T, error) {
+		v, err := op()
+		if err != nil && !errors.Is(err, ErrVersionMismatch) {
+			return v, backoff.Permanent(err)
+		}
+		return v, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: time.Millisecond, RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 50 * time.Millisecond,
+	}), backoff.WithMaxTries(60), backoff.WithMaxElapsedTime(10*time.Second))
+}
