@@ -141,6 +141,10 @@ func TestGroupsAndMemberships(t *testing.T) {
 	gw.call(t, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
 		"displayName": unique("ghosts"), "members": []any{map[string]any{"value": "no-such-user"}}}).wantError(t, 400, "invalidValue")
 
+	// An id shaped to name another key (a user's record is "<id>:doc" in Redis) names nothing.
+	gw.call(t, "PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "add", "path": "members",
+		"value": []any{map[string]any{"value": str(a["id"]) + ":doc"}}})).wantError(t, 400, "invalidValue")
+	gw.call(t, "GET", "/Users/"+str(a["id"])+":doc", nil).wantError(t, 404, "")
 	userA := gw.call(t, "GET", "/Users/"+str(a["id"]), nil).want(t, 200).body
 	if get(userA, "groups.0.value") != gid || get(userA, "groups.0.display") != name {
 		t.Fatalf("User.groups does not reflect the membership: %v", userA["groups"])

@@ -49,13 +49,15 @@ func (h *handler) split(attrs map[string]any) (governance.Write, error) {
 	}
 	if h.kind.membersAttr != "" {
 		w.Members = []string{}
+		seen := map[string]bool{}
 		for _, m := range asList(attrs[h.kind.membersAttr]) {
 			obj, _ := m.(map[string]any)
 			id, ok := obj["value"].(string)
 			if !ok || id == "" {
 				return w, patchError(400, scimerrors.ScimTypeInvalidValue, "every member needs a value")
 			}
-			if !slices.Contains(w.Members, id) {
+			if !seen[id] {
+				seen[id] = true
 				w.Members = append(w.Members, id)
 			}
 		}

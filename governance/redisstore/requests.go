@@ -53,7 +53,24 @@ return {"ok"}
 
 func openKey(r governance.Request) string { return r.Beneficiary + "\x00" + r.Entitlement }
 
+// checkRequestIDs keeps every id that becomes part of a key safe (see validID).
+func checkRequestIDs(r governance.Request) error {
+	ids := append([]string{r.ID}, r.Inbox()...)
+	for _, st := range r.Stages {
+		ids = append(append(ids, st.Approvers...), st.Fallback...)
+	}
+	for _, id := range ids {
+		if !validID(id) {
+			return fmt.Errorf("%w: id %q", governance.ErrInvalidRequest, id)
+		}
+	}
+	return nil
+}
+
 func (s *Store) CreateRequest(ctx context.Context, r governance.Request) (governance.Request, bool, error) {
+	if err := checkRequestIDs(r); err != nil {
+		return governance.Request{}, false, err
+	}
 	r.Version = 1
 	raw, err := json.Marshal(r)
 	if err != nil {
@@ -77,6 +94,9 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request) (govern
 }
 
 func (s *Store) GetRequest(ctx context.Context, id string) (governance.Request, error) {
+	if !validID(id) {
+		return governance.Request{}, governance.ErrNotFound
+	}
 	vals, err := s.rdb.HMGet(ctx, s.prefix+"req:"+id, "v", "j").Result()
 	if err != nil {
 		return governance.Request{}, fmt.Errorf("redisstore: get request %s: %w", id, err)
@@ -106,6 +126,9 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	if prev.ID != next.ID {
 		return governance.Request{}, errors.New("redisstore: update request: ids differ")
 	}
+	if err := checkRequestIDs(next); err != nil {
+		return governance.Request{}, err
+	}
 	next.Version = prev.Version + 1
 	raw, err := json.Marshal(next)
 	if err != nil {
@@ -130,6 +153,9 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 }
 
 func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) ([]governance.Request, int, error) {
+	if !validID(approver) {
+		return nil, 0, nil
+	}
 	key := s.prefix + "inbox:" + approver
 	var total *redis.IntCmd
 	var ids *redis.StringSliceCmd

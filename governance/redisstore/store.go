@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,35 @@ func (s *Store) Replace(ctx context.Context, w governance.Write) (governance.Res
 	return s.write(ctx, replaceScript, w, s.prefix, string(w.Kind), w.ID, strconv.FormatInt(w.IfVersion, 10))
 }
 
+// validID reports whether id can be part of a key. Ids are made by the gateway (UUIDs); one
+// with a colon or a space could name another resource's key ("x:doc") or split an index
+// entry, so such an id names nothing, whatever a client sends.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Write, head ...any) (governance.Resource, error) {
+	if !validID(w.ID) {
+		return governance.Resource{}, governance.ErrNotFound
+	}
+	for _, m := range w.Members {
+		if !validID(m) {
+			return governance.Resource{}, &governance.UnknownMemberError{ID: m}
+		}
+	}
+	for _, c := range w.MemberChanges {
+		if !validID(c.ID) && !c.Remove {
+			return governance.Resource{}, &governance.UnknownMemberError{ID: c.ID}
+		}
+	}
 	lookups, err := lookupEntries(w.Keys.Lookups)
 	if err != nil {
 		return governance.Resource{}, err
@@ -88,7 +117,9 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 			if c.Remove {
 				sign = "-"
 			}
-			args = append(args, sign+c.ID)
+			if validID(c.ID) { // removing what cannot exist changes nothing
+				args = append(args, sign+c.ID)
+			}
 		}
 	default:
 		args = append(args, "keep", 0)
@@ -108,6 +139,9 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 }
 
 func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifVersion int64) error {
+	if !validID(id) {
+		return governance.ErrNotFound
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	res, err := deleteScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), id,
 		strconv.FormatInt(ifVersion, 10), now.UnixMicro()).Slice()
@@ -129,6 +163,9 @@ func (s *Store) Get(ctx context.Context, kind governance.Kind, id string, opts g
 }
 
 func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (int64, error) {
+	if !validID(id) {
+		return 0, governance.ErrNotFound
+	}
 	// The version leads the record: its first bytes are enough.
 	head, err := s.rdb.GetRange(ctx, s.key(kind, id)+":doc", 0, 23).Result()
 	if err != nil {
@@ -225,6 +262,7 @@ func (s *Store) key(kind governance.Kind, id string) string {
 // group's record and members are from the same moment. Resources that no longer exist are left
 // out.
 func (s *Store) fetch(ctx context.Context, kind governance.Kind, ids []string, opts governance.ReadOptions) ([]governance.Resource, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })
 	if len(ids) == 0 {
 		return nil, nil
 	}

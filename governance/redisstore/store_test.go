@@ -209,6 +209,15 @@ func testMembershipsBothWays(t *testing.T, newStore storeFactory) {
 	if _, err := s.Replace(ctx, group("g1", "Engineering", "g1")); !errors.Is(err, governance.ErrInvalidKey) {
 		t.Fatalf("self membership: got %v", err)
 	}
+	// An id that would name another key ("u1:doc" is u1's record) names nothing.
+	for _, bad := range []string{"u1:doc", "u1 u2", ""} {
+		if _, err := s.Replace(ctx, group("g1", "Engineering", "u1", bad)); !errors.As(err, new(*governance.UnknownMemberError)) {
+			t.Fatalf("member %q: got %v", bad, err)
+		}
+		if _, err := s.Get(ctx, governance.KindUser, bad, governance.ReadOptions{}); !errors.Is(err, governance.ErrNotFound) {
+			t.Fatalf("get %q: %v", bad, err)
+		}
+	}
 
 	// Deleting a user removes it from every group; deleting a group frees its members.
 	if err := s.Delete(ctx, governance.KindUser, "u1", 0); err != nil {
