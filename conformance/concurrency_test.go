@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
@@ -129,6 +130,14 @@ func TestRedisOutage(t *testing.T) {
 	if err := own.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	g.call(t, "GET", g.base+"/readyz", nil).want(t, 200)
+	// go-redis stops dialing a server that keeps refusing and probes it about once a second,
+	// so readiness comes back within a few seconds, not at once.
+	deadline := time.Now().Add(15 * time.Second)
+	for r := g.call(t, "GET", g.base+"/readyz", nil); r.status != 200; r = g.call(t, "GET", g.base+"/readyz", nil) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready 15s after Redis came back: %s", r.raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	g.createUser(t, unique("after"))
 }

@@ -12,15 +12,16 @@ import (
 // RequestStore keeps access requests. Updates are compare-and-swap on the version the store
 // assigns, so each applies to exactly the request it was computed from.
 type RequestStore interface {
-	// CreateRequest stores a new request, unless its beneficiary already has an open request
-	// for the entitlement: then it stores nothing and returns that one with created false.
-	CreateRequest(ctx context.Context, r Request) (stored Request, created bool, err error)
+	// CreateRequest stores a new request and its audit event (After is filled in), unless its
+	// beneficiary already has an open request for the entitlement: then it stores nothing and
+	// returns that one with created false.
+	CreateRequest(ctx context.Context, r Request, event Event) (stored Request, created bool, err error)
 	// GetRequest returns a request with its Version; ErrNotFound if there is none.
 	GetRequest(ctx context.Context, id string) (Request, error)
 	// UpdateRequest stores next in place of prev, if prev.Version is still the stored version
 	// (else ErrVersionMismatch), keeping the approvers' inboxes and the open-request index in
-	// step with the change.
-	UpdateRequest(ctx context.Context, prev, next Request) (Request, error)
+	// step with the change, and appends the event (Before and After filled in) in the same step.
+	UpdateRequest(ctx context.Context, prev, next Request, event Event) (Request, error)
 	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
 }
@@ -52,39 +53,60 @@ type Requests struct {
 // (created false): a repeat never makes a second one.
 func (s *Requests) Submit(ctx context.Context, sub Submission) (Request, bool, error) {
 	sub.ID = s.NewID()
-	r, err := Submit(sub, s.Now())
+	now := s.Now()
+	r, err := Submit(sub, now)
 	if err != nil {
 		return Request{}, false, err
 	}
-	return s.Store.CreateRequest(ctx, r)
+	return s.Store.CreateRequest(ctx, r, Event{
+		At: now, Actor: "user:" + sub.Requester.ID, OnBehalfOf: onBehalf(sub.Requester.ID, sub.Beneficiary.ID),
+		Action: "request.submit", Target: "request:" + r.ID, Reason: sub.Justification,
+	})
+}
+
+func onBehalf(actor, beneficiary string) string {
+	if actor == beneficiary {
+		return ""
+	}
+	return "user:" + beneficiary
 }
 
 // Decide records an approver's decision.
 func (s *Requests) Decide(ctx context.Context, id string, approver Party, approve bool, comment string) (Request, error) {
-	return s.update(ctx, id, func(r Request, now time.Time) (Request, error) {
-		return Decide(r, approver, approve, comment, now)
-	})
+	action := "request.deny"
+	if approve {
+		action = "request.approve"
+	}
+	return s.update(ctx, id, Event{Actor: "user:" + approver.ID, Action: action, Reason: comment},
+		func(r Request, now time.Time) (Request, error) { return Decide(r, approver, approve, comment, now) })
 }
 
 // Cancel withdraws a pending request.
 func (s *Requests) Cancel(ctx context.Context, id string, actor Party) (Request, error) {
-	return s.update(ctx, id, func(r Request, now time.Time) (Request, error) { return Cancel(r, actor, now) })
+	return s.update(ctx, id, Event{Actor: "user:" + actor.ID, Action: "request.cancel"},
+		func(r Request, now time.Time) (Request, error) { return Cancel(r, actor, now) })
 }
 
 // update reads, transitions and writes back until the write applies to the version it read:
 // of two decisions racing on one request, the second is computed again from the first's
 // result, so exactly one outcome stands. Refusals are not retried.
-func (s *Requests) update(ctx context.Context, id string, transition func(Request, time.Time) (Request, error)) (Request, error) {
+func (s *Requests) update(ctx context.Context, id string, event Event, transition func(Request, time.Time) (Request, error)) (Request, error) {
 	return RetryOnVersionMismatch(ctx, func() (Request, error) {
 		prev, err := s.Store.GetRequest(ctx, id)
 		if err != nil {
 			return Request{}, err
 		}
-		next, err := transition(prev, s.Now())
+		now := s.Now()
+		next, err := transition(prev, now)
 		if err != nil {
 			return Request{}, err
 		}
-		return s.Store.UpdateRequest(ctx, prev, next)
+		e := event
+		e.At, e.Target = now, "request:"+id
+		if next.State.Resolved() && e.Reason == "" {
+			e.Reason = next.Reason
+		}
+		return s.Store.UpdateRequest(ctx, prev, next, e)
 	})
 }
 

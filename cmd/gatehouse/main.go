@@ -1,7 +1,8 @@
 // Command gatehouse is the Gatehouse identity governance gateway.
 //
-//	gatehouse [serve] [--config FILE]     run the gateway (the default)
-//	gatehouse check-config [--config FILE] report every configuration problem, then exit
+//	gatehouse [serve] [--config FILE]         run the gateway (the default)
+//	gatehouse check-config [--config FILE]    report every configuration problem, then exit
+//	gatehouse audit verify [--config FILE]    check the audit trail's hash chain; exit 1 if broken
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
@@ -40,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "audit" && len(args) > 0 && args[0] == "verify" {
+		cmd, args = "audit verify", args[1:]
 	}
 	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -59,19 +64,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return 0
-	case "serve":
+	case "serve", "audit verify":
 		if err != nil {
 			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
 			return 1
 		}
-		if err := serve(cfg, stdout); err != nil {
+		run := serve
+		if cmd == "audit verify" {
+			run = verifyAudit
+		}
+		if err := run(cfg, stdout); err != nil {
 			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "unknown command %q: use serve or check-config\n", cmd)
+	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config or audit verify\n", cmd)
 	return 2
+}
+
+// verifyAudit walks the whole trail and recomputes its chain; it changes nothing.
+func verifyAudit(cfg config.Config, stdout io.Writer) error {
+	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
+		return errors.New("audit verify needs the Redis the gateway uses: set redis in the configuration or GATEHOUSE_REDIS_URL")
+	}
+	rdb, stop, err := connectRedis(cfg.Redis, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer stop()
+	ctx := context.Background()
+	store := redisstore.New(rdb, cfg.Redis.Namespace)
+	head, err := store.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := governance.VerifyAudit(store.AuditEvents(ctx), head)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit trail verifies: %d events sealed up to %s; %d appended since, not yet sealed\n", v.Sealed, v.HeadID, v.Pending)
+	return nil
 }
 
 func load(path string) (config.Config, error) {
@@ -112,6 +145,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	redis.SetLogger(redisLogger{log.Named("redis")})
 	rdb, stopRedis, err := connectRedis(cfg.Redis, log)
 	if err != nil {
 		return err
@@ -136,6 +170,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 	}
+	go sealAudit(ctx, store, log.Named("audit"))
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
 	scimServer.Mount(engine)
 
@@ -167,6 +202,23 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// sealAudit chains new audit events every second. Every replica runs it; a seal applies only
+// on top of the head it was computed from, so each event is chained once.
+func sealAudit(ctx context.Context, store *redisstore.Store, log *zap.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := store.SealAudit(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("sealing the audit trail failed; retrying", zap.Error(err))
+			}
+		}
+	}
 }
 
 func banner(w io.Writer, cfg config.Config, addr, demoToken string) {
@@ -245,6 +297,14 @@ func connectRedis(cfg config.Redis, log *zap.Logger) (redis.UniversalClient, fun
 		log.Warn("redis is not reachable yet; /readyz reports it", zap.Error(err))
 	}
 	return rdb, func() { _ = rdb.Close(); stop() }, nil
+}
+
+// redisLogger sends go-redis's own messages (pool and reconnection trouble) to the JSON log
+// instead of plain text on stderr.
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
 }
 
 func newLogger(level string) (*zap.Logger, error) {

@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -35,5 +42,54 @@ func TestCheckConfig(t *testing.T) {
 	}
 	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 {
 		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+func TestAuditVerify(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	ns := redistest.Namespace()
+	store := redisstore.New(srv.Client(t), ns)
+	var n int
+	requests := &governance.Requests{Store: store, Now: time.Now, NewID: func() string { n++; return fmt.Sprintf("r%d", n) }}
+	for i := range 3 {
+		who := governance.Party{ID: fmt.Sprintf("u%d", i), Active: true}
+		r, _, err := requests.Submit(ctx, governance.Submission{Requester: who, Beneficiary: who, Entitlement: "e",
+			Stages: []governance.Stage{{Name: "m", Approvers: []string{"mgr"}, Quorum: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := requests.Decide(ctx, r.ID, governance.Party{ID: "mgr", Active: true}, true, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	yaml := "redis: {url: " + srv.URL() + ", namespace: " + ns + "}\nscim:\n  clients: [{name: idp, token: env:GATEHOUSE_TEST_TOKEN}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_TEST_TOKEN", "a-token-of-sixteen-chars")
+	t.Setenv("GATEHOUSE_REDIS_URL", "")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"audit", "verify", "--config", cfg}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "6 events sealed") {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+
+	first, err := srv.Client(t).XRangeN(ctx, "gh:{"+ns+"}:audit", "-", "+", 2).Result()
+	if err != nil || len(first) != 2 {
+		t.Fatal(err)
+	}
+	srv.Client(t).XDel(ctx, "gh:{"+ns+"}:audit", first[1].ID)
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"audit", "verify", "--config", cfg}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "does not verify") {
+		t.Fatalf("a deleted event: exit %d: %s %s", code, out.String(), errOut.String())
 	}
 }

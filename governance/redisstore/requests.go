@@ -18,36 +18,39 @@ var _ governance.RequestStore = (*Store)(nil)
 // Requests: "req:<id>" is a hash {v: version, j: the request as JSON}; "req:open" maps
 // "beneficiary NUL entitlement" to the open request's id; "inbox:<approver>" is a sorted set of
 // the ids waiting for that approver, by creation time; "reqs" orders every request by creation.
+// Every change appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created, inbox (count, approvers)
+// ARGV: P id openKey json created event, inbox (count, approvers)
 var createRequestScript = redis.NewScript(`
-local P, id, openKey, json, created = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
+redis.call("XADD", P .. "audit", "*", "e", event)
 redis.call("HSET", P .. "req:" .. id, "v", 1, "j", json)
 redis.call("HSET", P .. "req:open", openKey, id)
 redis.call("ZADD", P .. "reqs", created, id)
-for i = 1, tonumber(ARGV[6]) do
-  redis.call("ZADD", P .. "inbox:" .. ARGV[6 + i], created, id)
+for i = 1, tonumber(ARGV[7]) do
+  redis.call("ZADD", P .. "inbox:" .. ARGV[7 + i], created, id)
 end
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json openKey resolved created, removes (count, approvers), adds (count, approvers)
+// ARGV: P id prevVersion json openKey resolved created event, removes (count, approvers), adds (count, approvers)
 var updateRequestScript = redis.NewScript(`
-local P, id, prev, json, openKey, resolved, created = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local P, id, prev, json, openKey, resolved, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local key = P .. "req:" .. id
 local v = redis.call("HGET", key, "v")
 if not v then return {"notfound"} end
 if v ~= prev then return {"version"} end
+redis.call("XADD", P .. "audit", "*", "e", event)
 redis.call("HSET", key, "v", tonumber(v) + 1, "j", json)
 if resolved == "1" and redis.call("HGET", P .. "req:open", openKey) == id then
   redis.call("HDEL", P .. "req:open", openKey)
 end
-local n = tonumber(ARGV[8])
-for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[8 + i], id) end
-local m = tonumber(ARGV[9 + n])
-for i = 1, m do redis.call("ZADD", P .. "inbox:" .. ARGV[9 + n + i], created, id) end
+local n = tonumber(ARGV[9])
+for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[9 + i], id) end
+local m = tonumber(ARGV[10 + n])
+for i = 1, m do redis.call("ZADD", P .. "inbox:" .. ARGV[10 + n + i], created, id) end
 return {"ok"}
 `)
 
@@ -67,7 +70,7 @@ func checkRequestIDs(r governance.Request) error {
 	return nil
 }
 
-func (s *Store) CreateRequest(ctx context.Context, r governance.Request) (governance.Request, bool, error) {
+func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event governance.Event) (governance.Request, bool, error) {
 	if err := checkRequestIDs(r); err != nil {
 		return governance.Request{}, false, err
 	}
@@ -76,8 +79,13 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request) (govern
 	if err != nil {
 		return governance.Request{}, false, err
 	}
+	event.After = raw
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.Request{}, false, err
+	}
 	inbox := r.Inbox()
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), len(inbox)}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, len(inbox)}
 	for _, a := range inbox {
 		args = append(args, a)
 	}
@@ -122,7 +130,7 @@ func decodeRequest(id string, vals []any) (governance.Request, error) {
 	return r, nil
 }
 
-func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request) (governance.Request, error) {
+func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request, event governance.Event) (governance.Request, error) {
 	if prev.ID != next.ID {
 		return governance.Request{}, errors.New("redisstore: update request: ids differ")
 	}
@@ -134,12 +142,20 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	if err != nil {
 		return governance.Request{}, err
 	}
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return governance.Request{}, err
+	}
+	event.After = raw
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.Request{}, err
+	}
 	before, after := prev.Inbox(), next.Inbox()
 	resolved := "0"
 	if next.State.Resolved() {
 		resolved = "1"
 	}
-	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro()}
+	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body}
 	args = appendList(args, difference(before, after))
 	args = appendList(args, difference(after, before))
 	res, err := updateRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()

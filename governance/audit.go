@@ -1,0 +1,108 @@
+package governance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// Event is one entry of the audit trail: who did what to which record, and why. It is written
+// in the same atomic step as the change it describes.
+type Event struct {
+	At         time.Time       `json:"at"`
+	Actor      string          `json:"actor"` // "user:<id>", "scim:<client>", "system"
+	OnBehalfOf string          `json:"onBehalfOf,omitempty"`
+	Action     string          `json:"action"` // "request.submit", "request.decide", ...
+	Target     string          `json:"target"` // "request:<id>", ...
+	Before     json.RawMessage `json:"before,omitempty"`
+	After      json.RawMessage `json:"after,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	RequestID  string          `json:"requestId,omitempty"`
+}
+
+// StoredEvent is an event as the trail holds it: its position (ordered, assigned by the store),
+// the exact bytes written, and, once sealed, its chain hash.
+type StoredEvent struct {
+	ID   string // the trail's position, e.g. a Redis stream id "1764400000000-0"
+	Body []byte // the event as written; hashes cover these bytes, not a re-encoding
+	Hash string // hex SHA-256 chain hash; empty while not yet sealed
+}
+
+// ChainHash links an event to the one before it: SHA-256 over the previous hash, the event's
+// position and its bytes. Changing, removing or reordering any sealed event changes every hash
+// from there on.
+func ChainHash(prev, id string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ErrAuditTampered says the trail does not verify; the error names the first bad position.
+var ErrAuditTampered = errors.New("governance: audit trail does not verify")
+
+// AuditHead is the last sealed position and how many events are sealed up to it.
+type AuditHead struct {
+	ID    string
+	Hash  string
+	Count int64
+}
+
+// Verification is what VerifyAudit found.
+type Verification struct {
+	Sealed  int64  // events whose chain hash verified
+	Pending int64  // events appended after the last seal, not yet chained
+	HeadID  string // the last sealed position
+}
+
+// VerifyAudit walks the trail in order and recomputes the chain. It reports the first event
+// that was changed, removed, inserted or reordered (its hash no longer follows from the ones
+// before it), a seal that does not match the head, and a sealed tail that was cut off.
+func VerifyAudit(events iter.Seq2[StoredEvent, error], head AuditHead) (Verification, error) {
+	var v Verification
+	prev := ""
+	for e, err := range events {
+		if err != nil {
+			return v, err
+		}
+		if e.Hash == "" {
+			v.Pending++
+			continue
+		}
+		if v.Pending > 0 {
+			return v, fmt.Errorf("%w: sealed event %s follows unsealed events", ErrAuditTampered, e.ID)
+		}
+		if want := ChainHash(prev, e.ID, e.Body); want != e.Hash {
+			return v, fmt.Errorf("%w at event %s (position %d): it, or an event before it, was changed, removed or reordered",
+				ErrAuditTampered, e.ID, v.Sealed+1)
+		}
+		prev, v.HeadID = e.Hash, e.ID
+		v.Sealed++
+	}
+	switch {
+	case v.Sealed != head.Count:
+		return v, fmt.Errorf("%w: %d sealed events found, the head counts %d (events removed from the end?)", ErrAuditTampered, v.Sealed, head.Count)
+	case v.HeadID != head.ID || prev != head.Hash:
+		return v, fmt.Errorf("%w: the last sealed event %s does not match the head %s", ErrAuditTampered, v.HeadID, head.ID)
+	}
+	return v, nil
+}
+
+// AuditTrail is where events are sealed and read back.
+type AuditTrail interface {
+	// SealAudit chains the events appended since the last seal, oldest first, and returns how
+	// many it sealed. Several replicas may call it at once: each event is chained once.
+	SealAudit(ctx context.Context) (int, error)
+	// AuditEvents lists the trail in order, sealed or not.
+	AuditEvents(ctx context.Context) iter.Seq2[StoredEvent, error]
+	// AuditHead is the last seal.
+	AuditHead(ctx context.Context) (AuditHead, error)
+}

@@ -1,0 +1,68 @@
+package governance
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func chain(n int) ([]StoredEvent, AuditHead) {
+	var events []StoredEvent
+	prev := ""
+	for i := range n {
+		e := StoredEvent{ID: fmt.Sprintf("100-%d", i), Body: fmt.Appendf(nil, `{"action":"request.decide","target":"request:%d"}`, i)}
+		e.Hash = ChainHash(prev, e.ID, e.Body)
+		prev = e.Hash
+		events = append(events, e)
+	}
+	return events, AuditHead{ID: events[n-1].ID, Hash: prev, Count: int64(n)}
+}
+
+func seq(events []StoredEvent) iter.Seq2[StoredEvent, error] {
+	return func(yield func(StoredEvent, error) bool) {
+		for _, e := range events {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+func TestVerifyAuditDetectsTampering(t *testing.T) {
+	events, head := chain(5)
+	if v, err := VerifyAudit(seq(events), head); err != nil || v.Sealed != 5 || v.HeadID != "100-4" {
+		t.Fatalf("an untouched trail: %+v %v", v, err)
+	}
+	unsealed := append(slices.Clone(events), StoredEvent{ID: "100-5", Body: []byte(`{}`)}, StoredEvent{ID: "100-6", Body: []byte(`{}`)})
+	if v, err := VerifyAudit(seq(unsealed), head); err != nil || v.Pending != 2 {
+		t.Fatalf("events awaiting their seal: %+v %v", v, err)
+	}
+	for name, c := range map[string]struct {
+		events []StoredEvent
+		head   AuditHead
+		where  string
+	}{
+		"a changed event": {func() []StoredEvent {
+			e := slices.Clone(events)
+			e[2].Body = []byte(`{"action":"request.decide","target":"request:99"}`)
+			return e
+		}(), head, "100-2"},
+		"a removed event":    {slices.Delete(slices.Clone(events), 1, 2), head, "100-2"},
+		"reordered events":   {[]StoredEvent{events[0], events[2], events[1], events[3], events[4]}, head, "100-2"},
+		"an inserted event":  {slices.Insert(slices.Clone(events), 3, StoredEvent{ID: "100-2x", Body: []byte(`{}`), Hash: "00"}), head, "100-2x"},
+		"a cut-off tail":     {events[:4], head, "head counts 5"},
+		"a rewritten head":   {events, AuditHead{ID: "100-4", Hash: "ff", Count: 5}, "does not match the head"},
+		"a seal removed":     {func() []StoredEvent { e := slices.Clone(events); e[1].Hash = ""; return e }(), head, "follows unsealed"},
+		"a hash overwritten": {func() []StoredEvent { e := slices.Clone(events); e[4].Hash = strings.Repeat("0", 64); return e }(), head, "100-4"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := VerifyAudit(seq(c.events), c.head)
+			if !errors.Is(err, ErrAuditTampered) || !strings.Contains(err.Error(), c.where) {
+				t.Fatalf("got %v, want a tampering error naming %q", err, c.where)
+			}
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ governance.AuditTrail = (*Store)(nil)
+
+// The audit trail: "audit" is a stream, appended to by the same script as each change (so no
+// change without its event, no event without its change); "audit:chain" maps a stream id to
+// its SHA-256 chain hash once sealed; "audit:head" holds the last seal {id, hash, n}. Redis's
+// Lua has no SHA-256, so hashes are computed here, in order, after the append: sealing lags
+// the append by at most the sealer's interval, and VerifyAudit reports what is not yet sealed.
+
+// sealBatch bounds one seal: the events read, hashed and written in one step.
+const sealBatch = 1000
+
+// ARGV: P expectedHeadId newHeadId newHash newCount, then id/hash pairs.
+var sealScript = redis.NewScript(`
+local P = ARGV[1]
+if (redis.call("HGET", P .. "audit:head", "id") or "") ~= ARGV[2] then return {"version"} end
+for i = 6, #ARGV, 2 do redis.call("HSET", P .. "audit:chain", ARGV[i], ARGV[i + 1]) end
+redis.call("HSET", P .. "audit:head", "id", ARGV[3], "hash", ARGV[4], "n", ARGV[5])
+return {"ok"}
+`)
+
+func (s *Store) AuditHead(ctx context.Context) (governance.AuditHead, error) {
+	vals, err := s.rdb.HMGet(ctx, s.prefix+"audit:head", "id", "hash", "n").Result()
+	if err != nil {
+		return governance.AuditHead{}, fmt.Errorf("redisstore: audit head: %w", err)
+	}
+	head := governance.AuditHead{}
+	head.ID, _ = vals[0].(string)
+	head.Hash, _ = vals[1].(string)
+	if n, ok := vals[2].(string); ok {
+		if head.Count, err = strconv.ParseInt(n, 10, 64); err != nil {
+			return head, fmt.Errorf("redisstore: audit head count: %w", err)
+		}
+	}
+	return head, nil
+}
+
+// SealAudit chains every event appended since the last seal. Replicas may race: a seal applies
+// only on top of the head it was computed from, and the loser stops (the winner sealed those
+// events).
+func (s *Store) SealAudit(ctx context.Context) (int, error) {
+	sealed := 0
+	for {
+		head, err := s.AuditHead(ctx)
+		if err != nil {
+			return sealed, err
+		}
+		start := "-"
+		if head.ID != "" {
+			start = head.ID
+		}
+		msgs, err := s.rdb.XRangeN(ctx, s.prefix+"audit", start, "+", sealBatch+1).Result()
+		if err != nil {
+			return sealed, fmt.Errorf("redisstore: read audit: %w", err)
+		}
+		if len(msgs) > 0 && msgs[0].ID == head.ID {
+			msgs = msgs[1:]
+		}
+		if len(msgs) == 0 {
+			return sealed, nil
+		}
+		args := []any{s.prefix, head.ID, "", "", 0}
+		prev, count := head.Hash, head.Count
+		for _, m := range msgs {
+			prev = governance.ChainHash(prev, m.ID, []byte(body(m)))
+			count++
+			args = append(args, m.ID, prev)
+		}
+		args[2], args[3], args[4] = msgs[len(msgs)-1].ID, prev, count
+		res, err := sealScript.Run(ctx, s.rdb, s.route, args...).Slice()
+		if err != nil {
+			return sealed, fmt.Errorf("redisstore: seal audit: %w", err)
+		}
+		if errors.Is(scriptError(res), governance.ErrVersionMismatch) {
+			return sealed, nil
+		}
+		sealed += len(msgs)
+		if len(msgs) < sealBatch {
+			return sealed, nil
+		}
+	}
+}
+
+func body(m redis.XMessage) string {
+	b, _ := m.Values["e"].(string)
+	return b
+}
+
+// AuditEvents walks the whole trail in order, a batch at a time.
+func (s *Store) AuditEvents(ctx context.Context) iter.Seq2[governance.StoredEvent, error] {
+	return func(yield func(governance.StoredEvent, error) bool) {
+		start := "-"
+		for {
+			msgs, err := s.rdb.XRangeN(ctx, s.prefix+"audit", start, "+", sealBatch).Result()
+			if err != nil {
+				yield(governance.StoredEvent{}, fmt.Errorf("redisstore: read audit: %w", err))
+				return
+			}
+			if start != "-" && len(msgs) > 0 {
+				msgs = msgs[1:] // the batch starts at the last one already yielded
+			}
+			if len(msgs) == 0 {
+				return
+			}
+			ids := make([]string, len(msgs))
+			for i, m := range msgs {
+				ids[i] = m.ID
+			}
+			hashes, err := s.rdb.HMGet(ctx, s.prefix+"audit:chain", ids...).Result()
+			if err != nil {
+				yield(governance.StoredEvent{}, fmt.Errorf("redisstore: read audit chain: %w", err))
+				return
+			}
+			for i, m := range msgs {
+				h, _ := hashes[i].(string)
+				if !yield(governance.StoredEvent{ID: m.ID, Body: []byte(body(m)), Hash: h}, nil) {
+					return
+				}
+			}
+			start = msgs[len(msgs)-1].ID
+		}
+	}
+}
