@@ -245,6 +245,19 @@ func Tick(r Request, now time.Time) Request {
 	return r
 }
 
+// NextDeadline is when time alone will next change the request (a stage timeout or its
+// expiry); zero when nothing is due.
+func (r Request) NextDeadline() time.Time {
+	if r.State != RequestPending {
+		return time.Time{}
+	}
+	next := r.StageDeadline
+	if !r.ExpiresAt.IsZero() && (next.IsZero() || r.ExpiresAt.Before(next)) {
+		next = r.ExpiresAt
+	}
+	return next
+}
+
 func (r *Request) resolve(state RequestState, reason string) {
 	r.State, r.Reason, r.StageDeadline = state, reason, time.Time{}
 }

@@ -24,6 +24,8 @@ type RequestStore interface {
 	UpdateRequest(ctx context.Context, prev, next Request, event Event) (Request, error)
 	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
+	// DueRequests lists up to limit requests whose NextDeadline is at or before now.
+	DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error)
 }
 
 // Inbox is who must decide the request now: the current stage's approvers (after any
@@ -64,6 +66,19 @@ func (s *Requests) Submit(ctx context.Context, sub Submission) (Request, bool, e
 	})
 }
 
+// timeAction names what time alone did to a request.
+func timeAction(prev, next Request) string {
+	switch {
+	case next.State == RequestExpired:
+		return "request.expire"
+	case next.State == RequestDenied:
+		return "request.timeout"
+	case next.Escalated && !prev.Escalated:
+		return "request.escalate"
+	}
+	return "request.tick"
+}
+
 func onBehalf(actor, beneficiary string) string {
 	if actor == beneficiary {
 		return ""
@@ -87,6 +102,37 @@ func (s *Requests) Cancel(ctx context.Context, id string, actor Party) (Request,
 		func(r Request, now time.Time) (Request, error) { return Cancel(r, actor, now) })
 }
 
+// errUnchanged tells update that a transition had nothing to do: nothing is written.
+var errUnchanged = errors.New("governance: nothing to change")
+
+// Sweep applies the timeouts and expiries that are due. Every replica may run it at any time:
+// each change is written once, by whichever replica's compare-and-swap lands first, and the
+// others find nothing left to do. It returns how many requests it changed.
+func (s *Requests) Sweep(ctx context.Context, limit int) (int, error) {
+	ids, err := s.Store.DueRequests(ctx, s.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	for _, id := range ids {
+		_, err := s.update(ctx, id, Event{Actor: "system"}, func(r Request, now time.Time) (Request, error) {
+			next := Tick(r, now)
+			if next.State == r.State && next.Escalated == r.Escalated {
+				return r, errUnchanged
+			}
+			return next, nil
+		})
+		switch {
+		case errors.Is(err, errUnchanged):
+		case err != nil:
+			return changed, err
+		default:
+			changed++
+		}
+	}
+	return changed, nil
+}
+
 // update reads, transitions and writes back until the write applies to the version it read:
 // of two decisions racing on one request, the second is computed again from the first's
 // result, so exactly one outcome stands. Refusals are not retried.
@@ -103,6 +149,9 @@ func (s *Requests) update(ctx context.Context, id string, event Event, transitio
 		}
 		e := event
 		e.At, e.Target = now, "request:"+id
+		if e.Action == "" {
+			e.Action = timeAction(prev, next)
+		}
 		if next.State.Resolved() && e.Reason == "" {
 			e.Reason = next.Reason
 		}

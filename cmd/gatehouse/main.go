@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -170,7 +171,15 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 	}
-	go sealAudit(ctx, store, log.Named("audit"))
+	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
+	go everySecond(ctx, log.Named("audit"), "sealing the audit trail", func(ctx context.Context) error {
+		_, err := store.SealAudit(ctx)
+		return err
+	})
+	go everySecond(ctx, log.Named("requests"), "applying request timeouts", func(ctx context.Context) error {
+		_, err := requests.Sweep(ctx, 500)
+		return err
+	})
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
 	scimServer.Mount(engine)
 
@@ -204,9 +213,10 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	return nil
 }
 
-// sealAudit chains new audit events every second. Every replica runs it; a seal applies only
-// on top of the head it was computed from, so each event is chained once.
-func sealAudit(ctx context.Context, store *redisstore.Store, log *zap.Logger) {
+// everySecond runs a background duty until ctx ends. Every replica runs the same duties
+// (sealing the audit trail, request timeouts); each is safe to run concurrently, since its
+// writes are compare-and-swap, so there is no leader to elect.
+func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -214,8 +224,8 @@ func sealAudit(ctx context.Context, store *redisstore.Store, log *zap.Logger) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := store.SealAudit(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("sealing the audit trail failed; retrying", zap.Error(err))
+			if err := duty(ctx); err != nil && ctx.Err() == nil {
+				log.Warn(what+" failed; retrying", zap.Error(err))
 			}
 		}
 	}

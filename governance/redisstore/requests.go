@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -18,39 +19,49 @@ var _ governance.RequestStore = (*Store)(nil)
 // Requests: "req:<id>" is a hash {v: version, j: the request as JSON}; "req:open" maps
 // "beneficiary NUL entitlement" to the open request's id; "inbox:<approver>" is a sorted set of
 // the ids waiting for that approver, by creation time; "reqs" orders every request by creation.
-// Every change appends its audit event to "audit" in the same script (see audit.go).
+// "req:due" orders pending requests by their next deadline, for the sweeper. Every change
+// appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created event, inbox (count, approvers)
-var createRequestScript = redis.NewScript(`
+// dueLua keeps "req:due" (request id by its next deadline, Unix microseconds) in step.
+const dueLua = `
+local function due(P, id, at)
+  if at == "0" then redis.call("ZREM", P .. "req:due", id) else redis.call("ZADD", P .. "req:due", at, id) end
+end
+`
+
+// ARGV: P id openKey json created event due, inbox (count, approvers)
+var createRequestScript = redis.NewScript(dueLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
 redis.call("XADD", P .. "audit", "*", "e", event)
+due(P, id, ARGV[7])
 redis.call("HSET", P .. "req:" .. id, "v", 1, "j", json)
 redis.call("HSET", P .. "req:open", openKey, id)
 redis.call("ZADD", P .. "reqs", created, id)
-for i = 1, tonumber(ARGV[7]) do
-  redis.call("ZADD", P .. "inbox:" .. ARGV[7 + i], created, id)
+for i = 1, tonumber(ARGV[8]) do
+  redis.call("ZADD", P .. "inbox:" .. ARGV[8 + i], created, id)
 end
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json openKey resolved created event, removes (count, approvers), adds (count, approvers)
-var updateRequestScript = redis.NewScript(`
+// ARGV: P id prevVersion json openKey resolved created event due, removes (count, approvers), adds (count, approvers)
+var updateRequestScript = redis.NewScript(dueLua + `
 local P, id, prev, json, openKey, resolved, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local key = P .. "req:" .. id
 local v = redis.call("HGET", key, "v")
 if not v then return {"notfound"} end
 if v ~= prev then return {"version"} end
 redis.call("XADD", P .. "audit", "*", "e", event)
+due(P, id, ARGV[9])
 redis.call("HSET", key, "v", tonumber(v) + 1, "j", json)
 if resolved == "1" and redis.call("HGET", P .. "req:open", openKey) == id then
   redis.call("HDEL", P .. "req:open", openKey)
 end
-local n = tonumber(ARGV[9])
-for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[9 + i], id) end
-local m = tonumber(ARGV[10 + n])
-for i = 1, m do redis.call("ZADD", P .. "inbox:" .. ARGV[10 + n + i], created, id) end
+local n = tonumber(ARGV[10])
+for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[10 + i], id) end
+local m = tonumber(ARGV[11 + n])
+for i = 1, m do redis.call("ZADD", P .. "inbox:" .. ARGV[11 + n + i], created, id) end
 return {"ok"}
 `)
 
@@ -85,7 +96,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 		return governance.Request{}, false, err
 	}
 	inbox := r.Inbox()
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, len(inbox)}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r), len(inbox)}
 	for _, a := range inbox {
 		args = append(args, a)
 	}
@@ -155,7 +166,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	if next.State.Resolved() {
 		resolved = "1"
 	}
-	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body}
+	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body, dueAt(next)}
 	args = appendList(args, difference(before, after))
 	args = appendList(args, difference(after, before))
 	res, err := updateRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
@@ -203,6 +214,25 @@ func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) (
 		out = append(out, r)
 	}
 	return out, int(total.Val()), nil
+}
+
+// dueAt is a request's next deadline for "req:due", or "0" for none.
+func dueAt(r governance.Request) string {
+	d := r.NextDeadline()
+	if d.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(d.UnixMicro(), 10)
+}
+
+func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.prefix + "req:due", ByScore: true, Start: "-inf", Stop: strconv.FormatInt(now.UnixMicro(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: due requests: %w", err)
+	}
+	return ids, nil
 }
 
 func appendList(args []any, list []string) []any {

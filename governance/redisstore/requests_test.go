@@ -176,3 +176,80 @@ func BenchmarkDecide(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 }
+
+// Sweepers on every replica act on each due request once: a timed-out stage escalates once,
+// then denies once, each with one audit event.
+func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
+	ctx := context.Background()
+	store := newStore(t)
+	var clock atomic.Int64
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	var n atomic.Int64
+	replica := func() *governance.Requests {
+		return &governance.Requests{Store: store, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() },
+			NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) }}
+	}
+	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1, Timeout: time.Hour,
+		OnTimeout: governance.TimeoutEscalate, Fallback: []string{"fb"}}
+	var ids []string
+	for i := range 30 {
+		r, _, err := replica().Submit(ctx, submission(fmt.Sprintf("s%d", i), "prod-db", stage))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	sweepAll := func() int {
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				changed, err := replica().Sweep(ctx, 100)
+				if err != nil {
+					t.Error(err)
+				}
+				total.Add(int64(changed))
+			})
+		}
+		wg.Wait()
+		return int(total.Load())
+	}
+	if got := sweepAll(); got != 0 {
+		t.Fatalf("%d changes before any deadline", got)
+	}
+	clock.Store(t0.Add(61 * time.Minute).UnixNano())
+	if got := sweepAll(); got != 30 {
+		t.Fatalf("escalations: %d, want 30 (each once)", got)
+	}
+	if got := inbox(t, replica(), "fb"); len(got) != 30 {
+		t.Fatalf("the fallback's inbox: %d", len(got))
+	}
+	if got := inbox(t, replica(), "mgr"); len(got) != 0 {
+		t.Fatalf("the manager's inbox after escalation: %d", len(got))
+	}
+	clock.Store(t0.Add(121 * time.Minute).UnixNano())
+	if got := sweepAll(); got != 30 {
+		t.Fatalf("denials: %d, want 30", got)
+	}
+	if got := sweepAll(); got != 0 {
+		t.Fatalf("%d changes with nothing due", got)
+	}
+	for _, id := range ids {
+		r, err := store.GetRequest(ctx, id)
+		if err != nil || r.State != governance.RequestDenied || r.Version != 3 {
+			t.Fatalf("%s: %+v %v", id, r, err)
+		}
+	}
+	// Submit, escalate, time out: three events per request, each once.
+	if _, err := store.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	head, err := store.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := governance.VerifyAudit(store.AuditEvents(ctx), head); err != nil || v.Sealed != 90 {
+		t.Fatalf("audit: %+v %v", v, err)
+	}
+}

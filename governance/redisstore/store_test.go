@@ -37,6 +37,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"MemberChangesFoldInOrder":            testMemberChangesFoldInOrder,
 	"RequestsOpenAndInboxes":              testRequestsOpenAndInboxes,
 	"RequestRacesHaveOneOutcome":          testRequestRacesHaveOneOutcome,
+	"SweepActsOnceAcrossReplicas":         testSweepActsOnceAcrossReplicas,
 }
 
 func run(t *testing.T, newStore storeFactory) {
