@@ -105,6 +105,9 @@ type Submission struct {
 	Justification string
 	Stages        []Stage
 	PendingFor    time.Duration // 0: never expires
+	// AutoApproved says the policy's auto-approval rule allows the request (see Resolve): it
+	// is approved at once, with no stage, and says so.
+	AutoApproved bool
 }
 
 // Submit opens a request. Every stage must be decidable: it needs as many eligible approvers
@@ -113,8 +116,10 @@ func Submit(s Submission, now time.Time) (Request, error) {
 	switch {
 	case s.ID == "" || s.Requester.ID == "" || s.Beneficiary.ID == "" || s.Entitlement == "":
 		return Request{}, fmt.Errorf("%w: id, requester, beneficiary and entitlement are required", ErrInvalidRequest)
-	case len(s.Stages) == 0:
+	case len(s.Stages) == 0 && !s.AutoApproved:
 		return Request{}, fmt.Errorf("%w: no approval stage", ErrInvalidRequest)
+	case len(s.Stages) > 0 && s.AutoApproved:
+		return Request{}, fmt.Errorf("%w: auto-approved with approval stages", ErrInvalidRequest)
 	case !s.Requester.Active:
 		return Request{}, fmt.Errorf("%w: requester %s", ErrInactiveIdentity, s.Requester.ID)
 	case !s.Beneficiary.Active:
@@ -135,6 +140,10 @@ func Submit(s Submission, now time.Time) (Request, error) {
 		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement,
 		Justification: s.Justification, State: RequestPending, Stages: slices.Clone(s.Stages),
 		Created: now, Updated: now,
+	}
+	if s.AutoApproved {
+		r.resolve(RequestApproved, "auto-approved by the policy's rule")
+		return r, nil
 	}
 	if s.PendingFor > 0 {
 		r.ExpiresAt = now.Add(s.PendingFor)

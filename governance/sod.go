@@ -1,0 +1,81 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SoDRule names entitlements, possibly across applications, that one identity must not hold
+// together. A request that would break it is blocked, or, when the rule has a Review stage,
+// must also pass that stage (typically security).
+type SoDRule struct {
+	ID           string
+	Name         string
+	Entitlements []string
+	Review       *PolicyStage
+}
+
+// SoDConflict is one rule a request would break, and the entitlements it would break it with.
+type SoDConflict struct {
+	Rule SoDRule
+	With []string // held or pending entitlements of the identity
+}
+
+func (c SoDConflict) String() string {
+	return fmt.Sprintf("%s (%s): conflicts with %s", c.Rule.Name, c.Rule.ID, strings.Join(c.With, ", "))
+}
+
+// ErrSoDBlocked is returned for a request that would break a blocking SoD rule.
+var ErrSoDBlocked = errors.New("governance: separation of duties forbids it")
+
+// SoDConflicts is the what-if: which rules would requesting this entitlement break, given what
+// the identity holds or has pending. Pure, so a requester can ask before submitting.
+func SoDConflicts(rules []SoDRule, holding []string, requested string) []SoDConflict {
+	var out []SoDConflict
+	for _, r := range rules {
+		if !slices.Contains(r.Entitlements, requested) {
+			continue
+		}
+		var with []string
+		for _, h := range holding {
+			if h != requested && slices.Contains(r.Entitlements, h) && !slices.Contains(with, h) {
+				with = append(with, h)
+			}
+		}
+		if len(with) > 0 {
+			out = append(out, SoDConflict{Rule: r, With: with})
+		}
+	}
+	return out
+}
+
+// SoDStages decides what conflicts mean for a request: an error naming every blocking
+// conflict, or the review stages (resolved) the request must also pass.
+func SoDStages(ctx context.Context, dir Directory, conflicts []SoDConflict, rf RequestFor) ([]Stage, error) {
+	var blocked []string
+	var stages []Stage
+	for _, c := range conflicts {
+		if c.Rule.Review == nil {
+			blocked = append(blocked, c.String())
+			continue
+		}
+		approvers, err := resolveRules(ctx, dir, c.Rule.Review.Approvers, rf)
+		if err != nil {
+			return nil, err
+		}
+		fallback, err := resolveRules(ctx, dir, c.Rule.Review.Fallback, rf)
+		if err != nil {
+			return nil, err
+		}
+		st := *c.Rule.Review
+		stages = append(stages, Stage{Name: "SoD review: " + c.String(), Approvers: approvers, Quorum: st.Quorum,
+			Timeout: st.Timeout, OnTimeout: st.OnTimeout, Fallback: fallback})
+	}
+	if len(blocked) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrSoDBlocked, strings.Join(blocked, "; "))
+	}
+	return stages, nil
+}
