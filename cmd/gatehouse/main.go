@@ -180,6 +180,12 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		_, err := requests.Sweep(ctx, 500)
 		return err
 	})
+	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
+	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	go everySecond(ctx, log.Named("grants"), "ending due grants", func(ctx context.Context) error {
+		_, err := grants.Sweep(ctx, 500)
+		return err
+	})
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
 	scimServer.Mount(engine)
 
@@ -214,7 +220,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 }
 
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties
-// (sealing the audit trail, request timeouts); each is safe to run concurrently, since its
+// (sealing the audit trail, request timeouts, grant expiry); each is safe to run concurrently, since its
 // writes are compare-and-swap, so there is no leader to elect.
 func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) error) {
 	tick := time.NewTicker(time.Second)

@@ -22,21 +22,13 @@ var _ governance.RequestStore = (*Store)(nil)
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
-// dueLua keeps "req:due" (request id by its next deadline, Unix microseconds) in step.
-const dueLua = `
-local function due(P, id, at)
-  if at == "0" then redis.call("ZREM", P .. "req:due", id) else redis.call("ZADD", P .. "req:due", at, id) end
-end
-`
-
 // ARGV: P id openKey json created event due, inbox (count, approvers)
-var createRequestScript = redis.NewScript(dueLua + `
+var createRequestScript = redis.NewScript(recordLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
-redis.call("XADD", P .. "audit", "*", "e", event)
-due(P, id, ARGV[7])
-redis.call("HSET", P .. "req:" .. id, "v", 1, "j", json)
+create(P, P .. "req:" .. id, json, event)
+due(P, "req:due", id, ARGV[7])
 redis.call("HSET", P .. "req:open", openKey, id)
 redis.call("ZADD", P .. "reqs", created, id)
 for i = 1, tonumber(ARGV[8]) do
@@ -46,15 +38,11 @@ return {"ok"}
 `)
 
 // ARGV: P id prevVersion json openKey resolved created event due, removes (count, approvers), adds (count, approvers)
-var updateRequestScript = redis.NewScript(dueLua + `
+var updateRequestScript = redis.NewScript(recordLua + `
 local P, id, prev, json, openKey, resolved, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local key = P .. "req:" .. id
-local v = redis.call("HGET", key, "v")
-if not v then return {"notfound"} end
-if v ~= prev then return {"version"} end
-redis.call("XADD", P .. "audit", "*", "e", event)
-due(P, id, ARGV[9])
-redis.call("HSET", key, "v", tonumber(v) + 1, "j", json)
+local failed = casWrite(P, P .. "req:" .. id, prev, json, event)
+if failed then return failed end
+due(P, "req:due", id, ARGV[9])
 if resolved == "1" and redis.call("HGET", P .. "req:open", openKey) == id then
   redis.call("HDEL", P .. "req:open", openKey)
 end
@@ -96,7 +84,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 		return governance.Request{}, false, err
 	}
 	inbox := r.Inbox()
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r), len(inbox)}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), len(inbox)}
 	for _, a := range inbox {
 		args = append(args, a)
 	}
@@ -116,29 +104,7 @@ func (s *Store) GetRequest(ctx context.Context, id string) (governance.Request, 
 	if !validID(id) {
 		return governance.Request{}, governance.ErrNotFound
 	}
-	vals, err := s.rdb.HMGet(ctx, s.prefix+"req:"+id, "v", "j").Result()
-	if err != nil {
-		return governance.Request{}, fmt.Errorf("redisstore: get request %s: %w", id, err)
-	}
-	return decodeRequest(id, vals)
-}
-
-func decodeRequest(id string, vals []any) (governance.Request, error) {
-	v, _ := vals[0].(string)
-	j, _ := vals[1].(string)
-	if v == "" || j == "" {
-		return governance.Request{}, governance.ErrNotFound
-	}
-	var r governance.Request
-	if err := json.Unmarshal([]byte(j), &r); err != nil {
-		return governance.Request{}, fmt.Errorf("redisstore: request %s: %w", id, err)
-	}
-	version, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return governance.Request{}, fmt.Errorf("redisstore: request %s version: %w", id, err)
-	}
-	r.Version = version
-	return r, nil
+	return getRecord(ctx, s, "req:"+id, func(r *governance.Request) *int64 { return &r.Version })
 }
 
 func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request, event governance.Event) (governance.Request, error) {
@@ -166,7 +132,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	if next.State.Resolved() {
 		resolved = "1"
 	}
-	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body, dueAt(next)}
+	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body, dueAt(next.NextDeadline())}
 	args = appendList(args, difference(before, after))
 	args = appendList(args, difference(after, before))
 	res, err := updateRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
@@ -204,7 +170,7 @@ func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) (
 	}
 	out := make([]governance.Request, 0, len(cmds))
 	for i, cmd := range cmds {
-		r, err := decodeRequest(ids.Val()[i], cmd.Val())
+		r, err := decodeRecord(ids.Val()[i], cmd.Val(), func(r *governance.Request) *int64 { return &r.Version })
 		if errors.Is(err, governance.ErrNotFound) {
 			continue
 		}
@@ -216,31 +182,8 @@ func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) (
 	return out, int(total.Val()), nil
 }
 
-// dueAt is a request's next deadline for "req:due", or "0" for none.
-func dueAt(r governance.Request) string {
-	d := r.NextDeadline()
-	if d.IsZero() {
-		return "0"
-	}
-	return strconv.FormatInt(d.UnixMicro(), 10)
-}
-
 func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.prefix + "req:due", ByScore: true, Start: "-inf", Stop: strconv.FormatInt(now.UnixMicro(), 10), Count: int64(limit),
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: due requests: %w", err)
-	}
-	return ids, nil
-}
-
-func appendList(args []any, list []string) []any {
-	args = append(args, len(list))
-	for _, x := range list {
-		args = append(args, x)
-	}
-	return args
+	return s.due(ctx, "req:due", now, limit)
 }
 
 // difference is a without b.

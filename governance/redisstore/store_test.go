@@ -38,6 +38,8 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"RequestsOpenAndInboxes":              testRequestsOpenAndInboxes,
 	"RequestRacesHaveOneOutcome":          testRequestRacesHaveOneOutcome,
 	"SweepActsOnceAcrossReplicas":         testSweepActsOnceAcrossReplicas,
+	"GrantsFromApprovedRequests":          testGrantsFromApprovedRequests,
+	"GrantsExpireOnceAcrossReplicas":      testGrantsExpireOnceAcrossReplicas,
 }
 
 func run(t *testing.T, newStore storeFactory) {

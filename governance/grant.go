@@ -1,0 +1,140 @@
+package governance
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A grant is access an identity holds because a request was decided. Like requests, grants
+// move through pure transitions; the provisioning side (a connector, or until connectors
+// exist, the record-only provisioner) confirms each step, so a grant is active only once its
+// access was granted downstream and revoked only once it was removed.
+
+// GrantStatus is where a grant stands.
+type GrantStatus string
+
+// Grant statuses. Revoked and expired are final; failed means provisioning did not confirm,
+// and the grant never says active.
+const (
+	GrantProvisioning GrantStatus = "provisioning"
+	GrantActive       GrantStatus = "active"
+	GrantRevoking     GrantStatus = "revoking"
+	GrantRevoked      GrantStatus = "revoked"
+	GrantExpired      GrantStatus = "expired"
+	GrantFailed       GrantStatus = "failed"
+)
+
+// Final reports whether the grant can change no more.
+func (s GrantStatus) Final() bool { return s == GrantRevoked || s == GrantExpired }
+
+// Errors of grant transitions.
+var (
+	ErrNotApproved = errors.New("governance: the request is not approved")
+	ErrGrantState  = errors.New("governance: not possible in the grant's status")
+)
+
+// expiryReason marks a revocation that time started.
+const expiryReason = "expired"
+
+// Grant is access held, with its provenance.
+type Grant struct {
+	ID            string // "grant-" + the request's id: one grant per approved request
+	Identity      string
+	Entitlement   string
+	Request       string
+	ApprovedBy    []string // the approvers whose approvals decided the request
+	Justification string
+	Status        GrantStatus
+	Starts        time.Time
+	Ends          time.Time // zero: until revoked
+	Reason        string    // why it was revoked, expired or failed
+	Created       time.Time
+	Updated       time.Time
+	Version       int64 // assigned by the store
+}
+
+// GrantID is the id of the grant an approved request yields.
+func GrantID(requestID string) string { return "grant-" + requestID }
+
+// GrantFor turns an approved request into a grant waiting for provisioning. The duration is
+// what was asked, bounded by the entitlement's maximum; asking nothing gets the maximum.
+func GrantFor(r Request, asked, maximum time.Duration, now time.Time) (Grant, error) {
+	if r.State != RequestApproved {
+		return Grant{}, fmt.Errorf("%w: request %s is %s", ErrNotApproved, r.ID, r.State)
+	}
+	g := Grant{
+		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Request: r.ID,
+		Justification: r.Justification, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
+	}
+	for _, d := range r.Decisions {
+		if d.Approve {
+			g.ApprovedBy = append(g.ApprovedBy, d.Approver)
+		}
+	}
+	d := asked
+	if maximum > 0 && (d <= 0 || d > maximum) {
+		d = maximum
+	}
+	if d > 0 {
+		g.Ends = now.Add(d)
+	}
+	return g, nil
+}
+
+func (g Grant) move(from []GrantStatus, to GrantStatus, reason string, now time.Time) (Grant, error) {
+	for _, s := range from {
+		if g.Status == s {
+			g.Status, g.Updated = to, now
+			if reason != "" {
+				g.Reason = reason
+			}
+			return g, nil
+		}
+	}
+	return g, fmt.Errorf("%w: %s cannot become %s", ErrGrantState, g.Status, to)
+}
+
+// Provisioned records that the access was granted downstream.
+func Provisioned(g Grant, now time.Time) (Grant, error) {
+	return g.move([]GrantStatus{GrantProvisioning}, GrantActive, "", now)
+}
+
+// ProvisionFailed records that granting the access downstream failed for good.
+func ProvisionFailed(g Grant, reason string, now time.Time) (Grant, error) {
+	return g.move([]GrantStatus{GrantProvisioning}, GrantFailed, reason, now)
+}
+
+// Revoke starts removing access; the grant is revoked once removal is confirmed.
+func Revoke(g Grant, reason string, now time.Time) (Grant, error) {
+	return g.move([]GrantStatus{GrantProvisioning, GrantActive, GrantFailed}, GrantRevoking, reason, now)
+}
+
+// Deprovisioned records that the access was removed downstream: the grant is expired when it
+// ended by time, revoked otherwise.
+func Deprovisioned(g Grant, now time.Time) (Grant, error) {
+	if g.Reason == expiryReason {
+		return g.move([]GrantStatus{GrantRevoking}, GrantExpired, "", now)
+	}
+	return g.move([]GrantStatus{GrantRevoking}, GrantRevoked, "", now)
+}
+
+// Expire starts removing access whose end has come; before that it changes nothing.
+func Expire(g Grant, now time.Time) (Grant, error) {
+	if g.Ends.IsZero() || now.Before(g.Ends) {
+		return g, fmt.Errorf("%w: not ended", ErrGrantState)
+	}
+	return Revoke(g, expiryReason, now)
+}
+
+// NextDeadline is when the grant next needs the sweeper: its end while it gives access, at
+// once while a revocation waits for its confirmation; zero otherwise.
+func (g Grant) NextDeadline() time.Time {
+	switch g.Status {
+	case GrantProvisioning, GrantActive:
+		return g.Ends
+	case GrantRevoking:
+		return g.Updated
+	}
+	return time.Time{}
+}

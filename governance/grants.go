@@ -1,0 +1,150 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Provisioner grants and removes access downstream: the contract connectors will implement.
+// Both calls must be idempotent (a repeat changes nothing), since a crash or a second replica
+// may repeat them.
+type Provisioner interface {
+	Grant(ctx context.Context, g Grant) error
+	Revoke(ctx context.Context, g Grant) error
+}
+
+// RecordOnly is the provisioner while an entitlement's application has no connector: the grant
+// is recorded, and confirmed through the same calls a connector will answer.
+type RecordOnly struct{}
+
+var _ Provisioner = RecordOnly{}
+
+func (RecordOnly) Grant(context.Context, Grant) error  { return nil }
+func (RecordOnly) Revoke(context.Context, Grant) error { return nil }
+
+// GrantStore keeps grants, with compare-and-swap updates and their audit events, as
+// RequestStore does for requests.
+type GrantStore interface {
+	// CreateGrant stores a grant once: if one with its id exists, it returns that one with
+	// created false, so creating the grant of an approved request twice is harmless.
+	CreateGrant(ctx context.Context, g Grant, event Event) (stored Grant, created bool, err error)
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)
+	// Holdings lists an identity's grants, oldest first, whatever their status.
+	Holdings(ctx context.Context, identity string) ([]Grant, error)
+	// DueGrants lists up to limit grants whose end is at or before now.
+	DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
+
+// Grants runs grants through their lifecycle.
+type Grants struct {
+	Store       GrantStore
+	Provisioner Provisioner
+	Now         func() time.Time
+}
+
+// FromRequest creates the grant of an approved request and provisions it. Calling it again for
+// the same request creates nothing new and finishes what a crash may have left half done.
+func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration) (Grant, error) {
+	g, err := GrantFor(r, asked, maximum, s.Now())
+	if err != nil {
+		return Grant{}, err
+	}
+	g, _, err = s.Store.CreateGrant(ctx, g, Event{At: g.Created, Actor: "system", Action: "grant.create",
+		Target: "grant:" + g.ID, Reason: "request " + r.ID + " approved"})
+	if err != nil || g.Status != GrantProvisioning {
+		return g, err
+	}
+	return s.provision(ctx, g.ID)
+}
+
+// provision asks the provisioner, then records its answer.
+func (s *Grants) provision(ctx context.Context, id string) (Grant, error) {
+	g, err := s.Store.GetGrant(ctx, id)
+	if err != nil {
+		return g, err
+	}
+	if perr := s.Provisioner.Grant(ctx, g); perr != nil {
+		return s.update(ctx, id, Event{Actor: "system", Action: "grant.fail", Reason: perr.Error()},
+			func(g Grant, now time.Time) (Grant, error) { return ProvisionFailed(g, perr.Error(), now) })
+	}
+	return s.update(ctx, id, Event{Actor: "system", Action: "grant.activate"}, Provisioned)
+}
+
+// Revoke removes a grant's access; reviews and leavers revoke through here too, so every
+// revocation takes one path.
+func (s *Grants) Revoke(ctx context.Context, id, actor, reason string) (Grant, error) {
+	if _, err := s.update(ctx, id, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
+		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }); err != nil {
+		return Grant{}, err
+	}
+	return s.deprovision(ctx, id)
+}
+
+// deprovision removes a revoking grant's access downstream and records it. Two callers may
+// race (a revocation and a sweeper finishing it): the provisioner may be asked twice, which it
+// must bear, and the grant is recorded revoked once.
+func (s *Grants) deprovision(ctx context.Context, id string) (Grant, error) {
+	g, err := s.Store.GetGrant(ctx, id)
+	if err != nil || g.Status != GrantRevoking {
+		return g, err
+	}
+	if err := s.Provisioner.Revoke(ctx, g); err != nil {
+		return g, fmt.Errorf("governance: revoke %s downstream: %w", id, err)
+	}
+	done, err := s.update(ctx, id, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
+	if errors.Is(err, ErrGrantState) {
+		return s.Store.GetGrant(ctx, id) // the other caller recorded it
+	}
+	return done, err
+}
+
+// Sweep ends the grants whose time is up and finishes revocations left unconfirmed (a crash,
+// a failed downstream call). Every replica may run it: each grant's expiry is recorded once,
+// by whichever compare-and-swap lands first. It returns how many grants it expired.
+func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
+	ids, err := s.Store.DueGrants(ctx, s.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	expired := 0
+	for _, id := range ids {
+		g, err := s.Store.GetGrant(ctx, id)
+		if err != nil {
+			return expired, err
+		}
+		if g.Status != GrantRevoking {
+			_, err := s.update(ctx, id, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
+			if errors.Is(err, ErrGrantState) {
+				continue // another replica got there first, or it is not due after all
+			}
+			if err != nil {
+				return expired, err
+			}
+			expired++
+		}
+		if _, err := s.deprovision(ctx, id); err != nil {
+			return expired, err
+		}
+	}
+	return expired, nil
+}
+
+func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
+	return RetryOnVersionMismatch(ctx, func() (Grant, error) {
+		prev, err := s.Store.GetGrant(ctx, id)
+		if err != nil {
+			return Grant{}, err
+		}
+		now := s.Now()
+		next, err := transition(prev, now)
+		if err != nil {
+			return Grant{}, err
+		}
+		e := event
+		e.At, e.Target = now, "grant:"+id
+		return s.Store.UpdateGrant(ctx, prev, next, e)
+	})
+}

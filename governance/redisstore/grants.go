@@ -1,0 +1,141 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ governance.GrantStore = (*Store)(nil)
+
+// Grants: "grant:<id>" is a record (records.go); "holds:<identity>" orders an identity's grants
+// by creation; "grant:due" orders grants that still give access by their end.
+
+// ARGV: P id json event created due identity
+var createGrantScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local key = P .. "grant:" .. id
+if redis.call("EXISTS", key) == 1 then return {"exists"} end
+create(P, key, ARGV[3], ARGV[4])
+redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
+due(P, "grant:due", id, ARGV[6])
+return {"ok"}
+`)
+
+// ARGV: P id prevVersion json event due
+var updateGrantScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local failed = casWrite(P, P .. "grant:" .. id, ARGV[3], ARGV[4], ARGV[5])
+if failed then return failed end
+due(P, "grant:due", id, ARGV[6])
+return {"ok"}
+`)
+
+func grantVersion(g *governance.Grant) *int64 { return &g.Version }
+
+func checkGrantIDs(g governance.Grant) error {
+	if !validID(g.ID) || !validID(g.Identity) {
+		return fmt.Errorf("%w: grant %q of %q", governance.ErrInvalidRequest, g.ID, g.Identity)
+	}
+	return nil
+}
+
+func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event governance.Event) (governance.Grant, bool, error) {
+	if err := checkGrantIDs(g); err != nil {
+		return governance.Grant{}, false, err
+	}
+	g.Version = 1
+	raw, err := json.Marshal(g)
+	if err != nil {
+		return governance.Grant{}, false, err
+	}
+	event.After = raw
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.Grant{}, false, err
+	}
+	res, err := createGrantScript.Run(ctx, s.rdb, s.route, s.prefix, g.ID, raw, body, g.Created.UnixMicro(),
+		dueAt(g.NextDeadline()), g.Identity).Slice()
+	if err != nil {
+		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)
+	}
+	if status, _ := res[0].(string); status == "exists" {
+		existing, err := s.GetGrant(ctx, g.ID)
+		return existing, false, err
+	}
+	return g, true, nil
+}
+
+func (s *Store) GetGrant(ctx context.Context, id string) (governance.Grant, error) {
+	if !validID(id) {
+		return governance.Grant{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "grant:"+id, grantVersion)
+}
+
+func (s *Store) UpdateGrant(ctx context.Context, prev, next governance.Grant, event governance.Event) (governance.Grant, error) {
+	if prev.ID != next.ID || prev.Identity != next.Identity {
+		return governance.Grant{}, errors.New("redisstore: update grant: another grant")
+	}
+	next.Version = prev.Version + 1
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return governance.Grant{}, err
+	}
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return governance.Grant{}, err
+	}
+	event.After = raw
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.Grant{}, err
+	}
+	res, err := updateGrantScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
+		dueAt(next.NextDeadline())).Slice()
+	if err != nil {
+		return governance.Grant{}, fmt.Errorf("redisstore: update grant %s: %w", next.ID, err)
+	}
+	if err := scriptError(res); err != nil {
+		return governance.Grant{}, err
+	}
+	return next, nil
+}
+
+func (s *Store) Holdings(ctx context.Context, identity string) ([]governance.Grant, error) {
+	if !validID(identity) {
+		return nil, nil
+	}
+	ids, err := s.rdb.ZRange(ctx, s.prefix+"holds:"+identity, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: holdings of %s: %w", identity, err)
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: holdings of %s: %w", identity, err)
+	}
+	out := make([]governance.Grant, 0, len(ids))
+	for i, cmd := range cmds {
+		g, err := decodeRecord("grant:"+ids[i], cmd.Val(), grantVersion)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "grant:due", now, limit)
+}

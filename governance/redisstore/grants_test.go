@@ -1,0 +1,168 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+)
+
+// countingProvisioner counts calls and can refuse to grant.
+type countingProvisioner struct {
+	grants, revokes atomic.Int64
+	refuse          bool
+}
+
+func (p *countingProvisioner) Grant(context.Context, governance.Grant) error {
+	p.grants.Add(1)
+	if p.refuse {
+		return errors.New("ldap: no such group")
+	}
+	return nil
+}
+
+func (p *countingProvisioner) Revoke(context.Context, governance.Grant) error {
+	p.revokes.Add(1)
+	return nil
+}
+
+// approve submits and approves a request for who.
+func approve(t *testing.T, s *governance.Requests, who string) governance.Request {
+	t.Helper()
+	ctx := context.Background()
+	r, _, err := s.Submit(ctx, submission(who, "prod-db", managerStage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = s.Decide(ctx, r.ID, active("mgr"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
+	ctx := context.Background()
+	store := newStore(t)
+	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	prov := &countingProvisioner{}
+	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
+
+	r := approve(t, s, "ada")
+	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour)
+	if err != nil || g.Status != governance.GrantActive || g.Version != 2 {
+		t.Fatalf("grant: %+v %v", g, err)
+	}
+	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour)
+	if err != nil || again.ID != g.ID || again.Version != 2 || prov.grants.Load() != 1 {
+		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.grants.Load())
+	}
+	held, err := store.Holdings(ctx, "ada")
+	if err != nil || len(held) != 1 || held[0].Request != r.ID || held[0].ApprovedBy[0] != "mgr" {
+		t.Fatalf("holdings: %+v %v", held, err)
+	}
+	revoked, err := grants.Revoke(ctx, g.ID, "user:security", "leaver")
+	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" || prov.revokes.Load() != 1 {
+		t.Fatalf("revoke: %+v %v", revoked, err)
+	}
+	if _, err := grants.Revoke(ctx, g.ID, "user:security", "again"); !errors.Is(err, governance.ErrGrantState) {
+		t.Fatalf("revoking a revoked grant: %v", err)
+	}
+
+	refusing := &governance.Grants{Store: store, Provisioner: &countingProvisioner{refuse: true}, Now: s.Now}
+	failed, err := refusing.FromRequest(ctx, approve(t, s, "grace"), 0, 0)
+	if err != nil || failed.Status != governance.GrantFailed || failed.Reason != "ldap: no such group" {
+		t.Fatalf("a refused grant must say failed, never active: %+v %v", failed, err)
+	}
+	pending, _, _ := s.Submit(ctx, submission("alan", "prod-db", managerStage))
+	if _, err := grants.FromRequest(ctx, pending, 0, 0); !errors.Is(err, governance.ErrNotApproved) {
+		t.Fatalf("a pending request: %v", err)
+	}
+}
+
+// Time-bound grants expire once, whichever replica's sweeper gets there first; their access is
+// removed at least once.
+func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
+	ctx := context.Background()
+	store := newStore(t)
+	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	var clock atomic.Int64
+	t0 := s.Now()
+	clock.Store(t0.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	prov := &countingProvisioner{}
+	var ids []string
+	for i := range 20 {
+		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, g.ID)
+	}
+	sweep := func() int64 {
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				n, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).Sweep(ctx, 100)
+				if err != nil {
+					t.Error(err)
+				}
+				total.Add(int64(n))
+			})
+		}
+		wg.Wait()
+		return total.Load()
+	}
+	if n := sweep(); n != 0 {
+		t.Fatalf("%d expired before their end", n)
+	}
+	clock.Store(t0.Add(time.Hour).UnixNano())
+	if n := sweep(); n != 20 {
+		t.Fatalf("%d expired, want 20, each once", n)
+	}
+	if prov.revokes.Load() < 20 {
+		t.Fatalf("access removed %d times for 20 grants", prov.revokes.Load())
+	}
+	for _, id := range ids {
+		g, err := store.GetGrant(ctx, id)
+		if err != nil || g.Status != governance.GrantExpired {
+			t.Fatalf("%s: %+v %v", id, g, err)
+		}
+	}
+	if n := sweep(); n != 0 {
+		t.Fatalf("%d expired twice", n)
+	}
+
+	// A revocation whose downstream call failed is finished by a later sweep.
+	failing := &failingRevoker{}
+	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, approve(t, s, "late"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).Revoke(ctx, g.ID, "user:sec", "leaver"); err == nil {
+		t.Fatal("a failed downstream revocation was reported done")
+	}
+	if got, _ := store.GetGrant(ctx, g.ID); got.Status != governance.GrantRevoking {
+		t.Fatalf("after a failed removal the grant says %s, want revoking", got.Status)
+	}
+	if _, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).Sweep(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.GetGrant(ctx, g.ID); got.Status != governance.GrantRevoked {
+		t.Fatalf("the sweep did not finish the revocation: %s", got.Status)
+	}
+}
+
+// failingRevoker grants but cannot revoke.
+type failingRevoker struct{}
+
+func (failingRevoker) Grant(context.Context, governance.Grant) error { return nil }
+func (failingRevoker) Revoke(context.Context, governance.Grant) error {
+	return errors.New("ldap: server down")
+}

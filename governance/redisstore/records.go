@@ -1,0 +1,93 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Requests and grants are versioned JSON records: a hash {v: version, j: JSON}, written with
+// their audit event by one script, updated by compare-and-swap on v. recordLua holds the
+// pieces their scripts share.
+const recordLua = `
+local function audit(P, event) redis.call("XADD", P .. "audit", "*", "e", event) end
+local function create(P, key, json, event)
+  audit(P, event)
+  redis.call("HSET", key, "v", 1, "j", json)
+end
+-- casWrite replaces a record if its version is still prev; it answers an error reply or nil.
+local function casWrite(P, key, prev, json, event)
+  local v = redis.call("HGET", key, "v")
+  if not v then return {"notfound"} end
+  if v ~= prev then return {"version"} end
+  audit(P, event)
+  redis.call("HSET", key, "v", tonumber(v) + 1, "j", json)
+  return nil
+end
+-- due keeps a deadline index: id by Unix microseconds, or out of it for "0".
+local function due(P, index, id, at)
+  if at == "0" then redis.call("ZREM", P .. index, id) else redis.call("ZADD", P .. index, at, id) end
+end
+`
+
+// getRecord reads one record; version points into the decoded value.
+func getRecord[T any](ctx context.Context, s *Store, key string, version func(*T) *int64) (T, error) {
+	vals, err := s.rdb.HMGet(ctx, s.prefix+key, "v", "j").Result()
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("redisstore: get %s: %w", key, err)
+	}
+	return decodeRecord(key, vals, version)
+}
+
+// decodeRecord decodes an HMGET v j reply; the stored v is the authority on the version.
+func decodeRecord[T any](key string, vals []any, version func(*T) *int64) (T, error) {
+	var out T
+	v, _ := vals[0].(string)
+	j, _ := vals[1].(string)
+	if v == "" || j == "" {
+		return out, governance.ErrNotFound
+	}
+	if err := json.Unmarshal([]byte(j), &out); err != nil {
+		return out, fmt.Errorf("redisstore: %s: %w", key, err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return out, fmt.Errorf("redisstore: %s version: %w", key, err)
+	}
+	*version(&out) = n
+	return out, nil
+}
+
+// dueAt is a deadline for a due index, or "0" for none.
+func dueAt(d time.Time) string {
+	if d.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(d.UnixMicro(), 10)
+}
+
+// due lists up to limit ids of a deadline index whose time has come.
+func (s *Store) due(ctx context.Context, index string, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.prefix + index, ByScore: true, Start: "-inf", Stop: strconv.FormatInt(now.UnixMicro(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: due %s: %w", index, err)
+	}
+	return ids, nil
+}
+
+func appendList(args []any, list []string) []any {
+	args = append(args, len(list))
+	for _, x := range list {
+		args = append(args, x)
+	}
+	return args
+}
