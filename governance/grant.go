@@ -127,14 +127,19 @@ func Expire(g Grant, now time.Time) (Grant, error) {
 	return Revoke(g, expiryReason, now)
 }
 
-// NextDeadline is when the grant next needs the sweeper: its end while it gives access, at
-// once while a revocation waits for its confirmation; zero otherwise.
+// revocationRetry is how long a revocation may wait for its downstream confirmation before
+// the sweeper tries again.
+const revocationRetry = time.Minute
+
+// NextDeadline is when the grant next needs the sweeper: its end while it gives access; a
+// minute after a revocation started, should it still wait for its confirmation then; zero
+// otherwise.
 func (g Grant) NextDeadline() time.Time {
 	switch g.Status {
 	case GrantProvisioning, GrantActive:
 		return g.Ends
 	case GrantRevoking:
-		return g.Updated
+		return g.Updated.Add(revocationRetry)
 	}
 	return time.Time{}
 }

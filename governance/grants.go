@@ -34,7 +34,8 @@ type GrantStore interface {
 	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)
 	// Holdings lists an identity's grants, oldest first, whatever their status.
 	Holdings(ctx context.Context, identity string) ([]Grant, error)
-	// DueGrants lists up to limit grants whose end is at or before now.
+	// DueGrants claims up to limit grants whose NextDeadline is at or before now, for a
+	// while, so that concurrent sweepers take different ones.
 	DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error)
 }
 
@@ -88,15 +89,22 @@ func (s *Grants) Revoke(ctx context.Context, id, actor, reason string) (Grant, e
 // must bear, and the grant is recorded revoked once.
 func (s *Grants) deprovision(ctx context.Context, id string) (Grant, error) {
 	g, err := s.Store.GetGrant(ctx, id)
-	if err != nil || g.Status != GrantRevoking {
+	if err != nil {
 		return g, err
 	}
-	if err := s.Provisioner.Revoke(ctx, g); err != nil {
-		return g, fmt.Errorf("governance: revoke %s downstream: %w", id, err)
+	return s.deprovisionFrom(ctx, g)
+}
+
+func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
+	if g.Status != GrantRevoking {
+		return g, nil
 	}
-	done, err := s.update(ctx, id, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
+	if err := s.Provisioner.Revoke(ctx, g); err != nil {
+		return g, fmt.Errorf("governance: revoke %s downstream: %w", g.ID, err)
+	}
+	done, err := s.updateFrom(ctx, g, g.ID, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
 	if errors.Is(err, ErrGrantState) {
-		return s.Store.GetGrant(ctx, id) // the other caller recorded it
+		return s.Store.GetGrant(ctx, g.ID) // the other caller recorded it
 	}
 	return done, err
 }
@@ -116,7 +124,7 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 			return expired, err
 		}
 		if g.Status != GrantRevoking {
-			_, err := s.update(ctx, id, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
+			g, err = s.updateFrom(ctx, g, id, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
 			if errors.Is(err, ErrGrantState) {
 				continue // another replica got there first, or it is not due after all
 			}
@@ -125,7 +133,7 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 			}
 			expired++
 		}
-		if _, err := s.deprovision(ctx, id); err != nil {
+		if _, err := s.deprovisionFrom(ctx, g); err != nil {
 			return expired, err
 		}
 	}
@@ -133,10 +141,20 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
+	return s.updateFrom(ctx, Grant{}, id, event, transition)
+}
+
+// updateFrom is update starting from a grant just read (when known.ID is set), saving a read;
+// a lost compare-and-swap reads again.
+func (s *Grants) updateFrom(ctx context.Context, known Grant, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
 	return RetryOnVersionMismatch(ctx, func() (Grant, error) {
-		prev, err := s.Store.GetGrant(ctx, id)
-		if err != nil {
-			return Grant{}, err
+		prev := known
+		known = Grant{}
+		if prev.ID == "" {
+			var err error
+			if prev, err = s.Store.GetGrant(ctx, id); err != nil {
+				return Grant{}, err
+			}
 		}
 		now := s.Now()
 		next, err := transition(prev, now)

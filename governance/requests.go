@@ -24,7 +24,8 @@ type RequestStore interface {
 	UpdateRequest(ctx context.Context, prev, next Request, event Event) (Request, error)
 	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
-	// DueRequests lists up to limit requests whose NextDeadline is at or before now.
+	// DueRequests claims up to limit requests whose NextDeadline is at or before now, for a
+	// while, so that concurrent sweepers take different ones.
 	DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error)
 }
 

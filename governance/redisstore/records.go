@@ -73,11 +73,23 @@ func dueAt(d time.Time) string {
 	return strconv.FormatInt(d.UnixMicro(), 10)
 }
 
-// due lists up to limit ids of a deadline index whose time has come.
+// claimLease is how long a sweeper owns the due ids it claimed: a replica that dies with them
+// leaves them to others after it.
+const claimLease = 30 * time.Second
+
+// ARGV: P index now leaseUntil limit. Claims due ids by moving them to leaseUntil.
+var claimScript = redis.NewScript(`
+local key = ARGV[1] .. ARGV[2]
+local ids = redis.call("ZRANGE", key, "-inf", ARGV[3], "BYSCORE", "LIMIT", 0, tonumber(ARGV[5]))
+for _, id in ipairs(ids) do redis.call("ZADD", key, ARGV[4], id) end
+return ids
+`)
+
+// due claims up to limit ids of a deadline index whose time has come, so that replicas
+// sweeping at once work on different ones. A claimed id comes back after claimLease unless
+// the sweeper's update moved or removed it first.
 func (s *Store) due(ctx context.Context, index string, now time.Time, limit int) ([]string, error) {
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.prefix + index, ByScore: true, Start: "-inf", Stop: strconv.FormatInt(now.UnixMicro(), 10), Count: int64(limit),
-	}).Result()
+	ids, err := claimScript.Run(ctx, s.rdb, s.route, s.prefix, index, now.UnixMicro(), now.Add(claimLease).UnixMicro(), limit).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: due %s: %w", index, err)
 	}
