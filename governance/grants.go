@@ -3,7 +3,6 @@ package governance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -14,6 +13,19 @@ type Provisioner interface {
 	Grant(ctx context.Context, g Grant) error
 	Revoke(ctx context.Context, g Grant) error
 }
+
+// DownstreamError says the provisioner could not do its part; the grant keeps waiting (a
+// revocation stays revoking) and the sweeper tries again.
+type DownstreamError struct {
+	Grant string
+	Err   error
+}
+
+func (e *DownstreamError) Error() string {
+	return "governance: provisioning for " + e.Grant + " failed: " + e.Err.Error()
+}
+
+func (e *DownstreamError) Unwrap() error { return e.Err }
 
 // RecordOnly is the provisioner while an entitlement's application has no connector: the grant
 // is recorded, and confirmed through the same calls a connector will answer.
@@ -100,7 +112,7 @@ func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
 		return g, nil
 	}
 	if err := s.Provisioner.Revoke(ctx, g); err != nil {
-		return g, fmt.Errorf("governance: revoke %s downstream: %w", g.ID, err)
+		return g, &DownstreamError{Grant: g.ID, Err: err}
 	}
 	done, err := s.updateFrom(ctx, g, g.ID, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
 	if errors.Is(err, ErrGrantState) {

@@ -69,6 +69,10 @@ type Keys struct {
 	Display string
 	// Lookups are exact-match indexes: attribute name to its values.
 	Lookups []Lookup
+	// Inactive marks a deactivated user (SCIM active false). A user that becomes inactive,
+	// or is deleted, is queued as a leaver in the same write: its grants are revoked and its
+	// pending requests cancelled by the leaver duty (see Leavers).
+	Inactive bool
 }
 
 // Lookup is one indexed attribute value.

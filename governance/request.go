@@ -230,6 +230,17 @@ func Cancel(r Request, actor Party, now time.Time) (Request, error) {
 	return r, nil
 }
 
+// Withdraw cancels a pending request on the system's behalf, as when its beneficiary leaves.
+func Withdraw(r Request, reason string, now time.Time) (Request, error) {
+	r = Tick(r, now)
+	if r.State.Resolved() {
+		return r, fmt.Errorf("%w: %s (%s)", ErrRequestResolved, r.State, r.Reason)
+	}
+	r.Updated = now
+	r.resolve(RequestCancelled, reason)
+	return r, nil
+}
+
 // Tick applies what time alone decides: a pending request past its expiry expires; a stage past
 // its deadline escalates once to its fallback approvers or is denied. It is idempotent, so any
 // replica may run it at any time.

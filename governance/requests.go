@@ -24,6 +24,8 @@ type RequestStore interface {
 	UpdateRequest(ctx context.Context, prev, next Request, event Event) (Request, error)
 	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
+	// RequestsOf lists the requests whose beneficiary is identity, oldest first.
+	RequestsOf(ctx context.Context, identity string) ([]Request, error)
 	// DueRequests claims up to limit requests whose NextDeadline is at or before now, for a
 	// while, so that concurrent sweepers take different ones.
 	DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error)
@@ -101,6 +103,12 @@ func (s *Requests) Decide(ctx context.Context, id string, approver Party, approv
 func (s *Requests) Cancel(ctx context.Context, id string, actor Party) (Request, error) {
 	return s.update(ctx, id, Event{Actor: "user:" + actor.ID, Action: "request.cancel"},
 		func(r Request, now time.Time) (Request, error) { return Cancel(r, actor, now) })
+}
+
+// Withdraw cancels a pending request on the system's behalf (a leaver's).
+func (s *Requests) Withdraw(ctx context.Context, id, reason string) (Request, error) {
+	return s.update(ctx, id, Event{Actor: "system", Action: "request.cancel", Reason: reason},
+		func(r Request, now time.Time) (Request, error) { return Withdraw(r, reason, now) })
 }
 
 // errUnchanged tells update that a transition had nothing to do: nothing is written.

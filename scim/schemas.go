@@ -132,6 +132,9 @@ func findAttr(attrs schema.Attributes, name string) (schema.CoreAttribute, bool)
 func (k *resourceKind) keys(doc map[string]any) governance.Keys {
 	unique, _ := doc[k.uniqueAttr].(string)
 	keys := governance.Keys{Unique: unique, Display: unique}
+	if active, ok := doc["active"].(bool); ok && !active {
+		keys.Inactive = true
+	}
 	if dn, ok := doc["displayName"].(string); ok && dn != "" {
 		keys.Display = dn
 	}

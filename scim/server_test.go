@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
@@ -63,6 +64,7 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 type inProcess struct {
 	engine *gin.Engine
 	trips  *roundTrips
+	store  *redisstore.Store
 }
 
 func newInProcess(t testing.TB) *inProcess {
@@ -71,7 +73,8 @@ func newInProcess(t testing.TB) *inProcess {
 	t.Cleanup(func() { _ = rdb.Close() })
 	trips := &roundTrips{}
 	rdb.AddHook(trips)
-	srv, err := New(redisstore.New(rdb, redistest.Namespace()), Options{
+	store := redisstore.New(rdb, redistest.Namespace())
+	srv, err := New(store, Options{
 		PublicURL: "http://gatehouse.test", MaxResults: 200, MaxBodyBytes: 1 << 20,
 		Clients: []Client{{Name: "test", TokenHash: sha256.Sum256([]byte(testToken))}},
 	}, zap.NewNop())
@@ -81,7 +84,7 @@ func newInProcess(t testing.TB) *inProcess {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	srv.Mount(e)
-	return &inProcess{engine: e, trips: trips}
+	return &inProcess{engine: e, trips: trips, store: store}
 }
 
 func (p *inProcess) do(t testing.TB, method, path, body string) *httptest.ResponseRecorder {
@@ -161,6 +164,34 @@ func TestMemberPatchDoesNotReadTheMemberList(t *testing.T) {
 		t.Fatalf("the PATCH read the member list: %v", p.trips.names)
 	}
 	t.Logf("commands: %v", p.trips.names)
+}
+
+// Deactivating a user over SCIM queues it as a leaver in the same write (Entra's "False"
+// string included); so does deleting one. Reactivating queues nothing.
+func TestDeactivationQueuesALeaver(t *testing.T) {
+	p := newInProcess(t)
+	ids := p.seed(t, 3)
+	patch := func(id, value string) {
+		rec := p.do(t, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":`+value+`}]}`)
+		if rec.Code != 200 {
+			t.Fatalf("patch: %d %s", rec.Code, rec.Body)
+		}
+	}
+	patch(ids[0], `"False"`)
+	patch(ids[1], `true`)
+	if rec := p.do(t, "DELETE", "/Users/"+ids[2], ""); rec.Code != 204 {
+		t.Fatalf("delete: %d", rec.Code)
+	}
+	queued, err := p.store.ClaimLeavers(context.Background(), time.Now().Add(time.Second), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(queued)
+	want := []string{ids[0], ids[2]}
+	slices.Sort(want)
+	if !slices.Equal(queued, want) {
+		t.Fatalf("leavers %v, want %v", queued, want)
+	}
 }
 
 func BenchmarkLookupByUserName(b *testing.B) {

@@ -186,6 +186,11 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		_, err := grants.Sweep(ctx, 500)
 		return err
 	})
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
+	go everySecond(ctx, log.Named("leavers"), "handling leavers", func(ctx context.Context) error {
+		_, err := leavers.Sweep(ctx, 100)
+		return err
+	})
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
 	scimServer.Mount(engine)
 
@@ -220,7 +225,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 }
 
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties
-// (sealing the audit trail, request timeouts, grant expiry); each is safe to run concurrently, since its
+// (sealing the audit trail, request timeouts, grant expiry, leavers); each is safe to run concurrently, since its
 // writes are compare-and-swap, so there is no leader to elect.
 func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) error) {
 	tick := time.NewTicker(time.Second)

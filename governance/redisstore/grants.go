@@ -112,28 +112,7 @@ func (s *Store) Holdings(ctx context.Context, identity string) ([]governance.Gra
 	if !validID(identity) {
 		return nil, nil
 	}
-	ids, err := s.rdb.ZRange(ctx, s.prefix+"holds:"+identity, 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: holdings of %s: %w", identity, err)
-	}
-	cmds := make([]*redis.SliceCmd, len(ids))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j")
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redisstore: holdings of %s: %w", identity, err)
-	}
-	out := make([]governance.Grant, 0, len(ids))
-	for i, cmd := range cmds {
-		g, err := decodeRecord("grant:"+ids[i], cmd.Val(), grantVersion)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, nil
+	return listRecords(ctx, s, "holds:"+identity, "grant:", grantVersion)
 }
 
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error) {

@@ -46,6 +46,32 @@ func getRecord[T any](ctx context.Context, s *Store, key string, version func(*T
 	return decodeRecord(key, vals, version)
 }
 
+// listRecords reads the records whose ids an index (a sorted set) holds, in its order.
+func listRecords[T any](ctx context.Context, s *Store, index, recordPrefix string, version func(*T) *int64) ([]T, error) {
+	ids, err := s.rdb.ZRange(ctx, s.prefix+index, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s: %w", index, err)
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.prefix+recordPrefix+id, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: %s: %w", index, err)
+	}
+	out := make([]T, 0, len(ids))
+	for i, cmd := range cmds {
+		r, err := decodeRecord(recordPrefix+ids[i], cmd.Val(), version)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // decodeRecord decodes an HMGET v j reply; the stored v is the authority on the version.
 func decodeRecord[T any](key string, vals []any, version func(*T) *int64) (T, error) {
 	var out T
@@ -102,4 +128,20 @@ func appendList(args []any, list []string) []any {
 		args = append(args, x)
 	}
 	return args
+}
+
+var _ governance.LeaverStore = (*Store)(nil)
+
+// ClaimLeavers claims queued leavers ("leavers": user id by when it was queued, written by the
+// identity scripts) as sweepers claim due records.
+func (s *Store) ClaimLeavers(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "leavers", now, limit)
+}
+
+// DoneLeaver takes a leaver off the queue.
+func (s *Store) DoneLeaver(ctx context.Context, id string) error {
+	if err := s.rdb.ZRem(ctx, s.prefix+"leavers", id).Err(); err != nil {
+		return fmt.Errorf("redisstore: leaver %s done: %w", id, err)
+	}
+	return nil
 }

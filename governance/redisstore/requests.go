@@ -18,17 +18,19 @@ var _ governance.RequestStore = (*Store)(nil)
 
 // Requests: "req:<id>" is a hash {v: version, j: the request as JSON}; "req:open" maps
 // "beneficiary NUL entitlement" to the open request's id; "inbox:<approver>" is a sorted set of
-// the ids waiting for that approver, by creation time; "reqs" orders every request by creation.
+// the ids waiting for that approver, by creation time; "reqs" orders every request by creation;
+// "reqs:of:<beneficiary>" orders a beneficiary's requests by creation.
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created event due, inbox (count, approvers)
+// ARGV: P id openKey json created event due, inbox (count, approvers), beneficiary
 var createRequestScript = redis.NewScript(recordLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
 create(P, P .. "req:" .. id, json, event)
 due(P, "req:due", id, ARGV[7])
+redis.call("ZADD", P .. "reqs:of:" .. ARGV[9 + tonumber(ARGV[8])], created, id)
 redis.call("HSET", P .. "req:open", openKey, id)
 redis.call("ZADD", P .. "reqs", created, id)
 for i = 1, tonumber(ARGV[8]) do
@@ -57,7 +59,7 @@ func openKey(r governance.Request) string { return r.Beneficiary + "\x00" + r.En
 
 // checkRequestIDs keeps every id that becomes part of a key safe (see validID).
 func checkRequestIDs(r governance.Request) error {
-	ids := append([]string{r.ID}, r.Inbox()...)
+	ids := append([]string{r.ID, r.Beneficiary}, r.Inbox()...)
 	for _, st := range r.Stages {
 		ids = append(append(ids, st.Approvers...), st.Fallback...)
 	}
@@ -83,11 +85,8 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 	if err != nil {
 		return governance.Request{}, false, err
 	}
-	inbox := r.Inbox()
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), len(inbox)}
-	for _, a := range inbox {
-		args = append(args, a)
-	}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline())}
+	args = append(appendList(args, r.Inbox()), r.Beneficiary)
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Request{}, false, fmt.Errorf("redisstore: create request: %w", err)
@@ -180,6 +179,13 @@ func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) (
 		out = append(out, r)
 	}
 	return out, int(total.Val()), nil
+}
+
+func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.Request, error) {
+	if !validID(identity) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "reqs:of:"+identity, "req:", func(r *governance.Request) *int64 { return &r.Version })
 }
 
 func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {

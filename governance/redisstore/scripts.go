@@ -192,11 +192,11 @@ local function renamed(kind, id, groups, dn, now)
 end
 `
 
-// ARGV: P kind id unique display doc now, lookups (count, entries), then the members: a mode
-// ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries).
+// ARGV: P kind id unique display doc now inactive, lookups (count, entries), then the members:
+// a mode ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries).
 var createScript = redis.NewScript(prelude + `
-local kind, id, uniq, dn, doc, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local lookups, pos = readList(8)
+local kind, id, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local lookups, pos = readList(9)
 local mode = ARGV[pos]
 local members = readList(pos + 1)
 local key = rkey(kind, id)
@@ -206,7 +206,7 @@ local bad = checkMembership(id, mode, members)
 if bad then return bad end
 local seq = redis.call("INCR", P .. "seq")
 redis.call("HSET", P .. "uniq:" .. kind, uniq, id)
-redis.call("HSET", key, "u", uniq, "dn", dn)
+redis.call("HSET", key, "u", uniq, "dn", dn, "a", inactive == "1" and "0" or "1")
 redis.call("SET", dkey(kind, id), build({v = 1, c = now, m = now, groups = {}, doc = doc}))
 redis.call("ZADD", P .. kind .. "s", seq, id)
 addLookups(kind, id, key, lookups)
@@ -215,11 +215,11 @@ if mode == "changes" then applyChanges(id, dn, members, now) end
 return written(kind, id, mode)
 `)
 
-// ARGV: P kind id ifVersion unique display doc now, lookups, members mode and list (as create).
-// The version moves only when something changed, so a repeated write is a no-op.
+// ARGV: P kind id ifVersion unique display doc now inactive, lookups, members mode and list (as
+// create). The version moves only when something changed, so a repeated write is a no-op.
 var replaceScript = redis.NewScript(prelude + `
-local kind, id, ifv, uniq, dn, doc, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local lookups, pos = readList(9)
+local kind, id, ifv, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local lookups, pos = readList(10)
 local mode = ARGV[pos]
 local members = readList(pos + 1)
 local key = rkey(kind, id)
@@ -227,7 +227,7 @@ local rec = redis.call("GET", dkey(kind, id))
 if not rec then return {"notfound"} end
 local r = parse(rec)
 if ifv ~= 0 and r.v ~= ifv then return {"version"} end
-local cur = redis.call("HMGET", key, "u", "dn")
+local cur = redis.call("HMGET", key, "u", "dn", "a")
 local ukey = P .. "uniq:" .. kind
 if uniq ~= cur[1] then
   local owner = redis.call("HGET", ukey, uniq)
@@ -243,7 +243,10 @@ if not sameLookups(key, lookups) then
   clearLookups(kind, id, key)
   addLookups(kind, id, key, lookups)
 end
-redis.call("HSET", key, "u", uniq, "dn", dn)
+redis.call("HSET", key, "u", uniq, "dn", dn, "a", inactive == "1" and "0" or "1")
+if kind == "user" and inactive == "1" and cur[3] ~= "0" then
+  redis.call("ZADD", P .. "leavers", now, id)
+end
 if dn ~= cur[2] then renamed(kind, id, r.groups, dn, now) end
 local membersChanged = false
 if mode == "set" then membersChanged = setMembers(id, dn, members, now) end
@@ -276,6 +279,7 @@ for _, m in ipairs(redis.call("HKEYS", mKey)) do
   if k then changed(k, m, now, id, nil) end
 end
 redis.call("DEL", key, dkey(kind, id), mKey)
+if kind == "user" then redis.call("ZADD", P .. "leavers", now, id) end
 return {"ok"}
 `)
 

@@ -97,8 +97,12 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 		return governance.Resource{}, fmt.Errorf("redisstore: %s %s: document is not compact JSON", w.Kind, w.ID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	inactive := "0"
+	if w.Keys.Inactive {
+		inactive = "1"
+	}
 	args := append(head, strings.ToLower(w.Keys.Unique), display, []byte(w.Document),
-		now.UnixMicro(), len(lookups))
+		now.UnixMicro(), inactive, len(lookups))
 	for _, l := range lookups {
 		args = append(args, l)
 	}

@@ -40,6 +40,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"SweepActsOnceAcrossReplicas":         testSweepActsOnceAcrossReplicas,
 	"GrantsFromApprovedRequests":          testGrantsFromApprovedRequests,
 	"GrantsExpireOnceAcrossReplicas":      testGrantsExpireOnceAcrossReplicas,
+	"LeaversLoseEverything":               testLeaversLoseEverything,
 }
 
 func run(t *testing.T, newStore storeFactory) {

@@ -1,0 +1,63 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+)
+
+// A user the IdP deactivates or deletes loses every grant and every pending request, once,
+// whichever replica's duty handles it.
+func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
+	ctx := context.Background()
+	store := newStore(t)
+	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	leavers := &governance.Leavers{Store: store, Requests: s, Grants: grants, Now: s.Now}
+
+	for _, id := range []string{"ada", "grace"} {
+		must(t).one(store.Create(ctx, user(id, id)))
+		if _, err := grants.FromRequest(ctx, approve(t, s, id), 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending, _, err := s.Submit(ctx, submission("ada", "billing", managerStage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := leavers.Sweep(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("no leaver yet: %d %v", n, err)
+	}
+
+	deactivated := user("ada", "ada")
+	deactivated.Keys.Inactive = true
+	must(t).one(store.Replace(ctx, deactivated))
+	must(t).one(store.Replace(ctx, deactivated)) // still inactive: queued once
+	if err := store.Delete(ctx, governance.KindUser, "grace", 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := leavers.Sweep(ctx, 10); err != nil || n != 2 {
+		t.Fatalf("leavers handled: %d %v", n, err)
+	}
+	for _, id := range []string{"ada", "grace"} {
+		held, err := store.Holdings(ctx, id)
+		if err != nil || len(held) != 1 || held[0].Status != governance.GrantRevoked || held[0].Reason != governance.LeaverReason {
+			t.Fatalf("%s still holds: %+v %v", id, held, err)
+		}
+	}
+	if r, err := store.GetRequest(ctx, pending.ID); err != nil || r.State != governance.RequestCancelled || r.Reason != governance.LeaverReason {
+		t.Fatalf("the leaver's pending request: %+v %v", r, err)
+	}
+	if n, err := leavers.Sweep(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("leavers handled twice: %d %v", n, err)
+	}
+	if _, err := store.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := store.AuditHead(ctx)
+	if _, err := governance.VerifyAudit(store.AuditEvents(ctx), head); err != nil {
+		t.Fatal(err)
+	}
+}
