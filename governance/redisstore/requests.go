@@ -23,18 +23,21 @@ var _ governance.RequestStore = (*Store)(nil)
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created event due, inbox (count, approvers), beneficiary
+// ARGV: P id openKey json created event due pending, inbox (count, approvers), beneficiary.
+// An open request for the pair wins; a new request holds the pair only while pending (an
+// auto-approved one never does).
 var createRequestScript = redis.NewScript(recordLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
 create(P, P .. "req:" .. id, json, event)
 due(P, "req:due", id, ARGV[7])
-redis.call("ZADD", P .. "reqs:of:" .. ARGV[9 + tonumber(ARGV[8])], created, id)
-redis.call("HSET", P .. "req:open", openKey, id)
+local n = tonumber(ARGV[9])
+redis.call("ZADD", P .. "reqs:of:" .. ARGV[10 + n], created, id)
+if ARGV[8] == "1" then redis.call("HSET", P .. "req:open", openKey, id) end
 redis.call("ZADD", P .. "reqs", created, id)
-for i = 1, tonumber(ARGV[8]) do
-  redis.call("ZADD", P .. "inbox:" .. ARGV[8 + i], created, id)
+for i = 1, n do
+  redis.call("ZADD", P .. "inbox:" .. ARGV[9 + i], created, id)
 end
 return {"ok"}
 `)
@@ -85,7 +88,11 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 	if err != nil {
 		return governance.Request{}, false, err
 	}
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline())}
+	pending := "0"
+	if r.State == governance.RequestPending {
+		pending = "1"
+	}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), pending}
 	args = append(appendList(args, r.Inbox()), r.Beneficiary)
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {

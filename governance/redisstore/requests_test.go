@@ -100,6 +100,14 @@ func testRequestsOpenAndInboxes(t *testing.T, newStore storeFactory) {
 	if _, err := s.Decide(ctx, "no-such-request", active("mgr"), true, ""); !errors.Is(err, governance.ErrNotFound) {
 		t.Fatalf("unknown request: %v", err)
 	}
+	// An auto-approved request never holds the pair open.
+	auto := governance.Submission{Requester: active("eve"), Beneficiary: active("eve"), Entitlement: "wiki", AutoApproved: true}
+	for range 2 {
+		r, created, err := s.Submit(ctx, auto)
+		if err != nil || !created || r.State != governance.RequestApproved {
+			t.Fatalf("auto-approved: %+v %v %v", r, created, err)
+		}
+	}
 }
 
 // Two approvers deciding at the same moment, and an approval racing a cancellation: exactly
