@@ -18,11 +18,15 @@ var _ governance.GrantStore = (*Store)(nil)
 // Grants: "grant:<id>" is a record (records.go); "holds:<identity>" orders an identity's grants
 // by creation; "grant:due" orders grants that still give access by their end.
 
-// ARGV: P id json event created due identity
+// ARGV: P id json event created due identity. Access goes only to an active user: the check is
+// in the same script as the creation, and deactivation sets the flag in the same script that
+// queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
 var createGrantScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local key = P .. "grant:" .. id
 if redis.call("EXISTS", key) == 1 then return {"exists"} end
+local user = P .. "user:" .. ARGV[7]
+if redis.call("EXISTS", user) == 0 or redis.call("HGET", user, "a") == "0" then return {"inactive"} end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
 due(P, "grant:due", id, ARGV[6])
@@ -66,9 +70,15 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event gover
 	if err != nil {
 		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)
 	}
+	if len(res) == 0 {
+		return governance.Grant{}, false, errors.New("redisstore: create grant: empty reply")
+	}
 	if status, _ := res[0].(string); status == "exists" {
 		existing, err := s.GetGrant(ctx, g.ID)
 		return existing, false, err
+	}
+	if err := scriptError(res); err != nil {
+		return governance.Grant{}, false, err
 	}
 	return g, true, nil
 }

@@ -33,10 +33,14 @@ func (p *countingProvisioner) Revoke(context.Context, governance.Grant) error {
 	return nil
 }
 
-// approve submits and approves a request for who.
+// approve makes who an active user (if it is not one yet), then submits and approves a
+// request for it.
 func approve(t *testing.T, s *governance.Requests, who string) governance.Request {
 	t.Helper()
 	ctx := context.Background()
+	if _, err := s.Store.(*redisstore.Store).Create(ctx, user(who, who)); err != nil && !errors.Is(err, governance.ErrConflict) {
+		t.Fatal(err)
+	}
 	r, _, err := s.Submit(ctx, submission(who, "prod-db", managerStage))
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +87,23 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	pending, _, _ := s.Submit(ctx, submission("alan", "prod-db", managerStage))
 	if _, err := grants.FromRequest(ctx, pending, 0, 0); !errors.Is(err, governance.ErrNotApproved) {
 		t.Fatalf("a pending request: %v", err)
+	}
+	// No access for an identity that is not an active user: unknown, deactivated or deleted.
+	ghost, _, _ := s.Submit(ctx, submission("ghost", "prod-db", managerStage))
+	if ghost, err = s.Decide(ctx, ghost.ID, active("mgr"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := grants.FromRequest(ctx, ghost, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+		t.Fatalf("a grant for an unknown identity: %v", err)
+	}
+	late := approve(t, s, "leaving")
+	gone := user("leaving", "leaving")
+	gone.Keys.Inactive = true
+	if _, err := store.Replace(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := grants.FromRequest(ctx, late, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+		t.Fatalf("a grant for a deactivated user: %v", err)
 	}
 }
 
@@ -183,6 +204,10 @@ func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < b.N; i += 8 {
+				if _, err := store.Create(ctx, user(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i))); err != nil {
+					b.Error(err)
+					return
+				}
 				g := governance.Grant{ID: fmt.Sprintf("grant-b%d", i), Identity: fmt.Sprintf("u%d", i), Entitlement: "e",
 					Status: governance.GrantActive, Starts: t0, Ends: t0.Add(time.Hour), Created: t0, Updated: t0}
 				if _, _, err := store.CreateGrant(ctx, g, governance.Event{At: t0, Actor: "system", Action: "grant.create"}); err != nil {

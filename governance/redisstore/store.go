@@ -394,6 +394,8 @@ func scriptError(res []any) error {
 		return fmt.Errorf("%w (%s)", governance.ErrConflict, detail)
 	case "nomember":
 		return &governance.UnknownMemberError{ID: detail}
+	case "inactive":
+		return fmt.Errorf("%w: no access for an identity that is not an active user", governance.ErrInactiveIdentity)
 	case "selfmember":
 		return fmt.Errorf("%w: a group cannot be its own member", governance.ErrInvalidKey)
 	}
