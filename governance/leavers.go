@@ -16,8 +16,10 @@ type LeaverStore interface {
 	// ClaimLeavers claims up to limit queued leavers for a while, so that concurrent duties
 	// take different ones; one whose duty dies comes back.
 	ClaimLeavers(ctx context.Context, now time.Time, limit int) ([]string, error)
-	// DoneLeaver takes a leaver off the queue once everything it held is handled.
-	DoneLeaver(ctx context.Context, id string) error
+	// DoneLeaver takes a leaver claimed before now off the queue once everything it held is
+	// handled, unless it was queued again meanwhile (deactivated anew after a reactivation):
+	// then it stays, and is handled again.
+	DoneLeaver(ctx context.Context, id string, now time.Time) error
 }
 
 // LeaverReason is the reason recorded on what a leaver loses.
@@ -43,7 +45,7 @@ func (l *Leavers) Sweep(ctx context.Context, limit int) (int, error) {
 		if err := l.leave(ctx, id); err != nil {
 			return done, err
 		}
-		if err := l.Store.DoneLeaver(ctx, id); err != nil {
+		if err := l.Store.DoneLeaver(ctx, id, l.Now()); err != nil {
 			return done, err
 		}
 		done++

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
@@ -52,6 +53,25 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 	}
 	if n, err := leavers.Sweep(ctx, 10); err != nil || n != 0 {
 		t.Fatalf("leavers handled twice: %d %v", n, err)
+	}
+	// Deactivated anew (after a reactivation) while being handled: it stays queued.
+	must(t).one(store.Create(ctx, user("eve", "eve")))
+	eve := user("eve", "eve")
+	eve.Keys.Inactive = true
+	must(t).one(store.Replace(ctx, eve))
+	claimed, err := store.ClaimLeavers(ctx, s.Now(), 10)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	eve.Keys.Inactive = false
+	must(t).one(store.Replace(ctx, eve))
+	eve.Keys.Inactive = true
+	must(t).one(store.Replace(ctx, eve))
+	if err := store.DoneLeaver(ctx, "eve", s.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := store.ClaimLeavers(ctx, s.Now().Add(time.Second), 10); err != nil || len(again) != 1 {
+		t.Fatalf("a leaver queued again while handled was dropped: %v %v", again, err)
 	}
 	if _, err := store.SealAudit(ctx); err != nil {
 		t.Fatal(err)

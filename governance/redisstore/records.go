@@ -138,9 +138,18 @@ func (s *Store) ClaimLeavers(ctx context.Context, now time.Time, limit int) ([]s
 	return s.due(ctx, "leavers", now, limit)
 }
 
-// DoneLeaver takes a leaver off the queue.
-func (s *Store) DoneLeaver(ctx context.Context, id string) error {
-	if err := s.rdb.ZRem(ctx, s.prefix+"leavers", id).Err(); err != nil {
+// ARGV: P id now. A claimed leaver's score is its lease end, in the future; one queued again
+// since has a score of its new deactivation, not after now, and must stay.
+var doneLeaverScript = redis.NewScript(`
+local key = ARGV[1] .. "leavers"
+local score = redis.call("ZSCORE", key, ARGV[2])
+if score and tonumber(score) > tonumber(ARGV[3]) then redis.call("ZREM", key, ARGV[2]) end
+return {"ok"}
+`)
+
+// DoneLeaver takes a handled leaver off the queue, unless it was queued again meanwhile.
+func (s *Store) DoneLeaver(ctx context.Context, id string, now time.Time) error {
+	if err := doneLeaverScript.Run(ctx, s.rdb, s.route, s.prefix, id, now.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: leaver %s done: %w", id, err)
 	}
 	return nil
