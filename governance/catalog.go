@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // The catalog is what may be requested: applications, their entitlements, and the approval
@@ -31,6 +30,14 @@ func (r Risk) String() string {
 		return fmt.Sprintf("risk(%d)", int(r))
 	}
 	return riskNames[r]
+}
+
+func (r Risk) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+func (r *Risk) UnmarshalText(b []byte) error {
+	v, err := ParseRisk(string(b))
+	*r = v
+	return err
 }
 
 // ParseRisk reads "low", "medium", "high" or "critical".
@@ -67,26 +74,33 @@ const (
 
 // Application is a system access is granted in.
 type Application struct {
-	ID          string
-	Name        string
-	Description string
-	Owners      []string
-	Connector   string // the connector that provisions it; empty until connectors exist
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Owners      []string `json:"owners"`
+	Connector   string   `json:"connector,omitempty"` // the connector that provisions it; empty until connectors exist
 }
 
 // Entitlement is one requestable piece of access in an application.
 type Entitlement struct {
-	ID          string
-	Name        string
-	Description string
-	Application string
-	Owners      []string
-	Risk        Risk
-	State       EntitlementState
-	Requestable bool
-	Policy      string        // the approval policy's id
-	MaxDuration time.Duration // longest grant; 0 means no end is required
-	Holders     Holders
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Description string           `json:"description,omitempty"`
+	Application string           `json:"application"`
+	Owners      []string         `json:"owners"`
+	Risk        Risk             `json:"risk"`
+	State       EntitlementState `json:"state"`
+	Requestable bool             `json:"requestable"`
+	Policy      string           `json:"policy"`                // the approval policy's id
+	MaxDuration Duration         `json:"maxDuration,omitempty"` // longest grant; 0 means no end is required
+	Holders     Holders          `json:"holders"`
+	// Emergency marks a break-glass entitlement: it can be activated at once, with a
+	// justification, for at most its policy's BreakGlassMax, and each activation opens an
+	// incident review.
+	Emergency bool `json:"emergency,omitempty"`
+	// GovernedGroup is a SCIM group whose membership this entitlement governs: a member the
+	// IdP adds becomes a request, a member it removes loses the grant.
+	GovernedGroup string `json:"governedGroup,omitempty"`
 }
 
 // Visible reports whether requesters may see and request the entitlement.
@@ -106,40 +120,47 @@ const (
 
 // ApproverRule is one source of approvers.
 type ApproverRule struct {
-	Kind  ApproverKind
-	Group string   // for ApproverGroup
-	Users []string // for ApproverUsers
+	Kind  ApproverKind `json:"kind"`
+	Group string       `json:"group,omitempty"` // for ApproverGroup
+	Users []string     `json:"users,omitempty"` // for ApproverUsers
 }
 
 // PolicyStage is a stage of an approval policy, before its approvers are resolved.
 type PolicyStage struct {
-	Name      string
-	Approvers []ApproverRule
-	Quorum    int
-	Timeout   time.Duration
-	OnTimeout TimeoutAction
-	Fallback  []ApproverRule
+	Name      string         `json:"name"`
+	Approvers []ApproverRule `json:"approvers"`
+	Quorum    int            `json:"quorum"`
+	Timeout   Duration       `json:"timeout,omitempty"`
+	OnTimeout TimeoutAction  `json:"onTimeout,omitempty"`
+	Fallback  []ApproverRule `json:"fallback,omitempty"`
 }
 
 // AutoApproval lets a policy approve without a person: only up to medium risk, and only for
 // beneficiaries in one of the eligible groups.
 type AutoApproval struct {
-	MaxRisk        Risk
-	EligibleGroups []string
+	MaxRisk        Risk     `json:"maxRisk"`
+	EligibleGroups []string `json:"eligibleGroups"`
 }
 
 // Policy is an approval policy.
 type Policy struct {
-	ID     string
-	Name   string
-	Stages []PolicyStage
+	ID     string        `json:"id"`
+	Name   string        `json:"name"`
+	Stages []PolicyStage `json:"stages"`
 	// AutoApprove, when set, approves requests its rule allows without any stage.
-	AutoApprove *AutoApproval
+	AutoApprove *AutoApproval `json:"autoApprove,omitempty"`
 	// JustificationFrom requires a justification for entitlements of this risk and above;
 	// 0 never requires one.
-	JustificationFrom Risk
+	JustificationFrom Risk `json:"justificationFrom,omitempty"`
 	// PendingFor is how long a request may wait for its decisions; 0 is forever.
-	PendingFor time.Duration
+	PendingFor Duration `json:"pendingFor,omitempty"`
+	// OnBehalf lets a requester ask for someone else; the beneficiary's approvers decide.
+	OnBehalf bool `json:"onBehalf,omitempty"`
+	// Extensions lets a holder ask for more time on a grant; the request goes through the
+	// same stages and the grant's end moves, within the entitlement's maximum from now.
+	Extensions bool `json:"extensions,omitempty"`
+	// BreakGlassMax is the longest an emergency activation lasts. Default one hour.
+	BreakGlassMax Duration `json:"breakGlassMax,omitempty"`
 }
 
 // Validate reports every problem with a policy.

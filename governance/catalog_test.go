@@ -42,7 +42,7 @@ func prodDB(risk Risk) RequestFor {
 
 func TestPolicyValidateReportsEveryProblem(t *testing.T) {
 	good := Policy{ID: "p", Stages: []PolicyStage{{Name: "manager", Approvers: []ApproverRule{{Kind: ApproverManager}}, Quorum: 1,
-		Timeout: time.Hour, OnTimeout: TimeoutEscalate, Fallback: []ApproverRule{{Kind: ApproverApplicationOwners}}}}}
+		Timeout: Duration(time.Hour), OnTimeout: TimeoutEscalate, Fallback: []ApproverRule{{Kind: ApproverApplicationOwners}}}}}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("a good policy: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestPolicyValidateReportsEveryProblem(t *testing.T) {
 		AutoApprove: &AutoApproval{MaxRisk: RiskHigh},
 		Stages: []PolicyStage{
 			{Name: "a", Quorum: 0, Approvers: []ApproverRule{{Kind: ApproverUsers}}},
-			{Name: "b", Quorum: 1, Approvers: []ApproverRule{{Kind: "boss"}}, Timeout: time.Hour, OnTimeout: TimeoutEscalate},
+			{Name: "b", Quorum: 1, Approvers: []ApproverRule{{Kind: "boss"}}, Timeout: Duration(time.Hour), OnTimeout: TimeoutEscalate},
 			{Name: "c", Quorum: 1, Approvers: []ApproverRule{{Kind: ApproverGroup}}},
 		}}
 	err := bad.Validate()

@@ -3,6 +3,7 @@ package governance
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -39,19 +40,25 @@ const expiryReason = "expired"
 
 // Grant is access held, with its provenance.
 type Grant struct {
-	ID            string // "grant-" + the request's id: one grant per approved request
-	Identity      string
-	Entitlement   string
-	Request       string
-	ApprovedBy    []string // the approvers whose approvals decided the request
-	Justification string
-	Status        GrantStatus
-	Starts        time.Time
-	Ends          time.Time // zero: until revoked
-	Reason        string    // why it was revoked, expired or failed
-	Created       time.Time
-	Updated       time.Time
-	Version       int64 // assigned by the store
+	ID            string      `json:"id"` // "grant-" + the request's id: one grant per approved request
+	Identity      string      `json:"identity"`
+	Entitlement   string      `json:"entitlement"`
+	Request       string      `json:"request"`
+	Requester     string      `json:"requester"`
+	Policy        string      `json:"policy,omitempty"`
+	Source        string      `json:"source,omitempty"`
+	ApprovedBy    []string    `json:"approvedBy"` // the approvers whose approvals decided the request
+	Decisions     []Decision  `json:"decisions"`  // every decision on the request, approvals and not
+	Justification string      `json:"justification,omitempty"`
+	Emergency     bool        `json:"emergency,omitempty"` // a break-glass activation
+	Status        GrantStatus `json:"status"`
+	Starts        time.Time   `json:"starts"`
+	Ends          time.Time   `json:"ends,omitzero"`        // zero: until revoked
+	Extensions    []string    `json:"extensions,omitempty"` // approved requests that moved Ends
+	Reason        string      `json:"reason,omitempty"`     // why it was revoked, expired or failed
+	Created       time.Time   `json:"created"`
+	Updated       time.Time   `json:"updated"`
+	Version       int64       `json:"version"` // assigned by the store
 }
 
 // GrantID is the id of the grant an approved request yields.
@@ -64,22 +71,56 @@ func GrantFor(r Request, asked, maximum time.Duration, now time.Time) (Grant, er
 		return Grant{}, fmt.Errorf("%w: request %s is %s", ErrNotApproved, r.ID, r.State)
 	}
 	g := Grant{
-		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Request: r.ID,
-		Justification: r.Justification, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
+		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Request: r.ID, Requester: r.Requester,
+		Policy: r.Policy, Source: r.Source, Decisions: r.Decisions, Justification: r.Justification, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
 	}
 	for _, d := range r.Decisions {
 		if d.Approve {
 			g.ApprovedBy = append(g.ApprovedBy, d.Approver)
 		}
 	}
-	d := asked
-	if maximum > 0 && (d <= 0 || d > maximum) {
-		d = maximum
-	}
-	if d > 0 {
+	if d := bounded(asked, maximum); d > 0 {
 		g.Ends = now.Add(d)
 	}
 	return g, nil
+}
+
+// ErrExtensionApplied says an extension request already moved the grant's end.
+var ErrExtensionApplied = errors.New("governance: extension already applied")
+
+// Extend moves the end of a grant an approved extension request names: to the time asked
+// from now, bounded by the entitlement's maximum from now. A grant already ending later keeps
+// its end. Applying the same request twice is refused with ErrExtensionApplied, so a repeat
+// changes nothing.
+func Extend(g Grant, r Request, asked, maximum time.Duration, now time.Time) (Grant, error) {
+	switch {
+	case r.State != RequestApproved:
+		return g, fmt.Errorf("%w: request %s is %s", ErrNotApproved, r.ID, r.State)
+	case r.Extends != g.ID || r.Beneficiary != g.Identity:
+		return g, fmt.Errorf("%w: request %s does not extend %s", ErrGrantState, r.ID, g.ID)
+	case slices.Contains(g.Extensions, r.ID):
+		return g, ErrExtensionApplied
+	case g.Status != GrantActive && g.Status != GrantProvisioning:
+		return g, fmt.Errorf("%w: %s grants cannot be extended", ErrGrantState, g.Status)
+	}
+	g.Extensions = append(slices.Clone(g.Extensions), r.ID)
+	g.Updated = now
+	if d := bounded(asked, maximum); d > 0 {
+		if end := now.Add(d); end.After(g.Ends) && !g.Ends.IsZero() {
+			g.Ends = end
+		}
+	} else {
+		g.Ends = time.Time{}
+	}
+	return g, nil
+}
+
+// bounded is the duration asked, within maximum; asking nothing gets the maximum.
+func bounded(asked, maximum time.Duration) time.Duration {
+	if maximum > 0 && (asked <= 0 || asked > maximum) {
+		return maximum
+	}
+	return asked
 }
 
 func (g Grant) move(from []GrantStatus, to GrantStatus, reason string, now time.Time) (Grant, error) {

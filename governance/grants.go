@@ -59,9 +59,18 @@ type Grants struct {
 	Now         func() time.Time
 }
 
-// FromRequest creates the grant of an approved request and provisions it. Calling it again for
-// the same request creates nothing new and finishes what a crash may have left half done.
+// FromRequest creates the grant of an approved request and provisions it, or, for an extension
+// request, moves the end of the grant it extends. Calling it again for the same request
+// changes nothing new and finishes what a crash may have left half done.
 func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration) (Grant, error) {
+	if r.Extends != "" {
+		g, err := s.update(ctx, r.Extends, Event{Actor: "system", Action: "grant.extend", Reason: "request " + r.ID + " approved"},
+			func(g Grant, now time.Time) (Grant, error) { return Extend(g, r, asked, maximum, now) })
+		if errors.Is(err, ErrExtensionApplied) {
+			return s.Store.GetGrant(ctx, r.Extends)
+		}
+		return g, err
+	}
 	g, err := GrantFor(r, asked, maximum, s.Now())
 	if err != nil {
 		return Grant{}, err

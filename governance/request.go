@@ -59,41 +59,45 @@ const (
 // manager, owners, group members, named users), so later changes to them do not move a
 // request already under way.
 type Stage struct {
-	Name      string
-	Approvers []string
-	Quorum    int           // approvals needed; at least 1
-	Timeout   time.Duration // 0: no timeout
-	OnTimeout TimeoutAction
-	Fallback  []string // approvers after an escalation
+	Name      string        `json:"name"`
+	Approvers []string      `json:"approvers"`
+	Quorum    int           `json:"quorum"`            // approvals needed; at least 1
+	Timeout   Duration      `json:"timeout,omitempty"` // 0: no timeout
+	OnTimeout TimeoutAction `json:"onTimeout,omitempty"`
+	Fallback  []string      `json:"fallback,omitempty"` // approvers after an escalation
 }
 
 // Decision is one approver's word on one stage.
 type Decision struct {
-	Stage    int
-	Approver string
-	Approve  bool
-	Comment  string
-	At       time.Time
+	Stage    int       `json:"stage"`
+	Approver string    `json:"approver"`
+	Approve  bool      `json:"approve"`
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // Request is an access request and its history.
 type Request struct {
-	ID            string
-	Requester     string
-	Beneficiary   string
-	Entitlement   string
-	Justification string
-	State         RequestState
-	Stages        []Stage
-	Stage         int       // index of the current stage while pending
-	Escalated     bool      // the current stage's approvers are its fallback
-	StageDeadline time.Time // zero: none
-	ExpiresAt     time.Time // a pending request expires here; zero: never
-	Decisions     []Decision
-	Reason        string // why it was resolved
-	Created       time.Time
-	Updated       time.Time
-	Version       int64 // assigned by the store; grows with every update
+	ID            string       `json:"id"`
+	Requester     string       `json:"requester"`
+	Beneficiary   string       `json:"beneficiary"`
+	Entitlement   string       `json:"entitlement"`
+	Policy        string       `json:"policy,omitempty"` // the approval policy its stages came from
+	Justification string       `json:"justification,omitempty"`
+	Duration      Duration     `json:"duration,omitempty"` // the access asked for; 0: the entitlement's maximum
+	Extends       string       `json:"extends,omitempty"`  // the grant this request would extend, if any
+	Source        string       `json:"source"`             // where it came from: "api", "scim:<client>"
+	State         RequestState `json:"state"`
+	Stages        []Stage      `json:"stages"`
+	Stage         int          `json:"stage"`                  // index of the current stage while pending
+	Escalated     bool         `json:"escalated,omitempty"`    // the current stage's approvers are its fallback
+	StageDeadline time.Time    `json:"stageDeadline,omitzero"` // zero: none
+	ExpiresAt     time.Time    `json:"expiresAt,omitzero"`     // a pending request expires here; zero: never
+	Decisions     []Decision   `json:"decisions"`
+	Reason        string       `json:"reason,omitempty"` // why it was resolved
+	Created       time.Time    `json:"created"`
+	Updated       time.Time    `json:"updated"`
+	Version       int64        `json:"version"` // assigned by the store; grows with every update
 }
 
 // Submission is what a requester asks for, with the policy's stages already resolved.
@@ -102,7 +106,11 @@ type Submission struct {
 	Requester     Party
 	Beneficiary   Party
 	Entitlement   string
+	Policy        string
 	Justification string
+	Duration      Duration
+	Extends       string
+	Source        string
 	Stages        []Stage
 	PendingFor    time.Duration // 0: never expires
 	// AutoApproved says the policy's auto-approval rule allows the request (see Resolve): it
@@ -137,8 +145,8 @@ func Submit(s Submission, now time.Time) (Request, error) {
 		}
 	}
 	r := Request{
-		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement,
-		Justification: s.Justification, State: RequestPending, Stages: slices.Clone(s.Stages),
+		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement, Policy: s.Policy,
+		Justification: s.Justification, Duration: s.Duration, Extends: s.Extends, Source: s.Source, State: RequestPending, Stages: slices.Clone(s.Stages),
 		Created: now, Updated: now,
 	}
 	if s.AutoApproved {
@@ -164,7 +172,7 @@ func eligible(approvers []string, requester, beneficiary string) int {
 
 func (r *Request) enterStage(i int, now time.Time) {
 	r.Stage, r.Escalated, r.StageDeadline = i, false, time.Time{}
-	if t := r.Stages[i].Timeout; t > 0 {
+	if t := r.Stages[i].Timeout.D(); t > 0 {
 		r.StageDeadline = now.Add(t)
 	}
 }
@@ -254,7 +262,7 @@ func Tick(r Request, now time.Time) Request {
 			st := r.Stages[r.Stage]
 			r.Updated = now
 			if st.OnTimeout == TimeoutEscalate && !r.Escalated && eligible(st.Fallback, r.Requester, r.Beneficiary) >= st.Quorum {
-				r.Escalated, r.StageDeadline = true, r.StageDeadline.Add(st.Timeout)
+				r.Escalated, r.StageDeadline = true, r.StageDeadline.Add(st.Timeout.D())
 				continue
 			}
 			r.resolve(RequestDenied, fmt.Sprintf("stage %d (%s) timed out", r.Stage, st.Name))

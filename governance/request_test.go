@@ -14,8 +14,8 @@ func active(id string) Party { return Party{ID: id, Active: true} }
 // then denied).
 func twoStages() []Stage {
 	return []Stage{
-		{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1, Timeout: 24 * time.Hour, OnTimeout: TimeoutEscalate, Fallback: []string{"fb"}},
-		{Name: "owners", Approvers: []string{"own1", "own2", "alice", "bob"}, Quorum: 2, Timeout: 48 * time.Hour, OnTimeout: TimeoutDeny},
+		{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1, Timeout: Duration(24 * time.Hour), OnTimeout: TimeoutEscalate, Fallback: []string{"fb"}},
+		{Name: "owners", Approvers: []string{"own1", "own2", "alice", "bob"}, Quorum: 2, Timeout: Duration(48 * time.Hour), OnTimeout: TimeoutDeny},
 	}
 }
 

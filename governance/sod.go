@@ -12,16 +12,16 @@ import (
 // together. A request that would break it is blocked, or, when the rule has a Review stage,
 // must also pass that stage (typically security).
 type SoDRule struct {
-	ID           string
-	Name         string
-	Entitlements []string
-	Review       *PolicyStage
+	ID           string       `json:"id"`
+	Name         string       `json:"name"`
+	Entitlements []string     `json:"entitlements"`
+	Review       *PolicyStage `json:"review,omitempty"` // nil: the rule blocks
 }
 
 // SoDConflict is one rule a request would break, and the entitlements it would break it with.
 type SoDConflict struct {
-	Rule SoDRule
-	With []string // held or pending entitlements of the identity
+	Rule SoDRule  `json:"rule"`
+	With []string `json:"with"` // held or pending entitlements of the identity
 }
 
 func (c SoDConflict) String() string {

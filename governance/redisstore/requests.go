@@ -23,9 +23,10 @@ var _ governance.RequestStore = (*Store)(nil)
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created event due pending, inbox (count, approvers), beneficiary.
+// ARGV: P id openKey json created event due state, inbox (count, approvers), beneficiary.
 // An open request for the pair wins; a new request holds the pair only while pending (an
-// auto-approved one never does).
+// auto-approved one never does). An approved request joins "req:approved", the queue of
+// requests waiting for their grant, in the same step.
 var createRequestScript = redis.NewScript(recordLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
@@ -34,7 +35,8 @@ create(P, P .. "req:" .. id, json, event)
 due(P, "req:due", id, ARGV[7])
 local n = tonumber(ARGV[9])
 redis.call("ZADD", P .. "reqs:of:" .. ARGV[10 + n], created, id)
-if ARGV[8] == "1" then redis.call("HSET", P .. "req:open", openKey, id) end
+if ARGV[8] == "pending" then redis.call("HSET", P .. "req:open", openKey, id) end
+if ARGV[8] == "approved" then redis.call("ZADD", P .. "req:approved", 0, id) end
 redis.call("ZADD", P .. "reqs", created, id)
 for i = 1, n do
   redis.call("ZADD", P .. "inbox:" .. ARGV[9 + i], created, id)
@@ -42,15 +44,16 @@ end
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json openKey resolved created event due, removes (count, approvers), adds (count, approvers)
+// ARGV: P id prevVersion json openKey state created event due, removes (count, approvers), adds (count, approvers)
 var updateRequestScript = redis.NewScript(recordLua + `
-local P, id, prev, json, openKey, resolved, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local P, id, prev, json, openKey, state, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local failed = casWrite(P, P .. "req:" .. id, prev, json, event)
 if failed then return failed end
 due(P, "req:due", id, ARGV[9])
-if resolved == "1" and redis.call("HGET", P .. "req:open", openKey) == id then
+if state ~= "pending" and redis.call("HGET", P .. "req:open", openKey) == id then
   redis.call("HDEL", P .. "req:open", openKey)
 end
+if state == "approved" then redis.call("ZADD", P .. "req:approved", 0, id) end
 local n = tonumber(ARGV[10])
 for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[10 + i], id) end
 local m = tonumber(ARGV[11 + n])
@@ -88,11 +91,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 	if err != nil {
 		return governance.Request{}, false, err
 	}
-	pending := "0"
-	if r.State == governance.RequestPending {
-		pending = "1"
-	}
-	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), pending}
+	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), string(r.State)}
 	args = append(appendList(args, r.Inbox()), r.Beneficiary)
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
@@ -134,11 +133,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 		return governance.Request{}, err
 	}
 	before, after := prev.Inbox(), next.Inbox()
-	resolved := "0"
-	if next.State.Resolved() {
-		resolved = "1"
-	}
-	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), resolved, next.Created.UnixMicro(), body, dueAt(next.NextDeadline())}
+	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), string(next.State), next.Created.UnixMicro(), body, dueAt(next.NextDeadline())}
 	args = appendList(args, difference(before, after))
 	args = appendList(args, difference(after, before))
 	res, err := updateRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
@@ -197,6 +192,22 @@ func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.R
 
 func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	return s.due(ctx, "req:due", now, limit)
+}
+
+var _ governance.ApprovedQueue = (*Store)(nil)
+
+// ClaimApproved claims approved requests waiting for their grant ("req:approved"), as
+// sweepers claim due records.
+func (s *Store) ClaimApproved(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "req:approved", now, limit)
+}
+
+// DoneApproved takes a request whose grant exists off the queue.
+func (s *Store) DoneApproved(ctx context.Context, id string) error {
+	if err := s.rdb.ZRem(ctx, s.prefix+"req:approved", id).Err(); err != nil {
+		return fmt.Errorf("redisstore: approved %s done: %w", id, err)
+	}
+	return nil
 }
 
 // difference is a without b.

@@ -198,7 +198,7 @@ func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 		return &governance.Requests{Store: store, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() },
 			NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) }}
 	}
-	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1, Timeout: time.Hour,
+	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1, Timeout: governance.Duration(time.Hour),
 		OnTimeout: governance.TimeoutEscalate, Fallback: []string{"fb"}}
 	var ids []string
 	for i := range 30 {

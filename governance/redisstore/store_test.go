@@ -41,6 +41,10 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"GrantsFromApprovedRequests":          testGrantsFromApprovedRequests,
 	"GrantsExpireOnceAcrossReplicas":      testGrantsExpireOnceAcrossReplicas,
 	"LeaversLoseEverything":               testLeaversLoseEverything,
+	"CatalogChangesNeedASecondAdmin":      testCatalogChangesNeedASecondAdmin,
+	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
+	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
+	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 }
 
 func run(t *testing.T, newStore storeFactory) {

@@ -1,0 +1,284 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Access is the governed path from a request to a grant: it resolves the catalog, the policy,
+// the people and separation of duties around the pure request transitions, and turns approved
+// requests into grants. The API calls it; so do the background duties.
+type Access struct {
+	Catalog  *Catalog
+	Requests *Requests
+	Grants   *Grants
+	People   *People
+	Approved ApprovedQueue
+}
+
+// ApprovedQueue holds approved requests until their grant exists. The store queues a request
+// in the same write that approves it, so a crash between approval and grant loses nothing: the
+// fulfilment duty picks it up.
+type ApprovedQueue interface {
+	ClaimApproved(ctx context.Context, now time.Time, limit int) ([]string, error)
+	DoneApproved(ctx context.Context, id string) error
+}
+
+// Errors of the access path.
+var (
+	ErrOnBehalfNotAllowed = errors.New("governance: the policy does not allow requests for someone else")
+	ErrAlreadyHeld        = errors.New("governance: access already held and the policy allows no extension")
+	ErrNotHolder          = errors.New("governance: this entitlement is not for this kind of identity")
+)
+
+// Ask is what a requester asks for.
+type Ask struct {
+	Requester     string
+	Beneficiary   string // "" or the requester: for oneself
+	Entitlement   string
+	Justification string
+	Duration      Duration // 0: the entitlement's maximum
+	Source        string   // "api", "scim:<client>"
+}
+
+// offer is everything a request for an entitlement is decided against.
+type offer struct {
+	entitlement Entitlement
+	application Application
+	policy      Policy
+}
+
+func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error) {
+	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, entitlementID)
+	if errors.Is(err, ErrNotFound) {
+		return offer{}, fmt.Errorf("%w: no entitlement %s", ErrNotRequestable, entitlementID)
+	}
+	if err != nil {
+		return offer{}, err
+	}
+	app, _, err := GetItem[Application](ctx, a.Catalog, KindApplication, e.Application)
+	if err != nil {
+		return offer{}, fmt.Errorf("governance: application of %s: %w", e.ID, err)
+	}
+	p, _, err := GetItem[Policy](ctx, a.Catalog, KindPolicy, e.Policy)
+	if err != nil {
+		return offer{}, fmt.Errorf("%w: %s has no usable policy: %v", ErrNotRequestable, e.ID, err)
+	}
+	return offer{entitlement: e, application: app, policy: p}, nil
+}
+
+// Submit opens a request, or returns the beneficiary's open request for the same entitlement
+// (created false). For access already held it opens an extension request where the policy
+// allows. Separation of duties is checked against what the beneficiary holds and has pending:
+// a blocking rule refuses, a reviewing rule adds its stage.
+func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
+	if ask.Beneficiary == "" {
+		ask.Beneficiary = ask.Requester
+	}
+	o, err := a.offer(ctx, ask.Entitlement)
+	if err != nil {
+		return Request{}, false, err
+	}
+	if ask.Beneficiary != ask.Requester && !o.policy.OnBehalf {
+		return Request{}, false, fmt.Errorf("%w (%s)", ErrOnBehalfNotAllowed, o.policy.ID)
+	}
+	if o.entitlement.Holders == HoldersNonHumans {
+		return Request{}, false, fmt.Errorf("%w: %s is for non-human identities", ErrNotHolder, o.entitlement.ID)
+	}
+	requester, err := a.People.Person(ctx, ask.Requester)
+	if err != nil {
+		return Request{}, false, err
+	}
+	beneficiary, err := a.People.Person(ctx, ask.Beneficiary)
+	if err != nil {
+		return Request{}, false, fmt.Errorf("%w: beneficiary: %w", ErrInvalidRequest, err)
+	}
+	situation, err := a.situation(ctx, beneficiary.ID)
+	if err != nil {
+		return Request{}, false, err
+	}
+	if i := slices.IndexFunc(situation.Pending, func(r Request) bool { return r.Entitlement == o.entitlement.ID }); i >= 0 {
+		return situation.Pending[i], false, nil // the store makes the same answer race-free
+	}
+	rf := RequestFor{Beneficiary: beneficiary.ID, BeneficiaryGroup: beneficiary.Groups, Entitlement: o.entitlement,
+		Application: o.application, Justification: ask.Justification}
+	stages, auto, err := Resolve(ctx, a.People, o.policy, rf)
+	if err != nil {
+		return Request{}, false, err
+	}
+	extends := ""
+	if g, held := situation.holds(o.entitlement.ID); held {
+		if !o.policy.Extensions {
+			return Request{}, false, fmt.Errorf("%w: %s holds %s (%s)", ErrAlreadyHeld, beneficiary.ID, o.entitlement.ID, g.ID)
+		}
+		extends = g.ID
+	}
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	if err != nil {
+		return Request{}, false, err
+	}
+	review, err := SoDStages(ctx, a.People, SoDConflicts(rules, situation.entitlements(), o.entitlement.ID), rf)
+	if err != nil {
+		return Request{}, false, err
+	}
+	if len(review) > 0 {
+		auto = false // a conflict always goes to a person
+		stages = append(stages, review...)
+	}
+	r, created, err := a.Requests.Submit(ctx, Submission{
+		Requester: requester.Party(), Beneficiary: beneficiary.Party(), Entitlement: o.entitlement.ID, Policy: o.policy.ID,
+		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
+		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
+	})
+	if err != nil || !created || r.State != RequestApproved {
+		return r, created, err
+	}
+	_, err = a.fulfil(ctx, r)
+	return r, created, err
+}
+
+// Decide records an approver's decision; an approval that completes the request grants the
+// access at once.
+func (a *Access) Decide(ctx context.Context, id, approverID string, approve bool, comment string) (Request, error) {
+	approver, err := a.People.Person(ctx, approverID)
+	if err != nil {
+		return Request{}, err
+	}
+	r, err := a.Requests.Decide(ctx, id, approver.Party(), approve, comment)
+	if err != nil || r.State != RequestApproved {
+		return r, err
+	}
+	_, err = a.fulfil(ctx, r)
+	return r, err
+}
+
+// fulfil creates (or extends) the grant of an approved request and takes it off the queue.
+func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
+	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+	if err != nil {
+		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
+	}
+	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D())
+	if err != nil && !errors.Is(err, ErrInactiveIdentity) && !errors.Is(err, ErrGrantState) {
+		return g, err // retried by the fulfilment duty
+	}
+	// A beneficiary who left meanwhile, or a grant that ended before its extension was
+	// approved, gets nothing: the request is done either way.
+	return g, a.Approved.DoneApproved(ctx, r.ID)
+}
+
+// Fulfil turns queued approved requests into grants: those whose grant a crash or a failed
+// call left unmade. Every replica may run it; creating a grant twice is harmless.
+func (a *Access) Fulfil(ctx context.Context, limit int) (int, error) {
+	ids, err := a.Approved.ClaimApproved(ctx, a.Requests.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		r, err := a.Requests.Store.GetRequest(ctx, id)
+		if err != nil {
+			return i, err
+		}
+		if _, err := a.fulfil(ctx, r); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Situation is what an identity holds and has pending: the context an approver decides in.
+type Situation struct {
+	Grants  []Grant   `json:"grants"`  // giving access now (active or provisioning)
+	Pending []Request `json:"pending"` // waiting for decisions
+}
+
+func (a *Access) situation(ctx context.Context, identity string) (Situation, error) {
+	var s Situation
+	held, err := a.Grants.Store.Holdings(ctx, identity)
+	if err != nil {
+		return s, err
+	}
+	for _, g := range held {
+		if g.Status == GrantActive || g.Status == GrantProvisioning {
+			s.Grants = append(s.Grants, g)
+		}
+	}
+	requests, err := a.Requests.Store.RequestsOf(ctx, identity)
+	if err != nil {
+		return s, err
+	}
+	for _, r := range requests {
+		if r.State == RequestPending {
+			s.Pending = append(s.Pending, r)
+		}
+	}
+	return s, nil
+}
+
+func (s Situation) holds(entitlement string) (Grant, bool) {
+	i := slices.IndexFunc(s.Grants, func(g Grant) bool { return g.Entitlement == entitlement })
+	if i < 0 {
+		return Grant{}, false
+	}
+	return s.Grants[i], true
+}
+
+func (s Situation) entitlements() []string {
+	var out []string
+	for _, g := range s.Grants {
+		out = append(out, g.Entitlement)
+	}
+	for _, r := range s.Pending {
+		out = append(out, r.Entitlement)
+	}
+	return out
+}
+
+// WhatIf tells a requester, before submitting, which SoD rules a request would break.
+func (a *Access) WhatIf(ctx context.Context, beneficiary, entitlement string) ([]SoDConflict, error) {
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.situation(ctx, beneficiary)
+	if err != nil {
+		return nil, err
+	}
+	return SoDConflicts(rules, s.entitlements(), entitlement), nil
+}
+
+// InboxItem is a request waiting for an approver, with what they need to decide it.
+type InboxItem struct {
+	Request     Request       `json:"request"`
+	Entitlement Entitlement   `json:"entitlement"`
+	Beneficiary Situation     `json:"beneficiary"`
+	SoD         []SoDConflict `json:"sodWarnings"`
+}
+
+// Inbox lists what waits for an approver, oldest first, each with its context.
+func (a *Access) Inbox(ctx context.Context, approver string, offset, count int) ([]InboxItem, int, error) {
+	requests, total, err := a.Requests.Store.Inbox(ctx, approver, offset, count)
+	if err != nil {
+		return nil, 0, err
+	}
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	if err != nil {
+		return nil, 0, err
+	}
+	items := make([]InboxItem, 0, len(requests))
+	for _, r := range requests {
+		e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+		if err != nil {
+			return nil, 0, err
+		}
+		s, err := a.situation(ctx, r.Beneficiary)
+		if err != nil {
+			return nil, 0, err
+		}
+		items = append(items, InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: SoDConflicts(rules, s.entitlements(), r.Entitlement)})
+	}
+	return items, total, nil
+}

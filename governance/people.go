@@ -1,0 +1,90 @@
+package governance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Person is what governance needs to know of a user the IdP declared.
+type Person struct {
+	ID       string
+	UserName string
+	Active   bool
+	Manager  string   // the enterprise extension's manager id; "" when none
+	Groups   []string // ids of the groups it is a direct member of
+}
+
+// People reads persons and groups from the identity store: the IdP is the authority on who
+// exists, who is active, who manages whom and who is in which group.
+type People struct{ Store IdentityStore }
+
+var _ Directory = (*People)(nil)
+
+type userDocument struct {
+	UserName   string `json:"userName"`
+	Active     *bool  `json:"active"`
+	Enterprise struct {
+		Manager struct {
+			Value string `json:"value"`
+		} `json:"manager"`
+	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
+}
+
+// Person returns a user; ErrNotFound when the IdP declared none with that id.
+func (p *People) Person(ctx context.Context, id string) (Person, error) {
+	r, err := p.Store.Get(ctx, KindUser, id, ReadOptions{})
+	if err != nil {
+		return Person{}, fmt.Errorf("governance: user %s: %w", id, err)
+	}
+	return personOf(r)
+}
+
+// ByUserName finds a user by userName, as an authenticated principal names itself.
+func (p *People) ByUserName(ctx context.Context, userName string) (Person, error) {
+	found, err := p.Store.FindUnique(ctx, KindUser, userName, ReadOptions{})
+	if err != nil {
+		return Person{}, err
+	}
+	if len(found) != 1 {
+		return Person{}, fmt.Errorf("governance: user %q: %w", userName, ErrNotFound)
+	}
+	return personOf(found[0])
+}
+
+func personOf(r Resource) (Person, error) {
+	var doc userDocument
+	if err := json.Unmarshal(r.Document, &doc); err != nil {
+		return Person{}, fmt.Errorf("governance: user %s document: %w", r.ID, err)
+	}
+	p := Person{ID: r.ID, UserName: doc.UserName, Active: doc.Active == nil || *doc.Active, Manager: doc.Enterprise.Manager.Value}
+	for _, g := range r.MemberOf {
+		p.Groups = append(p.Groups, g.ID)
+	}
+	return p, nil
+}
+
+// Party is the person as a party to a request.
+func (p Person) Party() Party { return Party{ID: p.ID, Active: p.Active} }
+
+func (p *People) Manager(ctx context.Context, userID string) (string, error) {
+	person, err := p.Person(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return person.Manager, nil
+}
+
+func (p *People) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	g, err := p.Store.Get(ctx, KindGroup, groupID, ReadOptions{Members: true})
+	if err != nil {
+		return nil, fmt.Errorf("governance: group %s: %w", groupID, err)
+	}
+	out := make([]string, 0, len(g.Members))
+	for _, m := range g.Members {
+		if m.Kind == KindUser {
+			out = append(out, m.ID)
+		}
+	}
+	return out, nil
+}

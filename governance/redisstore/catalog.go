@@ -1,0 +1,209 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ governance.CatalogStore = (*Store)(nil)
+
+// The catalog: "cat:<kind>:<id>" is a record (records.go) holding the item's JSON;
+// "cat:<kind>" orders a kind's ids by creation. Proposed changes: "chg:<id>" is a record,
+// "chgs" orders them by creation. Every write appends its audit event in the same script.
+
+// ARGV: P kind id prevVersion json event created
+var putItemScript = redis.NewScript(recordLua + `
+local P, kind, id, prev = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local key = P .. "cat:" .. kind .. ":" .. id
+if prev == "0" then
+  if redis.call("EXISTS", key) == 1 then return {"version"} end
+  create(P, key, ARGV[5], ARGV[6])
+  redis.call("ZADD", P .. "cat:" .. kind, ARGV[7], id)
+  return {"ok"}
+end
+local failed = casWrite(P, key, prev, ARGV[5], ARGV[6])
+if failed then return failed end
+return {"ok"}
+`)
+
+// ARGV: P id json event created
+var createChangeScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+create(P, P .. "chg:" .. id, ARGV[3], ARGV[4])
+redis.call("ZADD", P .. "chgs", ARGV[5], id)
+return {"ok"}
+`)
+
+// ARGV: P id prevVersion json event, then (when applying) kind target itemVersion itemJson itemEvent created.
+// Both versions are checked before anything is written.
+var decideChangeScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local key = P .. "chg:" .. id
+local v = redis.call("HGET", key, "v")
+if not v then return {"notfound"} end
+if v ~= ARGV[3] then return {"version"} end
+local itemKey
+if ARGV[6] then
+  itemKey = P .. "cat:" .. ARGV[6] .. ":" .. ARGV[7]
+  if (redis.call("HGET", itemKey, "v") or "0") ~= ARGV[8] then return {"stale"} end
+end
+casWrite(P, key, ARGV[3], ARGV[4], ARGV[5])
+if itemKey then
+  if ARGV[8] == "0" then
+    create(P, itemKey, ARGV[9], ARGV[10])
+    redis.call("ZADD", P .. "cat:" .. ARGV[6], ARGV[11], ARGV[7])
+  else
+    casWrite(P, itemKey, ARGV[8], ARGV[9], ARGV[10])
+  end
+end
+return {"ok"}
+`)
+
+func (s *Store) CatalogItem(ctx context.Context, kind governance.CatalogKind, id string) (governance.CatalogItem, error) {
+	if !validID(id) {
+		return governance.CatalogItem{}, governance.ErrNotFound
+	}
+	vals, err := s.rdb.HMGet(ctx, s.prefix+"cat:"+string(kind)+":"+id, "v", "j").Result()
+	if err != nil {
+		return governance.CatalogItem{}, fmt.Errorf("redisstore: %s %s: %w", kind, id, err)
+	}
+	return decodeItem(kind, id, vals)
+}
+
+func decodeItem(kind governance.CatalogKind, id string, vals []any) (governance.CatalogItem, error) {
+	v, _ := vals[0].(string)
+	j, _ := vals[1].(string)
+	if v == "" || j == "" {
+		return governance.CatalogItem{}, governance.ErrNotFound
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return governance.CatalogItem{}, fmt.Errorf("redisstore: %s %s version: %w", kind, id, err)
+	}
+	return governance.CatalogItem{Kind: kind, ID: id, Body: json.RawMessage(j), Version: n}, nil
+}
+
+func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) ([]governance.CatalogItem, error) {
+	ids, err := s.rdb.ZRange(ctx, s.prefix+"cat:"+string(kind), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.prefix+"cat:"+string(kind)+":"+id, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+	}
+	out := make([]governance.CatalogItem, 0, len(ids))
+	for i, cmd := range cmds {
+		item, err := decodeItem(kind, ids[i], cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+func (s *Store) PutCatalogItem(ctx context.Context, item governance.CatalogItem, event governance.Event) (governance.CatalogItem, error) {
+	if !validID(item.ID) {
+		return governance.CatalogItem{}, fmt.Errorf("%w: id %q", governance.ErrInvalidCatalog, item.ID)
+	}
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.CatalogItem{}, err
+	}
+	res, err := putItemScript.Run(ctx, s.rdb, s.route, s.prefix, string(item.Kind), item.ID, item.Version, []byte(item.Body), body,
+		event.At.UnixMicro()).Slice()
+	if err != nil {
+		return governance.CatalogItem{}, fmt.Errorf("redisstore: put %s %s: %w", item.Kind, item.ID, err)
+	}
+	if err := scriptError(res); err != nil {
+		return governance.CatalogItem{}, err
+	}
+	item.Version++
+	return item, nil
+}
+
+func changeVersion(c *governance.CatalogChange) *int64 { return &c.Version }
+
+func (s *Store) CreateCatalogChange(ctx context.Context, c governance.CatalogChange, event governance.Event) (governance.CatalogChange, error) {
+	if !validID(c.ID) {
+		return governance.CatalogChange{}, fmt.Errorf("%w: change id %q", governance.ErrInvalidCatalog, c.ID)
+	}
+	c.Version = 1
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return governance.CatalogChange{}, err
+	}
+	event.After = raw
+	body, err := json.Marshal(event)
+	if err != nil {
+		return governance.CatalogChange{}, err
+	}
+	if err := createChangeScript.Run(ctx, s.rdb, s.route, s.prefix, c.ID, raw, body, c.Created.UnixMicro()).Err(); err != nil {
+		return governance.CatalogChange{}, fmt.Errorf("redisstore: propose change: %w", err)
+	}
+	return c, nil
+}
+
+func (s *Store) CatalogChange(ctx context.Context, id string) (governance.CatalogChange, error) {
+	if !validID(id) {
+		return governance.CatalogChange{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "chg:"+id, changeVersion)
+}
+
+func (s *Store) CatalogChanges(ctx context.Context) ([]governance.CatalogChange, error) {
+	return listRecords(ctx, s, "chgs", "chg:", changeVersion)
+}
+
+func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.CatalogChange, apply *governance.CatalogItem, events []governance.Event) (governance.CatalogChange, error) {
+	wantEvents := 1
+	if apply != nil {
+		wantEvents = 2
+	}
+	if prev.ID != next.ID || len(events) != wantEvents {
+		return governance.CatalogChange{}, errors.New("redisstore: decide change: mismatched arguments")
+	}
+	next.Version = prev.Version + 1
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return governance.CatalogChange{}, err
+	}
+	if events[0].Before, err = json.Marshal(prev); err != nil {
+		return governance.CatalogChange{}, err
+	}
+	events[0].After = raw
+	bodies := make([][]byte, len(events))
+	for i, e := range events {
+		if bodies[i], err = json.Marshal(e); err != nil {
+			return governance.CatalogChange{}, err
+		}
+	}
+	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, bodies[0]}
+	if apply != nil {
+		args = append(args, string(apply.Kind), apply.ID, strconv.FormatInt(apply.Version, 10), []byte(apply.Body), bodies[1], events[1].At.UnixMicro())
+	}
+	res, err := decideChangeScript.Run(ctx, s.rdb, s.route, args...).Slice()
+	if err != nil {
+		return governance.CatalogChange{}, fmt.Errorf("redisstore: decide change %s: %w", next.ID, err)
+	}
+	if status, _ := res[0].(string); status == "stale" {
+		return governance.CatalogChange{}, governance.ErrStaleChange
+	}
+	if err := scriptError(res); err != nil {
+		return governance.CatalogChange{}, err
+	}
+	return next, nil
+}
