@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,6 +32,10 @@ type Config struct {
 	Redis Redis `yaml:"redis"`
 	// SCIM configures the inbound SCIM 2.0 endpoint at /scim/v2.
 	SCIM SCIM `yaml:"scim"`
+	// API configures the REST API at /api/v1: who may call it and in which roles.
+	API API `yaml:"api"`
+	// BreakGlass configures emergency access.
+	BreakGlass BreakGlass `yaml:"breakGlass"`
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
@@ -90,6 +96,60 @@ type Client struct {
 	// "sha256:<64 hex digits>". Required.
 	Token Secret `yaml:"token"`
 }
+
+// API configures the REST API.
+type API struct {
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 65536.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// Tokens are API tokens, each mapped to a principal. Default none.
+	Tokens []APIToken `yaml:"tokens"`
+	// OIDC, when Issuer is set, accepts bearer JWTs from that issuer.
+	OIDC OIDC `yaml:"oidc"`
+	// Roles grants roles to members of SCIM groups, named by displayName: role name to groups.
+	// Roles are catalogAdmin, securityAdmin and auditor; every principal mapped to an active
+	// user is a requester, and approves what its inbox holds. Default none.
+	Roles map[string][]string `yaml:"roles"`
+}
+
+// BreakGlass configures emergency access.
+type BreakGlass struct {
+	// ReviewSLA is how long security has to close an activation's incident review before it is
+	// overdue. Default 72h.
+	ReviewSLA time.Duration `yaml:"reviewSLA"`
+	// WebhookURL receives every activation as a JSON POST. Default none: activations are
+	// logged at warning level instead.
+	WebhookURL string `yaml:"webhookURL"`
+	// WebhookSecret, a secret reference, signs the POST body (HMAC-SHA256 in
+	// X-Gatehouse-Signature). Default none.
+	WebhookSecret Secret `yaml:"webhookSecret"`
+}
+
+// APIToken is one API token.
+type APIToken struct {
+	// Name identifies the token in logs and the audit trail. Required, unique.
+	Name string `yaml:"name"`
+	// Token is a secret reference (env:NAME or file:/path) or "sha256:<64 hex digits>". Required.
+	Token Secret `yaml:"token"`
+	// User is the SCIM userName the token acts as. Default none: a service principal, which
+	// holds only the roles below and cannot request or approve.
+	User string `yaml:"user"`
+	// Roles are granted to the token in addition to those of its user's groups. Default none.
+	Roles []string `yaml:"roles"`
+}
+
+// OIDC configures OpenID Connect bearer tokens.
+type OIDC struct {
+	// Issuer is the issuer URL; its discovery document and keys are fetched from it. Default
+	// none (OIDC off).
+	Issuer string `yaml:"issuer"`
+	// Audience is the client id tokens must be issued to. Required with Issuer.
+	Audience string `yaml:"audience"`
+	// UserClaim is the claim holding the SCIM userName of the caller. Default "email".
+	UserClaim string `yaml:"userClaim"`
+}
+
+// RoleNames are the roles configuration may grant.
+var RoleNames = []string{"catalogAdmin", "securityAdmin", "auditor"}
 
 // Secret is a reference to a secret, never the secret itself: "env:NAME", "file:/path" or, for
 // tokens, "sha256:<hex>". Its String form never shows the value.
@@ -154,10 +214,12 @@ func (s Secret) TokenHash() ([32]byte, error) {
 // Defaults returns the configuration used for every field a file leaves out.
 func Defaults() Config {
 	return Config{
-		Listen: "127.0.0.1:8080",
-		Log:    Log{Level: "info"},
-		Redis:  Redis{Namespace: "gatehouse"},
-		SCIM:   SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
+		Listen:     "127.0.0.1:8080",
+		Log:        Log{Level: "info"},
+		Redis:      Redis{Namespace: "gatehouse"},
+		SCIM:       SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
+		API:        API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "email"}},
+		BreakGlass: BreakGlass{ReviewSLA: 72 * time.Hour},
 	}
 }
 
@@ -227,7 +289,61 @@ func (c Config) Validate() error {
 			bad(field+".token", "%v", err)
 		}
 	}
+	c.API.validate(bad)
+	if c.BreakGlass.ReviewSLA <= 0 {
+		bad("breakGlass.reviewSLA", "must be positive")
+	}
+	if c.BreakGlass.WebhookURL != "" {
+		if u, err := url.Parse(c.BreakGlass.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("breakGlass.webhookURL", "%q is not an http(s) URL", c.BreakGlass.WebhookURL)
+		}
+	}
+	if c.BreakGlass.WebhookSecret != "" {
+		if _, err := c.BreakGlass.WebhookSecret.Resolve(); err != nil {
+			bad("breakGlass.webhookSecret", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (a API) validate(bad func(field, format string, args ...any)) {
+	if a.MaxBodyBytes < 1024 {
+		bad("api.maxBodyBytes", "%d is below 1024", a.MaxBodyBytes)
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Tokens {
+		field := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Name == "" {
+			bad(field+".name", "is required")
+		} else if seen[t.Name] {
+			bad(field+".name", "%q is used twice", t.Name)
+		}
+		seen[t.Name] = true
+		if _, err := t.Token.TokenHash(); err != nil {
+			bad(field+".token", "%v", err)
+		}
+		for _, r := range t.Roles {
+			if !slices.Contains(RoleNames, r) {
+				bad(field+".roles", "%q is not one of %s", r, strings.Join(RoleNames, ", "))
+			}
+		}
+	}
+	for r := range a.Roles {
+		if !slices.Contains(RoleNames, r) {
+			bad("api.roles", "%q is not one of %s", r, strings.Join(RoleNames, ", "))
+		}
+	}
+	if a.OIDC.Issuer != "" {
+		if u, err := url.Parse(a.OIDC.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("api.oidc.issuer", "%q is not an http(s) URL", a.OIDC.Issuer)
+		}
+		if a.OIDC.Audience == "" {
+			bad("api.oidc.audience", "is required with an issuer")
+		}
+		if a.OIDC.UserClaim == "" {
+			bad("api.oidc.userClaim", "is required with an issuer")
+		}
+	}
 }
 
 func (r Redis) validate(bad func(field, format string, args ...any)) {

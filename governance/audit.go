@@ -103,6 +103,8 @@ type AuditTrail interface {
 	SealAudit(ctx context.Context) (int, error)
 	// AuditEvents lists the trail in order, sealed or not.
 	AuditEvents(ctx context.Context) iter.Seq2[StoredEvent, error]
+	// AuditEventsAfter lists the trail in order from the first event after a position.
+	AuditEventsAfter(ctx context.Context, after string) iter.Seq2[StoredEvent, error]
 	// AuditHead is the last seal.
 	AuditHead(ctx context.Context) (AuditHead, error)
 }

@@ -72,7 +72,7 @@ func GrantFor(r Request, asked, maximum time.Duration, now time.Time) (Grant, er
 	}
 	g := Grant{
 		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Request: r.ID, Requester: r.Requester,
-		Policy: r.Policy, Source: r.Source, Decisions: r.Decisions, Justification: r.Justification, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
+		Policy: r.Policy, Source: r.Source, Decisions: r.Decisions, Justification: r.Justification, Emergency: r.Source == SourceBreakGlass, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
 	}
 	for _, d := range r.Decisions {
 		if d.Approve {

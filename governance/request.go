@@ -150,7 +150,11 @@ func Submit(s Submission, now time.Time) (Request, error) {
 		Created: now, Updated: now,
 	}
 	if s.AutoApproved {
-		r.resolve(RequestApproved, "auto-approved by the policy's rule")
+		reason := "auto-approved by the policy's rule"
+		if s.Source == SourceBreakGlass {
+			reason = "break-glass activation: " + s.Justification
+		}
+		r.resolve(RequestApproved, reason)
 		return r, nil
 	}
 	if s.PendingFor > 0 {

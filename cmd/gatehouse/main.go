@@ -27,11 +27,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/notify"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 
@@ -172,27 +174,38 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		}
 	}
 	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
-	go everySecond(ctx, log.Named("audit"), "sealing the audit trail", func(ctx context.Context) error {
-		_, err := store.SealAudit(ctx)
-		return err
-	})
-	go everySecond(ctx, log.Named("requests"), "applying request timeouts", func(ctx context.Context) error {
-		_, err := requests.Sweep(ctx, 500)
-		return err
-	})
 	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
-	go everySecond(ctx, log.Named("grants"), "ending due grants", func(ctx context.Context) error {
-		_, err := grants.Sweep(ctx, 500)
+	access := &governance.Access{
+		Catalog:  &governance.Catalog{Store: store, Now: time.Now, NewID: uuid.NewString},
+		Requests: requests, Grants: grants, People: &governance.People{Store: store}, Approved: store,
+	}
+	notifier, err := breakGlassNotifier(cfg.BreakGlass, log)
+	if err != nil {
 		return err
-	})
+	}
+	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
-	go everySecond(ctx, log.Named("leavers"), "handling leavers", func(ctx context.Context) error {
-		_, err := leavers.Sweep(ctx, 100)
+	for _, d := range []struct {
+		name, what string
+		duty       func(context.Context) (int, error)
+	}{
+		{"audit", "sealing the audit trail", store.SealAudit},
+		{"requests", "applying request timeouts", func(ctx context.Context) (int, error) { return requests.Sweep(ctx, 500) }},
+		{"access", "granting approved requests", func(ctx context.Context) (int, error) { return access.Fulfil(ctx, 500) }},
+		{"grants", "ending due grants", func(ctx context.Context) (int, error) { return grants.Sweep(ctx, 500) }},
+		{"leavers", "handling leavers", func(ctx context.Context) (int, error) { return leavers.Sweep(ctx, 100) }},
+		{"breakglass", "sending break-glass notifications", breakGlass.Sweep},
+	} {
+		go everySecond(ctx, log.Named(d.name), d.what, d.duty)
+	}
+	apiServer, err := newAPI(cfg.API, access, breakGlass, store, log.Named("api"))
+	if err != nil {
 		return err
-	})
+	}
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
 	scimServer.Mount(engine)
+	apiServer.Mount(engine)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -227,7 +240,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties
 // (sealing the audit trail, request timeouts, grant expiry, leavers); each is safe to run concurrently, since its
 // writes are compare-and-swap, so there is no leader to elect.
-func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) error) {
+func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) (int, error)) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -235,7 +248,7 @@ func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(co
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := duty(ctx); err != nil && ctx.Err() == nil {
+			if _, err := duty(ctx); err != nil && ctx.Err() == nil {
 				log.Warn(what+" failed; retrying", zap.Error(err))
 			}
 		}
@@ -255,6 +268,47 @@ func banner(w io.Writer, cfg config.Config, addr, demoToken string) {
 	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
 		fmt.Fprintf(w, "  Storage: embedded in-process Redis; nothing survives a restart (set GATEHOUSE_REDIS_URL)\n")
 	}
+}
+
+// newAPI resolves the API's tokens and role groups.
+func newAPI(cfg config.API, access *governance.Access, breakGlass *governance.BreakGlass, store *redisstore.Store, log *zap.Logger) (*api.Server, error) {
+	var tokens []api.Token
+	for _, t := range cfg.Tokens {
+		sum, err := t.Token.TokenHash()
+		if err != nil {
+			return nil, fmt.Errorf("api token %s: %w", t.Name, err)
+		}
+		tok := api.Token{Name: t.Name, Hash: sum, UserName: t.User}
+		for _, r := range t.Roles {
+			tok.Roles = append(tok.Roles, api.Role(r))
+		}
+		tokens = append(tokens, tok)
+	}
+	roleGroups := map[api.Role][]string{}
+	for r, groups := range cfg.Roles {
+		roleGroups[api.Role(r)] = groups
+	}
+	return api.New(api.Options{
+		Access: access, BreakGlass: breakGlass, Store: store, Identities: store, Tokens: tokens, RoleGroups: roleGroups,
+		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	}, log), nil
+}
+
+// breakGlassNotifier posts activations to the configured webhook, or logs them.
+func breakGlassNotifier(cfg config.BreakGlass, log *zap.Logger) (governance.Notifier, error) {
+	if cfg.WebhookURL == "" {
+		return notify.Log{Log: log.Named("breakglass")}, nil
+	}
+	w := &notify.Webhook{URL: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Now: time.Now}
+	if cfg.WebhookSecret != "" {
+		secret, err := cfg.WebhookSecret.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("breakGlass.webhookSecret: %w", err)
+		}
+		w.Secret = []byte(secret)
+	}
+	return w, nil
 }
 
 // scimClients resolves every client's token to its hash. A demo with no client at all gets a

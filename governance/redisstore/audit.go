@@ -101,15 +101,24 @@ func body(m redis.XMessage) string {
 
 // AuditEvents walks the whole trail in order, a batch at a time.
 func (s *Store) AuditEvents(ctx context.Context) iter.Seq2[governance.StoredEvent, error] {
+	return s.AuditEventsAfter(ctx, "")
+}
+
+// AuditEventsAfter walks the trail in order from the first event after position after ("":
+// from the start).
+func (s *Store) AuditEventsAfter(ctx context.Context, after string) iter.Seq2[governance.StoredEvent, error] {
 	return func(yield func(governance.StoredEvent, error) bool) {
 		start := "-"
+		if after != "" {
+			start = after
+		}
 		for {
 			msgs, err := s.rdb.XRangeN(ctx, s.prefix+"audit", start, "+", sealBatch).Result()
 			if err != nil {
 				yield(governance.StoredEvent{}, fmt.Errorf("redisstore: read audit: %w", err))
 				return
 			}
-			if start != "-" && len(msgs) > 0 {
+			if len(msgs) > 0 && msgs[0].ID == start {
 				msgs = msgs[1:] // the batch starts at the last one already yielded
 			}
 			if len(msgs) == 0 {

@@ -165,7 +165,7 @@ func (s *Store) CatalogChange(ctx context.Context, id string) (governance.Catalo
 }
 
 func (s *Store) CatalogChanges(ctx context.Context) ([]governance.CatalogChange, error) {
-	return listRecords(ctx, s, "chgs", "chg:", changeVersion)
+	return listRecords(ctx, s, "chgs", "chg:", 0, -1, changeVersion)
 }
 
 func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.CatalogChange, apply *governance.CatalogItem, events []governance.Event) (governance.CatalogChange, error) {

@@ -15,8 +15,9 @@ import (
 
 var _ governance.GrantStore = (*Store)(nil)
 
-// Grants: "grant:<id>" is a record (records.go); "holds:<identity>" orders an identity's grants
-// by creation; "grant:due" orders grants that still give access by their end.
+// Grants: "grant:<id>" is a record (records.go); "grants" orders every grant by creation;
+// "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
+// still give access by their end.
 
 // ARGV: P id json event created due identity. Access goes only to an active user: the check is
 // in the same script as the creation, and deactivation sets the flag in the same script that
@@ -29,6 +30,7 @@ local user = P .. "user:" .. ARGV[7]
 if redis.call("EXISTS", user) == 0 or redis.call("HGET", user, "a") == "0" then return {"inactive"} end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
+redis.call("ZADD", P .. "grants", ARGV[5], id)
 due(P, "grant:due", id, ARGV[6])
 return {"ok"}
 `)
@@ -122,9 +124,15 @@ func (s *Store) Holdings(ctx context.Context, identity string) ([]governance.Gra
 	if !validID(identity) {
 		return nil, nil
 	}
-	return listRecords(ctx, s, "holds:"+identity, "grant:", grantVersion)
+	return listRecords(ctx, s, "holds:"+identity, "grant:", 0, -1, grantVersion)
 }
 
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	return s.due(ctx, "grant:due", now, limit)
+}
+
+// GrantPage lists grants in creation order from offset: a grant is never deleted, so an offset
+// is a stable cursor.
+func (s *Store) GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error) {
+	return listRecords(ctx, s, "grants", "grant:", int64(offset), int64(offset+count-1), grantVersion)
 }

@@ -46,9 +46,10 @@ func getRecord[T any](ctx context.Context, s *Store, key string, version func(*T
 	return decodeRecord(key, vals, version)
 }
 
-// listRecords reads the records whose ids an index (a sorted set) holds, in its order.
-func listRecords[T any](ctx context.Context, s *Store, index, recordPrefix string, version func(*T) *int64) ([]T, error) {
-	ids, err := s.rdb.ZRange(ctx, s.prefix+index, 0, -1).Result()
+// listRecords reads the records whose ids an index (a sorted set) holds from rank start to
+// stop (-1: the last), in its order.
+func listRecords[T any](ctx context.Context, s *Store, index, recordPrefix string, start, stop int64, version func(*T) *int64) ([]T, error) {
+	ids, err := s.rdb.ZRange(ctx, s.prefix+index, start, stop).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %s: %w", index, err)
 	}

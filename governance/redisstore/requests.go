@@ -187,7 +187,7 @@ func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.R
 	if !validID(identity) {
 		return nil, nil
 	}
-	return listRecords(ctx, s, "reqs:of:"+identity, "req:", func(r *governance.Request) *int64 { return &r.Version })
+	return listRecords(ctx, s, "reqs:of:"+identity, "req:", 0, -1, func(r *governance.Request) *int64 { return &r.Version })
 }
 
 func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {

@@ -1,0 +1,283 @@
+// Package api is Gatehouse's REST API at /api/v1: the catalog, access requests and decisions,
+// grants, break-glass and the audit trail, for people (OIDC) and automation (API tokens).
+// Errors are RFC 7807 problem details; lists are cursor-paginated; the OpenAPI document at
+// /api/v1/openapi.json describes every route, and a test keeps it true.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v1"
+
+// Store is what the API reads beyond the governance services.
+type Store interface {
+	governance.AuditTrail
+	// GrantPage lists grants in creation order from offset.
+	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
+}
+
+// Options configure the API.
+type Options struct {
+	Access       *governance.Access
+	BreakGlass   *governance.BreakGlass
+	Store        Store
+	Identities   governance.IdentityStore
+	Tokens       []Token
+	OIDC         OIDC
+	RoleGroups   map[Role][]string
+	MaxBodyBytes int64
+	HTTPClient   *http.Client // for OIDC discovery and keys; default http.DefaultClient
+}
+
+// Server is the REST API.
+type Server struct {
+	opts Options
+	auth *authenticator
+	log  *zap.Logger
+}
+
+// New builds the API.
+func New(opts Options, log *zap.Logger) *Server {
+	a := &authenticator{tokens: opts.Tokens, userClaim: opts.OIDC.UserClaim, people: opts.Access.People,
+		roleGroups: opts.RoleGroups, groups: opts.Identities}
+	if opts.OIDC.Issuer != "" {
+		client := opts.HTTPClient
+		if client == nil {
+			client = http.DefaultClient
+		}
+		a.oidc = &oidcVerifier{cfg: opts.OIDC, client: client}
+	}
+	return &Server{opts: opts, auth: a, log: log}
+}
+
+// route is one operation: who may call it, and what it does. Object-level rules (whose request,
+// which approver) are checked in the handler or by the domain.
+type route struct {
+	method, path string
+	allow        []Role // any of these; nil: no authentication (the OpenAPI document only)
+	handle       func(*gin.Context, Principal)
+}
+
+var (
+	anyUser    = []Role{RoleRequester}
+	auditors   = []Role{RoleAuditor, RoleSecurityAdmin}
+	admins     = []Role{RoleCatalogAdmin, RoleSecurityAdmin}
+	everyone   = []Role{RoleRequester, RoleCatalogAdmin, RoleSecurityAdmin, RoleAuditor}
+	catalogers = []Role{RoleCatalogAdmin}
+	security   = []Role{RoleSecurityAdmin}
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/me", everyone, s.me},
+
+		{"GET", "/applications", everyone, listItems[governance.Application](s, governance.KindApplication, nil)},
+		{"POST", "/applications", catalogers, putItem[governance.Application](s, governance.KindApplication, true)},
+		{"GET", "/applications/:id", everyone, getItem[governance.Application](s, governance.KindApplication, nil)},
+		{"PUT", "/applications/:id", catalogers, putItem[governance.Application](s, governance.KindApplication, false)},
+		{"GET", "/entitlements", everyone, listItems(s, governance.KindEntitlement, visibleEntitlement)},
+		{"POST", "/entitlements", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, true)},
+		{"GET", "/entitlements/:id", everyone, getItem(s, governance.KindEntitlement, visibleEntitlement)},
+		{"PUT", "/entitlements/:id", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, false)},
+		{"GET", "/policies", everyone, listItems[governance.Policy](s, governance.KindPolicy, nil)},
+		{"GET", "/policies/:id", everyone, getItem[governance.Policy](s, governance.KindPolicy, nil)},
+		{"PUT", "/policies/:id", catalogers, putItem[governance.Policy](s, governance.KindPolicy, false)},
+		{"GET", "/sod-rules", everyone, listItems[governance.SoDRule](s, governance.KindSoDRule, nil)},
+		{"GET", "/sod-rules/:id", everyone, getItem[governance.SoDRule](s, governance.KindSoDRule, nil)},
+		{"PUT", "/sod-rules/:id", security, putItem[governance.SoDRule](s, governance.KindSoDRule, false)},
+		{"GET", "/catalog-changes", append(admins, RoleAuditor), s.listChanges},
+		{"POST", "/catalog-changes/:id/approve", admins, s.decideChange(true)},
+		{"POST", "/catalog-changes/:id/reject", admins, s.decideChange(false)},
+
+		{"POST", "/requests", anyUser, s.submit},
+		{"POST", "/requests/what-if", anyUser, s.whatIf},
+		{"GET", "/requests", everyone, s.listRequests},
+		{"GET", "/requests/:id", everyone, s.getRequest},
+		{"POST", "/requests/:id/cancel", anyUser, s.cancel},
+		{"POST", "/requests/:id/decision", anyUser, s.decide},
+		{"GET", "/inbox", anyUser, s.inbox},
+
+		{"GET", "/grants", auditors, s.listGrants},
+		{"GET", "/grants/:id", everyone, s.getGrant},
+		{"POST", "/grants/:id/revoke", security, s.revoke},
+		{"GET", "/identities/:id/access", everyone, s.access},
+
+		{"POST", "/break-glass", anyUser, s.breakGlass},
+		{"GET", "/incident-reviews", auditors, s.listIncidentReviews},
+		{"POST", "/incident-reviews/:id/close", security, s.closeIncidentReview},
+
+		{"GET", "/audit/events", auditors, s.auditEvents},
+		{"GET", "/audit/export", auditors, s.auditExport},
+
+		{"GET", "/openapi.json", nil, s.openAPI},
+	}
+}
+
+// Mount adds the API to the engine.
+func (s *Server) Mount(r *gin.Engine) {
+	g := r.Group(Prefix, s.limitBody)
+	for _, rt := range s.routes() {
+		handlers := []gin.HandlerFunc{}
+		if rt.allow != nil {
+			handlers = append(handlers, s.authenticate, authorize(rt.allow))
+		}
+		handle := rt.handle
+		handlers = append(handlers, func(c *gin.Context) {
+			p, _ := c.Get(principalKey)
+			pr, _ := p.(Principal)
+			handle(c, pr)
+		})
+		g.Handle(rt.method, rt.path, handlers...)
+	}
+}
+
+func authorize(allow []Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		for _, r := range allow {
+			if p.Has(r) {
+				c.Next()
+				return
+			}
+		}
+		problem(c, http.StatusForbidden, "forbidden", "this operation needs one of the roles "+roleList(allow))
+	}
+}
+
+func roleList(roles []Role) string {
+	var b bytes.Buffer
+	for i, r := range roles {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(r))
+	}
+	return b.String()
+}
+
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.opts.MaxBodyBytes {
+		problem(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body exceeds "+strconv.FormatInt(s.opts.MaxBodyBytes, 10)+" bytes")
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+	c.Next()
+}
+
+// readJSON decodes the body strictly: unknown fields and trailing data are errors, so a typo
+// is not silently ignored. It answers the problem itself and reports false on failure.
+func readJSON(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		problem(c, http.StatusRequestEntityTooLarge, "body-too-large", err.Error())
+		return false
+	case errors.Is(err, io.EOF):
+		problem(c, http.StatusBadRequest, "invalid-body", "a JSON body is required")
+		return false
+	case err != nil:
+		problem(c, http.StatusBadRequest, "invalid-body", err.Error())
+		return false
+	}
+	return true
+}
+
+// page is a cursor-paginated list.
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+// limit reads ?limit=, answering the problem itself on a bad value.
+func limit(c *gin.Context) (int, bool) {
+	v := c.Query("limit")
+	if v == "" {
+		return defaultLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "limit must be 1 to "+strconv.Itoa(maxLimit))
+		return 0, false
+	}
+	return n, true
+}
+
+// Cursors are opaque to clients: base64 of a position the endpoint understands.
+func encodeCursor(pos string) string { return base64.RawURLEncoding.EncodeToString([]byte(pos)) }
+
+func decodeCursor(c *gin.Context) (string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(c.Query("cursor"))
+	if err != nil {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return "", false
+	}
+	return string(raw), true
+}
+
+// offsetCursor reads a cursor that is an offset into a stable ordering.
+func offsetCursor(c *gin.Context) (int, bool) {
+	pos, ok := decodeCursor(c)
+	if !ok || pos == "" {
+		return 0, ok
+	}
+	n, err := strconv.Atoi(pos)
+	if err != nil || n < 0 {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return 0, false
+	}
+	return n, true
+}
+
+// slicePage pages an in-memory list by offset.
+func slicePage[T any](c *gin.Context, all []T) {
+	n, ok := limit(c)
+	if !ok {
+		return
+	}
+	off, ok := offsetCursor(c)
+	if !ok {
+		return
+	}
+	out := page[T]{Items: []T{}}
+	if off < len(all) {
+		end := min(off+n, len(all))
+		out.Items = all[off:end]
+		if end < len(all) {
+			out.NextCursor = encodeCursor(strconv.Itoa(end))
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) me(c *gin.Context, p Principal) {
+	out := gin.H{"principal": p.Name, "roles": p.Roles}
+	if p.User != nil {
+		out["user"] = gin.H{"id": p.User.ID, "userName": p.User.UserName}
+	}
+	c.JSON(http.StatusOK, out)
+}

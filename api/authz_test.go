@@ -1,0 +1,118 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/api"
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// routes lists what the API serves, as "METHOD /path/{param}".
+func routes(t *testing.T) []string {
+	t.Helper()
+	engine := gin.New()
+	api.New(api.Options{Access: &governance.Access{}, MaxBodyBytes: 1024}, zap.NewNop()).Mount(engine)
+	var out []string
+	for _, r := range engine.Routes() {
+		out = append(out, r.Method+" "+ginParam.ReplaceAllString(strings.TrimPrefix(r.Path, api.Prefix), "{$1}"))
+	}
+	return out
+}
+
+// who may pass each route's role check, written out here rather than read from the code, so a
+// route whose roles change without this table changing fails. "user" is any principal mapped
+// to an active user (a requester); "siem" is a service token with the auditor role and no
+// user. Object-level refusals (another user's request) are tested separately below.
+var allowed = map[string]string{
+	"GET /me":                            "user catalogAdmin securityAdmin auditor siem",
+	"GET /applications":                  "user catalogAdmin securityAdmin auditor siem",
+	"POST /applications":                 "catalogAdmin",
+	"GET /applications/{id}":             "user catalogAdmin securityAdmin auditor siem",
+	"PUT /applications/{id}":             "catalogAdmin",
+	"GET /entitlements":                  "user catalogAdmin securityAdmin auditor siem",
+	"POST /entitlements":                 "catalogAdmin",
+	"GET /entitlements/{id}":             "user catalogAdmin securityAdmin auditor siem",
+	"PUT /entitlements/{id}":             "catalogAdmin",
+	"GET /policies":                      "user catalogAdmin securityAdmin auditor siem",
+	"GET /policies/{id}":                 "user catalogAdmin securityAdmin auditor siem",
+	"PUT /policies/{id}":                 "catalogAdmin",
+	"GET /sod-rules":                     "user catalogAdmin securityAdmin auditor siem",
+	"GET /sod-rules/{id}":                "user catalogAdmin securityAdmin auditor siem",
+	"PUT /sod-rules/{id}":                "securityAdmin",
+	"GET /catalog-changes":               "catalogAdmin securityAdmin auditor siem",
+	"POST /catalog-changes/{id}/approve": "catalogAdmin securityAdmin",
+	"POST /catalog-changes/{id}/reject":  "catalogAdmin securityAdmin",
+	"POST /requests":                     "user catalogAdmin securityAdmin auditor",
+	"POST /requests/what-if":             "user catalogAdmin securityAdmin auditor",
+	"GET /requests":                      "user catalogAdmin securityAdmin auditor siem",
+	"GET /requests/{id}":                 "user catalogAdmin securityAdmin auditor siem",
+	"POST /requests/{id}/cancel":         "user catalogAdmin securityAdmin auditor",
+	"POST /requests/{id}/decision":       "user catalogAdmin securityAdmin auditor",
+	"GET /inbox":                         "user catalogAdmin securityAdmin auditor",
+	"GET /grants":                        "securityAdmin auditor siem",
+	"GET /grants/{id}":                   "user catalogAdmin securityAdmin auditor siem",
+	"POST /grants/{id}/revoke":           "securityAdmin",
+	"GET /identities/{id}/access":        "user catalogAdmin securityAdmin auditor siem",
+	"POST /break-glass":                  "user catalogAdmin securityAdmin auditor",
+	"GET /incident-reviews":              "securityAdmin auditor siem",
+	"POST /incident-reviews/{id}/close":  "securityAdmin",
+	"GET /audit/events":                  "securityAdmin auditor siem",
+	"GET /audit/export":                  "securityAdmin auditor siem",
+	"GET /openapi.json":                  "anonymous user catalogAdmin securityAdmin auditor siem",
+}
+
+// callers: who plays each role in newEnv.
+var callers = map[string]string{"anonymous": "", "user": "ada", "catalogAdmin": "cat1", "securityAdmin": "sec", "auditor": "aud", "siem": "siem"}
+
+// Every route with every role: refused with 401 (nobody) or 403 (wrong role) exactly when the
+// table says so. Whatever the route then does with a made-up id is not this test's business.
+func TestEveryRouteChecksRoles(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	for _, route := range routes(t) {
+		who, ok := allowed[route]
+		if !ok {
+			t.Errorf("route %s has no row in the authorization table", route)
+			continue
+		}
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.ReplaceAll(path, "{id}", "none")
+		for role, caller := range callers {
+			var problem api.Problem
+			status := e.call(caller, method, path, "{}", &problem)
+			refused := status == 401 || (status == 403 && problem.Type == "https://gatehouse.dev/problems/forbidden" &&
+				strings.Contains(problem.Detail, "roles"))
+			want := !strings.Contains(" "+who+" ", " "+role+" ")
+			if refused != want {
+				t.Errorf("%s as %s: %d %s; refused should be %v", route, role, status, problem.Detail, want)
+			}
+			if role == "anonymous" && want && status != 401 {
+				t.Errorf("%s without a token: %d, want 401", route, status)
+			}
+		}
+	}
+}
+
+// Another user's request, grant or access: not visible, not decidable, not cancellable.
+func TestOtherPeoplesThings(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	var r governance.Request
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read"}, &r)
+	e.must(404, "bob", "GET", "/requests/"+r.ID, nil, nil)
+	e.must(404, "bob", "POST", "/requests/"+r.ID+"/cancel", nil, nil)
+	e.must(404, "bob", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(403, "bob", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	e.must(403, "bob", "POST", "/requests/what-if", map[string]any{"entitlement": "db-read", "beneficiary": "u-ada"}, nil)
+	e.must(404, "cat1", "GET", "/requests/"+r.ID, nil, nil) // an admin of the catalog is not an auditor
+	e.must(200, "mgr", "GET", "/requests/"+r.ID, nil, nil)  // the approver sees it
+	e.must(200, "aud", "GET", "/requests/"+r.ID, nil, nil)
+	e.must(200, "aud", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(403, "cat1", "POST", "/grants/grant-"+r.ID+"/revoke", map[string]string{"reason": "mine now"}, nil)
+	e.must(404, "bob", "GET", "/grants/grant-"+r.ID, nil, nil)
+	e.must(200, "ada", "GET", "/grants/grant-"+r.ID, nil, nil)
+}

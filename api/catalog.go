@@ -1,0 +1,160 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// visibleEntitlement hides what requesters may not ask for: drafts, retired and unrequestable
+// entitlements are for admins and auditors only.
+func visibleEntitlement(e governance.Entitlement, p Principal) bool {
+	return e.Visible() || p.Has(RoleCatalogAdmin) || p.Has(RoleSecurityAdmin) || p.Has(RoleAuditor)
+}
+
+func listItems[T any](s *Server, kind governance.CatalogKind, visible func(T, Principal) bool) func(*gin.Context, Principal) {
+	return func(c *gin.Context, p Principal) {
+		all, err := governance.ListItems[T](c.Request.Context(), s.opts.Access.Catalog, kind)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if visible != nil {
+			shown := all[:0]
+			for _, v := range all {
+				if visible(v, p) {
+					shown = append(shown, v)
+				}
+			}
+			all = shown
+		}
+		slicePage(c, all)
+	}
+}
+
+func getItem[T any](s *Server, kind governance.CatalogKind, visible func(T, Principal) bool) func(*gin.Context, Principal) {
+	return func(c *gin.Context, p Principal) {
+		v, version, err := governance.GetItem[T](c.Request.Context(), s.opts.Access.Catalog, kind, c.Param("id"))
+		if err == nil && visible != nil && !visible(v, p) {
+			err = governance.ErrNotFound
+		}
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Header("ETag", etag(version))
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// putItem creates (POST, the id in the body) or replaces (PUT, If-Match required) an item. A
+// change that needs a second admin answers 202 with the proposed change.
+func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*gin.Context, Principal) {
+	return func(c *gin.Context, p Principal) {
+		var v T
+		if !readJSON(c, &v) {
+			return
+		}
+		raw, _ := json.Marshal(v)
+		var named struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &named)
+		var ifVersion int64
+		if !create {
+			if named.ID != c.Param("id") {
+				problem(c, http.StatusBadRequest, "invalid-body", "the body's id must be the id in the path")
+				return
+			}
+			match := c.GetHeader("If-Match")
+			if match != "" {
+				n, err := strconv.ParseInt(strings.Trim(match, `"`), 10, 64)
+				if err != nil || n < 1 {
+					problem(c, http.StatusBadRequest, "invalid-header", `If-Match must be an ETag this API gave, like "3"`)
+					return
+				}
+				ifVersion = n
+			}
+		}
+		res, err := s.opts.Access.Catalog.Put(c.Request.Context(), p.Actor(), kind, named.ID, ifVersion, v, c.GetHeader("X-Change-Reason"))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if res.Change != nil {
+			c.Header("Location", Prefix+"/catalog-changes/"+res.Change.ID)
+			c.JSON(http.StatusAccepted, res.Change)
+			return
+		}
+		status := http.StatusOK
+		if res.Item.Version == 1 {
+			status = http.StatusCreated
+		}
+		c.Header("ETag", etag(res.Item.Version))
+		c.Data(status, "application/json; charset=utf-8", res.Item.Body)
+	}
+}
+
+func (s *Server) listChanges(c *gin.Context, _ Principal) {
+	all, err := s.opts.Access.Catalog.Store.CatalogChanges(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if state := c.Query("state"); state != "" {
+		shown := all[:0]
+		for _, ch := range all {
+			if string(ch.State) == state {
+				shown = append(shown, ch)
+			}
+		}
+		all = shown
+	}
+	slicePage(c, all)
+}
+
+type comment struct {
+	Comment string `json:"comment"`
+}
+
+// decideChange approves or rejects a proposed change. SoD rules are the security admins'; the
+// rest of the catalog is the catalog admins'.
+func (s *Server) decideChange(approve bool) func(*gin.Context, Principal) {
+	return func(c *gin.Context, p Principal) {
+		var body comment
+		if c.Request.ContentLength != 0 && !readJSON(c, &body) {
+			return
+		}
+		ctx := c.Request.Context()
+		change, err := s.opts.Access.Catalog.Store.CatalogChange(ctx, c.Param("id"))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		need := RoleCatalogAdmin
+		if change.Kind == governance.KindSoDRule {
+			need = RoleSecurityAdmin
+		}
+		if !p.Has(need) {
+			problem(c, http.StatusForbidden, "forbidden", "changes to a "+string(change.Kind)+" are decided by a "+string(need))
+			return
+		}
+		decide := s.opts.Access.Catalog.Reject
+		if approve {
+			decide = s.opts.Access.Catalog.Approve
+		}
+		change, err = decide(ctx, change.ID, p.Actor(), body.Comment)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, change)
+	}
+}

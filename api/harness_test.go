@@ -1,0 +1,174 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/api"
+	"github.com/gatehouse-iam/gatehouse/gateway"
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+)
+
+var redisServer *redistest.Server
+
+func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
+
+// env is a gateway with the API on a fresh namespace of the test Redis, with a cast of users:
+// ada and bob (managed by mgr), mgr, two catalog admins, a security admin, an auditor, and a
+// service token without a user.
+type env struct {
+	t       *testing.T
+	url     string
+	store   *redisstore.Store
+	tokens  map[string]string // who -> bearer token
+	ids     map[string]string // who -> SCIM user id
+	notices chan []byte       // break-glass webhook deliveries
+}
+
+type recorder struct{ got chan []byte }
+
+func (r recorder) Notify(_ context.Context, kind string, payload any) error {
+	b, _ := json.Marshal(map[string]any{"kind": kind, "payload": payload})
+	r.got <- b
+	return nil
+}
+
+func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace()), tokens: map[string]string{}, ids: map[string]string{},
+		notices: make(chan []byte, 16)}
+	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
+	for _, p := range people {
+		e.ids[p.name] = "u-" + p.name
+		doc := map[string]any{"userName": p.name + "@example.org", "active": p.name != "gone"}
+		if p.manager != "" {
+			doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + p.manager}}
+		}
+		raw, _ := json.Marshal(doc)
+		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + p.name, Document: raw,
+			Keys: governance.Keys{Unique: p.name + "@example.org", Display: p.name, Inactive: p.name == "gone"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for group, members := range map[string][]string{"Catalog Admins": {"u-cat1", "u-cat2"}, "Security": {"u-sec"}, "Audit": {"u-aud"}} {
+		raw, _ := json.Marshal(map[string]any{"displayName": group})
+		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-" + group[:3], Document: raw,
+			Keys: governance.Keys{Unique: group, Display: group}, Members: members}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tokens []api.Token
+	for _, p := range people {
+		tok := "token-for-" + p.name + "-0123456789"
+		e.tokens[p.name] = tok
+		tokens = append(tokens, api.Token{Name: p.name, Hash: sha256.Sum256([]byte(tok)), UserName: p.name + "@example.org"})
+	}
+	e.tokens["siem"] = "token-for-siem-service-0123456789"
+	tokens = append(tokens, api.Token{Name: "siem", Hash: sha256.Sum256([]byte(e.tokens["siem"])), Roles: []api.Role{api.RoleAuditor}})
+
+	var n atomic.Int64
+	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
+	requests := &governance.Requests{Store: e.store, Now: time.Now, NewID: id}
+	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Now: time.Now, NewID: id}, Requests: requests,
+		Grants: grants, People: &governance.People{Store: e.store}, Approved: e.store}
+	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
+	server := api.New(api.Options{Access: access, BreakGlass: bg, Store: e.store, Identities: e.store, Tokens: tokens,
+		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096}, zap.NewNop())
+	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
+	server.Mount(engine)
+	srv := httptest.NewServer(engine)
+	t.Cleanup(srv.Close)
+	e.url = srv.URL + api.Prefix
+	return e
+}
+
+// call sends a request as who ("" for nobody) and decodes a JSON answer into out when given.
+func (e *env) call(who, method, path string, body any, out any) int {
+	e.t.Helper()
+	resp := e.do(who, method, path, body, nil)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (e *env) do(who, method, path string, body any, header http.Header) *http.Response {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	default:
+		raw, _ := json.Marshal(b)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.url+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if tok, ok := e.tokens[who]; ok {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+// must fails the test unless the call answers want.
+func (e *env) must(want int, who, method, path string, body any, out any) {
+	e.t.Helper()
+	var raw json.RawMessage
+	if got := e.call(who, method, path, body, &raw); got != want {
+		e.t.Fatalf("%s %s as %s: %d, want %d: %s", method, path, who, got, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// catalog sets up an application, a manager-approved policy (proposed by cat1, approved by
+// cat2), a published entitlement of each risk and an emergency one.
+func (e *env) catalog() {
+	e.t.Helper()
+	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "db", Name: "Database", Owners: []string{"u-cat1"}}, nil)
+	var change governance.CatalogChange
+	e.must(202, "cat1", "PUT", "/policies/by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
+		"justificationFrom": "high", "breakGlassMax": "30m",
+		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
+	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)
+	for _, ent := range []map[string]any{
+		{"id": "db-read", "risk": "low"}, {"id": "db-admin", "risk": "high"}, {"id": "db-root", "risk": "critical", "emergency": true},
+	} {
+		ent["name"], ent["application"], ent["owners"], ent["state"], ent["requestable"], ent["policy"], ent["holders"], ent["maxDuration"] =
+			ent["id"], "db", []string{"u-cat1"}, "published", true, "by-manager", "humans", "8h"
+		e.must(201, "cat1", "POST", "/entitlements", ent, nil)
+	}
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Problem is an RFC 7807 problem details object, the body of every error answer.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+}
+
+const problemBase = "https://gatehouse.dev/problems/"
+
+// problem answers with a problem of the given kind; kind is the last part of its type URI.
+func problem(c *gin.Context, status int, kind, detail string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(status, Problem{Type: problemBase + kind, Title: http.StatusText(status), Status: status,
+		Detail: detail, Instance: c.Request.URL.Path})
+}
+
+// domainProblems translates governance errors at the edge: each sentinel has one status and
+// one problem type, and its message (which never carries a secret) is the detail.
+var domainProblems = []struct {
+	err    error
+	status int
+	kind   string
+}{
+	{governance.ErrNotFound, http.StatusNotFound, "not-found"},
+	{governance.ErrVersionMismatch, http.StatusConflict, "version-mismatch"},
+	{governance.ErrInvalidCatalog, http.StatusBadRequest, "invalid-catalog-entry"},
+	{governance.ErrInvalidRequest, http.StatusBadRequest, "invalid-request"},
+	{governance.ErrJustificationRequired, http.StatusUnprocessableEntity, "justification-required"},
+	{governance.ErrSelfApproval, http.StatusForbidden, "self-approval"},
+	{governance.ErrNotApprover, http.StatusForbidden, "not-an-approver"},
+	{governance.ErrNotYours, http.StatusForbidden, "not-yours"},
+	{governance.ErrOwnChange, http.StatusForbidden, "own-change"},
+	{governance.ErrInactiveIdentity, http.StatusForbidden, "inactive-identity"},
+	{governance.ErrRequestResolved, http.StatusConflict, "already-resolved"},
+	{governance.ErrAlreadyDecided, http.StatusConflict, "already-decided"},
+	{governance.ErrStaleChange, http.StatusConflict, "stale-change"},
+	{governance.ErrGrantState, http.StatusConflict, "grant-state"},
+	{governance.ErrAlreadyHeld, http.StatusConflict, "already-held"},
+	{governance.ErrSoDBlocked, http.StatusUnprocessableEntity, "separation-of-duties"},
+	{governance.ErrOnBehalfNotAllowed, http.StatusUnprocessableEntity, "on-behalf-not-allowed"},
+	{governance.ErrNotRequestable, http.StatusUnprocessableEntity, "not-requestable"},
+	{governance.ErrNoEligibleApprovers, http.StatusUnprocessableEntity, "no-eligible-approvers"},
+	{governance.ErrNotHolder, http.StatusUnprocessableEntity, "wrong-holder"},
+	{governance.ErrNotEmergency, http.StatusUnprocessableEntity, "not-emergency"},
+}
+
+// fail answers with the problem for err; anything unknown is a bare 500, logged with the
+// request id and never shown to the caller.
+func (s *Server) fail(c *gin.Context, err error) {
+	for _, p := range domainProblems {
+		if errors.Is(err, p.err) {
+			problem(c, p.status, p.kind, err.Error())
+			return
+		}
+	}
+	s.log.Error("api request failed", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.String("path", c.FullPath()), zap.Error(err))
+	problem(c, http.StatusInternalServerError, "internal", "")
+}

@@ -1,0 +1,195 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+type submitBody struct {
+	Entitlement   string              `json:"entitlement"`
+	Beneficiary   string              `json:"beneficiary"` // a SCIM user id; empty: oneself
+	Justification string              `json:"justification"`
+	Duration      governance.Duration `json:"duration"`
+}
+
+// submit opens a request (201), or answers the open one for the same access (200).
+func (s *Server) submit(c *gin.Context, p Principal) {
+	var body submitBody
+	if !readJSON(c, &body) {
+		return
+	}
+	if body.Entitlement == "" {
+		problem(c, http.StatusBadRequest, "invalid-body", "entitlement is required")
+		return
+	}
+	r, created, err := s.opts.Access.Submit(c.Request.Context(), governance.Ask{Requester: p.User.ID, Beneficiary: body.Beneficiary,
+		Entitlement: body.Entitlement, Justification: body.Justification, Duration: body.Duration, Source: "api:" + p.Name})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		c.Header("Location", Prefix+"/requests/"+r.ID)
+	}
+	c.JSON(status, r)
+}
+
+type whatIfBody struct {
+	Entitlement string `json:"entitlement"`
+	Beneficiary string `json:"beneficiary"`
+}
+
+// whatIf tells a requester which SoD rules a request would break. For someone else it reveals
+// what they hold, so it is for security admins only.
+func (s *Server) whatIf(c *gin.Context, p Principal) {
+	var body whatIfBody
+	if !readJSON(c, &body) {
+		return
+	}
+	if body.Beneficiary == "" {
+		body.Beneficiary = p.User.ID
+	}
+	if body.Beneficiary != p.User.ID && !p.Has(RoleSecurityAdmin) {
+		problem(c, http.StatusForbidden, "forbidden", "a what-if for someone else needs the securityAdmin role")
+		return
+	}
+	conflicts, err := s.opts.Access.WhatIf(c.Request.Context(), body.Beneficiary, body.Entitlement)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if conflicts == nil {
+		conflicts = []governance.SoDConflict{}
+	}
+	c.JSON(http.StatusOK, gin.H{"conflicts": conflicts, "blocked": slices.ContainsFunc(conflicts, func(x governance.SoDConflict) bool { return x.Rule.Review == nil })})
+}
+
+// seesIdentity says whether p may see what an identity holds and asks for.
+func seesIdentity(p Principal, identity string) bool {
+	return (p.User != nil && p.User.ID == identity) || p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin)
+}
+
+// seesRequest: its requester, its beneficiary, anyone named to decide it, auditors and
+// security admins. To everyone else it does not exist.
+func seesRequest(p Principal, r governance.Request) bool {
+	if seesIdentity(p, r.Beneficiary) {
+		return true
+	}
+	if p.User == nil {
+		return false
+	}
+	if r.Requester == p.User.ID {
+		return true
+	}
+	for _, st := range r.Stages {
+		if slices.Contains(st.Approvers, p.User.ID) || slices.Contains(st.Fallback, p.User.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// listRequests lists the requests of one beneficiary (?beneficiary=, default oneself).
+func (s *Server) listRequests(c *gin.Context, p Principal) {
+	who := c.Query("beneficiary")
+	if who == "" && p.User != nil {
+		who = p.User.ID
+	}
+	if who == "" || !seesIdentity(p, who) {
+		problem(c, http.StatusForbidden, "forbidden", "you may list your own requests; auditors and security admins anyone's")
+		return
+	}
+	all, err := s.opts.Access.Requests.Store.RequestsOf(c.Request.Context(), who)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	slicePage(c, all)
+}
+
+func (s *Server) getRequest(c *gin.Context, p Principal) {
+	r, err := s.opts.Access.Requests.Store.GetRequest(c.Request.Context(), c.Param("id"))
+	if err == nil && !seesRequest(p, r) {
+		err = governance.ErrNotFound
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) cancel(c *gin.Context, p Principal) {
+	ctx := c.Request.Context()
+	r, err := s.opts.Access.Requests.Store.GetRequest(ctx, c.Param("id"))
+	if err == nil && !seesRequest(p, r) {
+		err = governance.ErrNotFound
+	}
+	if err == nil {
+		r, err = s.opts.Access.Requests.Cancel(ctx, r.ID, p.User.Party())
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+type decisionBody struct {
+	Approve *bool  `json:"approve"`
+	Comment string `json:"comment"`
+}
+
+// decide records the caller's decision; the domain checks they are an approver of the current
+// stage and neither requester nor beneficiary.
+func (s *Server) decide(c *gin.Context, p Principal) {
+	var body decisionBody
+	if !readJSON(c, &body) {
+		return
+	}
+	if body.Approve == nil {
+		problem(c, http.StatusBadRequest, "invalid-body", "approve (true or false) is required")
+		return
+	}
+	ctx := c.Request.Context()
+	r, err := s.opts.Access.Requests.Store.GetRequest(ctx, c.Param("id"))
+	if err == nil && !seesRequest(p, r) {
+		err = governance.ErrNotFound
+	}
+	if err == nil {
+		r, err = s.opts.Access.Decide(ctx, r.ID, p.User.ID, *body.Approve, body.Comment)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) inbox(c *gin.Context, p Principal) {
+	n, ok := limit(c)
+	if !ok {
+		return
+	}
+	off, ok := offsetCursor(c)
+	if !ok {
+		return
+	}
+	items, total, err := s.opts.Access.Inbox(c.Request.Context(), p.User.ID, off, n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := page[governance.InboxItem]{Items: items}
+	if off+len(items) < total && len(items) > 0 {
+		out.NextCursor = encodeCursor(strconv.Itoa(off + len(items)))
+	}
+	c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,192 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Break-glass: an entitlement marked emergency can be activated at once by its would-be
+// holder, with a justification, for a short time. Nobody approves first, so everything else is
+// louder: the request and grant say break-glass, a notification goes out, and an incident
+// review opens for security, overdue after an SLA and listed until someone closes it.
+
+// SourceBreakGlass is the source of break-glass requests and grants.
+const SourceBreakGlass = "break-glass"
+
+// DefaultBreakGlassMax is how long an activation lasts when the policy says nothing.
+const DefaultBreakGlassMax = time.Hour
+
+// ErrNotEmergency is returned for activating an entitlement that is not marked emergency.
+var ErrNotEmergency = errors.New("governance: not an emergency entitlement")
+
+// ReviewState is where an incident review stands.
+type ReviewState string
+
+// Incident reviews are open until security closes them.
+const (
+	ReviewOpen   ReviewState = "open"
+	ReviewClosed ReviewState = "closed"
+)
+
+// IncidentReview is the post-incident review a break-glass activation opens.
+type IncidentReview struct {
+	ID            string      `json:"id"`
+	Grant         string      `json:"grant"`
+	Identity      string      `json:"identity"`
+	Entitlement   string      `json:"entitlement"`
+	Justification string      `json:"justification"`
+	Activated     time.Time   `json:"activated"`
+	Due           time.Time   `json:"due"`
+	Notified      bool        `json:"notified"` // the notification was delivered
+	State         ReviewState `json:"state"`
+	ClosedBy      string      `json:"closedBy,omitempty"`
+	Findings      string      `json:"findings,omitempty"`
+	Closed        time.Time   `json:"closed,omitzero"`
+	Version       int64       `json:"version"`
+}
+
+// Overdue reports whether the review is open past its SLA.
+func (r IncidentReview) Overdue(now time.Time) bool { return r.State == ReviewOpen && now.After(r.Due) }
+
+// IncidentStore keeps incident reviews, each write with its audit event.
+type IncidentStore interface {
+	CreateIncidentReview(ctx context.Context, r IncidentReview, event Event) (IncidentReview, error)
+	GetIncidentReview(ctx context.Context, id string) (IncidentReview, error)
+	UpdateIncidentReview(ctx context.Context, prev, next IncidentReview, event Event) (IncidentReview, error)
+	// IncidentReviews lists every review, oldest first.
+	IncidentReviews(ctx context.Context) ([]IncidentReview, error)
+}
+
+// Notifier delivers a notification; an error means it was not delivered and will be retried.
+type Notifier interface {
+	Notify(ctx context.Context, kind string, payload any) error
+}
+
+// BreakGlass activates emergency access.
+type BreakGlass struct {
+	Access    *Access
+	Reviews   IncidentStore
+	Notifier  Notifier
+	ReviewSLA time.Duration
+	Now       func() time.Time
+}
+
+// Activate grants an emergency entitlement to the caller at once, for at most the policy's
+// break-glass maximum, and opens its incident review. The notification is sent before it
+// returns when it can be; otherwise the sweep retries it.
+func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justification string, asked Duration) (Grant, IncidentReview, error) {
+	if strings.TrimSpace(justification) == "" {
+		return Grant{}, IncidentReview{}, fmt.Errorf("%w: break-glass always needs one", ErrJustificationRequired)
+	}
+	o, err := b.Access.offer(ctx, entitlement)
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	if !o.entitlement.Emergency || o.entitlement.State != EntitlementPublished {
+		return Grant{}, IncidentReview{}, fmt.Errorf("%w: %s", ErrNotEmergency, entitlement)
+	}
+	person, err := b.Access.People.Person(ctx, who)
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	maximum := o.policy.BreakGlassMax.D()
+	if maximum <= 0 {
+		maximum = DefaultBreakGlassMax
+	}
+	r, _, err := b.Access.Requests.Submit(ctx, Submission{Requester: person.Party(), Beneficiary: person.Party(),
+		Entitlement: entitlement, Policy: o.policy.ID, Justification: justification, Duration: asked,
+		Source: SourceBreakGlass, AutoApproved: true})
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	g, err := b.Access.Grants.FromRequest(ctx, r, asked.D(), maximum)
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	if err := b.Access.Approved.DoneApproved(ctx, r.ID); err != nil {
+		return g, IncidentReview{}, err
+	}
+	now := b.Now()
+	review, err := b.Reviews.CreateIncidentReview(ctx, IncidentReview{ID: "incident-" + r.ID, Grant: g.ID, Identity: who,
+		Entitlement: entitlement, Justification: justification, Activated: now, Due: now.Add(b.ReviewSLA), State: ReviewOpen},
+		Event{At: now, Actor: "user:" + who, Action: "breakglass.activate", Target: "grant:" + g.ID, Reason: justification})
+	if err != nil {
+		return g, review, err
+	}
+	if sent, err := b.notify(ctx, review); err == nil {
+		review = sent
+	}
+	return g, review, nil
+}
+
+// notify sends the activation and records that it was delivered.
+func (b *BreakGlass) notify(ctx context.Context, r IncidentReview) (IncidentReview, error) {
+	if err := b.Notifier.Notify(ctx, "breakglass.activated", r); err != nil {
+		return r, err
+	}
+	return b.update(ctx, r.ID, Event{Actor: "system", Action: "breakglass.notified"}, func(r IncidentReview, _ time.Time) (IncidentReview, error) {
+		if r.Notified {
+			return r, errUnchanged
+		}
+		r.Notified = true
+		return r, nil
+	})
+}
+
+// Close ends a review with its findings; only security admins reach it (the API checks), and
+// the one who activated cannot close their own.
+func (b *BreakGlass) Close(ctx context.Context, id, by, findings string) (IncidentReview, error) {
+	if strings.TrimSpace(findings) == "" {
+		return IncidentReview{}, fmt.Errorf("%w: closing a review needs its findings", ErrInvalidRequest)
+	}
+	return b.update(ctx, id, Event{Actor: "user:" + by, Action: "breakglass.review.close", Reason: findings},
+		func(r IncidentReview, now time.Time) (IncidentReview, error) {
+			switch {
+			case r.State != ReviewOpen:
+				return r, fmt.Errorf("%w: review %s is %s", ErrRequestResolved, r.ID, r.State)
+			case r.Identity == by:
+				return r, fmt.Errorf("%w: %s activated it", ErrSelfApproval, by)
+			}
+			r.State, r.ClosedBy, r.Findings, r.Closed = ReviewClosed, by, findings, now
+			return r, nil
+		})
+}
+
+// Sweep retries notifications that were not delivered. It returns how many it delivered.
+func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
+	all, err := b.Reviews.IncidentReviews(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for _, r := range all {
+		if r.Notified {
+			continue
+		}
+		if _, err := b.notify(ctx, r); err != nil && !errors.Is(err, errUnchanged) {
+			return sent, err
+		}
+		sent++
+	}
+	return sent, nil
+}
+
+func (b *BreakGlass) update(ctx context.Context, id string, event Event, change func(IncidentReview, time.Time) (IncidentReview, error)) (IncidentReview, error) {
+	return RetryOnVersionMismatch(ctx, func() (IncidentReview, error) {
+		prev, err := b.Reviews.GetIncidentReview(ctx, id)
+		if err != nil {
+			return prev, err
+		}
+		now := b.Now()
+		next, err := change(prev, now)
+		if err != nil {
+			return prev, err
+		}
+		e := event
+		e.At, e.Target = now, "incident:"+id
+		return b.Reviews.UpdateIncidentReview(ctx, prev, next, e)
+	})
+}

@@ -1,0 +1,72 @@
+// Package notify delivers Gatehouse's notifications (break-glass activations, and later
+// review reminders) to the places people watch.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Webhook POSTs each notification as JSON. With a secret, the body is signed: the header
+// X-Gatehouse-Signature is "sha256=" and the hex HMAC-SHA256 of the body, so the receiver can
+// tell it came from Gatehouse.
+type Webhook struct {
+	URL    string
+	Secret []byte
+	Client *http.Client
+	Now    func() time.Time
+}
+
+var _ governance.Notifier = (*Webhook)(nil)
+
+// Notify delivers one notification; anything but a 2xx answer is an error, and the caller
+// retries.
+func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
+	body, err := json.Marshal(map[string]any{"kind": kind, "sentAt": w.Now().UTC(), "payload": payload})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(w.Secret) > 0 {
+		mac := hmac.New(sha256.New, w.Secret)
+		mac.Write(body)
+		req.Header.Set("X-Gatehouse-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	}
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("notify %s: %w", kind, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("notify %s: the webhook answered %d", kind, resp.StatusCode)
+	}
+	return nil
+}
+
+// Log writes notifications to the log at warning level: the notifier when no webhook is
+// configured, so an activation is never silent.
+type Log struct{ Log *zap.Logger }
+
+var _ governance.Notifier = Log{}
+
+func (l Log) Notify(_ context.Context, kind string, payload any) error {
+	l.Log.Warn("notification", zap.String("kind", kind), zap.Any("payload", payload))
+	return nil
+}
