@@ -36,6 +36,8 @@ type Config struct {
 	API API `yaml:"api"`
 	// BreakGlass configures emergency access.
 	BreakGlass BreakGlass `yaml:"breakGlass"`
+	// Audit configures forwarding the audit trail.
+	Audit Audit `yaml:"audit"`
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
@@ -116,12 +118,38 @@ type BreakGlass struct {
 	// ReviewSLA is how long security has to close an activation's incident review before it is
 	// overdue. Default 72h.
 	ReviewSLA time.Duration `yaml:"reviewSLA"`
-	// WebhookURL receives every activation as a JSON POST. Default none: activations are
-	// logged at warning level instead.
-	WebhookURL string `yaml:"webhookURL"`
-	// WebhookSecret, a secret reference, signs the POST body (HMAC-SHA256 in
-	// X-Gatehouse-Signature). Default none.
-	WebhookSecret Secret `yaml:"webhookSecret"`
+	// Webhook receives every activation. Default none: activations are logged at warning
+	// level instead.
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Audit configures where the audit trail goes besides Redis.
+type Audit struct {
+	// SIEM receives every sealed event, in order, at least once, in batches of up to 500.
+	// Default none.
+	SIEM Webhook `yaml:"siem"`
+}
+
+// Webhook is an HTTP endpoint Gatehouse POSTs JSON to.
+type Webhook struct {
+	// URL is the http(s) endpoint. Default none (off).
+	URL string `yaml:"url"`
+	// Secret, a secret reference, signs each body: X-Gatehouse-Signature is "sha256=" and the
+	// hex HMAC-SHA256 of the body. Default none (unsigned).
+	Secret Secret `yaml:"secret"`
+}
+
+func (w Webhook) validate(field string, bad func(field, format string, args ...any)) {
+	if w.URL != "" {
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(field+".url", "%q is not an http(s) URL", w.URL)
+		}
+	}
+	if w.Secret != "" {
+		if _, err := w.Secret.Resolve(); err != nil {
+			bad(field+".secret", "%v", err)
+		}
+	}
 }
 
 // APIToken is one API token.
@@ -293,16 +321,8 @@ func (c Config) Validate() error {
 	if c.BreakGlass.ReviewSLA <= 0 {
 		bad("breakGlass.reviewSLA", "must be positive")
 	}
-	if c.BreakGlass.WebhookURL != "" {
-		if u, err := url.Parse(c.BreakGlass.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("breakGlass.webhookURL", "%q is not an http(s) URL", c.BreakGlass.WebhookURL)
-		}
-	}
-	if c.BreakGlass.WebhookSecret != "" {
-		if _, err := c.BreakGlass.WebhookSecret.Resolve(); err != nil {
-			bad("breakGlass.webhookSecret", "%v", err)
-		}
-	}
+	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
+	c.Audit.SIEM.validate("audit.siem", bad)
 	return errors.Join(errs...)
 }
 

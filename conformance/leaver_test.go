@@ -11,8 +11,8 @@ import (
 )
 
 // An IdP deactivates a user over SCIM: within seconds the running gateway has revoked the
-// user's grant and cancelled its pending request. Requests and grants have no API yet, so this
-// test makes them directly in the gateway's Redis namespace.
+// user's grant and cancelled its pending request. The test makes them directly in the gateway's
+// Redis namespace, so that only the leaver duty can have ended them.
 func TestLeaverLosesAccessWithinSeconds(t *testing.T) {
 	ctx := context.Background()
 	store := redisstore.New(redis.Client(t), "shared")

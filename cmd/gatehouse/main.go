@@ -173,31 +173,9 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 	}
-	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
-	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
-	access := &governance.Access{
-		Catalog:  &governance.Catalog{Store: store, Now: time.Now, NewID: uuid.NewString},
-		Requests: requests, Grants: grants, People: &governance.People{Store: store}, Approved: store,
-	}
-	notifier, err := breakGlassNotifier(cfg.BreakGlass, log)
+	access, breakGlass, err := governed(ctx, cfg, store, log)
 	if err != nil {
 		return err
-	}
-	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
-	for _, d := range []struct {
-		name, what string
-		duty       func(context.Context) (int, error)
-	}{
-		{"audit", "sealing the audit trail", store.SealAudit},
-		{"requests", "applying request timeouts", func(ctx context.Context) (int, error) { return requests.Sweep(ctx, 500) }},
-		{"access", "granting approved requests", func(ctx context.Context) (int, error) { return access.Fulfil(ctx, 500) }},
-		{"grants", "ending due grants", func(ctx context.Context) (int, error) { return grants.Sweep(ctx, 500) }},
-		{"leavers", "handling leavers", func(ctx context.Context) (int, error) { return leavers.Sweep(ctx, 100) }},
-		{"breakglass", "sending break-glass notifications", breakGlass.Sweep},
-	} {
-		go everySecond(ctx, log.Named(d.name), d.what, d.duty)
 	}
 	apiServer, err := newAPI(cfg.API, access, breakGlass, store, log.Named("api"))
 	if err != nil {
@@ -235,6 +213,52 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// governed builds the governance services on the store and starts their background duties.
+func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, log *zap.Logger) (*governance.Access, *governance.BreakGlass, error) {
+	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
+	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
+	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	access := &governance.Access{
+		Catalog:  &governance.Catalog{Store: store, Now: time.Now, NewID: uuid.NewString},
+		Requests: requests, Grants: grants, People: &governance.People{Store: store}, Approved: store,
+	}
+	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
+	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
+		return nil, nil, fmt.Errorf("breakGlass.webhook: %w", err)
+	} else if hook != nil {
+		notifier = hook
+	}
+	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
+	type duty struct {
+		name, what string
+		run        func(context.Context) (int, error)
+	}
+	duties := []duty{
+		{"audit", "sealing the audit trail", store.SealAudit},
+		{"requests", "applying request timeouts", func(ctx context.Context) (int, error) { return requests.Sweep(ctx, 500) }},
+		{"access", "granting approved requests", func(ctx context.Context) (int, error) { return access.Fulfil(ctx, 500) }},
+		{"grants", "ending due grants", func(ctx context.Context) (int, error) { return grants.Sweep(ctx, 500) }},
+		{"leavers", "handling leavers", func(ctx context.Context) (int, error) { return leavers.Sweep(ctx, 100) }},
+		{"breakglass", "sending break-glass notifications", breakGlass.Sweep},
+	}
+	siem, err := webhook(cfg.Audit.SIEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit.siem: %w", err)
+	}
+	if siem != nil {
+		forwarder := &governance.Forwarder{Name: "siem", Trail: store, Cursors: store, Batch: 500,
+			Deliver: func(ctx context.Context, events []governance.ForwardedEvent) error {
+				return siem.Notify(ctx, "audit.events", events)
+			}}
+		duties = append(duties, duty{"siem", "forwarding the audit trail", forwarder.Forward})
+	}
+	for _, d := range duties {
+		go everySecond(ctx, log.Named(d.name), d.what, d.run)
+	}
+	return access, breakGlass, nil
 }
 
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties
@@ -295,16 +319,16 @@ func newAPI(cfg config.API, access *governance.Access, breakGlass *governance.Br
 	}, log), nil
 }
 
-// breakGlassNotifier posts activations to the configured webhook, or logs them.
-func breakGlassNotifier(cfg config.BreakGlass, log *zap.Logger) (governance.Notifier, error) {
-	if cfg.WebhookURL == "" {
-		return notify.Log{Log: log.Named("breakglass")}, nil
+// webhook builds the notifier for a configured webhook; nil when none is configured.
+func webhook(cfg config.Webhook) (*notify.Webhook, error) {
+	if cfg.URL == "" {
+		return nil, nil
 	}
-	w := &notify.Webhook{URL: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Now: time.Now}
-	if cfg.WebhookSecret != "" {
-		secret, err := cfg.WebhookSecret.Resolve()
+	w := &notify.Webhook{URL: cfg.URL, Client: &http.Client{Timeout: 10 * time.Second}, Now: time.Now}
+	if cfg.Secret != "" {
+		secret, err := cfg.Secret.Resolve()
 		if err != nil {
-			return nil, fmt.Errorf("breakGlass.webhookSecret: %w", err)
+			return nil, err
 		}
 		w.Secret = []byte(secret)
 	}

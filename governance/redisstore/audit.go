@@ -143,3 +143,34 @@ func (s *Store) AuditEventsAfter(ctx context.Context, after string) iter.Seq2[go
 		}
 	}
 }
+
+var _ governance.AuditCursors = (*Store)(nil)
+
+// Forwarders' cursors: "audit:cursor:<name>" holds the position last delivered.
+
+func (s *Store) AuditCursor(ctx context.Context, name string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.prefix+"audit:cursor:"+name).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisstore: audit cursor %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// ARGV: P name from to
+var moveCursorScript = redis.NewScript(`
+local key = ARGV[1] .. "audit:cursor:" .. ARGV[2]
+if (redis.call("GET", key) or "") ~= ARGV[3] then return {"version"} end
+redis.call("SET", key, ARGV[4])
+return {"ok"}
+`)
+
+func (s *Store) MoveAuditCursor(ctx context.Context, name, from, to string) error {
+	res, err := moveCursorScript.Run(ctx, s.rdb, s.route, s.prefix, name, from, to).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: move audit cursor %s: %w", name, err)
+	}
+	return scriptError(res)
+}

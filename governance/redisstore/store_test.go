@@ -45,6 +45,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
+	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 }
 
 func run(t *testing.T, newStore storeFactory) {
