@@ -177,7 +177,19 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiServer, err := newAPI(cfg.API, access, breakGlass, store, log.Named("api"))
+	var demoAPI map[string]string
+	var extraTokens []api.Token
+	if cfg.Demo {
+		if err := seedCatalog(ctx, store, access.People); err != nil {
+			return fmt.Errorf("load demo catalog: %w", err)
+		}
+		if len(cfg.API.Tokens) == 0 {
+			if extraTokens, demoAPI, err = demoAPITokens(); err != nil {
+				return err
+			}
+		}
+	}
+	apiServer, err := newAPI(cfg.API, extraTokens, access, breakGlass, store, log.Named("api"))
 	if err != nil {
 		return err
 	}
@@ -193,7 +205,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		Handler: engine, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
-	banner(stdout, cfg, ln.Addr().String(), demoToken)
+	banner(stdout, cfg, ln.Addr().String(), demoToken, demoAPI)
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("scim_base_url", cfg.PublicURL+scim.Prefix))
 
 	served := make(chan error, 1)
@@ -279,7 +291,7 @@ func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(co
 	}
 }
 
-func banner(w io.Writer, cfg config.Config, addr, demoToken string) {
+func banner(w io.Writer, cfg config.Config, addr, demoToken string, demoAPI map[string]string) {
 	fmt.Fprintf(w, "Gatehouse is listening on %s\n", addr)
 	fmt.Fprintf(w, "  SCIM base URL: %s%s\n", cfg.PublicURL, scim.Prefix)
 	if demoToken != "" {
@@ -289,14 +301,22 @@ func banner(w io.Writer, cfg config.Config, addr, demoToken string) {
 		fmt.Fprintf(w, "  Authenticate with: Authorization: Bearer <the token of a configured SCIM client>\n")
 	}
 	fmt.Fprintf(w, "  Try: curl -H 'Authorization: Bearer <token>' %s%s/Users\n", cfg.PublicURL, scim.Prefix)
+	fmt.Fprintf(w, "  REST API: %s%s (OpenAPI at %s%s/openapi.json)\n", cfg.PublicURL, api.Prefix, cfg.PublicURL, api.Prefix)
+	for _, u := range demoUsers {
+		if tok, ok := demoAPI[u]; ok {
+			fmt.Fprintf(w, "    as %-31s Authorization: Bearer %s\n", u, tok)
+		}
+	}
+	if len(demoAPI) > 0 {
+		fmt.Fprintf(w, "    (one-time demo tokens: grace asks, ada then katherine approve, alan audits)\n")
+	}
 	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
 		fmt.Fprintf(w, "  Storage: embedded in-process Redis; nothing survives a restart (set GATEHOUSE_REDIS_URL)\n")
 	}
 }
 
 // newAPI resolves the API's tokens and role groups.
-func newAPI(cfg config.API, access *governance.Access, breakGlass *governance.BreakGlass, store *redisstore.Store, log *zap.Logger) (*api.Server, error) {
-	var tokens []api.Token
+func newAPI(cfg config.API, tokens []api.Token, access *governance.Access, breakGlass *governance.BreakGlass, store *redisstore.Store, log *zap.Logger) (*api.Server, error) {
 	for _, t := range cfg.Tokens {
 		sum, err := t.Token.TokenHash()
 		if err != nil {

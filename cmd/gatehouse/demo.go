@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/api"
+	"github.com/gatehouse-iam/gatehouse/fixtures"
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// demoCatalog is fixtures/demo/catalog.json.
+type demoCatalog struct {
+	Applications []governance.Application `json:"applications"`
+	Policies     []governance.Policy      `json:"policies"`
+	Entitlements []governance.Entitlement `json:"entitlements"`
+	SoDRules     []governance.SoDRule     `json:"sodRules"`
+}
+
+// seedCatalog loads the demo catalog into an empty store. It writes through the store, not
+// through two admins: the seed is the starting point an operator chose, and each item is in
+// the audit trail as put by "system:demo".
+func seedCatalog(ctx context.Context, store governance.CatalogStore, people *governance.People) error {
+	existing, err := store.CatalogItems(ctx, governance.KindApplication)
+	if err != nil || len(existing) > 0 {
+		return err
+	}
+	var c demoCatalog
+	if err := json.Unmarshal(fixtures.DemoCatalog(), &c); err != nil {
+		return fmt.Errorf("demo catalog: %w", err)
+	}
+	ids := func(userNames []string) ([]string, error) {
+		out := make([]string, 0, len(userNames))
+		for _, n := range userNames {
+			p, err := people.ByUserName(ctx, n)
+			if err != nil {
+				return nil, fmt.Errorf("demo catalog owner %s: %w", n, err)
+			}
+			out = append(out, p.ID)
+		}
+		return out, nil
+	}
+	put := func(kind governance.CatalogKind, id string, v any) error {
+		body, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = store.PutCatalogItem(ctx, governance.CatalogItem{Kind: kind, ID: id, Body: body},
+			governance.Event{At: time.Now(), Actor: "system:demo", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body})
+		return err
+	}
+	for _, a := range c.Applications {
+		if a.Owners, err = ids(a.Owners); err != nil {
+			return err
+		}
+		if err := put(governance.KindApplication, a.ID, a); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.Policies {
+		if err := put(governance.KindPolicy, p.ID, p); err != nil {
+			return err
+		}
+	}
+	for _, e := range c.Entitlements {
+		if e.Owners, err = ids(e.Owners); err != nil {
+			return err
+		}
+		if err := put(governance.KindEntitlement, e.ID, e); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.SoDRules {
+		if err := put(governance.KindSoDRule, r.ID, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// demoUsers get one-time API tokens in the demo: grace asks, ada (her manager) approves the
+// first stage, katherine (the owner) the second, and alan (Security) audits.
+var demoUsers = []string{"grace.hopper@example.org", "ada.lovelace@example.org", "katherine.johnson@example.org", "alan.turing@example.org"}
+
+// demoAPITokens makes a random token per demo user; the values are shown once on the terminal.
+func demoAPITokens() ([]api.Token, map[string]string, error) {
+	var tokens []api.Token
+	shown := map[string]string{}
+	for _, u := range demoUsers {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, nil, err
+		}
+		tok := "demo-api-" + hex.EncodeToString(b[:])
+		tokens = append(tokens, api.Token{Name: "demo-" + u, Hash: sha256.Sum256([]byte(tok)), UserName: u})
+		shown[u] = tok
+	}
+	return tokens, shown, nil
+}
