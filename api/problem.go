@@ -37,6 +37,7 @@ var domainProblems = []struct {
 }{
 	{governance.ErrNotFound, http.StatusNotFound, "not-found"},
 	{governance.ErrVersionMismatch, http.StatusConflict, "version-mismatch"},
+	{governance.ErrConflict, http.StatusConflict, "conflict"},
 	{governance.ErrInvalidCatalog, http.StatusBadRequest, "invalid-catalog-entry"},
 	{governance.ErrInvalidRequest, http.StatusBadRequest, "invalid-request"},
 	{governance.ErrJustificationRequired, http.StatusUnprocessableEntity, "justification-required"},

@@ -175,6 +175,60 @@ audit:
 		t.Fatalf("break-glass webhook got %s", got)
 	}
 
+	// A governed group: the IdP's addition becomes a request, its removal withdraws it.
+	gid := str(g.call(t, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": unique("prod-admins")}).want(t, 201).body["id"])
+	var ent map[string]any
+	must(200, "cat1", "GET", "/entitlements/db-read", nil, &ent)
+	ent["governedGroup"] = gid
+	req, _ := http.NewRequest("PUT", g.base+"/api/v1/entitlements/db-read", bytes.NewReader(mustJSON(t, ent)))
+	req.Header.Set("Authorization", "Bearer "+tokens["cat1"])
+	req.Header.Set("If-Match", `"1"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&change)
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("governing a group answered %d", resp.StatusCode)
+	}
+	must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+	member := func(op string) {
+		g.call(t, "PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": op, "path": "members", "value": []any{map[string]any{"value": ids["ada"]}}})).want(t, 204)
+	}
+	waitFor := func(what string, ok func([]governance.Request) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var mine struct {
+				Items []governance.Request `json:"items"`
+			}
+			must(200, "ada", "GET", "/requests", nil, &mine)
+			var governed []governance.Request
+			for _, r := range mine.Items {
+				if r.Source == "scim:default" && r.Entitlement == "db-read" {
+					governed = append(governed, r)
+				}
+			}
+			if ok(governed) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("10 s on, %s: %+v", what, governed)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	member("add")
+	waitFor("a request from the IdP's addition", func(rs []governance.Request) bool {
+		return len(rs) == 1 && rs[0].State == governance.RequestPending
+	})
+	member("remove")
+	waitFor("the request withdrawn after the IdP's removal", func(rs []governance.Request) bool {
+		return len(rs) == 1 && rs[0].State == governance.RequestCancelled
+	})
+
 	// The SIEM gets every sealed event, in order, chained from the start of the trail.
 	deadline = time.Now().Add(10 * time.Second)
 	for {
@@ -196,7 +250,7 @@ audit:
 			_ = json.Unmarshal(e.Event, &ev)
 			actions[ev.Action] = true
 		}
-		if actions["grant.expire"] && actions["breakglass.activate"] {
+		if actions["grant.expire"] && actions["breakglass.activate"] && actions["request.cancel"] {
 			t.Logf("the SIEM received %d events, chained", len(events))
 			return
 		}
@@ -205,4 +259,13 @@ audit:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

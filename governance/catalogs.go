@@ -110,8 +110,10 @@ type CatalogStore interface {
 // Catalog curates applications, entitlements, policies and SoD rules.
 type Catalog struct {
 	Store CatalogStore
-	Now   func() time.Time
-	NewID func() string
+	// Identities, when set, is where a governed group must exist.
+	Identities IdentityStore
+	Now        func() time.Time
+	NewID      func() string
 }
 
 // PutResult is what a write did: applied at once (Item), or proposed (Change).
@@ -289,6 +291,11 @@ func (c *Catalog) validateEntitlement(ctx context.Context, e Entitlement) error 
 	}
 	if _, err := c.Store.CatalogItem(ctx, KindApplication, e.Application); err != nil {
 		bad("application %q: %v", e.Application, err)
+	}
+	if e.GovernedGroup != "" && c.Identities != nil {
+		if _, err := c.Identities.Get(ctx, KindGroup, e.GovernedGroup, ReadOptions{}); err != nil {
+			bad("governed group %q: %v", e.GovernedGroup, err)
+		}
 	}
 	if e.State == EntitlementPublished {
 		if _, err := c.Store.CatalogItem(ctx, KindPolicy, e.Policy); err != nil {

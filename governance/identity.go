@@ -36,6 +36,22 @@ func (e *UnknownMemberError) Error() string {
 // Unwrap lets errors.Is(err, ErrUnknownMember) match.
 func (e *UnknownMemberError) Unwrap() error { return ErrUnknownMember }
 
+type actorKey struct{}
+
+// WithActor names who makes the changes ctx carries ("scim:<client>", "user:<id>"), for stores
+// to record with them: the source of a governed group's request, the actor of an audit event.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf is the actor WithActor set, or "system".
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "system"
+}
+
 // Resource is an identity record as its IdP declared it, plus what the store derives.
 type Resource struct {
 	Kind     Kind

@@ -7,7 +7,6 @@ package scim
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -52,15 +51,6 @@ type Server struct {
 	spc       []byte
 	log       *zap.Logger
 	endpoints map[string]string // lower-case first path segment -> canonical
-}
-
-// clientKey carries the authenticated client's name in the request context.
-type clientKey struct{}
-
-// ClientName returns the IdP client that made the request.
-func ClientName(ctx context.Context) string {
-	name, _ := ctx.Value(clientKey{}).(string)
-	return name
 }
 
 func init() {
@@ -117,7 +107,7 @@ func (s *Server) serve(c *gin.Context) {
 		writeError(w, scimerrors.ScimError{Status: http.StatusUnauthorized, Detail: "A valid bearer token is required."})
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), clientKey{}, client))
+	r = r.WithContext(governance.WithActor(r.Context(), "scim:"+client))
 	c.Set("client", client)
 
 	body, err := readBody(r, s.opts.MaxBodyBytes)

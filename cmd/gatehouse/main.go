@@ -233,7 +233,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
 	access := &governance.Access{
-		Catalog:  &governance.Catalog{Store: store, Now: time.Now, NewID: uuid.NewString},
+		Catalog:  &governance.Catalog{Store: store, Identities: store, Now: time.Now, NewID: uuid.NewString},
 		Requests: requests, Grants: grants, People: &governance.People{Store: store}, Approved: store,
 	}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
@@ -244,6 +244,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
+	governed := &governance.Governed{Access: access, Queue: store, Now: time.Now}
 	type duty struct {
 		name, what string
 		run        func(context.Context) (int, error)
@@ -255,6 +256,9 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		{"grants", "ending due grants", func(ctx context.Context) (int, error) { return grants.Sweep(ctx, 500) }},
 		{"leavers", "handling leavers", func(ctx context.Context) (int, error) { return leavers.Sweep(ctx, 100) }},
 		{"breakglass", "sending break-glass notifications", breakGlass.Sweep},
+		{"governed", "turning governed group memberships into requests and revocations", func(ctx context.Context) (int, error) {
+			return governed.Sweep(ctx, 200)
+		}},
 	}
 	siem, err := webhook(cfg.Audit.SIEM)
 	if err != nil {

@@ -28,7 +28,7 @@ func newWorld(t *testing.T, newStore storeFactory) *world {
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
 	clock := func() time.Time { return w.now }
-	w.catalog = &governance.Catalog{Store: w.store, Now: clock, NewID: id}
+	w.catalog = &governance.Catalog{Store: w.store, Identities: w.store, Now: clock, NewID: id}
 	requests := &governance.Requests{Store: w.store, Now: clock, NewID: id}
 	w.access = &governance.Access{Catalog: w.catalog, Requests: requests,
 		Grants: &governance.Grants{Store: w.store, Provisioner: governance.RecordOnly{}, Now: clock},

@@ -16,20 +16,52 @@ var _ governance.CatalogStore = (*Store)(nil)
 
 // The catalog: "cat:<kind>:<id>" is a record (records.go) holding the item's JSON;
 // "cat:<kind>" orders a kind's ids by creation. Proposed changes: "chg:<id>" is a record,
-// "chgs" orders them by creation. Every write appends its audit event in the same script.
+// "chgs" orders them by creation. "governed" maps a SCIM group id to the entitlement that
+// governs it, kept by the same scripts that write entitlements, so the identity scripts know
+// which membership changes to queue. Every write appends its audit event in the same script.
 
-// ARGV: P kind id prevVersion json event created
-var putItemScript = redis.NewScript(recordLua + `
+// catalogLua keeps the governed index: an entitlement moves from governing one group (or
+// none) to another (or none); a group governed by another entitlement is a conflict.
+const catalogLua = `
+local function governs(P, ent, new)
+  if new ~= "" then
+    local holder = redis.call("HGET", P .. "governed", new)
+    if holder and holder ~= ent then return {"conflict", "group " .. new .. " is governed by " .. holder} end
+  end
+  return nil
+end
+-- Marking a group governed queues its current members too: access they have through the
+-- group becomes a request like any other.
+local function govern(P, ent, old, new)
+  if old ~= "" and redis.call("HGET", P .. "governed", old) == ent then redis.call("HDEL", P .. "governed", old) end
+  if new == "" then return end
+  redis.call("HSET", P .. "governed", new, ent)
+  if new == old then return end
+  for _, m in ipairs(redis.call("HKEYS", P .. "members:" .. new)) do
+    if redis.call("EXISTS", P .. "user:" .. m) == 1 then
+      redis.call("ZADD", P .. "gov:dirty", 0, new .. "\t" .. m .. "\tscim:existing-member")
+    end
+  end
+end
+`
+
+// ARGV: P kind id prevVersion json event created oldGroup newGroup
+var putItemScript = redis.NewScript(recordLua + catalogLua + `
 local P, kind, id, prev = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local key = P .. "cat:" .. kind .. ":" .. id
+local bad = governs(P, id, ARGV[9])
+if bad then return bad end
+local v = redis.call("HGET", key, "v")
+if prev == "0" and v then return {"version"} end
+if prev ~= "0" and not v then return {"notfound"} end
+if prev ~= "0" and v ~= prev then return {"version"} end
+govern(P, id, ARGV[8], ARGV[9])
 if prev == "0" then
-  if redis.call("EXISTS", key) == 1 then return {"version"} end
   create(P, key, ARGV[5], ARGV[6])
   redis.call("ZADD", P .. "cat:" .. kind, ARGV[7], id)
-  return {"ok"}
+else
+  casWrite(P, key, prev, ARGV[5], ARGV[6])
 end
-local failed = casWrite(P, key, prev, ARGV[5], ARGV[6])
-if failed then return failed end
 return {"ok"}
 `)
 
@@ -41,9 +73,9 @@ redis.call("ZADD", P .. "chgs", ARGV[5], id)
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json event, then (when applying) kind target itemVersion itemJson itemEvent created.
-// Both versions are checked before anything is written.
-var decideChangeScript = redis.NewScript(recordLua + `
+// ARGV: P id prevVersion json event, then (when applying) kind target itemVersion itemJson
+// itemEvent created oldGroup newGroup. Every check comes before anything is written.
+var decideChangeScript = redis.NewScript(recordLua + catalogLua + `
 local P, id = ARGV[1], ARGV[2]
 local key = P .. "chg:" .. id
 local v = redis.call("HGET", key, "v")
@@ -53,9 +85,12 @@ local itemKey
 if ARGV[6] then
   itemKey = P .. "cat:" .. ARGV[6] .. ":" .. ARGV[7]
   if (redis.call("HGET", itemKey, "v") or "0") ~= ARGV[8] then return {"stale"} end
+  local bad = governs(P, ARGV[7], ARGV[13])
+  if bad then return bad end
 end
 casWrite(P, key, ARGV[3], ARGV[4], ARGV[5])
 if itemKey then
+  govern(P, ARGV[7], ARGV[12], ARGV[13])
   if ARGV[8] == "0" then
     create(P, itemKey, ARGV[9], ARGV[10])
     redis.call("ZADD", P .. "cat:" .. ARGV[6], ARGV[11], ARGV[7])
@@ -123,8 +158,9 @@ func (s *Store) PutCatalogItem(ctx context.Context, item governance.CatalogItem,
 	if err != nil {
 		return governance.CatalogItem{}, err
 	}
+	oldGroup, newGroup := governedGroups(item.Kind, event.Before, item.Body)
 	res, err := putItemScript.Run(ctx, s.rdb, s.route, s.prefix, string(item.Kind), item.ID, item.Version, []byte(item.Body), body,
-		event.At.UnixMicro()).Slice()
+		event.At.UnixMicro(), oldGroup, newGroup).Slice()
 	if err != nil {
 		return governance.CatalogItem{}, fmt.Errorf("redisstore: put %s %s: %w", item.Kind, item.ID, err)
 	}
@@ -193,7 +229,9 @@ func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.C
 	}
 	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, bodies[0]}
 	if apply != nil {
-		args = append(args, string(apply.Kind), apply.ID, strconv.FormatInt(apply.Version, 10), []byte(apply.Body), bodies[1], events[1].At.UnixMicro())
+		oldGroup, newGroup := governedGroups(apply.Kind, events[1].Before, apply.Body)
+		args = append(args, string(apply.Kind), apply.ID, strconv.FormatInt(apply.Version, 10), []byte(apply.Body), bodies[1], events[1].At.UnixMicro(),
+			oldGroup, newGroup)
 	}
 	res, err := decideChangeScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
@@ -206,4 +244,20 @@ func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.C
 		return governance.CatalogChange{}, err
 	}
 	return next, nil
+}
+
+// governedGroups is the group an entitlement governed before a write and governs after it
+// ("" for none, and for other kinds).
+func governedGroups(kind governance.CatalogKind, before, after json.RawMessage) (string, string) {
+	if kind != governance.KindEntitlement {
+		return "", ""
+	}
+	group := func(raw json.RawMessage) string {
+		var e governance.Entitlement
+		if len(raw) == 0 || json.Unmarshal(raw, &e) != nil {
+			return ""
+		}
+		return e.GovernedGroup
+	}
+	return group(before), group(after)
 }

@@ -3,8 +3,10 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -139,19 +141,80 @@ func (s *Store) ClaimLeavers(ctx context.Context, now time.Time, limit int) ([]s
 	return s.due(ctx, "leavers", now, limit)
 }
 
-// ARGV: P id now. A claimed leaver's score is its lease end, in the future; one queued again
-// since has a score of its new deactivation, not after now, and must stay.
-var doneLeaverScript = redis.NewScript(`
-local key = ARGV[1] .. "leavers"
-local score = redis.call("ZSCORE", key, ARGV[2])
-if score and tonumber(score) > tonumber(ARGV[3]) then redis.call("ZREM", key, ARGV[2]) end
+// ARGV: P index member now. A claimed member's score is its lease end, in the future; one
+// queued again since has the score it was queued with, not after now, and must stay.
+var doneScript = redis.NewScript(`
+local key = ARGV[1] .. ARGV[2]
+local score = redis.call("ZSCORE", key, ARGV[3])
+if score and tonumber(score) > tonumber(ARGV[4]) then redis.call("ZREM", key, ARGV[3]) end
 return {"ok"}
 `)
 
+// done takes a handled member off a claimed queue, unless it was queued again meanwhile.
+func (s *Store) done(ctx context.Context, index, member string, now time.Time) error {
+	if err := doneScript.Run(ctx, s.rdb, s.route, s.prefix, index, member, now.UnixMicro()).Err(); err != nil {
+		return fmt.Errorf("redisstore: %s done: %w", index, err)
+	}
+	return nil
+}
+
 // DoneLeaver takes a handled leaver off the queue, unless it was queued again meanwhile.
 func (s *Store) DoneLeaver(ctx context.Context, id string, now time.Time) error {
-	if err := doneLeaverScript.Run(ctx, s.rdb, s.route, s.prefix, id, now.UnixMicro()).Err(); err != nil {
-		return fmt.Errorf("redisstore: leaver %s done: %w", id, err)
+	return s.done(ctx, "leavers", id, now)
+}
+
+var _ governance.GovernedQueue = (*Store)(nil)
+
+// ClaimGoverned claims marked membership changes of governed groups ("gov:dirty": "group TAB
+// user TAB actor", written by the identity scripts).
+func (s *Store) ClaimGoverned(ctx context.Context, now time.Time, limit int) ([]governance.GovernedChange, error) {
+	marks, err := s.due(ctx, "gov:dirty", now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]governance.GovernedChange, 0, len(marks))
+	for _, m := range marks {
+		parts := strings.SplitN(m, "\t", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("redisstore: malformed governed mark %q", m)
+		}
+		out = append(out, governance.GovernedChange{Group: parts[0], User: parts[1], Actor: parts[2]})
+	}
+	return out, nil
+}
+
+// DoneGoverned unmarks a handled change, unless it was marked again meanwhile.
+func (s *Store) DoneGoverned(ctx context.Context, c governance.GovernedChange, now time.Time) error {
+	return s.done(ctx, "gov:dirty", c.Group+"\t"+c.User+"\t"+c.Actor, now)
+}
+
+func (s *Store) GovernedBy(ctx context.Context, group string) (string, error) {
+	v, err := s.rdb.HGet(ctx, s.prefix+"governed", group).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisstore: governed %s: %w", group, err)
+	}
+	return v, nil
+}
+
+func (s *Store) IsMember(ctx context.Context, group, id string) (bool, error) {
+	ok, err := s.rdb.HExists(ctx, s.prefix+"members:"+group, id).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: member %s of %s: %w", id, group, err)
+	}
+	return ok, nil
+}
+
+// AppendAudit appends an event that goes with no change of state.
+func (s *Store) AppendAudit(ctx context.Context, e governance.Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.prefix + "audit", Values: []any{"e", body}}).Err(); err != nil {
+		return fmt.Errorf("redisstore: append audit: %w", err)
 	}
 	return nil
 }

@@ -115,15 +115,27 @@ local function checkMembers(gid, members)
   end
   return nil
 end
+-- A membership change of a user in a governed group (see the catalog) marks the pair for the
+-- governed-groups duty, with who made the change (the last ARGV of every writing script):
+-- the duty turns it into a request or a revocation, whatever happens to the process meanwhile.
+local function governed(gid, m, k)
+  if k == "user" and redis.call("HEXISTS", P .. "governed", gid) == 1 then
+    redis.call("ZADD", P .. "gov:dirty", 0, gid .. "\t" .. m .. "\t" .. ARGV[#ARGV])
+  end
+end
 local function join(gid, gdn, m, now)
   local k = kindOf(m)
   redis.call("HSET", P .. "members:" .. gid, m, k .. "\0" .. redis.call("HGET", rkey(k, m), "dn"))
   changed(k, m, now, gid, gdn)
+  governed(gid, m, k)
 end
 local function leave(gid, m, now)
   redis.call("HDEL", P .. "members:" .. gid, m)
   local k = kindOf(m)
-  if k then changed(k, m, now, gid, nil) end
+  if k then
+    changed(k, m, now, gid, nil)
+    governed(gid, m, k)
+  end
 end
 -- setMembers makes the member list exactly members; it answers whether anything changed.
 local function setMembers(gid, gdn, members, now)
@@ -193,7 +205,8 @@ end
 `
 
 // ARGV: P kind id unique display doc now inactive, lookups (count, entries), then the members:
-// a mode ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries).
+// a mode ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries),
+// then the actor.
 var createScript = redis.NewScript(prelude + `
 local kind, id, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local lookups, pos = readList(9)
@@ -215,8 +228,8 @@ if mode == "changes" then applyChanges(id, dn, members, now) end
 return written(kind, id, mode)
 `)
 
-// ARGV: P kind id ifVersion unique display doc now inactive, lookups, members mode and list (as
-// create). The version moves only when something changed, so a repeated write is a no-op.
+// ARGV: P kind id ifVersion unique display doc now inactive, lookups, members mode and list,
+// actor (as create). The version moves only when something changed, so a repeated write is a no-op.
 var replaceScript = redis.NewScript(prelude + `
 local kind, id, ifv, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local lookups, pos = readList(10)
@@ -258,7 +271,7 @@ end
 return written(kind, id, mode)
 `)
 
-// ARGV: P kind id ifVersion now
+// ARGV: P kind id ifVersion now actor
 var deleteScript = redis.NewScript(prelude + `
 local kind, id, ifv, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local key = rkey(kind, id)
@@ -276,7 +289,10 @@ end
 local mKey = P .. "members:" .. id
 for _, m in ipairs(redis.call("HKEYS", mKey)) do
   local k = kindOf(m)
-  if k then changed(k, m, now, id, nil) end
+  if k then
+    changed(k, m, now, id, nil)
+    governed(id, m, k)
+  end
 end
 redis.call("DEL", key, dkey(kind, id), mKey)
 if kind == "user" then redis.call("ZADD", P .. "leavers", now, id) end

@@ -128,6 +128,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	default:
 		args = append(args, "keep", 0)
 	}
+	args = append(args, governance.ActorOf(ctx))
 	res, err := script.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: %w", w.Kind, w.ID, err)
@@ -148,7 +149,7 @@ func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifV
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	res, err := deleteScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), id,
-		strconv.FormatInt(ifVersion, 10), now.UnixMicro()).Slice()
+		strconv.FormatInt(ifVersion, 10), now.UnixMicro(), governance.ActorOf(ctx)).Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: delete %s %s: %w", kind, id, err)
 	}

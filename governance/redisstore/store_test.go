@@ -46,6 +46,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
+	"GovernedGroups":                      testGovernedGroups,
 }
 
 func run(t *testing.T, newStore storeFactory) {
