@@ -175,18 +175,6 @@ func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
 }
 
 func (b *BreakGlass) update(ctx context.Context, id string, event Event, change func(IncidentReview, time.Time) (IncidentReview, error)) (IncidentReview, error) {
-	return RetryOnVersionMismatch(ctx, func() (IncidentReview, error) {
-		prev, err := b.Reviews.GetIncidentReview(ctx, id)
-		if err != nil {
-			return prev, err
-		}
-		now := b.Now()
-		next, err := change(prev, now)
-		if err != nil {
-			return prev, err
-		}
-		e := event
-		e.At, e.Target = now, "incident:"+id
-		return b.Reviews.UpdateIncidentReview(ctx, prev, next, e)
-	})
+	v := versioned[IncidentReview]{target: "incident", get: b.Reviews.GetIncidentReview, put: b.Reviews.UpdateIncidentReview, now: b.Now}
+	return v.update(ctx, id, nil, event, change, nil)
 }

@@ -124,7 +124,7 @@ func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
 	if err := s.Provisioner.Revoke(ctx, g); err != nil {
 		return g, &DownstreamError{Grant: g.ID, Err: err}
 	}
-	done, err := s.updateFrom(ctx, g, g.ID, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
+	done, err := s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
 	if errors.Is(err, ErrGrantState) {
 		return s.Store.GetGrant(ctx, g.ID) // the other caller recorded it
 	}
@@ -146,7 +146,7 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 			return expired, err
 		}
 		if g.Status != GrantRevoking {
-			g, err = s.updateFrom(ctx, g, id, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
+			g, err = s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
 			if errors.Is(err, ErrGrantState) {
 				continue // another replica got there first, or it is not due after all
 			}
@@ -163,28 +163,15 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
-	return s.updateFrom(ctx, Grant{}, id, event, transition)
+	return s.versioned().update(ctx, id, nil, event, transition, nil)
 }
 
-// updateFrom is update starting from a grant just read (when known.ID is set), saving a read;
-// a lost compare-and-swap reads again.
-func (s *Grants) updateFrom(ctx context.Context, known Grant, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
-	return RetryOnVersionMismatch(ctx, func() (Grant, error) {
-		prev := known
-		known = Grant{}
-		if prev.ID == "" {
-			var err error
-			if prev, err = s.Store.GetGrant(ctx, id); err != nil {
-				return Grant{}, err
-			}
-		}
-		now := s.Now()
-		next, err := transition(prev, now)
-		if err != nil {
-			return Grant{}, err
-		}
-		e := event
-		e.At, e.Target = now, "grant:"+id
-		return s.Store.UpdateGrant(ctx, prev, next, e)
-	})
+// updateFrom is update starting from a grant just read, saving a read; a lost
+// compare-and-swap reads again.
+func (s *Grants) updateFrom(ctx context.Context, known Grant, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
+	return s.versioned().update(ctx, known.ID, &known, event, transition, nil)
+}
+
+func (s *Grants) versioned() versioned[Grant] {
+	return versioned[Grant]{target: "grant", get: s.Store.GetGrant, put: s.Store.UpdateGrant, now: s.Now}
 }

@@ -142,29 +142,16 @@ func (s *Requests) Sweep(ctx context.Context, limit int) (int, error) {
 	return changed, nil
 }
 
-// update reads, transitions and writes back until the write applies to the version it read:
-// of two decisions racing on one request, the second is computed again from the first's
-// result, so exactly one outcome stands. Refusals are not retried.
+// update applies a transition to a stored request (see versioned).
 func (s *Requests) update(ctx context.Context, id string, event Event, transition func(Request, time.Time) (Request, error)) (Request, error) {
-	return RetryOnVersionMismatch(ctx, func() (Request, error) {
-		prev, err := s.Store.GetRequest(ctx, id)
-		if err != nil {
-			return Request{}, err
-		}
-		now := s.Now()
-		next, err := transition(prev, now)
-		if err != nil {
-			return Request{}, err
-		}
-		e := event
-		e.At, e.Target = now, "request:"+id
+	v := versioned[Request]{target: "request", get: s.Store.GetRequest, put: s.Store.UpdateRequest, now: s.Now}
+	return v.update(ctx, id, nil, event, transition, func(prev, next Request, e *Event) {
 		if e.Action == "" {
 			e.Action = timeAction(prev, next)
 		}
 		if next.State.Resolved() && e.Reason == "" {
 			e.Reason = next.Reason
 		}
-		return s.Store.UpdateRequest(ctx, prev, next, e)
 	})
 }
 
