@@ -32,15 +32,17 @@ type Store interface {
 
 // Options configure the API.
 type Options struct {
-	Access       *governance.Access
-	BreakGlass   *governance.BreakGlass
-	Store        Store
-	Identities   governance.IdentityStore
-	Tokens       []Token
-	OIDC         OIDC
-	RoleGroups   map[Role][]string
-	MaxBodyBytes int64
-	HTTPClient   *http.Client // for OIDC discovery and keys; default http.DefaultClient
+	Access     *governance.Access
+	BreakGlass *governance.BreakGlass
+	// ServiceAccounts are the non-human identities people own.
+	ServiceAccounts *governance.ServiceAccounts
+	Store           Store
+	Identities      governance.IdentityStore
+	Tokens          []Token
+	OIDC            OIDC
+	RoleGroups      map[Role][]string
+	MaxBodyBytes    int64
+	HTTPClient      *http.Client // for OIDC discovery and keys; default http.DefaultClient
 }
 
 // Server is the REST API.
@@ -115,6 +117,11 @@ func (s *Server) routes() []route {
 		{"GET", "/grants/:id", everyone, s.getGrant},
 		{"POST", "/grants/:id/revoke", security, s.revoke},
 		{"GET", "/identities/:id/access", everyone, s.access},
+
+		{"POST", "/service-accounts", anyUser, s.createServiceAccount},
+		{"GET", "/service-accounts", everyone, s.listServiceAccounts},
+		{"GET", "/service-accounts/:id", everyone, s.getServiceAccount},
+		{"POST", "/service-accounts/:id/owner", security, s.reassignServiceAccount},
 
 		{"POST", "/break-glass", anyUser, s.breakGlass},
 		{"GET", "/incident-reviews", auditors, s.listIncidentReviews},

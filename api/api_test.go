@@ -107,7 +107,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	if lines != 7 { // application, proposal, approval + policy, three entitlements
+	if lines != 8 { // application, proposal, approval + policy, four entitlements
 		t.Fatalf("catalog events exported: %d", lines)
 	}
 }
@@ -196,7 +196,7 @@ func TestCatalogChangesOverHTTP(t *testing.T) {
 		Items []governance.Entitlement `json:"items"`
 	}
 	e.must(200, "ada", "GET", "/entitlements", nil, &list)
-	if slices.ContainsFunc(list.Items, func(x governance.Entitlement) bool { return x.ID == "db-new" }) || len(list.Items) != 3 {
+	if slices.ContainsFunc(list.Items, func(x governance.Entitlement) bool { return x.ID == "db-new" }) || len(list.Items) != 4 {
 		t.Fatalf("requester's catalog: %+v", list.Items)
 	}
 	e.must(200, "ada", "GET", "/entitlements?limit=2", nil, &list)

@@ -57,6 +57,10 @@ var allowed = map[string]string{
 	"GET /grants/{id}":                   "user catalogAdmin securityAdmin auditor siem",
 	"POST /grants/{id}/revoke":           "securityAdmin",
 	"GET /identities/{id}/access":        "user catalogAdmin securityAdmin auditor siem",
+	"POST /service-accounts":             "user catalogAdmin securityAdmin auditor",
+	"GET /service-accounts":              "user catalogAdmin securityAdmin auditor siem",
+	"GET /service-accounts/{id}":         "user catalogAdmin securityAdmin auditor siem",
+	"POST /service-accounts/{id}/owner":  "securityAdmin",
 	"POST /break-glass":                  "user catalogAdmin securityAdmin auditor",
 	"GET /incident-reviews":              "securityAdmin auditor siem",
 	"POST /incident-reviews/{id}/close":  "securityAdmin",
@@ -115,4 +119,43 @@ func TestOtherPeoplesThings(t *testing.T) {
 	e.must(403, "cat1", "POST", "/grants/grant-"+r.ID+"/revoke", map[string]string{"reason": "mine now"}, nil)
 	e.must(404, "bob", "GET", "/grants/grant-"+r.ID, nil, nil)
 	e.must(200, "ada", "GET", "/grants/grant-"+r.ID, nil, nil)
+}
+
+// A service account: its owner asks for it and sees it; nobody else does; the owner's leaving
+// orphans it, and security gives it a new owner.
+func TestServiceAccountsOverHTTP(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	e.must(409, "bob", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "mine"}, nil)
+	e.must(400, "bob", "POST", "/service-accounts", map[string]string{"id": "bad id", "name": "x"}, nil)
+	var r governance.Request
+	e.must(403, "bob", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, nil)
+	e.must(422, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read", "beneficiary": "ci-bot"}, nil)
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, &r)
+	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(200, "ada", "GET", "/identities/ci-bot/access", nil, nil)
+	e.must(200, "ada", "GET", "/grants/grant-"+r.ID, nil, nil)
+	e.must(200, "ada", "GET", "/service-accounts/ci-bot", nil, nil)
+	e.must(404, "bob", "GET", "/service-accounts/ci-bot", nil, nil)
+	e.must(403, "bob", "GET", "/identities/ci-bot/access", nil, nil)
+	var list struct {
+		Items []governance.ServiceAccount `json:"items"`
+	}
+	e.must(200, "bob", "GET", "/service-accounts", nil, &list)
+	if len(list.Items) != 0 {
+		t.Fatalf("bob sees %+v", list.Items)
+	}
+	e.must(200, "aud", "GET", "/service-accounts?state=active", nil, &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("the auditor sees %+v", list.Items)
+	}
+	e.must(403, "ada", "POST", "/service-accounts/ci-bot/owner", map[string]string{"owner": "u-bob"}, nil)
+	e.must(403, "sec", "POST", "/service-accounts/ci-bot/owner", map[string]string{"owner": "u-gone"}, nil)
+	var sa governance.ServiceAccount
+	e.must(200, "sec", "POST", "/service-accounts/ci-bot/owner", map[string]string{"owner": "u-bob", "reason": "team change"}, &sa)
+	if sa.Owner != "u-bob" {
+		t.Fatalf("reassigned: %+v", sa)
+	}
+	e.must(200, "bob", "GET", "/identities/ci-bot/access", nil, nil)
 }

@@ -78,7 +78,7 @@ func (s *Server) listGrants(c *gin.Context, _ Principal) {
 
 func (s *Server) getGrant(c *gin.Context, p Principal) {
 	g, err := s.opts.Access.Grants.Store.GetGrant(c.Request.Context(), c.Param("id"))
-	if err == nil && !seesIdentity(p, g.Identity) {
+	if err == nil && !s.sees(c, p, g.Identity) {
 		err = governance.ErrNotFound
 	}
 	if err != nil {
@@ -122,8 +122,8 @@ func (s *Server) access(c *gin.Context, p Principal) {
 	if id == "me" && p.User != nil {
 		id = p.User.ID
 	}
-	if !seesIdentity(p, id) {
-		problem(c, http.StatusForbidden, "forbidden", "you may see your own access; auditors and security admins anyone's")
+	if !s.sees(c, p, id) {
+		problem(c, http.StatusForbidden, "forbidden", "you may see your own access and your service accounts'; auditors and security admins anyone's")
 		return
 	}
 	ctx := c.Request.Context()

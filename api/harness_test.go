@@ -84,10 +84,12 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
 	requests := &governance.Requests{Store: e.store, Now: time.Now, NewID: id}
 	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: time.Now}
-	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Now: time.Now, NewID: id}, Requests: requests,
-		Grants: grants, People: &governance.People{Store: e.store}, Approved: e.store}
+	directory := &governance.People{Store: e.store}
+	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: time.Now, NewID: id}, Requests: requests,
+		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}
+	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: time.Now}
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
-	server := api.New(api.Options{Access: access, BreakGlass: bg, Store: e.store, Identities: e.store, Tokens: tokens,
+	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096}, zap.NewNop())
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
@@ -166,9 +168,13 @@ func (e *env) catalog() {
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)
 	for _, ent := range []map[string]any{
 		{"id": "db-read", "risk": "low"}, {"id": "db-admin", "risk": "high"}, {"id": "db-root", "risk": "critical", "emergency": true},
+		{"id": "db-robot", "risk": "low", "holders": "nonhumans"},
 	} {
-		ent["name"], ent["application"], ent["owners"], ent["state"], ent["requestable"], ent["policy"], ent["holders"], ent["maxDuration"] =
-			ent["id"], "db", []string{"u-cat1"}, "published", true, "by-manager", "humans", "8h"
+		if ent["holders"] == nil {
+			ent["holders"] = "humans"
+		}
+		ent["name"], ent["application"], ent["owners"], ent["state"], ent["requestable"], ent["policy"], ent["maxDuration"] =
+			ent["id"], "db", []string{"u-cat1"}, "published", true, "by-manager", "8h"
 		e.must(201, "cat1", "POST", "/entitlements", ent, nil)
 	}
 }

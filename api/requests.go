@@ -47,7 +47,8 @@ type whatIfBody struct {
 }
 
 // whatIf tells a requester which SoD rules a request would break. For someone else it reveals
-// what they hold, so it is for security admins only.
+// what they hold, so it is for those who may see that: a service account's owner, auditors
+// and security admins.
 func (s *Server) whatIf(c *gin.Context, p Principal) {
 	var body whatIfBody
 	if !readJSON(c, &body) {
@@ -56,8 +57,8 @@ func (s *Server) whatIf(c *gin.Context, p Principal) {
 	if body.Beneficiary == "" {
 		body.Beneficiary = p.User.ID
 	}
-	if body.Beneficiary != p.User.ID && !p.Has(RoleSecurityAdmin) {
-		problem(c, http.StatusForbidden, "forbidden", "a what-if for someone else needs the securityAdmin role")
+	if !s.sees(c, p, body.Beneficiary) {
+		problem(c, http.StatusForbidden, "forbidden", "a what-if for someone else is for their owner, auditors and security admins")
 		return
 	}
 	conflicts, err := s.opts.Access.WhatIf(c.Request.Context(), body.Beneficiary, body.Entitlement)
@@ -102,8 +103,8 @@ func (s *Server) listRequests(c *gin.Context, p Principal) {
 	if who == "" && p.User != nil {
 		who = p.User.ID
 	}
-	if who == "" || !seesIdentity(p, who) {
-		problem(c, http.StatusForbidden, "forbidden", "you may list your own requests; auditors and security admins anyone's")
+	if who == "" || !s.sees(c, p, who) {
+		problem(c, http.StatusForbidden, "forbidden", "you may list your own requests and your service accounts'; auditors and security admins anyone's")
 		return
 	}
 	all, err := s.opts.Access.Requests.Store.RequestsOf(c.Request.Context(), who)

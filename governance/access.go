@@ -17,6 +17,8 @@ type Access struct {
 	Grants   *Grants
 	People   *People
 	Approved ApprovedQueue
+	// ServiceAccounts, when set, lets owners request access for their service accounts.
+	ServiceAccounts ServiceAccountStore
 }
 
 // ApprovedQueue holds approved requests until their grant exists. The store queues a request
@@ -82,19 +84,16 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if err != nil {
 		return Request{}, false, err
 	}
-	if ask.Beneficiary != ask.Requester && !o.policy.OnBehalf {
-		return Request{}, false, fmt.Errorf("%w (%s)", ErrOnBehalfNotAllowed, o.policy.ID)
-	}
-	if o.entitlement.Holders == HoldersNonHumans {
-		return Request{}, false, fmt.Errorf("%w: %s is for non-human identities", ErrNotHolder, o.entitlement.ID)
-	}
 	requester, err := a.People.Person(ctx, ask.Requester)
 	if err != nil {
 		return Request{}, false, err
 	}
-	beneficiary, err := a.People.Person(ctx, ask.Beneficiary)
+	beneficiary, err := a.beneficiary(ctx, requester, ask.Beneficiary, o.policy)
 	if err != nil {
-		return Request{}, false, fmt.Errorf("%w: beneficiary: %w", ErrInvalidRequest, err)
+		return Request{}, false, err
+	}
+	if !o.entitlement.Holders.Allows(beneficiary.human) {
+		return Request{}, false, fmt.Errorf("%w: %s is for %s", ErrNotHolder, o.entitlement.ID, o.entitlement.Holders)
 	}
 	situation, err := a.situation(ctx, beneficiary.ID)
 	if err != nil {
@@ -103,9 +102,9 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if i := slices.IndexFunc(situation.Pending, func(r Request) bool { return r.Entitlement == o.entitlement.ID }); i >= 0 {
 		return situation.Pending[i], false, nil // the store makes the same answer race-free
 	}
-	rf := RequestFor{Beneficiary: beneficiary.ID, BeneficiaryGroup: beneficiary.Groups, Entitlement: o.entitlement,
+	rf := RequestFor{Beneficiary: beneficiary.ID, BeneficiaryGroup: beneficiary.groups, Entitlement: o.entitlement,
 		Application: o.application, Justification: ask.Justification}
-	stages, auto, err := Resolve(ctx, a.People, o.policy, rf)
+	stages, auto, err := Resolve(ctx, a.directory(), o.policy, rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -120,7 +119,7 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if err != nil {
 		return Request{}, false, err
 	}
-	review, err := SoDStages(ctx, a.People, SoDConflicts(rules, situation.entitlements(), o.entitlement.ID), rf)
+	review, err := SoDStages(ctx, a.directory(), SoDConflicts(rules, situation.entitlements(), o.entitlement.ID), rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -129,7 +128,7 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		stages = append(stages, review...)
 	}
 	r, created, err := a.Requests.Submit(ctx, Submission{
-		Requester: requester.Party(), Beneficiary: beneficiary.Party(), Entitlement: o.entitlement.ID, Policy: o.policy.ID,
+		Requester: requester.Party(), Beneficiary: beneficiary.Party, Entitlement: o.entitlement.ID, Policy: o.policy.ID,
 		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
 		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
 	})
@@ -138,6 +137,57 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	}
 	_, err = a.fulfil(ctx, r)
 	return r, created, err
+}
+
+// beneficiary is who a request is for: the requester, a person where the policy allows
+// requests for others, or a service account its owner asks for.
+type beneficiary struct {
+	Party
+	groups []string
+	human  bool
+}
+
+func (a *Access) beneficiary(ctx context.Context, requester Person, id string, p Policy) (beneficiary, error) {
+	if id == "" || id == requester.ID {
+		return beneficiary{Party: requester.Party(), groups: requester.Groups, human: true}, nil
+	}
+	if a.ServiceAccounts != nil {
+		sa, err := a.ServiceAccounts.GetServiceAccount(ctx, id)
+		switch {
+		case err == nil && sa.Owner != requester.ID:
+			return beneficiary{}, fmt.Errorf("%w: %s belongs to %s", ErrNotOwner, sa.ID, sa.Owner)
+		case err == nil:
+			return beneficiary{Party: Party{ID: sa.ID, Active: sa.State == ServiceAccountActive}}, nil
+		case !errors.Is(err, ErrNotFound):
+			return beneficiary{}, err
+		}
+	}
+	if !p.OnBehalf {
+		return beneficiary{}, fmt.Errorf("%w (%s)", ErrOnBehalfNotAllowed, p.ID)
+	}
+	person, err := a.People.Person(ctx, id)
+	if err != nil {
+		return beneficiary{}, fmt.Errorf("%w: beneficiary: %w", ErrInvalidRequest, err)
+	}
+	return beneficiary{Party: person.Party(), groups: person.Groups, human: true}, nil
+}
+
+// directory resolves approvers; a service account's manager is its owner's manager.
+func (a *Access) directory() Directory { return accessDirectory{a} }
+
+type accessDirectory struct{ a *Access }
+
+func (d accessDirectory) Manager(ctx context.Context, id string) (string, error) {
+	if d.a.ServiceAccounts != nil {
+		if sa, err := d.a.ServiceAccounts.GetServiceAccount(ctx, id); err == nil {
+			id = sa.Owner
+		}
+	}
+	return d.a.People.Manager(ctx, id)
+}
+
+func (d accessDirectory) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return d.a.People.GroupMembers(ctx, group)
 }
 
 // Decide records an approver's decision; an approval that completes the request grants the

@@ -72,6 +72,11 @@ const (
 	HoldersBoth      Holders = "both"
 )
 
+// Allows reports whether a human (or a non-human identity) may hold the entitlement.
+func (h Holders) Allows(human bool) bool {
+	return h == HoldersBoth || (human && h == HoldersHumans) || (!human && h == HoldersNonHumans)
+}
+
 // Application is a system access is granted in.
 type Application struct {
 	ID          string   `json:"id"`

@@ -41,7 +41,8 @@ func (RecordOnly) Revoke(context.Context, Grant) error { return nil }
 type GrantStore interface {
 	// CreateGrant stores a grant once: if one with its id exists, it returns that one with
 	// created false, so creating the grant of an approved request twice is harmless. It
-	// refuses (ErrInactiveIdentity) a grant to an identity that is not an active user.
+	// refuses (ErrInactiveIdentity) a grant to an identity that is neither an active user nor a
+	// service account with its owner.
 	CreateGrant(ctx context.Context, g Grant, event Event) (stored Grant, created bool, err error)
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)

@@ -8,8 +8,9 @@ import (
 
 // A leaver is a user the IdP deactivated or deleted over SCIM. The identity store queues it in
 // the same write that deactivates it, so no leaver is lost; the leaver duty then revokes every
-// grant it holds and cancels every request pending for it, through the same paths as any
-// revocation or cancellation, each with its audit event.
+// grant it holds, cancels every request pending for it, through the same paths as any
+// revocation or cancellation, each with its audit event, and flags the service accounts it
+// owns for reassignment.
 
 // LeaverStore is the queue of leavers.
 type LeaverStore interface {
@@ -27,10 +28,11 @@ const LeaverReason = "leaver: deactivated or deleted by the identity provider"
 
 // Leavers runs the leaver duty.
 type Leavers struct {
-	Store    LeaverStore
-	Requests *Requests
-	Grants   *Grants
-	Now      func() time.Time
+	Store           LeaverStore
+	Requests        *Requests
+	Grants          *Grants
+	ServiceAccounts *ServiceAccounts // nil: none to flag
+	Now             func() time.Time
 }
 
 // Sweep handles queued leavers and returns how many it finished. A revocation whose downstream
@@ -80,5 +82,8 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return nil
+	if l.ServiceAccounts == nil {
+		return nil
+	}
+	return l.ServiceAccounts.OwnerLeft(ctx, id)
 }

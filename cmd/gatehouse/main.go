@@ -173,14 +173,14 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 	}
-	access, breakGlass, err := governed(ctx, cfg, store, log)
+	svc, err := governed(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
 	var demoAPI map[string]string
 	var extraTokens []api.Token
 	if cfg.Demo {
-		if err := seedCatalog(ctx, store, access.People); err != nil {
+		if err := seedCatalog(ctx, store, svc.access.People); err != nil {
 			return fmt.Errorf("load demo catalog: %w", err)
 		}
 		if len(cfg.API.Tokens) == 0 {
@@ -189,7 +189,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			}
 		}
 	}
-	apiServer, err := newAPI(cfg.API, extraTokens, access, breakGlass, store, log.Named("api"))
+	apiServer, err := newAPI(cfg.API, extraTokens, svc, store, log.Named("api"))
 	if err != nil {
 		return err
 	}
@@ -227,23 +227,32 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	return nil
 }
 
+// services are the governance services the API serves.
+type services struct {
+	access          *governance.Access
+	breakGlass      *governance.BreakGlass
+	serviceAccounts *governance.ServiceAccounts
+}
+
 // governed builds the governance services on the store and starts their background duties.
-func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, log *zap.Logger) (*governance.Access, *governance.BreakGlass, error) {
+func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, log *zap.Logger) (services, error) {
 	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
 	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	people := &governance.People{Store: store}
 	access := &governance.Access{
 		Catalog:  &governance.Catalog{Store: store, Identities: store, Now: time.Now, NewID: uuid.NewString},
-		Requests: requests, Grants: grants, People: &governance.People{Store: store}, Approved: store,
+		Requests: requests, Grants: grants, People: people, Approved: store, ServiceAccounts: store,
 	}
+	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
-		return nil, nil, fmt.Errorf("breakGlass.webhook: %w", err)
+		return services{}, fmt.Errorf("breakGlass.webhook: %w", err)
 	} else if hook != nil {
 		notifier = hook
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, Now: time.Now}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Now: time.Now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: time.Now}
 	type duty struct {
 		name, what string
@@ -262,7 +271,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	}
 	siem, err := webhook(cfg.Audit.SIEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit.siem: %w", err)
+		return services{}, fmt.Errorf("audit.siem: %w", err)
 	}
 	if siem != nil {
 		forwarder := &governance.Forwarder{Name: "siem", Trail: store, Cursors: store, Batch: 500,
@@ -274,7 +283,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	for _, d := range duties {
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
-	return access, breakGlass, nil
+	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts}, nil
 }
 
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties
@@ -320,7 +329,7 @@ func banner(w io.Writer, cfg config.Config, addr, demoToken string, demoAPI map[
 }
 
 // newAPI resolves the API's tokens and role groups.
-func newAPI(cfg config.API, tokens []api.Token, access *governance.Access, breakGlass *governance.BreakGlass, store *redisstore.Store, log *zap.Logger) (*api.Server, error) {
+func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.Store, log *zap.Logger) (*api.Server, error) {
 	for _, t := range cfg.Tokens {
 		sum, err := t.Token.TokenHash()
 		if err != nil {
@@ -337,7 +346,8 @@ func newAPI(cfg config.API, tokens []api.Token, access *governance.Access, break
 		roleGroups[api.Role(r)] = groups
 	}
 	return api.New(api.Options{
-		Access: access, BreakGlass: breakGlass, Store: store, Identities: store, Tokens: tokens, RoleGroups: roleGroups,
+		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Store: store, Identities: store,
+		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	}, log), nil

@@ -50,6 +50,16 @@ func (w *world) person(id, manager string) {
 	}
 }
 
+// deactivate has the IdP set a user's active to false.
+func (w *world) deactivate(id string) {
+	w.t.Helper()
+	raw, _ := json.Marshal(map[string]any{"userName": id, "active": false})
+	if _, err := w.store.Replace(context.Background(), governance.Write{Kind: governance.KindUser, ID: id, Document: raw,
+		Keys: governance.Keys{Unique: id, Display: id, Inactive: true}}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // put writes a catalog item as admin "cat1", approving it as "cat2" when it needs a second admin.
 func (w *world) put(kind governance.CatalogKind, id string, value any) {
 	w.t.Helper()

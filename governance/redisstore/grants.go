@@ -19,15 +19,19 @@ var _ governance.GrantStore = (*Store)(nil)
 // "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
 // still give access by their end.
 
-// ARGV: P id json event created due identity. Access goes only to an active user: the check is
-// in the same script as the creation, and deactivation sets the flag in the same script that
+// ARGV: P id json event created due identity. Access goes only to an active user, or to a
+// service account that has its owner: the check is in the same script as the creation, and deactivation sets the flag in the same script that
 // queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
 var createGrantScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local key = P .. "grant:" .. id
 if redis.call("EXISTS", key) == 1 then return {"exists"} end
 local user = P .. "user:" .. ARGV[7]
-if redis.call("EXISTS", user) == 0 or redis.call("HGET", user, "a") == "0" then return {"inactive"} end
+if redis.call("EXISTS", user) == 1 then
+  if redis.call("HGET", user, "a") == "0" then return {"inactive"} end
+elseif redis.call("HGET", P .. "sa:" .. ARGV[7], "a") ~= "1" then
+  return {"inactive"}
+end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
 redis.call("ZADD", P .. "grants", ARGV[5], id)

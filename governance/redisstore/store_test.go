@@ -47,6 +47,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"GovernedGroups":                      testGovernedGroups,
+	"ServiceAccounts":                     testServiceAccounts,
 }
 
 func run(t *testing.T, newStore storeFactory) {

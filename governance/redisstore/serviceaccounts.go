@@ -1,0 +1,109 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ governance.ServiceAccountStore = (*Store)(nil)
+
+// Service accounts: "sa:<id>" is a record (records.go) plus "a", "1" while the account may
+// receive grants (the grant script reads it); "sas" orders them by creation; "sas:of:<owner>"
+// orders an owner's accounts.
+
+// ARGV: P id json event created owner active
+var createServiceAccountScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local key = P .. "sa:" .. id
+if redis.call("EXISTS", key) == 1 or redis.call("EXISTS", P .. "user:" .. id) == 1 then return {"conflict", "id"} end
+create(P, key, ARGV[3], ARGV[4])
+redis.call("HSET", key, "a", ARGV[7])
+redis.call("ZADD", P .. "sas", ARGV[5], id)
+redis.call("ZADD", P .. "sas:of:" .. ARGV[6], ARGV[5], id)
+return {"ok"}
+`)
+
+// ARGV: P id prevVersion json event created oldOwner newOwner active
+var updateServiceAccountScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local key = P .. "sa:" .. id
+local failed = casWrite(P, key, ARGV[3], ARGV[4], ARGV[5])
+if failed then return failed end
+redis.call("HSET", key, "a", ARGV[9])
+if ARGV[7] ~= ARGV[8] then
+  redis.call("ZREM", P .. "sas:of:" .. ARGV[7], id)
+  redis.call("ZADD", P .. "sas:of:" .. ARGV[8], ARGV[6], id)
+end
+return {"ok"}
+`)
+
+func saVersion(sa *governance.ServiceAccount) *int64 { return &sa.Version }
+
+func activeFlag(sa governance.ServiceAccount) string {
+	if sa.State == governance.ServiceAccountActive {
+		return "1"
+	}
+	return "0"
+}
+
+func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceAccount, event governance.Event) (governance.ServiceAccount, error) {
+	if !validID(sa.ID) || !validID(sa.Owner) {
+		return sa, fmt.Errorf("%w: service account %q of %q", governance.ErrInvalidRequest, sa.ID, sa.Owner)
+	}
+	sa.Version = 1
+	raw, body, err := recordAndEvent(sa, &event)
+	if err != nil {
+		return sa, err
+	}
+	res, err := createServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, sa.ID, raw, body, sa.Created.UnixMicro(), sa.Owner, activeFlag(sa)).Slice()
+	if err != nil {
+		return sa, fmt.Errorf("redisstore: create service account: %w", err)
+	}
+	return sa, scriptError(res)
+}
+
+func (s *Store) GetServiceAccount(ctx context.Context, id string) (governance.ServiceAccount, error) {
+	if !validID(id) {
+		return governance.ServiceAccount{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "sa:"+id, saVersion)
+}
+
+func (s *Store) UpdateServiceAccount(ctx context.Context, prev, next governance.ServiceAccount, event governance.Event) (governance.ServiceAccount, error) {
+	if prev.ID != next.ID || !validID(next.Owner) {
+		return next, errors.New("redisstore: update service account: another account, or a bad owner")
+	}
+	next.Version = prev.Version + 1
+	var err error
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return next, err
+	}
+	raw, body, err := recordAndEvent(next, &event)
+	if err != nil {
+		return next, err
+	}
+	res, err := updateServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
+		next.Created.UnixMicro(), prev.Owner, next.Owner, activeFlag(next)).Slice()
+	if err != nil {
+		return next, fmt.Errorf("redisstore: update service account %s: %w", next.ID, err)
+	}
+	return next, scriptError(res)
+}
+
+func (s *Store) ServiceAccounts(ctx context.Context) ([]governance.ServiceAccount, error) {
+	return listRecords(ctx, s, "sas", "sa:", 0, -1, saVersion)
+}
+
+func (s *Store) OwnedBy(ctx context.Context, owner string) ([]governance.ServiceAccount, error) {
+	if !validID(owner) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "sas:of:"+owner, "sa:", 0, -1, saVersion)
+}

@@ -1,0 +1,83 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Service accounts: only their owner asks for their access, the owner's manager approves, only
+// entitlements for non-humans fit, and an owner who leaves leaves them orphaned (no new
+// grants) until security reassigns them.
+func testServiceAccounts(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	sas := &governance.ServiceAccounts{Store: w.store, People: w.access.People, Now: w.access.Requests.Now}
+	w.access.ServiceAccounts = w.store
+	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, ServiceAccounts: sas, Now: w.access.Requests.Now}
+
+	if _, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "bob", Name: "clash"}); !errors.Is(err, governance.ErrInvalidRequest) {
+		t.Fatalf("a service account with a person's id: %v", err)
+	}
+	sa, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "ci-deployer", Name: "CI deployer"})
+	if err != nil || sa.Owner != "ada" || sa.State != governance.ServiceAccountActive {
+		t.Fatalf("create: %+v %v", sa, err)
+	}
+	human := w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
+	robot := human
+	robot.ID, robot.Name, robot.Holders = "deploy-key", "deploy", governance.HoldersNonHumans
+	w.put(governance.KindEntitlement, robot.ID, robot)
+
+	if _, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "prod-db"}); !errors.Is(err, governance.ErrNotHolder) {
+		t.Fatalf("a humans-only entitlement for a service account: %v", err)
+	}
+	if _, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "deploy-key"}); !errors.Is(err, governance.ErrNotHolder) {
+		t.Fatalf("a non-human entitlement for a person: %v", err)
+	}
+	if _, _, err := w.access.Submit(ctx, governance.Ask{Requester: "bob", Beneficiary: "ci-deployer", Entitlement: "deploy-key"}); !errors.Is(err, governance.ErrNotOwner) {
+		t.Fatalf("someone else's service account: %v", err)
+	}
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key"})
+	if err != nil || r.Stages[0].Approvers[0] != "mgr" {
+		t.Fatalf("the owner asks, the owner's manager decides: %+v %v", r, err)
+	}
+	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := w.store.Holdings(ctx, "ci-deployer")
+	if len(held) != 1 || held[0].Status != governance.GrantActive {
+		t.Fatalf("the service account's grant: %+v", held)
+	}
+
+	// The owner leaves: the account is flagged, keeps its grant, and gets no new one.
+	w.deactivate("ada")
+	if _, err := leavers.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ = w.store.GetServiceAccount(ctx, "ci-deployer")
+	if sa.State != governance.ServiceAccountOrphaned || sa.Orphaned.IsZero() {
+		t.Fatalf("after its owner left: %+v", sa)
+	}
+	if g, _ := w.store.GetGrant(ctx, held[0].ID); g.Status != governance.GrantActive {
+		t.Fatalf("the orphan's grant: %s", g.Status)
+	}
+	extra := governance.Request{ID: "orphan-extra", Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key", State: governance.RequestApproved}
+	if _, err := w.access.Grants.FromRequest(ctx, extra, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+		t.Fatalf("a new grant to an orphaned account: %v", err)
+	}
+	if _, err := sas.Reassign(ctx, "ci-deployer", "ada", "sec", "back"); !errors.Is(err, governance.ErrInactiveIdentity) {
+		t.Fatalf("reassigned to a leaver: %v", err)
+	}
+	sa, err = sas.Reassign(ctx, "ci-deployer", "bob", "sec", "bob runs CI now")
+	if err != nil || sa.Owner != "bob" || sa.State != governance.ServiceAccountActive {
+		t.Fatalf("reassign: %+v %v", sa, err)
+	}
+	if owned, _ := w.store.OwnedBy(ctx, "bob"); len(owned) != 1 {
+		t.Fatalf("bob owns %d", len(owned))
+	}
+	if owned, _ := w.store.OwnedBy(ctx, "ada"); len(owned) != 0 {
+		t.Fatalf("ada still owns %d", len(owned))
+	}
+}
