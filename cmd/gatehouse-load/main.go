@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,7 +78,7 @@ func run(users, clients int, phase time.Duration, binary string) error {
 
 	fmt.Printf("gatehouse-load: %d users, %d clients, %s per timed phase, GOMAXPROCS of this process %s\n",
 		users, clients, phase, os.Getenv("GOMAXPROCS"))
-	memBefore := usedMemory(rdb)
+	memBefore := redistest.UsedMemory(rdb)
 	ids := make([]string, users)
 	created := l.fixed("create users", users, func(i int) error {
 		body := entraUser(i)
@@ -89,8 +88,11 @@ func run(users, clients int, phase time.Duration, binary string) error {
 		}
 		return err
 	})
-	perUser := float64(usedMemory(rdb)-memBefore) / float64(users)
-	fmt.Printf("  redis used_memory per user: %.0f bytes (typical Entra user body, %d bytes of JSON)\n", perUser, len(mustJSON(entraUser(0))))
+	trail := waitForSeal(rdb, "gh:{load}:")
+	total := redistest.UsedMemory(rdb) - memBefore
+	fmt.Printf("  redis used_memory per user: %.0f bytes of identity data (typical Entra user body, %d bytes of JSON)"+
+		" + %.0f bytes of audit trail (its create event, sealed) = %.0f\n",
+		float64(total-trail)/float64(users), len(mustJSON(entraUser(0))), float64(trail)/float64(users), float64(total)/float64(users))
 	if created.errors > 0 {
 		return fmt.Errorf("%d creates failed", created.errors)
 	}
@@ -270,7 +272,7 @@ func (l *loader) measure(name string, worker func(*rand.Rand, *[]time.Duration) 
 	var mu sync.Mutex
 	var res result
 	var wg sync.WaitGroup
-	cpuBefore := redisCPU(l.rdb)
+	cpuBefore := redistest.CPUSeconds(l.rdb)
 	start := time.Now()
 	for c := range l.clients {
 		wg.Go(func() {
@@ -290,7 +292,7 @@ func (l *loader) measure(name string, worker func(*rand.Rand, *[]time.Duration) 
 	ops := float64(max(res.ok, 1))
 	fmt.Printf("  %-20s %7.0f/s  p50 %-8s p99 %-8s ok %d errors %d in %s; redis-server CPU %.0f µs/op\n", name,
 		float64(res.ok)/res.elapsed.Seconds(), pct(res.latencies, 50), pct(res.latencies, 99), res.ok, res.errors,
-		res.elapsed.Round(time.Millisecond), (redisCPU(l.rdb)-cpuBefore)*1e6/ops)
+		res.elapsed.Round(time.Millisecond), (redistest.CPUSeconds(l.rdb)-cpuBefore)*1e6/ops)
 	return res
 }
 
@@ -334,45 +336,20 @@ func entraUser(i int) map[string]any {
 	}
 }
 
-func usedMemory(rdb *redis.Client) int64 {
-	info, err := rdb.Info(context.Background(), "memory").Result()
-	if err != nil {
-		return 0
-	}
-	return infoField(info, "used_memory")
-}
-
-// redisCPU is the CPU time redis-server has used, in seconds: what each operation costs the
-// one Redis thread that every replica shares.
-func redisCPU(rdb *redis.Client) float64 {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		for _, key := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), key); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f
-			}
+// waitForSeal waits (up to 30 s) until every audit event is sealed, and answers the memory the
+// trail holds: the event stream and its chain hashes.
+func waitForSeal(rdb *redis.Client, prefix string) int64 {
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if rdb.XLen(ctx, prefix+"audit").Val() == rdb.HLen(ctx, prefix+"audit:chain").Val() {
+			break
 		}
 	}
-	return total
-}
-
-func infoField(info, key string) int64 {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
+	var bytes int64
+	for _, key := range []string{prefix + "audit", prefix + "audit:chain"} {
+		bytes += rdb.MemoryUsage(ctx, key, 0).Val()
 	}
-	return 0
+	return bytes
 }
 
 func mustJSON(v any) []byte {

@@ -118,6 +118,10 @@ end
 -- A membership change of a user in a governed group (see the catalog) marks the pair for the
 -- governed-groups duty, with who made the change (the last ARGV of every writing script):
 -- the duty turns it into a request or a revocation, whatever happens to the process meanwhile.
+-- identityEvent appends the write's audit event, made by the caller (the last ARGV but one).
+local function identityEvent()
+  redis.call("XADD", P .. "audit", "*", "e", ARGV[#ARGV - 1])
+end
 local function governed(gid, m, k)
   if k == "user" and redis.call("HEXISTS", P .. "governed", gid) == 1 then
     redis.call("ZADD", P .. "gov:dirty", 0, gid .. "\t" .. m .. "\t" .. ARGV[#ARGV])
@@ -206,7 +210,7 @@ end
 
 // ARGV: P kind id unique display doc now inactive, lookups (count, entries), then the members:
 // a mode ("keep", "set" with ids, or "changes" with "+id"/"-id") and the list (count, entries),
-// then the actor.
+// then the audit event and the actor.
 var createScript = redis.NewScript(prelude + `
 local kind, id, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local lookups, pos = readList(9)
@@ -225,11 +229,12 @@ redis.call("ZADD", P .. kind .. "s", seq, id)
 addLookups(kind, id, key, lookups)
 if mode == "set" then setMembers(id, dn, members, now) end
 if mode == "changes" then applyChanges(id, dn, members, now) end
+identityEvent()
 return written(kind, id, mode)
 `)
 
 // ARGV: P kind id ifVersion unique display doc now inactive, lookups, members mode and list,
-// actor (as create). The version moves only when something changed, so a repeated write is a no-op.
+// audit event, actor (as create). The version moves only when something changed, so a repeated write is a no-op.
 var replaceScript = redis.NewScript(prelude + `
 local kind, id, ifv, uniq, dn, doc, now, inactive = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local lookups, pos = readList(10)
@@ -268,10 +273,13 @@ if membersChanged or doc ~= r.doc or uniq ~= cur[1] or dn ~= cur[2] then
   r.v, r.m, r.doc = r.v + 1, now, doc
   redis.call("SET", dkey(kind, id), build(r))
 end
+-- The trail records what governance depends on: names, activation and memberships. Profile
+-- attributes stay the IdP's record.
+if membersChanged or uniq ~= cur[1] or dn ~= cur[2] or (inactive == "1") ~= (cur[3] == "0") then identityEvent() end
 return written(kind, id, mode)
 `)
 
-// ARGV: P kind id ifVersion now actor
+// ARGV: P kind id ifVersion now event actor
 var deleteScript = redis.NewScript(prelude + `
 local kind, id, ifv, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local key = rkey(kind, id)
@@ -295,6 +303,7 @@ for _, m in ipairs(redis.call("HKEYS", mKey)) do
   end
 end
 redis.call("DEL", key, dkey(kind, id), mKey)
+identityEvent()
 if kind == "user" then redis.call("ZADD", P .. "leavers", now, id) end
 return {"ok"}
 `)

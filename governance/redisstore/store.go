@@ -44,11 +44,11 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) Create(ctx context.Context, w governance.Write) (governance.Resource, error) {
-	return s.write(ctx, createScript, w, s.prefix, string(w.Kind), w.ID)
+	return s.write(ctx, createScript, "identity.create", w, s.prefix, string(w.Kind), w.ID)
 }
 
 func (s *Store) Replace(ctx context.Context, w governance.Write) (governance.Resource, error) {
-	return s.write(ctx, replaceScript, w, s.prefix, string(w.Kind), w.ID, strconv.FormatInt(w.IfVersion, 10))
+	return s.write(ctx, replaceScript, "identity.update", w, s.prefix, string(w.Kind), w.ID, strconv.FormatInt(w.IfVersion, 10))
 }
 
 // validID reports whether id can be part of a key. Ids are made by the gateway (UUIDs); one
@@ -66,7 +66,7 @@ func validID(id string) bool {
 	return true
 }
 
-func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Write, head ...any) (governance.Resource, error) {
+func (s *Store) write(ctx context.Context, script *redis.Script, action string, w governance.Write, head ...any) (governance.Resource, error) {
 	if !validID(w.ID) {
 		return governance.Resource{}, governance.ErrNotFound
 	}
@@ -128,7 +128,11 @@ func (s *Store) write(ctx context.Context, script *redis.Script, w governance.Wr
 	default:
 		args = append(args, "keep", 0)
 	}
-	args = append(args, governance.ActorOf(ctx))
+	event, err := identityEvent(ctx, action, w, now)
+	if err != nil {
+		return governance.Resource{}, err
+	}
+	args = append(args, event, governance.ActorOf(ctx))
 	res, err := script.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Resource{}, fmt.Errorf("redisstore: write %s %s: %w", w.Kind, w.ID, err)
@@ -148,8 +152,12 @@ func (s *Store) Delete(ctx context.Context, kind governance.Kind, id string, ifV
 		return governance.ErrNotFound
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	event, err := identityEvent(ctx, "identity.delete", governance.Write{Kind: kind, ID: id}, now)
+	if err != nil {
+		return err
+	}
 	res, err := deleteScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), id,
-		strconv.FormatInt(ifVersion, 10), now.UnixMicro(), governance.ActorOf(ctx)).Slice()
+		strconv.FormatInt(ifVersion, 10), now.UnixMicro(), event, governance.ActorOf(ctx)).Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: delete %s %s: %w", kind, id, err)
 	}
@@ -424,4 +432,45 @@ func lookupEntry(l governance.Lookup) (string, error) {
 		return "", fmt.Errorf("%w: lookup %q holds a NUL byte or a bad attribute name", governance.ErrInvalidKey, l.Attr)
 	}
 	return l.Attr + "\x00" + l.Value, nil
+}
+
+// identitySummary is what the audit trail keeps of an identity write: what governance depends
+// on (the name, activation, memberships), not the profile, which stays the IdP's record and
+// would cost the trail a kilobyte or more per change.
+type identitySummary struct {
+	Name    string   `json:"name,omitempty"`
+	Active  *bool    `json:"active,omitempty"`
+	Members *int     `json:"members,omitempty"` // a whole member list was set: its size
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// identityEvent is the audit event of an identity write; the script appends it when the write
+// changed what the summary holds.
+func identityEvent(ctx context.Context, action string, w governance.Write, now time.Time) ([]byte, error) {
+	e := governance.Event{At: now, Actor: governance.ActorOf(ctx), Action: action, Target: string(w.Kind) + ":" + w.ID}
+	if action != "identity.delete" {
+		sum := identitySummary{Name: w.Keys.Unique}
+		if w.Kind == governance.KindUser {
+			active := !w.Keys.Inactive
+			sum.Active = &active
+		}
+		if w.Members != nil {
+			n := len(w.Members)
+			sum.Members = &n
+		}
+		for _, c := range w.MemberChanges {
+			if c.Remove {
+				sum.Removed = append(sum.Removed, c.ID)
+			} else {
+				sum.Added = append(sum.Added, c.ID)
+			}
+		}
+		raw, err := json.Marshal(sum)
+		if err != nil {
+			return nil, err
+		}
+		e.After = raw
+	}
+	return json.Marshal(e)
 }

@@ -48,6 +48,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"GovernedGroups":                      testGovernedGroups,
 	"ServiceAccounts":                     testServiceAccounts,
+	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,
 }
 
 func run(t *testing.T, newStore storeFactory) {

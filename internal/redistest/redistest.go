@@ -245,3 +245,37 @@ func StartSentinel(master *Server, masterName string) (*Server, error) {
 	}
 	return nil, fmt.Errorf("redistest: sentinel did not come up: %w", lastErr)
 }
+
+// UsedMemory is redis-server's used_memory in bytes; 0 when INFO fails.
+func UsedMemory(rdb redis.UniversalClient) int64 {
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// CPUSeconds is the CPU time redis-server has used: what operations cost the one Redis thread
+// that every replica shares. 0 when INFO fails.
+func CPUSeconds(rdb redis.UniversalClient) float64 {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, key := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), key); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return total
+}
