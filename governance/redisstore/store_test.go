@@ -49,6 +49,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"GovernedGroups":                      testGovernedGroups,
 	"ServiceAccounts":                     testServiceAccounts,
 	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,
+	"Scenarios":                           testScenarios,
 }
 
 func run(t *testing.T, newStore storeFactory) {

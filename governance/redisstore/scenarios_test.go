@@ -1,0 +1,242 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Scenario tables for the governed path: each scenario runs against real Redis with a clock
+// the scenario moves, through the same services the gateway runs (Access, the sweepers, the
+// leaver duty, break-glass).
+
+// scene is one scenario's world, with its duties.
+type scene struct {
+	*world
+	leavers    *governance.Leavers
+	breakGlass *governance.BreakGlass
+}
+
+func newScene(t *testing.T, newStore storeFactory) *scene {
+	w := newWorld(t, newStore)
+	w.basics()
+	for _, p := range [][2]string{{"own1", ""}, {"own2", ""}, {"fallback", ""}} {
+		w.person(p[0], p[1])
+	}
+	w.idpGroup("eligible", "bob")
+	policies := []governance.Policy{
+		{ID: "two-stages", Name: "manager, then two owners", Extensions: true, Stages: []governance.PolicyStage{
+			{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}},
+			{Name: "owners", Quorum: 2, Approvers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}}}}},
+		{ID: "escalating", Name: "manager, escalating", Stages: []governance.PolicyStage{
+			{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}},
+				Timeout: governance.Duration(time.Hour), OnTimeout: governance.TimeoutEscalate,
+				Fallback: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}}},
+		{ID: "auto-deny", Name: "manager or nothing", Stages: []governance.PolicyStage{
+			{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}},
+				Timeout: governance.Duration(time.Hour), OnTimeout: governance.TimeoutDeny}}},
+		{ID: "expiring", Name: "manager within a day", PendingFor: governance.Duration(24 * time.Hour), Stages: []governance.PolicyStage{
+			{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}},
+		{ID: "named", Name: "ada or own1", Stages: []governance.PolicyStage{
+			{Name: "named", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"ada", "own1"}}}}}},
+		{ID: "auto", Name: "auto for the eligible", AutoApprove: &governance.AutoApproval{MaxRisk: governance.RiskMedium, EligibleGroups: []string{"eligible"}},
+			Stages: []governance.PolicyStage{{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}},
+	}
+	for _, p := range policies {
+		w.put(governance.KindPolicy, p.ID, p)
+	}
+	for id, policy := range map[string]string{"two": "two-stages", "esc": "escalating", "deny": "auto-deny", "exp": "expiring", "named": "named", "auto": "auto"} {
+		e := w.entitlement(id, governance.RiskLow, policy)
+		e.Owners = []string{"own1", "own2"}
+		w.put(governance.KindEntitlement, id, e)
+	}
+	w.entitlement("auto-high", governance.RiskHigh, "auto")
+	bg := w.entitlement("root", governance.RiskCritical, managerPolicy.ID)
+	bg.Emergency = true
+	w.put(governance.KindEntitlement, bg.ID, bg)
+	s := &scene{world: w}
+	s.leavers = &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Now: w.access.Requests.Now}
+	s.breakGlass = &governance.BreakGlass{Access: w.access, Reviews: w.store, Notifier: noNotifier{}, ReviewSLA: time.Hour, Now: w.access.Requests.Now}
+	return s
+}
+
+type noNotifier struct{}
+
+func (noNotifier) Notify(context.Context, string, any) error { return nil }
+
+func (s *scene) submit(who, entitlement string) governance.Request {
+	s.t.Helper()
+	r, _, err := s.access.Submit(context.Background(), governance.Ask{Requester: who, Entitlement: entitlement, Justification: "work"})
+	if err != nil {
+		s.t.Fatalf("%s asks for %s: %v", who, entitlement, err)
+	}
+	return r
+}
+
+func (s *scene) decide(id, who string, approve bool, want error) {
+	s.t.Helper()
+	if _, err := s.access.Decide(context.Background(), id, who, approve, ""); !errors.Is(err, want) {
+		s.t.Fatalf("%s decides %v on %s: %v, want %v", who, approve, id, err, want)
+	}
+}
+
+// advance moves the clock and runs every duty once, as the gateway does each second.
+func (s *scene) advance(d time.Duration) {
+	s.t.Helper()
+	s.now = s.now.Add(d)
+	ctx := context.Background()
+	for _, duty := range []func() (int, error){
+		func() (int, error) { return s.access.Requests.Sweep(ctx, 100) },
+		func() (int, error) { return s.access.Fulfil(ctx, 100) },
+		func() (int, error) { return s.access.Grants.Sweep(ctx, 100) },
+		func() (int, error) { return s.leavers.Sweep(ctx, 100) },
+	} {
+		if _, err := duty(); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+func (s *scene) state(id string, want governance.RequestState) governance.Request {
+	s.t.Helper()
+	r, err := s.store.GetRequest(context.Background(), id)
+	if err != nil || r.State != want {
+		s.t.Fatalf("request %s: %s (%s), want %s (%v)", id, r.State, r.Reason, want, err)
+	}
+	return r
+}
+
+func (s *scene) grant(requestID string, want governance.GrantStatus) governance.Grant {
+	s.t.Helper()
+	g, err := s.store.GetGrant(context.Background(), governance.GrantID(requestID))
+	if err != nil || g.Status != want {
+		s.t.Fatalf("grant of %s: %s, want %s (%v)", requestID, g.Status, want, err)
+	}
+	return g
+}
+
+var scenarios = map[string]func(s *scene){
+	"two stages with a quorum of two": func(s *scene) {
+		r := s.submit("ada", "two")
+		s.decide(r.ID, "own1", true, governance.ErrNotApprover) // not their stage yet
+		s.decide(r.ID, "mgr", true, nil)
+		s.decide(r.ID, "own1", true, nil)
+		s.state(r.ID, governance.RequestPending)
+		s.decide(r.ID, "own1", true, governance.ErrAlreadyDecided)
+		s.decide(r.ID, "own2", true, nil)
+		s.state(r.ID, governance.RequestApproved)
+		g := s.grant(r.ID, governance.GrantActive)
+		if len(g.ApprovedBy) != 3 {
+			s.t.Fatalf("approved by %v", g.ApprovedBy)
+		}
+	},
+	"a stage timeout escalates once, then denies": func(s *scene) {
+		r := s.submit("ada", "esc")
+		s.advance(time.Hour)
+		if r = s.state(r.ID, governance.RequestPending); !r.Escalated {
+			s.t.Fatal("not escalated")
+		}
+		s.decide(r.ID, "mgr", true, governance.ErrNotApprover) // the stage moved on to its fallback
+		s.advance(time.Hour)
+		s.state(r.ID, governance.RequestDenied)
+		s.decide(r.ID, "fallback", true, governance.ErrRequestResolved)
+	},
+	"escalated, the fallback approves": func(s *scene) {
+		r := s.submit("ada", "esc")
+		s.advance(90 * time.Minute)
+		s.decide(r.ID, "fallback", true, nil)
+		s.grant(r.ID, governance.GrantActive)
+	},
+	"auto-deny at the timeout": func(s *scene) {
+		r := s.submit("ada", "deny")
+		s.advance(59 * time.Minute)
+		s.state(r.ID, governance.RequestPending)
+		s.advance(time.Minute)
+		s.state(r.ID, governance.RequestDenied)
+	},
+	"a pending request expires": func(s *scene) {
+		r := s.submit("ada", "exp")
+		s.advance(25 * time.Hour)
+		s.state(r.ID, governance.RequestExpired)
+		if again := s.submit("ada", "exp"); again.ID == r.ID {
+			s.t.Fatal("an expired request was reopened")
+		}
+	},
+	"no self-approval, even when named": func(s *scene) {
+		r := s.submit("ada", "named")
+		s.decide(r.ID, "ada", true, governance.ErrSelfApproval)
+		s.decide(r.ID, "own1", true, nil)
+		s.grant(r.ID, governance.GrantActive)
+	},
+	"denied is final": func(s *scene) {
+		r := s.submit("ada", "two")
+		s.decide(r.ID, "mgr", false, nil)
+		s.decide(r.ID, "mgr", true, governance.ErrRequestResolved)
+		if _, err := s.access.Requests.Cancel(context.Background(), r.ID, active("ada")); !errors.Is(err, governance.ErrRequestResolved) {
+			s.t.Fatalf("cancel after denial: %v", err)
+		}
+		s.state(r.ID, governance.RequestDenied)
+	},
+	"auto-approval only for the eligible, and never above medium": func(s *scene) {
+		r := s.submit("bob", "auto")
+		s.state(r.ID, governance.RequestApproved)
+		s.grant(r.ID, governance.GrantActive)
+		s.state(s.submit("ada", "auto").ID, governance.RequestPending) // not in the eligible group
+		s.state(s.submit("bob", "auto-high").ID, governance.RequestPending)
+	},
+	"a grant ends by itself, and an extension moves its end": func(s *scene) {
+		r := s.submit("ada", "two")
+		for _, who := range []string{"mgr", "own1", "own2"} {
+			s.decide(r.ID, who, true, nil)
+		}
+		s.advance(7 * time.Hour)
+		ext := s.submit("ada", "two")
+		if ext.Extends != governance.GrantID(r.ID) {
+			s.t.Fatalf("not an extension: %+v", ext)
+		}
+		for _, who := range []string{"mgr", "own1", "own2"} {
+			s.decide(ext.ID, who, true, nil)
+		}
+		s.advance(2 * time.Hour) // past the first end
+		s.grant(r.ID, governance.GrantActive)
+		s.advance(7 * time.Hour)
+		s.grant(r.ID, governance.GrantExpired)
+	},
+	"break-glass: at once, short, then gone": func(s *scene) {
+		g, review, err := s.breakGlass.Activate(context.Background(), "ada", "root", "INC-7", 0)
+		if err != nil || !g.Emergency || g.Status != governance.GrantActive || review.State != governance.ReviewOpen {
+			s.t.Fatalf("activation: %+v %+v %v", g, review, err)
+		}
+		if _, _, err := s.breakGlass.Activate(context.Background(), "ada", "two", "INC-7", 0); !errors.Is(err, governance.ErrNotEmergency) {
+			s.t.Fatalf("break-glass on an ordinary entitlement: %v", err)
+		}
+		s.advance(time.Hour)
+		s.grant(g.Request, governance.GrantExpired)
+		if _, err := s.breakGlass.Close(context.Background(), review.ID, "ada", "fine"); !errors.Is(err, governance.ErrSelfApproval) {
+			s.t.Fatalf("closing one's own review: %v", err)
+		}
+	},
+	"a leaver loses grants and pending requests": func(s *scene) {
+		held := s.submit("ada", "named")
+		s.decide(held.ID, "own1", true, nil)
+		pending := s.submit("ada", "two")
+		s.deactivate("ada")
+		s.advance(time.Second)
+		s.grant(held.ID, governance.GrantRevoked)
+		s.state(pending.ID, governance.RequestCancelled)
+		if _, _, err := s.access.Submit(context.Background(), governance.Ask{Requester: "ada", Entitlement: "named"}); !errors.Is(err, governance.ErrInactiveIdentity) {
+			s.t.Fatalf("a leaver asks: %v", err)
+		}
+		r := s.submit("bob", "named")
+		s.decide(r.ID, "ada", true, governance.ErrInactiveIdentity)
+	},
+}
+
+func testScenarios(t *testing.T, newStore storeFactory) {
+	for name, run := range scenarios {
+		t.Run(name, func(t *testing.T) { run(newScene(t, newStore)) })
+	}
+}
