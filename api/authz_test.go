@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -85,8 +86,13 @@ func TestEveryRouteChecksRoles(t *testing.T) {
 		method, path, _ := strings.Cut(route, " ")
 		path = strings.ReplaceAll(path, "{id}", "none")
 		for role, caller := range callers {
+			resp := e.do(caller, method, path, "{}", nil)
 			var problem api.Problem
-			status := e.call(caller, method, path, "{}", &problem)
+			if resp.Header.Get("Content-Type") == "application/problem+json" {
+				_ = json.NewDecoder(resp.Body).Decode(&problem)
+			}
+			resp.Body.Close()
+			status := resp.StatusCode
 			refused := status == 401 || (status == 403 && problem.Type == "https://gatehouse.dev/problems/forbidden" &&
 				strings.Contains(problem.Detail, "roles"))
 			want := !strings.Contains(" "+who+" ", " "+role+" ")
