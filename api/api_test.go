@@ -22,7 +22,12 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	e.catalog()
 
 	var r governance.Request
-	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-admin", "justification": "migration", "duration": "2h"}, &r)
+	resp := e.do("ada", "POST", "/requests", map[string]any{"entitlement": "db-admin", "justification": "migration", "duration": "2h"},
+		http.Header{"X-Request-Id": {"ticket-4711"}})
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
 	var again governance.Request
 	e.must(200, "ada", "POST", "/requests", map[string]any{"entitlement": "db-admin"}, &again)
 	if again.ID != r.ID {
@@ -86,13 +91,16 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	if !slices.Equal(actions, []string{"request.submit by user:u-ada", "request.approve by user:u-mgr"}) {
 		t.Fatalf("request events: %v", actions)
 	}
+	if events.Items[0].Event.RequestID != "ticket-4711" || events.Items[1].Event.RequestID == "" {
+		t.Fatalf("events without the HTTP request id: %+v", events.Items)
+	}
 	e.must(200, "aud", "GET", "/audit/events?action=grant.*&limit=2", nil, &events)
 	if len(events.Items) != 2 || !strings.HasPrefix(events.Items[0].Event.Action, "grant.") {
 		t.Fatalf("a page of grant events: %+v", events)
 	}
 	e.must(400, "aud", "GET", "/audit/events?since=yesterday", nil, nil)
 
-	resp := e.do("aud", "GET", "/audit/export?format=csv&target=grant:"+g.ID, nil, nil)
+	resp = e.do("aud", "GET", "/audit/export?format=csv&target=grant:"+g.ID, nil, nil)
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	resp.Body.Close()
 	if err != nil || len(rows) != 5 || rows[0][3] != "actor" || rows[4][5] != "grant.deprovision" || rows[3][7] != "incident 7" {

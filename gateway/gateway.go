@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // Options configure the engine.
@@ -83,6 +85,7 @@ func requestID(c *gin.Context) {
 		c.Request.Header.Set(requestIDHeader, id)
 	}
 	c.Writer.Header().Set(requestIDHeader, id)
+	c.Request = c.Request.WithContext(governance.WithRequestID(c.Request.Context(), id))
 	c.Next()
 }
 

@@ -119,7 +119,7 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if err != nil {
 		return Request{}, false, err
 	}
-	review, err := SoDStages(ctx, a.directory(), SoDConflicts(rules, situation.entitlements(), o.entitlement.ID), rf)
+	review, err := SoDStages(ctx, a.directory(), situation.conflicts(rules, o.entitlement.ID), rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -276,6 +276,25 @@ func (s Situation) holds(entitlement string) (Grant, bool) {
 	return s.Grants[i], true
 }
 
+// conflicts are the SoD conflicts requesting entitlement would raise, each naming the grants
+// and requests behind it.
+func (s Situation) conflicts(rules []SoDRule, entitlement string) []SoDConflict {
+	out := SoDConflicts(rules, s.entitlements(), entitlement)
+	for i, c := range out {
+		for _, g := range s.Grants {
+			if slices.Contains(c.With, g.Entitlement) {
+				out[i].Because = append(out[i].Because, "grant "+g.ID)
+			}
+		}
+		for _, r := range s.Pending {
+			if slices.Contains(c.With, r.Entitlement) {
+				out[i].Because = append(out[i].Because, "pending request "+r.ID)
+			}
+		}
+	}
+	return out
+}
+
 func (s Situation) entitlements() []string {
 	var out []string
 	for _, g := range s.Grants {
@@ -297,7 +316,7 @@ func (a *Access) WhatIf(ctx context.Context, beneficiary, entitlement string) ([
 	if err != nil {
 		return nil, err
 	}
-	return SoDConflicts(rules, s.entitlements(), entitlement), nil
+	return s.conflicts(rules, entitlement), nil
 }
 
 // InboxItem is a request waiting for an approver, with what they need to decide it.
@@ -328,7 +347,7 @@ func (a *Access) Inbox(ctx context.Context, approver string, offset, count int) 
 		if err != nil {
 			return nil, 0, err
 		}
-		items = append(items, InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: SoDConflicts(rules, s.entitlements(), r.Entitlement)})
+		items = append(items, InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: s.conflicts(rules, r.Entitlement)})
 	}
 	return items, total, nil
 }

@@ -25,6 +25,20 @@ type Event struct {
 	RequestID  string          `json:"requestId,omitempty"`
 }
 
+type requestIDKey struct{}
+
+// WithRequestID carries the id of the HTTP request a change is made for, so its audit event
+// can be matched with the gateway's logs.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDOf is the id WithRequestID set, or "".
+func RequestIDOf(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
 // StoredEvent is an event as the trail holds it: its position (ordered, assigned by the store),
 // the exact bytes written, and, once sealed, its chain hash.
 type StoredEvent struct {

@@ -22,10 +22,17 @@ type SoDRule struct {
 type SoDConflict struct {
 	Rule SoDRule  `json:"rule"`
 	With []string `json:"with"` // held or pending entitlements of the identity
+	// Because names what makes each of With held or pending ("grant grant-1", "request r-2"),
+	// when the caller knows it.
+	Because []string `json:"because,omitempty"`
 }
 
 func (c SoDConflict) String() string {
-	return fmt.Sprintf("%s (%s): conflicts with %s", c.Rule.Name, c.Rule.ID, strings.Join(c.With, ", "))
+	with := strings.Join(c.With, ", ")
+	if len(c.Because) > 0 {
+		with += " (" + strings.Join(c.Because, ", ") + ")"
+	}
+	return fmt.Sprintf("%s (%s): conflicts with %s", c.Rule.Name, c.Rule.ID, with)
 }
 
 // ErrSoDBlocked is returned for a request that would break a blocking SoD rule.

@@ -262,7 +262,7 @@ func testAccessSeparationOfDuties(t *testing.T, newStore storeFactory) {
 		t.Fatalf("what-if: %+v %v", conflicts, err)
 	}
 	_, _, err = w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "payments-approve"})
-	if !errors.Is(err, governance.ErrSoDBlocked) || !strings.Contains(err.Error(), "payments-create") {
+	if !errors.Is(err, governance.ErrSoDBlocked) || !strings.Contains(err.Error(), "payments-create (pending request ") {
 		t.Fatalf("blocked, naming the conflict: %v", err)
 	}
 	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "ledger-admin"})

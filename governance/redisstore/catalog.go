@@ -154,7 +154,7 @@ func (s *Store) PutCatalogItem(ctx context.Context, item governance.CatalogItem,
 	if !validID(item.ID) {
 		return governance.CatalogItem{}, fmt.Errorf("%w: id %q", governance.ErrInvalidCatalog, item.ID)
 	}
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.CatalogItem{}, err
 	}
@@ -183,7 +183,7 @@ func (s *Store) CreateCatalogChange(ctx context.Context, c governance.CatalogCha
 		return governance.CatalogChange{}, err
 	}
 	event.After = raw
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.CatalogChange{}, err
 	}
@@ -223,7 +223,7 @@ func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.C
 	events[0].After = raw
 	bodies := make([][]byte, len(events))
 	for i, e := range events {
-		if bodies[i], err = json.Marshal(e); err != nil {
+		if bodies[i], err = encodeEvent(ctx, e); err != nil {
 			return governance.CatalogChange{}, err
 		}
 	}

@@ -67,7 +67,7 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event gover
 		return governance.Grant{}, false, err
 	}
 	event.After = raw
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.Grant{}, false, err
 	}
@@ -109,7 +109,7 @@ func (s *Store) UpdateGrant(ctx context.Context, prev, next governance.Grant, ev
 		return governance.Grant{}, err
 	}
 	event.After = raw
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.Grant{}, err
 	}

@@ -41,7 +41,7 @@ func (s *Store) CreateIncidentReview(ctx context.Context, r governance.IncidentR
 		return r, fmt.Errorf("%w: incident id %q", governance.ErrInvalidRequest, r.ID)
 	}
 	r.Version = 1
-	raw, body, err := recordAndEvent(r, &event)
+	raw, body, err := recordAndEvent(ctx, r, &event)
 	if err != nil {
 		return r, err
 	}
@@ -68,7 +68,7 @@ func (s *Store) UpdateIncidentReview(ctx context.Context, prev, next governance.
 	if event.Before, err = json.Marshal(prev); err != nil {
 		return next, err
 	}
-	raw, body, err := recordAndEvent(next, &event)
+	raw, body, err := recordAndEvent(ctx, next, &event)
 	if err != nil {
 		return next, err
 	}
@@ -84,13 +84,22 @@ func (s *Store) IncidentReviews(ctx context.Context) ([]governance.IncidentRevie
 }
 
 // recordAndEvent encodes a record and its event, the record as the event's After.
-func recordAndEvent(record any, event *governance.Event) (raw, body []byte, err error) {
+func recordAndEvent(ctx context.Context, record any, event *governance.Event) (raw, body []byte, err error) {
 	if raw, err = json.Marshal(record); err != nil {
 		return nil, nil, err
 	}
 	event.After = raw
-	if body, err = json.Marshal(event); err != nil {
+	if body, err = encodeEvent(ctx, *event); err != nil {
 		return nil, nil, err
 	}
 	return raw, body, nil
+}
+
+// encodeEvent is an event as the trail stores it, with the id of the HTTP request it was made
+// for (when the change came through one).
+func encodeEvent(ctx context.Context, e governance.Event) ([]byte, error) {
+	if e.RequestID == "" {
+		e.RequestID = governance.RequestIDOf(ctx)
+	}
+	return json.Marshal(e)
 }

@@ -209,7 +209,7 @@ func (s *Store) IsMember(ctx context.Context, group, id string) (bool, error) {
 
 // AppendAudit appends an event that goes with no change of state.
 func (s *Store) AppendAudit(ctx context.Context, e governance.Event) error {
-	body, err := json.Marshal(e)
+	body, err := encodeEvent(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 		return governance.Request{}, false, err
 	}
 	event.After = raw
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.Request{}, false, err
 	}
@@ -128,7 +128,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 		return governance.Request{}, err
 	}
 	event.After = raw
-	body, err := json.Marshal(event)
+	body, err := encodeEvent(ctx, event)
 	if err != nil {
 		return governance.Request{}, err
 	}

@@ -58,7 +58,7 @@ func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceA
 		return sa, fmt.Errorf("%w: service account %q of %q", governance.ErrInvalidRequest, sa.ID, sa.Owner)
 	}
 	sa.Version = 1
-	raw, body, err := recordAndEvent(sa, &event)
+	raw, body, err := recordAndEvent(ctx, sa, &event)
 	if err != nil {
 		return sa, err
 	}
@@ -85,7 +85,7 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, prev, next governance.
 	if event.Before, err = json.Marshal(prev); err != nil {
 		return next, err
 	}
-	raw, body, err := recordAndEvent(next, &event)
+	raw, body, err := recordAndEvent(ctx, next, &event)
 	if err != nil {
 		return next, err
 	}

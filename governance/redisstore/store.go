@@ -472,5 +472,5 @@ func identityEvent(ctx context.Context, action string, w governance.Write, now t
 		}
 		e.After = raw
 	}
-	return json.Marshal(e)
+	return encodeEvent(ctx, e)
 }
