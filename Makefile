@@ -1,8 +1,9 @@
 # `make test` is the one command that runs every test on a fresh Debian machine: it installs
-# what is missing (redis-server with apt-get when run as root, and newman from npm for
-# Microsoft's SCIM test collection), then runs the checks and the race-enabled test suite. Each test binary that needs Redis starts its own private
-# redis-server on a free loopback port (internal/redistest), so nothing already running on
-# 6379 is used or touched.
+# what is missing (redis-server, and OpenLDAP's slapd for the LDAP connector, with apt-get when
+# run as root, and newman from npm for Microsoft's SCIM test collection), then runs the checks
+# and the race-enabled test suite. Each test binary that needs Redis or LDAP starts its own
+# private server on free loopback ports (internal/redistest, internal/ldaptest), so nothing
+# already running is used or touched.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
@@ -20,6 +21,15 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: install it with 'sudo apt-get install redis-server' (Debian/Ubuntu), then run make test again"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing slapd and ldap-utils with apt-get (a private slapd per LDAP test; the package's own is not used)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils >/dev/null; \
+	  else \
+	    echo "slapd is missing: install it with 'sudo apt-get install slapd ldap-utils', then run make test again"; \
 	    exit 1; \
 	  fi; \
 	fi

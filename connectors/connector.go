@@ -1,0 +1,100 @@
+// Package connectors is the contract between Gatehouse and the systems where access lives
+// (LDAP directories, SaaS applications). A connector keeps accounts and grants entitlements;
+// it knows nothing of requests or policies. Every call is idempotent: granting what is held,
+// revoking what is not, disabling what is disabled succeed and change nothing, because the
+// provisioning worker may repeat any call after a crash.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Identity is who an account is for, with the attributes connectors map from SCIM.
+type Identity struct {
+	ID          string // Gatehouse's id (the SCIM id)
+	UserName    string
+	GivenName   string
+	FamilyName  string
+	DisplayName string
+	Email       string
+}
+
+// Entitlement is something a connector can grant: a group, a role.
+type Entitlement struct {
+	Ref         string // the connector's name for it
+	Name        string
+	Description string
+}
+
+// Accounts keeps the accounts identities use in the target system.
+type Accounts interface {
+	// EnsureAccount creates the identity's account when it is absent; an existing account is
+	// left as it is.
+	EnsureAccount(ctx context.Context, id Identity) error
+	// DisableAccount disables the account (how is the connector's configuration); an absent
+	// account is not an error.
+	DisableAccount(ctx context.Context, id Identity) error
+}
+
+// Entitlements grants and revokes.
+type Entitlements interface {
+	// ListEntitlements lists what can be granted, to import into the catalog.
+	ListEntitlements(ctx context.Context) ([]Entitlement, error)
+	// Grant gives an identity's account an entitlement. An identity without an account is
+	// ErrUnknownIdentity, an entitlement that does not exist ErrUnknownEntitlement.
+	Grant(ctx context.Context, id Identity, ref string) error
+	// Revoke takes it away; revoking what is not held, from an account or of an entitlement
+	// that does not exist, succeeds: the access is gone either way.
+	Revoke(ctx context.Context, id Identity, ref string) error
+}
+
+// MemberLister is optional: connectors that can tell who holds an entitlement support
+// reconciliation. Members answers account names (user names).
+type MemberLister interface {
+	Members(ctx context.Context, ref string) ([]string, error)
+}
+
+// Tester checks that the connector can reach and use its target.
+type Tester interface {
+	TestConnection(ctx context.Context) error
+}
+
+// Connector is what every connector implements.
+type Connector interface {
+	Accounts
+	Entitlements
+	Tester
+}
+
+// Errors every connector uses, so callers can tell them apart with errors.Is.
+var (
+	ErrUnknownIdentity    = errors.New("connectors: the identity has no account")
+	ErrUnknownEntitlement = errors.New("connectors: no such entitlement")
+)
+
+// Error is a failed call, classed: a retryable one (the target is down, busy, timed out) is
+// tried again with backoff; a permanent one (refused, invalid) is not.
+type Error struct {
+	Op        string
+	Retryable bool
+	Err       error
+}
+
+func (e *Error) Error() string {
+	kind := "permanent"
+	if e.Retryable {
+		kind = "retryable"
+	}
+	return fmt.Sprintf("connectors: %s (%s): %v", e.Op, kind, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether err is worth trying again. Unclassified errors are not: a
+// connector must say so.
+func Retryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable
+}

@@ -1,0 +1,549 @@
+// Package ldap is the LDAP connector (github.com/go-ldap/ldap/v3): it creates user entries
+// from SCIM attributes, adds and removes group memberships, and disables accounts, against
+// OpenLDAP, 389-DS or Active Directory style directories.
+//
+// Every DN is built by userDN or groupDN and every filter by filter: those are the only
+// places values from outside reach the directory, each escaped exactly once.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+)
+
+// Config configures one directory.
+type Config struct {
+	URL       string // ldap://host:389 or ldaps://host:636
+	StartTLS  bool   // upgrade an ldap:// connection before binding
+	CAFile    string // PEM bundle to trust; default the system's
+	BindDN    string
+	Password  string // resolved from a secret reference by the caller
+	UserBase  string // where user entries live
+	GroupBase string // where groups live
+	// UserRDN is the naming attribute of user entries. Default "uid".
+	UserRDN string
+	// UserClasses are the object classes of new user entries. Default inetOrgPerson.
+	UserClasses []string
+	// Attributes maps LDAP attributes to SCIM fields: userName, givenName, familyName,
+	// displayName, email. Default uid=userName, cn=displayName, sn=familyName,
+	// givenName=givenName, mail=email.
+	Attributes map[string]string
+	// GroupClass is the object class of groups. Default groupOfNames.
+	GroupClass string
+	// GroupName is the naming attribute of groups, and what an entitlement's ref is. Default "cn".
+	GroupName string
+	// MemberAttr is member (DNs), uniqueMember (DNs) or memberUid (user names). Default member.
+	MemberAttr string
+	// Placeholder keeps groups whose schema needs a member (groupOfNames, groupOfUniqueNames)
+	// valid when the last real member leaves. Default "cn=nobody".
+	Placeholder string
+	// Disable is how an account is disabled, after it leaves every group: "attribute" (set
+	// DisableAttr to DisableValue; default description: "disabled by Gatehouse"), "move"
+	// (under DisabledBase) or "delete". Default "attribute".
+	Disable      string
+	DisableAttr  string
+	DisableValue string
+	DisabledBase string
+	PoolSize     int           // connections kept open; default 4
+	PageSize     uint32        // paged search size; default 500
+	Timeout      time.Duration // per operation; default 10 s
+}
+
+func (c *Config) defaults() {
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	set(&c.UserRDN, "uid")
+	set(&c.GroupClass, "groupOfNames")
+	set(&c.GroupName, "cn")
+	set(&c.MemberAttr, "member")
+	set(&c.Placeholder, "cn=nobody")
+	set(&c.Disable, "attribute")
+	set(&c.DisableAttr, "description")
+	set(&c.DisableValue, "disabled by Gatehouse")
+	if len(c.UserClasses) == 0 {
+		c.UserClasses = []string{"inetOrgPerson"}
+	}
+	if c.Attributes == nil {
+		c.Attributes = map[string]string{"uid": "userName", "cn": "displayName", "sn": "familyName", "givenName": "givenName", "mail": "email"}
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = 4
+	}
+	if c.PageSize == 0 {
+		c.PageSize = 500
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+}
+
+// Connector is an LDAP directory.
+type Connector struct {
+	cfg  Config
+	tls  *tls.Config
+	pool chan *ldap.Conn
+}
+
+var (
+	_ connectors.Connector    = (*Connector)(nil)
+	_ connectors.MemberLister = (*Connector)(nil)
+)
+
+// New checks the configuration; connections are made when needed.
+func New(cfg Config) (*Connector, error) {
+	cfg.defaults()
+	switch {
+	case !strings.HasPrefix(cfg.URL, "ldap://") && !strings.HasPrefix(cfg.URL, "ldaps://"):
+		return nil, fmt.Errorf("ldap: url %q is not ldap:// or ldaps://", cfg.URL)
+	case cfg.UserBase == "" || cfg.GroupBase == "":
+		return nil, errors.New("ldap: userBase and groupBase are required")
+	case cfg.MemberAttr != "member" && cfg.MemberAttr != "uniqueMember" && cfg.MemberAttr != "memberUid":
+		return nil, fmt.Errorf("ldap: memberAttribute %q is not member, uniqueMember or memberUid", cfg.MemberAttr)
+	case cfg.Disable != "attribute" && cfg.Disable != "move" && cfg.Disable != "delete":
+		return nil, fmt.Errorf("ldap: disable %q is not attribute, move or delete", cfg.Disable)
+	case cfg.Disable == "move" && cfg.DisabledBase == "":
+		return nil, errors.New("ldap: disable by move needs disabledBase")
+	}
+	if _, ok := cfg.Attributes[cfg.UserRDN]; !ok {
+		return nil, fmt.Errorf("ldap: the naming attribute %s has no SCIM field mapped", cfg.UserRDN)
+	}
+	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize)}
+	if strings.HasPrefix(cfg.URL, "ldaps://") || cfg.StartTLS {
+		u, err := url.Parse(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: url: %w", err)
+		}
+		c.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("ldap: ca bundle: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("ldap: ca bundle %s holds no certificate", cfg.CAFile)
+			}
+			c.tls.RootCAs = pool
+		}
+	}
+	return c, nil
+}
+
+// Close drops the pooled connections.
+func (c *Connector) Close() {
+	for {
+		select {
+		case conn := <-c.pool:
+			conn.Close()
+		default:
+			return
+		}
+	}
+}
+
+// userDN is the one place a user's DN is built: the naming attribute's value, escaped.
+func (c *Connector) userDN(id connectors.Identity) (string, error) {
+	v := field(id, c.cfg.Attributes[c.cfg.UserRDN])
+	if v == "" {
+		return "", &connectors.Error{Op: "user dn", Err: fmt.Errorf("%s has no %s", id.ID, c.cfg.Attributes[c.cfg.UserRDN])}
+	}
+	return c.cfg.UserRDN + "=" + ldap.EscapeDN(v) + "," + c.cfg.UserBase, nil
+}
+
+// groupDN is the one place a group's DN is built from an entitlement ref.
+func (c *Connector) groupDN(ref string) string {
+	return c.cfg.GroupName + "=" + ldap.EscapeDN(ref) + "," + c.cfg.GroupBase
+}
+
+// filter is the one place a search filter takes values: each is escaped.
+func filter(format string, values ...string) string {
+	escaped := make([]any, len(values))
+	for i, v := range values {
+		escaped[i] = ldap.EscapeFilter(v)
+	}
+	return fmt.Sprintf(format, escaped...)
+}
+
+func field(id connectors.Identity, name string) string {
+	switch name {
+	case "userName":
+		return id.UserName
+	case "givenName":
+		return id.GivenName
+	case "familyName":
+		return id.FamilyName
+	case "displayName":
+		return id.DisplayName
+	case "email":
+		return id.Email
+	case "id":
+		return id.ID
+	}
+	return ""
+}
+
+// memberValue is what the member attribute holds for an identity: its DN, or for memberUid
+// its user name.
+func (c *Connector) memberValue(id connectors.Identity) (string, error) {
+	if c.cfg.MemberAttr == "memberUid" {
+		return id.UserName, nil
+	}
+	return c.userDN(id)
+}
+
+// classify says whether an LDAP error is worth retrying: the network, a busy or unavailable
+// server, a timeout. Everything else (no such object, constraint violation, insufficient
+// access) is permanent.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	retryable := ldap.IsErrorAnyOf(err, ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable,
+		ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout,
+		ldap.LDAPResultConnectError, ldap.LDAPResultAdminLimitExceeded)
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
+		retryable = true
+	}
+	return &connectors.Error{Op: op, Retryable: retryable, Err: err}
+}
+
+// conn takes a pooled connection or dials a new one.
+func (c *Connector) conn(ctx context.Context) (*ldap.Conn, error) {
+	for {
+		select {
+		case conn := <-c.pool:
+			if !conn.IsClosing() {
+				return conn, nil
+			}
+			conn.Close()
+			continue
+		default:
+		}
+		break
+	}
+	opts := []ldap.DialOpt{ldap.DialWithDialer(&net.Dialer{Timeout: c.cfg.Timeout})}
+	if strings.HasPrefix(c.cfg.URL, "ldaps://") {
+		opts = append(opts, ldap.DialWithTLSConfig(c.tls))
+	}
+	conn, err := ldap.DialURL(c.cfg.URL, opts...)
+	if err != nil {
+		return nil, classify("connect", err)
+	}
+	conn.SetTimeout(c.cfg.Timeout)
+	if c.cfg.StartTLS {
+		if err := conn.StartTLS(c.tls); err != nil {
+			conn.Close()
+			return nil, classify("starttls", err)
+		}
+	}
+	if err := conn.Bind(c.cfg.BindDN, c.cfg.Password); err != nil {
+		conn.Close()
+		return nil, classify("bind", err)
+	}
+	return conn, nil
+}
+
+func (c *Connector) release(conn *ldap.Conn) {
+	select {
+	case c.pool <- conn:
+	default:
+		conn.Close()
+	}
+}
+
+// with runs op on a connection. A connection the server dropped (a restart) is replaced
+// once; a failure on the fresh one is the answer.
+func (c *Connector) with(ctx context.Context, name string, op func(*ldap.Conn) error) error {
+	for attempt := 0; ; attempt++ {
+		conn, err := c.conn(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(conn)
+		if err != nil && ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && attempt == 0 {
+			conn.Close()
+			continue
+		}
+		if conn.IsClosing() {
+			conn.Close()
+		} else {
+			c.release(conn)
+		}
+		return classifyKeep(name, err)
+	}
+}
+
+// classifyKeep classifies err, leaving connector errors made by op as they are.
+func classifyKeep(op string, err error) error {
+	var ce *connectors.Error
+	if err == nil || errors.As(err, &ce) || errors.Is(err, connectors.ErrUnknownEntitlement) || errors.Is(err, connectors.ErrUnknownIdentity) {
+		return err
+	}
+	return classify(op, err)
+}
+
+// TestConnection binds and reads both bases.
+func (c *Connector) TestConnection(ctx context.Context) error {
+	return c.with(ctx, "test connection", func(conn *ldap.Conn) error {
+		for _, base := range []string{c.cfg.UserBase, c.cfg.GroupBase} {
+			if _, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+				"(objectClass=*)", []string{"1.1"}, nil)); err != nil {
+				return fmt.Errorf("read %s: %w", base, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (c *Connector) exists(conn *ldap.Conn, dn string) (bool, error) {
+	_, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// EnsureAccount adds the user entry with the mapped attributes when it is absent.
+func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
+	dn, err := c.userDN(id)
+	if err != nil {
+		return err
+	}
+	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
+		add := ldap.NewAddRequest(dn, nil)
+		add.Attribute("objectClass", c.cfg.UserClasses)
+		for attr, f := range c.cfg.Attributes {
+			if v := field(id, f); v != "" {
+				add.Attribute(attr, []string{v})
+			}
+		}
+		// inetOrgPerson needs cn and sn; an IdP may send neither a display name nor a family name.
+		for _, must := range []string{"cn", "sn"} {
+			if len(attrValues(add, must)) == 0 {
+				add.Attribute(must, []string{id.UserName})
+			}
+		}
+		err := conn.Add(add)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+			return nil
+		}
+		return err
+	})
+}
+
+func attrValues(add *ldap.AddRequest, name string) []string {
+	for _, a := range add.Attributes {
+		if strings.EqualFold(a.Type, name) {
+			return a.Vals
+		}
+	}
+	return nil
+}
+
+// DisableAccount disables the entry by the configured strategy, and removes it from every
+// group first, so a disabled account holds nothing.
+func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
+	dn, err := c.userDN(id)
+	if err != nil {
+		return err
+	}
+	value, err := c.memberValue(id)
+	if err != nil {
+		return err
+	}
+	return c.with(ctx, "disable account", func(conn *ldap.Conn) error {
+		found, err := c.exists(conn, dn)
+		if err != nil || !found {
+			return err
+		}
+		groups, err := c.search(conn, c.cfg.GroupBase, filter("(&(objectClass=%s)(%s=%s))", c.cfg.GroupClass, c.cfg.MemberAttr, value), []string{c.cfg.GroupName})
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if err := c.removeMember(conn, g.DN, value); err != nil {
+				return err
+			}
+		}
+		switch c.cfg.Disable {
+		case "delete":
+			err = conn.Del(ldap.NewDelRequest(dn, nil))
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				return nil
+			}
+			return err
+		case "move":
+			rdn := strings.SplitN(dn, ",", 2)[0]
+			err = conn.ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, c.cfg.DisabledBase))
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+				return conn.Del(ldap.NewDelRequest(dn, nil)) // a disabled twin exists already
+			}
+			return err
+		}
+		mod := ldap.NewModifyRequest(dn, nil)
+		mod.Replace(c.cfg.DisableAttr, []string{c.cfg.DisableValue})
+		return conn.Modify(mod)
+	})
+}
+
+// search is a paged search under base.
+func (c *Connector) search(conn *ldap.Conn, base, f string, attrs []string) ([]*ldap.Entry, error) {
+	res, err := conn.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		f, attrs, nil), c.cfg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+// ListEntitlements lists the groups under the group base.
+func (c *Connector) ListEntitlements(ctx context.Context) ([]connectors.Entitlement, error) {
+	var out []connectors.Entitlement
+	err := c.with(ctx, "list entitlements", func(conn *ldap.Conn) error {
+		entries, err := c.search(conn, c.cfg.GroupBase, filter("(objectClass=%s)", c.cfg.GroupClass), []string{c.cfg.GroupName, "description"})
+		for _, e := range entries {
+			name := e.GetAttributeValue(c.cfg.GroupName)
+			out = append(out, connectors.Entitlement{Ref: name, Name: name, Description: e.GetAttributeValue("description")})
+		}
+		return err
+	})
+	return out, err
+}
+
+// Grant adds the identity to the group; already a member is success.
+func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref string) error {
+	value, err := c.memberValue(id)
+	if err != nil {
+		return err
+	}
+	userDN, err := c.userDN(id)
+	if err != nil {
+		return err
+	}
+	group := c.groupDN(ref)
+	return c.with(ctx, "grant", func(conn *ldap.Conn) error {
+		if found, err := c.exists(conn, userDN); err != nil {
+			return err
+		} else if !found {
+			return fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
+		}
+		mod := ldap.NewModifyRequest(group, nil)
+		mod.Add(c.cfg.MemberAttr, []string{value})
+		err := conn.Modify(mod)
+		switch {
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+			return nil
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+			return fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, ref)
+		case err != nil:
+			return err
+		}
+		if c.cfg.MemberAttr != "memberUid" {
+			return c.dropPlaceholder(conn, group)
+		}
+		return nil
+	})
+}
+
+// Revoke removes the identity from the group; not a member, or no such group, is success.
+func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
+	value, err := c.memberValue(id)
+	if err != nil {
+		return err
+	}
+	return c.with(ctx, "revoke", func(conn *ldap.Conn) error {
+		return c.removeMember(conn, c.groupDN(ref), value)
+	})
+}
+
+// removeMember removes one value; when the schema needs a member and it was the last, the
+// placeholder takes its place in the same modification.
+func (c *Connector) removeMember(conn *ldap.Conn, group, value string) error {
+	mod := ldap.NewModifyRequest(group, nil)
+	mod.Delete(c.cfg.MemberAttr, []string{value})
+	err := conn.Modify(mod)
+	switch {
+	case err == nil, ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNoSuchObject):
+		return nil
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation):
+		mod := ldap.NewModifyRequest(group, nil)
+		mod.Add(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
+		mod.Delete(c.cfg.MemberAttr, []string{value})
+		return conn.Modify(mod)
+	}
+	return err
+}
+
+// dropPlaceholder removes the placeholder once a real member is in.
+func (c *Connector) dropPlaceholder(conn *ldap.Conn, group string) error {
+	mod := ldap.NewModifyRequest(group, nil)
+	mod.Delete(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
+	err := conn.Modify(mod)
+	if err == nil || ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultObjectClassViolation) {
+		return nil
+	}
+	return err
+}
+
+// Members lists the user names in a group, reading the member attribute with paged range
+// retrieval left to the server (OpenLDAP returns all values).
+func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
+	var out []string
+	err := c.with(ctx, "members", func(conn *ldap.Conn) error {
+		res, err := conn.Search(ldap.NewSearchRequest(c.groupDN(ref), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{c.cfg.MemberAttr}, nil))
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, ref)
+		}
+		if err != nil {
+			return err
+		}
+		for _, v := range res.Entries[0].GetAttributeValues(c.cfg.MemberAttr) {
+			if name, ok := c.userName(v); ok {
+				out = append(out, name)
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// userName reads a member value back into a user name: the naming attribute's value of a DN
+// under the user base (the placeholder and foreign DNs are skipped), or a memberUid as it is.
+func (c *Connector) userName(v string) (string, bool) {
+	if c.cfg.MemberAttr == "memberUid" {
+		return v, true
+	}
+	dn, err := ldap.ParseDN(v)
+	if err != nil || len(dn.RDNs) < 2 || len(dn.RDNs[0].Attributes) != 1 {
+		return "", false
+	}
+	base, err := ldap.ParseDN(c.cfg.UserBase)
+	if err != nil || !base.AncestorOfFold(dn) {
+		return "", false
+	}
+	a := dn.RDNs[0].Attributes[0]
+	if !strings.EqualFold(a.Type, c.cfg.UserRDN) {
+		return "", false
+	}
+	return a.Value, true
+}
