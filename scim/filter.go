@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -81,6 +82,20 @@ func compileValuePath(e *filter.ValuePath, s scope) (predicate, error) {
 	}, nil
 }
 
+// compareValue is a comparison's value with the string escapes RFC 7644 borrows from JSON
+// undone: the parser keeps them, but "back\\slash" means back\slash and "quo\"te" quo"te.
+func compareValue(v any) any {
+	s, ok := v.(string)
+	if !ok || !strings.Contains(s, `\`) {
+		return v
+	}
+	var out string
+	if json.Unmarshal([]byte(`"`+s+`"`), &out) != nil {
+		return v
+	}
+	return out
+}
+
 func compileComparison(e *filter.AttributeExpression, s scope) (predicate, error) {
 	get, attr, err := s.resolve(e.AttributePath)
 	if err != nil {
@@ -96,12 +111,12 @@ func compileComparison(e *filter.AttributeExpression, s scope) (predicate, error
 			return false
 		}, nil
 	}
-	match, err := comparator(attr, e.Operator, e.CompareValue)
+	match, err := comparator(attr, e.Operator, compareValue(e.CompareValue))
 	if err != nil {
 		return nil, err
 	}
 	if e.Operator == filter.NE {
-		eq, _ := comparator(attr, filter.EQ, e.CompareValue)
+		eq, _ := comparator(attr, filter.EQ, compareValue(e.CompareValue))
 		return func(res map[string]any) bool { return !anyMatch(get(res), eq) }, nil
 	}
 	return func(res map[string]any) bool { return anyMatch(get(res), match) }, nil

@@ -55,7 +55,7 @@ func TestEntraValuePathFilterRewrite(t *testing.T) {
 }
 
 func TestFilterSemantics(t *testing.T) {
-	user := mustView(t, `{"id":"1","userName":"Ada@Example.org","externalId":"X-1","active":true,
+	user := mustView(t, `{"id":"1","userName":"Ada@Example.org","externalId":"X-1","active":true,"title":"a \\ \"b\"",
 		"name":{"givenName":"Ada","familyName":"Lovelace"},
 		"emails":[{"value":"ada@work.example","type":"work"},{"value":"ada@home.example","type":"home"}],
 		"meta":{"created":"2026-01-02T03:04:05.5Z","lastModified":"2026-02-01T00:00:00Z"},
@@ -71,8 +71,10 @@ func TestFilterSemantics(t *testing.T) {
 		`name.familyName gt "K" and name.familyName lt "M"`:        true,
 		`active eq true and not (active eq false)`:                 true,
 		`active ne true`:                                           false,
-		`title ne "x"`:                                             true, // absent is "not equal"
-		`title pr`:                                                 false,
+		`nickName ne "x"`:                                          true, // absent is "not equal"
+		`nickName pr`:                                              false,
+		`title eq "a \\ \"b\""`:                                    true, // escapes mean what JSON says
+		`title eq "a \\\\ \"b\""`:                                  false,
 		`meta.created ge "2026-01-02T03:04:05Z"`:                   true,
 		`meta.created lt "2026-01-02T03:04:05.4Z"`:                 false,
 		`meta.lastModified eq "2026-02-01T01:00:00+01:00"`:         true, // same instant, other offset

@@ -154,7 +154,7 @@ func (h *handler) candidates(ctx context.Context, e filter.Expression, opts gove
 			}
 		}
 	case *filter.AttributeExpression:
-		value, ok := e.CompareValue.(string)
+		value, ok := compareValue(e.CompareValue).(string)
 		if e.Operator != filter.EQ || !ok {
 			return nil, false, nil
 		}

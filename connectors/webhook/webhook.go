@@ -1,0 +1,175 @@
+// Package webhook is the connector for systems with neither LDAP nor SCIM: each operation is a
+// JSON POST to one URL, signed with HMAC-SHA256 and carrying an idempotency key, so the
+// receiver can check where it came from and apply a repeated call once.
+//
+// The receiver answers 2xx when done; 404 with {"error": "unknown_identity"} or
+// {"error": "unknown_entitlement"} for those cases; 429 or 5xx to be retried later; any other
+// 4xx is a permanent refusal. See docs/connectors.md for the message shapes.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+)
+
+// Config configures one receiver.
+type Config struct {
+	URL     string
+	Secret  []byte        // signs every body (resolved from a secret reference by the caller)
+	Timeout time.Duration // per call; default 10 s
+}
+
+// Connector calls one receiver.
+type Connector struct {
+	cfg  Config
+	http *http.Client
+}
+
+var (
+	_ connectors.Connector    = (*Connector)(nil)
+	_ connectors.MemberLister = (*Connector)(nil)
+)
+
+// New checks the configuration.
+func New(cfg Config) (*Connector, error) {
+	if cfg.URL == "" || len(cfg.Secret) < 16 {
+		return nil, errors.New("webhook: a URL and a secret of at least 16 bytes are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	return &Connector{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout}}, nil
+}
+
+// Message is what the receiver gets.
+type Message struct {
+	Op          string               `json:"op"` // test, ensureAccount, disableAccount, grant, revoke, listEntitlements, members
+	Identity    *connectors.Identity `json:"identity,omitempty"`
+	Entitlement string               `json:"entitlement,omitempty"`
+}
+
+// Headers the receiver reads.
+const (
+	SignatureHeader   = "X-Gatehouse-Signature" // "sha256=" + hex HMAC-SHA256 of the body
+	IdempotencyHeader = "Idempotency-Key"
+)
+
+// Sign is the signature of a body, as the receiver should compute it.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+type opIDKey struct{}
+
+// WithOperationID names the logical operation a call belongs to (the provisioning worker
+// passes the grant and its version), so the idempotency key of a repeat is the key of the
+// original, and a new operation on the same pair gets a new key.
+func WithOperationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, opIDKey{}, id)
+}
+
+// idempotencyKey is derived from the message and the operation id: the same call repeated
+// carries the same key.
+func idempotencyKey(ctx context.Context, body []byte) string {
+	h := sha256.New()
+	h.Write(body)
+	if id, ok := ctx.Value(opIDKey{}).(string); ok {
+		h.Write([]byte{0})
+		h.Write([]byte(id))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+type answer struct {
+	Error        string                   `json:"error"`
+	Entitlements []connectors.Entitlement `json:"entitlements"`
+	Members      []string                 `json:"members"`
+}
+
+func (c *Connector) call(ctx context.Context, m Message) (answer, error) {
+	var a answer
+	body, err := json.Marshal(m)
+	if err != nil {
+		return a, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return a, &connectors.Error{Op: m.Op, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Sign(c.cfg.Secret, body))
+	req.Header.Set(IdempotencyHeader, idempotencyKey(ctx, body))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return a, &connectors.Error{Op: m.Op, Retryable: true, Err: err}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	_ = json.Unmarshal(raw, &a)
+	switch {
+	case resp.StatusCode == http.StatusNotFound && a.Error == "unknown_identity":
+		return a, fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, m.Identity.ID)
+	case resp.StatusCode == http.StatusNotFound && a.Error == "unknown_entitlement":
+		return a, fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, m.Entitlement)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return a, &connectors.Error{Op: m.Op, Retryable: true, Err: fmt.Errorf("HTTP %d", resp.StatusCode)}
+	case resp.StatusCode >= 300:
+		return a, &connectors.Error{Op: m.Op, Err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, a.Error)}
+	}
+	return a, nil
+}
+
+func (c *Connector) TestConnection(ctx context.Context) error {
+	_, err := c.call(ctx, Message{Op: "test"})
+	return err
+}
+
+func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
+	_, err := c.call(ctx, Message{Op: "ensureAccount", Identity: &id})
+	return err
+}
+
+func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
+	_, err := c.call(ctx, Message{Op: "disableAccount", Identity: &id})
+	if errors.Is(err, connectors.ErrUnknownIdentity) {
+		return nil
+	}
+	return err
+}
+
+func (c *Connector) ListEntitlements(ctx context.Context) ([]connectors.Entitlement, error) {
+	a, err := c.call(ctx, Message{Op: "listEntitlements"})
+	return a.Entitlements, err
+}
+
+func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref string) error {
+	_, err := c.call(ctx, Message{Op: "grant", Identity: &id, Entitlement: ref})
+	return err
+}
+
+// Revoke succeeds for an unknown identity or entitlement: the access is gone either way.
+func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
+	_, err := c.call(ctx, Message{Op: "revoke", Identity: &id, Entitlement: ref})
+	if errors.Is(err, connectors.ErrUnknownIdentity) || errors.Is(err, connectors.ErrUnknownEntitlement) {
+		return nil
+	}
+	return err
+}
+
+func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
+	a, err := c.call(ctx, Message{Op: "members", Entitlement: ref})
+	return a.Members, err
+}

@@ -1,0 +1,177 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/connectors/connectortest"
+	"github.com/gatehouse-iam/gatehouse/connectors/webhook"
+)
+
+var secret = []byte("webhook-connector-secret")
+
+// receiver is a system behind a webhook: accounts, groups, and the idempotency keys it saw.
+type receiver struct {
+	mu       sync.Mutex
+	accounts map[string]bool // user name -> disabled
+	groups   map[string][]string
+	keys     map[string]int
+	answer   int // when not 0, every call gets this status
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	if req.Header.Get(webhook.SignatureHeader) != webhook.Sign(secret, body) {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys[req.Header.Get(webhook.IdempotencyHeader)]++
+	if r.answer != 0 {
+		w.WriteHeader(r.answer)
+		return
+	}
+	var m webhook.Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	notFound := func(what string) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"` + what + `"}`))
+	}
+	switch m.Op {
+	case "test":
+	case "ensureAccount":
+		if _, ok := r.accounts[m.Identity.UserName]; !ok {
+			r.accounts[m.Identity.UserName] = false
+		}
+	case "disableAccount":
+		if _, ok := r.accounts[m.Identity.UserName]; !ok {
+			notFound("unknown_identity")
+			return
+		}
+		r.accounts[m.Identity.UserName] = true
+		for g, members := range r.groups {
+			r.groups[g] = slices.DeleteFunc(members, func(x string) bool { return x == m.Identity.UserName })
+		}
+	case "grant", "revoke":
+		members, ok := r.groups[m.Entitlement]
+		switch {
+		case !ok:
+			notFound("unknown_entitlement")
+			return
+		case m.Op == "grant" && !hasAccount(r.accounts, m.Identity.UserName):
+			notFound("unknown_identity")
+			return
+		case m.Op == "grant" && !slices.Contains(members, m.Identity.UserName):
+			r.groups[m.Entitlement] = append(members, m.Identity.UserName)
+		case m.Op == "revoke":
+			r.groups[m.Entitlement] = slices.DeleteFunc(members, func(x string) bool { return x == m.Identity.UserName })
+		}
+	case "members":
+		_ = json.NewEncoder(w).Encode(map[string]any{"members": r.groups[m.Entitlement]})
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+	}
+}
+
+func hasAccount(accounts map[string]bool, name string) bool { _, ok := accounts[name]; return ok }
+
+// srvURL serves the receiver at a second address, for a connector with other settings.
+func srvURL(t *testing.T, r *receiver) string {
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func newReceiver(t *testing.T) (*receiver, *webhook.Connector) {
+	r := &receiver{accounts: map[string]bool{}, groups: map[string][]string{}, keys: map[string]int{}}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	c, err := webhook.New(webhook.Config{URL: srv.URL, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, c
+}
+
+func TestContract(t *testing.T) {
+	r, c := newReceiver(t)
+	connectortest.Run(t, connectortest.Target{
+		Connector: c,
+		NewEntitlement: func(t *testing.T, name string) string {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.groups[name] = []string{}
+			return name
+		},
+		Holds: func(t *testing.T, id connectors.Identity, ref string) bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return slices.Contains(r.groups[ref], id.UserName)
+		},
+		Disabled: func(t *testing.T, id connectors.Identity) bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.accounts[id.UserName]
+		},
+	})
+}
+
+// A repeated call carries the same idempotency key; another operation on the same pair, or
+// the same call for another operation id, a new one. A forged signature is refused.
+func TestIdempotencyKeysAndSignatures(t *testing.T) {
+	r, c := newReceiver(t)
+	ctx := context.Background()
+	id := connectors.Identity{ID: "1", UserName: "ann"}
+	r.groups["g"] = nil
+	_ = c.EnsureAccount(ctx, id)
+	first := webhook.WithOperationID(ctx, "grant-7 v1")
+	for range 2 {
+		if err := c.Grant(first, id, "g"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Grant(webhook.WithOperationID(ctx, "grant-7 v3"), id, "g"); err != nil {
+		t.Fatal(err)
+	}
+	counts := []int{}
+	for _, n := range r.keys {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int{1, 1, 2}) { // ensure, the repeated grant, the later grant
+		t.Fatalf("idempotency keys seen: %v", r.keys)
+	}
+	forged, err := webhook.New(webhook.Config{URL: srvURL(t, r), Secret: []byte("another-secret-of-16+")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forged.Grant(ctx, id, "g"); err == nil || connectors.Retryable(err) {
+		t.Fatalf("a body signed with another secret: %v", err)
+	}
+	unreachable, err := webhook.New(webhook.Config{URL: "http://127.0.0.1:1", Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unreachable.TestConnection(ctx); err == nil || !connectors.Retryable(err) {
+		t.Fatalf("an unreachable receiver: %v", err)
+	}
+	r.answer = http.StatusServiceUnavailable
+	if err := c.Grant(ctx, id, "g"); !connectors.Retryable(err) {
+		t.Fatalf("503: %v", err)
+	}
+	r.answer = http.StatusForbidden
+	if err := c.Grant(ctx, id, "g"); err == nil || connectors.Retryable(err) {
+		t.Fatalf("403: %v", err)
+	}
+}
