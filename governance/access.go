@@ -128,7 +128,8 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		stages = append(stages, review...)
 	}
 	r, created, err := a.Requests.Submit(ctx, Submission{
-		Requester: requester.Party(), Beneficiary: beneficiary.Party, Entitlement: o.entitlement.ID, Policy: o.policy.ID,
+		Requester: requester.Party(), Beneficiary: beneficiary.Party, Entitlement: o.entitlement.ID,
+		Application: o.application.ID, Policy: o.policy.ID,
 		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
 		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
 	})

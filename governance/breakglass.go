@@ -97,7 +97,7 @@ func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justificati
 		maximum = DefaultBreakGlassMax
 	}
 	r, _, err := b.Access.Requests.Submit(ctx, Submission{Requester: person.Party(), Beneficiary: person.Party(),
-		Entitlement: entitlement, Policy: o.policy.ID, Justification: justification, Duration: asked,
+		Entitlement: entitlement, Application: o.application.ID, Policy: o.policy.ID, Justification: justification, Duration: asked,
 		Source: SourceBreakGlass, AutoApproved: true})
 	if err != nil {
 		return Grant{}, IncidentReview{}, err

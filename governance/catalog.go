@@ -106,6 +106,17 @@ type Entitlement struct {
 	// GovernedGroup is a SCIM group whose membership this entitlement governs: a member the
 	// IdP adds becomes a request, a member it removes loses the grant.
 	GovernedGroup string `json:"governedGroup,omitempty"`
+	// Resource is the connector's name for it (an LDAP group's cn, a SCIM group's id);
+	// default the entitlement's id.
+	Resource string `json:"resource,omitempty"`
+}
+
+// Downstream is what the application's connector grants for the entitlement.
+func (e Entitlement) Downstream() string {
+	if e.Resource != "" {
+		return e.Resource
+	}
+	return e.ID
 }
 
 // Visible reports whether requesters may see and request the entitlement.

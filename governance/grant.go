@@ -43,6 +43,7 @@ type Grant struct {
 	ID            string      `json:"id"` // "grant-" + the request's id: one grant per approved request
 	Identity      string      `json:"identity"`
 	Entitlement   string      `json:"entitlement"`
+	Application   string      `json:"application,omitempty"` // where it is provisioned
 	Request       string      `json:"request"`
 	Requester     string      `json:"requester"`
 	Policy        string      `json:"policy,omitempty"`
@@ -71,7 +72,7 @@ func GrantFor(r Request, asked, maximum time.Duration, now time.Time) (Grant, er
 		return Grant{}, fmt.Errorf("%w: request %s is %s", ErrNotApproved, r.ID, r.State)
 	}
 	g := Grant{
-		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Request: r.ID, Requester: r.Requester,
+		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Application: r.Application, Request: r.ID, Requester: r.Requester,
 		Policy: r.Policy, Source: r.Source, Decisions: r.Decisions, Justification: r.Justification, Emergency: r.Source == SourceBreakGlass, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
 	}
 	for _, d := range r.Decisions {

@@ -90,11 +90,38 @@ func (s *Grants) provision(ctx context.Context, id string) (Grant, error) {
 	if err != nil {
 		return g, err
 	}
-	if perr := s.Provisioner.Grant(ctx, g); perr != nil {
-		return s.update(ctx, id, Event{Actor: "system", Action: "grant.fail", Reason: perr.Error()},
-			func(g Grant, now time.Time) (Grant, error) { return ProvisionFailed(g, perr.Error(), now) })
+	switch perr := s.Provisioner.Grant(ctx, g); {
+	case errors.Is(perr, ErrQueued):
+		return s.Store.GetGrant(ctx, id) // the provisioning worker confirms it, maybe already has
+	case perr != nil:
+		return s.Fail(ctx, id, perr.Error())
 	}
+	return s.Confirm(ctx, id)
+}
+
+// ErrQueued is a provisioner's answer that the provisioning worker will do the change and
+// confirm it: the grant stays provisioning, or revoking, until then.
+var ErrQueued = errors.New("governance: queued for the provisioning worker")
+
+// Confirm records that a grant's access was granted downstream.
+func (s *Grants) Confirm(ctx context.Context, id string) (Grant, error) {
 	return s.update(ctx, id, Event{Actor: "system", Action: "grant.activate"}, Provisioned)
+}
+
+// Fail records that granting the access downstream failed for good.
+func (s *Grants) Fail(ctx context.Context, id, reason string) (Grant, error) {
+	return s.update(ctx, id, Event{Actor: "system", Action: "grant.fail", Reason: reason},
+		func(g Grant, now time.Time) (Grant, error) { return ProvisionFailed(g, reason, now) })
+}
+
+// ConfirmRevoked records that a revoking grant's access was removed downstream. Two callers
+// may race: the grant is recorded revoked once.
+func (s *Grants) ConfirmRevoked(ctx context.Context, g Grant) (Grant, error) {
+	done, err := s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
+	if errors.Is(err, ErrGrantState) {
+		return s.Store.GetGrant(ctx, g.ID) // the other caller recorded it
+	}
+	return done, err
 }
 
 // Revoke removes a grant's access; reviews and leavers revoke through here too, so every
@@ -122,14 +149,13 @@ func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
 	if g.Status != GrantRevoking {
 		return g, nil
 	}
-	if err := s.Provisioner.Revoke(ctx, g); err != nil {
+	switch err := s.Provisioner.Revoke(ctx, g); {
+	case errors.Is(err, ErrQueued):
+		return s.Store.GetGrant(ctx, g.ID)
+	case err != nil:
 		return g, &DownstreamError{Grant: g.ID, Err: err}
 	}
-	done, err := s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.deprovision"}, Deprovisioned)
-	if errors.Is(err, ErrGrantState) {
-		return s.Store.GetGrant(ctx, g.ID) // the other caller recorded it
-	}
-	return done, err
+	return s.ConfirmRevoked(ctx, g)
 }
 
 // Sweep ends the grants whose time is up and finishes revocations left unconfirmed (a crash,

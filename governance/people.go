@@ -8,11 +8,15 @@ import (
 
 // Person is what governance needs to know of a user the IdP declared.
 type Person struct {
-	ID       string
-	UserName string
-	Active   bool
-	Manager  string   // the enterprise extension's manager id; "" when none
-	Groups   []string // ids of the groups it is a direct member of
+	ID          string
+	UserName    string
+	GivenName   string
+	FamilyName  string
+	DisplayName string
+	Email       string // the primary email, else the first
+	Active      bool
+	Manager     string   // the enterprise extension's manager id; "" when none
+	Groups      []string // ids of the groups it is a direct member of
 }
 
 // People reads persons and groups from the identity store: the IdP is the authority on who
@@ -22,8 +26,17 @@ type People struct{ Store IdentityStore }
 var _ Directory = (*People)(nil)
 
 type userDocument struct {
-	UserName   string `json:"userName"`
-	Active     *bool  `json:"active"`
+	UserName    string `json:"userName"`
+	DisplayName string `json:"displayName"`
+	Name        struct {
+		GivenName  string `json:"givenName"`
+		FamilyName string `json:"familyName"`
+	} `json:"name"`
+	Emails []struct {
+		Value   string `json:"value"`
+		Primary bool   `json:"primary"`
+	} `json:"emails"`
+	Active     *bool `json:"active"`
 	Enterprise struct {
 		Manager struct {
 			Value string `json:"value"`
@@ -57,7 +70,13 @@ func personOf(r Resource) (Person, error) {
 	if err := json.Unmarshal(r.Document, &doc); err != nil {
 		return Person{}, fmt.Errorf("governance: user %s document: %w", r.ID, err)
 	}
-	p := Person{ID: r.ID, UserName: doc.UserName, Active: doc.Active == nil || *doc.Active, Manager: doc.Enterprise.Manager.Value}
+	p := Person{ID: r.ID, UserName: doc.UserName, GivenName: doc.Name.GivenName, FamilyName: doc.Name.FamilyName,
+		DisplayName: doc.DisplayName, Active: doc.Active == nil || *doc.Active, Manager: doc.Enterprise.Manager.Value}
+	for _, e := range doc.Emails {
+		if p.Email == "" || e.Primary {
+			p.Email = e.Value
+		}
+	}
 	for _, g := range r.MemberOf {
 		p.Groups = append(p.Groups, g.ID)
 	}

@@ -82,7 +82,8 @@ type Request struct {
 	Requester     string       `json:"requester"`
 	Beneficiary   string       `json:"beneficiary"`
 	Entitlement   string       `json:"entitlement"`
-	Policy        string       `json:"policy,omitempty"` // the approval policy its stages came from
+	Application   string       `json:"application,omitempty"` // the entitlement's application, where it is provisioned
+	Policy        string       `json:"policy,omitempty"`      // the approval policy its stages came from
 	Justification string       `json:"justification,omitempty"`
 	Duration      Duration     `json:"duration,omitempty"` // the access asked for; 0: the entitlement's maximum
 	Extends       string       `json:"extends,omitempty"`  // the grant this request would extend, if any
@@ -106,6 +107,7 @@ type Submission struct {
 	Requester     Party
 	Beneficiary   Party
 	Entitlement   string
+	Application   string
 	Policy        string
 	Justification string
 	Duration      Duration
@@ -145,7 +147,7 @@ func Submit(s Submission, now time.Time) (Request, error) {
 		}
 	}
 	r := Request{
-		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement, Policy: s.Policy,
+		ID: s.ID, Requester: s.Requester.ID, Beneficiary: s.Beneficiary.ID, Entitlement: s.Entitlement, Application: s.Application, Policy: s.Policy,
 		Justification: s.Justification, Duration: s.Duration, Extends: s.Extends, Source: s.Source, State: RequestPending, Stages: slices.Clone(s.Stages),
 		Created: now, Updated: now,
 	}

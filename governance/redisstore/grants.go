@@ -19,7 +19,7 @@ var _ governance.GrantStore = (*Store)(nil)
 // "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
 // still give access by their end.
 
-// ARGV: P id json event created due identity. Access goes only to an active user, or to a
+// ARGV: P id json event created due identity job. Access goes only to an active user, or to a
 // service account that has its owner: the check is in the same script as the creation, and deactivation sets the flag in the same script that
 // queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
 var createGrantScript = redis.NewScript(recordLua + `
@@ -36,19 +36,30 @@ create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
 redis.call("ZADD", P .. "grants", ARGV[5], id)
 due(P, "grant:due", id, ARGV[6])
+queue(P, ARGV[8])
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json event due
+// ARGV: P id prevVersion json event due job
 var updateGrantScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local failed = casWrite(P, P .. "grant:" .. id, ARGV[3], ARGV[4], ARGV[5])
 if failed then return failed end
 due(P, "grant:due", id, ARGV[6])
+queue(P, ARGV[7])
 return {"ok"}
 `)
 
 func grantVersion(g *governance.Grant) *int64 { return &g.Version }
+
+// provisioningJob is the job a grant in this state needs: "identity TAB application" while it
+// waits to be provisioned or deprovisioned downstream, "" otherwise (or without an application).
+func provisioningJob(g governance.Grant) string {
+	if g.Application == "" || (g.Status != governance.GrantProvisioning && g.Status != governance.GrantRevoking) {
+		return ""
+	}
+	return g.Identity + "\t" + g.Application
+}
 
 func checkGrantIDs(g governance.Grant) error {
 	if !validID(g.ID) || !validID(g.Identity) {
@@ -72,7 +83,7 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event gover
 		return governance.Grant{}, false, err
 	}
 	res, err := createGrantScript.Run(ctx, s.rdb, s.route, s.prefix, g.ID, raw, body, g.Created.UnixMicro(),
-		dueAt(g.NextDeadline()), g.Identity).Slice()
+		dueAt(g.NextDeadline()), g.Identity, provisioningJob(g)).Slice()
 	if err != nil {
 		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)
 	}
@@ -114,7 +125,7 @@ func (s *Store) UpdateGrant(ctx context.Context, prev, next governance.Grant, ev
 		return governance.Grant{}, err
 	}
 	res, err := updateGrantScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
-		dueAt(next.NextDeadline())).Slice()
+		dueAt(next.NextDeadline()), provisioningJob(next)).Slice()
 	if err != nil {
 		return governance.Grant{}, fmt.Errorf("redisstore: update grant %s: %w", next.ID, err)
 	}

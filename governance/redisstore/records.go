@@ -32,6 +32,10 @@ local function casWrite(P, key, prev, json, event)
   redis.call("HSET", key, "v", tonumber(v) + 1, "j", json)
   return nil
 end
+-- queue asks the provisioning worker to reconcile a job ("identity TAB application") now.
+local function queue(P, job)
+  if job ~= "" then redis.call("ZADD", P .. "prov:due", 0, job) end
+end
 -- due keeps a deadline index: id by Unix microseconds, or out of it for "0".
 local function due(P, index, id, at)
   if at == "0" then redis.call("ZREM", P .. index, id) else redis.call("ZADD", P .. index, at, id) end

@@ -1,0 +1,125 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/provisioning"
+)
+
+var _ provisioning.Queue = (*Store)(nil)
+
+// The provisioning queue: "prov:due" orders jobs ("identity TAB application") by when they
+// are due; the grant scripts queue a job (score 0: now) in the same step as the change that
+// needs it. "prov:attempts" counts a job's failures since its last success; "prov:dead" holds
+// dead-lettered jobs by time, "prov:dead:why" their reasons.
+
+func jobKey(j provisioning.Job) string { return j.Identity + "\t" + j.Application }
+
+func parseJob(m string) (provisioning.Job, error) {
+	identity, app, ok := strings.Cut(m, "\t")
+	if !ok {
+		return provisioning.Job{}, fmt.Errorf("redisstore: malformed provisioning job %q", m)
+	}
+	return provisioning.Job{Identity: identity, Application: app}, nil
+}
+
+func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]provisioning.Job, error) {
+	marks, err := s.due(ctx, "prov:due", now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]provisioning.Job, 0, len(marks))
+	for _, m := range marks {
+		j, err := parseJob(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+func (s *Store) Attempts(ctx context.Context, j provisioning.Job) (int, error) {
+	n, err := s.rdb.HGet(ctx, s.prefix+"prov:attempts", jobKey(j)).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: attempts: %w", err)
+	}
+	return n, nil
+}
+
+// ARGV: P job at
+var retryJobScript = redis.NewScript(`
+redis.call("ZADD", ARGV[1] .. "prov:due", ARGV[3], ARGV[2])
+redis.call("HINCRBY", ARGV[1] .. "prov:attempts", ARGV[2], 1)
+return {"ok"}
+`)
+
+func (s *Store) RetryJob(ctx context.Context, j provisioning.Job, at time.Time) error {
+	if err := retryJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), at.UnixMicro()).Err(); err != nil {
+		return fmt.Errorf("redisstore: retry job: %w", err)
+	}
+	return nil
+}
+
+// ARGV: P job now. Like done (records.go): a job queued again meanwhile stays.
+var doneJobScript = redis.NewScript(`
+local key = ARGV[1] .. "prov:due"
+local score = redis.call("ZSCORE", key, ARGV[2])
+if score and tonumber(score) > tonumber(ARGV[3]) then redis.call("ZREM", key, ARGV[2]) end
+redis.call("HDEL", ARGV[1] .. "prov:attempts", ARGV[2])
+return {"ok"}
+`)
+
+func (s *Store) DoneJob(ctx context.Context, j provisioning.Job, now time.Time) error {
+	if err := doneJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), now.UnixMicro()).Err(); err != nil {
+		return fmt.Errorf("redisstore: job done: %w", err)
+	}
+	return nil
+}
+
+// ARGV: P job reason now
+var deadJobScript = redis.NewScript(`
+local P = ARGV[1]
+redis.call("ZREM", P .. "prov:due", ARGV[2])
+redis.call("HDEL", P .. "prov:attempts", ARGV[2])
+redis.call("ZADD", P .. "prov:dead", ARGV[4], ARGV[2])
+redis.call("HSET", P .. "prov:dead:why", ARGV[2], ARGV[3])
+return {"ok"}
+`)
+
+func (s *Store) DeadJob(ctx context.Context, j provisioning.Job, reason string, now time.Time) error {
+	if err := deadJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), reason, now.UnixMicro()).Err(); err != nil {
+		return fmt.Errorf("redisstore: dead job: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
+	marks, err := s.rdb.ZRangeWithScores(ctx, s.prefix+"prov:dead", 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
+	}
+	out := make([]provisioning.DeadJob, 0, len(marks))
+	for _, m := range marks {
+		key, _ := m.Member.(string)
+		j, err := parseJob(key)
+		if err != nil {
+			return nil, err
+		}
+		why, err := s.rdb.HGet(ctx, s.prefix+"prov:dead:why", key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		out = append(out, provisioning.DeadJob{Job: j, Reason: why, At: time.UnixMicro(int64(m.Score)).UTC()})
+	}
+	return out, nil
+}

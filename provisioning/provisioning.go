@@ -1,0 +1,274 @@
+// Package provisioning makes downstream systems agree with the grants. It is level-triggered:
+// a job says "reconcile identity X in application Y", and the worker reads the desired state
+// (the identity's grants in that application) and applies it through the application's
+// connector, confirming each grant only once the connector did. Jobs are queued by the same
+// Redis script that changes a grant, claimed with a visibility timeout (a worker that dies
+// leaves its jobs to others), retried with jittered exponential backoff when the failure is
+// retryable, and dead-lettered when it is permanent or retries run out; a grant whose
+// provisioning failed then says failed, never active (docs/adr/0007).
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Job is one (identity, application) pair to reconcile.
+type Job struct {
+	Identity    string `json:"identity"`
+	Application string `json:"application"`
+}
+
+// DeadJob is a job that will not be retried, and why.
+type DeadJob struct {
+	Job
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Queue is the provisioning queue.
+type Queue interface {
+	// ClaimJobs claims due jobs for the visibility timeout.
+	ClaimJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
+	// Attempts is how often the job failed since it last succeeded.
+	Attempts(ctx context.Context, j Job) (int, error)
+	// RetryJob puts a claimed job back for at and counts the failed attempt.
+	RetryJob(ctx context.Context, j Job, at time.Time) error
+	// DoneJob takes a handled job off the queue and forgets its attempts, unless it was queued
+	// again meanwhile.
+	DoneJob(ctx context.Context, j Job, now time.Time) error
+	// DeadJob moves a job to the dead letters.
+	DeadJob(ctx context.Context, j Job, reason string, now time.Time) error
+	DeadJobs(ctx context.Context) ([]DeadJob, error)
+}
+
+// Worker reconciles jobs.
+type Worker struct {
+	Queue           Queue
+	Grants          *governance.Grants
+	Catalog         *governance.Catalog
+	People          *governance.People
+	ServiceAccounts governance.ServiceAccountStore
+	// Connector answers an application's connector; false when it has none, and the grants
+	// are then confirmed as recorded.
+	Connector   func(name string) (connectors.Connector, bool)
+	MaxAttempts int           // before a retryable failure is dead-lettered; default 10
+	MaxBackoff  time.Duration // default 5 minutes
+	Now         func() time.Time
+}
+
+// Sweep reconciles the due jobs and answers how many it finished.
+func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
+	jobs, err := w.Queue.ClaimJobs(ctx, w.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, j := range jobs {
+		if err := w.run(ctx, j); err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+// run reconciles one claimed job and settles it: done, retried later or dead.
+func (w *Worker) run(ctx context.Context, j Job) error {
+	err := w.Reconcile(ctx, j)
+	switch {
+	case err == nil:
+		return w.Queue.DoneJob(ctx, j, w.Now())
+	case connectors.Retryable(err):
+		failed, qerr := w.Queue.Attempts(ctx, j)
+		if qerr != nil {
+			return qerr
+		}
+		if failed+1 < w.maxAttempts() {
+			return w.Queue.RetryJob(ctx, j, w.Now().Add(w.backoff(failed)))
+		}
+		return w.bury(ctx, j, fmt.Sprintf("gave up after %d attempts: %v", failed+1, err))
+	}
+	return w.bury(ctx, j, err.Error())
+}
+
+// bury dead-letters a job and fails the grants still waiting for provisioning; revocations
+// stay revoking (never reported done) and visible in the dead letters.
+func (w *Worker) bury(ctx context.Context, j Job, reason string) error {
+	held, err := w.Grants.Store.Holdings(ctx, j.Identity)
+	if err != nil {
+		return err
+	}
+	for _, g := range held {
+		if g.Application == j.Application && g.Status == governance.GrantProvisioning {
+			if _, err := w.Grants.Fail(ctx, g.ID, reason); err != nil && !errors.Is(err, governance.ErrGrantState) {
+				return err
+			}
+		}
+	}
+	return w.Queue.DeadJob(ctx, j, reason, w.Now())
+}
+
+func (w *Worker) maxAttempts() int {
+	if w.MaxAttempts > 0 {
+		return w.MaxAttempts
+	}
+	return 10
+}
+
+// backoff is the jittered, exponential wait before attempt n+1.
+func (w *Worker) backoff(n int) time.Duration {
+	max := w.MaxBackoff
+	if max <= 0 {
+		max = 5 * time.Minute
+	}
+	b := &backoff.ExponentialBackOff{InitialInterval: time.Second, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: max}
+	b.Reset()
+	d := b.NextBackOff()
+	for range n {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+// Reconcile applies an identity's grants in one application, and confirms them. Grants giving
+// access are granted (again: a repeat changes nothing, and repairs what was removed
+// downstream); revoking grants are revoked; an inactive identity left with nothing is
+// disabled.
+func (w *Worker) Reconcile(ctx context.Context, j Job) error {
+	app, _, err := governance.GetItem[governance.Application](ctx, w.Catalog, governance.KindApplication, j.Application)
+	if err != nil {
+		return fmt.Errorf("provisioning: application %s: %w", j.Application, err)
+	}
+	held, err := w.Grants.Store.Holdings(ctx, j.Identity)
+	if err != nil {
+		return err
+	}
+	var mine []governance.Grant
+	giving := false
+	for _, g := range held {
+		if g.Application != j.Application {
+			continue
+		}
+		mine = append(mine, g)
+		giving = giving || g.Status == governance.GrantProvisioning || g.Status == governance.GrantActive
+	}
+	conn, ok := w.Connector(app.Connector)
+	if !ok {
+		return w.confirmAll(ctx, mine)
+	}
+	who, active, err := w.identity(ctx, j.Identity)
+	if err != nil {
+		return err
+	}
+	if giving {
+		if err := conn.EnsureAccount(ctx, who); err != nil {
+			return err
+		}
+	}
+	for _, g := range mine {
+		if err := w.apply(ctx, conn, who, g); err != nil {
+			return err
+		}
+	}
+	if !active && !giving {
+		return conn.DisableAccount(ctx, who)
+	}
+	return nil
+}
+
+func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant) error {
+	switch g.Status {
+	case governance.GrantProvisioning, governance.GrantActive:
+		e, _, err := governance.GetItem[governance.Entitlement](ctx, w.Catalog, governance.KindEntitlement, g.Entitlement)
+		if err != nil {
+			return err
+		}
+		if err := conn.Grant(ctx, who, e.Downstream()); err != nil {
+			return err
+		}
+		if g.Status == governance.GrantProvisioning {
+			return ignoreMoved(w.Grants.Confirm(ctx, g.ID))
+		}
+	case governance.GrantRevoking:
+		e, _, err := governance.GetItem[governance.Entitlement](ctx, w.Catalog, governance.KindEntitlement, g.Entitlement)
+		if err != nil {
+			return err
+		}
+		if err := conn.Revoke(ctx, who, e.Downstream()); err != nil {
+			return err
+		}
+		return ignoreMoved(w.Grants.ConfirmRevoked(ctx, g))
+	}
+	return nil
+}
+
+// ignoreMoved: a grant another worker (or a revocation) moved on meanwhile is not an error;
+// the job that change queued takes it from there.
+func ignoreMoved(_ governance.Grant, err error) error {
+	if errors.Is(err, governance.ErrGrantState) {
+		return nil
+	}
+	return err
+}
+
+func (w *Worker) confirmAll(ctx context.Context, grants []governance.Grant) error {
+	for _, g := range grants {
+		var err error
+		switch g.Status {
+		case governance.GrantProvisioning:
+			err = ignoreMoved(w.Grants.Confirm(ctx, g.ID))
+		case governance.GrantRevoking:
+			err = ignoreMoved(w.Grants.ConfirmRevoked(ctx, g))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// identity is the account an identity has downstream: a person from SCIM, or a service
+// account (its id as the account name).
+func (w *Worker) identity(ctx context.Context, id string) (connectors.Identity, bool, error) {
+	p, err := w.People.Person(ctx, id)
+	if err == nil {
+		return connectors.Identity{ID: p.ID, UserName: p.UserName, GivenName: p.GivenName, FamilyName: p.FamilyName,
+			DisplayName: p.DisplayName, Email: p.Email}, p.Active, nil
+	}
+	if !errors.Is(err, governance.ErrNotFound) || w.ServiceAccounts == nil {
+		return connectors.Identity{}, false, err
+	}
+	sa, serr := w.ServiceAccounts.GetServiceAccount(ctx, id)
+	if serr != nil {
+		// A user the IdP deleted: its account name went with it, so its revocations cannot
+		// reach the target. They stay revoking, in the dead letters, for a person to finish.
+		return connectors.Identity{}, false, &connectors.Error{Op: "identity", Err: fmt.Errorf("%s was deleted: %w", id, err)}
+	}
+	return connectors.Identity{ID: sa.ID, UserName: sa.ID, DisplayName: sa.Name}, sa.State == governance.ServiceAccountActive, nil
+}
+
+// Inline is the provisioner grants use when a worker runs: each change is reconciled at once,
+// in the caller, for low latency; the queued job stays the safety net, and a failure here is
+// left to it.
+type Inline struct{ Worker *Worker }
+
+var _ governance.Provisioner = Inline{}
+
+func (p Inline) Grant(ctx context.Context, g governance.Grant) error  { return p.now(ctx, g) }
+func (p Inline) Revoke(ctx context.Context, g governance.Grant) error { return p.now(ctx, g) }
+
+func (p Inline) now(ctx context.Context, g governance.Grant) error {
+	if g.Application == "" {
+		return nil // nowhere to provision: recorded as done, as the record-only provisioner does
+	}
+	_ = p.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application})
+	return governance.ErrQueued
+}

@@ -1,0 +1,372 @@
+package provisioning_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
+)
+
+var (
+	redisServer *redistest.Server
+	slapd       *ldaptest.Server
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if redisServer, err = redistest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if slapd, err = ldaptest.Start(); err != nil {
+		redisServer.Stop()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	slapd.Remove()
+	redisServer.Stop()
+	os.Exit(code)
+}
+
+// rig is the governed path with an LDAP application, a worker and a clock the test moves.
+type rig struct {
+	t      *testing.T
+	store  *redisstore.Store
+	access *governance.Access
+	worker *provisioning.Worker
+	now    atomic.Int64
+	people string // this test's user base in slapd
+	groups string // and group base
+}
+
+var ous atomic.Int64
+
+func newRig(t *testing.T) *rig {
+	r := &rig{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace())}
+	r.now.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, r.now.Load()).UTC() }
+	ctx := context.Background()
+
+	n := ous.Add(1)
+	people, groups := fmt.Sprintf("ou=people%d,%s", n, ldaptest.BaseDN), fmt.Sprintf("ou=groups%d,%s", n, ldaptest.BaseDN)
+	r.people, r.groups = people, groups
+	admin := r.admin()
+	for _, dn := range []string{people, groups} {
+		add := goldap.NewAddRequest(dn, nil)
+		add.Attribute("objectClass", []string{"organizationalUnit"})
+		add.Attribute("ou", []string{fmt.Sprintf("%s%d", map[bool]string{true: "people", false: "groups"}[dn == people], n)})
+		if err := admin.Add(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []string{"admins", "readers"} {
+		add := goldap.NewAddRequest("cn="+g+","+groups, nil)
+		add.Attribute("objectClass", []string{"groupOfNames"})
+		add.Attribute("cn", []string{g})
+		add.Attribute("member", []string{"cn=nobody"})
+		if err := admin.Add(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := ldap.New(ldap.Config{URL: slapd.URL(), BindDN: ldaptest.AdminDN, Password: ldaptest.AdminPass, UserBase: people, GroupBase: groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+
+	var ids atomic.Int64
+	id := func() string { return fmt.Sprintf("r%d", ids.Add(1)) }
+	people2 := &governance.People{Store: r.store}
+	catalog := &governance.Catalog{Store: r.store, Identities: r.store, Now: clock, NewID: id}
+	grants := &governance.Grants{Store: r.store, Now: clock}
+	r.access = &governance.Access{Catalog: catalog, Requests: &governance.Requests{Store: r.store, Now: clock, NewID: id},
+		Grants: grants, People: people2, Approved: r.store, ServiceAccounts: r.store}
+	r.worker = &provisioning.Worker{Queue: r.store, Grants: grants, Catalog: catalog, People: people2, ServiceAccounts: r.store,
+		Connector: func(name string) (connectors.Connector, bool) { return conn, name == "directory" }, MaxAttempts: 3, Now: clock}
+	grants.Provisioner = provisioning.Inline{Worker: r.worker}
+
+	for _, p := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}} {
+		doc := map[string]any{"userName": p.id, "active": true, "displayName": "Display " + p.id, "name": map[string]string{"familyName": "Family"}}
+		if p.manager != "" {
+			doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": p.manager}}
+		}
+		raw, _ := json.Marshal(doc)
+		if _, err := r.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: p.id, Document: raw, Keys: governance.Keys{Unique: p.id, Display: p.id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(kind governance.CatalogKind, id string, v any) {
+		res, err := catalog.Put(ctx, "cat1", kind, id, 0, v, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Change != nil {
+			if _, err := catalog.Approve(ctx, res.Change.ID, "cat2", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put(governance.KindApplication, "dir", governance.Application{ID: "dir", Name: "Directory", Owners: []string{"mgr"}, Connector: "directory"})
+	put(governance.KindPolicy, "mgr", governance.Policy{ID: "mgr", Name: "manager", Stages: []governance.PolicyStage{
+		{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}})
+	for _, e := range []string{"admins", "readers", "ghost-group"} {
+		put(governance.KindEntitlement, e, governance.Entitlement{ID: e, Name: e, Application: "dir", Owners: []string{"mgr"},
+			Risk: governance.RiskLow, State: governance.EntitlementPublished, Requestable: true, Policy: "mgr", Holders: governance.HoldersHumans,
+			MaxDuration: governance.Duration(8 * time.Hour)})
+	}
+	return r
+}
+
+func (r *rig) admin() *goldap.Conn {
+	c, err := slapd.Admin()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// inLDAP reads the group in slapd: is uid=who a member?
+func (r *rig) inLDAP(who, group string) bool {
+	r.t.Helper()
+	res, err := r.admin().Search(goldap.NewSearchRequest("cn="+group+","+r.groups, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"member"}, nil))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, m := range res.Entries[0].GetAttributeValues("member") {
+		if dn, err := goldap.ParseDN(m); err == nil && dn.RDNs[0].Attributes[0].Value == who {
+			return true
+		}
+	}
+	return false
+}
+
+// approved asks for an entitlement as who, approved by the manager.
+func (r *rig) approved(who, entitlement string) governance.Grant {
+	r.t.Helper()
+	ctx := context.Background()
+	req, _, err := r.access.Submit(ctx, governance.Ask{Requester: who, Entitlement: entitlement})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.access.Decide(ctx, req.ID, "mgr", true, ""); err != nil {
+		r.t.Fatal(err)
+	}
+	g, err := r.store.GetGrant(ctx, governance.GrantID(req.ID))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return g
+}
+
+func (r *rig) grant(id string) governance.Grant {
+	g, err := r.store.GetGrant(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return g
+}
+
+func (r *rig) sweep() int {
+	r.t.Helper()
+	n, err := r.worker.Sweep(context.Background(), 100)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+func (r *rig) advance(d time.Duration) { r.now.Add(int64(d)) }
+
+// Approval reaches slapd at once; revocation removes it; each is confirmed only after LDAP.
+func TestApprovalAndRevocationReachLDAP(t *testing.T) {
+	r := newRig(t)
+	g := r.approved("ada", "admins")
+	if g.Status != governance.GrantActive || !r.inLDAP("ada", "admins") {
+		t.Fatalf("after approval: %s, in LDAP %v", g.Status, r.inLDAP("ada", "admins"))
+	}
+	if n := r.sweep(); n != 1 { // the queued job: already done inline, done again harmlessly
+		t.Fatalf("jobs: %d", n)
+	}
+	if _, err := r.access.Grants.Revoke(context.Background(), g.ID, "user:sec", "no longer needed"); err != nil {
+		t.Fatal(err)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantRevoked || r.inLDAP("ada", "admins") {
+		t.Fatalf("after revocation: %s, in LDAP %v", g.Status, r.inLDAP("ada", "admins"))
+	}
+}
+
+// slapd down: the grant waits in provisioning (never active), the job is retried with backoff,
+// and once slapd is back the grant lands exactly once.
+func TestSlapdDownThenBack(t *testing.T) {
+	r := newRig(t)
+	slapd.Stop()
+	g := r.approved("bob", "readers")
+	if g.Status != governance.GrantProvisioning {
+		t.Fatalf("with slapd down: %s", g.Status)
+	}
+	r.sweep() // fails, retried later
+	if r.grant(g.ID).Status != governance.GrantProvisioning {
+		t.Fatal("a grant said done without LDAP")
+	}
+	if err := slapd.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.sweep(); n != 0 {
+		t.Fatalf("a job ran before its backoff: %d", n)
+	}
+	r.advance(3 * time.Second)
+	if n := r.sweep(); n != 1 {
+		t.Fatalf("jobs after the backoff: %d", n)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantActive || !r.inLDAP("bob", "readers") {
+		t.Fatalf("after slapd came back: %s, in LDAP %v", g.Status, r.inLDAP("bob", "readers"))
+	}
+	activations := 0
+	for e, err := range r.store.AuditEvents(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev governance.Event
+		_ = json.Unmarshal(e.Body, &ev)
+		if ev.Action == "grant.activate" && ev.Target == "grant:"+g.ID {
+			activations++
+		}
+	}
+	if activations != 1 {
+		t.Fatalf("activated %d times", activations)
+	}
+}
+
+// A permanent failure (the LDAP group does not exist) dead-letters the job, and the grant
+// says failed, never active.
+func TestPermanentFailureIsDeadLettered(t *testing.T) {
+	r := newRig(t)
+	g := r.approved("ada", "ghost-group")
+	r.sweep()
+	if g = r.grant(g.ID); g.Status != governance.GrantFailed {
+		t.Fatalf("a grant of a group that does not exist: %s", g.Status)
+	}
+	dead, err := r.store.DeadJobs(context.Background())
+	if err != nil || len(dead) != 1 || dead[0].Identity != "ada" || dead[0].Reason == "" {
+		t.Fatalf("dead letters: %+v %v", dead, err)
+	}
+}
+
+// Retryable failures that never end run out of attempts: dead, and failed.
+func TestRetriesRunOut(t *testing.T) {
+	r := newRig(t)
+	slapd.Stop()
+	defer func() {
+		if err := slapd.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	g := r.approved("ada", "readers")
+	for range 5 {
+		r.sweep()
+		r.advance(10 * time.Minute)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantFailed {
+		t.Fatalf("after the attempts ran out: %s", g.Status)
+	}
+	if dead, _ := r.store.DeadJobs(context.Background()); len(dead) != 1 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+}
+
+// Two workers on one queue: every job is done, none twice.
+func TestTwoWorkersShareTheQueue(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	var grants []governance.Grant
+	for _, who := range []string{"ada", "bob"} {
+		for _, e := range []string{"admins", "readers"} {
+			req, _, err := r.access.Submit(ctx, governance.Ask{Requester: who, Entitlement: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Approve through the request service only: the grants wait for the workers.
+			if _, err := r.access.Requests.Decide(ctx, req.ID, governance.Party{ID: "mgr", Active: true}, true, ""); err != nil {
+				t.Fatal(err)
+			}
+			g, err := r.access.Grants.FromRequest(ctx, mustApproved(t, r, req.ID), 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grants = append(grants, g)
+		}
+	}
+	second := *r.worker
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for _, w := range []*provisioning.Worker{r.worker, &second} {
+		wg.Go(func() {
+			n, err := w.Sweep(ctx, 100)
+			if err != nil {
+				t.Error(err)
+			}
+			total.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	for _, g := range grants {
+		if got := r.grant(g.ID); got.Status != governance.GrantActive {
+			t.Fatalf("%s: %s", g.ID, got.Status)
+		}
+	}
+	if total.Load() > 2 { // one job per person, however many grants they got
+		t.Fatalf("%d jobs done for 2 people", total.Load())
+	}
+}
+
+func mustApproved(t *testing.T, r *rig, id string) governance.Request {
+	req, err := r.store.GetRequest(context.Background(), id)
+	if err != nil || req.State != governance.RequestApproved {
+		t.Fatalf("request %s: %+v %v", id, req, err)
+	}
+	return req
+}
+
+// A leaver: revoked downstream, and the account disabled.
+func TestLeaverIsDisabledInLDAP(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.approved("ada", "admins")
+	raw, _ := json.Marshal(map[string]any{"userName": "ada", "active": false})
+	if _, err := r.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "ada", Document: raw,
+		Keys: governance.Keys{Unique: "ada", Display: "ada", Inactive: true}}); err != nil {
+		t.Fatal(err)
+	}
+	leavers := &governance.Leavers{Store: r.store, Requests: r.access.Requests, Grants: r.access.Grants, Now: r.worker.Now}
+	if _, err := leavers.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if r.inLDAP("ada", "admins") {
+		t.Fatal("a leaver is still in the group")
+	}
+	res, err := r.admin().Search(goldap.NewSearchRequest(r.people, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
+		"(uid=ada)", []string{"description"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatal(err)
+	}
+	if d := res.Entries[0].GetAttributeValue("description"); d != "disabled by Gatehouse" {
+		t.Fatalf("a leaver's account: %q", d)
+	}
+}
