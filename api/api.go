@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // Prefix is where the API is mounted.
@@ -28,6 +29,8 @@ type Store interface {
 	governance.AuditTrail
 	// GrantPage lists grants in creation order from offset.
 	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
+	// DeadJobs lists the provisioning jobs that will not be retried.
+	DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error)
 }
 
 // Options configure the API.
@@ -126,6 +129,8 @@ func (s *Server) routes() []route {
 		{"POST", "/break-glass", anyUser, s.breakGlass},
 		{"GET", "/incident-reviews", auditors, s.listIncidentReviews},
 		{"POST", "/incident-reviews/:id/close", security, s.closeIncidentReview},
+
+		{"GET", "/provisioning/dead-letters", auditors, s.deadLetters},
 
 		{"GET", "/audit/events", auditors, s.auditEvents},
 		{"GET", "/audit/export", auditors, s.auditExport},
@@ -287,4 +292,18 @@ func (s *Server) me(c *gin.Context, p Principal) {
 		out["user"] = gin.H{"id": p.User.ID, "userName": p.User.UserName}
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// deadLetters lists provisioning jobs that failed for good: each names the identity and the
+// application, and why; their grants say failed (or still revoking).
+func (s *Server) deadLetters(c *gin.Context, _ Principal) {
+	dead, err := s.opts.Store.DeadJobs(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if dead == nil {
+		dead = []provisioning.DeadJob{}
+	}
+	slicePage(c, dead)
 }

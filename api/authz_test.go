@@ -65,6 +65,7 @@ var allowed = map[string]string{
 	"POST /break-glass":                  "user catalogAdmin securityAdmin auditor",
 	"GET /incident-reviews":              "securityAdmin auditor siem",
 	"POST /incident-reviews/{id}/close":  "securityAdmin",
+	"GET /provisioning/dead-letters":     "securityAdmin auditor siem",
 	"GET /audit/events":                  "securityAdmin auditor siem",
 	"GET /audit/export":                  "securityAdmin auditor siem",
 	"GET /openapi.json":                  "anonymous user catalogAdmin securityAdmin auditor siem",

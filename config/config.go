@@ -38,6 +38,9 @@ type Config struct {
 	BreakGlass BreakGlass `yaml:"breakGlass"`
 	// Audit configures forwarding the audit trail.
 	Audit Audit `yaml:"audit"`
+	// Connectors are the target systems grants are provisioned to; an application names one
+	// by its name. Default none: applications without a connector record grants only.
+	Connectors []Connector `yaml:"connectors"`
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
@@ -128,6 +131,93 @@ type Audit struct {
 	// SIEM receives every sealed event, in order, at least once, in batches of up to 500.
 	// Default none.
 	SIEM Webhook `yaml:"siem"`
+}
+
+// Connector is one target system. Exactly one of LDAP, SCIM and Webhook is set, as Type says.
+type Connector struct {
+	// Name is what applications refer to. Required, unique.
+	Name string `yaml:"name"`
+	// Type is ldap, scim or webhook.
+	Type    string         `yaml:"type"`
+	LDAP    *LDAPConnector `yaml:"ldap"`
+	SCIM    *SCIMConnector `yaml:"scim"`
+	Webhook *Webhook       `yaml:"webhook"`
+}
+
+// LDAPConnector configures an LDAP directory (see docs/connectors.md for every default).
+type LDAPConnector struct {
+	URL             string            `yaml:"url"`      // ldap:// or ldaps://; required
+	StartTLS        bool              `yaml:"startTLS"` // default false
+	CAFile          string            `yaml:"caFile"`   // default the system's roots
+	BindDN          string            `yaml:"bindDN"`   // required
+	Password        Secret            `yaml:"password"` // required
+	UserBase        string            `yaml:"userBase"` // required
+	GroupBase       string            `yaml:"groupBase"`
+	UserRDN         string            `yaml:"userRDN"`         // default uid
+	UserClasses     []string          `yaml:"userClasses"`     // default [inetOrgPerson]
+	Attributes      map[string]string `yaml:"attributes"`      // LDAP attribute -> SCIM field
+	GroupClass      string            `yaml:"groupClass"`      // default groupOfNames
+	MemberAttribute string            `yaml:"memberAttribute"` // member, uniqueMember or memberUid
+	Disable         string            `yaml:"disable"`         // attribute, move or delete
+	DisabledBase    string            `yaml:"disabledBase"`    // for disable: move
+}
+
+// SCIMConnector configures a SaaS application that speaks SCIM 2.0.
+type SCIMConnector struct {
+	BaseURL string `yaml:"baseURL"` // required
+	// Token is a bearer token reference; or set the OAuth2 client credentials below.
+	Token        Secret   `yaml:"token"`
+	TokenURL     string   `yaml:"tokenURL"`
+	ClientID     string   `yaml:"clientID"`
+	ClientSecret Secret   `yaml:"clientSecret"`
+	Scopes       []string `yaml:"scopes"`
+	MatchBy      string   `yaml:"matchBy"` // userName (default) or externalId
+}
+
+func (c Connector) validate(field string, bad func(field, format string, args ...any)) {
+	set := 0
+	for _, p := range []bool{c.LDAP != nil, c.SCIM != nil, c.Webhook != nil} {
+		if p {
+			set++
+		}
+	}
+	switch {
+	case c.Type == "ldap" && c.LDAP != nil && set == 1:
+		l := c.LDAP
+		if !strings.HasPrefix(l.URL, "ldap://") && !strings.HasPrefix(l.URL, "ldaps://") {
+			bad(field+".ldap.url", "%q is not ldap:// or ldaps://", l.URL)
+		}
+		if l.BindDN == "" || l.UserBase == "" || l.GroupBase == "" {
+			bad(field+".ldap", "bindDN, userBase and groupBase are required")
+		}
+		if _, err := l.Password.Resolve(); err != nil {
+			bad(field+".ldap.password", "%v", err)
+		}
+	case c.Type == "scim" && c.SCIM != nil && set == 1:
+		sc := c.SCIM
+		if u, err := url.Parse(sc.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(field+".scim.baseURL", "%q is not an http(s) URL", sc.BaseURL)
+		}
+		switch {
+		case sc.Token != "" && sc.TokenURL == "":
+			if _, err := sc.Token.Resolve(); err != nil {
+				bad(field+".scim.token", "%v", err)
+			}
+		case sc.Token == "" && sc.TokenURL != "":
+			if _, err := sc.ClientSecret.Resolve(); err != nil || sc.ClientID == "" {
+				bad(field+".scim", "OAuth2 needs clientID and a resolvable clientSecret")
+			}
+		default:
+			bad(field+".scim", "set a token, or tokenURL with clientID and clientSecret, not both")
+		}
+	case c.Type == "webhook" && c.Webhook != nil && set == 1:
+		c.Webhook.validate(field+".webhook", bad)
+		if c.Webhook.URL == "" || c.Webhook.Secret == "" {
+			bad(field+".webhook", "url and secret are required")
+		}
+	default:
+		bad(field, "type must be ldap, scim or webhook, with exactly that section set")
+	}
 }
 
 // Webhook is an HTTP endpoint Gatehouse POSTs JSON to.
@@ -322,6 +412,15 @@ func (c Config) Validate() error {
 		bad("breakGlass.reviewSLA", "must be positive")
 	}
 	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
+	names := map[string]bool{}
+	for i, conn := range c.Connectors {
+		field := fmt.Sprintf("connectors[%d]", i)
+		if conn.Name == "" || names[conn.Name] {
+			bad(field+".name", "%q must be set and unique", conn.Name)
+		}
+		names[conn.Name] = true
+		conn.validate(field, bad)
+	}
 	c.Audit.SIEM.validate("audit.siem", bad)
 	return errors.Join(errs...)
 }

@@ -28,6 +28,8 @@ type Options struct {
 	Log *zap.Logger
 	// Ready reports whether the gateway can serve: Redis reachable.
 	Ready func(ctx context.Context) error
+	// Collectors are more metrics for /metrics (the provisioning queue, ...).
+	Collectors []prometheus.Collector
 }
 
 // RouteKey is the gin context key an adapter sets to name a request's route in metrics and
@@ -41,6 +43,7 @@ func New(opts Options) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(opts.Collectors...)
 	m := newMetrics(reg)
 	r.Use(requestID, m.observe, accessLog(opts.Log), gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, err any) {
 		opts.Log.Error("panic serving request", zap.String("request_id", c.Request.Header.Get(requestIDHeader)), zap.Any("panic", err))

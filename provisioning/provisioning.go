@@ -56,8 +56,7 @@ type Worker struct {
 	Catalog         *governance.Catalog
 	People          *governance.People
 	ServiceAccounts governance.ServiceAccountStore
-	// Connector answers an application's connector; false when it has none, and the grants
-	// are then confirmed as recorded.
+	// Connector answers the connector configured under a name; false when none is.
 	Connector   func(name string) (connectors.Connector, bool)
 	MaxAttempts int           // before a retryable failure is dead-lettered; default 10
 	MaxBackoff  time.Duration // default 5 minutes
@@ -160,9 +159,13 @@ func (w *Worker) Reconcile(ctx context.Context, j Job) error {
 		mine = append(mine, g)
 		giving = giving || g.Status == governance.GrantProvisioning || g.Status == governance.GrantActive
 	}
+	if app.Connector == "" {
+		return w.confirmAll(ctx, mine) // an application without a connector: grants are records
+	}
 	conn, ok := w.Connector(app.Connector)
 	if !ok {
-		return w.confirmAll(ctx, mine)
+		// Never confirm what no connector did: a misspelt name must not pass for record-only.
+		return &connectors.Error{Op: "connector", Err: fmt.Errorf("application %s names connector %q, which is not configured", app.ID, app.Connector)}
 	}
 	who, active, err := w.identity(ctx, j.Identity)
 	if err != nil {

@@ -23,17 +23,24 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/config"
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
+	"github.com/gatehouse-iam/gatehouse/connectors/scimclient"
+	webhookconn "github.com/gatehouse-iam/gatehouse/connectors/webhook"
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/notify"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 
@@ -193,7 +200,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping})
+	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping, Collectors: provisioningMetrics(store)})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
@@ -237,13 +244,20 @@ type services struct {
 // governed builds the governance services on the store and starts their background duties.
 func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, log *zap.Logger) (services, error) {
 	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
-	// Until connectors exist, grants are recorded and confirmed by the record-only provisioner.
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	grants := &governance.Grants{Store: store, Now: time.Now}
 	people := &governance.People{Store: store}
+	catalog := &governance.Catalog{Store: store, Identities: store, Now: time.Now, NewID: uuid.NewString}
 	access := &governance.Access{
-		Catalog:  &governance.Catalog{Store: store, Identities: store, Now: time.Now, NewID: uuid.NewString},
-		Requests: requests, Grants: grants, People: people, Approved: store, ServiceAccounts: store,
+		Catalog: catalog, Requests: requests, Grants: grants, People: people, Approved: store, ServiceAccounts: store,
 	}
+	targets, err := newConnectors(cfg.Connectors)
+	if err != nil {
+		return services{}, err
+	}
+	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
+		Connector: func(name string) (connectors.Connector, bool) { c, ok := targets[name]; return c, ok }, Now: time.Now}
+	// Every change is provisioned at once by the caller, and queued in case that fails.
+	grants.Provisioner = provisioning.Inline{Worker: worker}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
@@ -268,6 +282,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		{"governed", "turning governed group memberships into requests and revocations", func(ctx context.Context) (int, error) {
 			return governed.Sweep(ctx, 200)
 		}},
+		{"provisioning", "provisioning grants downstream", func(ctx context.Context) (int, error) { return worker.Sweep(ctx, 200) }},
 	}
 	siem, err := webhook(cfg.Audit.SIEM)
 	if err != nil {
@@ -284,6 +299,72 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts}, nil
+}
+
+// provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
+func provisioningMetrics(store *redisstore.Store) []prometheus.Collector {
+	read := func(dead bool) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			q, d, err := store.ProvisioningCounts(ctx)
+			if err != nil {
+				return -1
+			}
+			if dead {
+				return float64(d)
+			}
+			return float64(q)
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_provisioning_jobs_queued",
+			Help: "Provisioning jobs waiting: due, claimed or waiting for a retry (-1: Redis unreachable)."}, read(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_provisioning_dead_letters",
+			Help: "Provisioning jobs that failed for good; their grants say failed (-1: Redis unreachable)."}, read(true)),
+	}
+}
+
+// newConnectors builds the configured connectors by name.
+func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, error) {
+	out := map[string]connectors.Connector{}
+	for _, c := range cfgs {
+		var conn connectors.Connector
+		var err error
+		switch {
+		case c.LDAP != nil:
+			l := c.LDAP
+			password, perr := l.Password.Resolve()
+			if perr != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, perr)
+			}
+			conn, err = ldap.New(ldap.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, BindDN: l.BindDN, Password: password,
+				UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
+				GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisabledBase: l.DisabledBase})
+		case c.SCIM != nil:
+			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy}
+			if c.SCIM.Token != "" {
+				sc.Token, err = c.SCIM.Token.Resolve()
+			} else {
+				var secret string
+				secret, err = c.SCIM.ClientSecret.Resolve()
+				sc.OAuth2 = &clientcredentials.Config{ClientID: c.SCIM.ClientID, ClientSecret: secret, TokenURL: c.SCIM.TokenURL, Scopes: c.SCIM.Scopes}
+			}
+			if err == nil {
+				conn, err = scimclient.New(sc, nil)
+			}
+		case c.Webhook != nil:
+			var secret string
+			if secret, err = c.Webhook.Secret.Resolve(); err == nil {
+				conn, err = webhookconn.New(webhookconn.Config{URL: c.Webhook.URL, Secret: []byte(secret)})
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+		}
+		out[c.Name] = conn
+	}
+	return out, nil
 }
 
 // everySecond runs a background duty until ctx ends. Every replica runs the same duties

@@ -123,3 +123,17 @@ func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
 	}
 	return out, nil
 }
+
+// ProvisioningCounts is how many jobs are queued (due or waiting for a retry or a claim) and
+// how many are dead letters, for /metrics.
+func (s *Store) ProvisioningCounts(ctx context.Context) (queued, dead int64, err error) {
+	var q, d *redis.IntCmd
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		q = p.ZCard(ctx, s.prefix+"prov:due")
+		d = p.ZCard(ctx, s.prefix+"prov:dead")
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("redisstore: provisioning counts: %w", err)
+	}
+	return q.Val(), d.Val(), nil
+}
