@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
+	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
@@ -46,6 +47,8 @@ type Options struct {
 	RoleGroups      map[Role][]string
 	MaxBodyBytes    int64
 	HTTPClient      *http.Client // for OIDC discovery and keys; default http.DefaultClient
+	// Connector answers a configured connector by name.
+	Connector func(name string) (connectors.Connector, bool)
 }
 
 // Server is the REST API.
@@ -57,6 +60,9 @@ type Server struct {
 
 // New builds the API.
 func New(opts Options, log *zap.Logger) *Server {
+	if opts.Connector == nil {
+		opts.Connector = func(string) (connectors.Connector, bool) { return nil, false }
+	}
 	a := &authenticator{tokens: opts.Tokens, userClaim: opts.OIDC.UserClaim, people: opts.Access.People,
 		roleGroups: opts.RoleGroups, groups: opts.Identities}
 	if opts.OIDC.Issuer != "" {
@@ -94,6 +100,8 @@ func (s *Server) routes() []route {
 		{"POST", "/applications", catalogers, putItem[governance.Application](s, governance.KindApplication, true)},
 		{"GET", "/applications/:id", everyone, getItem[governance.Application](s, governance.KindApplication, nil)},
 		{"PUT", "/applications/:id", catalogers, putItem[governance.Application](s, governance.KindApplication, false)},
+		{"POST", "/applications/:id/test-connection", catalogers, s.testConnection},
+		{"POST", "/applications/:id/import", catalogers, s.importEntitlements},
 		{"GET", "/entitlements", everyone, listItems(s, governance.KindEntitlement, visibleEntitlement)},
 		{"POST", "/entitlements", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, true)},
 		{"GET", "/entitlements/:id", everyone, getItem(s, governance.KindEntitlement, visibleEntitlement)},

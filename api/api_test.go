@@ -296,3 +296,36 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// Attaching an application: test its connection, import its groups as drafts nobody can
+// request until an admin reviews and publishes them.
+func TestAttachAnApplication(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "crm", Name: "CRM", Owners: []string{"u-cat1"}, Connector: "crm"}, nil)
+	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "old", Name: "Old", Connector: "down"}, nil)
+	e.must(200, "cat1", "POST", "/applications/crm/test-connection", nil, nil)
+	var p api.Problem
+	e.must(502, "cat1", "POST", "/applications/old/test-connection", nil, &p)
+	if p.Type != "https://gatehouse.dev/problems/connector-failed" {
+		t.Fatalf("a failing target: %+v", p)
+	}
+	e.must(422, "cat1", "POST", "/applications/db/test-connection", nil, nil) // no connector
+	var imported struct {
+		Found    int                      `json:"found"`
+		Imported []governance.Entitlement `json:"imported"`
+	}
+	e.must(200, "cat1", "POST", "/applications/crm/import", nil, &imported)
+	if imported.Found != 2 || len(imported.Imported) != 2 || imported.Imported[0].State != governance.EntitlementDraft ||
+		imported.Imported[1].Resource != "admins/all" || imported.Imported[0].Risk != governance.RiskHigh {
+		t.Fatalf("import: %+v", imported)
+	}
+	draft := imported.Imported[1].ID
+	e.must(200, "cat1", "POST", "/applications/crm/import", nil, &imported)
+	if len(imported.Imported) != 0 {
+		t.Fatalf("a second import added %+v", imported.Imported)
+	}
+	e.must(404, "ada", "GET", "/entitlements/"+draft, nil, nil)
+	e.must(422, "ada", "POST", "/requests", map[string]any{"entitlement": draft}, nil)
+	e.must(200, "cat1", "GET", "/entitlements/"+draft, nil, nil)
+}

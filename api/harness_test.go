@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/api"
+	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
@@ -23,6 +25,23 @@ import (
 )
 
 var redisServer *redistest.Server
+
+// fake is a target system the API tests attach: it lists groups, or fails.
+type fake struct {
+	connectors.Connector // nil: calls the test does not make would panic, and say so
+	groups               []connectors.Entitlement
+	down                 error
+}
+
+func (f fake) TestConnection(context.Context) error { return f.down }
+func (f fake) ListEntitlements(context.Context) ([]connectors.Entitlement, error) {
+	return f.groups, f.down
+}
+
+var fakes = map[string]connectors.Connector{
+	"crm":  fake{groups: []connectors.Entitlement{{Ref: "Sales Reps", Name: "Sales reps"}, {Ref: "admins/all", Name: "Admins"}}},
+	"down": fake{down: &connectors.Error{Op: "test connection", Retryable: true, Err: errors.New("dial tcp: connection refused")}},
+}
 
 func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
@@ -91,7 +110,8 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096}, zap.NewNop())
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096,
+		Connector: func(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }}, zap.NewNop())
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
 	server.Mount(engine)
 	srv := httptest.NewServer(engine)

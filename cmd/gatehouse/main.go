@@ -239,6 +239,7 @@ type services struct {
 	access          *governance.Access
 	breakGlass      *governance.BreakGlass
 	serviceAccounts *governance.ServiceAccounts
+	connector       func(name string) (connectors.Connector, bool)
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -254,8 +255,9 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	if err != nil {
 		return services{}, err
 	}
+	connector := func(name string) (connectors.Connector, bool) { c, ok := targets[name]; return c, ok }
 	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
-		Connector: func(name string) (connectors.Connector, bool) { c, ok := targets[name]; return c, ok }, Now: time.Now}
+		Connector: connector, Now: time.Now}
 	// Every change is provisioned at once by the caller, and queued in case that fails.
 	grants.Provisioner = provisioning.Inline{Worker: worker}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
@@ -298,7 +300,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	for _, d := range duties {
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
-	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts}, nil
+	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector}, nil
 }
 
 // provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
@@ -427,7 +429,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 		roleGroups[api.Role(r)] = groups
 	}
 	return api.New(api.Options{
-		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Store: store, Identities: store,
+		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector,
+		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},
 		MaxBodyBytes: cfg.MaxBodyBytes,
