@@ -49,6 +49,8 @@ type Options struct {
 	HTTPClient      *http.Client // for OIDC discovery and keys; default http.DefaultClient
 	// Connector answers a configured connector by name.
 	Connector func(name string) (connectors.Connector, bool)
+	// Drift reconciles applications on demand and keeps their reports.
+	Drift *provisioning.Reconciler
 }
 
 // Server is the REST API.
@@ -102,6 +104,8 @@ func (s *Server) routes() []route {
 		{"PUT", "/applications/:id", catalogers, putItem[governance.Application](s, governance.KindApplication, false)},
 		{"POST", "/applications/:id/test-connection", catalogers, s.testConnection},
 		{"POST", "/applications/:id/import", catalogers, s.importEntitlements},
+		{"GET", "/applications/:id/drift", append(auditors, RoleCatalogAdmin), s.drift},
+		{"POST", "/applications/:id/reconcile", admins, s.reconcile},
 		{"GET", "/entitlements", everyone, listItems(s, governance.KindEntitlement, visibleEntitlement)},
 		{"POST", "/entitlements", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, true)},
 		{"GET", "/entitlements/:id", everyone, getItem(s, governance.KindEntitlement, visibleEntitlement)},

@@ -328,4 +328,6 @@ func TestAttachAnApplication(t *testing.T) {
 	e.must(404, "ada", "GET", "/entitlements/"+draft, nil, nil)
 	e.must(422, "ada", "POST", "/requests", map[string]any{"entitlement": draft}, nil)
 	e.must(200, "cat1", "GET", "/entitlements/"+draft, nil, nil)
+	e.must(404, "aud", "GET", "/applications/crm/drift", nil, nil)      // never reconciled
+	e.must(422, "sec", "POST", "/applications/crm/reconcile", nil, nil) // the fake lists no members
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // connectorOf answers the application's connector, or the problem to answer.
@@ -107,4 +108,31 @@ func (s *Server) importEntitlements(c *gin.Context, p Principal) {
 		created = append(created, e)
 	}
 	c.JSON(http.StatusOK, gin.H{"found": len(found), "imported": created})
+}
+
+// drift answers the latest reconciliation of the application.
+func (s *Server) drift(c *gin.Context, _ Principal) {
+	r, err := s.opts.Drift.Store.LatestDrift(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+// reconcile compares the application's target with its grants now.
+func (s *Server) reconcile(c *gin.Context, p Principal) {
+	if _, _, ok := s.connectorOf(c); !ok {
+		return
+	}
+	r, err := s.opts.Drift.Reconcile(c.Request.Context(), c.Param("id"), "user:"+p.Actor())
+	if errors.Is(err, provisioning.ErrNoMemberListing) {
+		problem(c, http.StatusUnprocessableEntity, "no-member-listing", err.Error())
+		return
+	}
+	if err != nil {
+		connectorFailed(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }

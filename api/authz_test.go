@@ -36,6 +36,8 @@ var allowed = map[string]string{
 	"PUT /applications/{id}":                  "catalogAdmin",
 	"POST /applications/{id}/test-connection": "catalogAdmin",
 	"POST /applications/{id}/import":          "catalogAdmin",
+	"GET /applications/{id}/drift":            "catalogAdmin securityAdmin auditor siem",
+	"POST /applications/{id}/reconcile":       "catalogAdmin securityAdmin",
 	"GET /entitlements":                       "user catalogAdmin securityAdmin auditor siem",
 	"POST /entitlements":                      "catalogAdmin",
 	"GET /entitlements/{id}":                  "user catalogAdmin securityAdmin auditor siem",

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 var redisServer *redistest.Server
@@ -32,6 +33,8 @@ type fake struct {
 	groups               []connectors.Entitlement
 	down                 error
 }
+
+func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }
 
 func (f fake) TestConnection(context.Context) error { return f.down }
 func (f fake) ListEntitlements(context.Context) ([]connectors.Entitlement, error) {
@@ -110,8 +113,9 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096,
-		Connector: func(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }}, zap.NewNop())
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
+		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
+			People: directory, Connector: lookupFake, Now: time.Now}}}, zap.NewNop())
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
 	server.Mount(engine)
 	srv := httptest.NewServer(engine)

@@ -41,6 +41,9 @@ type Config struct {
 	// Connectors are the target systems grants are provisioned to; an application names one
 	// by its name. Default none: applications without a connector record grants only.
 	Connectors []Connector `yaml:"connectors"`
+	// ReconcileEvery is how often each application with a connector is compared with its
+	// grants (drift). Default 1h.
+	ReconcileEvery time.Duration `yaml:"reconcileEvery"`
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
@@ -332,12 +335,13 @@ func (s Secret) TokenHash() ([32]byte, error) {
 // Defaults returns the configuration used for every field a file leaves out.
 func Defaults() Config {
 	return Config{
-		Listen:     "127.0.0.1:8080",
-		Log:        Log{Level: "info"},
-		Redis:      Redis{Namespace: "gatehouse"},
-		SCIM:       SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
-		API:        API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "email"}},
-		BreakGlass: BreakGlass{ReviewSLA: 72 * time.Hour},
+		Listen:         "127.0.0.1:8080",
+		Log:            Log{Level: "info"},
+		Redis:          Redis{Namespace: "gatehouse"},
+		SCIM:           SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
+		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "email"}},
+		BreakGlass:     BreakGlass{ReviewSLA: 72 * time.Hour},
+		ReconcileEvery: time.Hour,
 	}
 }
 
@@ -412,6 +416,9 @@ func (c Config) Validate() error {
 		bad("breakGlass.reviewSLA", "must be positive")
 	}
 	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
+	if c.ReconcileEvery < time.Minute {
+		bad("reconcileEvery", "%s is below a minute", c.ReconcileEvery)
+	}
 	names := map[string]bool{}
 	for i, conn := range c.Connectors {
 		field := fmt.Sprintf("connectors[%d]", i)

@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -144,4 +146,37 @@ connectors:
 		account := ldapsearch(t, slapd, ldaptest.PeopleDN, "(uid=eve@ldap.example.org)", "description")
 		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
 	})
+
+	// Someone adds an account to a group behind Gatehouse's back: reconciliation reports it,
+	// in the API and in /metrics.
+	admin, err = slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruder := goldap.NewModifyRequest("cn=dev,"+ldaptest.GroupsDN, nil)
+	intruder.Add("member", []string{"uid=intruder," + ldaptest.PeopleDN})
+	if err := admin.Modify(intruder); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	var report struct {
+		OutOfBand    int `json:"outOfBand"`
+		Entitlements []struct {
+			Entitlement string   `json:"entitlement"`
+			OutOfBand   []string `json:"outOfBand"`
+		} `json:"entitlements"`
+	}
+	must(200, "admin", "POST", "/applications/dir/reconcile", nil, &report)
+	if report.OutOfBand != 1 || report.Entitlements[0].OutOfBand[0] != "intruder" {
+		t.Fatalf("drift: %+v", report)
+	}
+	resp, err := http.Get(g.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `gatehouse_drift_accounts{application="dir",kind="out_of_band"} 1`) {
+		t.Fatalf("drift is not in /metrics")
+	}
 }

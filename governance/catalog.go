@@ -83,7 +83,10 @@ type Application struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description,omitempty"`
 	Owners      []string `json:"owners"`
-	Connector   string   `json:"connector,omitempty"` // the connector that provisions it; empty until connectors exist
+	Connector   string   `json:"connector,omitempty"` // the configured connector that provisions it; none: grants are records
+	// Drift is what reconciliation does with access the target shows and no grant gives:
+	// "report" (the default), "revoke", or "review".
+	Drift string `json:"drift,omitempty"`
 }
 
 // Entitlement is one requestable piece of access in an application.

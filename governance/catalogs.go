@@ -248,6 +248,9 @@ func (c *Catalog) validate(ctx context.Context, kind CatalogKind, id string, val
 			if v.Name == "" {
 				return fmt.Errorf("%w: application %s needs a name", ErrInvalidCatalog, id)
 			}
+			if !slices.Contains([]string{"", "report", "revoke", "review"}, v.Drift) {
+				return fmt.Errorf("%w: application %s: drift %q is not report, revoke or review", ErrInvalidCatalog, id, v.Drift)
+			}
 			return nil
 		}
 	case Entitlement:

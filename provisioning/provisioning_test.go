@@ -370,3 +370,71 @@ func TestLeaverIsDisabledInLDAP(t *testing.T) {
 		t.Fatalf("a leaver's account: %q", d)
 	}
 }
+
+// Drift: an account added to a group outside Gatehouse is reported, and with the application
+// set to revoke, removed; a membership removed outside Gatehouse is reported and given back.
+func TestDriftIsReportedThenRepaired(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	admins := r.approved("ada", "admins")
+	r.approved("ada", "readers")
+	admin := r.admin()
+	out := goldap.NewModifyRequest("cn=admins,"+r.groups, nil)
+	out.Add("member", []string{"uid=mallory," + r.people})
+	lost := goldap.NewModifyRequest("cn=readers,"+r.groups, nil)
+	lost.Add("member", []string{"cn=nobody"}) // groupOfNames must keep a member
+	lost.Delete("member", []string{"uid=ada," + r.people})
+	for _, m := range []*goldap.ModifyRequest{out, lost} {
+		if err := admin.Modify(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store}
+	report, err := rec.Reconcile(ctx, "dir", "user:sec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.OutOfBand != 1 || report.Missing != 1 || report.Mode != provisioning.DriftReportOnly {
+		t.Fatalf("report: %+v", report)
+	}
+	if !r.inLDAP("mallory", "admins") {
+		t.Fatal("report mode removed access")
+	}
+	if !r.inLDAP("ada", "readers") {
+		t.Fatal("a missing membership was not given back")
+	}
+	if latest, err := r.store.LatestDrift(ctx, "dir"); err != nil || latest.OutOfBand != 1 {
+		t.Fatalf("stored report: %+v %v", latest, err)
+	}
+
+	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Drift = "revoke"
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, "revoke drift"); err != nil {
+		t.Fatal(err)
+	}
+	if report, err = rec.Reconcile(ctx, "dir", "system"); err != nil {
+		t.Fatal(err)
+	}
+	if r.inLDAP("mallory", "admins") || !r.inLDAP("ada", "admins") || report.Entitlements[0].Entitlement != "admins" ||
+		report.Entitlements[0].Revoked[0] != "mallory" {
+		t.Fatalf("revoke mode: %+v", report)
+	}
+	// The entitlement whose group does not exist is in the report as an error, not silence.
+	if last := report.Entitlements[len(report.Entitlements)-1]; last.Entitlement != "ghost-group" || last.Error == "" {
+		t.Fatalf("an unreadable group: %+v", last)
+	}
+	if r.grant(admins.ID).Status != governance.GrantActive {
+		t.Fatal("a granted member was touched")
+	}
+
+	// Scheduled: once per interval across sweeps.
+	if n, err := rec.Sweep(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("first sweep: %d %v", n, err)
+	}
+	if n, _ := rec.Sweep(ctx, 10); n != 0 {
+		t.Fatalf("a second sweep ran %d again", n)
+	}
+}

@@ -200,7 +200,8 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping, Collectors: provisioningMetrics(store)})
+	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping,
+		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog})})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
@@ -240,6 +241,7 @@ type services struct {
 	breakGlass      *governance.BreakGlass
 	serviceAccounts *governance.ServiceAccounts
 	connector       func(name string) (connectors.Connector, bool)
+	drift           *provisioning.Reconciler
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -260,6 +262,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		Connector: connector, Now: time.Now}
 	// Every change is provisioned at once by the caller, and queued in case that fails.
 	grants.Provisioner = provisioning.Inline{Worker: worker}
+	drift := &provisioning.Reconciler{Worker: worker, Store: store, Every: cfg.ReconcileEvery}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
@@ -285,6 +288,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 			return governed.Sweep(ctx, 200)
 		}},
 		{"provisioning", "provisioning grants downstream", func(ctx context.Context) (int, error) { return worker.Sweep(ctx, 200) }},
+		{"drift", "reconciling applications", func(ctx context.Context) (int, error) { return drift.Sweep(ctx, 10) }},
 	}
 	siem, err := webhook(cfg.Audit.SIEM)
 	if err != nil {
@@ -300,7 +304,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	for _, d := range duties {
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
-	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector}, nil
+	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift}, nil
 }
 
 // provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
@@ -324,6 +328,36 @@ func provisioningMetrics(store *redisstore.Store) []prometheus.Collector {
 			Help: "Provisioning jobs waiting: due, claimed or waiting for a retry (-1: Redis unreachable)."}, read(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_provisioning_dead_letters",
 			Help: "Provisioning jobs that failed for good; their grants say failed (-1: Redis unreachable)."}, read(true)),
+	}
+}
+
+// driftMetrics reports each application's latest drift, read from Redis at each scrape (so
+// every replica answers the same).
+type driftMetrics struct {
+	store   *redisstore.Store
+	catalog *governance.Catalog
+}
+
+var driftDesc = prometheus.NewDesc("gatehouse_drift_accounts",
+	"Accounts in the latest reconciliation that disagree with the grants: out of band (access no grant gives) or missing (grants the target lacked).",
+	[]string{"application", "kind"}, nil)
+
+func (driftMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- driftDesc }
+
+func (m driftMetrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	apps, err := governance.ListItems[governance.Application](ctx, m.catalog, governance.KindApplication)
+	if err != nil {
+		return
+	}
+	for _, a := range apps {
+		r, err := m.store.LatestDrift(ctx, a.ID)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.OutOfBand), a.ID, "out_of_band")
+		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.Missing), a.ID, "missing")
 	}
 }
 
@@ -429,7 +463,7 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 		roleGroups[api.Role(r)] = groups
 	}
 	return api.New(api.Options{
-		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector,
+		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
 		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},

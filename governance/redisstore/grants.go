@@ -15,11 +15,12 @@ import (
 
 var _ governance.GrantStore = (*Store)(nil)
 
-// Grants: "grant:<id>" is a record (records.go); "grants" orders every grant by creation;
+// Grants: "grant:<id>" is a record (records.go); "grants" orders every grant by creation,
+// "grants:of:<entitlement>" an entitlement's;
 // "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
 // still give access by their end.
 
-// ARGV: P id json event created due identity job. Access goes only to an active user, or to a
+// ARGV: P id json event created due identity job entitlement. Access goes only to an active user, or to a
 // service account that has its owner: the check is in the same script as the creation, and deactivation sets the flag in the same script that
 // queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
 var createGrantScript = redis.NewScript(recordLua + `
@@ -35,6 +36,7 @@ end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
 redis.call("ZADD", P .. "grants", ARGV[5], id)
+redis.call("ZADD", P .. "grants:of:" .. ARGV[9], ARGV[5], id)
 due(P, "grant:due", id, ARGV[6])
 queue(P, ARGV[8])
 return {"ok"}
@@ -62,7 +64,7 @@ func provisioningJob(g governance.Grant) string {
 }
 
 func checkGrantIDs(g governance.Grant) error {
-	if !validID(g.ID) || !validID(g.Identity) {
+	if !validID(g.ID) || !validID(g.Identity) || !validID(g.Entitlement) {
 		return fmt.Errorf("%w: grant %q of %q", governance.ErrInvalidRequest, g.ID, g.Identity)
 	}
 	return nil
@@ -83,7 +85,7 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event gover
 		return governance.Grant{}, false, err
 	}
 	res, err := createGrantScript.Run(ctx, s.rdb, s.route, s.prefix, g.ID, raw, body, g.Created.UnixMicro(),
-		dueAt(g.NextDeadline()), g.Identity, provisioningJob(g)).Slice()
+		dueAt(g.NextDeadline()), g.Identity, provisioningJob(g), g.Entitlement).Slice()
 	if err != nil {
 		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)
 	}
@@ -150,4 +152,22 @@ func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]stri
 // is a stable cursor.
 func (s *Store) GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error) {
 	return listRecords(ctx, s, "grants", "grant:", int64(offset), int64(offset+count-1), grantVersion)
+}
+
+// Granted lists an entitlement's grants that give access now (provisioning or active).
+func (s *Store) Granted(ctx context.Context, entitlement string) ([]governance.Grant, error) {
+	if !validID(entitlement) {
+		return nil, nil
+	}
+	all, err := listRecords(ctx, s, "grants:of:"+entitlement, "grant:", 0, -1, grantVersion)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, g := range all {
+		if g.Status == governance.GrantActive || g.Status == governance.GrantProvisioning {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
@@ -136,4 +138,62 @@ func (s *Store) ProvisioningCounts(ctx context.Context) (queued, dead int64, err
 		return 0, 0, fmt.Errorf("redisstore: provisioning counts: %w", err)
 	}
 	return q.Val(), d.Val(), nil
+}
+
+var _ provisioning.DriftStore = (*Store)(nil)
+
+// Drift: "drift:<application>" holds the latest report as JSON; "drift:due" orders
+// applications by their next reconciliation.
+
+// ARGV: P application json event
+var saveDriftScript = redis.NewScript(`
+redis.call("SET", ARGV[1] .. "drift:" .. ARGV[2], ARGV[3])
+redis.call("XADD", ARGV[1] .. "audit", "*", "e", ARGV[4])
+return {"ok"}
+`)
+
+func (s *Store) SaveDrift(ctx context.Context, r provisioning.DriftReport, event governance.Event) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	event.After = raw
+	body, err := encodeEvent(ctx, event)
+	if err != nil {
+		return err
+	}
+	if err := saveDriftScript.Run(ctx, s.rdb, s.route, s.prefix, r.Application, raw, body).Err(); err != nil {
+		return fmt.Errorf("redisstore: save drift: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) LatestDrift(ctx context.Context, application string) (provisioning.DriftReport, error) {
+	var r provisioning.DriftReport
+	raw, err := s.rdb.Get(ctx, s.prefix+"drift:"+application).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return r, governance.ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("redisstore: drift: %w", err)
+	}
+	return r, json.Unmarshal(raw, &r)
+}
+
+func (s *Store) ClaimDrift(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "drift:due", now, limit)
+}
+
+func (s *Store) ScheduleDrift(ctx context.Context, application string, at time.Time, onlyIfAbsent bool) error {
+	z := redis.Z{Score: float64(at.UnixMicro()), Member: application}
+	var err error
+	if onlyIfAbsent {
+		err = s.rdb.ZAddNX(ctx, s.prefix+"drift:due", z).Err()
+	} else {
+		err = s.rdb.ZAdd(ctx, s.prefix+"drift:due", z).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: schedule drift: %w", err)
+	}
+	return nil
 }
