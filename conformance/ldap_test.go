@@ -30,17 +30,31 @@ func ldapsearch(t *testing.T, s *ldaptest.Server, base, filter string, attrs ...
 // over SCIM; the user requests an LDAP group through the API; the manager approves; ldapsearch
 // shows the membership. The grant expires: the membership is gone. The IdP deactivates the
 // user: the account is disabled and every membership removed.
-func TestLDAPEndToEnd(t *testing.T) {
+// directory is a slapd with groups, and the configuration of gateways that provision to it:
+// API tokens for a manager (boss), two catalog admins and the given users.
+type directory struct {
+	slapd     *ldaptest.Server
+	dir       string
+	namespace string
+	extra     string
+	env       []string
+	tokens    map[string]string
+	ids       map[string]string // SCIM ids, once setUp ran
+}
+
+func newDirectory(t *testing.T, redisURL string, groups []string, users ...string) *directory {
+	t.Helper()
 	slapd, err := ldaptest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slapd.Remove()
+	t.Cleanup(slapd.Remove)
 	admin, err := slapd.Admin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range []string{"ops", "dev"} {
+	defer admin.Close()
+	for _, g := range groups {
 		add := goldap.NewAddRequest("cn="+g+","+ldaptest.GroupsDN, nil)
 		add.Attribute("objectClass", []string{"groupOfNames"})
 		add.Attribute("cn", []string{g})
@@ -49,31 +63,84 @@ func TestLDAPEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	admin.Close()
-
-	dir := t.TempDir()
-	tokens := map[string]string{"eve": unique("token-eve-0123456789"), "boss": unique("token-boss-0123456789"), "admin": unique("token-admin-0123456789")}
-	extra := fmt.Sprintf(`
+	d := &directory{slapd: slapd, dir: t.TempDir(), namespace: unique("ldap"), tokens: map[string]string{}, ids: map[string]string{}}
+	var tokenYAML strings.Builder
+	for i, who := range append([]string{"boss", "admin", "admin2"}, users...) {
+		d.tokens[who] = unique(fmt.Sprintf("token-%d-0123456789", i))
+		line := fmt.Sprintf("    - {name: t%d, token: env:TOKEN_%d, user: %s@ldap.example.org}\n", i, i, who)
+		if who == "admin" || who == "admin2" {
+			line = fmt.Sprintf("    - {name: t%d, token: env:TOKEN_%d, roles: [catalogAdmin, auditor]}\n", i, i)
+		}
+		tokenYAML.WriteString(line)
+		d.env = append(d.env, fmt.Sprintf("TOKEN_%d=%s", i, d.tokens[who]))
+	}
+	d.extra = fmt.Sprintf(`
 api:
   tokens:
-    - {name: eve, token: env:TOKEN_eve, user: eve@ldap.example.org}
-    - {name: boss, token: env:TOKEN_boss, user: boss@ldap.example.org}
-    - {name: admin, token: env:TOKEN_admin, roles: [catalogAdmin]}
-    - {name: admin2, token: env:TOKEN_admin2, roles: [catalogAdmin]}
-connectors:
+%sconnectors:
   - name: directory
     type: ldap
     ldap: {url: %q, bindDN: %q, password: env:LDAP_PASSWORD, userBase: %q, groupBase: %q}
-`, slapd.URL(), ldaptest.AdminDN, ldaptest.PeopleDN, ldaptest.GroupsDN)
-	tokens["admin2"] = unique("token-admin2-0123456789")
-	env := []string{"GATEHOUSE_REDIS_URL=" + redis.URL(), "LDAP_PASSWORD=" + ldaptest.AdminPass}
-	for who, tok := range tokens {
-		env = append(env, "TOKEN_"+who+"="+tok)
-	}
-	g, err := startGatewayWith(dir, unique("ldap"), extra, env...)
+`, tokenYAML.String(), slapd.URL(), ldaptest.AdminDN, ldaptest.PeopleDN, ldaptest.GroupsDN)
+	d.env = append(d.env, "GATEHOUSE_REDIS_URL="+redisURL, "LDAP_PASSWORD="+ldaptest.AdminPass)
+	return d
+}
+
+// start runs one more gateway process on the directory's configuration and namespace.
+func (d *directory) start(t *testing.T) *gateway {
+	t.Helper()
+	g, err := startGatewayWith(d.dir, d.namespace, d.extra, d.env...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+// call is an API call as who, failing the test unless it answers want.
+func (d *directory) call(t *testing.T, g *gateway, want int, who, method, path string, body, out any) {
+	t.Helper()
+	if got := apiCall(t, g, d.tokens[who], method, path, body, out); got != want {
+		t.Fatalf("%s %s as %s: %d, want %d", method, path, who, got, want)
+	}
+}
+
+// setUp creates the people over SCIM (boss manages the users) and the catalog over the API:
+// application dir on the directory, a manager policy, and entitlement ldap-<group> per group.
+func (d *directory) setUp(t *testing.T, g *gateway, groups []string, users ...string) {
+	t.Helper()
+	d.ids["boss"] = str(g.call(t, "POST", "/Users", newUser("boss@ldap.example.org")).want(t, 201).body["id"])
+	for _, u := range users {
+		body := newUser(u + "@ldap.example.org")
+		body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}
+		body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": d.ids["boss"]}}
+		d.ids[u] = str(g.call(t, "POST", "/Users", body).want(t, 201).body["id"])
+	}
+	d.call(t, g, 201, "admin", "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{d.ids["boss"]}, "connector": "directory"}, nil)
+	var change governance.CatalogChange
+	d.call(t, g, 202, "admin", "PUT", "/policies/manager", map[string]any{"id": "manager", "name": "manager",
+		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
+	d.call(t, g, 200, "admin2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+	for _, e := range groups {
+		d.call(t, g, 201, "admin", "POST", "/entitlements", map[string]any{"id": "ldap-" + e, "name": e, "resource": e, "application": "dir",
+			"owners": []string{d.ids["boss"]}, "risk": "low", "state": "published", "requestable": true, "policy": "manager", "holders": "humans",
+			"maxDuration": "1h"}, nil)
+	}
+}
+
+// members is who ldapsearch shows in a group.
+func (d *directory) members(t *testing.T, group string) string {
+	return ldapsearch(t, d.slapd, ldaptest.GroupsDN, "(cn="+group+")", "member")
+}
+
+// The issue's end-to-end path through the real binary and a real slapd: an IdP creates a user
+// over SCIM; the user requests an LDAP group through the API; the manager approves; ldapsearch
+// shows the membership. The grant expires: the membership is gone. The IdP deactivates the
+// user: the account is disabled and every membership removed.
+func TestLDAPEndToEnd(t *testing.T) {
+	groups := []string{"ops", "dev"}
+	d := newDirectory(t, redis.URL(), groups, "eve")
+	slapd := d.slapd
+	g := d.start(t)
 	defer func() {
 		if err := g.stop(); err != nil {
 			t.Error(err)
@@ -82,28 +149,11 @@ connectors:
 			t.Errorf("the bind password reached the logs: %s", leaked)
 		}
 	}()
-
-	boss := str(g.call(t, "POST", "/Users", newUser("boss@ldap.example.org")).want(t, 201).body["id"])
-	eveBody := newUser("eve@ldap.example.org")
-	eveBody["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}
-	eveBody["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": boss}}
-	eve := str(g.call(t, "POST", "/Users", eveBody).want(t, 201).body["id"])
-
+	d.setUp(t, g, groups, "eve")
+	eve := d.ids["eve"]
 	must := func(want int, who, method, path string, body, out any) {
 		t.Helper()
-		if got := apiCall(t, g, tokens[who], method, path, body, out); got != want {
-			t.Fatalf("%s %s as %s: %d, want %d", method, path, who, got, want)
-		}
-	}
-	must(201, "admin", "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{boss}, "connector": "directory"}, nil)
-	var change governance.CatalogChange
-	must(202, "admin", "PUT", "/policies/manager", map[string]any{"id": "manager", "name": "manager",
-		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
-	must(200, "admin2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
-	for _, e := range []string{"ops", "dev"} {
-		must(201, "admin", "POST", "/entitlements", map[string]any{"id": "ldap-" + e, "name": e, "resource": e, "application": "dir",
-			"owners": []string{boss}, "risk": "low", "state": "published", "requestable": true, "policy": "manager", "holders": "humans",
-			"maxDuration": "1h"}, nil)
+		d.call(t, g, want, who, method, path, body, out)
 	}
 
 	var short, long governance.Request
@@ -149,7 +199,7 @@ connectors:
 
 	// Someone adds an account to a group behind Gatehouse's back: reconciliation reports it,
 	// in the API and in /metrics.
-	admin, err = slapd.Admin()
+	admin, err := slapd.Admin()
 	if err != nil {
 		t.Fatal(err)
 	}
