@@ -131,13 +131,15 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 		want[who.UserName] = g
 	}
+	held := make(map[string]bool, len(members))
 	for _, m := range members {
+		held[m] = true
 		if _, ok := want[m]; !ok {
 			d.OutOfBand = append(d.OutOfBand, m)
 		}
 	}
 	for name, g := range want {
-		if slices.Contains(members, name) {
+		if held[name] {
 			continue
 		}
 		d.Missing = append(d.Missing, g.ID)

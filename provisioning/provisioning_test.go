@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // rig is the governed path with an LDAP application, a worker and a clock the test moves.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	store  *redisstore.Store
 	access *governance.Access
 	worker *provisioning.Worker
@@ -56,7 +56,7 @@ type rig struct {
 
 var ous atomic.Int64
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	r := &rig{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace())}
 	r.now.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, r.now.Load()).UTC() }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -98,6 +99,22 @@ type Connector struct {
 	cfg  Config
 	tls  *tls.Config
 	pool chan *ldap.Conn
+	// accounts remembers user DNs seen to exist, for a while, so a grant right after the
+	// account was ensured does not read it again. A stale entry costs at most a dangling
+	// member value that reconciliation reports.
+	accounts sync.Map // DN -> time.Time seen
+	// clean remembers groups whose placeholder member is gone, so granting does not try to
+	// remove it every time. Another replica may put it back when a group empties: then it
+	// stays beside real members until this process restarts, which is harmless.
+	clean sync.Map // group DN -> struct{}
+}
+
+// accountTTL is how long an account seen to exist is trusted to exist.
+const accountTTL = 10 * time.Minute
+
+func (c *Connector) known(dn string) bool {
+	at, ok := c.accounts.Load(dn)
+	return ok && time.Since(at.(time.Time)) < accountTTL
 }
 
 var (
@@ -327,7 +344,17 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 	if err != nil {
 		return err
 	}
+	if c.known(dn) {
+		return nil
+	}
 	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
+		// A read first: accounts mostly exist, and a refused add costs slapd a write.
+		if found, err := c.exists(conn, dn); err != nil || found {
+			if found {
+				c.accounts.Store(dn, time.Now())
+			}
+			return err
+		}
 		add := ldap.NewAddRequest(dn, nil)
 		add.Attribute("objectClass", c.cfg.UserClasses)
 		for attr, f := range c.cfg.Attributes {
@@ -342,7 +369,8 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 			}
 		}
 		err := conn.Add(add)
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+			c.accounts.Store(dn, time.Now())
 			return nil
 		}
 		return err
@@ -369,6 +397,7 @@ func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) 
 	if err != nil {
 		return err
 	}
+	c.accounts.Delete(dn)
 	return c.with(ctx, "disable account", func(conn *ldap.Conn) error {
 		found, err := c.exists(conn, dn)
 		if err != nil || !found {
@@ -440,10 +469,15 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 	}
 	group := c.groupDN(ref)
 	return c.with(ctx, "grant", func(conn *ldap.Conn) error {
-		if found, err := c.exists(conn, userDN); err != nil {
-			return err
-		} else if !found {
-			return fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
+		if !c.known(userDN) {
+			found, err := c.exists(conn, userDN)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
+			}
+			c.accounts.Store(userDN, time.Now())
 		}
 		mod := ldap.NewModifyRequest(group, nil)
 		mod.Add(c.cfg.MemberAttr, []string{value})
@@ -487,6 +521,7 @@ func (c *Connector) removeMember(conn *ldap.Conn, group, value string) error {
 		mod := ldap.NewModifyRequest(group, nil)
 		mod.Add(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
 		mod.Delete(c.cfg.MemberAttr, []string{value})
+		c.clean.Delete(group)
 		return conn.Modify(mod)
 	}
 	return err
@@ -494,10 +529,17 @@ func (c *Connector) removeMember(conn *ldap.Conn, group, value string) error {
 
 // dropPlaceholder removes the placeholder once a real member is in.
 func (c *Connector) dropPlaceholder(conn *ldap.Conn, group string) error {
+	if _, ok := c.clean.Load(group); ok {
+		return nil
+	}
 	mod := ldap.NewModifyRequest(group, nil)
 	mod.Delete(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
 	err := conn.Modify(mod)
-	if err == nil || ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultObjectClassViolation) {
+	if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		c.clean.Store(group, struct{}{})
+		return nil
+	}
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation) {
 		return nil
 	}
 	return err
