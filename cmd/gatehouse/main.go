@@ -3,6 +3,7 @@
 //	gatehouse [serve] [--config FILE]         run the gateway (the default)
 //	gatehouse check-config [--config FILE]    report every configuration problem, then exit
 //	gatehouse audit verify [--config FILE]    check the audit trail's hash chain; exit 1 if broken
+//	gatehouse probe URL                       exit 0 when URL answers 200 (container health checks)
 package main
 
 import (
@@ -53,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "probe" {
+		return probe(args, stderr)
+	}
 	if cmd == "audit" && len(args) > 0 && args[0] == "verify" {
 		cmd, args = "audit verify", args[1:]
 	}
@@ -89,8 +93,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config or audit verify\n", cmd)
+	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config, audit verify or probe\n", cmd)
 	return 2
+}
+
+// probe is a container health check for images without a shell: GET the URL, exit 0 on a 200.
+func probe(args []string, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: gatehouse probe http://127.0.0.1:8080/readyz")
+		return 2
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "probe: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "probe: %s answered %d\n", args[0], resp.StatusCode)
+		return 1
+	}
+	return 0
 }
 
 // verifyAudit walks the whole trail and recomputes its chain; it changes nothing.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +93,23 @@ func TestAuditVerify(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"audit", "verify", "--config", cfg}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "does not verify") {
 		t.Fatalf("a deleted event: exit %d: %s %s", code, out.String(), errOut.String())
+	}
+}
+
+// probe: 0 for a 200, 1 for anything else or nothing listening, 2 for no URL.
+func TestProbe(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	var out, errOut bytes.Buffer
+	for args, want := range map[string]int{ok.URL: 0, down.URL: 1, "http://127.0.0.1:1/readyz": 1, "": 2} {
+		argv := []string{"probe"}
+		if args != "" {
+			argv = append(argv, args)
+		}
+		if code := run(argv, &out, &errOut); code != want {
+			t.Errorf("probe %q: exit %d, want %d (%s)", args, code, want, errOut.String())
+		}
 	}
 }
