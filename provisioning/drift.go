@@ -15,35 +15,19 @@ import (
 // gives (access granted outside Gatehouse), and grants whose access the target does not show
 // (broken). It is level-triggered reconciliation's report, per application.
 
-// DriftMode is what an application does about out-of-band access.
-type DriftMode string
+// The drift records live in governance; these names read better here.
+type (
+	DriftMode        = governance.DriftMode
+	DriftReport      = governance.DriftReport
+	EntitlementDrift = governance.EntitlementDrift
+)
 
 // Drift modes (Application.Drift).
 const (
-	DriftReportOnly DriftMode = "report" // only report (the default)
-	DriftRevoke     DriftMode = "revoke" // remove access no grant gives
-	DriftReview     DriftMode = "review" // report for a reviewer (access reviews will take these)
+	DriftReportOnly = governance.DriftReportOnly
+	DriftRevoke     = governance.DriftRevoke
+	DriftReview     = governance.DriftReview
 )
-
-// EntitlementDrift is one entitlement's disagreement.
-type EntitlementDrift struct {
-	Entitlement string   `json:"entitlement"`
-	OutOfBand   []string `json:"outOfBand,omitempty"` // account names holding it without a grant
-	Missing     []string `json:"missing,omitempty"`   // grants (ids) whose access the target lacks
-	Revoked     []string `json:"revoked,omitempty"`   // out-of-band access removed (mode revoke)
-	Repaired    []string `json:"repaired,omitempty"`  // missing grants provisioned again
-	Error       string   `json:"error,omitempty"`     // the target could not be read for it
-}
-
-// DriftReport is one reconciliation of one application.
-type DriftReport struct {
-	Application  string             `json:"application"`
-	Mode         DriftMode          `json:"mode"`
-	At           time.Time          `json:"at"`
-	Entitlements []EntitlementDrift `json:"entitlements"`
-	OutOfBand    int                `json:"outOfBand"`
-	Missing      int                `json:"missing"`
-}
 
 // DriftStore keeps the latest report per application and when each is due again.
 type DriftStore interface {

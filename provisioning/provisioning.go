@@ -21,17 +21,10 @@ import (
 )
 
 // Job is one (identity, application) pair to reconcile.
-type Job struct {
-	Identity    string `json:"identity"`
-	Application string `json:"application"`
-}
+type Job = governance.ProvisioningJob
 
 // DeadJob is a job that will not be retried, and why.
-type DeadJob struct {
-	Job
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
+type DeadJob = governance.DeadJob
 
 // Queue is the provisioning queue.
 type Queue interface {

@@ -26,6 +26,13 @@ var (
 	slapd       *ldaptest.Server
 )
 
+// The Redis store is the queue and the drift store (it cannot say so itself: the store sits
+// below this package).
+var (
+	_ provisioning.Queue      = (*redisstore.Store)(nil)
+	_ provisioning.DriftStore = (*redisstore.Store)(nil)
+)
+
 func TestMain(m *testing.M) {
 	var err error
 	if redisServer, err = redistest.Start(); err != nil {

@@ -11,32 +11,29 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
-
-var _ provisioning.Queue = (*Store)(nil)
 
 // The provisioning queue: "prov:due" orders jobs ("identity TAB application") by when they
 // are due; the grant scripts queue a job (score 0: now) in the same step as the change that
 // needs it. "prov:attempts" counts a job's failures since its last success; "prov:dead" holds
 // dead-lettered jobs by time, "prov:dead:why" their reasons.
 
-func jobKey(j provisioning.Job) string { return j.Identity + "\t" + j.Application }
+func jobKey(j governance.ProvisioningJob) string { return j.Identity + "\t" + j.Application }
 
-func parseJob(m string) (provisioning.Job, error) {
+func parseJob(m string) (governance.ProvisioningJob, error) {
 	identity, app, ok := strings.Cut(m, "\t")
 	if !ok {
-		return provisioning.Job{}, fmt.Errorf("redisstore: malformed provisioning job %q", m)
+		return governance.ProvisioningJob{}, fmt.Errorf("redisstore: malformed provisioning job %q", m)
 	}
-	return provisioning.Job{Identity: identity, Application: app}, nil
+	return governance.ProvisioningJob{Identity: identity, Application: app}, nil
 }
 
-func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]provisioning.Job, error) {
+func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]governance.ProvisioningJob, error) {
 	marks, err := s.due(ctx, "prov:due", now, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]provisioning.Job, 0, len(marks))
+	out := make([]governance.ProvisioningJob, 0, len(marks))
 	for _, m := range marks {
 		j, err := parseJob(m)
 		if err != nil {
@@ -47,7 +44,7 @@ func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]prov
 	return out, nil
 }
 
-func (s *Store) Attempts(ctx context.Context, j provisioning.Job) (int, error) {
+func (s *Store) Attempts(ctx context.Context, j governance.ProvisioningJob) (int, error) {
 	n, err := s.rdb.HGet(ctx, s.prefix+"prov:attempts", jobKey(j)).Int()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
@@ -65,7 +62,7 @@ redis.call("HINCRBY", ARGV[1] .. "prov:attempts", ARGV[2], 1)
 return {"ok"}
 `)
 
-func (s *Store) RetryJob(ctx context.Context, j provisioning.Job, at time.Time) error {
+func (s *Store) RetryJob(ctx context.Context, j governance.ProvisioningJob, at time.Time) error {
 	if err := retryJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), at.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: retry job: %w", err)
 	}
@@ -81,7 +78,7 @@ redis.call("HDEL", ARGV[1] .. "prov:attempts", ARGV[2])
 return {"ok"}
 `)
 
-func (s *Store) DoneJob(ctx context.Context, j provisioning.Job, now time.Time) error {
+func (s *Store) DoneJob(ctx context.Context, j governance.ProvisioningJob, now time.Time) error {
 	if err := doneJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), now.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: job done: %w", err)
 	}
@@ -98,19 +95,19 @@ redis.call("HSET", P .. "prov:dead:why", ARGV[2], ARGV[3])
 return {"ok"}
 `)
 
-func (s *Store) DeadJob(ctx context.Context, j provisioning.Job, reason string, now time.Time) error {
+func (s *Store) DeadJob(ctx context.Context, j governance.ProvisioningJob, reason string, now time.Time) error {
 	if err := deadJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), reason, now.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: dead job: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
+func (s *Store) DeadJobs(ctx context.Context) ([]governance.DeadJob, error) {
 	marks, err := s.rdb.ZRangeWithScores(ctx, s.prefix+"prov:dead", 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
 	}
-	out := make([]provisioning.DeadJob, 0, len(marks))
+	out := make([]governance.DeadJob, 0, len(marks))
 	for _, m := range marks {
 		key, _ := m.Member.(string)
 		j, err := parseJob(key)
@@ -121,7 +118,7 @@ func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err
 		}
-		out = append(out, provisioning.DeadJob{Job: j, Reason: why, At: time.UnixMicro(int64(m.Score)).UTC()})
+		out = append(out, governance.DeadJob{ProvisioningJob: j, Reason: why, At: time.UnixMicro(int64(m.Score)).UTC()})
 	}
 	return out, nil
 }
@@ -140,8 +137,6 @@ func (s *Store) ProvisioningCounts(ctx context.Context) (queued, dead int64, err
 	return q.Val(), d.Val(), nil
 }
 
-var _ provisioning.DriftStore = (*Store)(nil)
-
 // Drift: "drift:<application>" holds the latest report as JSON; "drift:due" orders
 // applications by their next reconciliation.
 
@@ -152,7 +147,7 @@ redis.call("XADD", ARGV[1] .. "audit", "*", "e", ARGV[4])
 return {"ok"}
 `)
 
-func (s *Store) SaveDrift(ctx context.Context, r provisioning.DriftReport, event governance.Event) error {
+func (s *Store) SaveDrift(ctx context.Context, r governance.DriftReport, event governance.Event) error {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -168,8 +163,8 @@ func (s *Store) SaveDrift(ctx context.Context, r provisioning.DriftReport, event
 	return nil
 }
 
-func (s *Store) LatestDrift(ctx context.Context, application string) (provisioning.DriftReport, error) {
-	var r provisioning.DriftReport
+func (s *Store) LatestDrift(ctx context.Context, application string) (governance.DriftReport, error) {
+	var r governance.DriftReport
 	raw, err := s.rdb.Get(ctx, s.prefix+"drift:"+application).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return r, governance.ErrNotFound

@@ -1,0 +1,49 @@
+package governance
+
+import "time"
+
+// The records of provisioning and reconciliation, kept by the store; the provisioning
+// package does the work.
+
+// ProvisioningJob is one (identity, application) pair whose grants must be applied downstream.
+type ProvisioningJob struct {
+	Identity    string `json:"identity"`
+	Application string `json:"application"`
+}
+
+// DeadJob is a provisioning job that will not be retried, and why.
+type DeadJob struct {
+	ProvisioningJob
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// DriftMode is what an application does about access its target shows and no grant gives.
+type DriftMode string
+
+// Drift modes (Application.Drift).
+const (
+	DriftReportOnly DriftMode = "report" // only report (the default)
+	DriftRevoke     DriftMode = "revoke" // remove access no grant gives
+	DriftReview     DriftMode = "review" // report for a reviewer (access reviews will take these)
+)
+
+// EntitlementDrift is one entitlement's disagreement between target and grants.
+type EntitlementDrift struct {
+	Entitlement string   `json:"entitlement"`
+	OutOfBand   []string `json:"outOfBand,omitempty"` // account names holding it without a grant
+	Missing     []string `json:"missing,omitempty"`   // grants (ids) whose access the target lacks
+	Revoked     []string `json:"revoked,omitempty"`   // out-of-band access removed (mode revoke)
+	Repaired    []string `json:"repaired,omitempty"`  // missing grants provisioned again
+	Error       string   `json:"error,omitempty"`     // the target could not be read for it
+}
+
+// DriftReport is one reconciliation of one application.
+type DriftReport struct {
+	Application  string             `json:"application"`
+	Mode         DriftMode          `json:"mode"`
+	At           time.Time          `json:"at"`
+	Entitlements []EntitlementDrift `json:"entitlements"`
+	OutOfBand    int                `json:"outOfBand"`
+	Missing      int                `json:"missing"`
+}
