@@ -190,6 +190,19 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 		if err := conn.Grant(ctx, who, e.Downstream()); err != nil {
 			return err
 		}
+		// The grant may have been revoked, and its access removed, while this worker held an
+		// old copy: then the add above came too late, and is taken back. Every ordering of the
+		// two ends without the access (see TestStaleGrantIsTakenBack).
+		now, err := w.Grants.Store.GetGrant(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		if now.Status != governance.GrantProvisioning && now.Status != governance.GrantActive {
+			if still, err := w.stillGiven(ctx, g); err != nil || still {
+				return err
+			}
+			return conn.Revoke(ctx, who, e.Downstream())
+		}
 		if g.Status == governance.GrantProvisioning {
 			return ignoreMoved(w.Grants.Confirm(ctx, g.ID))
 		}
@@ -204,6 +217,21 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 		return ignoreMoved(w.Grants.ConfirmRevoked(ctx, g))
 	}
 	return nil
+}
+
+// stillGiven reports whether another grant gives the identity the same entitlement.
+func (w *Worker) stillGiven(ctx context.Context, g governance.Grant) (bool, error) {
+	held, err := w.Grants.Store.Holdings(ctx, g.Identity)
+	if err != nil {
+		return false, err
+	}
+	for _, h := range held {
+		if h.ID != g.ID && h.Entitlement == g.Entitlement &&
+			(h.Status == governance.GrantProvisioning || h.Status == governance.GrantActive) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ignoreMoved: a grant another worker (or a revocation) moved on meanwhile is not an error;

@@ -445,3 +445,25 @@ func TestDriftIsReportedThenRepaired(t *testing.T) {
 		t.Fatalf("a second sweep ran %d again", n)
 	}
 }
+
+// A worker holding an old copy of a grant adds the access after the grant was revoked and its
+// access removed: it must notice, and take the access back.
+func TestStaleGrantIsTakenBack(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	g := r.approved("ada", "admins")
+	stale := g // what a slow worker read before the revocation
+	if _, err := r.access.Grants.Revoke(ctx, g.ID, "user:sec", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if r.inLDAP("ada", "admins") {
+		t.Fatal("revoked, still in LDAP")
+	}
+	// The slow worker now applies its old copy.
+	if err := r.worker.ApplyForTest(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if r.inLDAP("ada", "admins") {
+		t.Fatal("a stale worker gave back revoked access")
+	}
+}
