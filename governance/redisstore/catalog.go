@@ -65,14 +65,6 @@ end
 return {"ok"}
 `)
 
-// ARGV: P id json event created
-var createChangeScript = redis.NewScript(recordLua + `
-local P, id = ARGV[1], ARGV[2]
-create(P, P .. "chg:" .. id, ARGV[3], ARGV[4])
-redis.call("ZADD", P .. "chgs", ARGV[5], id)
-return {"ok"}
-`)
-
 // ARGV: P id prevVersion json event, then (when applying) kind target itemVersion itemJson
 // itemEvent created oldGroup newGroup. Every check comes before anything is written.
 var decideChangeScript = redis.NewScript(recordLua + catalogLua + `
@@ -174,23 +166,8 @@ func (s *Store) PutCatalogItem(ctx context.Context, item governance.CatalogItem,
 func changeVersion(c *governance.CatalogChange) *int64 { return &c.Version }
 
 func (s *Store) CreateCatalogChange(ctx context.Context, c governance.CatalogChange, event governance.Event) (governance.CatalogChange, error) {
-	if !validID(c.ID) {
-		return governance.CatalogChange{}, fmt.Errorf("%w: change id %q", governance.ErrInvalidCatalog, c.ID)
-	}
 	c.Version = 1
-	raw, err := json.Marshal(c)
-	if err != nil {
-		return governance.CatalogChange{}, err
-	}
-	event.After = raw
-	body, err := encodeEvent(ctx, event)
-	if err != nil {
-		return governance.CatalogChange{}, err
-	}
-	if err := createChangeScript.Run(ctx, s.rdb, s.route, s.prefix, c.ID, raw, body, c.Created.UnixMicro()).Err(); err != nil {
-		return governance.CatalogChange{}, fmt.Errorf("redisstore: propose change: %w", err)
-	}
-	return c, nil
+	return c, createPlain(ctx, s, "chg", "chgs", c.ID, c, event, c.Created.UnixMicro())
 }
 
 func (s *Store) CatalogChange(ctx context.Context, id string) (governance.CatalogChange, error) {

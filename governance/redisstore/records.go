@@ -42,6 +42,58 @@ local function due(P, index, id, at)
 end
 `
 
+// ARGV: P key index id json event score. A new record of a plain kind (no index but its list),
+// listed in index by score; an existing id is a conflict.
+var createIndexedScript = redis.NewScript(recordLua + `
+local P, key = ARGV[1], ARGV[1] .. ARGV[2]
+if redis.call("EXISTS", key) == 1 then return {"conflict", "id"} end
+create(P, key, ARGV[5], ARGV[6])
+redis.call("ZADD", P .. ARGV[3], ARGV[7], ARGV[4])
+return {"ok"}
+`)
+
+// ARGV: P key prevVersion json event. A compare-and-swap update of a plain record.
+var updatePlainScript = redis.NewScript(recordLua + `
+local failed = casWrite(ARGV[1], ARGV[1] .. ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if failed then return failed end
+return {"ok"}
+`)
+
+// createPlain stores a new record of a plain kind ("<kind>:<id>", listed in index) with its
+// event, the record as the event's After.
+func createPlain(ctx context.Context, s *Store, kind, index, id string, record any, event governance.Event, score int64) error {
+	if !validID(id) {
+		return fmt.Errorf("%w: %s id %q", governance.ErrInvalidRequest, kind, id)
+	}
+	raw, body, err := recordAndEvent(ctx, record, &event)
+	if err != nil {
+		return err
+	}
+	res, err := createIndexedScript.Run(ctx, s.rdb, s.route, s.prefix, kind+":"+id, index, id, raw, body, score).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: create %s: %w", kind, err)
+	}
+	return scriptError(res)
+}
+
+// updatePlain stores next in place of prev (version prevVersion) with its event, Before and
+// After filled in.
+func updatePlain(ctx context.Context, s *Store, kind, id string, prevVersion int64, prev, next any, event governance.Event) error {
+	var err error
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return err
+	}
+	raw, body, err := recordAndEvent(ctx, next, &event)
+	if err != nil {
+		return err
+	}
+	res, err := updatePlainScript.Run(ctx, s.rdb, s.route, s.prefix, kind+":"+id, strconv.FormatInt(prevVersion, 10), raw, body).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: update %s %s: %w", kind, id, err)
+	}
+	return scriptError(res)
+}
+
 // getRecord reads one record; version points into the decoded value.
 func getRecord[T any](ctx context.Context, s *Store, key string, version func(*T) *int64) (T, error) {
 	vals, err := s.rdb.HMGet(ctx, s.prefix+key, "v", "j").Result()
@@ -221,4 +273,25 @@ func (s *Store) AppendAudit(ctx context.Context, e governance.Event) error {
 		return fmt.Errorf("redisstore: append audit: %w", err)
 	}
 	return nil
+}
+
+// recordAndEvent encodes a record and its event, the record as the event's After.
+func recordAndEvent(ctx context.Context, record any, event *governance.Event) (raw, body []byte, err error) {
+	if raw, err = json.Marshal(record); err != nil {
+		return nil, nil, err
+	}
+	event.After = raw
+	if body, err = encodeEvent(ctx, *event); err != nil {
+		return nil, nil, err
+	}
+	return raw, body, nil
+}
+
+// encodeEvent is an event as the trail stores it, with the id of the HTTP request it was made
+// for (when the change came through one).
+func encodeEvent(ctx context.Context, e governance.Event) ([]byte, error) {
+	if e.RequestID == "" {
+		e.RequestID = governance.RequestIDOf(ctx)
+	}
+	return json.Marshal(e)
 }
