@@ -96,16 +96,17 @@ func (s *Grants) provision(ctx context.Context, id string) (Grant, error) {
 	case perr != nil:
 		return s.Fail(ctx, id, perr.Error())
 	}
-	return s.Confirm(ctx, id)
+	return s.Confirm(ctx, g)
 }
 
 // ErrQueued is a provisioner's answer that the provisioning worker will do the change and
 // confirm it: the grant stays provisioning, or revoking, until then.
 var ErrQueued = errors.New("governance: queued for the provisioning worker")
 
-// Confirm records that a grant's access was granted downstream.
-func (s *Grants) Confirm(ctx context.Context, id string) (Grant, error) {
-	return s.update(ctx, id, Event{Actor: "system", Action: "grant.activate"}, Provisioned)
+// Confirm records that a grant's access was granted downstream, starting from the copy the
+// caller read (a stale one costs a read).
+func (s *Grants) Confirm(ctx context.Context, g Grant) (Grant, error) {
+	return s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.activate"}, Provisioned)
 }
 
 // Fail records that granting the access downstream failed for good.

@@ -9,7 +9,8 @@ import (
 // ApplyForTest applies one grant as Reconcile would, from the copy given: the way to play a
 // worker that read the grant before someone else changed it.
 func (w *Worker) ApplyForTest(ctx context.Context, g governance.Grant) error {
-	app, _, err := governance.GetItem[governance.Application](ctx, w.Catalog, governance.KindApplication, g.Application)
+	view := w.catalogView()
+	app, err := view.apps.get(ctx, g.Application)
 	if err != nil {
 		return err
 	}
@@ -18,5 +19,5 @@ func (w *Worker) ApplyForTest(ctx context.Context, g governance.Grant) error {
 	if err != nil {
 		return err
 	}
-	return w.apply(ctx, conn, who, g)
+	return w.apply(ctx, conn, who, g, view)
 }

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -53,28 +55,52 @@ type Worker struct {
 	Connector   func(name string) (connectors.Connector, bool)
 	MaxAttempts int           // before a retryable failure is dead-lettered; default 10
 	MaxBackoff  time.Duration // default 5 minutes
+	Parallel    int           // jobs reconciled at once in a sweep; default 16
 	Now         func() time.Time
 }
 
-// Sweep reconciles the due jobs and answers how many it finished.
+// Sweep reconciles the due jobs, several at once (their grants to one group then share a
+// modify downstream), and answers how many it finished.
 func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 	jobs, err := w.Queue.ClaimJobs(ctx, w.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
-	done := 0
+	view := w.catalogView()
+	var (
+		wg   sync.WaitGroup
+		slot = make(chan struct{}, w.parallel())
+		done atomic.Int64
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, j := range jobs {
-		if err := w.run(ctx, j); err != nil {
-			return done, err
-		}
-		done++
+		slot <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slot }()
+			if err := w.run(ctx, j, view); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			done.Add(1)
+		})
 	}
-	return done, nil
+	wg.Wait()
+	return int(done.Load()), errors.Join(errs...)
+}
+
+func (w *Worker) parallel() int {
+	if w.Parallel > 0 {
+		return w.Parallel
+	}
+	return 16
 }
 
 // run reconciles one claimed job and settles it: done, retried later or dead.
-func (w *Worker) run(ctx context.Context, j Job) error {
-	err := w.Reconcile(ctx, j)
+func (w *Worker) run(ctx context.Context, j Job, view *catalogView) error {
+	err := w.reconcile(ctx, j, view)
 	switch {
 	case err == nil:
 		return w.Queue.DoneJob(ctx, j, w.Now())
@@ -135,9 +161,13 @@ func (w *Worker) backoff(n int) time.Duration {
 // downstream); revoking grants are revoked; an inactive identity left with nothing is
 // disabled.
 func (w *Worker) Reconcile(ctx context.Context, j Job) error {
-	app, _, err := governance.GetItem[governance.Application](ctx, w.Catalog, governance.KindApplication, j.Application)
+	return w.reconcile(ctx, j, w.catalogView())
+}
+
+func (w *Worker) reconcile(ctx context.Context, j Job, view *catalogView) error {
+	app, err := view.apps.get(ctx, j.Application)
 	if err != nil {
-		return fmt.Errorf("provisioning: application %s: %w", j.Application, err)
+		return err
 	}
 	held, err := w.Grants.Store.Holdings(ctx, j.Identity)
 	if err != nil {
@@ -170,7 +200,7 @@ func (w *Worker) Reconcile(ctx context.Context, j Job) error {
 		}
 	}
 	for _, g := range mine {
-		if err := w.apply(ctx, conn, who, g); err != nil {
+		if err := w.apply(ctx, conn, who, g, view); err != nil {
 			return err
 		}
 	}
@@ -180,34 +210,35 @@ func (w *Worker) Reconcile(ctx context.Context, j Job) error {
 	return nil
 }
 
-func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant) error {
+func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *catalogView) error {
 	switch g.Status {
 	case governance.GrantProvisioning, governance.GrantActive:
-		e, _, err := governance.GetItem[governance.Entitlement](ctx, w.Catalog, governance.KindEntitlement, g.Entitlement)
+		e, err := view.entitlements.get(ctx, g.Entitlement)
 		if err != nil {
 			return err
 		}
 		if err := conn.Grant(ctx, who, e.Downstream()); err != nil {
 			return err
 		}
+		if g.Status == governance.GrantProvisioning {
+			_, err := w.Grants.Confirm(ctx, g)
+			if !errors.Is(err, governance.ErrGrantState) {
+				return err
+			}
+		}
 		// The grant may have been revoked, and its access removed, while this worker held an
 		// old copy: then the add above came too late, and is taken back. Every ordering of the
 		// two ends without the access (see TestStaleGrantIsTakenBack).
 		now, err := w.Grants.Store.GetGrant(ctx, g.ID)
-		if err != nil {
+		if err != nil || now.Status == governance.GrantProvisioning || now.Status == governance.GrantActive {
 			return err
 		}
-		if now.Status != governance.GrantProvisioning && now.Status != governance.GrantActive {
-			if still, err := w.stillGiven(ctx, g); err != nil || still {
-				return err
-			}
-			return conn.Revoke(ctx, who, e.Downstream())
+		if still, err := w.stillGiven(ctx, g); err != nil || still {
+			return err
 		}
-		if g.Status == governance.GrantProvisioning {
-			return ignoreMoved(w.Grants.Confirm(ctx, g.ID))
-		}
+		return conn.Revoke(ctx, who, e.Downstream())
 	case governance.GrantRevoking:
-		e, _, err := governance.GetItem[governance.Entitlement](ctx, w.Catalog, governance.KindEntitlement, g.Entitlement)
+		e, err := view.entitlements.get(ctx, g.Entitlement)
 		if err != nil {
 			return err
 		}
@@ -248,7 +279,7 @@ func (w *Worker) confirmAll(ctx context.Context, grants []governance.Grant) erro
 		var err error
 		switch g.Status {
 		case governance.GrantProvisioning:
-			err = ignoreMoved(w.Grants.Confirm(ctx, g.ID))
+			err = ignoreMoved(w.Grants.Confirm(ctx, g))
 		case governance.GrantRevoking:
 			err = ignoreMoved(w.Grants.ConfirmRevoked(ctx, g))
 		}
@@ -295,4 +326,45 @@ func (p Inline) now(ctx context.Context, g governance.Grant) error {
 	}
 	_ = p.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application})
 	return governance.ErrQueued
+}
+
+// catalogView reads each application and entitlement once per sweep: a sweep's jobs mostly
+// share them, and a catalog change reaches the next sweep.
+type catalogView struct {
+	apps         memo[governance.Application]
+	entitlements memo[governance.Entitlement]
+}
+
+func (w *Worker) catalogView() *catalogView {
+	return &catalogView{
+		apps:         memo[governance.Application]{catalog: w.Catalog, kind: governance.KindApplication},
+		entitlements: memo[governance.Entitlement]{catalog: w.Catalog, kind: governance.KindEntitlement},
+	}
+}
+
+type memo[T any] struct {
+	catalog *governance.Catalog
+	kind    governance.CatalogKind
+	mu      sync.Mutex
+	read    map[string]T
+}
+
+func (m *memo[T]) get(ctx context.Context, id string) (T, error) {
+	m.mu.Lock()
+	v, ok := m.read[id]
+	m.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, _, err := governance.GetItem[T](ctx, m.catalog, m.kind, id)
+	if err != nil {
+		return v, fmt.Errorf("provisioning: %s %s: %w", m.kind, id, err)
+	}
+	m.mu.Lock()
+	if m.read == nil {
+		m.read = make(map[string]T)
+	}
+	m.read[id] = v
+	m.mu.Unlock()
+	return v, nil
 }

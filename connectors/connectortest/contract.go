@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
@@ -77,6 +78,51 @@ func Run(t *testing.T, target Target) {
 		must(t, "grant after revoke", c.Grant(ctx, id, ref))
 		if !target.Holds(t, id, ref) {
 			t.Fatal("granted again, not held")
+		}
+	})
+
+	// Workers run jobs side by side, so a connector takes many calls at once on one
+	// entitlement: some already held, some twice, revocations of what was never granted.
+	t.Run("Concurrent", func(t *testing.T) {
+		ref := target.NewEntitlement(t, "crowd")
+		crowd := make([]connectors.Identity, 24)
+		for i := range crowd {
+			crowd[i] = person(fmt.Sprintf("crowd%d", i))
+			must(t, "ensure", c.EnsureAccount(ctx, crowd[i]))
+		}
+		for _, id := range crowd[:6] {
+			must(t, "grant beforehand", c.Grant(ctx, id, ref))
+		}
+		all := func(change func(context.Context, connectors.Identity, string) error, ids []connectors.Identity) {
+			t.Helper()
+			errs := make(chan error, 2*len(ids))
+			var wg sync.WaitGroup
+			for _, id := range append(ids, ids[:len(ids)/3]...) { // a third of them twice at once
+				wg.Go(func() { errs <- change(ctx, id, ref) })
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				must(t, "concurrent call", err)
+			}
+		}
+		all(c.Grant, crowd)
+		for _, id := range crowd {
+			if !target.Holds(t, id, ref) {
+				t.Fatalf("%s was granted alongside others, and does not hold it", id.UserName)
+			}
+		}
+		all(c.Revoke, crowd[:20])
+		for i, id := range crowd {
+			if held := target.Holds(t, id, ref); held != (i >= 20) {
+				t.Fatalf("%s holds it: %v after revoking the first 20", id.UserName, held)
+			}
+		}
+		all(c.Revoke, crowd) // the rest, and again what is gone: the group ends empty
+		for _, id := range crowd {
+			if target.Holds(t, id, ref) {
+				t.Fatalf("%s still holds it after every revocation", id.UserName)
+			}
 		}
 	})
 

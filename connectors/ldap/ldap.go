@@ -98,7 +98,10 @@ func (c *Config) defaults() {
 type Connector struct {
 	cfg  Config
 	tls  *tls.Config
-	pool chan *ldap.Conn
+	pool chan *ldap.Conn // idle connections
+	// open bounds the connections in use or idle to PoolSize: beyond that, callers wait for
+	// one rather than dial a connection to close after a single operation.
+	open chan struct{}
 	// accounts remembers user DNs seen to exist, for a while, so a grant right after the
 	// account was ensured does not read it again. A stale entry costs at most a dangling
 	// member value that reconciliation reports.
@@ -106,7 +109,8 @@ type Connector struct {
 	// clean remembers groups whose placeholder member is gone, so granting does not try to
 	// remove it every time. Another replica may put it back when a group empties: then it
 	// stays beside real members until this process restarts, which is harmless.
-	clean sync.Map // group DN -> struct{}
+	clean   sync.Map // group DN -> struct{}
+	batches lanes
 }
 
 // accountTTL is how long an account seen to exist is trusted to exist.
@@ -140,7 +144,7 @@ func New(cfg Config) (*Connector, error) {
 	if _, ok := cfg.Attributes[cfg.UserRDN]; !ok {
 		return nil, fmt.Errorf("ldap: the naming attribute %s has no SCIM field mapped", cfg.UserRDN)
 	}
-	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize)}
+	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize), open: make(chan struct{}, cfg.PoolSize)}
 	if strings.HasPrefix(cfg.URL, "ldaps://") || cfg.StartTLS {
 		u, err := url.Parse(cfg.URL)
 		if err != nil {
@@ -288,6 +292,12 @@ func (c *Connector) release(conn *ldap.Conn) {
 // with runs op on a connection. A connection the server dropped (a restart) is replaced
 // once; a failure on the fresh one is the answer.
 func (c *Connector) with(ctx context.Context, name string, op func(*ldap.Conn) error) error {
+	select {
+	case c.open <- struct{}{}:
+	case <-ctx.Done():
+		return classify(name, ctx.Err())
+	}
+	defer func() { <-c.open }()
 	for attempt := 0; ; attempt++ {
 		conn, err := c.conn(ctx)
 		if err != nil {
@@ -408,7 +418,7 @@ func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) 
 			return err
 		}
 		for _, g := range groups {
-			if err := c.removeMember(conn, g.DN, value); err != nil {
+			if err := c.removeMembers(conn, g.DN, []string{value}); err != nil {
 				return err
 			}
 		}
@@ -457,7 +467,8 @@ func (c *Connector) ListEntitlements(ctx context.Context) ([]connectors.Entitlem
 	return out, err
 }
 
-// Grant adds the identity to the group; already a member is success.
+// Grant adds the identity to the group; already a member is success. Concurrent grants to
+// one group share a modify (see lanes).
 func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref string) error {
 	value, err := c.memberValue(id)
 	if err != nil {
@@ -467,60 +478,98 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 	if err != nil {
 		return err
 	}
-	group := c.groupDN(ref)
-	return c.with(ctx, "grant", func(conn *ldap.Conn) error {
-		if !c.known(userDN) {
+	if !c.known(userDN) {
+		err := c.with(ctx, "grant", func(conn *ldap.Conn) error {
 			found, err := c.exists(conn, userDN)
-			if err != nil {
-				return err
+			if err == nil && !found {
+				err = fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
 			}
-			if !found {
-				return fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
-			}
-			c.accounts.Store(userDN, time.Now())
-		}
-		mod := ldap.NewModifyRequest(group, nil)
-		mod.Add(c.cfg.MemberAttr, []string{value})
-		err := conn.Modify(mod)
-		switch {
-		case ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
-			return nil
-		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
-			return fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, ref)
-		case err != nil:
+			return err
+		})
+		if err != nil {
 			return err
 		}
-		if c.cfg.MemberAttr != "memberUid" {
-			return c.dropPlaceholder(conn, group)
-		}
-		return nil
+		c.accounts.Store(userDN, time.Now())
+	}
+	group := c.groupDN(ref)
+	return c.batches.do(ctx, laneKey{group: group, add: true}, value, func(ctx context.Context, values []string) []error {
+		return c.eachValue(ctx, "grant", values, func(conn *ldap.Conn, values []string) error {
+			return c.addMembers(conn, group, ref, values)
+		})
 	})
 }
 
 // Revoke removes the identity from the group; not a member, or no such group, is success.
+// Concurrent revocations in one group share a modify.
 func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
 	value, err := c.memberValue(id)
 	if err != nil {
 		return err
 	}
-	return c.with(ctx, "revoke", func(conn *ldap.Conn) error {
-		return c.removeMember(conn, c.groupDN(ref), value)
+	group := c.groupDN(ref)
+	return c.batches.do(ctx, laneKey{group: group}, value, func(ctx context.Context, values []string) []error {
+		return c.eachValue(ctx, "revoke", values, func(conn *ldap.Conn, values []string) error {
+			return c.removeMembers(conn, group, values)
+		})
 	})
 }
 
-// removeMember removes one value; when the schema needs a member and it was the last, the
-// placeholder takes its place in the same modification.
-func (c *Connector) removeMember(conn *ldap.Conn, group, value string) error {
+// eachValue applies change to all values in one modify. When that fails for a reason one value
+// may own (already a member, already gone, the group's last member), each value is tried on
+// its own, so every caller gets its own answer; a retryable failure, or a missing group, is
+// everyone's.
+func (c *Connector) eachValue(ctx context.Context, op string, values []string, change func(*ldap.Conn, []string) error) []error {
+	errs := make([]error, len(values))
+	err := c.with(ctx, op, func(conn *ldap.Conn) error { return change(conn, values) })
+	if err == nil || len(values) == 1 || connectors.Retryable(err) || errors.Is(err, connectors.ErrUnknownEntitlement) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, v := range values {
+		errs[i] = c.with(ctx, op, func(conn *ldap.Conn) error { return change(conn, []string{v}) })
+	}
+	return errs
+}
+
+// addMembers adds values in one modify. A single value already there is success; among several
+// it fails the modify, and eachValue sorts it out.
+func (c *Connector) addMembers(conn *ldap.Conn, group, ref string, values []string) error {
 	mod := ldap.NewModifyRequest(group, nil)
-	mod.Delete(c.cfg.MemberAttr, []string{value})
+	mod.Add(c.cfg.MemberAttr, values)
 	err := conn.Modify(mod)
 	switch {
-	case err == nil, ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNoSuchObject):
+	case len(values) == 1 && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+		return nil
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, ref)
+	case err != nil:
+		return err
+	}
+	if c.cfg.MemberAttr != "memberUid" {
+		return c.dropPlaceholder(conn, group)
+	}
+	return nil
+}
+
+// removeMembers removes values in one modify; a single value, when the schema needs a member
+// and it was the last, gives way to the placeholder in the same modification.
+func (c *Connector) removeMembers(conn *ldap.Conn, group string, values []string) error {
+	mod := ldap.NewModifyRequest(group, nil)
+	mod.Delete(c.cfg.MemberAttr, values)
+	err := conn.Modify(mod)
+	switch {
+	case err == nil, ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return nil
+	case len(values) > 1:
+		return err
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
 		return nil
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation):
 		mod := ldap.NewModifyRequest(group, nil)
 		mod.Add(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
-		mod.Delete(c.cfg.MemberAttr, []string{value})
+		mod.Delete(c.cfg.MemberAttr, values)
 		c.clean.Delete(group)
 		return conn.Modify(mod)
 	}
