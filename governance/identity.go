@@ -139,6 +139,9 @@ type IdentityStore interface {
 	Replace(ctx context.Context, w Write) (Resource, error)
 	Delete(ctx context.Context, kind Kind, id string, ifVersion int64) error
 	Get(ctx context.Context, kind Kind, id string, opts ReadOptions) (Resource, error)
+	// Departed answers a user the IdP deleted, as it last was, for a while after the
+	// deletion (its revocations downstream need its account name); ErrNotFound after that.
+	Departed(ctx context.Context, id string) (Resource, error)
 	// Version returns the current version of a resource without loading it.
 	Version(ctx context.Context, kind Kind, id string) (int64, error)
 	// FindUnique returns the resource whose Keys.Unique equals value, case-insensitively.

@@ -53,6 +53,17 @@ func (p *People) Person(ctx context.Context, id string) (Person, error) {
 	return personOf(r)
 }
 
+// Departed is a user the IdP deleted, as it last was (inactive), while the store keeps it.
+func (p *People) Departed(ctx context.Context, id string) (Person, error) {
+	r, err := p.Store.Departed(ctx, id)
+	if err != nil {
+		return Person{}, fmt.Errorf("governance: departed user %s: %w", id, err)
+	}
+	person, err := personOf(r)
+	person.Active = false
+	return person, err
+}
+
 // ByUserName finds a user by userName, as an authenticated principal names itself.
 func (p *People) ByUserName(ctx context.Context, userName string) (Person, error) {
 	found, err := p.Store.FindUnique(ctx, KindUser, userName, ReadOptions{})

@@ -290,10 +290,13 @@ func (w *Worker) confirmAll(ctx context.Context, grants []governance.Grant) erro
 	return nil
 }
 
-// identity is the account an identity has downstream: a person from SCIM, or a service
-// account (its id as the account name).
+// identity is the account an identity has downstream: a person from SCIM (or, once the IdP
+// deleted it, as it last was), or a service account (its id as the account name).
 func (w *Worker) identity(ctx context.Context, id string) (connectors.Identity, bool, error) {
 	p, err := w.People.Person(ctx, id)
+	if errors.Is(err, governance.ErrNotFound) {
+		p, err = w.People.Departed(ctx, id)
+	}
 	if err == nil {
 		return connectors.Identity{ID: p.ID, UserName: p.UserName, GivenName: p.GivenName, FamilyName: p.FamilyName,
 			DisplayName: p.DisplayName, Email: p.Email}, p.Active, nil
@@ -303,9 +306,9 @@ func (w *Worker) identity(ctx context.Context, id string) (connectors.Identity, 
 	}
 	sa, serr := w.ServiceAccounts.GetServiceAccount(ctx, id)
 	if serr != nil {
-		// A user the IdP deleted: its account name went with it, so its revocations cannot
-		// reach the target. They stay revoking, in the dead letters, for a person to finish.
-		return connectors.Identity{}, false, &connectors.Error{Op: "identity", Err: fmt.Errorf("%s was deleted: %w", id, err)}
+		// Deleted long enough ago that its last record is gone too: its account name went
+		// with it. What is left stays revoking, in the dead letters, for a person to finish.
+		return connectors.Identity{}, false, &connectors.Error{Op: "identity", Err: fmt.Errorf("%s is unknown: %w", id, err)}
 	}
 	return connectors.Identity{ID: sa.ID, UserName: sa.ID, DisplayName: sa.Name}, sa.State == governance.ServiceAccountActive, nil
 }

@@ -351,30 +351,48 @@ func mustApproved(t *testing.T, r *rig, id string) governance.Request {
 	return req
 }
 
-// A leaver: revoked downstream, and the account disabled.
+// A leaver, deactivated or deleted by the IdP: revoked downstream (a deleted user's account
+// is still named, from its last record), the revocation confirmed, and the account disabled.
 func TestLeaverIsDisabledInLDAP(t *testing.T) {
-	r := newRig(t)
-	ctx := context.Background()
-	r.approved("ada", "admins")
-	raw, _ := json.Marshal(map[string]any{"userName": "ada", "active": false})
-	if _, err := r.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "ada", Document: raw,
-		Keys: governance.Keys{Unique: "ada", Display: "ada", Inactive: true}}); err != nil {
-		t.Fatal(err)
-	}
-	leavers := &governance.Leavers{Store: r.store, Requests: r.access.Requests, Grants: r.access.Grants, Now: r.worker.Now}
-	if _, err := leavers.Sweep(ctx, 10); err != nil {
-		t.Fatal(err)
-	}
-	if r.inLDAP("ada", "admins") {
-		t.Fatal("a leaver is still in the group")
-	}
-	res, err := r.admin().Search(goldap.NewSearchRequest(r.people, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
-		"(uid=ada)", []string{"description"}, nil))
-	if err != nil || len(res.Entries) != 1 {
-		t.Fatal(err)
-	}
-	if d := res.Entries[0].GetAttributeValue("description"); d != "disabled by Gatehouse" {
-		t.Fatalf("a leaver's account: %q", d)
+	for name, leave := range map[string]func(*rig) error{
+		"deactivated": func(r *rig) error {
+			raw, _ := json.Marshal(map[string]any{"userName": "ada", "active": false})
+			_, err := r.store.Replace(context.Background(), governance.Write{Kind: governance.KindUser, ID: "ada", Document: raw,
+				Keys: governance.Keys{Unique: "ada", Display: "ada", Inactive: true}})
+			return err
+		},
+		"deleted": func(r *rig) error { return r.store.Delete(context.Background(), governance.KindUser, "ada", 0) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t)
+			ctx := context.Background()
+			g := r.approved("ada", "admins")
+			if err := leave(r); err != nil {
+				t.Fatal(err)
+			}
+			leavers := &governance.Leavers{Store: r.store, Requests: r.access.Requests, Grants: r.access.Grants, Now: r.worker.Now}
+			if _, err := leavers.Sweep(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			r.sweep()
+			if r.inLDAP("ada", "admins") {
+				t.Fatal("a leaver is still in the group")
+			}
+			if g = r.grant(g.ID); g.Status != governance.GrantRevoked {
+				t.Fatalf("the leaver's grant: %s", g.Status)
+			}
+			if dead, err := r.store.DeadJobs(ctx); err != nil || len(dead) != 0 {
+				t.Fatalf("dead letters: %+v %v", dead, err)
+			}
+			res, err := r.admin().Search(goldap.NewSearchRequest(r.people, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
+				"(uid=ada)", []string{"description"}, nil))
+			if err != nil || len(res.Entries) != 1 {
+				t.Fatal(err)
+			}
+			if d := res.Entries[0].GetAttributeValue("description"); d != "disabled by Gatehouse" {
+				t.Fatalf("a leaver's account: %q", d)
+			}
+		})
 	}
 }
 

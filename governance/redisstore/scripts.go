@@ -1,6 +1,11 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Every change is one Lua script, so a change and everything derived from it (indexes,
 // memberships in both directions, the versions of the resources it touches) land together or
@@ -279,8 +284,12 @@ if membersChanged or uniq ~= cur[1] or dn ~= cur[2] or (inactive == "1") ~= (cur
 return written(kind, id, mode)
 `)
 
+// departedFor is how long a deleted user's last record is kept for its revocations: they run
+// within seconds, and retries within an hour; the rest is room for a directory down for days.
+const departedFor = 30 * 24 * time.Hour
+
 // ARGV: P kind id ifVersion now event actor
-var deleteScript = redis.NewScript(prelude + `
+var deleteScript = redis.NewScript(prelude + fmt.Sprintf("local departedSeconds = %d\n", int(departedFor.Seconds())) + `
 local kind, id, ifv, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local key = rkey(kind, id)
 local rec = redis.call("GET", dkey(kind, id))
@@ -304,7 +313,11 @@ for _, m in ipairs(redis.call("HKEYS", mKey)) do
 end
 redis.call("DEL", key, dkey(kind, id), mKey)
 identityEvent()
-if kind == "user" then redis.call("ZADD", P .. "leavers", now, id) end
+if kind == "user" then
+  redis.call("ZADD", P .. "leavers", now, id)
+  -- The leaver's revocations must still name its accounts downstream (see Store.Departed).
+  redis.call("SET", P .. "departed:" .. id, rec, "EX", departedSeconds)
+end
 return {"ok"}
 `)
 

@@ -175,6 +175,21 @@ func (s *Store) Get(ctx context.Context, kind governance.Kind, id string, opts g
 	return found[0], nil
 }
 
+// Departed answers a user the IdP deleted, as it last was, for departedFor after the deletion.
+func (s *Store) Departed(ctx context.Context, id string) (governance.Resource, error) {
+	if !validID(id) {
+		return governance.Resource{}, governance.ErrNotFound
+	}
+	rec, err := s.rdb.Get(ctx, s.prefix+"departed:"+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return governance.Resource{}, governance.ErrNotFound
+	}
+	if err != nil {
+		return governance.Resource{}, fmt.Errorf("redisstore: departed %s: %w", id, err)
+	}
+	return parseRecord(governance.KindUser, id, rec, nil)
+}
+
 func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (int64, error) {
 	if !validID(id) {
 		return 0, governance.ErrNotFound

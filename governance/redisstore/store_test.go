@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -60,6 +62,20 @@ func run(t *testing.T, newStore storeFactory) {
 
 func TestSingleNode(t *testing.T) {
 	run(t, func(t *testing.T) *redisstore.Store { return redisstore.New(srv.Client(t), redistest.Namespace()) })
+}
+
+// A deleted user's last record is personal data: it is kept for its revocations, not for ever.
+func TestDepartedExpires(t *testing.T) {
+	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
+	s := redisstore.New(rdb, ns)
+	must(t).one(s.Create(ctx, user("u1", "ada")))
+	if err := s.Delete(ctx, governance.KindUser, "u1", 0); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := rdb.TTL(ctx, "gh:{"+ns+"}:departed:u1").Result()
+	if err != nil || ttl < 29*24*time.Hour || ttl > 30*24*time.Hour {
+		t.Fatalf("the departed record lives %s (%v), want 30 days", ttl, err)
+	}
 }
 
 func TestCluster(t *testing.T) {
@@ -267,6 +283,16 @@ func testDeleteChecksVersionAndClearsIndexes(t *testing.T, newStore storeFactory
 	}
 	if n := len(must(t).many(s.FindLookup(ctx, governance.KindUser, "externalId", "E1", governance.ReadOptions{}))); n != 0 {
 		t.Fatalf("externalId index kept %d entries", n)
+	}
+	// Gone from every read, its last record stays for its revocations downstream: only a user's.
+	if _, err := s.Get(ctx, governance.KindUser, "u1", governance.ReadOptions{}); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if last := must(t).one(s.Departed(ctx, "u1")); last.ID != "u1" || !strings.Contains(string(last.Document), `"ada"`) {
+		t.Fatalf("departed u1: %+v", last)
+	}
+	if _, err := s.Departed(ctx, "never-there"); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("departed, never there: %v", err)
 	}
 	// The name is free again.
 	must(t).one(s.Create(ctx, user("u2", "ada")))
