@@ -41,12 +41,25 @@ type Config struct {
 	// Connectors are the target systems grants are provisioned to; an application names one
 	// by its name. Default none: applications without a connector record grants only.
 	Connectors []Connector `yaml:"connectors"`
+	// Provisioning tunes the workers that apply grants downstream.
+	Provisioning Provisioning `yaml:"provisioning"`
 	// ReconcileEvery is how often each application with a connector is compared with its
 	// grants (drift). Default 1h.
 	ReconcileEvery time.Duration `yaml:"reconcileEvery"`
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
+}
+
+// Provisioning tunes the provisioning workers (docs/adr/0007).
+type Provisioning struct {
+	// MaxAttempts is how often a retryable failure is tried before its job is dead-lettered
+	// and its grants fail. Default 20: with the default backoff, about an hour of retrying.
+	MaxAttempts int `yaml:"maxAttempts"`
+	// MaxBackoff caps the jittered exponential wait between attempts. Default 5m.
+	MaxBackoff time.Duration `yaml:"maxBackoff"`
+	// Parallel is how many jobs one replica reconciles at once. Default 16.
+	Parallel int `yaml:"parallel"`
 }
 
 // Log configures logging.
@@ -175,6 +188,10 @@ type SCIMConnector struct {
 	ClientSecret Secret   `yaml:"clientSecret"`
 	Scopes       []string `yaml:"scopes"`
 	MatchBy      string   `yaml:"matchBy"` // userName (default) or externalId
+	// Timeout bounds one HTTP attempt (default 10 s); RetryFor bounds one call with its
+	// retries (default 30 s), after which the provisioning queue retries it with its backoff.
+	Timeout  time.Duration `yaml:"timeout"`
+	RetryFor time.Duration `yaml:"retryFor"`
 }
 
 func (c Connector) validate(field string, bad func(field, format string, args ...any)) {
@@ -212,6 +229,9 @@ func (c Connector) validate(field string, bad func(field, format string, args ..
 			}
 		default:
 			bad(field+".scim", "set a token, or tokenURL with clientID and clientSecret, not both")
+		}
+		if sc.Timeout < 0 || sc.RetryFor < 0 {
+			bad(field+".scim", "timeout and retryFor must not be negative")
 		}
 	case c.Type == "webhook" && c.Webhook != nil && set == 1:
 		c.Webhook.validate(field+".webhook", bad)
@@ -341,6 +361,7 @@ func Defaults() Config {
 		SCIM:           SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
 		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "email"}},
 		BreakGlass:     BreakGlass{ReviewSLA: 72 * time.Hour},
+		Provisioning:   Provisioning{MaxAttempts: 20, MaxBackoff: 5 * time.Minute, Parallel: 16},
 		ReconcileEvery: time.Hour,
 	}
 }
@@ -416,6 +437,9 @@ func (c Config) Validate() error {
 		bad("breakGlass.reviewSLA", "must be positive")
 	}
 	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
+	if p := c.Provisioning; p.MaxAttempts < 1 || p.MaxBackoff < time.Second || p.Parallel < 1 || p.Parallel > 256 {
+		bad("provisioning", "maxAttempts must be at least 1, maxBackoff at least 1s, parallel between 1 and 256")
+	}
 	if c.ReconcileEvery < time.Minute {
 		bad("reconcileEvery", "%s is below a minute", c.ReconcileEvery)
 	}

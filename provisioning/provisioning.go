@@ -39,6 +39,9 @@ type Queue interface {
 	// DoneJob takes a handled job off the queue and forgets its attempts, unless it was queued
 	// again meanwhile.
 	DoneJob(ctx context.Context, j Job, now time.Time) error
+	// ExtendJobs keeps jobs still held claimed for another visibility timeout from now; a job
+	// done or queued again meanwhile is left alone.
+	ExtendJobs(ctx context.Context, jobs []Job, now time.Time) error
 	// DeadJob moves a job to the dead letters.
 	DeadJob(ctx context.Context, j Job, reason string, now time.Time) error
 	DeadJobs(ctx context.Context) ([]DeadJob, error)
@@ -53,9 +56,13 @@ type Worker struct {
 	ServiceAccounts governance.ServiceAccountStore
 	// Connector answers the connector configured under a name; false when none is.
 	Connector   func(name string) (connectors.Connector, bool)
-	MaxAttempts int           // before a retryable failure is dead-lettered; default 10
+	MaxAttempts int           // before a retryable failure is dead-lettered; default 20
 	MaxBackoff  time.Duration // default 5 minutes
 	Parallel    int           // jobs reconciled at once in a sweep; default 16
+	// Heartbeat is how often a sweep extends the claims on the jobs it still holds, so a
+	// slow target does not hand them to another worker while this one is at them; well under
+	// the queue's visibility timeout (30 s). Default 10 s.
+	Heartbeat time.Duration
 	Now         func() time.Time
 }
 
@@ -67,6 +74,12 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	view := w.catalogView()
+	held := &heldJobs{jobs: make(map[Job]struct{}, len(jobs))}
+	for _, j := range jobs {
+		held.jobs[j] = struct{}{}
+	}
+	stop := w.keepClaimed(ctx, held)
+	defer stop()
 	var (
 		wg   sync.WaitGroup
 		slot = make(chan struct{}, w.parallel())
@@ -78,6 +91,7 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 		slot <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slot }()
+			defer held.release(j)
 			if err := w.run(ctx, j, view); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -89,6 +103,55 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 	}
 	wg.Wait()
 	return int(done.Load()), errors.Join(errs...)
+}
+
+// heldJobs are a sweep's claimed jobs not yet settled.
+type heldJobs struct {
+	mu   sync.Mutex
+	jobs map[Job]struct{}
+}
+
+func (h *heldJobs) release(j Job) {
+	h.mu.Lock()
+	delete(h.jobs, j)
+	h.mu.Unlock()
+}
+
+func (h *heldJobs) list() []Job {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Job, 0, len(h.jobs))
+	for j := range h.jobs {
+		out = append(out, j)
+	}
+	return out
+}
+
+// keepClaimed extends the claims on held jobs every heartbeat until stopped. A failed
+// extension is not fatal: the job may then be claimed by another worker too, which the
+// idempotent connectors and compare-and-swap confirmations bear; a dead worker's heartbeat
+// stops with it, and its jobs come back after the visibility timeout.
+func (w *Worker) keepClaimed(ctx context.Context, held *heldJobs) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	every := w.Heartbeat
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = w.Queue.ExtendJobs(ctx, held.list(), w.Now())
+			}
+		}
+	}()
+	return func() { cancel(); <-finished }
 }
 
 func (w *Worker) parallel() int {
@@ -138,7 +201,7 @@ func (w *Worker) maxAttempts() int {
 	if w.MaxAttempts > 0 {
 		return w.MaxAttempts
 	}
-	return 10
+	return 20
 }
 
 // backoff is the jittered, exponential wait before attempt n+1.

@@ -485,3 +485,58 @@ func TestStaleGrantIsTakenBack(t *testing.T) {
 		t.Fatal("a stale worker gave back revoked access")
 	}
 }
+
+// stalling is a connector whose grants wait until released: a slow target.
+type stalling struct {
+	connectors.Connector
+	entered chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s stalling) Grant(ctx context.Context, id connectors.Identity, ref string) error {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Connector.Grant(ctx, id, ref)
+}
+
+// A worker at a slow target keeps its claim past the visibility timeout by its heartbeat:
+// another worker does not take the job meanwhile, and the job is done once.
+func TestSlowJobKeepsItsClaim(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.access.Grants.Provisioner = queuedOnly{}
+	g := r.approved("ada", "admins")
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	slow := *r.worker
+	slow.Heartbeat = 10 * time.Millisecond
+	slow.Connector = func(name string) (connectors.Connector, bool) {
+		c, ok := r.worker.Connector(name)
+		return stalling{Connector: c, entered: entered, release: release}, ok
+	}
+	var (
+		wg   sync.WaitGroup
+		done int
+		err  error
+	)
+	wg.Go(func() { done, err = slow.Sweep(ctx, 10) })
+	<-entered
+	r.advance(25 * time.Second) // inside the first lease: the heartbeat extends it from here
+	time.Sleep(100 * time.Millisecond)
+	r.advance(20 * time.Second) // past the first lease, inside the extended one
+	if n := r.sweep(); n != 0 {
+		t.Fatalf("another worker took %d jobs from a worker still at them", n)
+	}
+	close(release)
+	wg.Wait()
+	if err != nil || done != 1 {
+		t.Fatalf("the slow worker: %d done, %v", done, err)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantActive || !r.inLDAP("ada", "admins") {
+		t.Fatalf("after the slow job: %s, in LDAP %v", g.Status, r.inLDAP("ada", "admins"))
+	}
+	r.advance(time.Minute)
+	if n := r.sweep(); n != 0 {
+		t.Fatalf("the job came back after it was done: %d", n)
+	}
+}

@@ -283,7 +283,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	}
 	connector := func(name string) (connectors.Connector, bool) { c, ok := targets[name]; return c, ok }
 	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
-		Connector: connector, Now: time.Now}
+		Connector: connector, MaxAttempts: cfg.Provisioning.MaxAttempts, MaxBackoff: cfg.Provisioning.MaxBackoff,
+		Parallel: cfg.Provisioning.Parallel, Now: time.Now}
 	// Every change is provisioned at once by the caller, and queued in case that fails.
 	grants.Provisioner = provisioning.Inline{Worker: worker}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Every: cfg.ReconcileEvery}
@@ -402,7 +403,7 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 				UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
 				GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisabledBase: l.DisabledBase})
 		case c.SCIM != nil:
-			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy}
+			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy, Timeout: c.SCIM.Timeout, MaxElapsed: c.SCIM.RetryFor}
 			if c.SCIM.Token != "" {
 				sc.Token, err = c.SCIM.Token.Resolve()
 			} else {

@@ -85,6 +85,32 @@ func (s *Store) DoneJob(ctx context.Context, j governance.ProvisioningJob, now t
 	return nil
 }
 
+// ARGV: P now leaseUntil job... A job still claimed has its lease end as score, after now;
+// one done (gone) or queued again (not after now) is left as it is.
+var extendJobsScript = redis.NewScript(`
+local key, now = ARGV[1] .. "prov:due", tonumber(ARGV[2])
+for i = 4, #ARGV do
+  local score = redis.call("ZSCORE", key, ARGV[i])
+  if score and tonumber(score) > now then redis.call("ZADD", key, ARGV[3], ARGV[i]) end
+end
+return {"ok"}
+`)
+
+// ExtendJobs keeps jobs this worker still holds claimed for another lease from now.
+func (s *Store) ExtendJobs(ctx context.Context, jobs []governance.ProvisioningJob, now time.Time) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	args := []any{s.prefix, now.UnixMicro(), now.Add(claimLease).UnixMicro()}
+	for _, j := range jobs {
+		args = append(args, jobKey(j))
+	}
+	if err := extendJobsScript.Run(ctx, s.rdb, s.route, args...).Err(); err != nil {
+		return fmt.Errorf("redisstore: extend jobs: %w", err)
+	}
+	return nil
+}
+
 // ARGV: P job reason now
 var deadJobScript = redis.NewScript(`
 local P = ARGV[1]
