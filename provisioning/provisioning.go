@@ -63,7 +63,7 @@ type Worker struct {
 	// slow target does not hand them to another worker while this one is at them; well under
 	// the queue's visibility timeout (30 s). Default 10 s.
 	Heartbeat time.Duration
-	Now         func() time.Time
+	Now       func() time.Time
 }
 
 // Sweep reconciles the due jobs, several at once (their grants to one group then share a
