@@ -2,12 +2,14 @@ package conformance
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -66,62 +68,116 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 	}
 }
 
-// Two gateways share one Redis. slapd goes down; approvals made on the first wait in the
-// queue; the first is killed with SIGKILL while holding claims; slapd comes back. The second
-// gateway finishes every grant, each activated exactly once, and the trail verifies.
+// A gateway is killed with SIGKILL while its worker is inside LDAP calls, holding claims on
+// their jobs (slapd is frozen: it accepts connections and never answers). Another gateway
+// starts, slapd thaws, and the survivor finishes every grant after the dead worker's claims
+// lapse. Then slapd is down a full minute while more approvals come: the grants wait in
+// provisioning, never failed, never active, retried with backoff, and land once it is back.
+// Every grant is activated exactly once, and the trail verifies.
 func TestKillMidProvisioning(t *testing.T) {
 	users := []string{"u1", "u2", "u3", "u4", "u5", "u6"}
-	d := newDirectory(t, redis.URL(), []string{"ops"}, users...)
-	a, b := d.start(t), d.start(t)
+	d := newDirectory(t, redis.URL(), []string{"ops", "dev"}, users...)
+	d.extra += "provisioning: {maxBackoff: 5s}\n"
+	a := d.start(t)
+	d.setUp(t, a, []string{"ops", "dev"}, users...)
+	grantsOf := func(g *gateway, ids []string) map[string]governance.GrantStatus {
+		out := map[string]governance.GrantStatus{}
+		for _, id := range ids {
+			var gr governance.Grant
+			d.call(t, g, 200, "admin", "GET", "/grants/"+id, nil, &gr)
+			out[id] = gr.Status
+		}
+		return out
+	}
+	all := func(g *gateway, ids []string, want governance.GrantStatus) bool {
+		for _, s := range grantsOf(g, ids) {
+			if s != want {
+				return false
+			}
+		}
+		return true
+	}
+	approve := func(g *gateway, entitlement string) []string {
+		var grants []string
+		var wg sync.WaitGroup
+		for _, u := range users {
+			var r governance.Request
+			d.call(t, g, 201, u, "POST", "/requests", map[string]any{"entitlement": entitlement}, &r)
+			grants = append(grants, "grant-"+r.ID)
+			// The decision is committed before the gateway tries LDAP; a frozen slapd then
+			// holds the answer, and a killed gateway never sends it.
+			wg.Go(func() {
+				req, _ := http.NewRequest("POST", g.base+"/api/v1/requests/"+r.ID+"/decision", strings.NewReader(`{"approve":true}`))
+				req.Header.Set("Authorization", "Bearer "+d.tokens["boss"])
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			})
+		}
+		t.Cleanup(wg.Wait)
+		return grants
+	}
+
+	if err := d.slapd.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	ops := approve(a, "ldap-ops")
+	rdb := redis.Client(t)
+	due := "gh:{" + d.namespace + "}:prov:due"
+	waitFor(t, 10*time.Second, "the first gateway's worker claims the jobs", func() bool {
+		claimed, err := rdb.ZCount(context.Background(), due, strconv.FormatInt(time.Now().UnixMicro(), 10), "+inf").Result()
+		return err == nil && claimed == int64(len(users))
+	})
+	time.Sleep(500 * time.Millisecond) // inside the LDAP calls now: slapd answers nothing
+	_ = a.cmd.Process.Kill()
+	_ = a.cmd.Wait()
+	b := d.start(t)
 	defer func() {
 		if err := b.stop(); err != nil {
 			t.Error(err)
 		}
 	}()
-	d.setUp(t, a, []string{"ops"}, users...)
+	if !all(b, ops, governance.GrantProvisioning) {
+		t.Fatalf("after the kill, with slapd frozen: %v", grantsOf(b, ops))
+	}
+	if err := d.slapd.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, 90*time.Second, "every grant active after the kill", func() bool { return all(b, ops, governance.GrantActive) })
+	t.Logf("the surviving gateway finished %d grants %s after slapd thawed (the dead worker's claims lapse after 30 s)",
+		len(ops), time.Since(start).Round(100*time.Millisecond))
 
 	d.slapd.Stop()
-	var grants []string
-	for _, u := range users {
-		var r governance.Request
-		d.call(t, a, 201, u, "POST", "/requests", map[string]any{"entitlement": "ldap-ops"}, &r)
-		d.call(t, a, 200, "boss", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
-		grants = append(grants, "grant-"+r.ID)
+	dev := approve(b, "ldap-dev")
+	time.Sleep(time.Minute)
+	if !all(b, dev, governance.GrantProvisioning) {
+		t.Fatalf("after a minute with slapd down: %v", grantsOf(b, dev))
 	}
-	time.Sleep(1500 * time.Millisecond) // let the first gateway's duty claim jobs and fail
-	_ = a.cmd.Process.Kill()
-	_ = a.cmd.Wait()
-	for _, id := range grants {
-		var g governance.Grant
-		d.call(t, b, 200, "admin", "GET", "/grants/"+id, nil, &g)
-		if g.Status != governance.GrantProvisioning {
-			t.Fatalf("%s with slapd down: %s", id, g.Status)
-		}
+	var dead struct{ Items []governance.DeadJob }
+	d.call(t, b, 200, "admin", "GET", "/provisioning/dead-letters", nil, &dead)
+	if len(dead.Items) != 0 {
+		t.Fatalf("a minute's outage dead-lettered %d jobs: %+v", len(dead.Items), dead.Items)
 	}
 	if err := d.slapd.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	waitFor(t, 90*time.Second, "every grant active after the kill", func() bool {
-		for _, id := range grants {
-			var g governance.Grant
-			d.call(t, b, 200, "admin", "GET", "/grants/"+id, nil, &g)
-			if g.Status != governance.GrantActive {
-				return false
+	start = time.Now()
+	waitFor(t, 60*time.Second, "every grant active after the outage", func() bool { return all(b, dev, governance.GrantActive) })
+	t.Logf("%d grants landed %s after slapd came back from a minute down", len(dev), time.Since(start).Round(100*time.Millisecond))
+
+	for _, group := range []string{"ops", "dev"} {
+		members := d.members(t, group)
+		for _, u := range users {
+			if !strings.Contains(members, "uid="+u+"@ldap.example.org") {
+				t.Fatalf("%s is not in %s:\n%s", u, group, members)
 			}
 		}
-		return true
-	})
-	t.Logf("the surviving gateway finished %d grants %s after slapd came back", len(grants), time.Since(start).Round(100*time.Millisecond))
-	members := d.members(t, "ops")
-	for _, u := range users {
-		if !strings.Contains(members, "uid="+u+"@ldap.example.org") {
-			t.Fatalf("%s is not in ops:\n%s", u, members)
-		}
 	}
-	for id, n := range d.activations(t, b) {
-		if n != 1 {
-			t.Fatalf("%s activated %d times", id, n)
+	activated := d.activations(t, b)
+	for _, id := range append(ops, dev...) {
+		if activated[id] != 1 {
+			t.Fatalf("%s activated %d times", id, activated[id])
 		}
 	}
 	d.verifyAudit(t, redis.URL())

@@ -26,10 +26,6 @@ func ldapsearch(t *testing.T, s *ldaptest.Server, base, filter string, attrs ...
 	return string(out)
 }
 
-// The end-to-end path through the real binary and a real slapd: an IdP creates a user
-// over SCIM; the user requests an LDAP group through the API; the manager approves; ldapsearch
-// shows the membership. The grant expires: the membership is gone. The IdP deactivates the
-// user: the account is disabled and every membership removed.
 // directory is a slapd with groups, and the configuration of gateways that provision to it:
 // API tokens for a manager (boss), two catalog admins and the given users.
 type directory struct {
@@ -135,10 +131,10 @@ func (d *directory) members(t *testing.T, group string) string {
 // The end-to-end path through the real binary and a real slapd: an IdP creates a user
 // over SCIM; the user requests an LDAP group through the API; the manager approves; ldapsearch
 // shows the membership. The grant expires: the membership is gone. The IdP deactivates the
-// user: the account is disabled and every membership removed.
+// user: the account is disabled and every membership removed; the same when it deletes one.
 func TestLDAPEndToEnd(t *testing.T) {
 	groups := []string{"ops", "dev"}
-	d := newDirectory(t, redis.URL(), groups, "eve")
+	d := newDirectory(t, redis.URL(), groups, "eve", "finn")
 	slapd := d.slapd
 	g := d.start(t)
 	defer func() {
@@ -149,7 +145,7 @@ func TestLDAPEndToEnd(t *testing.T) {
 			t.Errorf("the bind password reached the logs: %s", leaked)
 		}
 	}()
-	d.setUp(t, g, groups, "eve")
+	d.setUp(t, g, groups, "eve", "finn")
 	eve := d.ids["eve"]
 	must := func(want int, who, method, path string, body, out any) {
 		t.Helper()
@@ -196,6 +192,25 @@ func TestLDAPEndToEnd(t *testing.T) {
 		account := ldapsearch(t, slapd, ldaptest.PeopleDN, "(uid=eve@ldap.example.org)", "description")
 		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
 	})
+
+	// The IdP deletes a user outright: its profile is gone, and its access downstream too.
+	var finns governance.Request
+	must(201, "finn", "POST", "/requests", map[string]any{"entitlement": "ldap-dev"}, &finns)
+	must(200, "boss", "POST", "/requests/"+finns.ID+"/decision", map[string]any{"approve": true}, nil)
+	finnDN := "uid=finn@ldap.example.org," + ldaptest.PeopleDN
+	if out := ldapsearch(t, slapd, ldaptest.GroupsDN, "(cn=dev)", "member"); !strings.Contains(out, finnDN) {
+		t.Fatalf("finn's approval did not reach slapd:\n%s", out)
+	}
+	g.call(t, "DELETE", "/Users/"+d.ids["finn"], nil).want(t, 204)
+	waitUntil("the deleted user's memberships are gone and the account disabled", func() bool {
+		groups := ldapsearch(t, slapd, ldaptest.GroupsDN, "(member="+finnDN+")", "cn")
+		account := ldapsearch(t, slapd, ldaptest.PeopleDN, "(uid=finn@ldap.example.org)", "description")
+		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
+	})
+	must(200, "admin", "GET", "/grants/grant-"+finns.ID, nil, &grant)
+	if grant.Status != governance.GrantRevoked {
+		t.Fatalf("the deleted user's grant: %s", grant.Status)
+	}
 
 	// Someone adds an account to a group behind Gatehouse's back: reconciliation reports it,
 	// in the API and in /metrics.

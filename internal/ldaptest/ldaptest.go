@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,6 +201,18 @@ func (s *Server) Kill() {
 		_ = s.cmd.Wait()
 	}
 	s.cmd = nil
+}
+
+// Pause freezes slapd (SIGSTOP): connections are accepted by the kernel and never answered,
+// as a hung server's are. Resume thaws it.
+func (s *Server) Pause() error  { return s.signal(syscall.SIGSTOP) }
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return fmt.Errorf("ldaptest: slapd is not running")
+	}
+	return s.cmd.Process.Signal(sig)
 }
 
 // Restart starts a stopped server again on the same ports and database.
