@@ -139,6 +139,8 @@ type IdentityStore interface {
 	Replace(ctx context.Context, w Write) (Resource, error)
 	Delete(ctx context.Context, kind Kind, id string, ifVersion int64) error
 	Get(ctx context.Context, kind Kind, id string, opts ReadOptions) (Resource, error)
+	// GetMany reads the resources found among ids, in one round trip; missing ones are left out.
+	GetMany(ctx context.Context, kind Kind, ids []string, opts ReadOptions) ([]Resource, error)
 	// Departed answers a user the IdP deleted, as it last was, for a while after the
 	// deletion (its revocations downstream need its account name); ErrNotFound after that.
 	Departed(ctx context.Context, id string) (Resource, error)

@@ -53,6 +53,23 @@ func (p *People) Person(ctx context.Context, id string) (Person, error) {
 	return personOf(r)
 }
 
+// Many reads several users at once, by id; ids that are not users are left out.
+func (p *People) Many(ctx context.Context, ids []string) (map[string]Person, error) {
+	found, err := p.Store.GetMany(ctx, KindUser, ids, ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Person, len(found))
+	for _, r := range found {
+		person, err := personOf(r)
+		if err != nil {
+			return nil, err
+		}
+		out[r.ID] = person
+	}
+	return out, nil
+}
+
 // Departed is a user the IdP deleted, as it last was (inactive), while the store keeps it.
 func (p *People) Departed(ctx context.Context, id string) (Person, error) {
 	r, err := p.Store.Departed(ctx, id)

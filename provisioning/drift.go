@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -107,9 +108,22 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	if err != nil {
 		return d, err
 	}
+	view := r.Worker.sweepView()
+	view.people = make(map[string]governance.Person, len(granted))
+	for chunk := range slices.Chunk(granted, 1000) {
+		ids := make([]string, len(chunk))
+		for i, g := range chunk {
+			ids[i] = g.Identity
+		}
+		found, err := r.Worker.People.Many(ctx, ids)
+		if err != nil {
+			return d, err
+		}
+		maps.Copy(view.people, found)
+	}
 	want := map[string]governance.Grant{} // account name -> grant
 	for _, g := range granted {
-		who, _, err := r.Worker.identity(ctx, g.Identity)
+		who, _, err := r.Worker.identity(ctx, g.Identity, view)
 		if err != nil {
 			return d, err
 		}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -36,9 +35,9 @@ type Queue interface {
 	Attempts(ctx context.Context, j Job) (int, error)
 	// RetryJob puts a claimed job back for at and counts the failed attempt.
 	RetryJob(ctx context.Context, j Job, at time.Time) error
-	// DoneJob takes a handled job off the queue and forgets its attempts, unless it was queued
-	// again meanwhile.
-	DoneJob(ctx context.Context, j Job, now time.Time) error
+	// DoneJobs takes handled jobs off the queue and forgets their attempts, except those
+	// queued again meanwhile.
+	DoneJobs(ctx context.Context, jobs []Job, now time.Time) error
 	// ExtendJobs keeps jobs still held claimed for another visibility timeout from now; a job
 	// done or queued again meanwhile is left alone.
 	ExtendJobs(ctx context.Context, jobs []Job, now time.Time) error
@@ -73,7 +72,10 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	view := w.catalogView()
+	view := w.sweepView()
+	if err := view.prefetch(ctx, w, jobs); err != nil {
+		return 0, err // the claims lapse, and the jobs come back
+	}
 	held := &heldJobs{jobs: make(map[Job]struct{}, len(jobs))}
 	for _, j := range jobs {
 		held.jobs[j] = struct{}{}
@@ -81,28 +83,40 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 	stop := w.keepClaimed(ctx, held)
 	defer stop()
 	var (
-		wg   sync.WaitGroup
-		slot = make(chan struct{}, w.parallel())
-		done atomic.Int64
-		mu   sync.Mutex
-		errs []error
+		wg       sync.WaitGroup
+		slot     = make(chan struct{}, w.parallel())
+		mu       sync.Mutex
+		settled  int
+		finished []Job // taken off the queue together, in one call
+		errs     []error
 	)
 	for _, j := range jobs {
 		slot <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slot }()
-			defer held.release(j)
-			if err := w.run(ctx, j, view); err != nil {
-				mu.Lock()
+			done, err := w.run(ctx, j, view)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
 				errs = append(errs, err)
-				mu.Unlock()
-				return
+				held.release(j)
+			case done:
+				finished = append(finished, j) // still held: claimed until taken off below
+				settled++
+			default:
+				held.release(j)
+				settled++
 			}
-			done.Add(1)
 		})
 	}
 	wg.Wait()
-	return int(done.Load()), errors.Join(errs...)
+	// held still lists the finished jobs, so the heartbeat keeps them claimed until here.
+	if err := w.Queue.DoneJobs(ctx, finished, w.Now()); err != nil {
+		errs = append(errs, err)
+		settled -= len(finished)
+	}
+	return settled, errors.Join(errs...)
 }
 
 // heldJobs are a sweep's claimed jobs not yet settled.
@@ -161,23 +175,24 @@ func (w *Worker) parallel() int {
 	return 16
 }
 
-// run reconciles one claimed job and settles it: done, retried later or dead.
-func (w *Worker) run(ctx context.Context, j Job, view *catalogView) error {
-	err := w.reconcile(ctx, j, view)
+// run reconciles one claimed job. Done, the caller takes it off the queue; otherwise it is
+// settled here: retried later or dead.
+func (w *Worker) run(ctx context.Context, j Job, view *sweepView) (done bool, err error) {
+	err = w.reconcile(ctx, j, view)
 	switch {
 	case err == nil:
-		return w.Queue.DoneJob(ctx, j, w.Now())
+		return true, nil
 	case connectors.Retryable(err):
 		failed, qerr := w.Queue.Attempts(ctx, j)
 		if qerr != nil {
-			return qerr
+			return false, qerr
 		}
 		if failed+1 < w.maxAttempts() {
-			return w.Queue.RetryJob(ctx, j, w.Now().Add(w.backoff(failed)))
+			return false, w.Queue.RetryJob(ctx, j, w.Now().Add(w.backoff(failed)))
 		}
-		return w.bury(ctx, j, fmt.Sprintf("gave up after %d attempts: %v", failed+1, err))
+		return false, w.bury(ctx, j, fmt.Sprintf("gave up after %d attempts: %v", failed+1, err))
 	}
-	return w.bury(ctx, j, err.Error())
+	return false, w.bury(ctx, j, err.Error())
 }
 
 // bury dead-letters a job and fails the grants still waiting for provisioning; revocations
@@ -224,17 +239,19 @@ func (w *Worker) backoff(n int) time.Duration {
 // downstream); revoking grants are revoked; an inactive identity left with nothing is
 // disabled.
 func (w *Worker) Reconcile(ctx context.Context, j Job) error {
-	return w.reconcile(ctx, j, w.catalogView())
+	return w.reconcile(ctx, j, w.sweepView())
 }
 
-func (w *Worker) reconcile(ctx context.Context, j Job, view *catalogView) error {
+func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 	app, err := view.apps.get(ctx, j.Application)
 	if err != nil {
 		return err
 	}
-	held, err := w.Grants.Store.Holdings(ctx, j.Identity)
-	if err != nil {
-		return err
+	held, ok := view.holdings[j.Identity]
+	if !ok {
+		if held, err = w.Grants.Store.Holdings(ctx, j.Identity); err != nil {
+			return err
+		}
 	}
 	var mine []governance.Grant
 	giving := false
@@ -253,7 +270,7 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *catalogView) error 
 		// Never confirm what no connector did: a misspelt name must not pass for record-only.
 		return &connectors.Error{Op: "connector", Err: fmt.Errorf("application %s names connector %q, which is not configured", app.ID, app.Connector)}
 	}
-	who, active, err := w.identity(ctx, j.Identity)
+	who, active, err := w.identity(ctx, j.Identity, view)
 	if err != nil {
 		return err
 	}
@@ -273,7 +290,7 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *catalogView) error 
 	return nil
 }
 
-func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *catalogView) error {
+func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *sweepView) error {
 	switch g.Status {
 	case governance.GrantProvisioning, governance.GrantActive:
 		e, err := view.entitlements.get(ctx, g.Entitlement)
@@ -355,8 +372,12 @@ func (w *Worker) confirmAll(ctx context.Context, grants []governance.Grant) erro
 
 // identity is the account an identity has downstream: a person from SCIM (or, once the IdP
 // deleted it, as it last was), or a service account (its id as the account name).
-func (w *Worker) identity(ctx context.Context, id string) (connectors.Identity, bool, error) {
-	p, err := w.People.Person(ctx, id)
+func (w *Worker) identity(ctx context.Context, id string, view *sweepView) (connectors.Identity, bool, error) {
+	p, ok := view.people[id]
+	var err error
+	if !ok {
+		p, err = w.People.Person(ctx, id)
+	}
 	if errors.Is(err, governance.ErrNotFound) {
 		p, err = w.People.Departed(ctx, id)
 	}
@@ -394,18 +415,35 @@ func (p Inline) now(ctx context.Context, g governance.Grant) error {
 	return governance.ErrQueued
 }
 
-// catalogView reads each application and entitlement once per sweep: a sweep's jobs mostly
-// share them, and a catalog change reaches the next sweep.
-type catalogView struct {
+// sweepView is what a sweep reads once for all its jobs: each application and entitlement,
+// and the identities' grants and people, read together before the first job. A grant that
+// changes after that read queues its job again (the grant scripts do), so the next sweep
+// reconciles what this one missed.
+type sweepView struct {
 	apps         memo[governance.Application]
 	entitlements memo[governance.Entitlement]
+	holdings     map[string][]governance.Grant // by identity; an identity missing is read when needed
+	people       map[string]governance.Person  // likewise
 }
 
-func (w *Worker) catalogView() *catalogView {
-	return &catalogView{
+func (w *Worker) sweepView() *sweepView {
+	return &sweepView{
 		apps:         memo[governance.Application]{catalog: w.Catalog, kind: governance.KindApplication},
 		entitlements: memo[governance.Entitlement]{catalog: w.Catalog, kind: governance.KindEntitlement},
 	}
+}
+
+func (v *sweepView) prefetch(ctx context.Context, w *Worker, jobs []Job) error {
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.Identity)
+	}
+	var err error
+	if v.holdings, err = w.Grants.Store.HoldingsOf(ctx, ids); err != nil {
+		return err
+	}
+	v.people, err = w.People.Many(ctx, ids)
+	return err
 }
 
 type memo[T any] struct {

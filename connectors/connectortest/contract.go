@@ -81,24 +81,25 @@ func Run(t *testing.T, target Target) {
 		}
 	})
 
-	// Workers run jobs side by side, so a connector takes many calls at once on one
-	// entitlement: some already held, some twice, revocations of what was never granted.
+	// Workers run jobs side by side, so a connector takes many calls at once: accounts some of
+	// which exist, grants of one entitlement some already held, some twice, and revocations of
+	// what was never granted.
 	t.Run("Concurrent", func(t *testing.T) {
 		ref := target.NewEntitlement(t, "crowd")
 		crowd := make([]connectors.Identity, 24)
 		for i := range crowd {
 			crowd[i] = person(fmt.Sprintf("crowd%d", i))
-			must(t, "ensure", c.EnsureAccount(ctx, crowd[i]))
 		}
 		for _, id := range crowd[:6] {
+			must(t, "ensure beforehand", c.EnsureAccount(ctx, id))
 			must(t, "grant beforehand", c.Grant(ctx, id, ref))
 		}
-		all := func(change func(context.Context, connectors.Identity, string) error, ids []connectors.Identity) {
+		all := func(call func(connectors.Identity) error, ids []connectors.Identity) {
 			t.Helper()
 			errs := make(chan error, 2*len(ids))
 			var wg sync.WaitGroup
 			for _, id := range append(ids, ids[:len(ids)/3]...) { // a third of them twice at once
-				wg.Go(func() { errs <- change(ctx, id, ref) })
+				wg.Go(func() { errs <- call(id) })
 			}
 			wg.Wait()
 			close(errs)
@@ -106,19 +107,22 @@ func Run(t *testing.T, target Target) {
 				must(t, "concurrent call", err)
 			}
 		}
-		all(c.Grant, crowd)
+		all(func(id connectors.Identity) error { return c.EnsureAccount(ctx, id) }, crowd)
+		grant := func(id connectors.Identity) error { return c.Grant(ctx, id, ref) }
+		revoke := func(id connectors.Identity) error { return c.Revoke(ctx, id, ref) }
+		all(grant, crowd)
 		for _, id := range crowd {
 			if !target.Holds(t, id, ref) {
 				t.Fatalf("%s was granted alongside others, and does not hold it", id.UserName)
 			}
 		}
-		all(c.Revoke, crowd[:20])
+		all(revoke, crowd[:20])
 		for i, id := range crowd {
 			if held := target.Holds(t, id, ref); held != (i >= 20) {
 				t.Fatalf("%s holds it: %v after revoking the first 20", id.UserName, held)
 			}
 		}
-		all(c.Revoke, crowd) // the rest, and again what is gone: the group ends empty
+		all(revoke, crowd) // the rest, and again what is gone: the group ends empty
 		for _, id := range crowd {
 			if target.Holds(t, id, ref) {
 				t.Fatalf("%s still holds it after every revocation", id.UserName)

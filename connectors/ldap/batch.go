@@ -5,20 +5,29 @@ import (
 	"sync"
 )
 
-// lanes coalesce concurrent changes to one group's members into one modify. slapd rewrites a
-// group entry on every modify, so a group of thousands taking fifty adds one at a time costs
-// it fifty rewrites; together they cost one. Nobody waits for a batch to fill: a change joins
+// lanes coalesce concurrent changes to one group's members into one modify, and concurrent
+// lookups of accounts into one search. slapd rewrites a group entry on every modify, so a
+// group of thousands taking fifty adds one at a time costs it fifty rewrites; together they
+// cost one. Nobody waits for a batch to fill: a change joins
 // whatever gathers while the group's previous modify is in flight, so an idle directory sees
 // single modifies at no added latency.
 type lanes struct {
 	mu    sync.Mutex
-	lanes map[laneKey]*lane // one per group and direction; bounded by the groups granted
+	lanes map[laneKey]*lane // one per entry and operation; bounded by the groups granted
 }
 
 type laneKey struct {
-	group string
-	add   bool
+	entry string // the group changed, or the base searched
+	op    laneOp
 }
+
+type laneOp int
+
+const (
+	addMembers laneOp = iota
+	removeMembers
+	findAccounts
+)
 
 type lane struct {
 	sending sync.Mutex // one modify per lane at a time

@@ -348,23 +348,80 @@ func (c *Connector) exists(conn *ldap.Conn, dn string) (bool, error) {
 	return err == nil, err
 }
 
+// errAbsent answers a lookup of an account that does not exist.
+var errAbsent = errors.New("ldap: no such account")
+
+// accountExists says whether the identity's entry exists, remembering a found one for a while.
+// Concurrent lookups share one search (see lanes).
+func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, dn string) (bool, error) {
+	if c.known(dn) {
+		return true, nil
+	}
+	name := field(id, c.cfg.Attributes[c.cfg.UserRDN])
+	err := c.batches.do(ctx, laneKey{entry: c.cfg.UserBase, op: findAccounts}, name, c.findAccounts)
+	if errors.Is(err, errAbsent) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.accounts.Store(dn, time.Now())
+	return true, nil
+}
+
+// findAccounts looks the naming values up under the user base in one search: nil for each
+// found, errAbsent for the others.
+func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
+	errs := make([]error, len(names))
+	var terms strings.Builder
+	for _, n := range names {
+		terms.WriteString(filter("(%s=%s)", c.cfg.UserRDN, n))
+	}
+	err := c.with(ctx, "find accounts", func(conn *ldap.Conn) error {
+		// One level only: the entries userDN names, not one moved below (a disabled base).
+		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.UserBase, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+			"(|"+terms.String()+")", []string{"1.1"}, nil), c.cfg.PageSize)
+		if err != nil {
+			return err
+		}
+		// By the entry's own naming value, which matches case-insensitively (uid, cn): an
+		// entry may hold other values of the attribute too.
+		present := make(map[string]bool, len(res.Entries))
+		for _, e := range res.Entries {
+			if dn, err := ldap.ParseDN(e.DN); err == nil && len(dn.RDNs) > 0 {
+				for _, a := range dn.RDNs[0].Attributes {
+					if strings.EqualFold(a.Type, c.cfg.UserRDN) {
+						present[strings.ToLower(a.Value)] = true
+					}
+				}
+			}
+		}
+		for i, n := range names {
+			if !present[strings.ToLower(n)] {
+				errs[i] = errAbsent
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // EnsureAccount adds the user entry with the mapped attributes when it is absent.
 func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
 	dn, err := c.userDN(id)
 	if err != nil {
 		return err
 	}
-	if c.known(dn) {
-		return nil
+	// A read first: accounts mostly exist, and a refused add costs slapd a write.
+	if found, err := c.accountExists(ctx, id, dn); err != nil || found {
+		return err
 	}
 	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
-		// A read first: accounts mostly exist, and a refused add costs slapd a write.
-		if found, err := c.exists(conn, dn); err != nil || found {
-			if found {
-				c.accounts.Store(dn, time.Now())
-			}
-			return err
-		}
 		add := ldap.NewAddRequest(dn, nil)
 		add.Attribute("objectClass", c.cfg.UserClasses)
 		for attr, f := range c.cfg.Attributes {
@@ -478,21 +535,14 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 	if err != nil {
 		return err
 	}
-	if !c.known(userDN) {
-		err := c.with(ctx, "grant", func(conn *ldap.Conn) error {
-			found, err := c.exists(conn, userDN)
-			if err == nil && !found {
-				err = fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
-			}
-			return err
-		})
-		if err != nil {
-			return err
+	if found, err := c.accountExists(ctx, id, userDN); err != nil || !found {
+		if err == nil {
+			err = fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
 		}
-		c.accounts.Store(userDN, time.Now())
+		return err
 	}
 	group := c.groupDN(ref)
-	return c.batches.do(ctx, laneKey{group: group, add: true}, value, func(ctx context.Context, values []string) []error {
+	return c.batches.do(ctx, laneKey{entry: group, op: addMembers}, value, func(ctx context.Context, values []string) []error {
 		return c.eachValue(ctx, "grant", values, func(conn *ldap.Conn, values []string) error {
 			return c.addMembers(conn, group, ref, values)
 		})
@@ -507,7 +557,7 @@ func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref stri
 		return err
 	}
 	group := c.groupDN(ref)
-	return c.batches.do(ctx, laneKey{group: group}, value, func(ctx context.Context, values []string) []error {
+	return c.batches.do(ctx, laneKey{entry: group, op: removeMembers}, value, func(ctx context.Context, values []string) []error {
 		return c.eachValue(ctx, "revoke", values, func(conn *ldap.Conn, values []string) error {
 			return c.removeMembers(conn, group, values)
 		})

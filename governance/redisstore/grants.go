@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -142,6 +143,44 @@ func (s *Store) Holdings(ctx context.Context, identity string) ([]governance.Gra
 		return nil, nil
 	}
 	return listRecords(ctx, s, "holds:"+identity, "grant:", 0, -1, grantVersion)
+}
+
+// HoldingsOf is Holdings for several identities in two round trips.
+func (s *Store) HoldingsOf(ctx context.Context, identities []string) (map[string][]governance.Grant, error) {
+	identities = slices.DeleteFunc(slices.Clone(identities), func(id string) bool { return !validID(id) })
+	indexes := make([]*redis.StringSliceCmd, len(identities))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range identities {
+			indexes[i] = p.ZRange(ctx, s.prefix+"holds:"+id, 0, -1)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: holdings: %w", err)
+	}
+	records := make([][]*redis.SliceCmd, len(identities))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, index := range indexes {
+			for _, id := range index.Val() {
+				records[i] = append(records[i], p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j"))
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: holdings: %w", err)
+	}
+	out := make(map[string][]governance.Grant, len(identities))
+	for i, id := range identities {
+		held := make([]governance.Grant, 0, len(records[i]))
+		for j, cmd := range records[i] {
+			g, err := decodeRecord("grant:"+indexes[i].Val()[j], cmd.Val(), grantVersion)
+			if err != nil {
+				return nil, err
+			}
+			held = append(held, g)
+		}
+		out[id] = held
+	}
+	return out, nil
 }
 
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error) {

@@ -81,3 +81,36 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 		t.Fatal(err)
 	}
 }
+
+// The reads a provisioning sweep makes for all its jobs at once answer what one read each
+// would: invalid and unknown ids are left out, never an error.
+func testManyAtOnce(t *testing.T, newStore storeFactory) {
+	ctx := context.Background()
+	store := newStore(t)
+	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	for _, id := range []string{"ada", "grace"} {
+		must(t).one(store.Create(ctx, user(id, id)))
+	}
+	if _, err := grants.FromRequest(ctx, approve(t, s, "ada"), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"ada", "grace", "nobody", "bad id", ""}
+	found, err := store.GetMany(ctx, governance.KindUser, ids, governance.ReadOptions{})
+	if err != nil || len(found) != 2 {
+		t.Fatalf("users among %q: %+v %v", ids, found, err)
+	}
+	held, err := store.HoldingsOf(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		one, _ := store.Holdings(ctx, id)
+		if len(held[id]) != len(one) || (len(one) > 0 && held[id][0].ID != one[0].ID) {
+			t.Fatalf("%q: together %+v, alone %+v", id, held[id], one)
+		}
+	}
+	if len(held["ada"]) != 1 || len(held["grace"]) != 0 {
+		t.Fatalf("holdings: %+v", held)
+	}
+}

@@ -69,18 +69,27 @@ func (s *Store) RetryJob(ctx context.Context, j governance.ProvisioningJob, at t
 	return nil
 }
 
-// ARGV: P job now. Like done (records.go): a job queued again meanwhile stays.
-var doneJobScript = redis.NewScript(`
-local key = ARGV[1] .. "prov:due"
-local score = redis.call("ZSCORE", key, ARGV[2])
-if score and tonumber(score) > tonumber(ARGV[3]) then redis.call("ZREM", key, ARGV[2]) end
-redis.call("HDEL", ARGV[1] .. "prov:attempts", ARGV[2])
+// ARGV: P now job... Like done (records.go): a job queued again meanwhile stays.
+var doneJobsScript = redis.NewScript(`
+local key, now = ARGV[1] .. "prov:due", tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local score = redis.call("ZSCORE", key, ARGV[i])
+  if score and tonumber(score) > now then redis.call("ZREM", key, ARGV[i]) end
+  redis.call("HDEL", ARGV[1] .. "prov:attempts", ARGV[i])
+end
 return {"ok"}
 `)
 
-func (s *Store) DoneJob(ctx context.Context, j governance.ProvisioningJob, now time.Time) error {
-	if err := doneJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), now.UnixMicro()).Err(); err != nil {
-		return fmt.Errorf("redisstore: job done: %w", err)
+func (s *Store) DoneJobs(ctx context.Context, jobs []governance.ProvisioningJob, now time.Time) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	args := []any{s.prefix, now.UnixMicro()}
+	for _, j := range jobs {
+		args = append(args, jobKey(j))
+	}
+	if err := doneJobsScript.Run(ctx, s.rdb, s.route, args...).Err(); err != nil {
+		return fmt.Errorf("redisstore: jobs done: %w", err)
 	}
 	return nil
 }

@@ -175,6 +175,10 @@ func (s *Store) Get(ctx context.Context, kind governance.Kind, id string, opts g
 	return found[0], nil
 }
 
+func (s *Store) GetMany(ctx context.Context, kind governance.Kind, ids []string, opts governance.ReadOptions) ([]governance.Resource, error) {
+	return s.fetch(ctx, kind, ids, opts)
+}
+
 // Departed answers a user the IdP deleted, as it last was, for departedFor after the deletion.
 func (s *Store) Departed(ctx context.Context, id string) (governance.Resource, error) {
 	if !validID(id) {

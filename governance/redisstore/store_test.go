@@ -52,6 +52,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ServiceAccounts":                     testServiceAccounts,
 	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,
 	"Scenarios":                           testScenarios,
+	"ManyAtOnce":                          testManyAtOnce,
 }
 
 func run(t *testing.T, newStore storeFactory) {
