@@ -9,8 +9,8 @@ import (
 // A leaver is a user the IdP deactivated or deleted over SCIM. The identity store queues it in
 // the same write that deactivates it, so no leaver is lost; the leaver duty then revokes every
 // grant it holds, cancels every request pending for it, through the same paths as any
-// revocation or cancellation, each with its audit event, and flags the service accounts it
-// owns for reassignment.
+// revocation or cancellation, each with its audit event, hands its open review items to
+// another reviewer, and flags the service accounts it owns for reassignment.
 
 // LeaverStore is the queue of leavers.
 type LeaverStore interface {
@@ -32,6 +32,7 @@ type Leavers struct {
 	Requests        *Requests
 	Grants          *Grants
 	ServiceAccounts *ServiceAccounts // nil: none to flag
+	Reviews         *Reviews         // nil: no review items to hand over
 	Now             func() time.Time
 }
 
@@ -79,6 +80,11 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 			continue
 		}
 		if _, err := l.Requests.Withdraw(ctx, r.ID, LeaverReason); err != nil && !errors.Is(err, ErrRequestResolved) {
+			return err
+		}
+	}
+	if l.Reviews != nil {
+		if err := l.Reviews.ReviewerLeft(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,
 	"Scenarios":                           testScenarios,
 	"ManyAtOnce":                          testManyAtOnce,
+	"ReviewCycle":                         testReviewCycle,
 }
 
 func run(t *testing.T, newStore storeFactory) {

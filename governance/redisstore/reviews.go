@@ -1,0 +1,251 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+var _ governance.ReviewStore = (*Store)(nil)
+
+// Access reviews (see KEYS.md): campaigns and cycles are plain records with a due index each
+// ("campaign:due" by next launch, "cycle:due" by next duty); review items are versioned
+// records listed per cycle in the order added, per reviewer while open, and per cycle while
+// their revocation waits for confirmation.
+
+func campaignVersion(c *governance.Campaign) *int64 { return &c.Version }
+func cycleVersion(c *governance.Cycle) *int64       { return &c.Version }
+func itemVersion(it *governance.ReviewItem) *int64  { return &it.Version }
+
+// ARGV: P index id at. Moves id in a due index ("0": out of it).
+var scheduleScript = redis.NewScript(recordLua + `
+due(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return {"ok"}
+`)
+
+func (s *Store) schedule(ctx context.Context, index, id string, at time.Time) error {
+	if err := scheduleScript.Run(ctx, s.rdb, s.route, s.prefix, index, id, dueAt(at)).Err(); err != nil {
+		return fmt.Errorf("redisstore: schedule %s: %w", index, err)
+	}
+	return nil
+}
+
+func (s *Store) CreateCampaign(ctx context.Context, c governance.Campaign, event governance.Event) (governance.Campaign, error) {
+	c.Version = 1
+	if err := createPlain(ctx, s, "campaign", "campaigns", c.ID, c, event, c.Created.UnixMicro()); err != nil {
+		return c, err
+	}
+	return c, s.schedule(ctx, "campaign:due", c.ID, c.NextLaunch)
+}
+
+func (s *Store) GetCampaign(ctx context.Context, id string) (governance.Campaign, error) {
+	if !validID(id) {
+		return governance.Campaign{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "campaign:"+id, campaignVersion)
+}
+
+// UpdateCampaign writes the record, then its schedule: a crash between the two leaves the old
+// schedule, which the launch duty corrects (it reads the record and checks its next launch).
+func (s *Store) UpdateCampaign(ctx context.Context, prev, next governance.Campaign, event governance.Event) (governance.Campaign, error) {
+	if prev.ID != next.ID {
+		return next, errors.New("redisstore: update campaign: ids differ")
+	}
+	next.Version = prev.Version + 1
+	if err := updatePlain(ctx, s, "campaign", next.ID, prev.Version, prev, next, event); err != nil {
+		return next, err
+	}
+	return next, s.schedule(ctx, "campaign:due", next.ID, next.NextLaunch)
+}
+
+func (s *Store) Campaigns(ctx context.Context) ([]governance.Campaign, error) {
+	return listRecords(ctx, s, "campaigns", "campaign:", 0, -1, campaignVersion)
+}
+
+func (s *Store) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "campaign:due", now, limit)
+}
+
+func (s *Store) CreateCycle(ctx context.Context, c governance.Cycle, event governance.Event) (governance.Cycle, bool, error) {
+	c.Version = 1
+	err := createPlain(ctx, s, "cycle", "cycles", c.ID, c, event, c.Launched.UnixMicro())
+	if errors.Is(err, governance.ErrConflict) {
+		existing, gerr := s.GetCycle(ctx, c.ID)
+		return existing, false, gerr
+	}
+	if err != nil {
+		return c, false, err
+	}
+	return c, true, s.schedule(ctx, "cycle:due", c.ID, time.UnixMicro(1))
+}
+
+func (s *Store) GetCycle(ctx context.Context, id string) (governance.Cycle, error) {
+	if !validID(id) {
+		return governance.Cycle{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "cycle:"+id, cycleVersion)
+}
+
+func (s *Store) UpdateCycle(ctx context.Context, prev, next governance.Cycle, due time.Time, event governance.Event) (governance.Cycle, error) {
+	if prev.ID != next.ID {
+		return next, errors.New("redisstore: update cycle: ids differ")
+	}
+	next.Version = prev.Version + 1
+	if err := updatePlain(ctx, s, "cycle", next.ID, prev.Version, prev, next, event); err != nil {
+		return next, err
+	}
+	return next, s.schedule(ctx, "cycle:due", next.ID, due)
+}
+
+func (s *Store) Cycles(ctx context.Context) ([]governance.Cycle, error) {
+	return listRecords(ctx, s, "cycles", "cycle:", 0, -1, cycleVersion)
+}
+
+func (s *Store) DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "cycle:due", now, limit)
+}
+
+// ARGV: P now (id grant reviewer json)... Adds each item whose grant is active and that does
+// not exist yet; answers how many it added.
+var addItemsScript = redis.NewScript(`
+local P, now, added = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV, 4 do
+  local id, grant, reviewer, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local key = P .. "review:" .. id
+  local g = redis.call("HGET", P .. "grant:" .. grant, "j")
+  if g and cjson.decode(g).status == "active" and redis.call("EXISTS", key) == 0 then
+    local item = cjson.decode(json)
+    redis.call("HSET", key, "v", 1, "j", json)
+    local list = P .. "cycle:" .. item.cycle .. ":items"
+    redis.call("ZADD", list, redis.call("ZCARD", list), id)
+    if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", now, id) end
+    added = added + 1
+  end
+end
+return added
+`)
+
+func (s *Store) AddReviewItems(ctx context.Context, items []governance.ReviewItem) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	args := []any{s.prefix, time.Now().UnixMicro()}
+	for _, it := range items {
+		if !validID(it.ID) || !validID(it.Grant) || !validID(it.Cycle) || (it.Reviewer != "" && !validID(it.Reviewer)) {
+			return 0, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, it.ID)
+		}
+		it.Version = 1
+		raw, err := json.Marshal(it)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, it.ID, it.Grant, it.Reviewer, raw)
+	}
+	n, err := addItemsScript.Run(ctx, s.rdb, s.route, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: add review items: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) GetReviewItem(ctx context.Context, id string) (governance.ReviewItem, error) {
+	if !validID(id) {
+		return governance.ReviewItem{}, governance.ErrNotFound
+	}
+	return getRecord(ctx, s, "review:"+id, itemVersion)
+}
+
+// ARGV: P id prevVersion json event prevReviewer reviewer open remediating certified cycle grant
+var updateItemScript = redis.NewScript(recordLua + `
+local P, id = ARGV[1], ARGV[2]
+local failed = casWrite(P, P .. "review:" .. id, ARGV[3], ARGV[4], ARGV[5])
+if failed then return failed end
+if ARGV[6] ~= "" then redis.call("ZREM", P .. "reviewer:" .. ARGV[6] .. ":open", id) end
+if ARGV[8] == "1" and ARGV[7] ~= "" then
+  redis.call("ZADD", P .. "reviewer:" .. ARGV[7] .. ":open", redis.call("TIME")[1], id)
+end
+local remediating = P .. "cycle:" .. ARGV[11] .. ":remediating"
+if ARGV[9] == "1" then redis.call("SADD", remediating, id) else redis.call("SREM", remediating, id) end
+if ARGV[10] == "1" then redis.call("SADD", P .. "reviewed", ARGV[12]) end
+return {"ok"}
+`)
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func (s *Store) UpdateReviewItem(ctx context.Context, prev, next governance.ReviewItem, event governance.Event) (governance.ReviewItem, error) {
+	if prev.ID != next.ID || (next.Reviewer != "" && !validID(next.Reviewer)) {
+		return next, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, next.ID)
+	}
+	next.Version = prev.Version + 1
+	var err error
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return next, err
+	}
+	raw, body, err := recordAndEvent(ctx, next, &event)
+	if err != nil {
+		return next, err
+	}
+	res, err := updateItemScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
+		prev.Reviewer, next.Reviewer, flag(next.Open()), flag(next.Remediation == governance.RemediationPending),
+		flag(next.Verdict == governance.VerdictCertified), next.Cycle, next.Grant).Slice()
+	if err != nil {
+		return next, fmt.Errorf("redisstore: update review item %s: %w", next.ID, err)
+	}
+	return next, scriptError(res)
+}
+
+func (s *Store) CycleItems(ctx context.Context, cycle string, offset, count int) ([]governance.ReviewItem, error) {
+	if !validID(cycle) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "cycle:"+cycle+":items", "review:", int64(offset), int64(offset+count-1), itemVersion)
+}
+
+func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]governance.ReviewItem, error) {
+	if !validID(reviewer) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
+}
+
+func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]governance.ReviewItem, error) {
+	if !validID(cycle) {
+		return nil, nil
+	}
+	ids, err := s.rdb.SRandMemberN(ctx, s.prefix+"cycle:"+cycle+":remediating", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: remediating: %w", err)
+	}
+	out := make([]governance.ReviewItem, 0, len(ids))
+	for _, id := range ids {
+		it, err := s.GetReviewItem(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func (s *Store) Reviewed(ctx context.Context, grants []string) ([]bool, error) {
+	if len(grants) == 0 {
+		return nil, nil
+	}
+	members := make([]any, len(grants))
+	for i, g := range grants {
+		members[i] = g
+	}
+	return s.rdb.SMIsMember(ctx, s.prefix+"reviewed", members...).Result()
+}
