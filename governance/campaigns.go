@@ -93,11 +93,12 @@ func (s CampaignScope) Covers(g Grant, f GrantFacts, now time.Time) bool {
 
 // Errors of campaign definitions and review decisions.
 var (
-	ErrInvalidCampaign = errors.New("governance: invalid campaign")
-	ErrCycleClosed     = errors.New("governance: the review cycle is not open for decisions")
-	ErrNotReviewer     = errors.New("governance: not the reviewer of this item")
-	ErrOwnAccess       = errors.New("governance: nobody reviews their own access")
-	ErrItemDecided     = errors.New("governance: the review item is already decided")
+	ErrInvalidCampaign  = errors.New("governance: invalid campaign")
+	ErrCycleClosed      = errors.New("governance: the review cycle is not open for decisions")
+	ErrNotReviewer      = errors.New("governance: not the reviewer of this item")
+	ErrOwnAccess        = errors.New("governance: nobody reviews their own access")
+	ErrItemDecided      = errors.New("governance: the review item is already decided")
+	ErrNotCampaignOwner = errors.New("governance: only the campaign owner may do this")
 )
 
 // Normalize fills the defaults and checks the definition; it answers the next launch after now.

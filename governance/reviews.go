@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -42,6 +43,8 @@ type ReviewStore interface {
 	OpenItemsOf(ctx context.Context, reviewer string) ([]ReviewItem, error)
 	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed.
 	Remediating(ctx context.Context, cycle string, count int) ([]ReviewItem, error)
+	// ItemsOfGrant lists a grant's items across cycles, oldest first.
+	ItemsOfGrant(ctx context.Context, grant string) ([]ReviewItem, error)
 	// Reviewed reports, per grant id, whether an earlier cycle certified it.
 	Reviewed(ctx context.Context, grants []string) ([]bool, error)
 	// GrantPage lists grants in creation order from offset (a stable cursor).
@@ -52,7 +55,8 @@ type ReviewStore interface {
 type Reviews struct {
 	Store    ReviewStore
 	Access   *Access
-	Notifier Notifier // reminders and escalations; nil: none sent
+	Trail    AuditTrail // the evidence report names the trail position it covers
+	Notifier Notifier   // reminders and escalations; nil: none sent
 	Now      func() time.Time
 	// PageSize is how many grants a launch reads, and how many items a close settles, per
 	// step; steps are resumable, so a crash repeats at most one. Default 500.
@@ -104,7 +108,7 @@ func (r *Reviews) Launch(ctx context.Context, campaignID, by string, at time.Tim
 		return Cycle{}, err
 	}
 	if by != "schedule" && by != c.Owner {
-		return Cycle{}, fmt.Errorf("%w: only the campaign owner launches it", ErrNotReviewer)
+		return Cycle{}, ErrNotCampaignOwner
 	}
 	now := r.Now()
 	id := fmt.Sprintf("%s-%s", c.ID, at.UTC().Format("20060102T150405Z"))
@@ -456,7 +460,7 @@ func (r *Reviews) Close(ctx context.Context, cycleID, by string) (Cycle, error) 
 		return cy, err
 	}
 	if by != cy.Campaign.Owner {
-		return cy, fmt.Errorf("%w: only the campaign owner closes a cycle early", ErrNotReviewer)
+		return cy, ErrNotCampaignOwner
 	}
 	if cy.State != CycleRunning {
 		return cy, fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, cy.ID, cy.State)
@@ -682,4 +686,102 @@ func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
 	_, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d confirmed, %d waiting", confirmed, next.Remediating)})
 	return err
+}
+
+// RemediationSLA is how long after the close a revocation may wait for its confirmation
+// before the evidence report counts it overdue.
+const RemediationSLA = 24 * time.Hour
+
+// ReviewSummary counts a cycle's items by outcome.
+type ReviewSummary struct {
+	Items      int `json:"items"`
+	Pending    int `json:"pending"`
+	Certified  int `json:"certified"`
+	Revoked    int `json:"revoked"`
+	NoResponse int `json:"noResponse"` // unanswered at the deadline
+	Moot       int `json:"moot"`
+	Flagged    int `json:"flagged"`
+	// Remediating revocations wait for their confirmation downstream; Overdue ones waited
+	// longer than RemediationSLA after the close.
+	Remediating int `json:"remediating"`
+	Confirmed   int `json:"confirmed"`
+	Overdue     int `json:"overdueRemediation"`
+}
+
+// ReviewReport is a cycle's evidence: its summary and the audit-trail position it covers,
+// sealed before the report was made, so an auditor can check it with `gatehouse audit verify`.
+type ReviewReport struct {
+	Cycle   Cycle         `json:"cycle"`
+	Summary ReviewSummary `json:"summary"`
+	Audit   AuditHead     `json:"audit"`
+	Made    time.Time     `json:"made"`
+}
+
+// Report makes a cycle's evidence report; Items then lists its rows.
+func (r *Reviews) Report(ctx context.Context, cycleID string) (ReviewReport, error) {
+	cy, err := r.Store.GetCycle(ctx, cycleID)
+	if err != nil {
+		return ReviewReport{}, err
+	}
+	rep := ReviewReport{Cycle: cy, Made: r.Now()}
+	for it, err := range r.Items(ctx, cycleID) {
+		if err != nil {
+			return rep, err
+		}
+		s := &rep.Summary
+		s.Items++
+		switch it.Verdict {
+		case VerdictPending:
+			s.Pending++
+		case VerdictCertified:
+			s.Certified++
+		case VerdictRevoked:
+			s.Revoked++
+		case VerdictUnanswered:
+			s.NoResponse++
+		case VerdictMoot:
+			s.Moot++
+		}
+		switch it.Remediation {
+		case RemediationFlagged:
+			s.Flagged++
+		case RemediationConfirmed:
+			s.Confirmed++
+		case RemediationPending:
+			s.Remediating++
+			if !cy.Closed.IsZero() && rep.Made.Sub(cy.Closed) > RemediationSLA {
+				s.Overdue++
+			}
+		}
+	}
+	if r.Trail != nil {
+		if _, err := r.Trail.SealAudit(ctx); err != nil {
+			return rep, err
+		}
+		if rep.Audit, err = r.Trail.AuditHead(ctx); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// Items streams a cycle's items in the order they were added, a page at a time.
+func (r *Reviews) Items(ctx context.Context, cycleID string) iter.Seq2[ReviewItem, error] {
+	return func(yield func(ReviewItem, error) bool) {
+		for offset := 0; ; offset += r.pageSize() {
+			items, err := r.Store.CycleItems(ctx, cycleID, offset, r.pageSize())
+			if err != nil {
+				yield(ReviewItem{}, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if len(items) < r.pageSize() {
+				return
+			}
+		}
+	}
 }

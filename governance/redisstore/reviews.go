@@ -125,6 +125,7 @@ for i = 3, #ARGV, 4 do
     redis.call("HSET", key, "v", 1, "j", json)
     local list = P .. "cycle:" .. item.cycle .. ":items"
     redis.call("ZADD", list, redis.call("ZCARD", list), id)
+    redis.call("ZADD", P .. "reviews:of:" .. grant, now, id)
     if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", now, id) end
     added = added + 1
   end
@@ -237,6 +238,13 @@ func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]gov
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]governance.ReviewItem, error) {
+	if !validID(grant) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "reviews:of:"+grant, "review:", 0, -1, itemVersion)
 }
 
 func (s *Store) Reviewed(ctx context.Context, grants []string) ([]bool, error) {

@@ -72,7 +72,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	clock := func() time.Time { return w.now }
 	sent := &notes{}
 	replica := func() *governance.Reviews {
-		return &governance.Reviews{Store: w.store, Access: w.access, Notifier: sent, Now: clock, PageSize: 2}
+		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
 	}
 	reviews, other := replica(), replica()
 	// Reviewers: the manager; dave's items go to erin instead (named), so that erin can leave.
@@ -89,7 +89,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if err != nil || saved.Unanswered != governance.UnansweredRevoke || saved.NextLaunch.IsZero() {
 		t.Fatalf("saved: %+v %v", saved, err)
 	}
-	if _, err := reviews.Launch(ctx, "q4", "ada", w.now); !errors.Is(err, governance.ErrNotReviewer) {
+	if _, err := reviews.Launch(ctx, "q4", "ada", w.now); !errors.Is(err, governance.ErrNotCampaignOwner) {
 		t.Fatalf("launched by someone not the owner: %v", err)
 	}
 	cycle, err := reviews.Launch(ctx, "q4", "sec", w.now)
@@ -260,6 +260,19 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	}
 	if closed, _ = w.store.GetCycle(ctx, cycle.ID); closed.Remediating != 0 {
 		t.Fatalf("still remediating: %d", closed.Remediating)
+	}
+	// The evidence: every outcome counted, and the sealed trail position it covers.
+	report, err := reviews.Report(ctx, cycle.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want2 := governance.ReviewSummary{Items: 5, Certified: 2, Revoked: 1, NoResponse: 1, Moot: 1, Confirmed: 2}
+	if report.Summary != want2 {
+		t.Fatalf("summary: %+v, want %+v", report.Summary, want2)
+	}
+	head, err := w.store.AuditHead(ctx)
+	if err != nil || report.Audit.ID == "" || report.Audit != head {
+		t.Fatalf("the report covers %+v; the trail's head is %+v (%v)", report.Audit, head, err)
 	}
 	// A certified grant counts as reviewed for the next cycle's "never reviewed" scope.
 	reviewed, err := w.store.Reviewed(ctx, []string{adaRead.ID, carolRead.ID})

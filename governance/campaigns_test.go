@@ -1,0 +1,149 @@
+package governance
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+var reviewNow = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+
+func TestCampaignNormalize(t *testing.T) {
+	base := Campaign{ID: "q", Name: "Q", Owner: "sec", Reviewers: []ApproverRule{{Kind: ApproverManager}}}
+	c, err := base.Normalize(reviewNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Schedule != DefaultCampaignSchedule || c.Duration != Duration(14*24*time.Hour) || c.Unanswered != UnansweredRevoke ||
+		len(c.Reminders) != 2 || c.Escalation != Duration(48*time.Hour) {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if want := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC); !c.NextLaunch.Equal(want) {
+		t.Fatalf("next quarterly launch: %s, want %s", c.NextLaunch, want)
+	}
+	for name, change := range map[string]func(*Campaign){
+		"no owner":               func(c *Campaign) { c.Owner = "" },
+		"no reviewers":           func(c *Campaign) { c.Reviewers = nil },
+		"bad rule":               func(c *Campaign) { c.Reviewers = []ApproverRule{{Kind: "oracle"}} },
+		"bad cron":               func(c *Campaign) { c.Schedule = "every tuesday" },
+		"too short":              func(c *Campaign) { c.Duration = Duration(time.Minute) },
+		"reminder past duration": func(c *Campaign) { c.Reminders = []Duration{Duration(30 * 24 * time.Hour)} },
+		"silent certification":   func(c *Campaign) { c.Unanswered = "certify" },
+	} {
+		bad := base
+		change(&bad)
+		if _, err := bad.Normalize(reviewNow); !errors.Is(err, ErrInvalidCampaign) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestScopeCovers(t *testing.T) {
+	g := Grant{Identity: "ada", Entitlement: "db-admin", Application: "db", Status: GrantActive, Starts: reviewNow.Add(-100 * 24 * time.Hour)}
+	facts := GrantFacts{Risk: RiskHigh}
+	for _, c := range []struct {
+		name  string
+		scope CampaignScope
+		grant func(Grant) Grant
+		facts func(GrantFacts) GrantFacts
+		want  bool
+	}{
+		{name: "everything", want: true},
+		{name: "not active", grant: func(g Grant) Grant { g.Status = GrantRevoking; return g }},
+		{name: "application", scope: CampaignScope{Applications: []string{"crm", "db"}}, want: true},
+		{name: "other application", scope: CampaignScope{Applications: []string{"crm"}}},
+		{name: "entitlement", scope: CampaignScope{Entitlements: []string{"db-read"}}},
+		{name: "risk at or above", scope: CampaignScope{MinRisk: RiskHigh}, want: true},
+		{name: "risk below", scope: CampaignScope{MinRisk: RiskCritical}},
+		{name: "break-glass only", scope: CampaignScope{BreakGlass: true}},
+		{name: "break-glass", scope: CampaignScope{BreakGlass: true}, grant: func(g Grant) Grant { g.Emergency = true; return g }, want: true},
+		{name: "non-human only", scope: CampaignScope{NonHuman: true}},
+		{name: "non-human", scope: CampaignScope{NonHuman: true}, facts: func(f GrantFacts) GrantFacts { f.NonHuman = true; return f }, want: true},
+		{name: "older than 90 days", scope: CampaignScope{OlderThan: Duration(90 * 24 * time.Hour)}, want: true},
+		{name: "older than a year", scope: CampaignScope{OlderThan: Duration(365 * 24 * time.Hour)}},
+		{name: "never reviewed", scope: CampaignScope{NeverReviewed: true}, want: true},
+		{name: "reviewed before", scope: CampaignScope{NeverReviewed: true}, facts: func(f GrantFacts) GrantFacts { f.Reviewed = true; return f }},
+		{name: "users", scope: CampaignScope{Users: []string{"bob"}}},
+		{name: "all criteria at once", scope: CampaignScope{Applications: []string{"db"}, MinRisk: RiskMedium, Users: []string{"ada"}}, want: true},
+	} {
+		gr, f := g, facts
+		if c.grant != nil {
+			gr = c.grant(gr)
+		}
+		if c.facts != nil {
+			f = c.facts(f)
+		}
+		if got := c.scope.Covers(gr, f, reviewNow); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestReviewItemTransitions(t *testing.T) {
+	running := Cycle{ID: "c1", State: CycleRunning, Campaign: Campaign{Owner: "sec", Unanswered: UnansweredRevoke}}
+	item := ReviewItem{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ada", Level: 1, Reviewer: "mgr", Verdict: VerdictPending}
+
+	two := item
+	two.SecondReviewer = "owner"
+	first, err := two.Decide(running, "mgr", true, "ok", reviewNow)
+	if err != nil || !first.Open() || first.Level != 2 || first.Reviewer != "owner" || len(first.Steps) != 1 {
+		t.Fatalf("first level certified: %+v %v", first, err)
+	}
+	if _, err := first.Decide(running, "mgr", true, "again", reviewNow); !errors.Is(err, ErrNotReviewer) {
+		t.Fatalf("the first level decided the second: %v", err)
+	}
+	final, err := first.Decide(running, "owner", false, "no", reviewNow)
+	if err != nil || final.Verdict != VerdictRevoked || final.DecidedBy != "owner" {
+		t.Fatalf("second level revoked: %+v %v", final, err)
+	}
+
+	for name, c := range map[string]struct {
+		cycle Cycle
+		who   string
+		want  error
+	}{
+		"closed cycle":   {Cycle{ID: "c1", State: CycleClosed}, "mgr", ErrCycleClosed},
+		"other cycle":    {Cycle{ID: "c2", State: CycleRunning}, "mgr", ErrCycleClosed},
+		"own access":     {running, "ada", ErrOwnAccess},
+		"not the review": {running, "bob", ErrNotReviewer},
+	} {
+		if _, err := item.Decide(c.cycle, c.who, true, "", reviewNow); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	if _, err := final.Decide(running, "owner", true, "", reviewNow); !errors.Is(err, ErrItemDecided) {
+		t.Fatalf("a decided item decided again: %v", err)
+	}
+
+	if _, err := item.Reassign(running, "bob", "carol", "", reviewNow); !errors.Is(err, ErrNotReviewer) {
+		t.Fatalf("reassigned by a stranger: %v", err)
+	}
+	if _, err := item.Reassign(running, "sec", "ada", "", reviewNow); !errors.Is(err, ErrOwnAccess) {
+		t.Fatalf("reassigned to the beneficiary: %v", err)
+	}
+	if moved, err := item.Reassign(running, "sec", "carol", "", reviewNow); err != nil || moved.Reviewer != "carol" {
+		t.Fatalf("the owner reassigns: %+v %v", moved, err)
+	}
+
+	// Settling: never silent certification.
+	unanswered, revoke := item.Settle(running, reviewNow)
+	if unanswered.Verdict != VerdictUnanswered || unanswered.Remediation != RemediationPending || !revoke {
+		t.Fatalf("unanswered, policy revoke: %+v %v", unanswered, revoke)
+	}
+	flagging := running
+	flagging.Campaign.Unanswered = UnansweredFlag
+	flagged, revoke := item.Settle(flagging, reviewNow)
+	if flagged.Verdict != VerdictUnanswered || flagged.Remediation != RemediationFlagged || revoke {
+		t.Fatalf("unanswered, policy flag: %+v %v", flagged, revoke)
+	}
+	if again, revoke := flagged.Settle(flagging, reviewNow); again.Remediation != RemediationFlagged || revoke {
+		t.Fatalf("settled twice: %+v", again)
+	}
+	certified, _ := item.Decide(running, "mgr", true, "", reviewNow)
+	if kept, revoke := certified.Settle(running, reviewNow); kept.Remediation != "" || revoke {
+		t.Fatalf("a certified item settled: %+v %v", kept, revoke)
+	}
+	if done := unanswered.Remediated(reviewNow); done.Remediation != RemediationConfirmed || !done.Confirmed.Equal(reviewNow) {
+		t.Fatalf("remediated: %+v", done)
+	}
+}
