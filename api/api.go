@@ -51,6 +51,8 @@ type Options struct {
 	Connector func(name string) (connectors.Connector, bool)
 	// Drift reconciles applications on demand and keeps their reports.
 	Drift *provisioning.Reconciler
+	// Reviews runs access-review campaigns.
+	Reviews *governance.Reviews
 }
 
 // Server is the REST API.
@@ -143,6 +145,21 @@ func (s *Server) routes() []route {
 		{"POST", "/incident-reviews/:id/close", security, s.closeIncidentReview},
 
 		{"GET", "/provisioning/dead-letters", auditors, s.deadLetters},
+
+		{"POST", "/campaigns", admins, s.saveCampaign(true)},
+		{"GET", "/campaigns", append(admins, RoleAuditor), s.listCampaigns},
+		{"GET", "/campaigns/:id", append(admins, RoleAuditor), s.getCampaign},
+		{"PUT", "/campaigns/:id", admins, s.saveCampaign(false)},
+		{"POST", "/campaigns/:id/launch", anyUser, s.launchCampaign},
+		{"GET", "/cycles", append(admins, RoleAuditor), s.listCycles},
+		{"GET", "/cycles/:id", everyone, s.getCycle},
+		{"POST", "/cycles/:id/close", anyUser, s.closeCycle},
+		{"GET", "/cycles/:id/report", everyone, s.cycleReport},
+		{"GET", "/reviews", anyUser, s.myReviews},
+		{"POST", "/reviews/decisions", anyUser, s.bulkDecide},
+		{"GET", "/reviews/:id", everyone, s.getReview},
+		{"POST", "/reviews/:id/decision", anyUser, s.decideReview},
+		{"POST", "/reviews/:id/reassign", anyUser, s.reassignReview},
 
 		{"GET", "/audit/events", auditors, s.auditEvents},
 		{"GET", "/audit/export", auditors, s.auditExport},

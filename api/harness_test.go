@@ -58,6 +58,7 @@ type env struct {
 	tokens  map[string]string // who -> bearer token
 	ids     map[string]string // who -> SCIM user id
 	notices chan []byte       // break-glass webhook deliveries
+	reviews *governance.Reviews
 }
 
 type recorder struct{ got chan []byte }
@@ -111,7 +112,8 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}
 	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: time.Now}
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
-	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Store: e.store, Identities: e.store, Tokens: tokens,
+	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: time.Now}
+	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,

@@ -30,11 +30,13 @@ func problem(c *gin.Context, status int, kind, detail string) {
 
 // domainProblems translates governance errors at the edge: each sentinel has one status and
 // one problem type, and its message (which never carries a secret) is the detail.
-var domainProblems = []struct {
+type domainError struct {
 	err    error
 	status int
 	kind   string
-}{
+}
+
+var domainProblems = []domainError{
 	{governance.ErrNotFound, http.StatusNotFound, "not-found"},
 	{governance.ErrVersionMismatch, http.StatusConflict, "version-mismatch"},
 	{governance.ErrConflict, http.StatusConflict, "conflict"},
@@ -58,16 +60,30 @@ var domainProblems = []struct {
 	{governance.ErrNoEligibleApprovers, http.StatusUnprocessableEntity, "no-eligible-approvers"},
 	{governance.ErrNotHolder, http.StatusUnprocessableEntity, "wrong-holder"},
 	{governance.ErrNotEmergency, http.StatusUnprocessableEntity, "not-emergency"},
+	{governance.ErrInvalidCampaign, http.StatusBadRequest, "invalid-campaign"},
+	{governance.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
+	{governance.ErrOwnAccess, http.StatusForbidden, "own-access"},
+	{governance.ErrNotReviewer, http.StatusForbidden, "not-the-reviewer"},
+	{governance.ErrCycleClosed, http.StatusConflict, "cycle-closed"},
+	{governance.ErrItemDecided, http.StatusConflict, "already-decided"},
+}
+
+// domainProblem is the problem a domain error is, if it is one.
+func domainProblem(err error) (domainError, bool) {
+	for _, p := range domainProblems {
+		if errors.Is(err, p.err) {
+			return p, true
+		}
+	}
+	return domainError{}, false
 }
 
 // fail answers with the problem for err; anything unknown is a bare 500, logged with the
 // request id and never shown to the caller.
 func (s *Server) fail(c *gin.Context, err error) {
-	for _, p := range domainProblems {
-		if errors.Is(err, p.err) {
-			problem(c, p.status, p.kind, err.Error())
-			return
-		}
+	if p, ok := domainProblem(err); ok {
+		problem(c, p.status, p.kind, err.Error())
+		return
 	}
 	s.log.Error("api request failed", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.String("path", c.FullPath()), zap.Error(err))
 	problem(c, http.StatusInternalServerError, "internal", "")

@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -133,8 +134,19 @@ func (c Campaign) Normalize(now time.Time) (Campaign, error) {
 		return bad("duration %s is under an hour", c.Duration.D())
 	}
 	if c.Reminders == nil {
-		c.Reminders = []Duration{Duration(7 * 24 * time.Hour), Duration(24 * time.Hour)}
+		// A week and a day before the deadline, those that fit; else halfway.
+		for _, r := range []Duration{Duration(7 * 24 * time.Hour), Duration(24 * time.Hour)} {
+			if r < c.Duration {
+				c.Reminders = append(c.Reminders, r)
+			}
+		}
+		if c.Reminders == nil {
+			c.Reminders = []Duration{c.Duration / 2}
+		}
 	}
+	// Reminders go out in order, the earliest (furthest from the deadline) first.
+	c.Reminders = slices.Clone(c.Reminders)
+	slices.SortFunc(c.Reminders, func(a, b Duration) int { return cmp.Compare(b, a) })
 	for _, r := range c.Reminders {
 		if r <= 0 || r >= c.Duration {
 			return bad("reminder %s is not within the duration", r.D())

@@ -1,0 +1,351 @@
+package api
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// Access reviews: campaigns are defined by admins and owned by a person; the owner launches
+// and closes cycles early; reviewers decide their items; auditors read everything and export
+// the evidence.
+
+type campaignBody struct {
+	governance.Campaign
+	IfVersion int64 `json:"ifVersion,omitempty"` // to replace: the version read; 0 creates
+}
+
+func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
+	return func(c *gin.Context, p Principal) {
+		var body campaignBody
+		if !readJSON(c, &body) {
+			return
+		}
+		if !create {
+			if body.ID != c.Param("id") || body.IfVersion == 0 {
+				problem(c, http.StatusBadRequest, "invalid-request", "the body's id must be the path's, with ifVersion the version read")
+				return
+			}
+		} else if body.IfVersion != 0 {
+			problem(c, http.StatusBadRequest, "invalid-request", "ifVersion is for replacing a campaign (PUT)")
+			return
+		}
+		saved, err := s.opts.Reviews.SaveCampaign(c.Request.Context(), p.Actor(), body.Campaign, body.IfVersion)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		status := http.StatusOK
+		if create {
+			status = http.StatusCreated
+		}
+		c.JSON(status, saved)
+	}
+}
+
+func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
+	all, err := s.opts.Reviews.Store.Campaigns(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	slicePage(c, all)
+}
+
+func (s *Server) getCampaign(c *gin.Context, _ Principal) {
+	camp, err := s.opts.Reviews.Store.GetCampaign(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, camp)
+}
+
+func (s *Server) launchCampaign(c *gin.Context, p Principal) {
+	cy, err := s.opts.Reviews.Launch(c.Request.Context(), c.Param("id"), p.User.ID, s.opts.Reviews.Now())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, cy)
+}
+
+func (s *Server) listCycles(c *gin.Context, _ Principal) {
+	all, err := s.opts.Reviews.Store.Cycles(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	slicePage(c, all)
+}
+
+// cycle reads a cycle for p: auditors, admins and its campaign's owner see it; others get 404.
+func (s *Server) cycle(c *gin.Context, p Principal) (governance.Cycle, bool) {
+	cy, err := s.opts.Reviews.Store.GetCycle(c.Request.Context(), c.Param("id"))
+	if err == nil && !p.Has(RoleAuditor) && !p.Has(RoleSecurityAdmin) && !p.Has(RoleCatalogAdmin) &&
+		(p.User == nil || p.User.ID != cy.Campaign.Owner) {
+		err = governance.ErrNotFound
+	}
+	if err != nil {
+		s.fail(c, err)
+		return cy, false
+	}
+	return cy, true
+}
+
+func (s *Server) getCycle(c *gin.Context, p Principal) {
+	if cy, ok := s.cycle(c, p); ok {
+		c.JSON(http.StatusOK, cy)
+	}
+}
+
+func (s *Server) closeCycle(c *gin.Context, p Principal) {
+	cy, err := s.opts.Reviews.Close(c.Request.Context(), c.Param("id"), p.User.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cy)
+}
+
+// cycleReport answers the evidence: JSON (summary, audit position, items) or, with
+// ?format=csv, one row per item after a header, the summary in the X-Review-* headers.
+func (s *Server) cycleReport(c *gin.Context, p Principal) {
+	if _, ok := s.cycle(c, p); !ok {
+		return
+	}
+	format := c.DefaultQuery("format", "json")
+	if format != "json" && format != "csv" {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "format must be json or csv")
+		return
+	}
+	ctx := c.Request.Context()
+	rep, err := s.opts.Reviews.Report(ctx, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if format == "json" {
+		c.Header("Content-Type", "application/json")
+		c.Status(http.StatusOK)
+		head, _ := json.Marshal(rep)
+		// The items stream after the summary, so a cycle of a million items is never held whole.
+		_, _ = c.Writer.Write(append(head[:len(head)-1], []byte(`,"items":[`)...))
+		first := true
+		for it, err := range s.opts.Reviews.Items(ctx, rep.Cycle.ID) {
+			if err != nil {
+				s.log.Sugar().Errorw("review report failed", "error", err)
+				return // the truncated JSON does not parse: the client sees the failure
+			}
+			row, _ := json.Marshal(it)
+			if !first {
+				_, _ = c.Writer.Write([]byte(","))
+			}
+			first = false
+			_, _ = c.Writer.Write(row)
+		}
+		_, _ = c.Writer.Write([]byte("]}"))
+		return
+	}
+	sum, _ := json.Marshal(rep.Summary)
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Header("X-Review-Summary", string(sum))
+	c.Header("X-Review-Audit-Position", rep.Audit.ID)
+	c.Header("X-Review-Audit-Hash", rep.Audit.Hash)
+	c.Status(http.StatusOK)
+	w := csv.NewWriter(c.Writer)
+	_ = w.Write([]string{"item", "grant", "beneficiary", "entitlement", "application", "risk", "reviewer", "verdict", "comment",
+		"decided_by", "decided_at", "remediation", "confirmed_at"})
+	for it, err := range s.opts.Reviews.Items(ctx, rep.Cycle.ID) {
+		if err != nil {
+			s.log.Sugar().Errorw("review report failed", "error", err)
+			_ = w.Write([]string{"error: the report is incomplete"})
+			break
+		}
+		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, it.Risk.String(), it.Reviewer,
+			string(it.Verdict), csvSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
+	}
+	w.Flush()
+}
+
+// csvSafe keeps free text from being read as a formula by a spreadsheet opening the
+// evidence: a value starting with = + - @ or a tab gets a leading apostrophe.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// itemView is an item with what a reviewer needs to judge it.
+type itemView struct {
+	governance.ReviewItem
+	Previous []previousVerdict `json:"previous"` // earlier cycles' verdicts on the same grant
+}
+
+type previousVerdict struct {
+	Cycle     string             `json:"cycle"`
+	Verdict   governance.Verdict `json:"verdict"`
+	DecidedBy string             `json:"decidedBy,omitempty"`
+	Decided   time.Time          `json:"decided,omitzero"`
+	Comment   string             `json:"comment,omitempty"`
+}
+
+func (s *Server) view(c *gin.Context, it governance.ReviewItem) (itemView, error) {
+	all, err := s.opts.Reviews.Store.ItemsOfGrant(c.Request.Context(), it.Grant)
+	v := itemView{ReviewItem: it, Previous: []previousVerdict{}}
+	for _, o := range all {
+		if o.ID != it.ID {
+			v.Previous = append(v.Previous, previousVerdict{Cycle: o.Cycle, Verdict: o.Verdict, DecidedBy: o.DecidedBy, Decided: o.Decided, Comment: o.Comment})
+		}
+	}
+	return v, err
+}
+
+// myReviews lists the caller's open items, with their context.
+func (s *Server) myReviews(c *gin.Context, p Principal) {
+	items, err := s.opts.Reviews.OpenItems(c.Request.Context(), p.User.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	views := make([]itemView, 0, len(items))
+	for _, it := range items {
+		v, err := s.view(c, it)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		views = append(views, v)
+	}
+	slicePage(c, views)
+}
+
+func (s *Server) getReview(c *gin.Context, p Principal) {
+	who := ""
+	if p.User != nil {
+		who = p.User.ID
+	}
+	it, _, err := s.opts.Reviews.Item(c.Request.Context(), c.Param("id"), who, p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	v, err := s.view(c, it)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+type verdictBody struct {
+	Certify *bool  `json:"certify"` // required: true certifies, false revokes
+	Comment string `json:"comment"`
+}
+
+func (b verdictBody) valid(c *gin.Context) bool {
+	if b.Certify == nil {
+		problem(c, http.StatusBadRequest, "invalid-request", "certify (true or false) is required")
+		return false
+	}
+	if !*b.Certify && b.Comment == "" {
+		problem(c, http.StatusBadRequest, "invalid-request", "a revocation needs a comment saying why")
+		return false
+	}
+	return true
+}
+
+func (s *Server) decideReview(c *gin.Context, p Principal) {
+	var body verdictBody
+	if !readJSON(c, &body) || !body.valid(c) {
+		return
+	}
+	it, err := s.opts.Reviews.Decide(c.Request.Context(), c.Param("id"), p.User.ID, *body.Certify, body.Comment)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, it)
+}
+
+// maxBulk bounds one bulk decision.
+const maxBulk = 500
+
+// bulkDecide decides several items the same way; each answers on its own, so one refusal does
+// not undo or stop the others.
+func (s *Server) bulkDecide(c *gin.Context, p Principal) {
+	var body struct {
+		Items   []string `json:"items"`
+		Certify *bool    `json:"certify"`
+		Comment string   `json:"comment"`
+	}
+	if !readJSON(c, &body) {
+		return
+	}
+	verdict := verdictBody{Certify: body.Certify, Comment: body.Comment}
+	if !verdict.valid(c) {
+		return
+	}
+	if len(body.Items) == 0 || len(body.Items) > maxBulk {
+		problem(c, http.StatusBadRequest, "invalid-request", "items: 1 to "+strconv.Itoa(maxBulk)+" ids")
+		return
+	}
+	type result struct {
+		Item    string             `json:"item"`
+		Verdict governance.Verdict `json:"verdict,omitempty"`
+		Error   string             `json:"error,omitempty"` // the problem type, as a single decision would answer
+	}
+	out := make([]result, 0, len(body.Items))
+	for _, id := range body.Items {
+		it, err := s.opts.Reviews.Decide(c.Request.Context(), id, p.User.ID, *body.Certify, body.Comment)
+		if err != nil {
+			p, ok := domainProblem(err)
+			if !ok {
+				s.fail(c, err)
+				return
+			}
+			out = append(out, result{Item: id, Error: p.kind})
+			continue
+		}
+		out = append(out, result{Item: id, Verdict: it.Verdict})
+	}
+	c.JSON(http.StatusOK, gin.H{"results": out})
+}
+
+type reassignBody struct {
+	To      string `json:"to"`
+	Comment string `json:"comment"`
+}
+
+func (s *Server) reassignReview(c *gin.Context, p Principal) {
+	var body reassignBody
+	if !readJSON(c, &body) {
+		return
+	}
+	if body.To == "" {
+		problem(c, http.StatusBadRequest, "invalid-request", "to (a user id) is required")
+		return
+	}
+	it, err := s.opts.Reviews.Reassign(c.Request.Context(), c.Param("id"), p.User.ID, body.To, body.Comment)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, it)
+}
+

@@ -1,0 +1,138 @@
+package api_test
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-iam/gatehouse/api"
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// An access review through the API: admins define the campaign, its owner launches it, the
+// reviewer sees their items with context and decides (one by one and in bulk), the owner
+// closes early, and an auditor exports the evidence. Next to each step, its abuse.
+func TestAccessReviewThroughTheAPI(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	var grants []string
+	for _, who := range []string{"ada", "bob"} {
+		for _, ent := range []string{"db-read", "db-admin"} {
+			var r governance.Request
+			e.must(201, who, "POST", "/requests", map[string]any{"entitlement": ent, "justification": "work"}, &r)
+			e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+			grants = append(grants, governance.GrantID(r.ID))
+		}
+	}
+	campaign := map[string]any{"id": "q4", "name": "Q4", "owner": "u-sec", "scope": map[string]any{"applications": []string{"db"}},
+		"reviewers": []any{map[string]any{"kind": "manager"}}, "duration": "72h"}
+	e.must(403, "ada", "POST", "/campaigns", campaign, nil)
+	var p api.Problem
+	e.must(400, "cat1", "POST", "/campaigns", map[string]any{"id": "q4", "name": "Q4", "owner": "u-sec", "unanswered": "certify",
+		"reviewers": []any{map[string]any{"kind": "manager"}}}, &p)
+	if p.Type != "https://gatehouse.dev/problems/invalid-campaign" {
+		t.Fatalf("silent certification: %+v", p)
+	}
+	e.must(201, "cat1", "POST", "/campaigns", campaign, nil)
+
+	e.must(403, "mgr", "POST", "/campaigns/q4/launch", nil, &p) // not the owner
+	var cycle governance.Cycle
+	e.must(201, "sec", "POST", "/campaigns/q4/launch", nil, &cycle)
+	if cycle.State != governance.CycleRunning || cycle.Items != 4 {
+		t.Fatalf("launched: %+v", cycle)
+	}
+	e.must(404, "ada", "GET", "/cycles/"+cycle.ID, nil, nil) // not hers to see
+
+	var mine struct{ Items []json.RawMessage }
+	e.must(200, "mgr", "GET", "/reviews", nil, &mine)
+	if len(mine.Items) != 4 {
+		t.Fatalf("mgr's items: %d", len(mine.Items))
+	}
+	var first struct {
+		governance.ReviewItem
+		Previous []any `json:"previous"`
+	}
+	_ = json.Unmarshal(mine.Items[0], &first)
+	if first.Beneficiary == "" || first.Risk == 0 || len(first.ApprovedBy) != 1 || first.Previous == nil {
+		t.Fatalf("an item without its context: %s", mine.Items[0])
+	}
+	item := func(grant string) string { return governance.ReviewItemID(cycle.ID, grant) }
+	e.must(404, "ada", "GET", "/reviews/"+item(grants[2]), nil, nil) // bob's item, not hers
+	e.must(403, "ada", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, &p)
+	if p.Type != "https://gatehouse.dev/problems/own-access" {
+		t.Fatalf("ada on her own access: %+v", p)
+	}
+	e.must(403, "bob", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, nil)
+	e.must(400, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": false}, nil) // revoking needs a why
+	e.must(400, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"comment": "no verdict"}, nil)
+	e.must(200, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true, "comment": "needed"}, nil)
+	e.must(409, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": false, "comment": "again"}, nil)
+
+	var bulk struct {
+		Results []struct{ Item, Verdict, Error string }
+	}
+	e.must(200, "mgr", "POST", "/reviews/decisions", map[string]any{"items": []string{item(grants[1]), item(grants[0]), "nope"},
+		"certify": false, "comment": "not needed"}, &bulk)
+	if len(bulk.Results) != 3 || bulk.Results[0].Verdict != "revoked" || bulk.Results[1].Error != "already-decided" || bulk.Results[2].Error != "not-found" {
+		t.Fatalf("bulk: %+v", bulk)
+	}
+	e.must(403, "ada", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-cat1"}, nil)
+	e.must(403, "mgr", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-bob"}, nil) // his own access
+	e.must(200, "mgr", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-cat1", "comment": "knows the db"}, nil)
+
+	e.must(403, "mgr", "POST", "/cycles/"+cycle.ID+"/close", nil, nil)
+	e.must(200, "sec", "POST", "/cycles/"+cycle.ID+"/close", nil, &cycle)
+	e.must(409, "cat1", "POST", "/reviews/"+item(grants[2])+"/decision", map[string]any{"certify": true}, nil)
+	for i, want := range []governance.GrantStatus{governance.GrantActive, governance.GrantRevoked, governance.GrantRevoked, governance.GrantRevoked} {
+		var g governance.Grant
+		e.must(200, "aud", "GET", "/grants/"+grants[i], nil, &g)
+		if g.Status != want {
+			t.Fatalf("grant %d after the close: %s, want %s", i, g.Status, want)
+		}
+	}
+
+	var report struct {
+		governance.ReviewReport
+		Items []governance.ReviewItem `json:"items"`
+	}
+	e.must(200, "aud", "GET", "/cycles/"+cycle.ID+"/report", nil, &report)
+	if report.Summary.Certified != 1 || report.Summary.Revoked != 1 || report.Summary.NoResponse != 2 || len(report.Items) != 4 || report.Audit.ID == "" {
+		t.Fatalf("report: %+v", report)
+	}
+	resp := e.do("aud", "GET", "/cycles/"+cycle.ID+"/report?format=csv", nil, nil)
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(rows) != 5 || rows[0][7] != "verdict" || resp.Header.Get("X-Review-Audit-Position") != report.Audit.ID {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("csv: %q %v %s", rows, err, raw)
+	}
+	for _, row := range rows[1:] {
+		if row[7] == "revoked" && !strings.HasPrefix(row[11], "pending") && row[11] != "confirmed" {
+			t.Fatalf("a revoked row without remediation: %q", row)
+		}
+	}
+	e.must(400, "aud", "GET", "/cycles/"+cycle.ID+"/report?format=xml", nil, nil)
+}
+
+// A comment that a spreadsheet would run as a formula is defused in the CSV evidence.
+func TestReviewCSVDefusesFormulas(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	var r governance.Request
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read"}, &r)
+	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(201, "cat1", "POST", "/campaigns", map[string]any{"id": "f", "name": "F", "owner": "u-sec",
+		"reviewers": []any{map[string]any{"kind": "manager"}}, "duration": "72h"}, nil)
+	var cycle governance.Cycle
+	e.must(201, "sec", "POST", "/campaigns/f/launch", nil, &cycle)
+	e.must(200, "mgr", "POST", "/reviews/"+governance.ReviewItemID(cycle.ID, governance.GrantID(r.ID))+"/decision",
+		map[string]any{"certify": false, "comment": `=HYPERLINK("http://evil.example","x")`}, nil)
+	resp := e.do("aud", "GET", "/cycles/"+cycle.ID+"/report?format=csv", nil, nil)
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(rows) != 2 || !strings.HasPrefix(rows[1][8], "'=") {
+		t.Fatalf("csv: %q %v", rows, err)
+	}
+}
