@@ -41,6 +41,8 @@ type Config struct {
 	// Connectors are the target systems grants are provisioned to; an application names one
 	// by its name. Default none: applications without a connector record grants only.
 	Connectors []Connector `yaml:"connectors"`
+	// Reviews configures how access-review reminders and escalations reach people.
+	Reviews Reviews `yaml:"reviews"`
 	// Provisioning tunes the workers that apply grants downstream.
 	Provisioning Provisioning `yaml:"provisioning"`
 	// ReconcileEvery is how often each application with a connector is compared with its
@@ -49,6 +51,22 @@ type Config struct {
 	// Demo loads the demo users and groups from fixtures/ into an empty store. Default false
 	// (true in the embedded demo configuration).
 	Demo bool `yaml:"demo"`
+}
+
+// Reviews configures review notifications: email, a chat webhook, or both. With neither, they
+// are logged at warning level.
+type Reviews struct {
+	Email Email `yaml:"email"`
+	// ChatURL is a Slack-compatible incoming webhook (a secret in itself: a reference). Default none.
+	ChatURL Secret `yaml:"chatURL"`
+}
+
+// Email is an SMTP server to send through. STARTTLS is used whenever the server offers it.
+type Email struct {
+	Addr     string `yaml:"addr"` // host:port; default none (off)
+	From     string `yaml:"from"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
 }
 
 // Provisioning tunes the provisioning workers (docs/adr/0007).
@@ -439,6 +457,26 @@ func (c Config) Validate() error {
 	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
 	if p := c.Provisioning; p.MaxAttempts < 1 || p.MaxBackoff < time.Second || p.Parallel < 1 || p.Parallel > 256 {
 		bad("provisioning", "maxAttempts must be at least 1, maxBackoff at least 1s, parallel between 1 and 256")
+	}
+	if e := c.Reviews.Email; e.Addr != "" {
+		if _, _, err := net.SplitHostPort(e.Addr); err != nil {
+			bad("reviews.email.addr", "%q is not host:port", e.Addr)
+		}
+		if !strings.Contains(e.From, "@") {
+			bad("reviews.email.from", "an address is required")
+		}
+		if e.Username != "" {
+			if _, err := e.Password.Resolve(); err != nil {
+				bad("reviews.email.password", "%v", err)
+			}
+		}
+	}
+	if c.Reviews.ChatURL != "" {
+		if u, err := c.Reviews.ChatURL.Resolve(); err != nil {
+			bad("reviews.chatURL", "%v", err)
+		} else if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad("reviews.chatURL", "the reference does not hold an http(s) URL")
+		}
 	}
 	if c.ReconcileEvery < time.Minute {
 		bad("reconcileEvery", "%s is below a minute", c.ReconcileEvery)

@@ -55,6 +55,7 @@ api:
   oidc: {issuer: "ftp://x"}
 breakGlass: {reviewSLA: 0s, webhook: {url: "nope"}}
 provisioning: {maxAttempts: 0}
+reviews: {email: {addr: "nohost", from: "x"}, chatURL: "https://hooks.example/abc"}
 connectors:
   - {name: dir, type: ldap, ldap: {url: "http://ldap", password: plain}}
   - {name: dir, type: scim, scim: {baseURL: "https://crm", token: "env:GATEHOUSE_TEST_UNSET", tokenURL: "https://t", retryFor: -1s}}
@@ -70,7 +71,7 @@ connectors:
 	for _, want := range []string{"listen:", "log.level:", "redis.url:", "redis: set only one", "redis.namespace:", "redis.password:",
 		"scim.maxResults:", "scim.maxBodyBytes:", "scim.clients[0].token: not a secret reference", `scim.clients[1].name: "okta" is used twice`,
 		"GATEHOUSE_TEST_UNSET is not set", "scim.clients[2].name: is required", "scim.clients[2].token: sha256",
-		"api.tokens[0].roles:", "api.oidc.issuer:", "api.oidc.audience:", "breakGlass.reviewSLA:", "breakGlass.webhook.url:", "provisioning: maxAttempts",
+		"api.tokens[0].roles:", "api.oidc.issuer:", "api.oidc.audience:", "breakGlass.reviewSLA:", "breakGlass.webhook.url:", "provisioning: maxAttempts", "reviews.email.addr:", "reviews.email.from:", "reviews.chatURL: unknown secret reference",
 		"connectors[0].ldap.url:", "connectors[0].ldap: bindDN", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
 		"connectors[1].scim: set a token", "connectors[1].scim: timeout and retryFor", "connectors[2]: type must be"} {
 		if !strings.Contains(err.Error(), want) {

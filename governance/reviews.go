@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,8 @@ type ReviewStore interface {
 	OpenItemsOf(ctx context.Context, reviewer string) ([]ReviewItem, error)
 	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed.
 	Remediating(ctx context.Context, cycle string, count int) ([]ReviewItem, error)
+	// OpenItems counts the open items of every cycle that had any, by cycle id.
+	OpenItems(ctx context.Context) (map[string]int, error)
 	// ItemsOfGrant lists a grant's items across cycles, oldest first.
 	ItemsOfGrant(ctx context.Context, grant string) ([]ReviewItem, error)
 	// Reviewed reports, per grant id, whether an earlier cycle certified it.
@@ -599,13 +602,50 @@ func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
 	return err
 }
 
-// OpenCount is a reviewer's open items in one cycle, as reminders carry it.
+// OpenCount is a reviewer's open items in one cycle.
 type OpenCount struct {
-	Cycle    string    `json:"cycle"`
-	Campaign string    `json:"campaign"`
-	Reviewer string    `json:"reviewer"`
-	Open     int       `json:"open"`
-	Deadline time.Time `json:"deadline"`
+	Reviewer string `json:"reviewer"`
+	Open     int    `json:"open"`
+}
+
+// ReviewNotice is a reminder to a reviewer, or the escalation to a campaign owner of the items
+// still open.
+type ReviewNotice struct {
+	Kind     string      `json:"kind"` // review.reminder or review.escalation
+	To       string      `json:"to"`   // user id
+	Name     string      `json:"name"`
+	Email    string      `json:"email"`
+	Cycle    string      `json:"cycle"`
+	Campaign string      `json:"campaign"`
+	Deadline time.Time   `json:"deadline"`
+	Open     []OpenCount `json:"open"`
+}
+
+// Recipient is the address the notice goes to.
+func (n ReviewNotice) Recipient() string { return n.Email }
+
+// Subject is the notice in one line.
+func (n ReviewNotice) Subject() string {
+	total := 0
+	for _, o := range n.Open {
+		total += o.Open
+	}
+	if n.Kind == "review.escalation" {
+		return fmt.Sprintf("Access review %s: %d items still open before the deadline", n.Campaign, total)
+	}
+	return fmt.Sprintf("Access review %s: %d items wait for your decision", n.Campaign, total)
+}
+
+// Text is the notice for people: what is open, by whom, and what happens at the deadline.
+func (n ReviewNotice) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Hello %s,\n\n%s.\n", n.Name, n.Subject())
+	for _, o := range n.Open {
+		fmt.Fprintf(&b, "- %s: %d open\n", o.Reviewer, o.Open)
+	}
+	fmt.Fprintf(&b, "\nThe deadline is %s (cycle %s). Access nobody confirms by then is revoked or flagged, as the campaign says; it is never certified by default.\n",
+		n.Deadline.UTC().Format(time.RFC1123), n.Cycle)
+	return b.String()
 }
 
 // notifyOpen tells each reviewer with open items how many (a reminder), or the campaign owner
@@ -616,19 +656,23 @@ func (r *Reviews) notifyOpen(ctx context.Context, cy Cycle, kind string, toOwner
 		return nil
 	}
 	open := map[string]int{}
-	for offset := 0; ; offset += r.pageSize() {
-		items, err := r.Store.CycleItems(ctx, cy.ID, offset, r.pageSize())
+	for it, err := range r.Items(ctx, cy.ID) {
 		if err != nil {
 			return err
 		}
-		for _, it := range items {
-			if it.Open() {
-				open[it.Reviewer]++
+		if it.Open() {
+			open[it.Reviewer]++
+		}
+	}
+	send := func(to string, counts []OpenCount) error {
+		n := ReviewNotice{Kind: kind, To: to, Cycle: cy.ID, Campaign: cy.Campaign.Name, Deadline: cy.Deadline, Open: counts}
+		if p, err := r.Access.People.Person(ctx, to); err == nil {
+			n.Name, n.Email = p.DisplayName, p.Email
+			if n.Name == "" {
+				n.Name = p.UserName
 			}
 		}
-		if len(items) < r.pageSize() {
-			break
-		}
+		return r.Notifier.Notify(ctx, kind, n)
 	}
 	reviewers := slices.Sorted(maps.Keys(open))
 	if toOwner {
@@ -637,13 +681,15 @@ func (r *Reviews) notifyOpen(ctx context.Context, cy Cycle, kind string, toOwner
 		}
 		counts := make([]OpenCount, 0, len(open))
 		for _, who := range reviewers {
-			counts = append(counts, OpenCount{Cycle: cy.ID, Campaign: cy.Campaign.ID, Reviewer: who, Open: open[who], Deadline: cy.Deadline})
+			counts = append(counts, OpenCount{Reviewer: who, Open: open[who]})
 		}
-		return r.Notifier.Notify(ctx, kind, map[string]any{"to": cy.Campaign.Owner, "cycle": cy.ID, "open": counts})
+		return send(cy.Campaign.Owner, counts)
 	}
 	for _, who := range reviewers {
-		if err := r.Notifier.Notify(ctx, kind, map[string]any{"to": who,
-			"open": OpenCount{Cycle: cy.ID, Campaign: cy.Campaign.ID, Reviewer: who, Open: open[who], Deadline: cy.Deadline}}); err != nil {
+		if who == "" {
+			continue // nobody able: the owner hears of it in the escalation
+		}
+		if err := send(who, []OpenCount{{Reviewer: who, Open: open[who]}}); err != nil {
 			return err
 		}
 	}

@@ -6,12 +6,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/notify"
 )
 
@@ -50,5 +58,115 @@ func TestWebhookSignsAndReportsFailures(t *testing.T) {
 	forged := &notify.Webhook{URL: srv.URL, Secret: []byte("guess"), Client: srv.Client(), Now: time.Now}
 	if err := forged.Notify(context.Background(), "x", nil); err == nil {
 		t.Fatal("a body signed with another secret was accepted")
+	}
+}
+
+// mailbox is an in-process SMTP server that keeps what it is sent, and the credentials used.
+type mailbox struct {
+	mu    sync.Mutex
+	mails []string // "from -> to\n" + data
+	auth  string   // "user:pass" of the last PLAIN login
+}
+
+type mailSession struct {
+	box      *mailbox
+	from, to string
+}
+
+func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *mailSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		s.box.mu.Lock()
+		s.box.auth = user + ":" + pass
+		s.box.mu.Unlock()
+		if pass != "mail-pass" {
+			return errors.New("bad password")
+		}
+		return nil
+	}), nil
+}
+func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = to; return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	s.box.mu.Lock()
+	s.box.mails = append(s.box.mails, s.from+" -> "+s.to+"\n"+string(b))
+	s.box.mu.Unlock()
+	return err
+}
+func (s *mailSession) Reset()        {}
+func (s *mailSession) Logout() error { return nil }
+
+func startMailbox(t *testing.T) (*mailbox, string) {
+	box := &mailbox{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{box: box}, nil }))
+	srv.Domain, srv.AllowInsecureAuth = "localhost", true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return box, l.Addr().String()
+}
+
+var notice = governance.ReviewNotice{Kind: "review.reminder", To: "u-ada", Name: "Ada", Email: "ada@example.org", Cycle: "q4-1",
+	Campaign: "Q4\r\nBcc: everyone@example.org", Deadline: time.Date(2026, 12, 15, 17, 0, 0, 0, time.UTC),
+	Open: []governance.OpenCount{{Reviewer: "u-ada", Open: 3}}}
+
+// Review reminders by email: to the reviewer's address, authenticated, and a subject with a
+// line break in it cannot add a header.
+func TestEmailDeliversReviewNotices(t *testing.T) {
+	box, addr := startMailbox(t)
+	mailer := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "mail-pass"}
+	if err := mailer.Notify(context.Background(), notice.Kind, notice); err != nil {
+		t.Fatal(err)
+	}
+	box.mu.Lock()
+	mails, auth := box.mails, box.auth
+	box.mu.Unlock()
+	if len(mails) != 1 || auth != "gatehouse:mail-pass" {
+		t.Fatalf("mails %d, auth %q", len(mails), auth)
+	}
+	got := mails[0]
+	if !strings.HasPrefix(got, "gatehouse@example.org -> ada@example.org\n") || !strings.Contains(got, "3 items wait for your decision") ||
+		!strings.Contains(got, "never certified by default") {
+		t.Fatalf("mail:\n%s", got)
+	}
+	if headers, _, _ := strings.Cut(got, "\r\n\r\n"); strings.Contains(headers, "\r\nBcc:") {
+		t.Fatalf("a header was injected through the subject:\n%s", got)
+	}
+
+	wrong := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "nope"}
+	if err := wrong.Notify(context.Background(), notice.Kind, notice); err == nil {
+		t.Fatal("a refused login counted as delivered")
+	}
+	if err := mailer.Notify(context.Background(), "breakglass.activated", map[string]string{"grant": "g1"}); err == nil {
+		t.Fatal("a payload without a recipient counted as delivered")
+	}
+}
+
+// Review notices to a Slack-compatible webhook: {"text": ...}; a refusal is not delivered.
+func TestChatDeliversReviewNotices(t *testing.T) {
+	answer := http.StatusOK
+	var got map[string]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		w.WriteHeader(answer)
+	}))
+	defer srv.Close()
+	chat := &notify.Chat{URL: srv.URL, Client: srv.Client()}
+	if err := chat.Notify(context.Background(), notice.Kind, notice); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got["text"], "3 items wait for your decision") {
+		t.Fatalf("chat message: %q", got)
+	}
+	answer = http.StatusForbidden
+	if err := chat.Notify(context.Background(), notice.Kind, notice); err == nil {
+		t.Fatal("a refused post counted as delivered")
+	}
+	if err := (notify.All{chat, &notify.Email{Addr: "127.0.0.1:1"}}).Notify(context.Background(), notice.Kind, notice); err == nil {
+		t.Fatal("failures were swallowed")
 	}
 }

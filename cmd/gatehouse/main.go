@@ -225,7 +225,7 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping,
-		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog})})
+		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog}, reviewMetrics{store: store})})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
@@ -266,6 +266,7 @@ type services struct {
 	serviceAccounts *governance.ServiceAccounts
 	connector       func(name string) (connectors.Connector, bool)
 	drift           *provisioning.Reconciler
+	reviews         *governance.Reviews
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -296,7 +297,12 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		notifier = hook
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Now: time.Now}
+	reviewNotices, err := reviewNotifier(cfg.Reviews, log)
+	if err != nil {
+		return services{}, fmt.Errorf("reviews: %w", err)
+	}
+	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: time.Now}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews, Now: time.Now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: time.Now}
 	type duty struct {
 		name, what string
@@ -314,6 +320,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		}},
 		{"provisioning", "provisioning grants downstream", func(ctx context.Context) (int, error) { return worker.Sweep(ctx, 200) }},
 		{"drift", "reconciling applications", func(ctx context.Context) (int, error) { return drift.Sweep(ctx, 10) }},
+		{"campaigns", "launching scheduled access reviews", func(ctx context.Context) (int, error) { return reviews.Schedule(ctx, 10) }},
+		{"reviews", "running access-review cycles", func(ctx context.Context) (int, error) { return reviews.Sweep(ctx, 10) }},
 	}
 	siem, err := webhook(cfg.Audit.SIEM)
 	if err != nil {
@@ -329,7 +337,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	for _, d := range duties {
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
-	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift}, nil
+	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
+		reviews: reviews}, nil
 }
 
 // provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
@@ -489,6 +498,7 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
+		Reviews: svc.reviews,
 		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},

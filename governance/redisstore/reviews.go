@@ -127,6 +127,7 @@ for i = 3, #ARGV, 4 do
     redis.call("ZADD", list, redis.call("ZCARD", list), id)
     redis.call("ZADD", P .. "reviews:of:" .. grant, now, id)
     if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", now, id) end
+    redis.call("HINCRBY", P .. "cycles:open", item.cycle, 1)
     added = added + 1
   end
 end
@@ -163,11 +164,12 @@ func (s *Store) GetReviewItem(ctx context.Context, id string) (governance.Review
 	return getRecord(ctx, s, "review:"+id, itemVersion)
 }
 
-// ARGV: P id prevVersion json event prevReviewer reviewer open remediating certified cycle grant
+// ARGV: P id prevVersion json event prevReviewer reviewer open remediating certified cycle grant wasOpen
 var updateItemScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local failed = casWrite(P, P .. "review:" .. id, ARGV[3], ARGV[4], ARGV[5])
 if failed then return failed end
+if ARGV[13] == "1" and ARGV[8] == "0" then redis.call("HINCRBY", P .. "cycles:open", ARGV[11], -1) end
 if ARGV[6] ~= "" then redis.call("ZREM", P .. "reviewer:" .. ARGV[6] .. ":open", id) end
 if ARGV[8] == "1" and ARGV[7] ~= "" then
   redis.call("ZADD", P .. "reviewer:" .. ARGV[7] .. ":open", redis.call("TIME")[1], id)
@@ -200,7 +202,7 @@ func (s *Store) UpdateReviewItem(ctx context.Context, prev, next governance.Revi
 	}
 	res, err := updateItemScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
 		prev.Reviewer, next.Reviewer, flag(next.Open()), flag(next.Remediation == governance.RemediationPending),
-		flag(next.Verdict == governance.VerdictCertified), next.Cycle, next.Grant).Slice()
+		flag(next.Verdict == governance.VerdictCertified), next.Cycle, next.Grant, flag(prev.Open())).Slice()
 	if err != nil {
 		return next, fmt.Errorf("redisstore: update review item %s: %w", next.ID, err)
 	}
@@ -245,6 +247,19 @@ func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]governance.Re
 		return nil, nil
 	}
 	return listRecords(ctx, s, "reviews:of:"+grant, "review:", 0, -1, itemVersion)
+}
+
+// OpenItems counts the open items of every cycle that had any.
+func (s *Store) OpenItems(ctx context.Context) (map[string]int, error) {
+	raw, err := s.rdb.HGetAll(ctx, s.prefix+"cycles:open").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: open items: %w", err)
+	}
+	out := make(map[string]int, len(raw))
+	for cycle, n := range raw {
+		out[cycle], _ = strconv.Atoi(n)
+	}
+	return out, nil
 }
 
 func (s *Store) Reviewed(ctx context.Context, grants []string) ([]bool, error) {

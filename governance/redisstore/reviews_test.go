@@ -21,7 +21,7 @@ type notes struct {
 func (n *notes) Notify(_ context.Context, kind string, payload any) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.sent = append(n.sent, kind+" "+payload.(map[string]any)["to"].(string))
+	n.sent = append(n.sent, kind+" "+payload.(governance.ReviewNotice).To)
 	return nil
 }
 
@@ -157,6 +157,9 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("dave's item after erin left: reviewer %q", it.Reviewer)
 	}
 
+	if open, err := w.store.OpenItems(ctx); err != nil || open[cycle.ID] != 2 { // carol's and dave's
+		t.Fatalf("open items: %v %v", open, err)
+	}
 	// The reminder an hour before the deadline, to each reviewer with open items; then the
 	// escalation to the owner.
 	w.now = w.now.Add(61 * time.Minute)
@@ -248,6 +251,9 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("revocations per grant: %v", revocations)
 	}
 
+	if open, err := w.store.OpenItems(ctx); err != nil || open[cycle.ID] != 0 {
+		t.Fatalf("open items after the close: %v %v", open, err)
+	}
 	// The revocations were confirmed at once (record-only provisioning): the next check says so.
 	w.now = w.now.Add(10 * time.Second)
 	if _, err := reviews.Sweep(ctx, 10); err != nil {
