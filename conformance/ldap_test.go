@@ -2,8 +2,6 @@ package conformance
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -235,13 +233,7 @@ func TestLDAPEndToEnd(t *testing.T) {
 	if report.OutOfBand != 1 || report.Entitlements[0].OutOfBand[0] != "intruder" {
 		t.Fatalf("drift: %+v", report)
 	}
-	resp, err := http.Get(g.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), `gatehouse_drift_accounts{application="dir",kind="out_of_band"} 1`) {
+	if !strings.Contains(scrape(t, g), `gatehouse_drift_accounts{application="dir",kind="out_of_band"} 1`) {
 		t.Fatalf("drift is not in /metrics")
 	}
 }

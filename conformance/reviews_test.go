@@ -1,0 +1,103 @@
+package conformance
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
+)
+
+// An access review through the binary and slapd: two people hold an LDAP group; the owner
+// launches a campaign; the manager certifies one and lets the other go unanswered; the owner
+// closes the cycle. The unanswered membership is gone from slapd, and the evidence report says
+// so, with the time the directory confirmed it; the trail verifies.
+func TestReviewRevokesWhatNobodyCertified(t *testing.T) {
+	d := newDirectory(t, redis.URL(), []string{"ops"}, "gus", "hal")
+	g := d.start(t)
+	defer func() {
+		if err := g.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	d.setUp(t, g, []string{"ops"}, "gus", "hal")
+	grants := map[string]string{}
+	for _, who := range []string{"gus", "hal"} {
+		var r governance.Request
+		d.call(t, g, 201, who, "POST", "/requests", map[string]any{"entitlement": "ldap-ops"}, &r)
+		d.call(t, g, 200, "boss", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+		grants[who] = governance.GrantID(r.ID)
+	}
+	dn := func(who string) string { return "uid=" + who + "@ldap.example.org," + ldaptest.PeopleDN }
+	if m := d.members(t, "ops"); !strings.Contains(m, dn("gus")) || !strings.Contains(m, dn("hal")) {
+		t.Fatalf("before the review:\n%s", m)
+	}
+
+	d.call(t, g, 201, "admin", "POST", "/campaigns", map[string]any{"id": "ops-q4", "name": "Ops Q4", "owner": d.ids["boss"],
+		"scope": map[string]any{"applications": []string{"dir"}}, "reviewers": []any{map[string]any{"kind": "manager"}}, "duration": "336h"}, nil)
+	var cycle governance.Cycle
+	d.call(t, g, 201, "boss", "POST", "/campaigns/ops-q4/launch", nil, &cycle)
+	if cycle.Items != 2 {
+		t.Fatalf("launched: %+v", cycle)
+	}
+	item := func(who string) string { return governance.ReviewItemID(cycle.ID, grants[who]) }
+	d.call(t, g, 200, "boss", "POST", "/reviews/"+item("gus")+"/decision", map[string]any{"certify": true, "comment": "on call"}, nil)
+	progress := `gatehouse_review_items{campaign="ops-q4",cycle="` + cycle.ID + `",kind="open",state="running"} 1`
+	if m := scrape(t, g); !strings.Contains(m, progress) {
+		t.Fatalf("campaign progress is not in /metrics (%s):\n%s", progress, m)
+	}
+	d.call(t, g, 200, "boss", "POST", "/cycles/"+cycle.ID+"/close", nil, nil)
+
+	waitFor(t, 20*time.Second, "hal's unreviewed membership is gone from slapd", func() bool {
+		return !strings.Contains(d.members(t, "ops"), dn("hal"))
+	})
+	if !strings.Contains(d.members(t, "ops"), dn("gus")) {
+		t.Fatal("the certified membership went too")
+	}
+	var report struct {
+		governance.ReviewReport
+		Items []governance.ReviewItem `json:"items"`
+	}
+	waitFor(t, 20*time.Second, "the report shows the revocation confirmed", func() bool {
+		d.call(t, g, 200, "admin", "GET", "/cycles/"+cycle.ID+"/report", nil, &report)
+		return report.Summary.Confirmed == 1
+	})
+	for _, it := range report.Items {
+		switch it.Beneficiary {
+		case d.ids["hal"]:
+			if it.Verdict != governance.VerdictUnanswered || it.Remediation != governance.RemediationConfirmed || it.Confirmed.IsZero() {
+				t.Fatalf("hal's evidence: %+v", it)
+			}
+		case d.ids["gus"]:
+			if it.Verdict != governance.VerdictCertified || it.DecidedBy != d.ids["boss"] || it.Remediation != "" {
+				t.Fatalf("gus's evidence: %+v", it)
+			}
+		}
+	}
+	if report.Summary.NoResponse != 1 || report.Summary.Certified != 1 || report.Audit.ID == "" {
+		t.Fatalf("summary: %+v, audit %+v", report.Summary, report.Audit)
+	}
+	var hal governance.Grant
+	d.call(t, g, 200, "admin", "GET", "/grants/"+grants["hal"], nil, &hal)
+	if hal.Status != governance.GrantRevoked || !strings.HasPrefix(hal.Reason, "review: cycle "+cycle.ID) {
+		t.Fatalf("hal's grant: %s %q", hal.Status, hal.Reason)
+	}
+	if strings.Contains(scrape(t, g), `campaign="ops-q4"`) {
+		t.Fatalf("a finished cycle is still in /metrics")
+	}
+	d.verifyAudit(t, redis.URL())
+}
+
+func scrape(t *testing.T, g *gateway) string {
+	t.Helper()
+	resp, err := http.Get(g.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	return string(metrics)
+}
