@@ -8,7 +8,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // ReviewStore keeps campaigns, their cycles and review items, each change with its audit
@@ -165,7 +168,7 @@ func (r *Reviews) Schedule(ctx context.Context, limit int) (int, error) {
 // continueLaunch snapshots grants into items a page at a time, recording its cursor after each
 // page, until every grant was read; then the cycle runs.
 func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
-	view := &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{}}
+	view := r.launchView()
 	for cy.State == CycleLaunching {
 		page, err := r.Store.GrantPage(ctx, cy.Cursor, r.pageSize())
 		if err != nil {
@@ -226,11 +229,59 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// launchView resolves what items need (risk, reviewers) with the catalog read once per launch.
+// launchView resolves what items need (risk, reviewers), reading each entitlement,
+// application, manager and reviewer once per launch rather than once per grant. One goroutine
+// uses it.
 type launchView struct {
 	reviews      *Reviews
 	entitlements map[string]Entitlement
 	apps         map[string]Application
+	managers     map[string]string
+	members      map[string][]string
+	able         map[string]bool
+}
+
+func (r *Reviews) launchView() *launchView {
+	return &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{},
+		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}}
+}
+
+var _ Directory = (*launchView)(nil)
+
+func (v *launchView) Manager(ctx context.Context, id string) (string, error) {
+	if m, ok := v.managers[id]; ok {
+		return m, nil
+	}
+	m, err := v.reviews.Access.directory().Manager(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		m, err = "", nil // a beneficiary without a person (deleted meanwhile): the fallback reviews
+	}
+	if err == nil {
+		v.managers[id] = m
+	}
+	return m, err
+}
+
+func (v *launchView) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	if m, ok := v.members[group]; ok {
+		return m, nil
+	}
+	m, err := v.reviews.Access.directory().GroupMembers(ctx, group)
+	if err == nil {
+		v.members[group] = m
+	}
+	return m, err
+}
+
+// isAble reports whether id is an active person.
+func (v *launchView) isAble(ctx context.Context, id string) bool {
+	able, ok := v.able[id]
+	if !ok {
+		p, err := v.reviews.Access.People.Person(ctx, id)
+		able = err == nil && p.Active
+		v.able[id] = able
+	}
+	return able
 }
 
 func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]ReviewItem, error) {
@@ -254,7 +305,8 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]Revie
 		if err != nil {
 			return nil, err
 		}
-		nonHuman := v.reviews.Access.ServiceAccounts != nil && v.isServiceAccount(ctx, g.Identity)
+		// Only a non-human scope asks, so a launch over a million grants does not read each identity.
+		nonHuman := cy.Campaign.Scope.NonHuman && v.reviews.Access.ServiceAccounts != nil && v.isServiceAccount(ctx, g.Identity)
 		if !cy.Campaign.Scope.Covers(g, GrantFacts{Risk: e.Risk, NonHuman: nonHuman, Reviewed: reviewed[i]}, v.reviews.Now()) {
 			continue
 		}
@@ -306,15 +358,12 @@ func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Applica
 // owner reassigns it, and is revoked by default: never certified by nobody).
 func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRule, rf RequestFor, not ...string) (string, error) {
 	for _, set := range [][]ApproverRule{rules, cy.Campaign.Fallback, {{Kind: ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
-		ids, err := resolveRules(ctx, v.reviews.Access.directory(), set, rf)
+		ids, err := resolveRules(ctx, v, set, rf)
 		if err != nil {
 			return "", err
 		}
 		for _, id := range ids {
-			if id == rf.Beneficiary || slices.Contains(not, id) {
-				continue
-			}
-			if p, err := v.reviews.Access.People.Person(ctx, id); err == nil && p.Active {
+			if id != rf.Beneficiary && !slices.Contains(not, id) && v.isAble(ctx, id) {
 				return id, nil
 			}
 		}
@@ -414,7 +463,7 @@ func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 	if err != nil {
 		return err
 	}
-	view := &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{}}
+	view := r.launchView()
 	for _, it := range items {
 		cy, err := r.Store.GetCycle(ctx, it.Cycle)
 		if err != nil {
@@ -490,19 +539,27 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 		if err != nil {
 			return cy, err
 		}
-		remediating := 0
+		// Items settle side by side: each is its own compare-and-swap and revocation.
+		var (
+			g           errgroup.Group
+			remediating atomic.Int64
+		)
+		g.SetLimit(settleParallel)
 		for _, it := range items {
-			pending, err := r.settleItem(ctx, cy, it)
-			if err != nil {
-				return cy, err
-			}
-			if pending {
-				remediating++
-			}
+			g.Go(func() error {
+				pending, err := r.settleItem(ctx, cy, it)
+				if pending {
+					remediating.Add(1)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return cy, err
 		}
 		next := cy
 		next.Cursor += len(items)
-		next.Remediating += remediating
+		next.Remediating += int(remediating.Load())
 		event := Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.settle", Target: "cycle:" + cy.ID}
 		if len(items) < r.pageSize() {
 			next.State, next.Closed = CycleClosed, r.Now()
@@ -514,6 +571,9 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 	}
 	return cy, nil
 }
+
+// settleParallel is how many items a close settles at once.
+const settleParallel = 16
 
 // settleItem settles one item and starts its revocation; it answers whether the revocation
 // waits for confirmation downstream.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -83,40 +84,35 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 	stop := w.keepClaimed(ctx, held)
 	defer stop()
 	var (
-		wg       sync.WaitGroup
-		slot     = make(chan struct{}, w.parallel())
+		g        errgroup.Group
 		mu       sync.Mutex
 		settled  int
 		finished []Job // taken off the queue together, in one call
-		errs     []error
 	)
+	g.SetLimit(w.parallel())
 	for _, j := range jobs {
-		slot <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slot }()
+		g.Go(func() error {
 			done, err := w.run(ctx, j, view)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
-				errs = append(errs, err)
-				held.release(j)
-			case done:
-				finished = append(finished, j) // still held: claimed until taken off below
-				settled++
-			default:
-				held.release(j)
+			if err == nil {
 				settled++
 			}
+			if done {
+				finished = append(finished, j) // still held: claimed until taken off below
+				return nil
+			}
+			held.release(j)
+			return err
 		})
 	}
-	wg.Wait()
+	err = g.Wait()
 	// held still lists the finished jobs, so the heartbeat keeps them claimed until here.
-	if err := w.Queue.DoneJobs(ctx, finished, w.Now()); err != nil {
-		errs = append(errs, err)
+	if derr := w.Queue.DoneJobs(ctx, finished, w.Now()); derr != nil {
 		settled -= len(finished)
+		err = errors.Join(err, derr)
 	}
-	return settled, errors.Join(errs...)
+	return settled, err
 }
 
 // heldJobs are a sweep's claimed jobs not yet settled.
