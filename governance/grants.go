@@ -130,11 +130,28 @@ func (s *Grants) ConfirmRevoked(ctx context.Context, g Grant) (Grant, error) {
 // Revoke removes a grant's access; reviews and leavers revoke through here too, so every
 // revocation takes one path.
 func (s *Grants) Revoke(ctx context.Context, id, actor, reason string) (Grant, error) {
-	if _, err := s.update(ctx, id, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
-		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }); err != nil {
+	revoked, err := s.revoke(ctx, id, nil, actor, reason)
+	if err != nil {
 		return Grant{}, err
 	}
-	return s.deprovision(ctx, id)
+	return s.deprovisionFrom(ctx, revoked)
+}
+
+// RevokeQueued revokes from a copy of the grant just read (a stale one costs a read), and
+// leaves the removal downstream to the provisioning queue, which the revocation's script
+// already asked, rather than trying it in the caller: what a review's close does for
+// thousands of grants at once. A grant provisioned nowhere is recorded revoked at once.
+func (s *Grants) RevokeQueued(ctx context.Context, g Grant, actor, reason string) (Grant, error) {
+	revoked, err := s.revoke(ctx, g.ID, &g, actor, reason)
+	if err != nil || revoked.Application != "" {
+		return revoked, err
+	}
+	return s.deprovisionFrom(ctx, revoked)
+}
+
+func (s *Grants) revoke(ctx context.Context, id string, known *Grant, actor, reason string) (Grant, error) {
+	return s.versioned().update(ctx, id, known, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
+		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }, nil)
 }
 
 // deprovision removes a revoking grant's access downstream and records it. Two callers may

@@ -497,8 +497,17 @@ func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 // updateItem changes an item by compare-and-swap with its event; errUnchanged answers the
 // item as it is.
 func (r *Reviews) updateItem(ctx context.Context, id string, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+	return r.changeItem(ctx, id, nil, event, transition)
+}
+
+// updateItemFrom is updateItem starting from the copy just read.
+func (r *Reviews) updateItemFrom(ctx context.Context, known ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+	return r.changeItem(ctx, known.ID, &known, event, transition)
+}
+
+func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
 	v := versioned[ReviewItem]{target: "review-item", get: r.Store.GetReviewItem, put: r.Store.UpdateReviewItem, now: r.Now}
-	it, err := v.update(ctx, id, nil, event, transition, nil)
+	it, err := v.update(ctx, id, known, event, transition, nil)
 	if errors.Is(err, errUnchanged) {
 		return it, nil
 	}
@@ -578,11 +587,15 @@ const settleParallel = 16
 // settleItem settles one item and starts its revocation; it answers whether the revocation
 // waits for confirmation downstream.
 func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem) (bool, error) {
-	it, err := r.mootIfEnded(ctx, it)
+	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
 	if err != nil {
 		return false, err
 	}
-	it, err = r.updateItem(ctx, it.ID, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+	ended := g.Status != GrantActive && g.Status != GrantProvisioning
+	it, err = r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+		if ended && it.Open() {
+			return it.Moot("the grant is "+string(g.Status), now)
+		}
 		settled, _ := it.Settle(cy, now)
 		if settled.Verdict == it.Verdict && settled.Remediation == it.Remediation {
 			return it, errUnchanged
@@ -593,7 +606,7 @@ func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem) (bool
 		return false, err
 	}
 	reason := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
-	if _, err := r.Access.Grants.Revoke(ctx, it.Grant, ReviewActor(cy.ID), reason); err != nil && !errors.Is(err, ErrGrantState) {
+	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), reason); err != nil && !errors.Is(err, ErrGrantState) {
 		var downstream *DownstreamError
 		if !errors.As(err, &downstream) {
 			return false, err

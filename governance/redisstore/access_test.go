@@ -10,21 +10,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 )
 
 // world is a catalog and an access path on one store, with a clock the test moves.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	store   *redisstore.Store
+	rdb     *redis.Client // set by benchmarks that read the server's CPU time
 	catalog *governance.Catalog
 	access  *governance.Access
 	now     time.Time
 }
 
-func newWorld(t *testing.T, newStore storeFactory) *world {
-	w := &world{t: t, store: newStore(t), now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
+func newWorld(t *testing.T, newStore storeFactory) *world { return worldOn(t, newStore(t)) }
+
+// worldOn is the governed path on a store, for tests and benchmarks alike.
+func worldOn(t testing.TB, store *redisstore.Store) *world {
+	w := &world{t: t, store: store, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
 	clock := func() time.Time { return w.now }

@@ -120,7 +120,8 @@ for i = 3, #ARGV, 4 do
   local id, grant, reviewer, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local key = P .. "review:" .. id
   local g = redis.call("HGET", P .. "grant:" .. grant, "j")
-  if g and cjson.decode(g).status == "active" and redis.call("EXISTS", key) == 0 then
+  -- A quoted "status" in the grant's JSON is only its own field: inside a string it is escaped.
+  if g and string.find(g, '"status":"active"', 1, true) and redis.call("EXISTS", key) == 0 then
     local item = cjson.decode(json)
     redis.call("HSET", key, "v", 1, "j", json)
     local list = P .. "cycle:" .. item.cycle .. ":items"

@@ -215,9 +215,9 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		grant   governance.GrantStatus
 	}{
 		adaRead.ID:   {governance.VerdictCertified, governance.GrantActive},
-		adaAdmin.ID:  {governance.VerdictRevoked, governance.GrantRevoked},
+		adaAdmin.ID:  {governance.VerdictRevoked, governance.GrantRevoking}, // queued for provisioning
 		bobAdmin.ID:  {governance.VerdictMoot, governance.GrantRevoked},
-		carolRead.ID: {governance.VerdictUnanswered, governance.GrantRevoked},
+		carolRead.ID: {governance.VerdictUnanswered, governance.GrantRevoking},
 		daveRead.ID:  {governance.VerdictCertified, governance.GrantActive},
 	}
 	for id, w2 := range want {
@@ -254,7 +254,20 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if open, err := w.store.OpenItems(ctx); err != nil || open[cycle.ID] != 0 {
 		t.Fatalf("open items after the close: %v %v", open, err)
 	}
-	// The revocations were confirmed at once (record-only provisioning): the next check says so.
+	// Not confirmed downstream yet: the cycle waits.
+	w.now = w.now.Add(10 * time.Second)
+	if _, err := reviews.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(carolRead); it.Remediation != governance.RemediationPending {
+		t.Fatalf("confirmed before the target system did: %+v", it)
+	}
+	// The grant sweep finishes the revocations (record-only provisioning stands in for the
+	// provisioning worker); the cycle's next check records their confirmation.
+	w.now = w.now.Add(time.Minute)
+	if _, err := w.access.Grants.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
 	w.now = w.now.Add(10 * time.Second)
 	if _, err := reviews.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
