@@ -348,4 +348,3 @@ func (s *Server) reassignReview(c *gin.Context, p Principal) {
 	}
 	c.JSON(http.StatusOK, it)
 }
-
