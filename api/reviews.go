@@ -100,10 +100,23 @@ func (s *Server) cycle(c *gin.Context, p Principal) (governance.Cycle, bool) {
 	return cy, true
 }
 
+// cycleView is a cycle with its progress: the items still waiting for a decision.
+type cycleView struct {
+	governance.Cycle
+	Open int `json:"open"`
+}
+
 func (s *Server) getCycle(c *gin.Context, p Principal) {
-	if cy, ok := s.cycle(c, p); ok {
-		c.JSON(http.StatusOK, cy)
+	cy, ok := s.cycle(c, p)
+	if !ok {
+		return
 	}
+	open, err := s.opts.Reviews.Store.OpenItems(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cycleView{cy, open[cy.ID]})
 }
 
 func (s *Server) closeCycle(c *gin.Context, p Principal) {

@@ -44,6 +44,13 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 		t.Fatalf("launched: %+v", cycle)
 	}
 	e.must(404, "ada", "GET", "/cycles/"+cycle.ID, nil, nil) // not hers to see
+	var progress struct {
+		Items, Open int
+	}
+	e.must(200, "sec", "GET", "/cycles/"+cycle.ID, nil, &progress)
+	if progress.Items != 4 || progress.Open != 4 {
+		t.Fatalf("progress: %+v", progress)
+	}
 
 	var mine struct{ Items []json.RawMessage }
 	e.must(200, "mgr", "GET", "/reviews", nil, &mine)

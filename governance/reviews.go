@@ -36,8 +36,8 @@ type ReviewStore interface {
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
 
-	// AddReviewItems adds the items whose grants are still active, each once, in one step;
-	// it answers how many it added.
+	// AddReviewItems adds items of one cycle whose grants are still active, each once, in
+	// one step; it answers how many it added.
 	AddReviewItems(ctx context.Context, items []ReviewItem) (int, error)
 	GetReviewItem(ctx context.Context, id string) (ReviewItem, error)
 	UpdateReviewItem(ctx context.Context, prev, next ReviewItem, event Event) (ReviewItem, error)
@@ -168,13 +168,19 @@ func (r *Reviews) Schedule(ctx context.Context, limit int) (int, error) {
 // continueLaunch snapshots grants into items a page at a time, recording its cursor after each
 // page, until every grant was read; then the cycle runs.
 func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
+	if cy.State != CycleLaunching {
+		return cy, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := r.readAhead(ctx, cy.Cursor)
 	view := r.launchView()
 	for cy.State == CycleLaunching {
-		page, err := r.Store.GrantPage(ctx, cy.Cursor, r.pageSize())
-		if err != nil {
-			return cy, err
+		p := <-pages
+		if p.err != nil {
+			return cy, p.err
 		}
-		items, err := view.items(ctx, cy, page)
+		items, err := view.items(ctx, cy, p.grants)
 		if err != nil {
 			return cy, err
 		}
@@ -183,10 +189,10 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 			return cy, err
 		}
 		next := cy
-		next.Cursor += len(page)
+		next.Cursor += len(p.grants)
 		next.Items += added
 		event := Event{At: r.Now(), Actor: "system", Action: "review.snapshot", Target: "cycle:" + cy.ID}
-		if len(page) < r.pageSize() {
+		if len(p.grants) < r.pageSize() {
 			next.State = CycleRunning
 			event.Action, event.Reason = "review.run", fmt.Sprintf("%d items", next.Items)
 		}
@@ -195,6 +201,33 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 		}
 	}
 	return cy, nil
+}
+
+type grantPage struct {
+	grants []Grant
+	err    error
+}
+
+// readAhead reads grant pages from offset on, one page ahead of the launch, so reading and
+// decoding the next page overlaps snapshotting this one. It stops after the last page, an
+// error, or when ctx ends.
+func (r *Reviews) readAhead(ctx context.Context, offset int) <-chan grantPage {
+	pages := make(chan grantPage, 1)
+	go func() {
+		for {
+			page, err := r.Store.GrantPage(ctx, offset, r.pageSize())
+			select {
+			case pages <- grantPage{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(page) < r.pageSize() {
+				return
+			}
+			offset += len(page)
+		}
+	}()
+	return pages
 }
 
 // due is when a cycle's next duty is: the launch's next page, a reminder, the escalation, the

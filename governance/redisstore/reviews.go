@@ -112,26 +112,27 @@ func (s *Store) DueCycles(ctx context.Context, now time.Time, limit int) ([]stri
 	return s.due(ctx, "cycle:due", now, limit)
 }
 
-// ARGV: P now (id grant reviewer json)... Adds each item whose grant is active and that does
-// not exist yet; answers how many it added.
+// ARGV: P now cycle (id grant reviewer json)... Adds each item whose grant is active and that
+// does not exist yet; answers how many it added. All items are of one cycle.
 var addItemsScript = redis.NewScript(`
-local P, now, added = ARGV[1], ARGV[2], 0
-for i = 3, #ARGV, 4 do
+local P, now, cycle, added = ARGV[1], ARGV[2], ARGV[3], 0
+local list = P .. "cycle:" .. cycle .. ":items"
+local seq = redis.call("ZCARD", list)
+for i = 4, #ARGV, 4 do
   local id, grant, reviewer, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local key = P .. "review:" .. id
   local g = redis.call("HGET", P .. "grant:" .. grant, "j")
   -- A quoted "status" in the grant's JSON is only its own field: inside a string it is escaped.
   if g and string.find(g, '"status":"active"', 1, true) and redis.call("EXISTS", key) == 0 then
-    local item = cjson.decode(json)
     redis.call("HSET", key, "v", 1, "j", json)
-    local list = P .. "cycle:" .. item.cycle .. ":items"
-    redis.call("ZADD", list, redis.call("ZCARD", list), id)
+    redis.call("ZADD", list, seq, id)
+    seq = seq + 1
     redis.call("ZADD", P .. "reviews:of:" .. grant, now, id)
     if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", now, id) end
-    redis.call("HINCRBY", P .. "cycles:open", item.cycle, 1)
     added = added + 1
   end
 end
+if added > 0 then redis.call("HINCRBY", P .. "cycles:open", cycle, added) end
 return added
 `)
 
@@ -139,9 +140,10 @@ func (s *Store) AddReviewItems(ctx context.Context, items []governance.ReviewIte
 	if len(items) == 0 {
 		return 0, nil
 	}
-	args := []any{s.prefix, time.Now().UnixMicro()}
+	cycle := items[0].Cycle
+	args := []any{s.prefix, time.Now().UnixMicro(), cycle}
 	for _, it := range items {
-		if !validID(it.ID) || !validID(it.Grant) || !validID(it.Cycle) || (it.Reviewer != "" && !validID(it.Reviewer)) {
+		if it.Cycle != cycle || !validID(it.ID) || !validID(it.Grant) || !validID(it.Cycle) || (it.Reviewer != "" && !validID(it.Reviewer)) {
 			return 0, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, it.ID)
 		}
 		it.Version = 1

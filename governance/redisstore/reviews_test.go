@@ -299,3 +299,68 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("reviewed: %v %v", reviewed, err)
 	}
 }
+
+// A scheduled launch happens once however many replicas sweep at its time, and moves the
+// campaign to its next launch; a grant revoked while its page is being read is cleanly out.
+func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	w.put(governance.KindEntitlement, "db-read", w.entitlement("db-read", governance.RiskLow, managerPolicy.ID))
+	kept, gone := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
+	clock := func() time.Time { return w.now }
+	replica := func() *governance.Reviews {
+		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: clock}
+	}
+	saved, err := replica().SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "monthly", Name: "Monthly", Owner: "sec",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Schedule: "0 9 1 * *"}, 0)
+	if err != nil || !saved.NextLaunch.Equal(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("saved: %s %v", saved.NextLaunch, err)
+	}
+	if n, err := replica().Schedule(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("launched before its time: %d %v", n, err)
+	}
+	// The snapshot takes only active grants, checked as each item is added.
+	if _, err := w.access.Grants.Revoke(ctx, gone.ID, "user:sec", "left the project"); err != nil {
+		t.Fatal(err)
+	}
+	if added, err := w.store.AddReviewItems(ctx, []governance.ReviewItem{{ID: governance.ReviewItemID("x", gone.ID), Cycle: "x",
+		Grant: gone.ID, Reviewer: "mgr", Verdict: governance.VerdictPending}}); err != nil || added != 0 {
+		t.Fatalf("an item for a revoked grant: %d %v", added, err)
+	}
+
+	w.now = time.Date(2026, 12, 1, 9, 0, 30, 0, time.UTC)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		launched int
+	)
+	for range 4 {
+		wg.Go(func() {
+			n, err := replica().Schedule(ctx, 10)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			launched += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	cycles, err := w.store.Cycles(ctx)
+	if err != nil || len(cycles) != 1 || launched != 1 {
+		t.Fatalf("%d launches, cycles %+v (%v)", launched, cycles, err)
+	}
+	if c := cycles[0]; c.ID != "monthly-20261201T090000Z" || c.LaunchedBy != "schedule" || c.Items != 1 {
+		t.Fatalf("the scheduled cycle: %+v", c)
+	}
+	if _, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycles[0].ID, kept.ID)); err != nil {
+		t.Fatalf("ada's item: %v", err)
+	}
+	next, err := w.store.GetCampaign(ctx, "monthly")
+	if err != nil || !next.NextLaunch.Equal(time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("next launch: %s %v", next.NextLaunch, err)
+	}
+	if n, err := replica().Schedule(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("launched again: %d %v", n, err)
+	}
+}

@@ -54,6 +54,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"Scenarios":                           testScenarios,
 	"ManyAtOnce":                          testManyAtOnce,
 	"ReviewCycle":                         testReviewCycle,
+	"ScheduledLaunchOnce":                 testScheduledLaunchOnce,
 }
 
 func run(t *testing.T, newStore storeFactory) {
