@@ -403,11 +403,28 @@ var _ governance.Provisioner = Inline{}
 func (p Inline) Grant(ctx context.Context, g governance.Grant) error  { return p.now(ctx, g) }
 func (p Inline) Revoke(ctx context.Context, g governance.Grant) error { return p.now(ctx, g) }
 
+// InlineBudget bounds how long the caller of a change (an approval, a revocation) waits for
+// the target system: a slow or hung one leaves the change to the queue rather than holding
+// the API call. The attempt itself may run on (LDAP operations end at their own timeout).
+const InlineBudget = 3 * time.Second
+
 func (p Inline) now(ctx context.Context, g governance.Grant) error {
 	if g.Application == "" {
 		return nil // nowhere to provision: recorded as done, as the record-only provisioner does
 	}
-	_ = p.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application})
+	// The attempt is not the caller's to cancel: a client hanging up must not cut a change
+	// half way (the queue would finish it, but later).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), InlineBudget)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		_ = p.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application})
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	return governance.ErrQueued
 }
 

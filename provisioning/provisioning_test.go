@@ -540,3 +540,30 @@ func TestSlowJobKeepsItsClaim(t *testing.T) {
 		t.Fatalf("the job came back after it was done: %d", n)
 	}
 }
+
+// A hung target does not hold the approval: after the inline budget the decision answers,
+// the grant says provisioning, and the queue lands it once the target answers.
+func TestHungTargetDoesNotHoldTheApproval(t *testing.T) {
+	r := newRig(t)
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	direct := r.worker.Connector
+	r.worker.Connector = func(name string) (connectors.Connector, bool) {
+		c, ok := direct(name)
+		return stalling{Connector: c, entered: entered, release: release}, ok
+	}
+	start := time.Now()
+	g := r.approved("bob", "readers")
+	if waited := time.Since(start); waited > provisioning.InlineBudget+2*time.Second || g.Status != governance.GrantProvisioning {
+		t.Fatalf("the approval waited %s and the grant says %s", waited, g.Status)
+	}
+	close(release)
+	r.worker.Connector = direct
+	r.advance(time.Minute) // past the stalled attempt's claim, if the queue took it
+	for range 3 {
+		r.sweep()
+		r.advance(time.Minute)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantActive || !r.inLDAP("bob", "readers") {
+		t.Fatalf("after the target answered: %s, in LDAP %v", g.Status, r.inLDAP("bob", "readers"))
+	}
+}
