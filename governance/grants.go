@@ -154,17 +154,9 @@ func (s *Grants) revoke(ctx context.Context, id string, known *Grant, actor, rea
 		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }, nil)
 }
 
-// deprovision removes a revoking grant's access downstream and records it. Two callers may
-// race (a revocation and a sweeper finishing it): the provisioner may be asked twice, which it
-// must bear, and the grant is recorded revoked once.
-func (s *Grants) deprovision(ctx context.Context, id string) (Grant, error) {
-	g, err := s.Store.GetGrant(ctx, id)
-	if err != nil {
-		return g, err
-	}
-	return s.deprovisionFrom(ctx, g)
-}
-
+// deprovisionFrom removes a revoking grant's access downstream and records it. Two callers
+// may race (a revocation and a sweeper finishing it): the provisioner may be asked twice,
+// which it must bear, and the grant is recorded revoked once.
 func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
 	if g.Status != GrantRevoking {
 		return g, nil
