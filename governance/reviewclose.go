@@ -1,0 +1,212 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Closing: the cycle's duties up to and after its deadline.
+
+// Close ends a running cycle early; only its owner may. The deadline closes it otherwise.
+func (r *Reviews) Close(ctx context.Context, cycleID, by string) (Cycle, error) {
+	cy, err := r.Store.GetCycle(ctx, cycleID)
+	if err != nil {
+		return cy, err
+	}
+	if by != cy.Campaign.Owner {
+		return cy, ErrNotCampaignOwner
+	}
+	if cy.State != CycleRunning {
+		return cy, fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, cy.ID, cy.State)
+	}
+	if cy, err = r.startClosing(ctx, cy, by); err != nil {
+		return cy, err
+	}
+	return r.settle(ctx, cy)
+}
+
+func (r *Reviews) startClosing(ctx context.Context, cy Cycle, by string) (Cycle, error) {
+	next := cy
+	next.State, next.Cursor, next.ClosedBy = CycleClosing, 0, by
+	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: actorOf(by), Action: "review.close", Target: "cycle:" + cy.ID})
+}
+
+// settle settles the items of a closing cycle a page at a time, recording its cursor after
+// each: revoked and unanswered items have their grants revoked through the governance core.
+// Replicas settling at once are harmless: each item's settlement and each grant's revocation
+// land once, by compare-and-swap.
+func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
+	for cy.State == CycleClosing {
+		items, err := r.Store.CycleItems(ctx, cy.ID, cy.Cursor, r.pageSize())
+		if err != nil {
+			return cy, err
+		}
+		// Items settle side by side: each is its own compare-and-swap and revocation.
+		var (
+			g           errgroup.Group
+			remediating atomic.Int64
+		)
+		g.SetLimit(settleParallel)
+		for _, it := range items {
+			g.Go(func() error {
+				pending, err := r.settleItem(ctx, cy, it)
+				if pending {
+					remediating.Add(1)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return cy, err
+		}
+		next := cy
+		next.Cursor += len(items)
+		next.Remediating += int(remediating.Load())
+		event := Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.settle", Target: "cycle:" + cy.ID}
+		if len(items) < r.pageSize() {
+			next.State, next.Closed = CycleClosed, r.Now()
+			event.Action = "review.closed"
+		}
+		if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+			return cy, err
+		}
+	}
+	return cy, nil
+}
+
+// settleParallel is how many items a close settles at once.
+const settleParallel = 16
+
+// settleItem settles one item and starts its revocation; it answers whether the revocation
+// waits for confirmation downstream.
+func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem) (bool, error) {
+	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+	if err != nil {
+		return false, err
+	}
+	ended := g.Status != GrantActive && g.Status != GrantProvisioning
+	it, err = r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+		if ended && it.Open() {
+			return it.Moot("the grant is "+string(g.Status), now)
+		}
+		settled, _ := it.Settle(cy, now)
+		if settled.Verdict == it.Verdict && settled.Remediation == it.Remediation {
+			return it, errUnchanged
+		}
+		return settled, nil
+	})
+	if err != nil || it.Remediation != RemediationPending {
+		return false, err
+	}
+	reason := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
+	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), reason); err != nil && !errors.Is(err, ErrGrantState) {
+		var downstream *DownstreamError
+		if !errors.As(err, &downstream) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Sweep does the due duties of cycles: continues launches, sends reminders and the escalation,
+// closes at the deadline, and confirms revocations. Every replica may run it.
+func (r *Reviews) Sweep(ctx context.Context, limit int) (int, error) {
+	ids, err := r.Store.DueCycles(ctx, r.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		cy, err := r.Store.GetCycle(ctx, id)
+		if err != nil {
+			return i, err
+		}
+		if err := r.duty(ctx, cy); err != nil && !errors.Is(err, ErrVersionMismatch) {
+			return i, err // a version mismatch: another replica did it; the cycle stays due
+		}
+	}
+	return len(ids), nil
+}
+
+func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
+	now := r.Now()
+	switch cy.State {
+	case CycleLaunching:
+		_, err := r.continueLaunch(ctx, cy)
+		return err
+	case CycleClosing:
+		_, err := r.settle(ctx, cy)
+		return err
+	case CycleClosed:
+		return r.confirmRemediations(ctx, cy)
+	}
+	if !now.Before(cy.Deadline) {
+		cy, err := r.startClosing(ctx, cy, "deadline")
+		if err != nil {
+			return err
+		}
+		_, err = r.settle(ctx, cy)
+		return err
+	}
+	next := cy
+	event := Event{At: now, Actor: ReviewActor(cy.ID), Target: "cycle:" + cy.ID}
+	switch {
+	case !cy.Escalated && !now.Before(cy.Deadline.Add(-cy.Campaign.Escalation.D())):
+		next.Escalated, event.Action = true, "review.escalate"
+		if err := r.notifyOpen(ctx, cy, "review.escalation", true); err != nil {
+			return err
+		}
+	case cy.Reminded < len(cy.Campaign.Reminders) && !now.Before(cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D())):
+		next.Reminded++
+		event.Action = "review.remind"
+		if err := r.notifyOpen(ctx, cy, "review.reminder", false); err != nil {
+			return err
+		}
+	default:
+		return nil
+	}
+	_, err := r.Store.UpdateCycle(ctx, cy, next, r.due(next), event)
+	return err
+}
+
+// confirmRemediations marks the items whose grants are now revoked downstream confirmed, with
+// the grant's time; the cycle stays due until none is left.
+func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
+	items, err := r.Store.Remediating(ctx, cy.ID, r.pageSize())
+	if err != nil {
+		return err
+	}
+	confirmed := 0
+	for _, it := range items {
+		g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+		if err != nil {
+			return err
+		}
+		if !g.Status.Final() {
+			continue // still revoking: the provisioning queue is at it
+		}
+		if _, err := r.updateItem(ctx, it.ID, Event{Actor: ReviewActor(cy.ID), Action: "review.remediated"}, func(it ReviewItem, _ time.Time) (ReviewItem, error) {
+			if it.Remediation != RemediationPending {
+				return it, errUnchanged
+			}
+			return it.Remediated(g.Updated), nil
+		}); err != nil {
+			return err
+		}
+		confirmed++
+	}
+	next := cy
+	next.Remediating = max(0, len(items)-confirmed)
+	if next.Remediating == cy.Remediating && confirmed == 0 {
+		// Nothing changed: only move the next check.
+		_, err := r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation", Target: "cycle:" + cy.ID})
+		return err
+	}
+	_, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation",
+		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d confirmed, %d waiting", confirmed, next.Remediating)})
+	return err
+}

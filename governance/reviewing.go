@@ -1,0 +1,153 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reviewing: what reviewers and campaign owners do with items while a cycle runs.
+
+// Item reads a review item for who: its reviewer, the campaign owner, or an auditor (the API
+// checks the role and passes auditor true). Anyone else gets ErrNotFound, as for requests.
+func (r *Reviews) Item(ctx context.Context, id, who string, auditor bool) (ReviewItem, Cycle, error) {
+	it, err := r.Store.GetReviewItem(ctx, id)
+	if err != nil {
+		return it, Cycle{}, err
+	}
+	cy, err := r.Store.GetCycle(ctx, it.Cycle)
+	if err != nil {
+		return it, cy, err
+	}
+	if !auditor && who != it.Reviewer && who != cy.Campaign.Owner {
+		return ReviewItem{}, Cycle{}, fmt.Errorf("review item %s: %w", id, ErrNotFound)
+	}
+	return it, cy, nil
+}
+
+// OpenItems are who's open items. An item whose grant ended meanwhile is closed as moot
+// rather than shown: there is nothing left to judge.
+func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, error) {
+	items, err := r.Store.OpenItemsOf(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	out := items[:0]
+	for _, it := range items {
+		mooted, err := r.mootIfEnded(ctx, it)
+		if err != nil {
+			return nil, err
+		}
+		if mooted.Open() {
+			out = append(out, mooted)
+		}
+	}
+	return out, nil
+}
+
+// mootIfEnded closes an open item as moot when its grant no longer gives access.
+func (r *Reviews) mootIfEnded(ctx context.Context, it ReviewItem) (ReviewItem, error) {
+	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+	if err != nil {
+		return it, err
+	}
+	if g.Status == GrantActive || g.Status == GrantProvisioning {
+		return it, nil
+	}
+	return r.updateItem(ctx, it.ID, Event{Actor: "system", Action: "review.moot"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+		if !it.Open() {
+			return it, errUnchanged
+		}
+		return it.Moot("the grant is "+string(g.Status), now)
+	})
+}
+
+// Decide records who's decision on an item. A decision on a closed cycle, on an item that is
+// not who's, or on who's own access is refused.
+func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comment string) (ReviewItem, error) {
+	action := "review.revoke"
+	if certify {
+		action = "review.certify"
+	}
+	return r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+		if err != nil {
+			return it, err
+		}
+		return it.Decide(cy, who, certify, comment, now)
+	})
+}
+
+// Reassign hands an item to another reviewer; to must be an active person.
+func (r *Reviews) Reassign(ctx context.Context, id, by, to, comment string) (ReviewItem, error) {
+	if p, err := r.Access.People.Person(ctx, to); err != nil || !p.Active {
+		return ReviewItem{}, fmt.Errorf("%w: %s is not an active person", ErrInvalidRequest, to)
+	}
+	return r.updateItem(ctx, id, Event{Actor: "user:" + by, Action: "review.reassign", Reason: "to " + to + ": " + comment},
+		func(it ReviewItem, now time.Time) (ReviewItem, error) {
+			cy, err := r.Store.GetCycle(ctx, it.Cycle)
+			if err != nil {
+				return it, err
+			}
+			return it.Reassign(cy, by, to, comment, now)
+		})
+}
+
+// ReviewerLeft hands the open items of a reviewer the IdP deactivated or deleted to the
+// campaign's fallback (else its owner), as the launch would have chosen without them.
+func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
+	items, err := r.Store.OpenItemsOf(ctx, who)
+	if err != nil {
+		return err
+	}
+	view := r.launchView()
+	for _, it := range items {
+		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+		if err != nil {
+			return err
+		}
+		g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+		if err != nil {
+			return err
+		}
+		e, app, err := view.catalog(ctx, g)
+		if err != nil {
+			return err
+		}
+		to, err := view.reviewer(ctx, cy, nil, RequestFor{Beneficiary: it.Beneficiary, Entitlement: e, Application: app}, who)
+		if err != nil {
+			return err
+		}
+		if _, err := r.updateItem(ctx, it.ID, Event{Actor: ReviewActor(cy.ID), Action: "review.reassign", Reason: who + " left: to " + to},
+			func(it ReviewItem, now time.Time) (ReviewItem, error) {
+				if !it.Open() || it.Reviewer != who {
+					return it, errUnchanged
+				}
+				return it.Handover(to, who+" left", now)
+			}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateItem changes an item by compare-and-swap with its event; errUnchanged answers the
+// item as it is.
+func (r *Reviews) updateItem(ctx context.Context, id string, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+	return r.changeItem(ctx, id, nil, event, transition)
+}
+
+// updateItemFrom is updateItem starting from the copy just read.
+func (r *Reviews) updateItemFrom(ctx context.Context, known ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+	return r.changeItem(ctx, known.ID, &known, event, transition)
+}
+
+func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+	v := versioned[ReviewItem]{target: "review-item", get: r.Store.GetReviewItem, put: r.Store.UpdateReviewItem, now: r.Now}
+	it, err := v.update(ctx, id, known, event, transition, nil)
+	if errors.Is(err, errUnchanged) {
+		return it, nil
+	}
+	return it, err
+}

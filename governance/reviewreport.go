@@ -1,0 +1,105 @@
+package governance
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// RemediationSLA is how long after the close a revocation may wait for its confirmation
+// before the evidence report counts it overdue.
+const RemediationSLA = 24 * time.Hour
+
+// ReviewSummary counts a cycle's items by outcome.
+type ReviewSummary struct {
+	Items      int `json:"items"`
+	Pending    int `json:"pending"`
+	Certified  int `json:"certified"`
+	Revoked    int `json:"revoked"`
+	NoResponse int `json:"noResponse"` // unanswered at the deadline
+	Moot       int `json:"moot"`
+	Flagged    int `json:"flagged"`
+	// Remediating revocations wait for their confirmation downstream; Overdue ones waited
+	// longer than RemediationSLA after the close.
+	Remediating int `json:"remediating"`
+	Confirmed   int `json:"confirmed"`
+	Overdue     int `json:"overdueRemediation"`
+}
+
+// ReviewReport is a cycle's evidence: its summary and the audit-trail position it covers,
+// sealed before the report was made, so an auditor can check it with `gatehouse audit verify`.
+type ReviewReport struct {
+	Cycle   Cycle         `json:"cycle"`
+	Summary ReviewSummary `json:"summary"`
+	Audit   AuditHead     `json:"audit"`
+	Made    time.Time     `json:"made"`
+}
+
+// Report makes a cycle's evidence report; Items then lists its rows.
+func (r *Reviews) Report(ctx context.Context, cycleID string) (ReviewReport, error) {
+	cy, err := r.Store.GetCycle(ctx, cycleID)
+	if err != nil {
+		return ReviewReport{}, err
+	}
+	rep := ReviewReport{Cycle: cy, Made: r.Now()}
+	for it, err := range r.Items(ctx, cycleID) {
+		if err != nil {
+			return rep, err
+		}
+		s := &rep.Summary
+		s.Items++
+		switch it.Verdict {
+		case VerdictPending:
+			s.Pending++
+		case VerdictCertified:
+			s.Certified++
+		case VerdictRevoked:
+			s.Revoked++
+		case VerdictUnanswered:
+			s.NoResponse++
+		case VerdictMoot:
+			s.Moot++
+		}
+		switch it.Remediation {
+		case RemediationFlagged:
+			s.Flagged++
+		case RemediationConfirmed:
+			s.Confirmed++
+		case RemediationPending:
+			s.Remediating++
+			if !cy.Closed.IsZero() && rep.Made.Sub(cy.Closed) > RemediationSLA {
+				s.Overdue++
+			}
+		}
+	}
+	if r.Trail != nil {
+		if _, err := r.Trail.SealAudit(ctx); err != nil {
+			return rep, err
+		}
+		if rep.Audit, err = r.Trail.AuditHead(ctx); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// Items streams a cycle's items in the order they were added, a page at a time.
+func (r *Reviews) Items(ctx context.Context, cycleID string) iter.Seq2[ReviewItem, error] {
+	return func(yield func(ReviewItem, error) bool) {
+		for offset := 0; ; offset += r.pageSize() {
+			items, err := r.Store.CycleItems(ctx, cycleID, offset, r.pageSize())
+			if err != nil {
+				yield(ReviewItem{}, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if len(items) < r.pageSize() {
+				return
+			}
+		}
+	}
+}
