@@ -65,6 +65,7 @@ var domainProblems = []domainError{
 	{governance.ErrOwnAccess, http.StatusForbidden, "own-access"},
 	{governance.ErrNotReviewer, http.StatusForbidden, "not-the-reviewer"},
 	{governance.ErrCycleClosed, http.StatusConflict, "cycle-closed"},
+	{governance.ErrCycleOpen, http.StatusConflict, "cycle-open"},
 	{governance.ErrItemDecided, http.StatusConflict, "already-decided"},
 }
 

@@ -43,6 +43,10 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	if cycle.State != governance.CycleRunning || cycle.Items != 4 {
 		t.Fatalf("launched: %+v", cycle)
 	}
+	e.must(409, "sec", "POST", "/campaigns/q4/launch", nil, &p) // a second cycle beside the running one
+	if p.Type != "https://gatehouse.dev/problems/cycle-open" {
+		t.Fatalf("a second launch: %+v", p)
+	}
 	e.must(404, "ada", "GET", "/cycles/"+cycle.ID, nil, nil) // not hers to see
 	var progress struct {
 		Items, Open int

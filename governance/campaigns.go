@@ -100,6 +100,7 @@ var (
 	ErrOwnAccess        = errors.New("governance: nobody reviews their own access")
 	ErrItemDecided      = errors.New("governance: the review item is already decided")
 	ErrNotCampaignOwner = errors.New("governance: only the campaign owner may do this")
+	ErrCycleOpen        = errors.New("governance: a cycle of this campaign is still open")
 )
 
 // Normalize fills the defaults and checks the definition; it answers the next launch after now.

@@ -73,8 +73,8 @@ func (r *Reviews) pageSize() int {
 	return 500
 }
 
-// SaveCampaign creates or replaces a campaign definition; only its owner or a catalog admin
-// may (the API checks the role). ifVersion 0 creates.
+// SaveCampaign creates or replaces a campaign definition (catalog and security admins: the
+// API checks the role). ifVersion 0 creates.
 func (r *Reviews) SaveCampaign(ctx context.Context, actor string, c Campaign, ifVersion int64) (Campaign, error) {
 	now := r.Now()
 	c, err := c.Normalize(now)
@@ -107,11 +107,24 @@ func (r *Reviews) Launch(ctx context.Context, campaignID, by string, at time.Tim
 	if err != nil {
 		return Cycle{}, err
 	}
-	if by != "schedule" && by != c.Owner {
-		return Cycle{}, ErrNotCampaignOwner
+	id := fmt.Sprintf("%s-%s", c.ID, at.UTC().Format("20060102T150405Z"))
+	if by != "schedule" {
+		if by != c.Owner {
+			return Cycle{}, ErrNotCampaignOwner
+		}
+		// The owner starts no second cycle beside one still open: the same grants would be
+		// reviewed twice. The schedule always launches (its quarter must not be lost).
+		cycles, err := r.Store.Cycles(ctx)
+		if err != nil {
+			return Cycle{}, err
+		}
+		for _, other := range cycles {
+			if other.Campaign.ID == c.ID && other.State != CycleClosed {
+				return other, fmt.Errorf("%w: %s is %s", ErrCycleOpen, other.ID, other.State)
+			}
+		}
 	}
 	now := r.Now()
-	id := fmt.Sprintf("%s-%s", c.ID, at.UTC().Format("20060102T150405Z"))
 	cy := Cycle{ID: id, Campaign: c, State: CycleLaunching, LaunchedBy: by, Launched: now, Deadline: now.Add(c.Duration.D())}
 	cy, _, err = r.Store.CreateCycle(ctx, cy, Event{At: now, Actor: actorOf(by), Action: "review.launch", Target: "cycle:" + id,
 		Reason: fmt.Sprintf("campaign %s, deadline %s", c.ID, cy.Deadline.Format(time.RFC3339))})
