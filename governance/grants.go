@@ -48,6 +48,8 @@ type GrantStore interface {
 	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)
 	// Holdings lists an identity's grants, oldest first, whatever their status.
 	Holdings(ctx context.Context, identity string) ([]Grant, error)
+	// GrantsByID reads several grants at once; ids not found are left out.
+	GrantsByID(ctx context.Context, ids []string) (map[string]Grant, error)
 	// HoldingsOf is Holdings for several identities at once.
 	HoldingsOf(ctx context.Context, identities []string) (map[string][]Grant, error)
 	// DueGrants claims up to limit grants whose NextDeadline is at or before now, for a

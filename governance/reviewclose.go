@@ -46,7 +46,16 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 		if err != nil {
 			return cy, err
 		}
-		// Items settle side by side: each is its own compare-and-swap and revocation.
+		ids := make([]string, len(items))
+		for i, it := range items {
+			ids[i] = it.Grant
+		}
+		grants, err := r.Access.Grants.Store.GrantsByID(ctx, ids)
+		if err != nil {
+			return cy, err
+		}
+		// Items settle side by side: each is its own compare-and-swap and revocation, from
+		// the grant read with its page (a stale copy costs a read in the revocation).
 		var (
 			g           errgroup.Group
 			remediating atomic.Int64
@@ -54,7 +63,11 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 		g.SetLimit(settleParallel)
 		for _, it := range items {
 			g.Go(func() error {
-				pending, err := r.settleItem(ctx, cy, it)
+				grant, ok := grants[it.Grant]
+				if !ok {
+					return fmt.Errorf("review item %s: grant %s: %w", it.ID, it.Grant, ErrNotFound)
+				}
+				pending, err := r.settleItem(ctx, cy, it, grant)
 				if pending {
 					remediating.Add(1)
 				}
@@ -84,13 +97,9 @@ const settleParallel = 16
 
 // settleItem settles one item and starts its revocation; it answers whether the revocation
 // waits for confirmation downstream.
-func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem) (bool, error) {
-	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
-	if err != nil {
-		return false, err
-	}
+func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Grant) (bool, error) {
 	ended := g.Status != GrantActive && g.Status != GrantProvisioning
-	it, err = r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+	it, err := r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		if ended && it.Open() {
 			return it.Moot("the grant is "+string(g.Status), now)
 		}

@@ -157,28 +157,47 @@ func (s *Store) HoldingsOf(ctx context.Context, identities []string) (map[string
 	}); err != nil {
 		return nil, fmt.Errorf("redisstore: holdings: %w", err)
 	}
-	records := make([][]*redis.SliceCmd, len(identities))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, index := range indexes {
-			for _, id := range index.Val() {
-				records[i] = append(records[i], p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j"))
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redisstore: holdings: %w", err)
+	var ids []string
+	for _, index := range indexes {
+		ids = append(ids, index.Val()...)
+	}
+	grants, err := s.GrantsByID(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[string][]governance.Grant, len(identities))
 	for i, id := range identities {
-		held := make([]governance.Grant, 0, len(records[i]))
-		for j, cmd := range records[i] {
-			g, err := decodeRecord("grant:"+indexes[i].Val()[j], cmd.Val(), grantVersion)
-			if err != nil {
-				return nil, err
-			}
-			held = append(held, g)
+		held := make([]governance.Grant, 0, len(indexes[i].Val()))
+		for _, g := range indexes[i].Val() {
+			held = append(held, grants[g])
 		}
 		out[id] = held
+	}
+	return out, nil
+}
+
+// GrantsByID reads several grants in one round trip; ids not found are left out.
+func (s *Store) GrantsByID(ctx context.Context, ids []string) (map[string]governance.Grant, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: grants: %w", err)
+	}
+	out := make(map[string]governance.Grant, len(ids))
+	for i, cmd := range cmds {
+		g, err := decodeRecord("grant:"+ids[i], cmd.Val(), grantVersion)
+		if errors.Is(err, governance.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[ids[i]] = g
 	}
 	return out, nil
 }
