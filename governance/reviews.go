@@ -180,26 +180,21 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := r.readAhead(ctx, cy.Cursor)
-	view := r.launchView()
+	pages := r.snapshotAhead(ctx, cy)
 	for cy.State == CycleLaunching {
 		p := <-pages
 		if p.err != nil {
 			return cy, p.err
 		}
-		items, err := view.items(ctx, cy, p.grants)
-		if err != nil {
-			return cy, err
-		}
-		added, err := r.Store.AddReviewItems(ctx, items)
+		added, err := r.Store.AddReviewItems(ctx, p.items)
 		if err != nil {
 			return cy, err
 		}
 		next := cy
-		next.Cursor += len(p.grants)
+		next.Cursor += p.read
 		next.Items += added
 		event := Event{At: r.Now(), Actor: "system", Action: "review.snapshot", Target: "cycle:" + cy.ID}
-		if len(p.grants) < r.pageSize() {
+		if p.read < r.pageSize() {
 			next.State = CycleRunning
 			event.Action, event.Reason = "review.run", fmt.Sprintf("%d items", next.Items)
 		}
@@ -210,21 +205,28 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 	return cy, nil
 }
 
-type grantPage struct {
-	grants []Grant
-	err    error
+// snapshot is one page of grants turned into items.
+type snapshot struct {
+	read  int // grants read
+	items []ReviewItem
+	err   error
 }
 
-// readAhead reads grant pages from offset on, one page ahead of the launch, so reading and
-// decoding the next page overlaps snapshotting this one. It stops after the last page, an
-// error, or when ctx ends.
-func (r *Reviews) readAhead(ctx context.Context, offset int) <-chan grantPage {
-	pages := make(chan grantPage, 1)
+// snapshotAhead reads grant pages from the cycle's cursor on and turns them into items one
+// page ahead of the launch, so reading and resolving the next page overlaps storing this one.
+// It stops after the last page, an error, or when ctx ends.
+func (r *Reviews) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
+	pages := make(chan snapshot, 1)
 	go func() {
-		for {
+		view := r.launchView()
+		for offset := cy.Cursor; ; {
 			page, err := r.Store.GrantPage(ctx, offset, r.pageSize())
+			var items []ReviewItem
+			if err == nil {
+				items, err = view.items(ctx, cy, page)
+			}
 			select {
-			case pages <- grantPage{page, err}:
+			case pages <- snapshot{len(page), items, err}:
 			case <-ctx.Done():
 				return
 			}
