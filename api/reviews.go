@@ -253,7 +253,9 @@ func (s *Server) getReview(c *gin.Context, p Principal) {
 	if p.User != nil {
 		who = p.User.ID
 	}
-	it, _, err := s.opts.Reviews.Item(c.Request.Context(), c.Param("id"), who, p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin))
+	// Whoever may read the cycle's report may read its items.
+	it, _, err := s.opts.Reviews.Item(c.Request.Context(), c.Param("id"), who,
+		p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin) || p.Has(RoleCatalogAdmin))
 	if err != nil {
 		s.fail(c, err)
 		return

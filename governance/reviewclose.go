@@ -185,16 +185,21 @@ func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
 // confirmRemediations marks the items whose grants are now revoked downstream confirmed, with
 // the grant's time; the cycle stays due until none is left.
 func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
-	items, err := r.Store.Remediating(ctx, cy.ID, r.pageSize())
+	items, waiting, err := r.Store.Remediating(ctx, cy.ID, r.pageSize())
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.Grant
+	}
+	grants, err := r.Access.Grants.Store.GrantsByID(ctx, ids)
 	if err != nil {
 		return err
 	}
 	confirmed := 0
 	for _, it := range items {
-		g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
-		if err != nil {
-			return err
-		}
+		g := grants[it.Grant]
 		if !g.Status.Final() {
 			continue // still revoking: the provisioning queue is at it
 		}
@@ -209,11 +214,9 @@ func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
 		confirmed++
 	}
 	next := cy
-	next.Remediating = max(0, len(items)-confirmed)
-	if next.Remediating == cy.Remediating && confirmed == 0 {
-		// Nothing changed: only move the next check.
-		_, err := r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation", Target: "cycle:" + cy.ID})
-		return err
+	next.Remediating = max(0, waiting-confirmed)
+	if confirmed == 0 && next.Remediating == cy.Remediating {
+		return r.Store.RescheduleCycle(ctx, cy.ID, r.due(next)) // nothing to record: check again later
 	}
 	_, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d confirmed, %d waiting", confirmed, next.Remediating)})

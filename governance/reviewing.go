@@ -9,9 +9,10 @@ import (
 
 // Reviewing: what reviewers and campaign owners do with items while a cycle runs.
 
-// Item reads a review item for who: its reviewer, the campaign owner, or an auditor (the API
-// checks the role and passes auditor true). Anyone else gets ErrNotFound, as for requests.
-func (r *Reviews) Item(ctx context.Context, id, who string, auditor bool) (ReviewItem, Cycle, error) {
+// Item reads a review item for who: its reviewer, the campaign owner, or one who reads every
+// cycle (auditors and admins: the API checks the role and passes readsAll). Anyone else gets
+// ErrNotFound, as for requests.
+func (r *Reviews) Item(ctx context.Context, id, who string, readsAll bool) (ReviewItem, Cycle, error) {
 	it, err := r.Store.GetReviewItem(ctx, id)
 	if err != nil {
 		return it, Cycle{}, err
@@ -20,7 +21,7 @@ func (r *Reviews) Item(ctx context.Context, id, who string, auditor bool) (Revie
 	if err != nil {
 		return it, cy, err
 	}
-	if !auditor && who != it.Reviewer && who != cy.Campaign.Owner {
+	if !readsAll && who != it.Reviewer && who != cy.Campaign.Owner {
 		return ReviewItem{}, Cycle{}, fmt.Errorf("review item %s: %w", id, ErrNotFound)
 	}
 	return it, cy, nil

@@ -27,6 +27,8 @@ type ReviewStore interface {
 	// UpdateCycle also schedules the cycle's next duty at due (zero: none).
 	UpdateCycle(ctx context.Context, prev, next Cycle, due time.Time, event Event) (Cycle, error)
 	Cycles(ctx context.Context) ([]Cycle, error)
+	// RescheduleCycle moves a cycle's next duty without changing the cycle.
+	RescheduleCycle(ctx context.Context, id string, due time.Time) error
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
 
@@ -39,8 +41,9 @@ type ReviewStore interface {
 	CycleItems(ctx context.Context, cycle string, offset, count int) ([]ReviewItem, error)
 	// OpenItemsOf lists the open items a reviewer has, across cycles.
 	OpenItemsOf(ctx context.Context, reviewer string) ([]ReviewItem, error)
-	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed.
-	Remediating(ctx context.Context, cycle string, count int) ([]ReviewItem, error)
+	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed,
+	// and how many there are in all.
+	Remediating(ctx context.Context, cycle string, count int) (items []ReviewItem, total int, err error)
 	// OpenItems counts the open items of every cycle that had any, by cycle id.
 	OpenItems(ctx context.Context) (map[string]int, error)
 	// ItemsOfGrant lists a grant's items across cycles, oldest first.

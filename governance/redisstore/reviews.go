@@ -104,6 +104,10 @@ func (s *Store) UpdateCycle(ctx context.Context, prev, next governance.Cycle, du
 	return next, s.schedule(ctx, "cycle:due", next.ID, due)
 }
 
+func (s *Store) RescheduleCycle(ctx context.Context, id string, due time.Time) error {
+	return s.schedule(ctx, "cycle:due", id, due)
+}
+
 func (s *Store) Cycles(ctx context.Context) ([]governance.Cycle, error) {
 	return listRecords(ctx, s, "cycles", "cycle:", 0, -1, cycleVersion)
 }
@@ -226,23 +230,29 @@ func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]governance.
 	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
 }
 
-func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]governance.ReviewItem, error) {
+func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]governance.ReviewItem, int, error) {
 	if !validID(cycle) {
-		return nil, nil
+		return nil, 0, nil
 	}
-	ids, err := s.rdb.SRandMemberN(ctx, s.prefix+"cycle:"+cycle+":remediating", int64(count)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: remediating: %w", err)
+	key := s.prefix + "cycle:" + cycle + ":remediating"
+	var sample *redis.StringSliceCmd
+	var total *redis.IntCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		sample = p.SRandMemberN(ctx, key, int64(count))
+		total = p.SCard(ctx, key)
+		return nil
+	}); err != nil {
+		return nil, 0, fmt.Errorf("redisstore: remediating: %w", err)
 	}
-	out := make([]governance.ReviewItem, 0, len(ids))
-	for _, id := range ids {
+	out := make([]governance.ReviewItem, 0, len(sample.Val()))
+	for _, id := range sample.Val() {
 		it, err := s.GetReviewItem(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, it)
 	}
-	return out, nil
+	return out, int(total.Val()), nil
 }
 
 func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]governance.ReviewItem, error) {
