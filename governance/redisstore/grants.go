@@ -115,15 +115,7 @@ func (s *Store) UpdateGrant(ctx context.Context, prev, next governance.Grant, ev
 		return governance.Grant{}, errors.New("redisstore: update grant: another grant")
 	}
 	next.Version = prev.Version + 1
-	raw, err := json.Marshal(next)
-	if err != nil {
-		return governance.Grant{}, err
-	}
-	if event.Before, err = json.Marshal(prev); err != nil {
-		return governance.Grant{}, err
-	}
-	event.After = raw
-	body, err := encodeEvent(ctx, event)
+	raw, body, err := changeAndEvent(ctx, prev, next, &event)
 	if err != nil {
 		return governance.Grant{}, err
 	}

@@ -20,6 +20,14 @@ import (
 
 func jobKey(j governance.ProvisioningJob) string { return j.Identity + "\t" + j.Application }
 
+// withJobs appends the jobs' keys to a script's arguments.
+func withJobs(args []any, jobs []governance.ProvisioningJob) []any {
+	for _, j := range jobs {
+		args = append(args, jobKey(j))
+	}
+	return args
+}
+
 func parseJob(m string) (governance.ProvisioningJob, error) {
 	identity, app, ok := strings.Cut(m, "\t")
 	if !ok {
@@ -84,11 +92,7 @@ func (s *Store) DoneJobs(ctx context.Context, jobs []governance.ProvisioningJob,
 	if len(jobs) == 0 {
 		return nil
 	}
-	args := []any{s.prefix, now.UnixMicro()}
-	for _, j := range jobs {
-		args = append(args, jobKey(j))
-	}
-	if err := doneJobsScript.Run(ctx, s.rdb, s.route, args...).Err(); err != nil {
+	if err := doneJobsScript.Run(ctx, s.rdb, s.route, withJobs([]any{s.prefix, now.UnixMicro()}, jobs)...).Err(); err != nil {
 		return fmt.Errorf("redisstore: jobs done: %w", err)
 	}
 	return nil
@@ -110,11 +114,7 @@ func (s *Store) ExtendJobs(ctx context.Context, jobs []governance.ProvisioningJo
 	if len(jobs) == 0 {
 		return nil
 	}
-	args := []any{s.prefix, now.UnixMicro(), now.Add(claimLease).UnixMicro()}
-	for _, j := range jobs {
-		args = append(args, jobKey(j))
-	}
-	if err := extendJobsScript.Run(ctx, s.rdb, s.route, args...).Err(); err != nil {
+	if err := extendJobsScript.Run(ctx, s.rdb, s.route, withJobs([]any{s.prefix, now.UnixMicro(), now.Add(claimLease).UnixMicro()}, jobs)...).Err(); err != nil {
 		return fmt.Errorf("redisstore: extend jobs: %w", err)
 	}
 	return nil

@@ -79,11 +79,7 @@ func createPlain(ctx context.Context, s *Store, kind, index, id string, record a
 // updatePlain stores next in place of prev (version prevVersion) with its event, Before and
 // After filled in.
 func updatePlain(ctx context.Context, s *Store, kind, id string, prevVersion int64, prev, next any, event governance.Event) error {
-	var err error
-	if event.Before, err = json.Marshal(prev); err != nil {
-		return err
-	}
-	raw, body, err := recordAndEvent(ctx, next, &event)
+	raw, body, err := changeAndEvent(ctx, prev, next, &event)
 	if err != nil {
 		return err
 	}
@@ -92,6 +88,14 @@ func updatePlain(ctx context.Context, s *Store, kind, id string, prevVersion int
 		return fmt.Errorf("redisstore: update %s %s: %w", kind, id, err)
 	}
 	return scriptError(res)
+}
+
+// changeAndEvent is recordAndEvent for a change: the event carries prev as its Before.
+func changeAndEvent(ctx context.Context, prev, next any, event *governance.Event) (raw, body []byte, err error) {
+	if event.Before, err = json.Marshal(prev); err != nil {
+		return nil, nil, err
+	}
+	return recordAndEvent(ctx, next, event)
 }
 
 // getRecord reads one record; version points into the decoded value.

@@ -120,15 +120,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 		return governance.Request{}, err
 	}
 	next.Version = prev.Version + 1
-	raw, err := json.Marshal(next)
-	if err != nil {
-		return governance.Request{}, err
-	}
-	if event.Before, err = json.Marshal(prev); err != nil {
-		return governance.Request{}, err
-	}
-	event.After = raw
-	body, err := encodeEvent(ctx, event)
+	raw, body, err := changeAndEvent(ctx, prev, next, &event)
 	if err != nil {
 		return governance.Request{}, err
 	}

@@ -199,11 +199,7 @@ func (s *Store) UpdateReviewItem(ctx context.Context, prev, next governance.Revi
 		return next, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, next.ID)
 	}
 	next.Version = prev.Version + 1
-	var err error
-	if event.Before, err = json.Marshal(prev); err != nil {
-		return next, err
-	}
-	raw, body, err := recordAndEvent(ctx, next, &event)
+	raw, body, err := changeAndEvent(ctx, prev, next, &event)
 	if err != nil {
 		return next, err
 	}

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -81,11 +80,7 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, prev, next governance.
 		return next, errors.New("redisstore: update service account: another account, or a bad owner")
 	}
 	next.Version = prev.Version + 1
-	var err error
-	if event.Before, err = json.Marshal(prev); err != nil {
-		return next, err
-	}
-	raw, body, err := recordAndEvent(ctx, next, &event)
+	raw, body, err := changeAndEvent(ctx, prev, next, &event)
 	if err != nil {
 		return next, err
 	}
