@@ -296,23 +296,31 @@ func offsetCursor(c *gin.Context) (int, bool) {
 
 // slicePage pages an in-memory list by offset.
 func slicePage[T any](c *gin.Context, all []T) {
+	if window, next, ok := pageWindow(c, all); ok {
+		c.JSON(http.StatusOK, page[T]{Items: window, NextCursor: next})
+	}
+}
+
+// pageWindow is the part of all that ?cursor= and ?limit= ask for, and the next cursor; it
+// answers the problem itself and reports false on bad parameters.
+func pageWindow[T any](c *gin.Context, all []T) ([]T, string, bool) {
 	n, ok := limit(c)
 	if !ok {
-		return
+		return nil, "", false
 	}
 	off, ok := offsetCursor(c)
 	if !ok {
-		return
+		return nil, "", false
 	}
-	out := page[T]{Items: []T{}}
-	if off < len(all) {
-		end := min(off+n, len(all))
-		out.Items = all[off:end]
-		if end < len(all) {
-			out.NextCursor = encodeCursor(strconv.Itoa(end))
-		}
+	if off >= len(all) {
+		return []T{}, "", true
 	}
-	c.JSON(http.StatusOK, out)
+	end := min(off+n, len(all))
+	next := ""
+	if end < len(all) {
+		next = encodeCursor(strconv.Itoa(end))
+	}
+	return all[off:end], next, true
 }
 
 func (s *Server) me(c *gin.Context, p Principal) {

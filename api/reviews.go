@@ -236,8 +236,13 @@ func (s *Server) myReviews(c *gin.Context, p Principal) {
 		s.fail(c, err)
 		return
 	}
-	views := make([]itemView, 0, len(items))
-	for _, it := range items {
+	window, next, ok := pageWindow(c, items)
+	if !ok {
+		return
+	}
+	// Context (earlier verdicts) only for the page asked for.
+	views := make([]itemView, 0, len(window))
+	for _, it := range window {
 		v, err := s.view(c, it)
 		if err != nil {
 			s.fail(c, err)
@@ -245,7 +250,7 @@ func (s *Server) myReviews(c *gin.Context, p Principal) {
 		}
 		views = append(views, v)
 	}
-	slicePage(c, views)
+	c.JSON(http.StatusOK, page[itemView]{Items: views, NextCursor: next})
 }
 
 func (s *Server) getReview(c *gin.Context, p Principal) {

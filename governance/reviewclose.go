@@ -46,11 +46,7 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 		if err != nil {
 			return cy, err
 		}
-		ids := make([]string, len(items))
-		for i, it := range items {
-			ids[i] = it.Grant
-		}
-		grants, err := r.Access.Grants.Store.GrantsByID(ctx, ids)
+		grants, err := r.grantsOf(ctx, items)
 		if err != nil {
 			return cy, err
 		}
@@ -189,11 +185,7 @@ func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.Grant
-	}
-	grants, err := r.Access.Grants.Store.GrantsByID(ctx, ids)
+	grants, err := r.grantsOf(ctx, items)
 	if err != nil {
 		return err
 	}

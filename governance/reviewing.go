@@ -34,33 +34,30 @@ func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, erro
 	if err != nil {
 		return nil, err
 	}
+	grants, err := r.grantsOf(ctx, items)
+	if err != nil {
+		return nil, err
+	}
 	out := items[:0]
 	for _, it := range items {
-		mooted, err := r.mootIfEnded(ctx, it)
-		if err != nil {
-			return nil, err
+		if g := grants[it.Grant]; g.Status != GrantActive && g.Status != GrantProvisioning {
+			if _, err := r.moot(ctx, it, g.Status); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		if mooted.Open() {
-			out = append(out, mooted)
-		}
+		out = append(out, it)
 	}
 	return out, nil
 }
 
-// mootIfEnded closes an open item as moot when its grant no longer gives access.
-func (r *Reviews) mootIfEnded(ctx context.Context, it ReviewItem) (ReviewItem, error) {
-	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
-	if err != nil {
-		return it, err
-	}
-	if g.Status == GrantActive || g.Status == GrantProvisioning {
-		return it, nil
-	}
-	return r.updateItem(ctx, it.ID, Event{Actor: "system", Action: "review.moot"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+// moot closes an open item whose grant no longer gives access (status "" when it is gone).
+func (r *Reviews) moot(ctx context.Context, it ReviewItem, status GrantStatus) (ReviewItem, error) {
+	return r.updateItemFrom(ctx, it, Event{Actor: "system", Action: "review.moot"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		if !it.Open() {
 			return it, errUnchanged
 		}
-		return it.Moot("the grant is "+string(g.Status), now)
+		return it.Moot("the grant is "+string(status), now)
 	})
 }
 
@@ -151,4 +148,13 @@ func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, 
 		return it, nil
 	}
 	return it, err
+}
+
+// grantsOf reads the items' grants in one round trip.
+func (r *Reviews) grantsOf(ctx context.Context, items []ReviewItem) (map[string]Grant, error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.Grant
+	}
+	return r.Access.Grants.Store.GrantsByID(ctx, ids)
 }

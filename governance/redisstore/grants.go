@@ -170,28 +170,7 @@ func (s *Store) HoldingsOf(ctx context.Context, identities []string) (map[string
 
 // GrantsByID reads several grants in one round trip; ids not found are left out.
 func (s *Store) GrantsByID(ctx context.Context, ids []string) (map[string]governance.Grant, error) {
-	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })
-	cmds := make([]*redis.SliceCmd, len(ids))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, s.prefix+"grant:"+id, "v", "j")
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redisstore: grants: %w", err)
-	}
-	out := make(map[string]governance.Grant, len(ids))
-	for i, cmd := range cmds {
-		g, err := decodeRecord("grant:"+ids[i], cmd.Val(), grantVersion)
-		if errors.Is(err, governance.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[ids[i]] = g
-	}
-	return out, nil
+	return recordsByID(ctx, s, "grant:", ids, grantVersion)
 }
 
 func (s *Store) DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +116,22 @@ func listRecords[T any](ctx context.Context, s *Store, index, recordPrefix strin
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %s: %w", index, err)
 	}
+	found, err := recordsByID(ctx, s, recordPrefix, ids, version)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := found[id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// recordsByID reads the records of several ids in one round trip; ids not found are left out.
+func recordsByID[T any](ctx context.Context, s *Store, recordPrefix string, ids []string, version func(*T) *int64) (map[string]T, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })
 	cmds := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
@@ -122,15 +139,18 @@ func listRecords[T any](ctx context.Context, s *Store, index, recordPrefix strin
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("redisstore: %s: %w", index, err)
+		return nil, fmt.Errorf("redisstore: read %s: %w", recordPrefix, err)
 	}
-	out := make([]T, 0, len(ids))
+	out := make(map[string]T, len(ids))
 	for i, cmd := range cmds {
 		r, err := decodeRecord(recordPrefix+ids[i], cmd.Val(), version)
+		if errors.Is(err, governance.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out[ids[i]] = r
 	}
 	return out, nil
 }

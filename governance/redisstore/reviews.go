@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -240,15 +242,11 @@ func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]gov
 	}); err != nil {
 		return nil, 0, fmt.Errorf("redisstore: remediating: %w", err)
 	}
-	out := make([]governance.ReviewItem, 0, len(sample.Val()))
-	for _, id := range sample.Val() {
-		it, err := s.GetReviewItem(ctx, id)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, it)
+	found, err := recordsByID(ctx, s, "review:", sample.Val(), itemVersion)
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, int(total.Val()), nil
+	return slices.Collect(maps.Values(found)), int(total.Val()), nil
 }
 
 func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]governance.ReviewItem, error) {
