@@ -174,7 +174,7 @@ func (s *Server) cycleReport(c *gin.Context, p Principal) {
 	c.Header("X-Review-Audit-Hash", rep.Audit.Hash)
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"item", "grant", "beneficiary", "entitlement", "application", "risk", "reviewer", "verdict", "comment",
+	_ = w.Write([]string{"item", "grant", "beneficiary", "entitlement", "application", "source", "risk", "reviewer", "verdict", "comment",
 		"decided_by", "decided_at", "remediation", "confirmed_at"})
 	for it, err := range s.opts.Reviews.Items(ctx, rep.Cycle.ID) {
 		if err != nil {
@@ -182,7 +182,7 @@ func (s *Server) cycleReport(c *gin.Context, p Principal) {
 			_ = w.Write([]string{"error: the report is incomplete"})
 			break
 		}
-		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, it.Risk.String(), it.Reviewer,
+		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, csvSafe(it.Source), it.Risk.String(), it.Reviewer,
 			string(it.Verdict), csvSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
 	}
 	w.Flush()

@@ -35,6 +35,12 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	if p.Type != "https://gatehouse.dev/problems/invalid-campaign" {
 		t.Fatalf("silent certification: %+v", p)
 	}
+	// Out-of-band reviews run under ids of their own, so no saved campaign may take one.
+	e.must(400, "cat1", "POST", "/campaigns", map[string]any{"id": "out-of-band-db", "name": "Q4", "owner": "u-sec",
+		"reviewers": []any{map[string]any{"kind": "manager"}}}, &p)
+	if p.Type != "https://gatehouse.dev/problems/invalid-campaign" {
+		t.Fatalf("a campaign with a reserved id: %+v", p)
+	}
 	e.must(201, "cat1", "POST", "/campaigns", campaign, nil)
 
 	e.must(403, "mgr", "POST", "/campaigns/q4/launch", nil, &p) // not the owner
@@ -116,12 +122,12 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	resp := e.do("aud", "GET", "/cycles/"+cycle.ID+"/report?format=csv", nil, nil)
 	defer resp.Body.Close()
 	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil || len(rows) != 5 || rows[0][7] != "verdict" || resp.Header.Get("X-Review-Audit-Position") != report.Audit.ID {
+	if err != nil || len(rows) != 5 || rows[0][8] != "verdict" || rows[1][5] != "api:token:ada" || resp.Header.Get("X-Review-Audit-Position") != report.Audit.ID {
 		raw, _ := io.ReadAll(resp.Body)
 		t.Fatalf("csv: %q %v %s", rows, err, raw)
 	}
 	for _, row := range rows[1:] {
-		if row[7] == "revoked" && !strings.HasPrefix(row[11], "pending") && row[11] != "confirmed" {
+		if row[8] == "revoked" && !strings.HasPrefix(row[12], "pending") && row[12] != "confirmed" {
 			t.Fatalf("a revoked row without remediation: %q", row)
 		}
 	}
@@ -144,7 +150,7 @@ func TestReviewCSVDefusesFormulas(t *testing.T) {
 	resp := e.do("aud", "GET", "/cycles/"+cycle.ID+"/report?format=csv", nil, nil)
 	defer resp.Body.Close()
 	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil || len(rows) != 2 || !strings.HasPrefix(rows[1][8], "'=") {
+	if err != nil || len(rows) != 2 || rows[0][9] != "comment" || !strings.HasPrefix(rows[1][9], "'=") {
 		t.Fatalf("csv: %q %v", rows, err)
 	}
 }

@@ -34,6 +34,7 @@ type directory struct {
 	env       []string
 	tokens    map[string]string
 	ids       map[string]string // SCIM ids, once setUp ran
+	drift     string            // the application's drift mode; "" reports
 }
 
 func newDirectory(t *testing.T, redisURL string, groups []string, users ...string) *directory {
@@ -109,7 +110,7 @@ func (d *directory) setUp(t *testing.T, g *gateway, groups []string, users ...st
 		body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": d.ids["boss"]}}
 		d.ids[u] = str(g.call(t, "POST", "/Users", body).want(t, 201).body["id"])
 	}
-	d.call(t, g, 201, "admin", "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{d.ids["boss"]}, "connector": "directory"}, nil)
+	d.call(t, g, 201, "admin", "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{d.ids["boss"]}, "connector": "directory", "drift": d.drift}, nil)
 	var change governance.CatalogChange
 	d.call(t, g, 202, "admin", "PUT", "/policies/manager", map[string]any{"id": "manager", "name": "manager",
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)

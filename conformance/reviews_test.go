@@ -3,9 +3,12 @@ package conformance
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
@@ -87,6 +90,87 @@ func TestReviewRevokesWhatNobodyCertified(t *testing.T) {
 	}
 	if strings.Contains(scrape(t, g), `campaign="ops-q4"`) {
 		t.Fatalf("a finished cycle is still in /metrics")
+	}
+	d.verifyAudit(t, redis.URL())
+}
+
+// Out-of-band access through the binary and slapd: two people and an unknown account are put
+// in an LDAP group behind Gatehouse's back, on an application whose drift mode is review.
+// Reconciliation records the two people's access for review; the owner adopts one, and neither
+// beneficiary can certify their own; the owner closes the cycle and the other membership is
+// gone from slapd. The unknown account is only reported.
+func TestOutOfBandAccessIsReviewed(t *testing.T) {
+	d := newDirectory(t, redis.URL(), []string{"ops"}, "ivy", "jay")
+	g := d.start(t)
+	defer func() {
+		if err := g.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	d.drift = "review"
+	d.setUp(t, g, []string{"ops"}, "ivy", "jay")
+	// The first scheduled reconciliation, once the application exists, finds nothing yet; the
+	// next is an hour away, so the one asked for below is the one that finds the access.
+	var report governance.DriftReport
+	waitFor(t, 20*time.Second, "the first scheduled reconciliation", func() bool {
+		return apiCall(t, g, d.tokens["admin"], "GET", "/applications/dir/drift", nil, &report) == 200
+	})
+	dn := func(who string) string { return "uid=" + who + "," + ldaptest.PeopleDN }
+	admin, err := d.slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := goldap.NewModifyRequest("cn=ops,"+ldaptest.GroupsDN, nil)
+	behind.Add("member", []string{dn("ivy@ldap.example.org"), dn("jay@ldap.example.org"), dn("ghost")})
+	err = admin.Modify(behind)
+	admin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.call(t, g, 200, "admin", "POST", "/applications/dir/reconcile", nil, &report)
+	if report.Review == "" || len(report.Entitlements) != 1 ||
+		!slices.Equal(report.Entitlements[0].UnderReview, []string{"ivy@ldap.example.org", "jay@ldap.example.org"}) ||
+		!slices.Equal(report.Entitlements[0].Unmatched, []string{"ghost"}) {
+		t.Fatalf("drift: %+v", report)
+	}
+	// On demand, the same access is neither recorded nor reviewed again.
+	var again governance.DriftReport
+	d.call(t, g, 200, "admin", "POST", "/applications/dir/reconcile", nil, &again)
+	if again.Review != "" || again.OutOfBand != 1 {
+		t.Fatalf("a second reconciliation: %+v", again)
+	}
+	var open struct {
+		Items []governance.ReviewItem `json:"items"`
+	}
+	d.call(t, g, 200, "boss", "GET", "/reviews", nil, &open)
+	item := map[string]governance.ReviewItem{}
+	for _, it := range open.Items {
+		item[it.Beneficiary] = it
+	}
+	ivy, jay := item[d.ids["ivy"]], item[d.ids["jay"]]
+	if len(open.Items) != 2 || ivy.Cycle != report.Review || ivy.Source != governance.SourceOutOfBand ||
+		!strings.Contains(ivy.Justification, `"ivy@ldap.example.org"`) {
+		t.Fatalf("the owner's items: %+v", open.Items)
+	}
+	for who, it := range map[string]governance.ReviewItem{"ivy": ivy, "jay": jay} {
+		d.call(t, g, 403, who, "POST", "/reviews/"+it.ID+"/decision", map[string]any{"certify": true, "comment": "mine"}, nil)
+	}
+	d.call(t, g, 200, "boss", "POST", "/reviews/"+ivy.ID+"/decision", map[string]any{"certify": true, "comment": "release manager"}, nil)
+	var adopted governance.Grant
+	d.call(t, g, 200, "admin", "GET", "/grants/"+ivy.Grant, nil, &adopted)
+	if adopted.Source != governance.SourceOutOfBand || !slices.Equal(adopted.ApprovedBy, []string{d.ids["boss"]}) || adopted.Status != governance.GrantActive {
+		t.Fatalf("ivy's adopted grant: %+v", adopted)
+	}
+	if m := scrape(t, g); !strings.Contains(m, `gatehouse_drift_accounts{application="dir",kind="unmatched"} 1`) {
+		t.Fatalf("unmatched out-of-band accounts are not in /metrics:\n%s", m)
+	}
+
+	d.call(t, g, 200, "boss", "POST", "/cycles/"+report.Review+"/close", nil, nil)
+	waitFor(t, 20*time.Second, "jay's unadopted membership is gone from slapd", func() bool {
+		return !strings.Contains(d.members(t, "ops"), dn("jay@ldap.example.org"))
+	})
+	if m := d.members(t, "ops"); !strings.Contains(m, dn("ivy@ldap.example.org")) || !strings.Contains(m, dn("ghost")) {
+		t.Fatalf("the close removed what it did not decide:\n%s", m)
 	}
 	d.verifyAudit(t, redis.URL())
 }

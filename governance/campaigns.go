@@ -235,10 +235,12 @@ type ReviewItem struct {
 	Risk        Risk      `json:"risk"`
 	Granted     time.Time `json:"granted"`
 	Source      string    `json:"source,omitempty"`
-	ApprovedBy  []string  `json:"approvedBy"`
-	Ends        time.Time `json:"ends,omitzero"`
-	Level       int       `json:"level"` // 1, or 2 once the first level certified
-	Reviewer    string    `json:"reviewer"`
+	// Justification is the grant's: the requester's reason, or where out-of-band access was found.
+	Justification string    `json:"justification,omitempty"`
+	ApprovedBy    []string  `json:"approvedBy"`
+	Ends          time.Time `json:"ends,omitzero"`
+	Level         int       `json:"level"` // 1, or 2 once the first level certified
+	Reviewer      string    `json:"reviewer"`
 	// SecondReviewer reviews after a first-level certification; "" without a second level.
 	SecondReviewer string      `json:"secondReviewer,omitempty"`
 	Verdict        Verdict     `json:"verdict"`

@@ -85,7 +85,8 @@ type Application struct {
 	Owners      []string `json:"owners"`
 	Connector   string   `json:"connector,omitempty"` // the configured connector that provisions it; none: grants are records
 	// Drift is what reconciliation does with access the target shows and no grant gives:
-	// "report" (the default), "revoke", or "review".
+	// "report" (the default), "revoke", or "review" (recorded as grants awaiting adoption and
+	// reviewed by the entitlement's owners; see ReviewOutOfBand).
 	Drift string `json:"drift,omitempty"`
 }
 

@@ -251,6 +251,9 @@ func (c *Catalog) validate(ctx context.Context, kind CatalogKind, id string, val
 			if !slices.Contains([]string{"", "report", "revoke", "review"}, v.Drift) {
 				return fmt.Errorf("%w: application %s: drift %q is not report, revoke or review", ErrInvalidCatalog, id, v.Drift)
 			}
+			if v.Drift == "review" && len(v.Owners) == 0 {
+				return fmt.Errorf("%w: application %s: drift review needs an owner to run the reviews", ErrInvalidCatalog, id)
+			}
 			return nil
 		}
 	case Entitlement:

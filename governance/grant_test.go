@@ -94,3 +94,30 @@ func TestGrantLifecycle(t *testing.T) {
 		t.Fatalf("revoking a failed grant: %+v %v", revoked, err)
 	}
 }
+
+// Out-of-band access is adopted once, by a certification, and only while it still gives access.
+func TestAdoptOutOfBandAccess(t *testing.T) {
+	found := Grant{ID: "grant-out-of-band-x-1", Identity: "ada", Entitlement: "prod-db", Source: SourceOutOfBand, Status: GrantActive}
+	if !found.AwaitsAdoption() {
+		t.Fatal("a recorded out-of-band grant does not await adoption")
+	}
+	adopted, err := Adopt(found, []string{"own1"}, "on call", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.AwaitsAdoption() || !slices.Equal(adopted.ApprovedBy, []string{"own1"}) || len(adopted.Decisions) != 1 ||
+		!adopted.Decisions[0].Approve || adopted.Decisions[0].Comment != "on call" || found.ApprovedBy != nil {
+		t.Fatalf("adopted: %+v (found %+v)", adopted, found)
+	}
+	revoking := found
+	revoking.Status = GrantRevoking
+	requested, _ := GrantFor(approvedRequest(t), 0, 0, t0)
+	for name, g := range map[string]Grant{"twice": adopted, "revoking": revoking, "a requested grant": requested} {
+		if _, err := Adopt(g, []string{"own1"}, "", t0); !errors.Is(err, ErrGrantState) {
+			t.Errorf("adopt %s: %v", name, err)
+		}
+	}
+	if _, err := Adopt(found, nil, "", t0); !errors.Is(err, ErrGrantState) {
+		t.Errorf("adopted by nobody: %v", err)
+	}
+}

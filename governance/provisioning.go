@@ -25,7 +25,7 @@ type DriftMode string
 const (
 	DriftReportOnly DriftMode = "report" // only report (the default)
 	DriftRevoke     DriftMode = "revoke" // remove access no grant gives
-	DriftReview     DriftMode = "review" // report for a reviewer (access reviews will take these)
+	DriftReview     DriftMode = "review" // review it: adopt as a grant, or remove
 )
 
 // EntitlementDrift is one entitlement's disagreement between target and grants.
@@ -35,7 +35,15 @@ type EntitlementDrift struct {
 	Missing     []string `json:"missing,omitempty"`   // grants (ids) whose access the target lacks
 	Revoked     []string `json:"revoked,omitempty"`   // out-of-band access removed (mode revoke)
 	Repaired    []string `json:"repaired,omitempty"`  // missing grants provisioned again
-	Error       string   `json:"error,omitempty"`     // the target could not be read for it
+	// UnderReview are out-of-band accounts recorded as grants awaiting adoption (mode review).
+	UnderReview []string `json:"underReview,omitempty"`
+	// Unmatched are out-of-band accounts of no active identity (mode review): nobody may be
+	// granted them, so they are only reported; mode revoke removes them.
+	Unmatched []string `json:"unmatched,omitempty"`
+	// Ended are grants awaiting adoption whose access the target no longer shows: ended,
+	// never provisioned again, since nobody approved them.
+	Ended []string `json:"ended,omitempty"`
+	Error string   `json:"error,omitempty"` // the target could not be read for it
 }
 
 // DriftReport is one reconciliation of one application.
@@ -46,4 +54,5 @@ type DriftReport struct {
 	Entitlements []EntitlementDrift `json:"entitlements"`
 	OutOfBand    int                `json:"outOfBand"`
 	Missing      int                `json:"missing"`
+	Review       string             `json:"review,omitempty"` // the review cycle opened for what was found (mode review)
 }

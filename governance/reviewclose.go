@@ -105,8 +105,11 @@ func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Gra
 		}
 		return settled, nil
 	})
-	if err != nil || it.Remediation != RemediationPending {
+	if err != nil {
 		return false, err
+	}
+	if it.Remediation != RemediationPending {
+		return false, r.adopt(ctx, it)
 	}
 	reason := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
 	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), reason); err != nil && !errors.Is(err, ErrGrantState) {

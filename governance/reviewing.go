@@ -68,13 +68,18 @@ func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comm
 	if certify {
 		action = "review.certify"
 	}
-	return r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+	it, err := r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		cy, err := r.Store.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return it, err
 		}
 		return it.Decide(cy, who, certify, comment, now)
 	})
+	if err != nil {
+		return it, err
+	}
+	// Adopted at once, so the grant says who approved it; the close adopts again should this fail.
+	return it, r.adopt(ctx, it)
 }
 
 // Reassign hands an item to another reviewer; to must be an active person.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,9 @@ func (r *Reviews) SaveCampaign(ctx context.Context, actor string, c Campaign, if
 	c, err := c.Normalize(now)
 	if err != nil {
 		return c, err
+	}
+	if strings.HasPrefix(c.ID, outOfBandCampaignPrefix) {
+		return c, fmt.Errorf("%w: ids starting %q are kept for out-of-band access reviews", ErrInvalidCampaign, outOfBandCampaignPrefix)
 	}
 	if _, err := r.Access.People.Person(ctx, c.Owner); err != nil {
 		return c, fmt.Errorf("%w: owner %s: %w", ErrInvalidCampaign, c.Owner, err)
@@ -368,7 +372,7 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]Revie
 		}
 		out = append(out, ReviewItem{ID: ReviewItemID(cy.ID, g.ID), Cycle: cy.ID, Grant: g.ID, Beneficiary: g.Identity,
 			Entitlement: g.Entitlement, Application: g.Application, Risk: e.Risk, Granted: g.Starts, Source: g.Source,
-			ApprovedBy: g.ApprovedBy, Ends: g.Ends, Level: 1, Reviewer: first, SecondReviewer: second, Verdict: VerdictPending})
+			Justification: g.Justification, ApprovedBy: g.ApprovedBy, Ends: g.Ends, Level: 1, Reviewer: first, SecondReviewer: second, Verdict: VerdictPending})
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
@@ -42,12 +43,23 @@ type DriftStore interface {
 	Granted(ctx context.Context, entitlement string) ([]governance.Grant, error)
 }
 
+// OutOfBandReviewer opens reviews of out-of-band access (governance.Reviews).
+type OutOfBandReviewer interface {
+	ReviewOutOfBand(ctx context.Context, app governance.Application, found []governance.OutOfBand, actor string) (governance.Cycle, error)
+}
+
+var _ OutOfBandReviewer = (*governance.Reviews)(nil)
+
 // Reconciler compares targets with grants.
 type Reconciler struct {
-	Worker *Worker
-	Store  DriftStore
-	Every  time.Duration // between scheduled runs; default an hour
+	Worker  *Worker
+	Store   DriftStore
+	Reviews OutOfBandReviewer // needed by applications whose drift mode is review
+	Every   time.Duration     // between scheduled runs; default an hour
 }
+
+// ErrNoReviews is for drift mode review without access reviews to open.
+var ErrNoReviews = errors.New("provisioning: drift mode review, but no access reviews are running")
 
 // ErrNoMemberListing is for a connector that cannot tell who holds what.
 var ErrNoMemberListing = errors.New("provisioning: the connector cannot list members")
@@ -75,15 +87,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, appID, actor string) (DriftR
 	if mode == "" {
 		mode = DriftReportOnly
 	}
+	if mode == DriftReview && r.Reviews == nil {
+		return DriftReport{}, ErrNoReviews
+	}
 	report := DriftReport{Application: app.ID, Mode: mode, At: w.Now(), Entitlements: []EntitlementDrift{}}
+	var found []governance.OutOfBand
 	for _, e := range ents {
 		if e.Application != app.ID || e.State == governance.EntitlementDraft {
 			continue
 		}
-		d, err := r.entitlement(ctx, conn, lister, e, mode)
+		d, review, err := r.entitlement(ctx, conn, lister, e, mode, actor)
 		if err != nil {
 			d = EntitlementDrift{Entitlement: e.ID, Error: err.Error()}
 		}
+		found = append(found, review...)
 		if len(d.OutOfBand)+len(d.Missing) > 0 || d.Error != "" {
 			report.Entitlements = append(report.Entitlements, d)
 		}
@@ -91,22 +108,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, appID, actor string) (DriftR
 		report.Missing += len(d.Missing)
 	}
 	action := "drift.report"
-	if mode == DriftRevoke {
+	switch mode {
+	case DriftRevoke:
 		action = "drift.revoke"
+	case DriftReview:
+		action = "drift.review"
+		cy, err := r.Reviews.ReviewOutOfBand(ctx, app, found, actor)
+		if err != nil {
+			return report, err
+		}
+		report.Review = cy.ID
 	}
 	return report, r.Store.SaveDrift(ctx, report, governance.Event{At: report.At, Actor: actor, Action: action,
 		Target: "application:" + app.ID, Reason: fmt.Sprintf("%d out-of-band, %d missing", report.OutOfBand, report.Missing)})
 }
 
-func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector, lister connectors.MemberLister, e governance.Entitlement, mode DriftMode) (EntitlementDrift, error) {
+// entitlement compares one entitlement's members with its grants and acts on the mode; in mode
+// review it answers what to review: the out-of-band access of known identities, and the
+// records awaiting adoption the target still shows (a review a crash kept from starting
+// starts then).
+func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector, lister connectors.MemberLister, e governance.Entitlement, mode DriftMode, actor string) (EntitlementDrift, []governance.OutOfBand, error) {
 	d := EntitlementDrift{Entitlement: e.ID}
 	members, err := lister.Members(ctx, e.Downstream())
 	if err != nil {
-		return d, err
+		return d, nil, err
 	}
 	granted, err := r.Store.Granted(ctx, e.ID)
 	if err != nil {
-		return d, err
+		return d, nil, err
 	}
 	view := r.Worker.sweepView()
 	view.people = make(map[string]governance.Person, len(granted))
@@ -117,23 +146,29 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 		found, err := r.Worker.People.Many(ctx, ids)
 		if err != nil {
-			return d, err
+			return d, nil, err
 		}
 		maps.Copy(view.people, found)
 	}
+	// Account names compare without case, as LDAP's uid and SCIM's userName do.
 	want := map[string]governance.Grant{} // account name -> grant
 	for _, g := range granted {
 		who, _, err := r.Worker.identity(ctx, g.Identity, view)
 		if err != nil {
-			return d, err
+			return d, nil, err
 		}
-		want[who.UserName] = g
+		want[strings.ToLower(who.UserName)] = g
 	}
+	var review []governance.OutOfBand
 	held := make(map[string]bool, len(members))
 	for _, m := range members {
-		held[m] = true
-		if _, ok := want[m]; !ok {
+		held[strings.ToLower(m)] = true
+		g, ok := want[strings.ToLower(m)]
+		switch {
+		case !ok:
 			d.OutOfBand = append(d.OutOfBand, m)
+		case mode == DriftReview && g.AwaitsAdoption():
+			review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: m})
 		}
 	}
 	for name, g := range want {
@@ -141,6 +176,14 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 			continue
 		}
 		d.Missing = append(d.Missing, g.ID)
+		if g.AwaitsAdoption() {
+			// Nobody approved it: what is gone downstream is not given back, and the record ends.
+			if _, err := r.Worker.Grants.Revoke(ctx, g.ID, actor, "the out-of-band access it recorded is gone downstream"); err != nil && !errors.Is(err, governance.ErrGrantState) {
+				return d, nil, err
+			}
+			d.Ended = append(d.Ended, g.ID)
+			continue
+		}
 		// The grant is the truth: access it gives that the target lost is given again.
 		if err := r.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application}); err == nil {
 			d.Repaired = append(d.Repaired, g.ID)
@@ -148,15 +191,51 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	}
 	slices.Sort(d.Missing)
 	slices.Sort(d.Repaired)
-	if mode == DriftRevoke {
+	slices.Sort(d.Ended)
+	switch mode {
+	case DriftRevoke:
 		for _, m := range d.OutOfBand {
 			if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
-				return d, err
+				return d, nil, err
 			}
 			d.Revoked = append(d.Revoked, m)
 		}
+	case DriftReview:
+		for _, m := range d.OutOfBand {
+			id, ok, err := r.holder(ctx, m)
+			if err != nil {
+				return d, nil, err
+			}
+			if !ok {
+				d.Unmatched = append(d.Unmatched, m)
+				continue
+			}
+			d.UnderReview = append(d.UnderReview, m)
+			review = append(review, governance.OutOfBand{Identity: id, Entitlement: e.ID, Account: m})
+		}
 	}
-	return d, nil
+	return d, review, nil
+}
+
+// holder is the active identity whose account downstream has the name: a person by userName,
+// else a service account by id, as Worker.identity names them. An inactive one's access is
+// not reviewed for adoption: nobody may be granted it.
+func (r *Reconciler) holder(ctx context.Context, account string) (string, bool, error) {
+	p, err := r.Worker.People.ByUserName(ctx, account)
+	if err == nil {
+		return p.ID, p.Active, nil
+	}
+	if !errors.Is(err, governance.ErrNotFound) {
+		return "", false, err
+	}
+	if r.Worker.ServiceAccounts == nil {
+		return "", false, nil
+	}
+	sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, account)
+	if errors.Is(err, governance.ErrNotFound) {
+		return "", false, nil
+	}
+	return sa.ID, err == nil && sa.State == governance.ServiceAccountActive, err
 }
 
 // Sweep runs the reconciliations that are due, and schedules the next of each. Applications

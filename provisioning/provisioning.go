@@ -256,7 +256,7 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 			continue
 		}
 		mine = append(mine, g)
-		giving = giving || g.Status == governance.GrantProvisioning || g.Status == governance.GrantActive
+		giving = giving || gives(g)
 	}
 	if app.Connector == "" {
 		return w.confirmAll(ctx, mine) // an application without a connector: grants are records
@@ -286,9 +286,15 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 	return nil
 }
 
+// gives reports whether a grant is one the worker puts downstream: one giving access that
+// somebody approved. A record of out-of-band access awaiting adoption is not.
+func gives(g governance.Grant) bool {
+	return (g.Status == governance.GrantProvisioning || g.Status == governance.GrantActive) && !g.AwaitsAdoption()
+}
+
 func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *sweepView) error {
-	switch g.Status {
-	case governance.GrantProvisioning, governance.GrantActive:
+	switch {
+	case gives(g):
 		e, err := view.entitlements.get(ctx, g.Entitlement)
 		if err != nil {
 			return err
@@ -313,7 +319,7 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 			return err
 		}
 		return conn.Revoke(ctx, who, e.Downstream())
-	case governance.GrantRevoking:
+	case g.Status == governance.GrantRevoking:
 		e, err := view.entitlements.get(ctx, g.Entitlement)
 		if err != nil {
 			return err

@@ -3,8 +3,11 @@ package provisioning_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,7 +151,7 @@ func (r *rig) admin() *goldap.Conn {
 	return c
 }
 
-// inLDAP reads the group in slapd: is uid=who a member?
+// inLDAP reads the group in slapd: is uid=who a member (uid compares without case)?
 func (r *rig) inLDAP(who, group string) bool {
 	r.t.Helper()
 	res, err := r.admin().Search(goldap.NewSearchRequest("cn="+group+","+r.groups, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
@@ -157,7 +160,7 @@ func (r *rig) inLDAP(who, group string) bool {
 		r.t.Fatal(err)
 	}
 	for _, m := range res.Entries[0].GetAttributeValues("member") {
-		if dn, err := goldap.ParseDN(m); err == nil && dn.RDNs[0].Attributes[0].Value == who {
+		if dn, err := goldap.ParseDN(m); err == nil && strings.EqualFold(dn.RDNs[0].Attributes[0].Value, who) {
 			return true
 		}
 	}
@@ -461,6 +464,160 @@ func TestDriftIsReportedThenRepaired(t *testing.T) {
 	}
 	if n, _ := rec.Sweep(ctx, 10); n != 0 {
 		t.Fatalf("a second sweep ran %d again", n)
+	}
+}
+
+// memberChange adds and removes uids in one of the rig's groups, as someone working in slapd
+// directly would.
+func (r *rig) memberChange(group string, add, remove []string) {
+	r.t.Helper()
+	m := goldap.NewModifyRequest("cn="+group+","+r.groups, nil)
+	for _, who := range add {
+		m.Add("member", []string{"uid=" + who + "," + r.people})
+	}
+	for _, who := range remove {
+		m.Delete("member", []string{"uid=" + who + "," + r.people})
+	}
+	if err := r.admin().Modify(m); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// Drift mode review: out-of-band access of known people is recorded as grants awaiting
+// adoption, which give nothing, and reviewed by the entitlement's owner; certified is adopted
+// and provisioned like any grant from then on, unanswered is removed downstream, and access
+// nobody approved is never put back once it is gone.
+func TestOutOfBandAccessIsReviewed(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	clock := func() time.Time { return time.Unix(0, r.now.Load()).UTC() }
+	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: clock}
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	r.approved("ada", "admins")
+	r.memberChange("admins", []string{"bob", "mallory"}, nil)
+	r.memberChange("readers", []string{"BOB", "ada"}, nil) // a uid spelt in another case is the same account
+
+	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Review mode needs somebody to run the reviews.
+	ownerless := app
+	ownerless.Owners, ownerless.Drift = nil, "review"
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, ownerless, ""); !errors.Is(err, governance.ErrInvalidCatalog) {
+		t.Fatalf("review mode without an owner: %v", err)
+	}
+	app.Drift = "review"
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, "review drift"); err != nil {
+		t.Fatal(err)
+	}
+	report, err := rec.Reconcile(ctx, "dir", "user:sec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byEnt := map[string]provisioning.EntitlementDrift{}
+	for _, d := range report.Entitlements {
+		byEnt[d.Entitlement] = d
+	}
+	if report.Review == "" || report.OutOfBand != 4 ||
+		!slices.Equal(byEnt["admins"].UnderReview, []string{"bob"}) || !slices.Equal(byEnt["admins"].Unmatched, []string{"mallory"}) ||
+		!slices.Equal(byEnt["readers"].UnderReview, []string{"BOB", "ada"}) {
+		t.Fatalf("report: %+v", report)
+	}
+	cycle, err := r.store.GetCycle(ctx, report.Review)
+	if err != nil || cycle.State != governance.CycleRunning || cycle.Items != 3 {
+		t.Fatalf("cycle: %+v %v", cycle, err)
+	}
+	items, err := r.store.OpenItemsOf(ctx, "mgr")
+	if err != nil || len(items) != 3 {
+		t.Fatalf("mgr's items: %+v %v", items, err)
+	}
+	item := map[string]governance.ReviewItem{}
+	for _, it := range items {
+		g := r.grant(it.Grant)
+		if !g.AwaitsAdoption() || g.Status != governance.GrantActive || g.Source != governance.SourceOutOfBand || len(g.ApprovedBy) != 0 {
+			t.Fatalf("recorded grant: %+v", g)
+		}
+		item[it.Beneficiary+"/"+it.Entitlement] = it
+	}
+	for _, nothing := range []string{"mallory", "ghost"} {
+		if held, _ := r.store.Holdings(ctx, nothing); len(held) != 0 {
+			t.Fatalf("an unknown account got a grant: %+v", held)
+		}
+	}
+
+	// Found again, the same access is neither recorded twice nor reviewed twice.
+	again, err := rec.Reconcile(ctx, "dir", "system")
+	if err != nil || again.Review != "" || again.OutOfBand != 1 {
+		t.Fatalf("second reconciliation: %+v %v", again, err)
+	}
+	if held, _ := r.store.Holdings(ctx, "bob"); len(held) != 2 {
+		t.Fatalf("bob's grants after a second reconciliation: %+v", held)
+	}
+
+	// Gone downstream before anyone approved it: the worker does not put it back, and the
+	// next reconciliation ends the record.
+	r.memberChange("readers", nil, []string{"ada"})
+	if err := r.worker.Reconcile(ctx, provisioning.Job{Identity: "ada", Application: "dir"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.inLDAP("ada", "readers") {
+		t.Fatal("access nobody approved was provisioned")
+	}
+	if report, err = rec.Reconcile(ctx, "dir", "system"); err != nil {
+		t.Fatal(err)
+	}
+	adaReaders := item["ada/readers"].Grant
+	if g := r.grant(adaReaders); g.Status != governance.GrantRevoked || r.inLDAP("ada", "readers") {
+		t.Fatalf("a record of access gone downstream: %+v", g)
+	}
+
+	// Nobody certifies their own access, nor another's item.
+	for who, want := range map[string]error{"bob": governance.ErrOwnAccess, "ada": governance.ErrNotReviewer} {
+		if _, err := reviews.Decide(ctx, item["bob/admins"].ID, who, true, "keep"); !errors.Is(err, want) {
+			t.Fatalf("%s certified bob's out-of-band access: %v", who, err)
+		}
+	}
+	if _, err := reviews.Decide(ctx, item["bob/admins"].ID, "mgr", true, "on call rota, keep"); err != nil {
+		t.Fatal(err)
+	}
+	adopted := r.grant(item["bob/admins"].Grant)
+	if adopted.AwaitsAdoption() || !slices.Equal(adopted.ApprovedBy, []string{"mgr"}) || adopted.Decisions[0].Comment != "on call rota, keep" {
+		t.Fatalf("adopted grant: %+v", adopted)
+	}
+	// Adopted, it is provisioned like any grant: removed downstream, it is given back.
+	r.memberChange("admins", nil, []string{"bob"})
+	if err := r.worker.Reconcile(ctx, provisioning.Job{Identity: "bob", Application: "dir"}); err != nil || !r.inLDAP("bob", "admins") {
+		t.Fatalf("an adopted grant was not provisioned again: %v", err)
+	}
+
+	// Unanswered at the deadline: revoked and removed downstream; the moot one stays moot.
+	r.advance(15 * 24 * time.Hour)
+	if _, err := reviews.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	r.sweep()
+	r.advance(time.Minute) // the closed cycle's next check of its revocations
+	if _, err := reviews.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.grant(item["bob/readers"].Grant); g.Status != governance.GrantRevoked || r.inLDAP("bob", "readers") {
+		t.Fatalf("unanswered out-of-band access: %+v, in LDAP %v", g, r.inLDAP("bob", "readers"))
+	}
+	if !r.inLDAP("bob", "admins") || !r.inLDAP("mallory", "admins") {
+		t.Fatal("the review touched access it did not decide")
+	}
+	if report.Review != "" {
+		t.Fatalf("the reconciliation that ended a record opened cycle %s", report.Review)
+	}
+	if closed, err := r.store.GetCycle(ctx, cycle.ID); err != nil || closed.State != governance.CycleClosed || closed.Remediating != 0 {
+		t.Fatalf("closed cycle: %+v %v", closed, err)
+	}
+	for key, want := range map[string]governance.Verdict{"bob/admins": governance.VerdictCertified,
+		"bob/readers": governance.VerdictUnanswered, "ada/readers": governance.VerdictMoot} {
+		if it, _ := r.store.GetReviewItem(ctx, item[key].ID); it.Verdict != want {
+			t.Fatalf("%s: %+v, want %s", key, it, want)
+		}
 	}
 }
 

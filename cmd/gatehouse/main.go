@@ -288,7 +288,6 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		Parallel: cfg.Provisioning.Parallel, Now: time.Now}
 	// Every change is provisioned at once by the caller, and queued in case that fails.
 	grants.Provisioner = provisioning.Inline{Worker: worker}
-	drift := &provisioning.Reconciler{Worker: worker, Store: store, Every: cfg.ReconcileEvery}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
@@ -302,6 +301,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
 	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: time.Now}
+	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: reviews, Every: cfg.ReconcileEvery}
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews, Now: time.Now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: time.Now}
 	type duty struct {
@@ -373,7 +373,8 @@ type driftMetrics struct {
 }
 
 var driftDesc = prometheus.NewDesc("gatehouse_drift_accounts",
-	"Accounts in the latest reconciliation that disagree with the grants: out of band (access no grant gives) or missing (grants the target lacked).",
+	"Accounts in the latest reconciliation that disagree with the grants: out of band (access no grant gives), missing (grants the target lacked), "+
+		"and of the out-of-band ones in drift mode review, under review (recorded for adoption) or unmatched (no active identity to review them for).",
 	[]string{"application", "kind"}, nil)
 
 func (driftMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- driftDesc }
@@ -392,6 +393,14 @@ func (m driftMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.OutOfBand), a.ID, "out_of_band")
 		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.Missing), a.ID, "missing")
+		if r.Mode == governance.DriftReview {
+			var reviewing, unmatched int
+			for _, e := range r.Entitlements {
+				reviewing, unmatched = reviewing+len(e.UnderReview), unmatched+len(e.Unmatched)
+			}
+			ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(reviewing), a.ID, "under_review")
+			ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(unmatched), a.ID, "unmatched")
+		}
 	}
 }
 
