@@ -110,7 +110,9 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	}
 	extends := ""
 	if g, held := situation.holds(o.entitlement.ID); held {
-		if !o.policy.Extensions {
+		// Out-of-band access awaiting adoption is put on the governed path by a request, whatever
+		// the policy says of extensions: approved, the request adopts it.
+		if !o.policy.Extensions && !g.AwaitsAdoption() {
 			return Request{}, false, fmt.Errorf("%w: %s holds %s (%s)", ErrAlreadyHeld, beneficiary.ID, o.entitlement.ID, g.ID)
 		}
 		extends = g.ID

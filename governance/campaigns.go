@@ -331,6 +331,21 @@ func (it ReviewItem) Handover(to, reason string, now time.Time) (ReviewItem, err
 	return it, nil
 }
 
+// Overtaken reports why an open item has nothing left to judge: its grant no longer gives
+// access, or the out-of-band access it asks about was approved through a request meanwhile.
+func (it ReviewItem) Overtaken(g Grant) (string, bool) {
+	switch {
+	case g.Status != GrantActive && g.Status != GrantProvisioning:
+		return "the grant is " + cmp.Or(string(g.Status), "gone"), true
+	case it.Source == SourceOutOfBand && !g.AwaitsAdoption():
+		if n := len(g.Extensions); n > 0 {
+			return "adopted through request " + g.Extensions[n-1], true
+		}
+		return "adopted in another review", true
+	}
+	return "", false
+}
+
 // Moot closes an open item whose grant ended otherwise (revoked elsewhere, expired).
 func (it ReviewItem) Moot(reason string, now time.Time) (ReviewItem, error) {
 	if !it.Open() {

@@ -75,15 +75,22 @@ func GrantFor(r Request, asked, maximum time.Duration, now time.Time) (Grant, er
 		ID: GrantID(r.ID), Identity: r.Beneficiary, Entitlement: r.Entitlement, Application: r.Application, Request: r.ID, Requester: r.Requester,
 		Policy: r.Policy, Source: r.Source, Decisions: r.Decisions, Justification: r.Justification, Emergency: r.Source == SourceBreakGlass, Status: GrantProvisioning, Starts: now, Created: now, Updated: now,
 	}
-	for _, d := range r.Decisions {
-		if d.Approve {
-			g.ApprovedBy = append(g.ApprovedBy, d.Approver)
-		}
-	}
+	g.ApprovedBy = approvers(r)
 	if d := bounded(asked, maximum); d > 0 {
 		g.Ends = now.Add(d)
 	}
 	return g, nil
+}
+
+// approvers are those whose approvals decided the request.
+func approvers(r Request) []string {
+	var out []string
+	for _, d := range r.Decisions {
+		if d.Approve {
+			out = append(out, d.Approver)
+		}
+	}
+	return out
 }
 
 // ErrExtensionApplied says an extension request already moved the grant's end.
@@ -92,7 +99,8 @@ var ErrExtensionApplied = errors.New("governance: extension already applied")
 // Extend moves the end of a grant an approved extension request names: to the time asked
 // from now, bounded by the entitlement's maximum from now. A grant already ending later keeps
 // its end. Applying the same request twice is refused with ErrExtensionApplied, so a repeat
-// changes nothing.
+// changes nothing. Out-of-band access awaiting adoption is adopted by the request instead:
+// its approvers approve it, and it ends when they approved.
 func Extend(g Grant, r Request, asked, maximum time.Duration, now time.Time) (Grant, error) {
 	switch {
 	case r.State != RequestApproved:
@@ -104,8 +112,17 @@ func Extend(g Grant, r Request, asked, maximum time.Duration, now time.Time) (Gr
 	case g.Status != GrantActive && g.Status != GrantProvisioning:
 		return g, fmt.Errorf("%w: %s grants cannot be extended", ErrGrantState, g.Status)
 	}
+	adopting := g.AwaitsAdoption()
 	g.Extensions = append(slices.Clone(g.Extensions), r.ID)
 	g.Updated = now
+	if adopting {
+		g.ApprovedBy, g.Decisions = approvers(r), append(slices.Clone(g.Decisions), r.Decisions...)
+		g.Ends = time.Time{}
+		if d := bounded(asked, maximum); d > 0 {
+			g.Ends = now.Add(d)
+		}
+		return g, nil
+	}
 	if d := bounded(asked, maximum); d > 0 {
 		if end := now.Add(d); end.After(g.Ends) && !g.Ends.IsZero() {
 			g.Ends = end

@@ -121,3 +121,45 @@ func TestAdoptOutOfBandAccess(t *testing.T) {
 		t.Errorf("adopted by nobody: %v", err)
 	}
 }
+
+// An approved request for out-of-band access adopts its grant: the approvers approve it and
+// it ends when they approved. An auto-approved one adopts it too, though nobody decided.
+func TestRequestAdoptsOutOfBandAccess(t *testing.T) {
+	found := Grant{ID: "grant-out-of-band-x-1", Identity: "ada", Entitlement: "prod-db", Source: SourceOutOfBand, Status: GrantActive}
+	r := approvedRequest(t)
+	r.Extends = found.ID
+	later := t0.Add(time.Hour)
+	adopted, err := Extend(found, r, 0, 8*time.Hour, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.AwaitsAdoption() || !slices.Equal(adopted.ApprovedBy, []string{"mgr", "own1", "own2"}) ||
+		!adopted.Ends.Equal(later.Add(8*time.Hour)) || len(adopted.Decisions) != len(r.Decisions) {
+		t.Fatalf("adopted by request: %+v", adopted)
+	}
+	auto, err := Submit(Submission{ID: "r2", Requester: active("ada"), Beneficiary: active("ada"), Entitlement: "prod-db",
+		Extends: found.ID, AutoApproved: true}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted, err = Extend(found, auto, 0, 0, later); err != nil || adopted.AwaitsAdoption() || !adopted.Ends.IsZero() {
+		t.Fatalf("adopted by an auto-approved request: %+v %v", adopted, err)
+	}
+	// Its review item has nothing left to judge; an item of a requested grant still has.
+	item := ReviewItem{Source: SourceOutOfBand, Verdict: VerdictPending}
+	if reason, overtaken := item.Overtaken(adopted); !overtaken || reason != "adopted through request r2" {
+		t.Fatalf("item of adopted access: %q %v", reason, overtaken)
+	}
+	if _, overtaken := item.Overtaken(found); overtaken {
+		t.Fatal("the item of access awaiting adoption was overtaken")
+	}
+	requested, _ := GrantFor(approvedRequest(t), 0, 0, t0)
+	requested.Status = GrantActive
+	if _, overtaken := (ReviewItem{Verdict: VerdictPending}).Overtaken(requested); overtaken {
+		t.Fatal("the item of an active requested grant was overtaken")
+	}
+	requested.Status = GrantRevoked
+	if reason, overtaken := (ReviewItem{Verdict: VerdictPending}).Overtaken(requested); !overtaken || reason != "the grant is revoked" {
+		t.Fatalf("the item of a revoked grant: %q %v", reason, overtaken)
+	}
+}

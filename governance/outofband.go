@@ -25,10 +25,13 @@ const SourceOutOfBand = "out-of-band"
 // saved campaign may use it, so an owner's launch never counts these cycles as its own.
 const outOfBandCampaignPrefix = "out-of-band-"
 
-// AwaitsAdoption reports whether the grant records out-of-band access no reviewer certified
-// yet. Such a grant is never provisioned: were its access removed downstream, nothing puts
-// it back, since nobody approved it.
-func (g Grant) AwaitsAdoption() bool { return g.Source == SourceOutOfBand && len(g.ApprovedBy) == 0 }
+// AwaitsAdoption reports whether the grant records out-of-band access that neither a reviewer
+// certified nor an approved request adopted (an auto-approved one has no approvers, hence the
+// extensions). Such a grant is never provisioned: were its access removed downstream, nothing
+// puts it back, since nobody approved it.
+func (g Grant) AwaitsAdoption() bool {
+	return g.Source == SourceOutOfBand && len(g.ApprovedBy) == 0 && len(g.Extensions) == 0
+}
 
 // Adopt records the certification of out-of-band access as the grant's approval.
 func Adopt(g Grant, certifiers []string, comment string, now time.Time) (Grant, error) {

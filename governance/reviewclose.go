@@ -94,10 +94,10 @@ const settleParallel = 16
 // settleItem settles one item and starts its revocation; it answers whether the revocation
 // waits for confirmation downstream.
 func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Grant) (bool, error) {
-	ended := g.Status != GrantActive && g.Status != GrantProvisioning
+	reason, overtaken := it.Overtaken(g)
 	it, err := r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
-		if ended && it.Open() {
-			return it.Moot("the grant is "+string(g.Status), now)
+		if overtaken && it.Open() {
+			return it.Moot(reason, now)
 		}
 		settled, _ := it.Settle(cy, now)
 		if settled.Verdict == it.Verdict && settled.Remediation == it.Remediation {
@@ -111,8 +111,8 @@ func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Gra
 	if it.Remediation != RemediationPending {
 		return false, r.adopt(ctx, it)
 	}
-	reason := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
-	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), reason); err != nil && !errors.Is(err, ErrGrantState) {
+	why := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
+	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), why); err != nil && !errors.Is(err, ErrGrantState) {
 		var downstream *DownstreamError
 		if !errors.As(err, &downstream) {
 			return false, err

@@ -40,8 +40,8 @@ func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, erro
 	}
 	out := items[:0]
 	for _, it := range items {
-		if g := grants[it.Grant]; g.Status != GrantActive && g.Status != GrantProvisioning {
-			if _, err := r.moot(ctx, it, g.Status); err != nil {
+		if reason, overtaken := it.Overtaken(grants[it.Grant]); overtaken {
+			if _, err := r.moot(ctx, it, reason); err != nil {
 				return nil, err
 			}
 			continue
@@ -51,13 +51,13 @@ func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, erro
 	return out, nil
 }
 
-// moot closes an open item whose grant no longer gives access (status "" when it is gone).
-func (r *Reviews) moot(ctx context.Context, it ReviewItem, status GrantStatus) (ReviewItem, error) {
+// moot closes an open item that events overtook.
+func (r *Reviews) moot(ctx context.Context, it ReviewItem, reason string) (ReviewItem, error) {
 	return r.updateItemFrom(ctx, it, Event{Actor: "system", Action: "review.moot"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		if !it.Open() {
 			return it, errUnchanged
 		}
-		return it.Moot("the grant is "+string(status), now)
+		return it.Moot(reason, now)
 	})
 }
 

@@ -495,7 +495,12 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
 	r.approved("ada", "admins")
 	r.memberChange("admins", []string{"bob", "mallory"}, nil)
-	r.memberChange("readers", []string{"BOB", "ada"}, nil) // a uid spelt in another case is the same account
+	r.memberChange("readers", []string{"BOB", "ada", "cy"}, nil) // a uid spelt in another case is the same account
+	raw, _ := json.Marshal(map[string]any{"userName": "cy", "active": true,
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"manager": map[string]any{"value": "mgr"}}})
+	if _, err := r.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "cy", Document: raw, Keys: governance.Keys{Unique: "cy", Display: "cy"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
 	if err != nil {
@@ -519,17 +524,17 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	for _, d := range report.Entitlements {
 		byEnt[d.Entitlement] = d
 	}
-	if report.Review == "" || report.OutOfBand != 4 ||
+	if report.Review == "" || report.OutOfBand != 5 ||
 		!slices.Equal(byEnt["admins"].UnderReview, []string{"bob"}) || !slices.Equal(byEnt["admins"].Unmatched, []string{"mallory"}) ||
-		!slices.Equal(byEnt["readers"].UnderReview, []string{"BOB", "ada"}) {
+		!slices.Equal(byEnt["readers"].UnderReview, []string{"BOB", "ada", "cy"}) {
 		t.Fatalf("report: %+v", report)
 	}
 	cycle, err := r.store.GetCycle(ctx, report.Review)
-	if err != nil || cycle.State != governance.CycleRunning || cycle.Items != 3 {
+	if err != nil || cycle.State != governance.CycleRunning || cycle.Items != 4 {
 		t.Fatalf("cycle: %+v %v", cycle, err)
 	}
 	items, err := r.store.OpenItemsOf(ctx, "mgr")
-	if err != nil || len(items) != 3 {
+	if err != nil || len(items) != 4 {
 		t.Fatalf("mgr's items: %+v %v", items, err)
 	}
 	item := map[string]governance.ReviewItem{}
@@ -572,6 +577,26 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("a record of access gone downstream: %+v", g)
 	}
 
+	// Asked for on the governed path, out-of-band access is adopted by the approval (whatever
+	// the policy says of extensions), keeps its one grant, and has nothing left to review.
+	req, _, err := r.access.Submit(ctx, governance.Ask{Requester: "cy", Entitlement: "readers"})
+	if err != nil || req.Extends != item["cy/readers"].Grant {
+		t.Fatalf("cy's request: %+v %v", req, err)
+	}
+	if _, err := r.access.Decide(ctx, req.ID, "mgr", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := r.store.Holdings(ctx, "cy"); len(held) != 1 {
+		t.Fatalf("cy's grants: %+v", held)
+	}
+	if cys := r.grant(req.Extends); cys.AwaitsAdoption() || !slices.Equal(cys.ApprovedBy, []string{"mgr"}) ||
+		!cys.Ends.Equal(clock().Add(8*time.Hour)) {
+		t.Fatalf("out-of-band access asked for and approved: %+v", cys)
+	}
+	if open, err := reviews.OpenItems(ctx, "mgr"); err != nil || len(open) != 2 {
+		t.Fatalf("mgr's open items once cy's access was approved: %+v %v", open, err)
+	}
+
 	// Nobody certifies their own access, nor another's item.
 	for who, want := range map[string]error{"bob": governance.ErrOwnAccess, "ada": governance.ErrNotReviewer} {
 		if _, err := reviews.Decide(ctx, item["bob/admins"].ID, who, true, "keep"); !errors.Is(err, want) {
@@ -604,7 +629,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	if g := r.grant(item["bob/readers"].Grant); g.Status != governance.GrantRevoked || r.inLDAP("bob", "readers") {
 		t.Fatalf("unanswered out-of-band access: %+v, in LDAP %v", g, r.inLDAP("bob", "readers"))
 	}
-	if !r.inLDAP("bob", "admins") || !r.inLDAP("mallory", "admins") {
+	if !r.inLDAP("bob", "admins") || !r.inLDAP("mallory", "admins") || !r.inLDAP("cy", "readers") {
 		t.Fatal("the review touched access it did not decide")
 	}
 	if report.Review != "" {
@@ -614,7 +639,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("closed cycle: %+v %v", closed, err)
 	}
 	for key, want := range map[string]governance.Verdict{"bob/admins": governance.VerdictCertified,
-		"bob/readers": governance.VerdictUnanswered, "ada/readers": governance.VerdictMoot} {
+		"bob/readers": governance.VerdictUnanswered, "ada/readers": governance.VerdictMoot, "cy/readers": governance.VerdictMoot} {
 		if it, _ := r.store.GetReviewItem(ctx, item[key].ID); it.Verdict != want {
 			t.Fatalf("%s: %+v, want %s", key, it, want)
 		}
