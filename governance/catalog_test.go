@@ -2,6 +2,7 @@ package governance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -176,5 +177,27 @@ func TestSeparationOfDuties(t *testing.T) {
 	if err != nil || len(stages) != 1 || !slices.Equal(stages[0].Approvers, []string{"alan", "ada"}) ||
 		!strings.Contains(stages[0].Name, "audit-admin") {
 		t.Fatalf("a review rule: %+v %v", stages, err)
+	}
+}
+
+// Doing less about out-of-band access than before takes a second admin; doing more does not.
+func TestWeakerDriftModeNeedsSecondAdmin(t *testing.T) {
+	app := func(mode string) json.RawMessage {
+		raw, _ := json.Marshal(Application{ID: "dir", Name: "Directory", Owners: []string{"own1"}, Drift: mode})
+		return raw
+	}
+	for _, c := range []struct {
+		from, to string
+		second   bool
+	}{
+		{"revoke", "review", true}, {"revoke", "report", true}, {"review", "", true}, {"review", "report", true},
+		{"", "review", false}, {"report", "revoke", false}, {"review", "revoke", false}, {"revoke", "revoke", false},
+	} {
+		if got := needsSecondAdmin(KindApplication, app(c.from), app(c.to)); got != c.second {
+			t.Errorf("drift %q -> %q: second admin %v, want %v", c.from, c.to, got, c.second)
+		}
+	}
+	if needsSecondAdmin(KindApplication, nil, app("report")) {
+		t.Error("creating an application took a second admin")
 	}
 }
