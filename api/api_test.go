@@ -77,7 +77,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 		t.Fatalf("a filter that matches nothing: %+v", grants)
 	}
 
-	e.must(200, "sec", "POST", "/grants/"+g.ID+"/revoke", map[string]string{"reason": "incident 7"}, nil)
+	e.must(200, "sec", "POST", "/grants/"+g.ID+"/revoke", map[string]string{"reason": "@SUM(1+1) incident 7"}, nil)
 	e.must(400, "sec", "POST", "/grants/"+g.ID+"/revoke", map[string]string{}, nil)
 
 	var events struct {
@@ -103,7 +103,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	resp = e.do("aud", "GET", "/audit/export?format=csv&target=grant:"+g.ID, nil, nil)
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	resp.Body.Close()
-	if err != nil || len(rows) != 5 || rows[0][3] != "actor" || rows[4][5] != "grant.deprovision" || rows[3][7] != "incident 7" {
+	if err != nil || len(rows) != 5 || rows[0][3] != "actor" || rows[4][5] != "grant.deprovision" || rows[3][7] != "'@SUM(1+1) incident 7" {
 		t.Fatalf("csv export: %v %q", err, rows)
 	}
 	resp = e.do("aud", "GET", "/audit/export?action=catalog.*", nil, nil)

@@ -128,7 +128,9 @@ func (s *Server) auditEvents(c *gin.Context, _ Principal) {
 	c.JSON(http.StatusOK, out)
 }
 
-// auditExport streams every matching event as JSON lines (the default) or CSV.
+// auditExport streams every matching event as JSON lines (the default) or CSV. The CSV is for
+// reading in a spreadsheet, so free text that would run as a formula is defused; the JSON
+// lines keep every event exactly as hashed, for verification.
 func (s *Server) auditExport(c *gin.Context, _ Principal) {
 	f, ok := readAuditFilter(c)
 	if !ok {
@@ -147,8 +149,8 @@ func (s *Server) auditExport(c *gin.Context, _ Principal) {
 		_ = w.Write([]string{"position", "hash", "at", "actor", "onBehalfOf", "action", "target", "reason", "requestId", "before", "after"})
 		write = func(r AuditRecord) error {
 			e := r.Event
-			return w.Write([]string{r.Position, r.Hash, e.At.Format(time.RFC3339Nano), e.Actor, e.OnBehalfOf, e.Action, e.Target,
-				e.Reason, e.RequestID, string(e.Before), string(e.After)})
+			return w.Write([]string{r.Position, r.Hash, e.At.Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.OnBehalfOf), e.Action,
+				csvSafe(e.Target), csvSafe(e.Reason), csvSafe(e.RequestID), string(e.Before), string(e.After)})
 		}
 		flush = func() error { w.Flush(); return w.Error() }
 	} else {
