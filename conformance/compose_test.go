@@ -11,28 +11,17 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
 // What docker-compose.yml runs, without containers (no container engine on the machines the
-// suite runs on): deploy/gatehouse.yaml with only the host names changed to loopback, the
-// directory seeded from fixtures/ldap/seed.ldif with OpenLDAP's own ldapadd, and the health
-// check command the compose file uses. The configuration passes check-config, the gateway gets
-// ready, reaches the directory, and imports the seeded groups.
+// suite runs on): the directory from deploy/openldap's entrypoint script, seeded from
+// fixtures/ldap/seed.ldif, and deploy/gatehouse.yaml with only the host names changed to
+// loopback, each checked with the health check command the compose file gives it. The
+// configuration passes check-config, the gateway gets ready, reaches the directory, and
+// imports the seeded groups.
 func TestComposeConfiguration(t *testing.T) {
-	slapd, err := ldaptest.Start() // already holds the base and both OUs the seed creates
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slapd.Remove)
-	seed, err := exec.Command("ldapadd", "-c", "-x", "-H", slapd.URL(), "-D", ldaptest.AdminDN, "-w", ldaptest.AdminPass,
-		"-f", "../fixtures/ldap/seed.ldif").CombinedOutput()
-	for _, group := range []string{"ops", "dev"} {
-		if !strings.Contains(ldapsearch(t, slapd, ldaptest.GroupsDN, "(cn="+group+")", "cn"), "cn: "+group) {
-			t.Fatalf("seed.ldif did not create group %s: %v\n%s", group, err, seed)
-		}
-	}
+	ldapURL := startComposeDirectory(t)
 
 	raw, err := os.ReadFile("../deploy/gatehouse.yaml")
 	if err != nil {
@@ -43,7 +32,7 @@ func TestComposeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := strings.NewReplacer("0.0.0.0:8080", "127.0.0.1:"+strconv.Itoa(port), "redis://redis:6379/0", redis.URL(),
-		"ldap://openldap:1389", slapd.URL(), "namespace: compose", "namespace: "+unique("compose")).Replace(string(raw))
+		"ldap://openldap:1389", ldapURL, "namespace: compose", "namespace: "+unique("compose")).Replace(string(raw))
 	if cfg == string(raw) || strings.Contains(cfg, "openldap:") || strings.Contains(cfg, "redis:6379") {
 		t.Fatalf("deploy/gatehouse.yaml changed shape; this test no longer points it at loopback:\n%s", cfg)
 	}
@@ -53,7 +42,7 @@ func TestComposeConfiguration(t *testing.T) {
 	}
 	adminToken := unique("compose-admin-token")
 	env := append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_ADDR=", "GATEHOUSE_ADMIN_TOKEN="+adminToken,
-		"GATEHOUSE_SCIM_TOKEN="+unique("compose-scim-token"), "LDAP_ADMIN_PASSWORD="+ldaptest.AdminPass)
+		"GATEHOUSE_SCIM_TOKEN="+unique("compose-scim-token"), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
 	check := exec.Command(binary, "check-config", "--config", file)
 	check.Env = env
 	if out, err := check.CombinedOutput(); err != nil {
@@ -92,7 +81,78 @@ func TestComposeConfiguration(t *testing.T) {
 	for _, e := range imported.Imported {
 		names[e.Resource] = e.State == governance.EntitlementDraft
 	}
-	if imported.Found != 2 || !names["ops"] || !names["dev"] {
+	if imported.Found != 3 || !names["ops"] || !names["dev"] || !names["extra"] {
 		t.Fatalf("imported from the seeded directory: %+v", imported)
 	}
+}
+
+// composeLDAPPassword is the directory's admin password here; quotes, a dollar and a space
+// check that the entrypoint passes it through untouched.
+const composeLDAPPassword = `compose "pass" $word`
+
+// startComposeDirectory runs deploy/openldap/slapd-entrypoint.sh as the compose file's
+// openldap service does, on a free loopback port, and waits for the service's health check.
+// It also checks what the script promises: the seed is loaded once (a restart keeps the data
+// and loads nothing again), and only a bound user reads entries.
+func startComposeDirectory(t *testing.T) string {
+	t.Helper()
+	compose, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := []string{"ldapsearch", "-x", "-H", "ldap://localhost:1389", "-s", "base", "-b", "", "namingContexts"}
+	if quoted := `["CMD", "` + strings.Join(health, `", "`) + `"]`; !strings.Contains(string(compose), quoted) {
+		t.Fatalf("docker-compose.yml no longer checks the directory with %s", quoted)
+	}
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	url := "ldap://127.0.0.1:" + strconv.Itoa(port)
+	health[3] = "ldap://localhost:" + strconv.Itoa(port)
+	start := func() *exec.Cmd {
+		cmd := exec.Command("sh", "../deploy/openldap/slapd-entrypoint.sh")
+		cmd.Env = append(os.Environ(), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword, "LDAP_DATA_DIR="+data,
+			"LDAP_PORT_NUMBER="+strconv.Itoa(port), "LDAP_SEED_LDIF=../fixtures/ldap/seed.ldif")
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitFor(t, 20*time.Second, "the directory's health check passes", func() bool {
+			return exec.Command(health[0], health[1:]...).Run() == nil
+		})
+		if strings.Contains(out.String(), composeLDAPPassword) {
+			t.Fatalf("the directory logged its admin password:\n%s", out)
+		}
+		return cmd
+	}
+	groups := func(bind ...string) string {
+		args := append([]string{"-x", "-LLL", "-H", url}, bind...)
+		out, _ := exec.Command("ldapsearch", append(args, "-b", "ou=groups,dc=example,dc=org", "(objectClass=groupOfNames)", "cn")...).CombinedOutput()
+		return string(out)
+	}
+	admin := []string{"-D", "cn=admin,dc=example,dc=org", "-w", composeLDAPPassword}
+	first := start()
+	if out := groups(); strings.Contains(out, "cn: ops") {
+		t.Fatalf("an anonymous search read the directory:\n%s", out)
+	}
+	if conf, _ := os.ReadFile(filepath.Join(data, "slapd.conf")); strings.Contains(string(conf), composeLDAPPassword) ||
+		!strings.Contains(string(conf), "rootpw {SSHA}") {
+		t.Fatalf("the admin password is not stored hashed:\n%s", conf)
+	}
+	// A group added after the seed survives a restart, which loads nothing again.
+	if out, err := exec.Command("ldapadd", append(append([]string{"-x", "-H", url}, admin...), "-f", "testdata/compose-extra-group.ldif")...).CombinedOutput(); err != nil {
+		t.Fatalf("ldapadd: %v\n%s", err, out)
+	}
+	_ = first.Process.Kill()
+	_ = first.Wait()
+	start()
+	if out := groups(admin...); strings.Count(out, "dn: ") != 3 || !strings.Contains(out, "cn: ops") || !strings.Contains(out, "cn: dev") ||
+		!strings.Contains(out, "cn: extra") {
+		t.Fatalf("after a restart:\n%s", out)
+	}
+	return url
 }
