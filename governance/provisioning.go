@@ -35,7 +35,8 @@ type EntitlementDrift struct {
 	Missing     []string `json:"missing,omitempty"`   // grants (ids) whose access the target lacks
 	Revoked     []string `json:"revoked,omitempty"`   // out-of-band access removed (mode revoke)
 	Repaired    []string `json:"repaired,omitempty"`  // missing grants provisioned again
-	// UnderReview are out-of-band accounts recorded as grants awaiting adoption (mode review).
+	// UnderReview are accounts whose out-of-band access is recorded as a grant awaiting
+	// adoption: found now or by an earlier run, and still shown by the target.
 	UnderReview []string `json:"underReview,omitempty"`
 	// Unmatched are out-of-band accounts of no active identity (mode review): nobody may be
 	// granted them, so they are only reported; mode revoke removes them.

@@ -101,7 +101,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, appID, actor string) (DriftR
 			d = EntitlementDrift{Entitlement: e.ID, Error: err.Error()}
 		}
 		found = append(found, review...)
-		if len(d.OutOfBand)+len(d.Missing) > 0 || d.Error != "" {
+		if len(d.OutOfBand)+len(d.Missing)+len(d.UnderReview) > 0 || d.Error != "" {
 			report.Entitlements = append(report.Entitlements, d)
 		}
 		report.OutOfBand += len(d.OutOfBand)
@@ -167,8 +167,11 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		switch {
 		case !ok:
 			d.OutOfBand = append(d.OutOfBand, m)
-		case mode == DriftReview && g.AwaitsAdoption():
-			review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: m})
+		case g.AwaitsAdoption():
+			d.UnderReview = append(d.UnderReview, m)
+			if mode == DriftReview {
+				review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: m})
+			}
 		}
 	}
 	for name, g := range want {
@@ -213,6 +216,7 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 			d.UnderReview = append(d.UnderReview, m)
 			review = append(review, governance.OutOfBand{Identity: id, Entitlement: e.ID, Account: m})
 		}
+		slices.Sort(d.UnderReview)
 	}
 	return d, review, nil
 }

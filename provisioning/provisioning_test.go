@@ -553,7 +553,8 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 
 	// Found again, the same access is neither recorded twice nor reviewed twice.
 	again, err := rec.Reconcile(ctx, "dir", "system")
-	if err != nil || again.Review != "" || again.OutOfBand != 1 {
+	if err != nil || again.Review != "" || again.OutOfBand != 1 || !slices.Equal(again.Entitlements[0].UnderReview, []string{"bob"}) ||
+		!slices.Equal(again.Entitlements[1].UnderReview, []string{"BOB", "ada", "cy"}) {
 		t.Fatalf("second reconciliation: %+v %v", again, err)
 	}
 	if held, _ := r.store.Holdings(ctx, "bob"); len(held) != 2 {
