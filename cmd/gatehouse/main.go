@@ -374,7 +374,7 @@ type driftMetrics struct {
 
 var driftDesc = prometheus.NewDesc("gatehouse_drift_accounts",
 	"Accounts in the latest reconciliation that disagree with the grants: out of band (access no grant gives), missing (grants the target lacked), "+
-		"and of the out-of-band ones in drift mode review, under review (recorded for adoption) or unmatched (no active identity to review them for).",
+		"under review (out-of-band access recorded and awaiting adoption) and, in drift mode review, unmatched (out of band, of no active identity to review them for).",
 	[]string{"application", "kind"}, nil)
 
 func (driftMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- driftDesc }
@@ -393,14 +393,12 @@ func (m driftMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.OutOfBand), a.ID, "out_of_band")
 		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(r.Missing), a.ID, "missing")
-		if r.Mode == governance.DriftReview {
-			var reviewing, unmatched int
-			for _, e := range r.Entitlements {
-				reviewing, unmatched = reviewing+len(e.UnderReview), unmatched+len(e.Unmatched)
-			}
-			ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(reviewing), a.ID, "under_review")
-			ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(unmatched), a.ID, "unmatched")
+		var reviewing, unmatched int
+		for _, e := range r.Entitlements {
+			reviewing, unmatched = reviewing+len(e.UnderReview), unmatched+len(e.Unmatched)
 		}
+		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(reviewing), a.ID, "under_review")
+		ch <- prometheus.MustNewConstMetric(driftDesc, prometheus.GaugeValue, float64(unmatched), a.ID, "unmatched")
 	}
 }
 
