@@ -211,7 +211,7 @@ const (
 	VerdictCertified  Verdict = "certified"
 	VerdictRevoked    Verdict = "revoked"
 	VerdictUnanswered Verdict = "unanswered" // nobody decided by the deadline
-	VerdictMoot       Verdict = "moot"       // the grant ended otherwise during the cycle
+	VerdictMoot       Verdict = "moot"       // overtaken during the cycle: the grant ended, or a request adopted it
 )
 
 // Remediation follows a revocation the review caused, to its confirmation downstream.
@@ -346,7 +346,7 @@ func (it ReviewItem) Overtaken(g Grant) (string, bool) {
 	return "", false
 }
 
-// Moot closes an open item whose grant ended otherwise (revoked elsewhere, expired).
+// Moot closes an open item that events overtook (see Overtaken).
 func (it ReviewItem) Moot(reason string, now time.Time) (ReviewItem, error) {
 	if !it.Open() {
 		return it, fmt.Errorf("%w: %s", ErrItemDecided, it.Verdict)

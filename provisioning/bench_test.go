@@ -252,3 +252,48 @@ func BenchmarkReconcileLargeGroup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N), "members")
 }
+
+// BenchmarkReconcileOutOfBandReview: b.N people hold one slapd group with no grant behind them,
+// in an application whose drift mode is review. One reconciliation records each as a grant
+// awaiting adoption and puts all of them in one review cycle: the cost of turning review mode
+// on over a directory nobody governed before.
+func BenchmarkReconcileOutOfBandReview(b *testing.B) {
+	r := newRig(b)
+	ctx := context.Background()
+	population(b, r, b.N, "admins")
+	conn, err := slapd.Admin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	for start := 0; start < b.N; start += 1000 {
+		mod := goldap.NewModifyRequest("cn=admins,"+r.groups, nil)
+		for i := start; i < min(start+1000, b.N); i++ {
+			mod.Add("member", []string{fmt.Sprintf("uid=p%d,%s", i, r.people)})
+		}
+		if err := conn.Modify(mod); err != nil {
+			b.Fatal(err)
+		}
+	}
+	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	if err != nil {
+		b.Fatal(err)
+	}
+	app.Drift = "review"
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, ""); err != nil {
+		b.Fatal(err)
+	}
+	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	b.ResetTimer()
+	report, err := rec.Reconcile(ctx, "dir", "system")
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cycle, err := r.store.GetCycle(ctx, report.Review)
+	if err != nil || cycle.Items != b.N || len(report.Entitlements) == 0 || len(report.Entitlements[0].UnderReview) != b.N {
+		b.Fatalf("%d found: cycle %+v (%v)", b.N, cycle, err)
+	}
+	b.ReportMetric(float64(b.N), "found")
+}

@@ -69,7 +69,6 @@ var ous atomic.Int64
 func newRig(t testing.TB) *rig {
 	r := &rig{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace())}
 	r.now.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
-	clock := func() time.Time { return time.Unix(0, r.now.Load()).UTC() }
 	ctx := context.Background()
 
 	n := ous.Add(1)
@@ -102,12 +101,12 @@ func newRig(t testing.TB) *rig {
 	var ids atomic.Int64
 	id := func() string { return fmt.Sprintf("r%d", ids.Add(1)) }
 	people2 := &governance.People{Store: r.store}
-	catalog := &governance.Catalog{Store: r.store, Identities: r.store, Now: clock, NewID: id}
-	grants := &governance.Grants{Store: r.store, Now: clock}
-	r.access = &governance.Access{Catalog: catalog, Requests: &governance.Requests{Store: r.store, Now: clock, NewID: id},
+	catalog := &governance.Catalog{Store: r.store, Identities: r.store, Now: r.clock, NewID: id}
+	grants := &governance.Grants{Store: r.store, Now: r.clock}
+	r.access = &governance.Access{Catalog: catalog, Requests: &governance.Requests{Store: r.store, Now: r.clock, NewID: id},
 		Grants: grants, People: people2, Approved: r.store, ServiceAccounts: r.store}
 	r.worker = &provisioning.Worker{Queue: r.store, Grants: grants, Catalog: catalog, People: people2, ServiceAccounts: r.store,
-		Connector: func(name string) (connectors.Connector, bool) { return conn, name == "directory" }, MaxAttempts: 3, Now: clock}
+		Connector: func(name string) (connectors.Connector, bool) { return conn, name == "directory" }, MaxAttempts: 3, Now: r.clock}
 	grants.Provisioner = provisioning.Inline{Worker: r.worker}
 
 	for _, p := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}} {
@@ -203,6 +202,9 @@ func (r *rig) sweep() int {
 }
 
 func (r *rig) advance(d time.Duration) { r.now.Add(int64(d)) }
+
+// clock is the rig's time, which advance moves.
+func (r *rig) clock() time.Time { return time.Unix(0, r.now.Load()).UTC() }
 
 // Approval reaches slapd at once; revocation removes it; each is confirmed only after LDAP.
 func TestApprovalAndRevocationReachLDAP(t *testing.T) {
@@ -490,8 +492,7 @@ func (r *rig) memberChange(group string, add, remove []string) {
 func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
-	clock := func() time.Time { return time.Unix(0, r.now.Load()).UTC() }
-	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: clock}
+	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
 	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
 	r.approved("ada", "admins")
 	r.memberChange("admins", []string{"bob", "mallory"}, nil)
@@ -591,7 +592,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("cy's grants: %+v", held)
 	}
 	if cys := r.grant(req.Extends); cys.AwaitsAdoption() || !slices.Equal(cys.ApprovedBy, []string{"mgr"}) ||
-		!cys.Ends.Equal(clock().Add(8*time.Hour)) {
+		!cys.Ends.Equal(r.clock().Add(8*time.Hour)) {
 		t.Fatalf("out-of-band access asked for and approved: %+v", cys)
 	}
 	if open, err := reviews.OpenItems(ctx, "mgr"); err != nil || len(open) != 2 {
