@@ -108,12 +108,15 @@ func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []
 	if err != nil {
 		return cy, err
 	}
-	added, err := r.Store.AddReviewItems(ctx, items)
-	if err != nil {
-		return cy, err
-	}
 	next := cy
-	next.Items += added
+	// A page per script, as a launch stores them, so Redis is never held long.
+	for page := range slices.Chunk(items, r.pageSize()) {
+		added, err := r.Store.AddReviewItems(ctx, page)
+		if err != nil {
+			return cy, err
+		}
+		next.Items += added
+	}
 	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.run",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d items", next.Items)})
 }
