@@ -172,6 +172,36 @@ func outOfBandCampaign(app Application) Campaign {
 		Reviewers: []ApproverRule{{Kind: ApproverEntitlementOwners}, {Kind: ApproverApplicationOwners}}, Unanswered: UnansweredRevoke}
 }
 
+// adoptable refuses the certification of out-of-band access that breaks a separation-of-duties
+// rule with what its holder has: certifying would adopt it past the rule. Such access is
+// adopted only through a request, where the rule blocks it or adds its review stage.
+func (r *Reviews) adoptable(ctx context.Context, itemID string) error {
+	it, err := r.Store.GetReviewItem(ctx, itemID)
+	if err != nil || it.Source != SourceOutOfBand {
+		return err
+	}
+	if g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
+		return err // adopted already (a request passed the rules), or gone: the decision says so
+	}
+	situation, err := r.Access.situation(ctx, it.Beneficiary)
+	if err != nil {
+		return err
+	}
+	rules, err := ListItems[SoDRule](ctx, r.Access.Catalog, KindSoDRule)
+	if err != nil {
+		return err
+	}
+	var broken []string
+	for _, c := range situation.conflicts(rules, it.Entitlement) {
+		broken = append(broken, c.String())
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("%w: out-of-band access that breaks a rule is adopted only through a request: %s",
+			ErrSoDBlocked, strings.Join(broken, "; "))
+	}
+	return nil
+}
+
 // adopt makes a certified out-of-band item's grant stand approved by its certifiers. A grant
 // adopted already, or ended meanwhile, is left as it is.
 func (r *Reviews) adopt(ctx context.Context, it ReviewItem) error {

@@ -67,6 +67,9 @@ func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comm
 	action := "review.revoke"
 	if certify {
 		action = "review.certify"
+		if err := r.adoptable(ctx, id); err != nil {
+			return ReviewItem{}, err
+		}
 	}
 	it, err := r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		cy, err := r.Store.GetCycle(ctx, it.Cycle)

@@ -119,17 +119,7 @@ func newRig(t testing.TB) *rig {
 			t.Fatal(err)
 		}
 	}
-	put := func(kind governance.CatalogKind, id string, v any) {
-		res, err := catalog.Put(ctx, "cat1", kind, id, 0, v, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Change != nil {
-			if _, err := catalog.Approve(ctx, res.Change.ID, "cat2", ""); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	put := r.put
 	put(governance.KindApplication, "dir", governance.Application{ID: "dir", Name: "Directory", Owners: []string{"mgr"}, Connector: "directory"})
 	put(governance.KindPolicy, "mgr", governance.Policy{ID: "mgr", Name: "manager", Stages: []governance.PolicyStage{
 		{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}})
@@ -202,6 +192,21 @@ func (r *rig) sweep() int {
 }
 
 func (r *rig) advance(d time.Duration) { r.now.Add(int64(d)) }
+
+// put creates a catalog item, approved by a second admin where it needs one.
+func (r *rig) put(kind governance.CatalogKind, id string, v any) {
+	r.t.Helper()
+	ctx := context.Background()
+	res, err := r.access.Catalog.Put(ctx, "cat1", kind, id, 0, v, "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if res.Change != nil {
+		if _, err := r.access.Catalog.Approve(ctx, res.Change.ID, "cat2", ""); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
 
 // clock is the rig's time, which advance moves.
 func (r *rig) clock() time.Time { return time.Unix(0, r.now.Load()).UTC() }
@@ -650,6 +655,47 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		if it, _ := r.store.GetReviewItem(ctx, item[key].ID); it.Verdict != want {
 			t.Fatalf("%s: %+v, want %s", key, it, want)
 		}
+	}
+}
+
+// Out-of-band access that breaks a separation-of-duties rule with what its holder has cannot be
+// adopted by a certification, which would pass the rule by; the governed path applies the rule,
+// and the reviewer can still revoke.
+func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.approved("ada", "admins")
+	r.put(governance.KindSoDRule, "no-admin-readers", governance.SoDRule{ID: "no-admin-readers", Name: "admins are not readers",
+		Entitlements: []string{"admins", "readers"}})
+	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Drift = "review"
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.memberChange("readers", []string{"ada"}, nil)
+	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	if _, err := rec.Reconcile(ctx, "dir", "system"); err != nil {
+		t.Fatal(err)
+	}
+	items, err := reviews.OpenItems(ctx, "mgr")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("mgr's items: %+v %v", items, err)
+	}
+	if _, err := reviews.Decide(ctx, items[0].ID, "mgr", true, "fine"); !errors.Is(err, governance.ErrSoDBlocked) {
+		t.Fatalf("certified access that breaks a rule: %v", err)
+	}
+	if g := r.grant(items[0].Grant); !g.AwaitsAdoption() {
+		t.Fatalf("a refused certification adopted the grant: %+v", g)
+	}
+	if _, _, err := r.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "readers"}); !errors.Is(err, governance.ErrSoDBlocked) {
+		t.Fatalf("the request path let the conflict through: %v", err)
+	}
+	if _, err := reviews.Decide(ctx, items[0].ID, "mgr", false, "admins are not readers"); err != nil {
+		t.Fatal(err)
 	}
 }
 
