@@ -40,9 +40,9 @@ func TestComposeConfiguration(t *testing.T) {
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	adminToken := unique("compose-admin-token")
+	adminToken, admin2Token := unique("compose-admin-token"), unique("compose-admin2-token")
 	env := append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_ADDR=", "GATEHOUSE_ADMIN_TOKEN="+adminToken,
-		"GATEHOUSE_SCIM_TOKEN="+unique("compose-scim-token"), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
+		"GATEHOUSE_ADMIN2_TOKEN="+admin2Token, "GATEHOUSE_SCIM_TOKEN="+unique("compose-scim-token"), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
 	check := exec.Command(binary, "check-config", "--config", file)
 	check.Env = env
 	if out, err := check.CombinedOutput(); err != nil {
@@ -64,11 +64,15 @@ func TestComposeConfiguration(t *testing.T) {
 		return exec.Command(binary, "probe", g.base+"/readyz").Run() == nil
 	})
 
-	call := func(want int, method, path string, body, out any) {
+	callAs := func(token string, want int, method, path string, body, out any) {
 		t.Helper()
-		if got := apiCall(t, g, adminToken, method, path, body, out); got != want {
+		if got := apiCall(t, g, token, method, path, body, out); got != want {
 			t.Fatalf("%s %s: %d, want %d\n%s", method, path, got, want, g.logs.String())
 		}
+	}
+	call := func(want int, method, path string, body, out any) {
+		t.Helper()
+		callAs(adminToken, want, method, path, body, out)
 	}
 	call(http.StatusCreated, "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{"nobody"}, "connector": "directory"}, nil)
 	call(http.StatusOK, "POST", "/applications/dir/test-connection", nil, nil)
@@ -84,6 +88,12 @@ func TestComposeConfiguration(t *testing.T) {
 	if imported.Found != 3 || !names["ops"] || !names["dev"] || !names["extra"] {
 		t.Fatalf("imported from the seeded directory: %+v", imported)
 	}
+	// The two operators' tokens: a policy one proposes, the other approves, as README says.
+	var change governance.CatalogChange
+	call(http.StatusAccepted, "PUT", "/policies/manager", map[string]any{"id": "manager", "name": "manager",
+		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
+	call(http.StatusForbidden, "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+	callAs(admin2Token, http.StatusOK, "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 }
 
 // composeLDAPPassword is the directory's admin password here; quotes, a dollar and a space
