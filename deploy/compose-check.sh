@@ -19,9 +19,10 @@ for tool in curl jq ldapsearch openssl; do
 	command -v "$tool" >/dev/null || { echo "compose-check: needs $tool" >&2; exit 2; }
 done
 
-secret() { openssl rand -hex 24; }
-export GATEHOUSE_SCIM_TOKEN=$(secret) GATEHOUSE_ADMIN_TOKEN=$(secret) GATEHOUSE_ADMIN2_TOKEN=$(secret)
-export LDAP_ADMIN_PASSWORD=$(secret) PERSON_TOKEN=$(secret) MANAGER_TOKEN=$(secret)
+for name in GATEHOUSE_SCIM_TOKEN GATEHOUSE_ADMIN_TOKEN GATEHOUSE_ADMIN2_TOKEN LDAP_ADMIN_PASSWORD PERSON_TOKEN MANAGER_TOKEN; do
+	value=$(openssl rand -hex 24)
+	export "$name=$value"
+done
 work=$(mktemp -d)
 sed 's|^connectors:|    - {name: zoe, token: env:PERSON_TOKEN, user: zoe@example.org}\n    - {name: yann, token: env:MANAGER_TOKEN, user: yann@example.org}\nconnectors:|' \
 	deploy/gatehouse.yaml >"$work/gatehouse.yaml"
