@@ -275,16 +275,8 @@ func BenchmarkReconcileOutOfBandReview(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
-	if err != nil {
-		b.Fatal(err)
-	}
-	app.Drift = "review"
-	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, ""); err != nil {
-		b.Fatal(err)
-	}
-	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
-	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	r.driftMode("review")
+	rec, _ := r.reconciler()
 	b.ResetTimer()
 	report, err := rec.Reconcile(ctx, "dir", "system")
 	b.StopTimer()

@@ -208,6 +208,27 @@ func (r *rig) put(kind governance.CatalogKind, id string, v any) {
 	}
 }
 
+// driftMode sets what reconciliation does with the directory's out-of-band access.
+func (r *rig) driftMode(mode string) {
+	r.t.Helper()
+	ctx := context.Background()
+	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	app.Drift = mode
+	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, ""); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// reconciler compares the directory with the grants; in drift mode review its reviews run
+// through the access reviews answered beside it.
+func (r *rig) reconciler() (*provisioning.Reconciler, *governance.Reviews) {
+	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
+	return &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}, reviews
+}
+
 // clock is the rig's time, which advance moves.
 func (r *rig) clock() time.Time { return time.Unix(0, r.now.Load()).UTC() }
 
@@ -442,14 +463,7 @@ func TestDriftIsReportedThenRepaired(t *testing.T) {
 		t.Fatalf("stored report: %+v %v", latest, err)
 	}
 
-	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Drift = "revoke"
-	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, "revoke drift"); err != nil {
-		t.Fatal(err)
-	}
+	r.driftMode("revoke")
 	if report, err = rec.Reconcile(ctx, "dir", "system"); err != nil {
 		t.Fatal(err)
 	}
@@ -505,8 +519,7 @@ func entitlementsOf(r provisioning.DriftReport) map[string]provisioning.Entitlem
 func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
-	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
-	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	rec, reviews := r.reconciler()
 	r.approved("ada", "admins")
 	r.memberChange("admins", []string{"bob", "mallory"}, nil)
 	r.memberChange("readers", []string{"BOB", "ada", "cy"}, nil) // a uid spelt in another case is the same account
@@ -516,20 +529,16 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
+	// Review mode needs somebody to run the reviews.
+	ownerless, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Review mode needs somebody to run the reviews.
-	ownerless := app
 	ownerless.Owners, ownerless.Drift = nil, "review"
 	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, ownerless, ""); !errors.Is(err, governance.ErrInvalidCatalog) {
 		t.Fatalf("review mode without an owner: %v", err)
 	}
-	app.Drift = "review"
-	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, "review drift"); err != nil {
-		t.Fatal(err)
-	}
+	r.driftMode("review")
 	report, err := rec.Reconcile(ctx, "dir", "user:sec")
 	if err != nil {
 		t.Fatal(err)
@@ -667,17 +676,9 @@ func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
 	r.approved("ada", "admins")
 	r.put(governance.KindSoDRule, "no-admin-readers", governance.SoDRule{ID: "no-admin-readers", Name: "admins are not readers",
 		Entitlements: []string{"admins", "readers"}})
-	app, v, err := governance.GetItem[governance.Application](ctx, r.access.Catalog, governance.KindApplication, "dir")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Drift = "review"
-	if _, err := r.access.Catalog.Put(ctx, "cat1", governance.KindApplication, "dir", v, app, ""); err != nil {
-		t.Fatal(err)
-	}
+	r.driftMode("review")
 	r.memberChange("readers", []string{"ada"}, nil)
-	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
-	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}
+	rec, reviews := r.reconciler()
 	if _, err := rec.Reconcile(ctx, "dir", "system"); err != nil {
 		t.Fatal(err)
 	}
