@@ -243,7 +243,8 @@ func (r *Reconciler) holder(ctx context.Context, account string) (string, bool, 
 }
 
 // Sweep runs the reconciliations that are due, and schedules the next of each. Applications
-// with a connector that lists members are scheduled the first time the sweep sees them.
+// with a connector that lists members are scheduled the first time the sweep sees them. It
+// answers how many it reconciled, and what failed.
 func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 	w := r.Worker
 	every := r.Every
@@ -267,13 +268,17 @@ func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for i, id := range due {
+	// One application failing does not hold up the others: it stays claimed, so it is tried
+	// again once the claim lapses, and the sweep reports it.
+	var failed []error
+	for _, id := range due {
 		if _, err := r.Reconcile(ctx, id, "system"); err != nil && !errors.Is(err, governance.ErrNotFound) {
-			return i, err
+			failed = append(failed, fmt.Errorf("application %s: %w", id, err))
+			continue
 		}
 		if err := r.Store.ScheduleDrift(ctx, id, w.Now().Add(every), false); err != nil {
-			return i, err
+			return 0, err
 		}
 	}
-	return len(due), nil
+	return len(due) - len(failed), errors.Join(failed...)
 }

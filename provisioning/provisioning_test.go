@@ -700,6 +700,30 @@ func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
 	}
 }
 
+// A scheduled sweep reconciles every due application even when one fails, and tries the failed
+// one again once its claim lapses.
+func TestOneFailingApplicationDoesNotHoldUpTheSweep(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.driftMode("review")
+	r.put(governance.KindApplication, "dir2", governance.Application{ID: "dir2", Name: "Directory again", Owners: []string{"mgr"}, Connector: "directory"})
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store} // no reviews: mode review fails
+	n, err := rec.Sweep(ctx, 10)
+	if n != 1 || !errors.Is(err, provisioning.ErrNoReviews) || !strings.Contains(err.Error(), "application dir:") {
+		t.Fatalf("sweep: %d reconciled, %v", n, err)
+	}
+	if _, err := r.store.LatestDrift(ctx, "dir2"); err != nil {
+		t.Fatalf("the application after the failing one was not reconciled: %v", err)
+	}
+	if n, err := rec.Sweep(ctx, 10); n != 0 || err != nil {
+		t.Fatalf("a sweep within the claim: %d %v", n, err)
+	}
+	r.advance(time.Minute)
+	if n, err := rec.Sweep(ctx, 10); n != 0 || !errors.Is(err, provisioning.ErrNoReviews) {
+		t.Fatalf("the failed application was not tried again: %d %v", n, err)
+	}
+}
+
 // A worker holding an old copy of a grant adds the access after the grant was revoked and its
 // access removed: it must notice, and take the access back.
 func TestStaleGrantIsTakenBack(t *testing.T) {
