@@ -175,10 +175,9 @@ func outOfBandCampaign(app Application) Campaign {
 // adoptable refuses the certification of out-of-band access that breaks a separation-of-duties
 // rule with what its holder has: certifying would adopt it past the rule. Such access is
 // adopted only through a request, where the rule blocks it or adds its review stage.
-func (r *Reviews) adoptable(ctx context.Context, itemID string) error {
-	it, err := r.Store.GetReviewItem(ctx, itemID)
-	if err != nil || it.Source != SourceOutOfBand {
-		return err
+func (r *Reviews) adoptable(ctx context.Context, it ReviewItem) error {
+	if it.Source != SourceOutOfBand {
+		return nil
 	}
 	if g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
 		return err // adopted already (a request passed the rules), or gone: the decision says so

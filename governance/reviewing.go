@@ -67,16 +67,17 @@ func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comm
 	action := "review.revoke"
 	if certify {
 		action = "review.certify"
-		if err := r.adoptable(ctx, id); err != nil {
-			return ReviewItem{}, err
-		}
 	}
 	it, err := r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
 		cy, err := r.Store.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return it, err
 		}
-		return it.Decide(cy, who, certify, comment, now)
+		decided, err := it.Decide(cy, who, certify, comment, now)
+		if err == nil && certify {
+			err = r.adoptable(ctx, it)
+		}
+		return decided, err
 	})
 	if err != nil {
 		return it, err
