@@ -20,10 +20,8 @@ data=${LDAP_DATA_DIR:-/var/lib/ldap-data}
 
 umask 077
 mkdir -p "$data/db"
-# The password reaches slappasswd through a file, not its command line.
-printf %s "$LDAP_ADMIN_PASSWORD" > "$data/.rootpw"
-hash=$(slappasswd -T "$data/.rootpw")
-rm -f "$data/.rootpw"
+# The password reaches slappasswd through a pipe: never on a command line, nor on disk.
+hash=$(printf %s "$LDAP_ADMIN_PASSWORD" | slappasswd -T /dev/stdin)
 
 cat > "$data/slapd.conf" <<CONF
 include /etc/ldap/schema/core.schema
