@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,7 +41,7 @@ func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
 		s.fail(c, err)
 		return
 	}
-	state, now := c.DefaultQuery("state", string(governance.ReviewOpen)), time.Now()
+	state, now := c.DefaultQuery("state", string(governance.ReviewOpen)), s.opts.BreakGlass.Now()
 	shown := []incidentView{}
 	for _, r := range all {
 		if state == "all" || string(r.State) == state {

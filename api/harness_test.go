@@ -59,7 +59,11 @@ type env struct {
 	ids     map[string]string // who -> SCIM user id
 	notices chan []byte       // break-glass webhook deliveries
 	reviews *governance.Reviews
+	clock   atomic.Int64 // the services' clock, in Unix nanoseconds; a test may move it
 }
+
+// now is the one clock of the env's services and store.
+func (e *env) now() time.Time { return time.Unix(0, e.clock.Load()).UTC() }
 
 type recorder struct{ got chan []byte }
 
@@ -72,8 +76,9 @@ func (r recorder) Notify(_ context.Context, kind string, payload any) error {
 func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace()), tokens: map[string]string{}, ids: map[string]string{},
-		notices: make(chan []byte, 16)}
+	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16)}
+	e.clock.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
+	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), e.now)
 	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
 	for _, p := range people {
 		e.ids[p.name] = "u-" + p.name
@@ -105,19 +110,19 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
-	requests := &governance.Requests{Store: e.store, Now: time.Now, NewID: id}
-	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	requests := &governance.Requests{Store: e.store, Now: e.now, NewID: id}
+	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now}
 	directory := &governance.People{Store: e.store}
-	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: time.Now, NewID: id}, Requests: requests,
+	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}
-	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: time.Now}
-	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: time.Now}
-	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: time.Now}
+	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: e.now}
+	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: e.now}
+	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: e.now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
-			People: directory, Connector: lookupFake, Now: time.Now}}}, zap.NewNop())
+			People: directory, Connector: lookupFake, Now: e.now}}}, zap.NewNop())
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
 	server.Mount(engine)
 	srv := httptest.NewServer(engine)

@@ -15,7 +15,7 @@ import (
 // Redis namespace, so that only the leaver duty can have ended them.
 func TestLeaverLosesAccessWithinSeconds(t *testing.T) {
 	ctx := context.Background()
-	store := redisstore.New(redis.Client(t), "shared")
+	store := redisstore.New(redis.Client(t), "shared", time.Now) // the running binary's clock is the wall clock
 	var n int
 	requests := &governance.Requests{Store: store, Now: time.Now, NewID: func() string { n++; return fmt.Sprintf("leaver-%d-%d", time.Now().UnixNano(), n) }}
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}

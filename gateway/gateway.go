@@ -106,7 +106,7 @@ func route(c *gin.Context) string {
 // user names and email addresses.
 func accessLog(log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := time.Now()
+		start := time.Now() // wall clock: the request's latency, here and below
 		c.Next()
 		log.Info("request",
 			zap.String("request_id", c.Request.Header.Get(requestIDHeader)),
@@ -114,7 +114,7 @@ func accessLog(log *zap.Logger) gin.HandlerFunc {
 			zap.String("route", route(c)),
 			zap.String("path", c.Request.URL.Path),
 			zap.Int("status", c.Writer.Status()),
-			zap.Duration("duration", time.Since(start)),
+			zap.Duration("duration", time.Since(start)), // wall clock: latency
 			zap.String("client", c.GetString("client")),
 		)
 	}
@@ -140,9 +140,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 func (m *metrics) observe(c *gin.Context) {
-	start := time.Now()
+	start := time.Now() // wall clock: the request's latency
 	c.Next()
 	r := route(c)
 	m.requests.WithLabelValues(r, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	// wall clock: latency
 	m.latency.WithLabelValues(r, c.Request.Method).Observe(time.Since(start).Seconds())
 }

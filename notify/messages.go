@@ -37,6 +37,8 @@ type Email struct {
 	Timeout  time.Duration // the whole conversation; default 30 s
 	// TLS configures STARTTLS; nil uses the system's roots and the Addr's host name.
 	TLS *tls.Config
+	// Now is the gateway's clock, for the Date header.
+	Now func() time.Time
 }
 
 var _ governance.Notifier = (*Email)(nil)
@@ -91,7 +93,7 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}
-	if _, err := w.Write(mail(e.From, m)); err != nil {
+	if _, err := w.Write(mail(e.From, m, e.Now())); err != nil {
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}
 	if err := w.Close(); err != nil {
@@ -104,10 +106,10 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 // a header of its own.
 func oneLine(v string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(v) }
 
-func mail(from string, m Message) []byte {
+func mail(from string, m Message, at time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-		oneLine(from), oneLine(m.Recipient()), oneLine(m.Subject()), time.Now().UTC().Format(time.RFC1123Z))
+		oneLine(from), oneLine(m.Recipient()), oneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
 	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Text(), "\r\n", "\n"), "\n", "\r\n"))
 	return b.Bytes()
 }

@@ -118,7 +118,7 @@ var notice = governance.ReviewNotice{Kind: "review.reminder", To: "u-ada", Name:
 // line break in it cannot add a header.
 func TestEmailDeliversReviewNotices(t *testing.T) {
 	box, addr := startMailbox(t)
-	mailer := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "mail-pass"}
+	mailer := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "mail-pass", Now: epoch}
 	if err := mailer.Notify(context.Background(), notice.Kind, notice); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestEmailDeliversReviewNotices(t *testing.T) {
 		t.Fatalf("a header was injected through the subject:\n%s", got)
 	}
 
-	wrong := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "nope"}
+	wrong := &notify.Email{Addr: addr, From: "gatehouse@example.org", Username: "gatehouse", Password: "nope", Now: epoch}
 	if err := wrong.Notify(context.Background(), notice.Kind, notice); err == nil {
 		t.Fatal("a refused login counted as delivered")
 	}
@@ -166,7 +166,10 @@ func TestChatDeliversReviewNotices(t *testing.T) {
 	if err := chat.Notify(context.Background(), notice.Kind, notice); err == nil {
 		t.Fatal("a refused post counted as delivered")
 	}
-	if err := (notify.All{chat, &notify.Email{Addr: "127.0.0.1:1"}}).Notify(context.Background(), notice.Kind, notice); err == nil {
+	if err := (notify.All{chat, &notify.Email{Addr: "127.0.0.1:1", Now: epoch}}).Notify(context.Background(), notice.Kind, notice); err == nil {
 		t.Fatal("failures were swallowed")
 	}
 }
+
+// epoch is the notifiers' fixed clock.
+func epoch() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }

@@ -67,8 +67,9 @@ type rig struct {
 var ous atomic.Int64
 
 func newRig(t testing.TB) *rig {
-	r := &rig{t: t, store: redisstore.New(redisServer.Client(t), redistest.Namespace())}
+	r := &rig{t: t}
 	r.now.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
+	r.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), r.clock)
 	ctx := context.Background()
 
 	n := ous.Add(1)

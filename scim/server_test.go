@@ -67,13 +67,16 @@ type inProcess struct {
 	store  *redisstore.Store
 }
 
+// epoch is the store's fixed clock.
+func epoch() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
+
 func newInProcess(t testing.TB) *inProcess {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisServer.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
 	trips := &roundTrips{}
 	rdb.AddHook(trips)
-	store := redisstore.New(rdb, redistest.Namespace())
+	store := redisstore.New(rdb, redistest.Namespace(), epoch)
 	srv, err := New(store, Options{
 		PublicURL: "http://gatehouse.test", MaxResults: 200, MaxBodyBytes: 1 << 20,
 		Clients: []Client{{Name: "test", TokenHash: sha256.Sum256([]byte(testToken))}},
@@ -182,7 +185,7 @@ func TestDeactivationQueuesALeaver(t *testing.T) {
 	if rec := p.do(t, "DELETE", "/Users/"+ids[2], ""); rec.Code != 204 {
 		t.Fatalf("delete: %d", rec.Code)
 	}
-	queued, err := p.store.ClaimLeavers(context.Background(), time.Now().Add(time.Second), 10)
+	queued, err := p.store.ClaimLeavers(context.Background(), epoch().Add(time.Second), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type demoCatalog struct {
 // seedCatalog loads the demo catalog into an empty store. It writes through the store, not
 // through two admins: the seed is the starting point an operator chose, and each item is in
 // the audit trail as put by "system:demo".
-func seedCatalog(ctx context.Context, store governance.CatalogStore, people *governance.People) error {
+func seedCatalog(ctx context.Context, store governance.CatalogStore, people *governance.People, now func() time.Time) error {
 	existing, err := store.CatalogItems(ctx, governance.KindApplication)
 	if err != nil || len(existing) > 0 {
 		return err
@@ -51,7 +51,7 @@ func seedCatalog(ctx context.Context, store governance.CatalogStore, people *gov
 			return err
 		}
 		_, err = store.PutCatalogItem(ctx, governance.CatalogItem{Kind: kind, ID: id, Body: body},
-			governance.Event{At: time.Now(), Actor: "system:demo", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body})
+			governance.Event{At: now(), Actor: "system:demo", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body})
 		return err
 	}
 	for _, a := range c.Applications {

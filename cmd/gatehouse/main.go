@@ -45,6 +45,10 @@ import (
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 
+// wallClock is the gateway's one clock, read nowhere else: every store, service and duty is
+// given it here, so tests give them a clock of their own and never depend on today's date.
+func wallClock() time.Time { return time.Now() } // wall clock: wired here once
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -128,7 +132,7 @@ func verifyAudit(cfg config.Config, stdout io.Writer) error {
 	}
 	defer stop()
 	ctx := context.Background()
-	store := redisstore.New(rdb, cfg.Redis.Namespace)
+	store := redisstore.New(rdb, cfg.Redis.Namespace, wallClock)
 	head, err := store.AuditHead(ctx)
 	if err != nil {
 		return err
@@ -185,7 +189,8 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	defer stopRedis()
-	store := redisstore.New(rdb, cfg.Redis.Namespace)
+	now := wallClock
+	store := redisstore.New(rdb, cfg.Redis.Namespace, now)
 
 	clients, demoToken, err := scimClients(cfg)
 	if err != nil {
@@ -204,14 +209,14 @@ func serve(cfg config.Config, stdout io.Writer) error {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 	}
-	svc, err := governed(ctx, cfg, store, log)
+	svc, err := governed(ctx, cfg, store, now, log)
 	if err != nil {
 		return err
 	}
 	var demoAPI map[string]string
 	var extraTokens []api.Token
 	if cfg.Demo {
-		if err := seedCatalog(ctx, store, svc.access.People); err != nil {
+		if err := seedCatalog(ctx, store, svc.access.People, now); err != nil {
 			return fmt.Errorf("load demo catalog: %w", err)
 		}
 		if len(cfg.API.Tokens) == 0 {
@@ -270,11 +275,11 @@ type services struct {
 }
 
 // governed builds the governance services on the store and starts their background duties.
-func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, log *zap.Logger) (services, error) {
-	requests := &governance.Requests{Store: store, Now: time.Now, NewID: uuid.NewString}
-	grants := &governance.Grants{Store: store, Now: time.Now}
+func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, now func() time.Time, log *zap.Logger) (services, error) {
+	requests := &governance.Requests{Store: store, Now: now, NewID: uuid.NewString}
+	grants := &governance.Grants{Store: store, Now: now}
 	people := &governance.People{Store: store}
-	catalog := &governance.Catalog{Store: store, Identities: store, Now: time.Now, NewID: uuid.NewString}
+	catalog := &governance.Catalog{Store: store, Identities: store, Now: now, NewID: uuid.NewString}
 	access := &governance.Access{
 		Catalog: catalog, Requests: requests, Grants: grants, People: people, Approved: store, ServiceAccounts: store,
 	}
@@ -285,25 +290,25 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 	connector := func(name string) (connectors.Connector, bool) { c, ok := targets[name]; return c, ok }
 	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
 		Connector: connector, MaxAttempts: cfg.Provisioning.MaxAttempts, MaxBackoff: cfg.Provisioning.MaxBackoff,
-		Parallel: cfg.Provisioning.Parallel, Now: time.Now}
+		Parallel: cfg.Provisioning.Parallel, Now: now}
 	// Every change is provisioned at once by the caller, and queued in case that fails.
 	grants.Provisioner = provisioning.Inline{Worker: worker}
-	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: time.Now}
+	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
-	if hook, err := webhook(cfg.BreakGlass.Webhook); err != nil {
+	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
 		return services{}, fmt.Errorf("breakGlass.webhook: %w", err)
 	} else if hook != nil {
 		notifier = hook
 	}
-	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: time.Now}
-	reviewNotices, err := reviewNotifier(cfg.Reviews, log)
+	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: now}
+	reviewNotices, err := reviewNotifier(cfg.Reviews, now, log)
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
-	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: time.Now}
+	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: reviews, Every: cfg.ReconcileEvery}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews, Now: time.Now}
-	governed := &governance.Governed{Access: access, Queue: store, Now: time.Now}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews, Now: now}
+	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	type duty struct {
 		name, what string
 		run        func(context.Context) (int, error)
@@ -323,7 +328,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, l
 		{"campaigns", "launching scheduled access reviews", func(ctx context.Context) (int, error) { return reviews.Schedule(ctx, 10) }},
 		{"reviews", "running access-review cycles", func(ctx context.Context) (int, error) { return reviews.Sweep(ctx, 10) }},
 	}
-	siem, err := webhook(cfg.Audit.SIEM)
+	siem, err := webhook(cfg.Audit.SIEM, now)
 	if err != nil {
 		return services{}, fmt.Errorf("audit.siem: %w", err)
 	}
@@ -514,11 +519,11 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 }
 
 // webhook builds the notifier for a configured webhook; nil when none is configured.
-func webhook(cfg config.Webhook) (*notify.Webhook, error) {
+func webhook(cfg config.Webhook, now func() time.Time) (*notify.Webhook, error) {
 	if cfg.URL == "" {
 		return nil, nil
 	}
-	w := &notify.Webhook{URL: cfg.URL, Client: &http.Client{Timeout: 10 * time.Second}, Now: time.Now}
+	w := &notify.Webhook{URL: cfg.URL, Client: &http.Client{Timeout: 10 * time.Second}, Now: now}
 	if cfg.Secret != "" {
 		secret, err := cfg.Secret.Resolve()
 		if err != nil {

@@ -55,9 +55,10 @@ func TestAuditVerify(t *testing.T) {
 	defer srv.Stop()
 	ctx := context.Background()
 	ns := redistest.Namespace()
-	store := redisstore.New(srv.Client(t), ns)
+	epoch := func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
+	store := redisstore.New(srv.Client(t), ns, epoch)
 	var n int
-	requests := &governance.Requests{Store: store, Now: time.Now, NewID: func() string { n++; return fmt.Sprintf("r%d", n) }}
+	requests := &governance.Requests{Store: store, Now: epoch, NewID: func() string { n++; return fmt.Sprintf("r%d", n) }}
 	for i := range 3 {
 		who := governance.Party{ID: fmt.Sprintf("u%d", i), Active: true}
 		r, _, err := requests.Submit(ctx, governance.Submission{Requester: who, Beneficiary: who, Entitlement: "e",

@@ -16,10 +16,10 @@ import (
 
 // reviewNotifier delivers review reminders and escalations by email, to a chat webhook, or
 // both; with neither configured they are logged, so a reminder is never silently dropped.
-func reviewNotifier(cfg config.Reviews, log *zap.Logger) (governance.Notifier, error) {
+func reviewNotifier(cfg config.Reviews, now func() time.Time, log *zap.Logger) (governance.Notifier, error) {
 	var all notify.All
 	if e := cfg.Email; e.Addr != "" {
-		mailer := &notify.Email{Addr: e.Addr, From: e.From, Username: e.Username}
+		mailer := &notify.Email{Addr: e.Addr, From: e.From, Username: e.Username, Now: now}
 		if e.Username != "" {
 			var err error
 			if mailer.Password, err = e.Password.Resolve(); err != nil {

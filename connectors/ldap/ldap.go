@@ -118,6 +118,7 @@ const accountTTL = 10 * time.Minute
 
 func (c *Connector) known(dn string) bool {
 	at, ok := c.accounts.Load(dn)
+	// wall clock: a cache entry's age, elapsed time the governance clock has no say in
 	return ok && time.Since(at.(time.Time)) < accountTTL
 }
 
@@ -365,7 +366,7 @@ func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, d
 	if err != nil {
 		return false, err
 	}
-	c.accounts.Store(dn, time.Now())
+	c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
 	return true, nil
 }
 
@@ -437,7 +438,7 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 		}
 		err := conn.Add(add)
 		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-			c.accounts.Store(dn, time.Now())
+			c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
 			return nil
 		}
 		return err

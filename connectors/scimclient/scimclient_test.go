@@ -34,7 +34,7 @@ const token = "outbound-connector-token-0123456789"
 // to check what really happened.
 func provider(t *testing.T, wrap func(http.Handler) http.Handler) (string, *redisstore.Store) {
 	t.Helper()
-	store := redisstore.New(redisServer.Client(t), redistest.Namespace())
+	store := redisstore.New(redisServer.Client(t), redistest.Namespace(), func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) })
 	srv, err := scim.New(store, scim.Options{PublicURL: "http://provider", MaxResults: 100, MaxBodyBytes: 1 << 20,
 		Clients: []scim.Client{{Name: "gatehouse", TokenHash: sha256.Sum256([]byte(token))}}}, zap.NewNop())
 	if err != nil {

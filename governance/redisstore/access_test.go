@@ -26,14 +26,18 @@ type world struct {
 	now     time.Time
 }
 
-func newWorld(t *testing.T, newStore storeFactory) *world { return worldOn(t, newStore(t)) }
+func newWorld(t *testing.T, newStore storeFactory) *world {
+	return worldOn(t, func(now func() time.Time) *redisstore.Store { return newStore(t, now) })
+}
 
-// worldOn is the governed path on a store, for tests and benchmarks alike.
-func worldOn(t testing.TB, store *redisstore.Store) *world {
-	w := &world{t: t, store: store, now: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
+// worldOn is the governed path on a store made on the world's clock, for tests and benchmarks
+// alike.
+func worldOn(t testing.TB, newStore func(now func() time.Time) *redisstore.Store) *world {
+	w := &world{t: t, now: epoch()}
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
 	clock := func() time.Time { return w.now }
+	w.store = newStore(clock)
 	w.catalog = &governance.Catalog{Store: w.store, Identities: w.store, Now: clock, NewID: id}
 	requests := &governance.Requests{Store: w.store, Now: clock, NewID: id}
 	w.access = &governance.Access{Catalog: w.catalog, Requests: requests,

@@ -43,7 +43,7 @@ func fill(b *testing.B, rdb redis.UniversalClient, ns string, n int) {
 func BenchmarkAuditAppend(b *testing.B) {
 	rdb := srv.Client(b)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns)
+	store := redisstore.New(rdb, ns, epoch)
 	mem0 := redistest.UsedMemory(rdb)
 	cpu0 := redistest.CPUSeconds(rdb)
 	b.ResetTimer()
@@ -77,7 +77,7 @@ func BenchmarkAuditVerify1M(b *testing.B) {
 	}
 	rdb := srv.Client(b)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns)
+	store := redisstore.New(rdb, ns, epoch)
 	fill(b, rdb, ns, n)
 	ctx := context.Background()
 	for {

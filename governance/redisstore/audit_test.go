@@ -20,8 +20,8 @@ func TestAuditTrailSealsEveryChangeOnce(t *testing.T) {
 	ctx := context.Background()
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	store := redisstore.New(rdb, ns, epoch)
+	s := requests(store)
 
 	var writers, sealers sync.WaitGroup
 	done := make(chan struct{})
@@ -78,8 +78,8 @@ func sealedTrail(t *testing.T) (*redisstore.Store, *redis.Client, string, []redi
 	ctx := context.Background()
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	store := redisstore.New(rdb, ns, epoch)
+	s := requests(store)
 	for i := range 10 {
 		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("u%d", i), "prod-db", managerStage))
 		if err != nil {

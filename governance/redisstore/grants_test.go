@@ -53,8 +53,8 @@ func approve(t *testing.T, s *governance.Requests, who string) governance.Reques
 
 func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	store := newStore(t)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	store := newStore(t, epoch)
+	s := requests(store)
 	prov := &countingProvisioner{}
 	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
 
@@ -111,12 +111,12 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 // removed at least once.
 func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	store := newStore(t)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
 	var clock atomic.Int64
-	t0 := s.Now()
+	t0 := epoch()
 	clock.Store(t0.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	store := newStore(t, now)
+	s := requests(store)
 	prov := &countingProvisioner{}
 	var ids []string
 	for i := range 20 {
@@ -195,11 +195,11 @@ func (failingRevoker) Revoke(context.Context, governance.Grant) error {
 // 100,000 grants within 30 s (`-bench ExpireSimultaneous -benchtime 100000x`).
 func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 	ctx := context.Background()
-	store := redisstore.New(srv.Client(b), redistest.Namespace())
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	t0 := epoch()
 	var clock atomic.Int64
 	clock.Store(t0.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	store := redisstore.New(srv.Client(b), redistest.Namespace(), now)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {

@@ -6,15 +6,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 )
 
 // A user the IdP deactivates or deletes loses every grant and every pending request, once,
 // whichever replica's duty handles it.
 func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	store := newStore(t)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	store := newStore(t, epoch)
+	s := requests(store)
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
 	leavers := &governance.Leavers{Store: store, Requests: s, Grants: grants, Now: s.Now}
 
@@ -86,8 +85,8 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 // would: invalid and unknown ids are left out, never an error.
 func testManyAtOnce(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	store := newStore(t)
-	s := requests(func(*testing.T) *redisstore.Store { return store }, t)
+	store := newStore(t, epoch)
+	s := requests(store)
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
 	for _, id := range []string{"ada", "grace"} {
 		must(t).one(store.Create(ctx, user(id, id)))

@@ -16,11 +16,12 @@ import (
 
 func active(id string) governance.Party { return governance.Party{ID: id, Active: true} }
 
-func requests(newStore storeFactory, t *testing.T) *governance.Requests {
+// requests is the request service on a store, on the fixed clock.
+func requests(store *redisstore.Store) *governance.Requests {
 	var n atomic.Int64
 	return &governance.Requests{
-		Store: newStore(t),
-		Now:   func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) },
+		Store: store,
+		Now:   epoch,
 		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
 	}
 }
@@ -52,7 +53,7 @@ func inbox(t *testing.T, s *governance.Requests, approver string) []string {
 
 // One open request per beneficiary and entitlement; inboxes follow the stages.
 func testRequestsOpenAndInboxes(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), requests(newStore, t)
+	ctx, s := context.Background(), requests(newStore(t, epoch))
 	r, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage, ownersStage))
 	if err != nil || !created || r.Version != 1 {
 		t.Fatalf("submit: %+v %v %v", r, created, err)
@@ -113,7 +114,7 @@ func testRequestsOpenAndInboxes(t *testing.T, newStore storeFactory) {
 // Two approvers deciding at the same moment, and an approval racing a cancellation: exactly
 // one outcome, and the loser is told why.
 func testRequestRacesHaveOneOutcome(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), requests(newStore, t)
+	ctx, s := context.Background(), requests(newStore(t, epoch))
 	either := governance.Stage{Name: "either", Approvers: []string{"a1", "a2"}, Quorum: 1}
 	for i := range 20 {
 		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("user%d", i), "prod-db", either))
@@ -160,8 +161,8 @@ func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
 	var n atomic.Int64
 	s := &governance.Requests{
-		Store: redisstore.New(srv.Client(b), redistest.Namespace()),
-		Now:   time.Now,
+		Store: redisstore.New(srv.Client(b), redistest.Namespace(), epoch),
+		Now:   epoch,
 		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
 	}
 	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1}
@@ -189,10 +190,10 @@ func BenchmarkDecide(b *testing.B) {
 // then denies once, each with one audit event.
 func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
-	store := newStore(t)
 	var clock atomic.Int64
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	t0 := epoch()
 	clock.Store(t0.UnixNano())
+	store := newStore(t, func() time.Time { return time.Unix(0, clock.Load()).UTC() })
 	var n atomic.Int64
 	replica := func() *governance.Requests {
 		return &governance.Requests{Store: store, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() },

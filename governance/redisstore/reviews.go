@@ -147,7 +147,7 @@ func (s *Store) AddReviewItems(ctx context.Context, items []governance.ReviewIte
 		return 0, nil
 	}
 	cycle := items[0].Cycle
-	args := []any{s.prefix, time.Now().UnixMicro(), cycle}
+	args := []any{s.prefix, s.now().UnixMicro(), cycle}
 	for _, it := range items {
 		if it.Cycle != cycle || !validID(it.ID) || !validID(it.Grant) || !validID(it.Cycle) || (it.Reviewer != "" && !validID(it.Reviewer)) {
 			return 0, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, it.ID)

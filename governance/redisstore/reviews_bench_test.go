@@ -21,7 +21,9 @@ import (
 // reviewWorld is n active grants spread over n/100 people (100 entitlements each, all managed
 // by mgr) and a campaign owned by sec over all of them, written straight to the store.
 func reviewWorld(b *testing.B, n int) (*world, *governance.Reviews) {
-	w := worldOn(b, redisstore.New(srv.Client(b), redistest.Namespace()))
+	w := worldOn(b, func(now func() time.Time) *redisstore.Store {
+		return redisstore.New(srv.Client(b), redistest.Namespace(), now)
+	})
 	w.rdb = srv.Client(b)
 	w.access.Grants.Provisioner = queued{} // revocations are enqueued for the provisioning worker
 	ctx := context.Background()

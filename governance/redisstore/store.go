@@ -29,10 +29,12 @@ type Store struct {
 	now    func() time.Time
 }
 
-// New returns a store whose keys all start with "gh:{namespace}:".
-func New(rdb redis.UniversalClient, namespace string) *Store {
+// New returns a store whose keys all start with "gh:{namespace}:". now is the gateway's one
+// clock: the store stamps identity changes, the leaver queue and review items with it, so the
+// duties that read those stamps on the same clock agree with them.
+func New(rdb redis.UniversalClient, namespace string, now func() time.Time) *Store {
 	prefix := "gh:{" + namespace + "}:"
-	return &Store{rdb: rdb, prefix: prefix, route: []string{prefix + "seq"}, now: time.Now}
+	return &Store{rdb: rdb, prefix: prefix, route: []string{prefix + "seq"}, now: now}
 }
 
 // Ping reports whether Redis answers.

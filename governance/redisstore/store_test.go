@@ -22,8 +22,13 @@ var srv *redistest.Server
 
 func TestMain(m *testing.M) { redistest.Main(m, &srv) }
 
-// storeFactory gives each test a store of its own namespace on one Redis deployment.
-type storeFactory func(t *testing.T) *redisstore.Store
+// storeFactory gives each test a store of its own namespace on one Redis deployment, on the
+// clock the test gives it.
+type storeFactory func(t *testing.T, now func() time.Time) *redisstore.Store
+
+// epoch is the fixed clock of tests that do not move time: a date in the past, so that a test
+// which still read the wall clock somewhere would fail rather than pass by luck.
+func epoch() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
 
 // The suite runs against a single node and against a Redis Cluster: the hash tag in every key
 // must keep each script and transaction on one slot.
@@ -64,13 +69,15 @@ func run(t *testing.T, newStore storeFactory) {
 }
 
 func TestSingleNode(t *testing.T) {
-	run(t, func(t *testing.T) *redisstore.Store { return redisstore.New(srv.Client(t), redistest.Namespace()) })
+	run(t, func(t *testing.T, now func() time.Time) *redisstore.Store {
+		return redisstore.New(srv.Client(t), redistest.Namespace(), now)
+	})
 }
 
 // A deleted user's last record is personal data: it is kept for its revocations, not for ever.
 func TestDepartedExpires(t *testing.T) {
 	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
-	s := redisstore.New(rdb, ns)
+	s := redisstore.New(rdb, ns, epoch)
 	must(t).one(s.Create(ctx, user("u1", "ada")))
 	if err := s.Delete(ctx, governance.KindUser, "u1", 0); err != nil {
 		t.Fatal(err)
@@ -87,10 +94,10 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Stop()
-	run(t, func(t *testing.T) *redisstore.Store {
+	run(t, func(t *testing.T, now func() time.Time) *redisstore.Store {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return redisstore.New(rdb, redistest.Namespace())
+		return redisstore.New(rdb, redistest.Namespace(), now)
 	})
 }
 
@@ -139,7 +146,7 @@ func (c checks) page(p governance.Page, err error) governance.Page {
 }
 
 func testCreateGetAndUniqueness(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	created := must(t).one(s.Create(ctx, user("u1", "Ada@Example.org")))
 	if created.Version != 1 || created.Created.IsZero() || !created.Created.Equal(created.Modified) {
 		t.Fatalf("new resource: version %d created %v modified %v", created.Version, created.Created, created.Modified)
@@ -162,7 +169,7 @@ func testCreateGetAndUniqueness(t *testing.T, newStore storeFactory) {
 }
 
 func testReplaceMovesIndexesAndChecksVersion(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	must(t).one(s.Create(ctx, user("u1", "old", governance.Lookup{Attr: "externalId", Value: "X1"})))
 	must(t).one(s.Create(ctx, user("u2", "taken")))
 
@@ -197,7 +204,7 @@ func testReplaceMovesIndexesAndChecksVersion(t *testing.T, newStore storeFactory
 }
 
 func testLookupsAreExactAndShared(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	must(t).one(s.Create(ctx, user("u1", "a", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
 	must(t).one(s.Create(ctx, user("u2", "b", governance.Lookup{Attr: "emails.value", Value: "x@example.org"})))
 	must(t).one(s.Create(ctx, user("u3", "c", governance.Lookup{Attr: "emails.value", Value: "x@example.org.evil"})))
@@ -211,7 +218,7 @@ func testLookupsAreExactAndShared(t *testing.T, newStore storeFactory) {
 }
 
 func testMembershipsBothWays(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	must(t).one(s.Create(ctx, user("u1", "ada")))
 	must(t).one(s.Create(ctx, user("u2", "grace")))
 	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1", "u2")))
@@ -276,7 +283,7 @@ func testMembershipsBothWays(t *testing.T, newStore storeFactory) {
 }
 
 func testDeleteChecksVersionAndClearsIndexes(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	must(t).one(s.Create(ctx, user("u1", "ada", governance.Lookup{Attr: "externalId", Value: "E1"})))
 	if err := s.Delete(ctx, governance.KindUser, "u1", 9); !errors.Is(err, governance.ErrVersionMismatch) {
 		t.Fatalf("stale delete: got %v", err)
@@ -306,7 +313,7 @@ func testDeleteChecksVersionAndClearsIndexes(t *testing.T, newStore storeFactory
 }
 
 func testListIsStableCreationOrder(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	for i := range 25 {
 		must(t).one(s.Create(ctx, user(fmt.Sprintf("id-%02d", 24-i), fmt.Sprintf("user%02d", i))))
 	}
@@ -331,7 +338,7 @@ func testListIsStableCreationOrder(t *testing.T, newStore storeFactory) {
 
 // Many clients creating the same userName at once: exactly one wins.
 func testConcurrentCreatesOfOneName(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	var wins, conflicts atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 32 {
@@ -359,7 +366,7 @@ func testConcurrentCreatesOfOneName(t *testing.T, newStore storeFactory) {
 // Display names live on both sides of a membership; a rename must reach the other side and
 // change its version, since its representation changed.
 func testRenamesReachTheOtherSide(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	must(t).one(s.Create(ctx, user("u1", "ada")))
 	must(t).one(s.Create(ctx, group("g1", "Engineering", "u1")))
 	u := user("u1", "ada")
@@ -379,7 +386,7 @@ func testRenamesReachTheOtherSide(t *testing.T, newStore storeFactory) {
 // Member changes apply in order, touch only the members they name, and change nothing (not
 // even the version) when their net effect is nil.
 func testMemberChangesFoldInOrder(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), newStore(t)
+	ctx, s := context.Background(), newStore(t, epoch)
 	for _, id := range []string{"u1", "u2", "u3"} {
 		must(t).one(s.Create(ctx, user(id, id)))
 	}
