@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Identity is who an account is for, with the attributes connectors map from SCIM.
@@ -93,8 +94,16 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether err is worth trying again. Unclassified errors are not: a
-// connector must say so.
+// connector must say so. Of several errors joined (one job's grants failing each on its own),
+// it is enough that one is: the retry redoes the others harmlessly.
 func Retryable(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Retryable
+	switch e := err.(type) {
+	case *Error:
+		return e.Retryable
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(e.Unwrap(), Retryable)
+	case interface{ Unwrap() error }:
+		return Retryable(e.Unwrap())
+	}
+	return false
 }

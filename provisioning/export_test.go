@@ -19,5 +19,5 @@ func (w *Worker) ApplyForTest(ctx context.Context, g governance.Grant) error {
 	if err != nil {
 		return err
 	}
-	return w.apply(ctx, conn, who, g, view)
+	return w.apply(ctx, conn, who, g, view, true)
 }

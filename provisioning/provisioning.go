@@ -270,20 +270,35 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 	if err != nil {
 		return err
 	}
-	if giving {
+	// Each grant's failure is its own: one that fails (its group deleted downstream, say) must
+	// not keep the others, an expiry above all, from reaching the target. The job is retried
+	// or dead-lettered for what failed; what succeeded is confirmed now, and a repeat changes
+	// nothing.
+	var failed []error
+	confirm := true
+	switch {
+	case !active && !giving:
+		// A leaver's account is disabled first, so that whoever reads a grant "revoked" can
+		// rely on the account no longer working. Should that fail, access is still removed
+		// below, but not confirmed until a retry has disabled the account.
+		if err := conn.DisableAccount(ctx, who); err != nil {
+			failed, confirm = append(failed, fmt.Errorf("disable the account: %w", err)), false
+		}
+	case giving:
 		if err := conn.EnsureAccount(ctx, who); err != nil {
-			return err
+			// Without an account nothing can be given, but revocations still go through.
+			failed, giving = append(failed, fmt.Errorf("create the account: %w", err)), false
 		}
 	}
 	for _, g := range mine {
-		if err := w.apply(ctx, conn, who, g, view); err != nil {
-			return err
+		if gives(g) && !giving {
+			continue
+		}
+		if err := w.apply(ctx, conn, who, g, view, confirm); err != nil {
+			failed = append(failed, fmt.Errorf("grant %s (%s): %w", g.ID, g.Entitlement, err))
 		}
 	}
-	if !active && !giving {
-		return conn.DisableAccount(ctx, who)
-	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // gives reports whether a grant is one the worker puts downstream: one giving access that
@@ -292,7 +307,9 @@ func gives(g governance.Grant) bool {
 	return (g.Status == governance.GrantProvisioning || g.Status == governance.GrantActive) && !g.AwaitsAdoption()
 }
 
-func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *sweepView) error {
+// apply puts one grant downstream, or takes it back; confirm false removes access without
+// recording the revocation as done.
+func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who connectors.Identity, g governance.Grant, view *sweepView, confirm bool) error {
 	switch {
 	case gives(g):
 		e, err := view.entitlements.get(ctx, g.Entitlement)
@@ -324,7 +341,7 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 		if err != nil {
 			return err
 		}
-		if err := conn.Revoke(ctx, who, e.Downstream()); err != nil {
+		if err := conn.Revoke(ctx, who, e.Downstream()); err != nil || !confirm {
 			return err
 		}
 		return ignoreMoved(w.Grants.ConfirmRevoked(ctx, g))

@@ -828,3 +828,95 @@ func TestHungTargetDoesNotHoldTheApproval(t *testing.T) {
 		t.Fatalf("after the target answered: %s, in LDAP %v", g.Status, r.inLDAP("bob", "readers"))
 	}
 }
+
+// One grant failing downstream (its group deleted in the directory) does not hold back the
+// person's other grants in the same application: the expiry reaches slapd in the same pass,
+// and only the job of the broken one is retried and dead-lettered. Either order of the two.
+func TestOneBrokenGrantDoesNotBlockTheRest(t *testing.T) {
+	for _, broken := range []string{"admins", "readers"} {
+		t.Run(broken+" broken", func(t *testing.T) {
+			r := newRig(t)
+			ctx := context.Background()
+			expiring := map[string]string{"admins": "readers", "readers": "admins"}[broken]
+			r.approved("ada", broken)
+			short, _, err := r.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: expiring, Duration: governance.Duration(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.access.Decide(ctx, short.ID, "mgr", true, ""); err != nil {
+				t.Fatal(err)
+			}
+			if !r.inLDAP("ada", expiring) {
+				t.Fatal("the short grant did not reach slapd")
+			}
+			if err := r.admin().Del(goldap.NewDelRequest("cn="+broken+","+r.groups, nil)); err != nil {
+				t.Fatal(err)
+			}
+			r.advance(61 * time.Minute)
+			if _, err := r.access.Grants.Sweep(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			r.sweep()
+			if r.inLDAP("ada", expiring) {
+				t.Fatal("the expired grant is still in slapd: the broken grant held it back")
+			}
+			if g := r.grant(governance.GrantID(short.ID)); g.Status != governance.GrantExpired {
+				t.Fatalf("the expired grant: %s", g.Status)
+			}
+			dead, err := r.store.DeadJobs(ctx)
+			if err != nil || len(dead) != 1 || !strings.Contains(dead[0].Reason, broken) {
+				t.Fatalf("dead letters, want the broken grant's job naming %s: %+v %v", broken, dead, err)
+			}
+		})
+	}
+}
+
+// refusingDisable is a directory that cannot disable accounts until told it can.
+type refusingDisable struct {
+	connectors.Connector
+	refuse *atomic.Bool
+}
+
+func (c refusingDisable) DisableAccount(ctx context.Context, id connectors.Identity) error {
+	if c.refuse.Load() {
+		return &connectors.Error{Op: "disable", Retryable: true, Err: errors.New("the directory is read-only for now")}
+	}
+	return c.Connector.DisableAccount(ctx, id)
+}
+
+// A leaver is finished when the account no longer works: the grant reads "revoked" only once
+// the account is disabled. If disabling fails, group access is still removed at once, and the
+// grant stays "revoking" until a retry disables the account.
+func TestLeaverIsRevokedOnlyOnceDisabled(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	g := r.approved("ada", "admins")
+	var refuse atomic.Bool
+	refuse.Store(true)
+	directory, _ := r.worker.Connector("directory")
+	r.worker.Connector = func(name string) (connectors.Connector, bool) {
+		return refusingDisable{directory, &refuse}, name == "directory"
+	}
+	raw, _ := json.Marshal(map[string]any{"userName": "ada", "active": false})
+	if _, err := r.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "ada", Document: raw,
+		Keys: governance.Keys{Unique: "ada", Display: "ada", Inactive: true}}); err != nil {
+		t.Fatal(err)
+	}
+	leavers := &governance.Leavers{Store: r.store, Requests: r.access.Requests, Grants: r.access.Grants, Now: r.worker.Now}
+	if _, err := leavers.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	r.sweep()
+	if r.inLDAP("ada", "admins") {
+		t.Fatal("the leaver's access waits for the account to be disabled")
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantRevoking {
+		t.Fatalf("the account still works, and the grant reads %s", g.Status)
+	}
+	refuse.Store(false)
+	r.advance(10 * time.Minute)
+	r.sweep()
+	if g = r.grant(g.ID); g.Status != governance.GrantRevoked {
+		t.Fatalf("disabled at last, the grant reads %s", g.Status)
+	}
+}
