@@ -115,7 +115,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	if lines != 8 { // application, proposal, approval + policy, four entitlements
+	if lines != 16 { // application; proposal, approval, put of the policy and of four published entitlements
 		t.Fatalf("catalog events exported: %d", lines)
 	}
 }
@@ -173,27 +173,27 @@ func TestCatalogChangesOverHTTP(t *testing.T) {
 	e := newEnv(t, api.OIDC{}, nil)
 	e.catalog()
 	var ent governance.Entitlement
-	resp := e.do("ada", "GET", "/entitlements/db-read", nil, nil)
+	resp := e.do("ada", "GET", "/entitlements/db-admin", nil, nil)
 	etag := resp.Header.Get("ETag")
 	resp.Body.Close()
-	e.must(200, "cat1", "GET", "/entitlements/db-read", nil, &ent)
-	ent.Risk = governance.RiskHigh
+	e.must(200, "cat1", "GET", "/entitlements/db-admin", nil, &ent)
+	ent.Risk = governance.RiskLow // fewer controls: a second admin's word
 	var change governance.CatalogChange
-	resp = e.do("cat1", "PUT", "/entitlements/db-read", ent, http.Header{"If-Match": {etag}})
+	resp = e.do("cat1", "PUT", "/entitlements/db-admin", ent, http.Header{"If-Match": {etag}})
 	if resp.StatusCode != 202 {
-		t.Fatalf("risk change answered %d", resp.StatusCode)
+		t.Fatalf("lowering the risk answered %d", resp.StatusCode)
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&change)
 	resp.Body.Close()
 	e.must(403, "cat1", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	e.must(403, "ada", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
-	e.must(200, "cat1", "GET", "/entitlements/db-read", nil, &ent)
-	if ent.Risk != governance.RiskLow {
+	e.must(200, "cat1", "GET", "/entitlements/db-admin", nil, &ent)
+	if ent.Risk != governance.RiskHigh {
 		t.Fatalf("a proposal took effect: %s", ent.Risk)
 	}
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "agreed"}, nil)
-	e.must(200, "cat1", "GET", "/entitlements/db-read", nil, &ent)
-	if ent.Risk != governance.RiskHigh {
+	e.must(200, "cat1", "GET", "/entitlements/db-admin", nil, &ent)
+	if ent.Risk != governance.RiskLow {
 		t.Fatalf("approved change not applied: %s", ent.Risk)
 	}
 	// Drafts are invisible to requesters.
@@ -223,7 +223,9 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 		Grant  governance.Grant          `json:"grant"`
 		Review governance.IncidentReview `json:"incidentReview"`
 	}
-	e.must(201, "ada", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9", "duration": "4h"}, &out)
+	e.must(422, "ada", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9", "duration": "4h"}, nil)
+	e.must(403, "bob", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9"}, nil)
+	e.must(201, "ada", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9", "duration": "30m"}, &out)
 	if !out.Grant.Emergency || out.Grant.Status != governance.GrantActive || out.Grant.Ends.Sub(out.Grant.Starts) != 30*time.Minute ||
 		out.Review.State != governance.ReviewOpen || !out.Review.Notified {
 		t.Fatalf("activation: %+v", out)

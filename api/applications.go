@@ -69,6 +69,9 @@ func importedID(app, ref string) string {
 // not requestable, of high risk until an admin reviews it: nobody can ask for an import
 // before someone decided what it is.
 func (s *Server) importEntitlements(c *gin.Context, p Principal) {
+	if !curator(c, p) {
+		return
+	}
 	app, conn, ok := s.connectorOf(c)
 	if !ok {
 		return

@@ -58,6 +58,9 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 // change that needs a second admin answers 202 with the proposed change.
 func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*gin.Context, Principal) {
 	return func(c *gin.Context, p Principal) {
+		if !curator(c, p) {
+			return
+		}
 		var v T
 		if !readJSON(c, &v) {
 			return
@@ -124,10 +127,24 @@ type comment struct {
 	Comment string `json:"comment"`
 }
 
+// curator answers 403 to a principal that is not a person. The catalog's two-admin rule counts
+// people: two API tokens of one person, or two service tokens, must not pass for two admins.
+func curator(c *gin.Context, p Principal) bool {
+	if p.User == nil {
+		problem(c, http.StatusForbidden, "not-a-person",
+			"catalog changes are made and approved by people: bind this API token to a user (api.tokens[].user), or sign in")
+		return false
+	}
+	return true
+}
+
 // decideChange approves or rejects a proposed change. SoD rules are the security admins'; the
 // rest of the catalog is the catalog admins'.
 func (s *Server) decideChange(approve bool) func(*gin.Context, Principal) {
 	return func(c *gin.Context, p Principal) {
+		if !curator(c, p) {
+			return
+		}
 		var body comment
 		if c.Request.ContentLength != 0 && !readJSON(c, &body) {
 			return

@@ -117,6 +117,7 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}
 	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: e.now}
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: e.now}
+	access.BreakGlass = bg
 	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: e.now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
@@ -198,7 +199,8 @@ func (e *env) catalog() {
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)
 	for _, ent := range []map[string]any{
-		{"id": "db-read", "risk": "low"}, {"id": "db-admin", "risk": "high"}, {"id": "db-root", "risk": "critical", "emergency": true},
+		{"id": "db-read", "risk": "low"}, {"id": "db-admin", "risk": "high"},
+		{"id": "db-root", "risk": "critical", "emergency": true, "breakGlass": map[string]any{"eligible": []string{"u-ada"}}},
 		{"id": "db-robot", "risk": "low", "holders": "nonhumans"},
 	} {
 		if ent["holders"] == nil {
@@ -206,6 +208,8 @@ func (e *env) catalog() {
 		}
 		ent["name"], ent["application"], ent["owners"], ent["state"], ent["requestable"], ent["policy"], ent["maxDuration"] =
 			ent["id"], "db", []string{"u-cat1"}, "published", true, "by-manager", "8h"
-		e.must(201, "cat1", "POST", "/entitlements", ent, nil)
+		var proposed governance.CatalogChange // published at once: a second admin approves
+		e.must(202, "cat1", "POST", "/entitlements", ent, &proposed)
+		e.must(200, "cat2", "POST", "/catalog-changes/"+proposed.ID+"/approve", map[string]string{"comment": "ok"}, nil)
 	}
 }

@@ -60,6 +60,8 @@ var domainProblems = []domainError{
 	{governance.ErrNoEligibleApprovers, http.StatusUnprocessableEntity, "no-eligible-approvers"},
 	{governance.ErrNotHolder, http.StatusUnprocessableEntity, "wrong-holder"},
 	{governance.ErrNotEmergency, http.StatusUnprocessableEntity, "not-emergency"},
+	{governance.ErrNotEligible, http.StatusForbidden, "not-eligible"},
+	{governance.ErrOverCap, http.StatusUnprocessableEntity, "over-break-glass-cap"},
 	{governance.ErrInvalidCampaign, http.StatusBadRequest, "invalid-campaign"},
 	{governance.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
 	{governance.ErrOwnAccess, http.StatusForbidden, "own-access"},

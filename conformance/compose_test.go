@@ -40,9 +40,9 @@ func TestComposeConfiguration(t *testing.T) {
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	adminToken, admin2Token := unique("compose-admin-token"), unique("compose-admin2-token")
+	adminToken, admin2Token, scimToken := unique("compose-admin-token"), unique("compose-admin2-token"), unique("compose-scim-token")
 	env := append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_ADDR=", "GATEHOUSE_ADMIN_TOKEN="+adminToken,
-		"GATEHOUSE_ADMIN2_TOKEN="+admin2Token, "GATEHOUSE_SCIM_TOKEN="+unique("compose-scim-token"), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
+		"GATEHOUSE_ADMIN2_TOKEN="+admin2Token, "GATEHOUSE_SCIM_TOKEN="+scimToken, "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
 	check := exec.Command(binary, "check-config", "--config", file)
 	check.Env = env
 	if out, err := check.CombinedOutput(); err != nil {
@@ -73,6 +73,10 @@ func TestComposeConfiguration(t *testing.T) {
 	call := func(want int, method, path string, body, out any) {
 		t.Helper()
 		callAs(adminToken, want, method, path, body, out)
+	}
+	// The operators' tokens act as two people, whom the IdP provisions.
+	for _, operator := range []string{"operator1@example.org", "operator2@example.org"} {
+		g.call(t, "POST", "/Users", newUser(operator), "Authorization", "Bearer "+scimToken).want(t, 201)
 	}
 	call(http.StatusCreated, "POST", "/applications", map[string]any{"id": "dir", "name": "Directory", "owners": []string{"nobody"}, "connector": "directory"}, nil)
 	call(http.StatusOK, "POST", "/applications/dir/test-connection", nil, nil)

@@ -146,10 +146,11 @@ audit:
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	must(403, "cat1", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
-	for _, e := range []map[string]any{{"id": "db-read"}, {"id": "db-root", "emergency": true}} {
+	for _, e := range []map[string]any{{"id": "db-read"}, {"id": "db-root", "emergency": true, "breakGlass": map[string]any{"eligible": []string{ids["ada"]}}}} {
 		e["name"], e["application"], e["owners"], e["risk"], e["state"], e["requestable"], e["policy"], e["holders"], e["maxDuration"] =
 			e["id"], "db", []string{ids["cat1"]}, "low", "published", true, "manager", "humans", "1h"
-		must(201, "cat1", "POST", "/entitlements", e, nil)
+		must(202, "cat1", "POST", "/entitlements", e, &change) // published at once: a second admin approves
+		must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	}
 
 	var r governance.Request

@@ -63,8 +63,8 @@ func newDirectory(t *testing.T, redisURL string, groups []string, users ...strin
 	for i, who := range append([]string{"boss", "admin", "admin2"}, users...) {
 		d.tokens[who] = unique(fmt.Sprintf("token-%d-0123456789", i))
 		line := fmt.Sprintf("    - {name: t%d, token: env:TOKEN_%d, user: %s@ldap.example.org}\n", i, i, who)
-		if who == "admin" || who == "admin2" {
-			line = fmt.Sprintf("    - {name: t%d, token: env:TOKEN_%d, roles: [catalogAdmin, auditor]}\n", i, i)
+		if who == "admin" || who == "admin2" { // two people: the catalog's two-admin rule counts people
+			line = fmt.Sprintf("    - {name: t%d, token: env:TOKEN_%d, user: %s@ldap.example.org, roles: [catalogAdmin, auditor]}\n", i, i, who)
 		}
 		tokenYAML.WriteString(line)
 		d.env = append(d.env, fmt.Sprintf("TOKEN_%d=%s", i, d.tokens[who]))
@@ -103,7 +103,9 @@ func (d *directory) call(t *testing.T, g *gateway, want int, who, method, path s
 // application dir on the directory, a manager policy, and entitlement ldap-<group> per group.
 func (d *directory) setUp(t *testing.T, g *gateway, groups []string, users ...string) {
 	t.Helper()
-	d.ids["boss"] = str(g.call(t, "POST", "/Users", newUser("boss@ldap.example.org")).want(t, 201).body["id"])
+	for _, who := range []string{"boss", "admin", "admin2"} {
+		d.ids[who] = str(g.call(t, "POST", "/Users", newUser(who+"@ldap.example.org")).want(t, 201).body["id"])
+	}
 	for _, u := range users {
 		body := newUser(u + "@ldap.example.org")
 		body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}
@@ -116,10 +118,18 @@ func (d *directory) setUp(t *testing.T, g *gateway, groups []string, users ...st
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	d.call(t, g, 200, "admin2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	for _, e := range groups {
-		d.call(t, g, 201, "admin", "POST", "/entitlements", map[string]any{"id": "ldap-" + e, "name": e, "resource": e, "application": "dir",
+		d.publish(t, g, map[string]any{"id": "ldap-" + e, "name": e, "resource": e, "application": "dir",
 			"owners": []string{d.ids["boss"]}, "risk": "low", "state": "published", "requestable": true, "policy": "manager", "holders": "humans",
-			"maxDuration": "1h"}, nil)
+			"maxDuration": "1h"})
 	}
+}
+
+// publish creates a published entitlement: admin proposes, admin2 approves.
+func (d *directory) publish(t *testing.T, g *gateway, entitlement map[string]any) {
+	t.Helper()
+	var change governance.CatalogChange
+	d.call(t, g, 202, "admin", "POST", "/entitlements", entitlement, &change)
+	d.call(t, g, 200, "admin2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 }
 
 // members is who ldapsearch shows in a group.

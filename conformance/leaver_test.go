@@ -30,7 +30,7 @@ func TestLeaverLosesAccessWithinSeconds(t *testing.T) {
 	if r, err = requests.Decide(ctx, r.ID, governance.Party{ID: "mgr", Active: true}, true, ""); err != nil {
 		t.Fatal(err)
 	}
-	g, err := grants.FromRequest(ctx, r, 0, 0)
+	g, err := grants.FromRequest(ctx, r, 0, 0, nil)
 	if err != nil || g.Status != governance.GrantActive {
 		t.Fatalf("grant: %+v %v", g, err)
 	}

@@ -82,8 +82,8 @@ func TestSaaSThroughTheQueue(t *testing.T) {
 	}()
 	d.setUp(t, g, []string{"ops"}, "gus")
 	d.call(t, g, 201, "admin", "POST", "/applications", map[string]any{"id": "crm", "name": "CRM", "owners": []string{d.ids["boss"]}, "connector": "crm"}, nil)
-	d.call(t, g, 201, "admin", "POST", "/entitlements", map[string]any{"id": "crm-users", "name": "CRM users", "resource": crmGroup, "application": "crm",
-		"owners": []string{d.ids["boss"]}, "risk": "low", "state": "published", "requestable": true, "policy": "manager", "holders": "humans"}, nil)
+	d.publish(t, g, map[string]any{"id": "crm-users", "name": "CRM users", "resource": crmGroup, "application": "crm",
+		"owners": []string{d.ids["boss"]}, "risk": "low", "state": "published", "requestable": true, "policy": "manager", "holders": "humans"})
 
 	grantOf := func(r governance.Request) governance.Grant {
 		var gr governance.Grant

@@ -76,6 +76,10 @@ person() {
 manager=$(scim -X POST http://localhost:8081/scim/v2/Users -d "$(person yann@example.org)" | jq -r .id)
 zoe=$(scim -X POST http://localhost:8082/scim/v2/Users -d "$(person zoe@example.org "$manager")" | jq -r .id)
 [ "$(scim "http://localhost:8081/scim/v2/Users/$zoe" | jq -r .userName)" = zoe@example.org ] || fail "replica 1 does not see replica 2's user"
+# The operators' tokens act as two people (deploy/gatehouse.yaml), whom the IdP provisions.
+for operator in operator1@example.org operator2@example.org; do
+	scim -X POST http://localhost:8081/scim/v2/Users -d "$(person "$operator")" >/dev/null || fail "creating the operator $operator"
+done
 ok "SCIM users created on both replicas, each read by the other"
 
 api "$GATEHOUSE_ADMIN_TOKEN" 8082 /applications -X POST \
@@ -88,10 +92,11 @@ change=$(curl -s -H "Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN" -X PUT http:/
 api "$GATEHOUSE_ADMIN2_TOKEN" 8082 "/catalog-changes/$change/approve" -X POST >/dev/null || fail "the second admin could not approve the policy"
 etag=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN" "http://localhost:8081/api/v1/entitlements/$ops" |
 	awk -F': ' 'tolower($1) == "etag" { print $2 }' | tr -d '\r')
-api "$GATEHOUSE_ADMIN_TOKEN" 8081 "/entitlements/$ops" -X PUT -H "If-Match: $etag" -d "$(jq -n --arg id "$ops" --arg o "$manager" \
+published=$(api "$GATEHOUSE_ADMIN_TOKEN" 8081 "/entitlements/$ops" -X PUT -H "If-Match: $etag" -d "$(jq -n --arg id "$ops" --arg o "$manager" \
 	'{id: $id, name: "ops", application: "dir", owners: [$o], risk: "low", state: "published", requestable: true,
-	  policy: "manager", holders: "humans", maxDuration: "1h", resource: "ops"}')" >/dev/null || fail "publishing ops"
-ok "catalog set up: application, imported group published, policy approved by a second admin"
+	  policy: "manager", holders: "humans", maxDuration: "1h", resource: "ops"}')" | jq -r .id) || fail "proposing to publish ops"
+api "$GATEHOUSE_ADMIN2_TOKEN" 8082 "/catalog-changes/$published/approve" -X POST >/dev/null || fail "the second admin could not publish ops"
+ok "catalog set up: application, imported group published and policy written, each approved by a second admin"
 
 request=$(api "$PERSON_TOKEN" 8081 /requests -X POST -d "$(jq -n --arg e "$ops" '{entitlement: $e, justification: "on call"}')" | jq -r .id)
 api "$MANAGER_TOKEN" 8082 "/requests/$request/decision" -X POST -d '{"approve": true}' >/dev/null || fail "the manager's approval"

@@ -19,6 +19,9 @@ type Access struct {
 	Approved ApprovedQueue
 	// ServiceAccounts, when set, lets owners request access for their service accounts.
 	ServiceAccounts ServiceAccountStore
+	// BreakGlass completes emergency activations the fulfilment duty finds unfinished; set
+	// wherever break-glass is.
+	BreakGlass *BreakGlass
 }
 
 // ApprovedQueue holds approved requests until their grant exists. The store queues a request
@@ -75,8 +78,22 @@ func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error)
 // Submit opens a request, or returns the beneficiary's open request for the same entitlement
 // (created false). For access already held it opens an extension request where the policy
 // allows. Separation of duties is checked against what the beneficiary holds and has pending:
-// a blocking rule refuses, a reviewing rule adds its stage.
+// a blocking rule refuses, a reviewing rule adds its stage. The store writes the request only
+// if the beneficiary's access is still what that was decided on; otherwise it is decided again.
 func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
+	for attempt := 1; ; attempt++ {
+		r, created, err := a.submit(ctx, ask)
+		if !errors.Is(err, ErrSoDChanged) || attempt == maxSoDAttempts {
+			return r, created, err
+		}
+	}
+}
+
+// maxSoDAttempts bounds how often a request is decided again because the beneficiary's access
+// kept changing underneath it; each attempt reads afresh.
+const maxSoDAttempts = 5
+
+func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if ask.Beneficiary == "" {
 		ask.Beneficiary = ask.Requester
 	}
@@ -134,6 +151,7 @@ func (a *Access) Submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		Application: o.application.ID, Policy: o.policy.ID,
 		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
 		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
+		Guard: unseen(SoDPartners(rules, o.entitlement.ID, false), situation.entitlements()),
 	})
 	if err != nil || !created || r.State != RequestApproved {
 		return r, created, err
@@ -208,19 +226,63 @@ func (a *Access) Decide(ctx context.Context, id, approverID string, approve bool
 	return r, err
 }
 
-// fulfil creates (or extends) the grant of an approved request and takes it off the queue.
+// fulfil creates (or extends) the grant of an approved request and takes it off the queue. A
+// break-glass activation is completed by break-glass, with its cap and its incident review.
 func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
+	if r.Source == SourceBreakGlass {
+		if a.BreakGlass == nil {
+			return Grant{}, fmt.Errorf("governance: request %s is a break-glass activation, and break-glass is not set up", r.ID)
+		}
+		g, _, err := a.BreakGlass.complete(ctx, r)
+		return g, err
+	}
 	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
 	if err != nil {
 		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
 	}
-	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D())
-	if err != nil && !errors.Is(err, ErrInactiveIdentity) && !errors.Is(err, ErrGrantState) {
-		return g, err // retried by the fulfilment duty
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	if err != nil {
+		return Grant{}, err
 	}
-	// A beneficiary who left meanwhile, or a grant that ended before its extension was
-	// approved, gets nothing: the request is done either way.
-	return g, a.Approved.DoneApproved(ctx, r.ID)
+	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true))
+	return g, a.settle(ctx, r, err)
+}
+
+// settle takes an approved request off the queue once its grant exists, or once it can never
+// have one: a beneficiary who left meanwhile, a grant that ended before its extension was
+// approved, or a blocking separation-of-duties rule the grant would now break (the request
+// says so, and the error is returned). Any other error leaves it queued for the duty.
+func (a *Access) settle(ctx context.Context, r Request, err error) error {
+	switch {
+	case errors.Is(err, ErrSoDBlocked):
+		if _, uerr := a.Requests.Unfulfilled(ctx, r.ID, err.Error()); uerr != nil && !errors.Is(uerr, errUnchanged) {
+			return uerr
+		}
+		if derr := a.Approved.DoneApproved(ctx, r.ID); derr != nil {
+			return derr
+		}
+		return err
+	case err != nil && !unfulfillable(err):
+		return err
+	}
+	return a.Approved.DoneApproved(ctx, r.ID)
+}
+
+// unfulfillable reports whether err means an approved request can never have its grant: it is
+// settled, and off the queue.
+func unfulfillable(err error) bool {
+	return errors.Is(err, ErrSoDBlocked) || errors.Is(err, ErrInactiveIdentity) || errors.Is(err, ErrGrantState)
+}
+
+// unseen are the entitlements of all that seen lacks.
+func unseen(all, seen []string) []string {
+	var out []string
+	for _, e := range all {
+		if !slices.Contains(seen, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Fulfil turns queued approved requests into grants: those whose grant a crash or a failed
@@ -235,7 +297,7 @@ func (a *Access) Fulfil(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return i, err
 		}
-		if _, err := a.fulfil(ctx, r); err != nil {
+		if _, err := a.fulfil(ctx, r); err != nil && !unfulfillable(err) {
 			return i, err
 		}
 	}

@@ -8,10 +8,13 @@ import (
 	"time"
 )
 
-// Break-glass: an entitlement marked emergency can be activated at once by its would-be
-// holder, with a justification, for a short time. Nobody approves first, so everything else is
-// louder: the request and grant say break-glass, a notification goes out, and an incident
-// review opens for security, overdue after an SLA and listed until someone closes it.
+// Break-glass: an entitlement marked emergency can be activated at once by the people it names
+// as eligible, with a justification, for a short time. Nobody approves first, so everything
+// else is louder: the request and grant say break-glass, a notification goes out, and an
+// incident review opens for security, overdue after an SLA and listed until someone closes it.
+// An activation is all or nothing: the approved request is queued in the same write that
+// creates it, and whoever completes it (the caller, or the fulfilment duty of any replica after
+// a crash) grants it under the break-glass cap and opens its incident review.
 
 // SourceBreakGlass is the source of break-glass requests and grants.
 const SourceBreakGlass = "break-glass"
@@ -21,6 +24,12 @@ const DefaultBreakGlassMax = time.Hour
 
 // ErrNotEmergency is returned for activating an entitlement that is not marked emergency.
 var ErrNotEmergency = errors.New("governance: not an emergency entitlement")
+
+// ErrNotEligible is returned to someone the emergency entitlement does not name as eligible.
+var ErrNotEligible = errors.New("governance: not eligible to break the glass")
+
+// ErrOverCap is returned for an activation asked for longer than the break-glass maximum.
+var ErrOverCap = errors.New("governance: longer than break-glass allows")
 
 // ReviewState is where an incident review stands.
 type ReviewState string
@@ -41,6 +50,9 @@ type IncidentReview struct {
 	Activated     time.Time   `json:"activated"`
 	Due           time.Time   `json:"due"`
 	Notified      bool        `json:"notified"` // the notification was delivered
+	// Conflicts are the separation-of-duties rules the activation went through, where the
+	// entitlement's break-glass policy allows that.
+	Conflicts []SoDConflict `json:"conflicts,omitempty"`
 	State         ReviewState `json:"state"`
 	ClosedBy      string      `json:"closedBy,omitempty"`
 	Findings      string      `json:"findings,omitempty"`
@@ -75,8 +87,11 @@ type BreakGlass struct {
 }
 
 // Activate grants an emergency entitlement to the caller at once, for at most the policy's
-// break-glass maximum, and opens its incident review. The notification is sent before it
-// returns when it can be; otherwise the sweep retries it.
+// break-glass maximum, and opens its incident review. Only people the entitlement names as
+// eligible may; a duration over the cap is refused, not cut; a separation-of-duties conflict
+// (there is nobody to review one) refuses it unless the entitlement's break-glass policy
+// allows an override, which the review and the alert then name. The notification is sent before it returns when it can be;
+// otherwise the sweep retries it.
 func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justification string, asked Duration) (Grant, IncidentReview, error) {
 	if strings.TrimSpace(justification) == "" {
 		return Grant{}, IncidentReview{}, fmt.Errorf("%w: break-glass always needs one", ErrJustificationRequired)
@@ -92,27 +107,33 @@ func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justificati
 	if err != nil {
 		return Grant{}, IncidentReview{}, err
 	}
-	maximum := o.policy.BreakGlassMax.D()
-	if maximum <= 0 {
-		maximum = DefaultBreakGlassMax
+	if !o.entitlement.BreakGlass.MayActivate(person) {
+		return Grant{}, IncidentReview{}, fmt.Errorf("%w: %s does not name %s", ErrNotEligible, entitlement, who)
 	}
-	r, _, err := b.Access.Requests.Submit(ctx, Submission{Requester: person.Party(), Beneficiary: person.Party(),
-		Entitlement: entitlement, Application: o.application.ID, Policy: o.policy.ID, Justification: justification, Duration: asked,
-		Source: SourceBreakGlass, AutoApproved: true})
-	if err != nil {
-		return Grant{}, IncidentReview{}, err
+	if limit := breakGlassCap(o.policy); asked.D() > limit {
+		return Grant{}, IncidentReview{}, fmt.Errorf("%w: break-glass on %s lasts at most %s; %s was asked",
+			ErrOverCap, entitlement, limit, asked.D())
 	}
-	g, err := b.Access.Grants.FromRequest(ctx, r, asked.D(), maximum)
-	if err != nil {
-		return Grant{}, IncidentReview{}, err
+	var r Request
+	for attempt := 1; ; attempt++ {
+		conflicts, guard, err := b.conflicts(ctx, person.ID, o)
+		if err != nil {
+			return Grant{}, IncidentReview{}, err
+		}
+		if len(conflicts) > 0 && !o.entitlement.BreakGlass.OverrideSoD {
+			return Grant{}, IncidentReview{}, fmt.Errorf("%w: %s", ErrSoDBlocked, describe(conflicts))
+		}
+		r, _, err = b.Access.Requests.Submit(ctx, Submission{Requester: person.Party(), Beneficiary: person.Party(),
+			Entitlement: entitlement, Application: o.application.ID, Policy: o.policy.ID, Justification: justification,
+			Duration: asked, Source: SourceBreakGlass, AutoApproved: true, Guard: guard})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrSoDChanged) || attempt == maxSoDAttempts {
+			return Grant{}, IncidentReview{}, err
+		}
 	}
-	if err := b.Access.Approved.DoneApproved(ctx, r.ID); err != nil {
-		return g, IncidentReview{}, err
-	}
-	now := b.Now()
-	review, err := b.Reviews.CreateIncidentReview(ctx, IncidentReview{ID: "incident-" + r.ID, Grant: g.ID, Identity: who,
-		Entitlement: entitlement, Justification: justification, Activated: now, Due: now.Add(b.ReviewSLA), State: ReviewOpen},
-		Event{At: now, Actor: "user:" + who, Action: "breakglass.activate", Target: "grant:" + g.ID, Reason: justification})
+	g, review, err := b.complete(ctx, r)
 	if err != nil {
 		return g, review, err
 	}
@@ -120,6 +141,81 @@ func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justificati
 		review = sent
 	}
 	return g, review, nil
+}
+
+// conflicts are the separation-of-duties rules activating o would break for who, given what
+// who holds and has pending now, and the guard of entitlements that decision did not see.
+func (b *BreakGlass) conflicts(ctx context.Context, who string, o offer) ([]SoDConflict, []string, error) {
+	situation, err := b.Access.situation(ctx, who)
+	if err != nil {
+		return nil, nil, err
+	}
+	rules, err := ListItems[SoDRule](ctx, b.Access.Catalog, KindSoDRule)
+	if err != nil {
+		return nil, nil, err
+	}
+	return situation.conflicts(rules, o.entitlement.ID), unseen(SoDPartners(rules, o.entitlement.ID, false), situation.entitlements()), nil
+}
+
+// complete grants an approved activation under the break-glass cap and opens its incident
+// review, once however often it runs: the caller runs it, and after a crash the fulfilment
+// duty of any replica does. The review names the conflicts an allowed override went through.
+func (b *BreakGlass) complete(ctx context.Context, r Request) (Grant, IncidentReview, error) {
+	o, err := b.Access.offer(ctx, r.Entitlement)
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	conflicts, _, err := b.conflicts(ctx, r.Beneficiary, o)
+	if err != nil {
+		return Grant{}, IncidentReview{}, err
+	}
+	var excludes []string
+	if !o.entitlement.BreakGlass.OverrideSoD {
+		rules, err := ListItems[SoDRule](ctx, b.Access.Catalog, KindSoDRule)
+		if err != nil {
+			return Grant{}, IncidentReview{}, err
+		}
+		excludes, conflicts = SoDPartners(rules, o.entitlement.ID, false), nil
+	}
+	g, err := b.Access.Grants.FromRequest(ctx, r, r.Duration.D(), breakGlassCap(o.policy), excludes)
+	if err != nil {
+		// Settled (the request can never be granted) or not, the caller learns why.
+		if serr := b.Access.settle(ctx, r, err); serr != nil {
+			err = serr
+		}
+		return g, IncidentReview{}, err
+	}
+	now := b.Now()
+	review := IncidentReview{ID: "incident-" + r.ID, Grant: g.ID, Identity: r.Beneficiary, Entitlement: r.Entitlement,
+		Justification: r.Justification, Activated: r.Created, Due: r.Created.Add(b.ReviewSLA), State: ReviewOpen, Conflicts: conflicts}
+	event := Event{At: now, Actor: "user:" + r.Beneficiary, Action: "breakglass.activate", Target: "grant:" + g.ID, Reason: r.Justification}
+	if len(conflicts) > 0 {
+		event.Reason += "; separation of duties overridden: " + describe(conflicts)
+	}
+	stored, err := b.Reviews.CreateIncidentReview(ctx, review, event)
+	if errors.Is(err, ErrConflict) {
+		stored, err = b.Reviews.GetIncidentReview(ctx, review.ID)
+	}
+	if err != nil {
+		return g, stored, err
+	}
+	return g, stored, b.Access.Approved.DoneApproved(ctx, r.ID)
+}
+
+// breakGlassCap is how long an activation under p may last.
+func breakGlassCap(p Policy) time.Duration {
+	if p.BreakGlassMax > 0 {
+		return p.BreakGlassMax.D()
+	}
+	return DefaultBreakGlassMax
+}
+
+func describe(conflicts []SoDConflict) string {
+	out := make([]string, len(conflicts))
+	for i, c := range conflicts {
+		out[i] = c.String()
+	}
+	return strings.Join(out, "; ")
 }
 
 // notify sends the activation and records that it was delivered.

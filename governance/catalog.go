@@ -103,16 +103,37 @@ type Entitlement struct {
 	Policy      string           `json:"policy"`                // the approval policy's id
 	MaxDuration Duration         `json:"maxDuration,omitempty"` // longest grant; 0 means no end is required
 	Holders     Holders          `json:"holders"`
-	// Emergency marks a break-glass entitlement: it can be activated at once, with a
-	// justification, for at most its policy's BreakGlassMax, and each activation opens an
-	// incident review.
+	// Emergency marks a break-glass entitlement: the people BreakGlass names can activate it at
+	// once, with a justification, for at most its policy's BreakGlassMax, and each activation
+	// opens an incident review.
 	Emergency bool `json:"emergency,omitempty"`
+	// BreakGlass says who may activate an emergency entitlement, and whether an activation may
+	// go through a blocking separation-of-duties rule. Required with Emergency.
+	BreakGlass *BreakGlassPolicy `json:"breakGlass,omitempty"`
 	// GovernedGroup is a SCIM group whose membership this entitlement governs: a member the
 	// IdP adds becomes a request, a member it removes loses the grant.
 	GovernedGroup string `json:"governedGroup,omitempty"`
 	// Resource is the connector's name for it (an LDAP group's cn, a SCIM group's id);
 	// default the entitlement's id.
 	Resource string `json:"resource,omitempty"`
+}
+
+// BreakGlassPolicy is who may break the glass on an emergency entitlement.
+type BreakGlassPolicy struct {
+	// Eligible are the people (SCIM user ids) who may activate it.
+	Eligible []string `json:"eligible,omitempty"`
+	// EligibleGroups are SCIM group ids whose direct members may activate it.
+	EligibleGroups []string `json:"eligibleGroups,omitempty"`
+	// OverrideSoD lets an activation go through a blocking separation-of-duties rule, naming
+	// the conflict on the incident review and in the alert. Default false: refused like any
+	// request.
+	OverrideSoD bool `json:"overrideSoD,omitempty"`
+}
+
+// MayActivate reports whether p is eligible to break the glass.
+func (b *BreakGlassPolicy) MayActivate(p Person) bool {
+	return b != nil && (slices.Contains(b.Eligible, p.ID) ||
+		slices.ContainsFunc(p.Groups, func(g string) bool { return slices.Contains(b.EligibleGroups, g) }))
 }
 
 // Downstream is what the application's connector grants for the entitlement.

@@ -1,7 +1,6 @@
 package governance
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,44 +220,6 @@ func (c *Catalog) decide(ctx context.Context, id, admin, comment string, approve
 	})
 }
 
-// needsSecondAdmin says whether a write could widen a path to access: every policy and SoD
-// rule write, on a published entitlement a change of risk, policy or emergency flag, or of
-// the group it governs, and on an application a drift mode that does less about out-of-band
-// access than before.
-func needsSecondAdmin(kind CatalogKind, before, after json.RawMessage) bool {
-	switch kind {
-	case KindPolicy, KindSoDRule:
-		return true
-	case KindApplication:
-		return versionsWiden(before, after, func(a, b Application) bool { return driftStrictness(b.Drift) < driftStrictness(a.Drift) })
-	case KindEntitlement:
-		return versionsWiden(before, after, func(a, b Entitlement) bool {
-			return a.State == EntitlementPublished &&
-				(a.Risk != b.Risk || a.Policy != b.Policy || a.Emergency != b.Emergency || a.GovernedGroup != b.GovernedGroup)
-		})
-	}
-	return false
-}
-
-// versionsWiden applies widens to an item's versions before and after a write; a creation widens
-// nothing, and versions that cannot be read are taken to widen.
-func versionsWiden[T any](before, after json.RawMessage, widens func(before, after T) bool) bool {
-	if before == nil {
-		return false
-	}
-	var a, b T
-	if json.Unmarshal(before, &a) != nil || json.Unmarshal(after, &b) != nil {
-		return true
-	}
-	return widens(a, b)
-}
-
-// driftStrictness orders drift modes by what they do about out-of-band access: report
-// (nothing), review, revoke.
-func driftStrictness(mode string) int {
-	return slices.Index([]DriftMode{DriftReportOnly, DriftReview, DriftRevoke}, cmp.Or(DriftMode(mode), DriftReportOnly))
-}
-
 func (c *Catalog) validate(ctx context.Context, kind CatalogKind, id string, value any) error {
 	switch v := value.(type) {
 	case Application:
@@ -320,6 +281,12 @@ func (c *Catalog) validateEntitlement(ctx context.Context, e Entitlement) error 
 		if _, err := c.Identities.Get(ctx, KindGroup, e.GovernedGroup, ReadOptions{}); err != nil {
 			bad("governed group %q: %v", e.GovernedGroup, err)
 		}
+	}
+	if b := e.BreakGlass; e.Emergency && (b == nil || len(b.Eligible) == 0 && len(b.EligibleGroups) == 0) {
+		bad("an emergency entitlement names who may break the glass: breakGlass.eligible (people) or breakGlass.eligibleGroups")
+	}
+	if !e.Emergency && e.BreakGlass != nil {
+		bad("breakGlass is for emergency entitlements only")
 	}
 	if e.State == EntitlementPublished {
 		if _, err := c.Store.CatalogItem(ctx, KindPolicy, e.Policy); err != nil {

@@ -42,8 +42,9 @@ type GrantStore interface {
 	// CreateGrant stores a grant once: if one with its id exists, it returns that one with
 	// created false, so creating the grant of an approved request twice is harmless. It
 	// refuses (ErrInactiveIdentity) a grant to an identity that is neither an active user nor a
-	// service account with its owner.
-	CreateGrant(ctx context.Context, g Grant, event Event) (stored Grant, created bool, err error)
+	// service account with its owner, and (ErrSoDBlocked) while the identity holds or has
+	// pending an entitlement of excludes.
+	CreateGrant(ctx context.Context, g Grant, excludes []string, event Event) (stored Grant, created bool, err error)
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)
 	// Holdings lists an identity's grants, oldest first, whatever their status.
@@ -67,7 +68,7 @@ type Grants struct {
 // FromRequest creates the grant of an approved request and provisions it, or, for an extension
 // request, moves the end of the grant it extends. Calling it again for the same request
 // changes nothing new and finishes what a crash may have left half done.
-func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration) (Grant, error) {
+func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string) (Grant, error) {
 	if r.Extends != "" {
 		g, err := s.update(ctx, r.Extends, Event{Actor: "system", Action: "grant.extend", Reason: "request " + r.ID + " approved"},
 			func(g Grant, now time.Time) (Grant, error) { return Extend(g, r, asked, maximum, now) })
@@ -80,7 +81,7 @@ func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time
 	if err != nil {
 		return Grant{}, err
 	}
-	g, _, err = s.Store.CreateGrant(ctx, g, Event{At: g.Created, Actor: "system", Action: "grant.create",
+	g, _, err = s.Store.CreateGrant(ctx, g, excludes, Event{At: g.Created, Actor: "system", Action: "grant.create",
 		Target: "grant:" + g.ID, Reason: "request " + r.ID + " approved"})
 	if err != nil || g.Status != GrantProvisioning {
 		return g, err

@@ -143,7 +143,7 @@ func (r *Reviews) recordOutOfBand(ctx context.Context, app Application, f OutOfB
 		Identity: f.Identity, Entitlement: f.Entitlement, Application: app.ID, Source: SourceOutOfBand, Status: GrantActive,
 		Justification: fmt.Sprintf("account %q held it in %s without a grant; found by reconciliation", f.Account, app.ID),
 		Starts:        now, Created: now, Updated: now}
-	stored, created, err := r.Access.Grants.Store.CreateGrant(ctx, g, Event{At: now, Actor: actor, Action: "grant.record",
+	stored, created, err := r.Access.Grants.Store.CreateGrant(ctx, g, nil, Event{At: now, Actor: actor, Action: "grant.record",
 		Target: "grant:" + g.ID, Reason: "out-of-band access, for review"})
 	switch {
 	case errors.Is(err, ErrInactiveIdentity):

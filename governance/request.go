@@ -118,6 +118,9 @@ type Submission struct {
 	// AutoApproved says the policy's auto-approval rule allows the request (see Resolve): it
 	// is approved at once, with no stage, and says so.
 	AutoApproved bool
+	// Guard are the entitlements separation of duties was decided without (see
+	// RequestStore.CreateRequest).
+	Guard []string
 }
 
 // Submit opens a request. Every stage must be decidable: it needs as many eligible approvers

@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 type RequestStore interface {
 	// CreateRequest stores a new request and its audit event (After is filled in), unless its
 	// beneficiary already has an open request for the entitlement: then it stores nothing and
-	// returns that one with created false.
-	CreateRequest(ctx context.Context, r Request, event Event) (stored Request, created bool, err error)
+	// returns that one with created false. Should the beneficiary have come to hold, or have
+	// pending, any entitlement of guard since the caller read, it stores nothing and answers
+	// ErrSoDChanged.
+	CreateRequest(ctx context.Context, r Request, guard []string, event Event) (stored Request, created bool, err error)
 	// GetRequest returns a request with its Version; ErrNotFound if there is none.
 	GetRequest(ctx context.Context, id string) (Request, error)
 	// UpdateRequest stores next in place of prev, if prev.Version is still the stored version
@@ -63,7 +66,7 @@ func (s *Requests) Submit(ctx context.Context, sub Submission) (Request, bool, e
 	if err != nil {
 		return Request{}, false, err
 	}
-	return s.Store.CreateRequest(ctx, r, Event{
+	return s.Store.CreateRequest(ctx, r, sub.Guard, Event{
 		At: now, Actor: "user:" + sub.Requester.ID, OnBehalfOf: onBehalf(sub.Requester.ID, sub.Beneficiary.ID),
 		Action: "request.submit", Target: "request:" + r.ID, Reason: sub.Justification,
 	})
@@ -97,6 +100,22 @@ func (s *Requests) Decide(ctx context.Context, id string, approver Party, approv
 	}
 	return s.update(ctx, id, Event{Actor: "user:" + approver.ID, Action: action, Reason: comment},
 		func(r Request, now time.Time) (Request, error) { return Decide(r, approver, approve, comment, now) })
+}
+
+// Unfulfilled records on an approved request why it got no grant; the request stays approved
+// (what its approvers decided) and says so.
+func (s *Requests) Unfulfilled(ctx context.Context, id, reason string) (Request, error) {
+	return s.update(ctx, id, Event{Actor: "system", Action: "request.unfulfilled", Reason: reason},
+		func(r Request, now time.Time) (Request, error) {
+			switch {
+			case r.State != RequestApproved:
+				return r, fmt.Errorf("%w: request %s is %s", ErrRequestResolved, r.ID, r.State)
+			case r.Reason == reason:
+				return r, errUnchanged
+			}
+			r.Reason, r.Updated = reason, now
+			return r, nil
+		})
 }
 
 // Cancel withdraws a pending request.

@@ -38,6 +38,27 @@ func (c SoDConflict) String() string {
 // ErrSoDBlocked is returned for a request that would break a blocking SoD rule.
 var ErrSoDBlocked = errors.New("governance: separation of duties forbids it")
 
+// ErrSoDChanged is a store's answer when what separation of duties was decided on changed
+// before the write: the caller reads again and decides again.
+var ErrSoDChanged = errors.New("governance: the identity's access changed while the request was decided")
+
+// SoDPartners are the entitlements any rule pairs with entitlement; with blocking true, only
+// blocking rules' (those without a review stage).
+func SoDPartners(rules []SoDRule, entitlement string, blocking bool) []string {
+	var out []string
+	for _, r := range rules {
+		if !slices.Contains(r.Entitlements, entitlement) || blocking && r.Review != nil {
+			continue
+		}
+		for _, e := range r.Entitlements {
+			if e != entitlement && !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 // SoDConflicts is the what-if: which rules would requesting this entitlement break, given what
 // the identity holds or has pending. Pure, so a requester can ask before submitting.
 func SoDConflicts(rules []SoDRule, holding []string, requested string) []SoDConflict {

@@ -85,7 +85,7 @@ func BenchmarkProvisioningThroughput(b *testing.B) {
 
 		b.StopTimer()
 		for _, req := range reqs[b.N+lo : b.N+hi] {
-			if _, err := r.access.Grants.FromRequest(ctx, req, 0, 0); err != nil {
+			if _, err := r.access.Grants.FromRequest(ctx, req, 0, 0, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -228,7 +228,7 @@ func BenchmarkReconcileLargeGroup(b *testing.B) {
 		mod := goldap.NewModifyRequest("cn=admins,"+r.groups, nil)
 		var dns []string
 		for _, req := range reqs[start:min(start+1000, len(reqs))] {
-			if _, err := r.access.Grants.FromRequest(ctx, req, 0, 0); err != nil {
+			if _, err := r.access.Grants.FromRequest(ctx, req, 0, 0, nil); err != nil {
 				b.Fatal(err)
 			}
 			dns = append(dns, "uid="+req.Beneficiary+","+r.people)

@@ -345,7 +345,7 @@ func TestTwoWorkersShareTheQueue(t *testing.T) {
 			if _, err := r.access.Requests.Decide(ctx, req.ID, governance.Party{ID: "mgr", Active: true}, true, ""); err != nil {
 				t.Fatal(err)
 			}
-			g, err := r.access.Grants.FromRequest(ctx, mustApproved(t, r, req.ID), 0, 0)
+			g, err := r.access.Grants.FromRequest(ctx, mustApproved(t, r, req.ID), 0, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

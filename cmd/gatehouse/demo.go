@@ -71,6 +71,11 @@ func seedCatalog(ctx context.Context, store governance.CatalogStore, people *gov
 		if e.Owners, err = ids(e.Owners); err != nil {
 			return err
 		}
+		if b := e.BreakGlass; b != nil {
+			if b.Eligible, err = ids(b.Eligible); err != nil {
+				return err
+			}
+		}
 		if err := put(governance.KindEntitlement, e.ID, e); err != nil {
 			return err
 		}

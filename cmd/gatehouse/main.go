@@ -301,6 +301,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		notifier = hook
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: now}
+	access.BreakGlass = breakGlass
 	reviewNotices, err := reviewNotifier(cfg.Reviews, now, log)
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)

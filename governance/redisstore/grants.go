@@ -21,9 +21,12 @@ var _ governance.GrantStore = (*Store)(nil)
 // "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
 // still give access by their end.
 
-// ARGV: P id json event created due identity job entitlement. Access goes only to an active user, or to a
-// service account that has its owner: the check is in the same script as the creation, and deactivation sets the flag in the same script that
+// ARGV: P id json event created due identity job entitlement, excludes (count, entitlements).
+// Access goes only to an active user, or to a service account that has its owner: the check is
+// in the same script as the creation, and deactivation sets the flag in the same script that
 // queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
+// Likewise separation of duties: a grant is refused while the identity holds, or has pending, an
+// entitlement a blocking rule excludes, however the requests for them raced.
 var createGrantScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local key = P .. "grant:" .. id
@@ -33,6 +36,11 @@ if redis.call("EXISTS", user) == 1 then
   if redis.call("HGET", user, "a") == "0" then return {"inactive"} end
 elseif redis.call("HGET", P .. "sa:" .. ARGV[7], "a") ~= "1" then
   return {"inactive"}
+end
+local excludes, _, excluded = set(9)
+if excluded > 0 then
+  local held = holdsAny(P, ARGV[7], excludes) or awaitsAny(P, ARGV[7], excludes)
+  if held then return {"sod", held} end
 end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("ZADD", P .. "holds:" .. ARGV[7], ARGV[5], id)
@@ -71,7 +79,7 @@ func checkGrantIDs(g governance.Grant) error {
 	return nil
 }
 
-func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event governance.Event) (governance.Grant, bool, error) {
+func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, excludes []string, event governance.Event) (governance.Grant, bool, error) {
 	if err := checkGrantIDs(g); err != nil {
 		return governance.Grant{}, false, err
 	}
@@ -85,17 +93,22 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, event gover
 	if err != nil {
 		return governance.Grant{}, false, err
 	}
-	res, err := createGrantScript.Run(ctx, s.rdb, s.route, s.prefix, g.ID, raw, body, g.Created.UnixMicro(),
-		dueAt(g.NextDeadline()), g.Identity, provisioningJob(g), g.Entitlement).Slice()
+	args := appendList([]any{s.prefix, g.ID, raw, body, g.Created.UnixMicro(), dueAt(g.NextDeadline()), g.Identity,
+		provisioningJob(g), g.Entitlement}, excludes)
+	res, err := createGrantScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)
 	}
 	if len(res) == 0 {
 		return governance.Grant{}, false, errors.New("redisstore: create grant: empty reply")
 	}
-	if status, _ := res[0].(string); status == "exists" {
+	switch status, _ := res[0].(string); status {
+	case "exists":
 		existing, err := s.GetGrant(ctx, g.ID)
 		return existing, false, err
+	case "sod":
+		held, _ := res[1].(string)
+		return governance.Grant{}, false, fmt.Errorf("%w: %s holds or has asked for %s", governance.ErrSoDBlocked, g.Identity, held)
 	}
 	if err := scriptError(res); err != nil {
 		return governance.Grant{}, false, err

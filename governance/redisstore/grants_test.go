@@ -59,11 +59,11 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
 
 	r := approve(t, s, "ada")
-	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour)
+	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
 	if err != nil || g.Status != governance.GrantActive || g.Version != 2 {
 		t.Fatalf("grant: %+v %v", g, err)
 	}
-	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour)
+	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
 	if err != nil || again.ID != g.ID || again.Version != 2 || prov.grants.Load() != 1 {
 		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.grants.Load())
 	}
@@ -80,12 +80,12 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	}
 
 	refusing := &governance.Grants{Store: store, Provisioner: &countingProvisioner{refuse: true}, Now: s.Now}
-	failed, err := refusing.FromRequest(ctx, approve(t, s, "grace"), 0, 0)
+	failed, err := refusing.FromRequest(ctx, approve(t, s, "grace"), 0, 0, nil)
 	if err != nil || failed.Status != governance.GrantFailed || failed.Reason != "ldap: no such group" {
 		t.Fatalf("a refused grant must say failed, never active: %+v %v", failed, err)
 	}
 	pending, _, _ := s.Submit(ctx, submission("alan", "prod-db", managerStage))
-	if _, err := grants.FromRequest(ctx, pending, 0, 0); !errors.Is(err, governance.ErrNotApproved) {
+	if _, err := grants.FromRequest(ctx, pending, 0, 0, nil); !errors.Is(err, governance.ErrNotApproved) {
 		t.Fatalf("a pending request: %v", err)
 	}
 	// No access for an identity that is not an active user: unknown, deactivated or deleted.
@@ -93,7 +93,7 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	if ghost, err = s.Decide(ctx, ghost.ID, active("mgr"), true, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := grants.FromRequest(ctx, ghost, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+	if _, err := grants.FromRequest(ctx, ghost, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
 		t.Fatalf("a grant for an unknown identity: %v", err)
 	}
 	late := approve(t, s, "leaving")
@@ -102,7 +102,7 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	if _, err := store.Replace(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := grants.FromRequest(ctx, late, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+	if _, err := grants.FromRequest(ctx, late, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
 		t.Fatalf("a grant for a deactivated user: %v", err)
 	}
 }
@@ -120,7 +120,7 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	prov := &countingProvisioner{}
 	var ids []string
 	for i := range 20 {
-		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0)
+		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 
 	// A revocation whose downstream call failed is finished by a later sweep.
 	failing := &failingRevoker{}
-	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, approve(t, s, "late"), 0, 0)
+	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, approve(t, s, "late"), 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 				}
 				g := governance.Grant{ID: fmt.Sprintf("grant-b%d", i), Identity: fmt.Sprintf("u%d", i), Entitlement: "e",
 					Status: governance.GrantActive, Starts: t0, Ends: t0.Add(time.Hour), Created: t0, Updated: t0}
-				if _, _, err := store.CreateGrant(ctx, g, governance.Event{At: t0, Actor: "system", Action: "grant.create"}); err != nil {
+				if _, _, err := store.CreateGrant(ctx, g, nil, governance.Event{At: t0, Actor: "system", Action: "grant.create"}); err != nil {
 					b.Error(err)
 					return
 				}

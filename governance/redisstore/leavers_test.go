@@ -19,7 +19,7 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 
 	for _, id := range []string{"ada", "grace"} {
 		must(t).one(store.Create(ctx, user(id, id)))
-		if _, err := grants.FromRequest(ctx, approve(t, s, id), 0, 0); err != nil {
+		if _, err := grants.FromRequest(ctx, approve(t, s, id), 0, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +91,7 @@ func testManyAtOnce(t *testing.T, newStore storeFactory) {
 	for _, id := range []string{"ada", "grace"} {
 		must(t).one(store.Create(ctx, user(id, id)))
 	}
-	if _, err := grants.FromRequest(ctx, approve(t, s, "ada"), 0, 0); err != nil {
+	if _, err := grants.FromRequest(ctx, approve(t, s, "ada"), 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{"ada", "grace", "nobody", "bad id", ""}

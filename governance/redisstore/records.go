@@ -37,6 +37,32 @@ end
 local function queue(P, job)
   if job ~= "" then redis.call("ZADD", P .. "prov:due", 0, job) end
 end
+-- set reads count names from ARGV starting after position at, as a set, and the position
+-- after them.
+local function set(at)
+  local out, n = {}, tonumber(ARGV[at + 1])
+  for i = 1, n do out[ARGV[at + 1 + i]] = true end
+  return out, at + 1 + n, n
+end
+-- holdsAny answers an entitlement of the set that a grant of identity gives (provisioning or
+-- active), or nil.
+local function holdsAny(P, identity, entitlements)
+  for _, id in ipairs(redis.call("ZRANGE", P .. "holds:" .. identity, 0, -1)) do
+    local raw = redis.call("HGET", P .. "grant:" .. id, "j")
+    if raw then
+      local g = cjson.decode(raw)
+      if entitlements[g.entitlement] and (g.status == "provisioning" or g.status == "active") then return g.entitlement end
+    end
+  end
+  return nil
+end
+-- awaitsAny answers an entitlement of the set that identity has a pending request for, or nil.
+local function awaitsAny(P, identity, entitlements)
+  for e in pairs(entitlements) do
+    if redis.call("HEXISTS", P .. "req:open", identity .. "\0" .. e) == 1 then return e end
+  end
+  return nil
+end
 -- due keeps a deadline index: id by Unix microseconds, or out of it for "0".
 local function due(P, index, id, at)
   if at == "0" then redis.call("ZREM", P .. index, id) else redis.call("ZADD", P .. index, at, id) end

@@ -23,18 +23,24 @@ var _ governance.RequestStore = (*Store)(nil)
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
-// ARGV: P id openKey json created event due state, inbox (count, approvers), beneficiary.
-// An open request for the pair wins; a new request holds the pair only while pending (an
-// auto-approved one never does). An approved request joins "req:approved", the queue of
-// requests waiting for their grant, in the same step.
+// ARGV: P id openKey json created event due state, inbox (count, approvers), beneficiary,
+// guard (count, entitlements). An open request for the pair wins; a new request holds the pair
+// only while pending (an auto-approved one never does). An approved request joins
+// "req:approved", the queue of requests waiting for their grant, in the same step. The guard is
+// what separation of duties was decided without: entitlements the beneficiary neither held nor
+// had pending when the caller read. Should one have appeared since, nothing is written and the
+// caller decides again.
 var createRequestScript = redis.NewScript(recordLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
+local n = tonumber(ARGV[9])
+local beneficiary = ARGV[10 + n]
+local guard, _, guarded = set(10 + n)
+if guarded > 0 and (awaitsAny(P, beneficiary, guard) or holdsAny(P, beneficiary, guard)) then return {"sod"} end
 create(P, P .. "req:" .. id, json, event)
 due(P, "req:due", id, ARGV[7])
-local n = tonumber(ARGV[9])
-redis.call("ZADD", P .. "reqs:of:" .. ARGV[10 + n], created, id)
+redis.call("ZADD", P .. "reqs:of:" .. beneficiary, created, id)
 if ARGV[8] == "pending" then redis.call("HSET", P .. "req:open", openKey, id) end
 if ARGV[8] == "approved" then redis.call("ZADD", P .. "req:approved", 0, id) end
 redis.call("ZADD", P .. "reqs", created, id)
@@ -77,7 +83,7 @@ func checkRequestIDs(r governance.Request) error {
 	return nil
 }
 
-func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event governance.Event) (governance.Request, bool, error) {
+func (s *Store) CreateRequest(ctx context.Context, r governance.Request, guard []string, event governance.Event) (governance.Request, bool, error) {
 	if err := checkRequestIDs(r); err != nil {
 		return governance.Request{}, false, err
 	}
@@ -92,12 +98,15 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, event g
 		return governance.Request{}, false, err
 	}
 	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), string(r.State)}
-	args = append(appendList(args, r.Inbox()), r.Beneficiary)
+	args = appendList(append(appendList(args, r.Inbox()), r.Beneficiary), guard)
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Request{}, false, fmt.Errorf("redisstore: create request: %w", err)
 	}
-	if status, _ := res[0].(string); status == "exists" {
+	switch status, _ := res[0].(string); status {
+	case "sod":
+		return governance.Request{}, false, governance.ErrSoDChanged
+	case "exists":
 		existing, _ := res[1].(string)
 		open, err := s.GetRequest(ctx, existing)
 		return open, false, err

@@ -55,11 +55,12 @@ func newScene(t *testing.T, newStore storeFactory) *scene {
 	}
 	w.entitlement("auto-high", governance.RiskHigh, "auto")
 	bg := w.entitlement("root", governance.RiskCritical, managerPolicy.ID)
-	bg.Emergency = true
+	bg.Emergency, bg.BreakGlass = true, &governance.BreakGlassPolicy{Eligible: []string{"ada"}}
 	w.put(governance.KindEntitlement, bg.ID, bg)
 	s := &scene{world: w}
 	s.leavers = &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Now: w.access.Requests.Now}
 	s.breakGlass = &governance.BreakGlass{Access: w.access, Reviews: w.store, Notifier: noNotifier{}, ReviewSLA: time.Hour, Now: w.access.Requests.Now}
+	w.access.BreakGlass = s.breakGlass
 	return s
 }
 
@@ -217,6 +218,70 @@ var scenarios = map[string]func(s *scene){
 		s.grant(g.Request, governance.GrantExpired)
 		if _, err := s.breakGlass.Close(context.Background(), review.ID, "ada", "fine"); !errors.Is(err, governance.ErrSelfApproval) {
 			s.t.Fatalf("closing one's own review: %v", err)
+		}
+	},
+	"break-glass: only the eligible, and never past the cap": func(s *scene) {
+		ctx := context.Background()
+		if _, _, err := s.breakGlass.Activate(ctx, "bob", "root", "INC-8", 0); !errors.Is(err, governance.ErrNotEligible) {
+			s.t.Fatalf("someone the entitlement does not name breaks the glass: %v", err)
+		}
+		if _, _, err := s.breakGlass.Activate(ctx, "ada", "root", "INC-8", governance.Duration(2*time.Hour)); !errors.Is(err, governance.ErrOverCap) {
+			s.t.Fatalf("two hours asked against a one-hour cap: %v", err)
+		}
+		for _, who := range []string{"ada", "bob"} {
+			if reqs, err := s.store.RequestsOf(ctx, who); err != nil || len(reqs) != 0 {
+				s.t.Fatalf("a refused activation left requests for %s: %+v %v", who, reqs, err)
+			}
+		}
+	},
+	"break-glass: a crash after the first write is completed under the cap, reviewed and announced": func(s *scene) {
+		ctx := context.Background()
+		ada, err := s.access.People.Person(ctx, "ada")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		// What Activate writes first, and nothing after it: the process died.
+		r, _, err := s.access.Requests.Submit(ctx, governance.Submission{Requester: ada.Party(), Beneficiary: ada.Party(),
+			Entitlement: "root", Application: "db", Policy: managerPolicy.ID, Justification: "INC-9",
+			Source: governance.SourceBreakGlass, AutoApproved: true})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.advance(time.Second) // another replica's fulfilment duty
+		s.advance(time.Second) // and once more: nothing is done twice
+		g := s.grant(r.ID, governance.GrantActive)
+		if d := g.Ends.Sub(g.Starts); d != governance.DefaultBreakGlassMax {
+			s.t.Fatalf("completed by the duty, the grant lasts %s (the entitlement allows 8h; the break-glass cap is 1h)", d)
+		}
+		reviews, err := s.store.IncidentReviews(ctx)
+		if err != nil || len(reviews) != 1 || reviews[0].Grant != g.ID || reviews[0].State != governance.ReviewOpen {
+			s.t.Fatalf("incident reviews: %+v %v", reviews, err)
+		}
+		if n, err := s.breakGlass.Sweep(ctx); err != nil || n != 1 {
+			s.t.Fatalf("the activation was announced %d times (%v)", n, err)
+		}
+	},
+	"break-glass: separation of duties refuses, unless the entitlement allows an override, which the review names": func(s *scene) {
+		ctx := context.Background()
+		s.put(governance.KindSoDRule, "root-apart", governance.SoDRule{ID: "root-apart", Name: "named stays apart from root",
+			Entitlements: []string{"named", "root"}})
+		held := s.submit("ada", "named")
+		s.decide(held.ID, "own1", true, nil)
+		if _, _, err := s.breakGlass.Activate(ctx, "ada", "root", "INC-10", 0); !errors.Is(err, governance.ErrSoDBlocked) {
+			s.t.Fatalf("break-glass through a blocking rule: %v", err)
+		}
+		if held, err := s.store.Holdings(ctx, "ada"); err != nil || len(held) != 1 {
+			s.t.Fatalf("the refused activation left grants: %+v %v", held, err)
+		}
+		root, v, err := governance.GetItem[governance.Entitlement](ctx, s.catalog, governance.KindEntitlement, "root")
+		if err != nil || v == 0 {
+			s.t.Fatal(err)
+		}
+		root.BreakGlass.OverrideSoD = true
+		s.put(governance.KindEntitlement, "root", root)
+		_, review, err := s.breakGlass.Activate(ctx, "ada", "root", "INC-10", 0)
+		if err != nil || len(review.Conflicts) != 1 || review.Conflicts[0].Rule.ID != "root-apart" {
+			s.t.Fatalf("an allowed override names its conflict on the review: %+v %v", review, err)
 		}
 	},
 	"a leaver loses grants and pending requests": func(s *scene) {

@@ -64,7 +64,7 @@ func testServiceAccounts(t *testing.T, newStore storeFactory) {
 		t.Fatalf("the orphan's grant: %s", g.Status)
 	}
 	extra := governance.Request{ID: "orphan-extra", Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key", State: governance.RequestApproved}
-	if _, err := w.access.Grants.FromRequest(ctx, extra, 0, 0); !errors.Is(err, governance.ErrInactiveIdentity) {
+	if _, err := w.access.Grants.FromRequest(ctx, extra, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
 		t.Fatalf("a new grant to an orphaned account: %v", err)
 	}
 	if _, err := sas.Reassign(ctx, "ci-deployer", "ada", "sec", "back"); !errors.Is(err, governance.ErrInactiveIdentity) {

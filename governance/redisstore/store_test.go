@@ -60,6 +60,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ManyAtOnce":                          testManyAtOnce,
 	"ReviewCycle":                         testReviewCycle,
 	"ScheduledLaunchOnce":                 testScheduledLaunchOnce,
+	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 }
 
 func run(t *testing.T, newStore storeFactory) {
