@@ -162,8 +162,10 @@ type Cluster struct {
 func StartCluster(n int) (*Cluster, error) {
 	c := &Cluster{}
 	for range n {
-		// The cluster bus listens on port+10000; Start retries until it gets a usable port.
-		s, err := Start("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+		// The cluster bus listens on port+10000; Start retries until it gets a usable port. The
+		// node timeout is generous: on a loaded machine a short one lets nodes take each other
+		// for failed, and the cluster answers CLUSTERDOWN in the middle of a test.
+		s, err := Start("--cluster-enabled", "yes", "--cluster-node-timeout", "15000")
 		if err != nil {
 			c.Stop()
 			return nil, err
