@@ -42,22 +42,22 @@ const (
 
 // IncidentReview is the post-incident review a break-glass activation opens.
 type IncidentReview struct {
-	ID            string      `json:"id"`
-	Grant         string      `json:"grant"`
-	Identity      string      `json:"identity"`
-	Entitlement   string      `json:"entitlement"`
-	Justification string      `json:"justification"`
-	Activated     time.Time   `json:"activated"`
-	Due           time.Time   `json:"due"`
-	Notified      bool        `json:"notified"` // the notification was delivered
+	ID            string    `json:"id"`
+	Grant         string    `json:"grant"`
+	Identity      string    `json:"identity"`
+	Entitlement   string    `json:"entitlement"`
+	Justification string    `json:"justification"`
+	Activated     time.Time `json:"activated"`
+	Due           time.Time `json:"due"`
+	Notified      bool      `json:"notified"` // the notification was delivered
 	// Conflicts are the separation-of-duties rules the activation went through, where the
 	// entitlement's break-glass policy allows that.
 	Conflicts []SoDConflict `json:"conflicts,omitempty"`
-	State         ReviewState `json:"state"`
-	ClosedBy      string      `json:"closedBy,omitempty"`
-	Findings      string      `json:"findings,omitempty"`
-	Closed        time.Time   `json:"closed,omitzero"`
-	Version       int64       `json:"version"`
+	State     ReviewState   `json:"state"`
+	ClosedBy  string        `json:"closedBy,omitempty"`
+	Findings  string        `json:"findings,omitempty"`
+	Closed    time.Time     `json:"closed,omitzero"`
+	Version   int64         `json:"version"`
 }
 
 // Overdue reports whether the review is open past its SLA.
