@@ -224,6 +224,7 @@ local members = readList(pos + 1)
 local key = rkey(kind, id)
 if redis.call("EXISTS", key) == 1 then return {"conflict", "id"} end
 if redis.call("HEXISTS", P .. "uniq:" .. kind, uniq) == 1 then return {"conflict", "unique"} end
+if kind == "user" and redis.call("HEXISTS", P .. "sa:names", uniq) == 1 then return {"conflict", "unique"} end
 local bad = checkMembership(id, mode, members)
 if bad then return bad end
 local seq = redis.call("INCR", P .. "seq")
@@ -255,6 +256,7 @@ local ukey = P .. "uniq:" .. kind
 if uniq ~= cur[1] then
   local owner = redis.call("HGET", ukey, uniq)
   if owner and owner ~= id then return {"conflict", "unique"} end
+  if kind == "user" and redis.call("HEXISTS", P .. "sa:names", uniq) == 1 then return {"conflict", "unique"} end
 end
 local bad = checkMembership(id, mode, members)
 if bad then return bad end
@@ -296,7 +298,14 @@ local rec = redis.call("GET", dkey(kind, id))
 if not rec then return {"notfound"} end
 local r = parse(rec)
 if ifv ~= 0 and r.v ~= ifv then return {"version"} end
-redis.call("HDEL", P .. "uniq:" .. kind, redis.call("HGET", key, "u"))
+local uniq = redis.call("HGET", key, "u")
+redis.call("HDEL", P .. "uniq:" .. kind, uniq)
+if kind == "user" then
+  -- Neither the id nor the name passes to a service account, ever (see the service account
+  -- script); the name is kept only as a hash, since the departed record expires.
+  redis.call("SADD", P .. "ids:retired", id)
+  redis.call("SADD", P .. "names:retired", redis.sha1hex(uniq))
+end
 clearLookups(kind, id, key)
 redis.call("ZREM", P .. kind .. "s", id)
 for _, g in ipairs(r.groups) do

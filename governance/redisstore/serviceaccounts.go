@@ -17,12 +17,21 @@ var _ governance.ServiceAccountStore = (*Store)(nil)
 // receive grants (the grant script reads it); "sas" orders them by creation; "sas:of:<owner>"
 // orders an owner's accounts.
 
-// ARGV: P id json event created owner active
+// ARGV: P id json event created owner active name. Identities share one namespace, never
+// reused: a service account takes no id a person has or had (present, departed, or deleted
+// longer ago: "ids:retired"), and no name a person goes by or went by ("uniq:user"; the
+// SHA-1 of deleted people's names in "names:retired"), so the worker can never take one for
+// the other. "sa:names" holds the accounts' names, which SCIM refuses as userNames.
 var createServiceAccountScript = redis.NewScript(recordLua + `
-local P, id = ARGV[1], ARGV[2]
+local P, id, name = ARGV[1], ARGV[2], ARGV[8]
 local key = P .. "sa:" .. id
-if redis.call("EXISTS", key) == 1 or redis.call("EXISTS", P .. "user:" .. id) == 1 then return {"conflict", "id"} end
+if redis.call("EXISTS", key) == 1 or redis.call("HEXISTS", P .. "sa:names", name) == 1 then return {"conflict", "id"} end
+if redis.call("EXISTS", P .. "user:" .. id) == 1 or redis.call("EXISTS", P .. "departed:" .. id) == 1 or
+  redis.call("SISMEMBER", P .. "ids:retired", id) == 1 then return {"conflict", "person"} end
+if redis.call("HEXISTS", P .. "uniq:user", name) == 1 or
+  redis.call("SISMEMBER", P .. "names:retired", redis.sha1hex(name)) == 1 then return {"conflict", "person"} end
 create(P, key, ARGV[3], ARGV[4])
+redis.call("HSET", P .. "sa:names", name, id)
 redis.call("HSET", key, "a", ARGV[7])
 redis.call("ZADD", P .. "sas", ARGV[5], id)
 redis.call("ZADD", P .. "sas:of:" .. ARGV[6], ARGV[5], id)
@@ -61,9 +70,13 @@ func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceA
 	if err != nil {
 		return sa, err
 	}
-	res, err := createServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, sa.ID, raw, body, sa.Created.UnixMicro(), sa.Owner, activeFlag(sa)).Slice()
+	res, err := createServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, sa.ID, raw, body, sa.Created.UnixMicro(), sa.Owner,
+		activeFlag(sa), uniqueName(sa.ID)).Slice()
 	if err != nil {
 		return sa, fmt.Errorf("redisstore: create service account: %w", err)
+	}
+	if status, _ := res[0].(string); status == "conflict" && len(res) > 1 && res[1] == "person" {
+		return sa, fmt.Errorf("%w: %s is, or was, a person's id or user name", governance.ErrConflict, sa.ID)
 	}
 	return sa, scriptError(res)
 }

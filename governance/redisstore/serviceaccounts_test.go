@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
 // Service accounts: only their owner asks for their access, the owner's manager approves, only
@@ -79,5 +81,48 @@ func testServiceAccounts(t *testing.T, newStore storeFactory) {
 	}
 	if owned, _ := w.store.OwnedBy(ctx, "ada"); len(owned) != 0 {
 		t.Fatalf("ada still owns %d", len(owned))
+	}
+}
+
+// Identities share one namespace, never reused: a service account cannot take the id or the
+// user name of a person, present or departed, even once the departed record has expired (the
+// worker would take the account for the person, and the leaver's directory account would get
+// access back); and no person can take a service account's name.
+func TestIdentitiesShareOneNamespace(t *testing.T) {
+	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
+	store := redisstore.New(rdb, ns, epoch)
+	people := &governance.People{Store: store}
+	sas := &governance.ServiceAccounts{Store: store, People: people, Now: epoch}
+	must(t).one(store.Create(ctx, user("owner-id", "owner")))
+	must(t).one(store.Create(ctx, user("u-kim", "Kim.K")))
+	must(t).one(store.Create(ctx, user("u-lee", "lee")))
+
+	refused := func(id, why string) {
+		t.Helper()
+		if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: id, Name: "robot"}); !errors.Is(err, governance.ErrConflict) &&
+			!errors.Is(err, governance.ErrInvalidRequest) {
+			t.Fatalf("a service account named %s (%s): %v", id, why, err)
+		}
+	}
+	refused("kim.k", "a present person's user name, in another case")
+	if err := store.Delete(ctx, governance.KindUser, "u-kim", 0); err != nil {
+		t.Fatal(err)
+	}
+	refused("u-kim", "a departed person's id")
+	if err := rdb.Del(ctx, "gh:{"+ns+"}:departed:u-kim").Err(); err != nil { // 30 days later
+		t.Fatal(err)
+	}
+	refused("u-kim", "the id of a person deleted long ago")
+	refused("kim.k", "the user name of a person deleted long ago")
+
+	if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: "build-bot", Name: "CI"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Create(ctx, user("u-bot", "Build-Bot")); !errors.Is(err, governance.ErrConflict) {
+		t.Fatalf("a person named like a service account: %v", err)
+	}
+	renamed := user("u-lee", "build-bot")
+	if _, err := store.Replace(ctx, renamed); !errors.Is(err, governance.ErrConflict) {
+		t.Fatalf("a person renamed like a service account: %v", err)
 	}
 }

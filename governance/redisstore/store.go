@@ -53,6 +53,10 @@ func (s *Store) Replace(ctx context.Context, w governance.Write) (governance.Res
 	return s.write(ctx, replaceScript, "identity.update", w, s.prefix, string(w.Kind), w.ID, strconv.FormatInt(w.IfVersion, 10))
 }
 
+// uniqueName is how a unique name (a userName, a group's displayName, a service account's id)
+// is compared and indexed.
+func uniqueName(name string) string { return strings.ToLower(name) }
+
 // validID reports whether id can be part of a key. Ids are made by the gateway (UUIDs); one
 // with a colon or a space could name another resource's key ("x:doc") or split an index
 // entry, so such an id names nothing, whatever a client sends.
@@ -103,7 +107,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, action string, 
 	if w.Keys.Inactive {
 		inactive = "1"
 	}
-	args := append(head, strings.ToLower(w.Keys.Unique), display, []byte(w.Document),
+	args := append(head, uniqueName(w.Keys.Unique), display, []byte(w.Document),
 		now.UnixMicro(), inactive, len(lookups))
 	for _, l := range lookups {
 		args = append(args, l)
@@ -218,7 +222,7 @@ func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (i
 
 // FindUnique and FindLookup take one round trip: the index and the resources in one script.
 func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	return s.lookup(ctx, kind, "", strings.ToLower(value), opts)
+	return s.lookup(ctx, kind, "", uniqueName(value), opts)
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
