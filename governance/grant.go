@@ -57,9 +57,13 @@ type Grant struct {
 	Ends          time.Time   `json:"ends,omitzero"`        // zero: until revoked
 	Extensions    []string    `json:"extensions,omitempty"` // approved requests that moved Ends
 	Reason        string      `json:"reason,omitempty"`     // why it was revoked, expired or failed
-	Created       time.Time   `json:"created"`
-	Updated       time.Time   `json:"updated"`
-	Version       int64       `json:"version"` // assigned by the store
+	// Expiring says a revocation under way is the grant's end coming, not somebody's decision:
+	// confirmed downstream, the grant is expired rather than revoked. A flag, not the reason
+	// text, which a person may write.
+	Expiring bool      `json:"expiring,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Version  int64     `json:"version"` // assigned by the store
 }
 
 // GrantID is the id of the grant an approved request yields.
@@ -172,7 +176,7 @@ func Revoke(g Grant, reason string, now time.Time) (Grant, error) {
 // Deprovisioned records that the access was removed downstream: the grant is expired when it
 // ended by time, revoked otherwise.
 func Deprovisioned(g Grant, now time.Time) (Grant, error) {
-	if g.Reason == expiryReason {
+	if g.Expiring {
 		return g.move([]GrantStatus{GrantRevoking}, GrantExpired, "", now)
 	}
 	return g.move([]GrantStatus{GrantRevoking}, GrantRevoked, "", now)
@@ -183,7 +187,9 @@ func Expire(g Grant, now time.Time) (Grant, error) {
 	if g.Ends.IsZero() || now.Before(g.Ends) {
 		return g, fmt.Errorf("%w: not ended", ErrGrantState)
 	}
-	return Revoke(g, expiryReason, now)
+	g, err := Revoke(g, expiryReason, now)
+	g.Expiring = err == nil
+	return g, err
 }
 
 // revocationRetry is how long a revocation may wait for its downstream confirmation before

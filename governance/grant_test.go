@@ -93,6 +93,22 @@ func TestGrantLifecycle(t *testing.T) {
 	if err != nil || revoked.Status != GrantRevoked || revoked.Reason != "cleanup" {
 		t.Fatalf("revoking a failed grant: %+v %v", revoked, err)
 	}
+	// A person's revocation whose reason reads like an expiry is still a revocation.
+	active, _ := Provisioned(must(GrantFor(approvedRequest(t), 0, 0, t0)), t0)
+	revoked, err = Revoke(active, "expired", t0)
+	if err == nil {
+		revoked, err = Deprovisioned(revoked, t0)
+	}
+	if err != nil || revoked.Status != GrantRevoked {
+		t.Fatalf("revoked with the reason %q: %+v %v", "expired", revoked, err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // Out-of-band access is adopted once, by a certification, and only while it still gives access.
