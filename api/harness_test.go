@@ -111,7 +111,7 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
 	requests := &governance.Requests{Store: e.store, Now: e.now, NewID: id}
-	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now}
+	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now, Ended: requests.WithdrawExtensions}
 	directory := &governance.People{Store: e.store}
 	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}

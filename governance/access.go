@@ -254,8 +254,12 @@ func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
 // says so, and the error is returned). Any other error leaves it queued for the duty.
 func (a *Access) settle(ctx context.Context, r Request, err error) error {
 	switch {
-	case errors.Is(err, ErrSoDBlocked):
-		if _, uerr := a.Requests.Unfulfilled(ctx, r.ID, err.Error()); uerr != nil && !errors.Is(uerr, errUnchanged) {
+	case errors.Is(err, ErrSoDBlocked), r.Extends != "" && errors.Is(err, ErrGrantState):
+		reason := err.Error()
+		if !errors.Is(err, ErrSoDBlocked) {
+			reason = ExtensionOfEndedGrant
+		}
+		if _, uerr := a.Requests.Unfulfilled(ctx, r.ID, reason); uerr != nil && !errors.Is(uerr, errUnchanged) {
 			return uerr
 		}
 		if derr := a.Approved.DoneApproved(ctx, r.ID); derr != nil {

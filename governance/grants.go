@@ -63,6 +63,9 @@ type Grants struct {
 	Store       GrantStore
 	Provisioner Provisioner
 	Now         func() time.Time
+	// Ended, when set, hears of every grant whose access starts to end (revoked or expired),
+	// once that is recorded: pending extensions of it are withdrawn there.
+	Ended func(ctx context.Context, g Grant) error
 }
 
 // FromRequest creates the grant of an approved request and provisions it, or, for an extension
@@ -153,8 +156,21 @@ func (s *Grants) RevokeQueued(ctx context.Context, g Grant, actor, reason string
 }
 
 func (s *Grants) revoke(ctx context.Context, id string, known *Grant, actor, reason string) (Grant, error) {
-	return s.versioned().update(ctx, id, known, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
+	g, err := s.versioned().update(ctx, id, known, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
 		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }, nil)
+	if err != nil {
+		return g, err
+	}
+	return g, s.ending(ctx, g)
+}
+
+// ending tells Ended of a grant whose access started to end. Should that fail (or the process
+// die first), an extension approved later finds the grant ended and says so (see settle).
+func (s *Grants) ending(ctx context.Context, g Grant) error {
+	if s.Ended == nil {
+		return nil
+	}
+	return s.Ended(ctx, g)
 }
 
 // deprovisionFrom removes a revoking grant's access downstream and records it. Two callers
@@ -196,6 +212,9 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 				return expired, err
 			}
 			expired++
+			if err := s.ending(ctx, g); err != nil {
+				return expired, err
+			}
 		}
 		if _, err := s.deprovisionFrom(ctx, g); err != nil {
 			return expired, err

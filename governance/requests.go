@@ -130,6 +130,27 @@ func (s *Requests) Withdraw(ctx context.Context, id, reason string) (Request, er
 		func(r Request, now time.Time) (Request, error) { return Withdraw(r, reason, now) })
 }
 
+// ExtensionOfEndedGrant is the reason an extension request is withdrawn, or gets nothing.
+const ExtensionOfEndedGrant = "the grant it would extend has ended"
+
+// WithdrawExtensions withdraws the pending requests to extend a grant that has ended: approved,
+// they could give nothing. (Grants.Ended)
+func (s *Requests) WithdrawExtensions(ctx context.Context, g Grant) error {
+	requests, err := s.Store.RequestsOf(ctx, g.Identity)
+	if err != nil {
+		return err
+	}
+	for _, r := range requests {
+		if r.State != RequestPending || r.Extends != g.ID {
+			continue
+		}
+		if _, err := s.Withdraw(ctx, r.ID, ExtensionOfEndedGrant); err != nil && !errors.Is(err, ErrRequestResolved) {
+			return err
+		}
+	}
+	return nil
+}
+
 // errUnchanged tells update that a transition had nothing to do: nothing is written.
 var errUnchanged = errors.New("governance: nothing to change")
 

@@ -277,7 +277,7 @@ type services struct {
 // governed builds the governance services on the store and starts their background duties.
 func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, now func() time.Time, log *zap.Logger) (services, error) {
 	requests := &governance.Requests{Store: store, Now: now, NewID: uuid.NewString}
-	grants := &governance.Grants{Store: store, Now: now}
+	grants := &governance.Grants{Store: store, Now: now, Ended: requests.WithdrawExtensions}
 	people := &governance.People{Store: store}
 	catalog := &governance.Catalog{Store: store, Identities: store, Now: now, NewID: uuid.NewString}
 	access := &governance.Access{

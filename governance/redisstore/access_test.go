@@ -41,7 +41,7 @@ func worldOn(t testing.TB, newStore func(now func() time.Time) *redisstore.Store
 	w.catalog = &governance.Catalog{Store: w.store, Identities: w.store, Now: clock, NewID: id}
 	requests := &governance.Requests{Store: w.store, Now: clock, NewID: id}
 	w.access = &governance.Access{Catalog: w.catalog, Requests: requests,
-		Grants: &governance.Grants{Store: w.store, Provisioner: governance.RecordOnly{}, Now: clock},
+		Grants: &governance.Grants{Store: w.store, Provisioner: governance.RecordOnly{}, Now: clock, Ended: requests.WithdrawExtensions},
 		People: &governance.People{Store: w.store}, Approved: w.store}
 	return w
 }

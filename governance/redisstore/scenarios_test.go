@@ -284,6 +284,38 @@ var scenarios = map[string]func(s *scene){
 			s.t.Fatalf("an allowed override names its conflict on the review: %+v %v", review, err)
 		}
 	},
+	"an extension of a grant that ends is withdrawn, and one approved too late says so": func(s *scene) {
+		ctx := context.Background()
+		r := s.submit("ada", "two")
+		for _, who := range []string{"mgr", "own1", "own2"} {
+			s.decide(r.ID, who, true, nil)
+		}
+		ext := s.submit("ada", "two")
+		if _, err := s.access.Grants.Revoke(ctx, governance.GrantID(r.ID), "user:sec", "no longer needed"); err != nil {
+			s.t.Fatal(err)
+		}
+		if withdrawn := s.state(ext.ID, governance.RequestCancelled); withdrawn.Reason != governance.ExtensionOfEndedGrant {
+			s.t.Fatalf("the withdrawn extension says: %q", withdrawn.Reason)
+		}
+		// Had the withdrawal been lost (a crash), approving the extension says it gave nothing.
+		r = s.submit("ada", "two")
+		for _, who := range []string{"mgr", "own1", "own2"} {
+			s.decide(r.ID, who, true, nil)
+		}
+		ext = s.submit("ada", "two")
+		ended := s.access.Grants.Ended
+		s.access.Grants.Ended = nil
+		if _, err := s.access.Grants.Revoke(ctx, governance.GrantID(r.ID), "user:sec", "no longer needed"); err != nil {
+			s.t.Fatal(err)
+		}
+		s.access.Grants.Ended = ended
+		s.decide(ext.ID, "mgr", true, nil)
+		s.decide(ext.ID, "own1", true, nil)
+		s.decide(ext.ID, "own2", true, governance.ErrGrantState)
+		if late := s.state(ext.ID, governance.RequestApproved); late.Reason != governance.ExtensionOfEndedGrant {
+			s.t.Fatalf("an extension approved after its grant ended says: %q", late.Reason)
+		}
+	},
 	"a leaver loses grants and pending requests": func(s *scene) {
 		held := s.submit("ada", "named")
 		s.decide(held.ID, "own1", true, nil)
