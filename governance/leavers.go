@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -33,7 +34,9 @@ type Leavers struct {
 	Grants          *Grants
 	ServiceAccounts *ServiceAccounts // nil: none to flag
 	Reviews         *Reviews         // nil: no review items to hand over
-	Now             func() time.Time
+	// People tells which other approvers of a request have left too; nil: only this leaver.
+	People *People
+	Now    func() time.Time
 }
 
 // Sweep handles queued leavers and returns how many it finished. A revocation whose downstream
@@ -56,6 +59,57 @@ func (l *Leavers) Sweep(ctx context.Context, limit int) (int, error) {
 	return done, nil
 }
 
+// rerouteInbox escalates or withdraws the requests that were waiting on the leaver and can no
+// longer be decided without them, so none waits forever.
+func (l *Leavers) rerouteInbox(ctx context.Context, id string) error {
+	// Read whole first: rerouting takes requests out of the inbox being paged.
+	const page = 500
+	var waiting []Request
+	for offset := 0; ; offset += page {
+		inbox, total, err := l.Requests.Store.Inbox(ctx, id, offset, page)
+		if err != nil {
+			return err
+		}
+		waiting = append(waiting, inbox...)
+		if offset+page >= total {
+			break
+		}
+	}
+	for _, r := range waiting {
+		gone, err := l.gone(ctx, id, r)
+		if err != nil {
+			return err
+		}
+		_, err = l.Requests.ApproversLeft(ctx, r.ID, gone)
+		if err != nil && !errors.Is(err, errUnchanged) && !errors.Is(err, ErrRequestResolved) {
+			return err
+		}
+	}
+	return nil
+}
+
+// gone are the approvers of r's current stage and its fallback who can no longer decide: the
+// leaver, and any other who left.
+func (l *Leavers) gone(ctx context.Context, leaver string, r Request) ([]string, error) {
+	gone := []string{leaver}
+	if l.People == nil || r.State.Resolved() {
+		return gone, nil
+	}
+	st := r.Stages[r.Stage]
+	for _, a := range append(slices.Clone(st.Approvers), st.Fallback...) {
+		if a == leaver || slices.Contains(gone, a) {
+			continue
+		}
+		p, err := l.People.Person(ctx, a)
+		if errors.Is(err, ErrNotFound) || err == nil && !p.Active {
+			gone = append(gone, a)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
+}
+
 func (l *Leavers) leave(ctx context.Context, id string) error {
 	held, err := l.Grants.Store.Holdings(ctx, id)
 	if err != nil {
@@ -71,17 +125,26 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	// Withdrawn: what the leaver asked for, for themselves, for someone else, or for a service
+	// account they own.
 	requests, err := l.Requests.Store.RequestsOf(ctx, id)
 	if err != nil {
 		return err
 	}
-	for _, r := range requests {
+	made, err := l.Requests.Store.RequestsBy(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, r := range append(requests, made...) {
 		if r.State.Resolved() {
 			continue
 		}
 		if _, err := l.Requests.Withdraw(ctx, r.ID, LeaverReason); err != nil && !errors.Is(err, ErrRequestResolved) {
 			return err
 		}
+	}
+	if err := l.rerouteInbox(ctx, id); err != nil {
+		return err
 	}
 	if l.Reviews != nil {
 		if err := l.Reviews.ReviewerLeft(ctx, id); err != nil {

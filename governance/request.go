@@ -233,6 +233,49 @@ func Decide(r Request, approver Party, approve bool, comment string, now time.Ti
 	return r, nil
 }
 
+// ApproversLeft reroutes a pending request whose current stage can no longer reach its quorum
+// because approvers left (gone): it escalates to the stage's fallback where that can reach it,
+// and is otherwise withdrawn, saying why, so that asking again routes it to today's approvers
+// (a new manager, the owners now). A request that can still be decided is left as it is.
+func ApproversLeft(r Request, gone []string, now time.Time) (Request, error) {
+	r = Tick(r, now)
+	if r.State.Resolved() {
+		return r, fmt.Errorf("%w: %s (%s)", ErrRequestResolved, r.State, r.Reason)
+	}
+	st := r.Stages[r.Stage]
+	if r.reachable(r.approvers(), gone) {
+		return r, errUnchanged
+	}
+	r.Updated = now
+	if !r.Escalated && r.reachable(st.Fallback, gone) {
+		r.Escalated, r.StageDeadline = true, time.Time{}
+		if t := st.Timeout.D(); t > 0 {
+			r.StageDeadline = now.Add(t)
+		}
+		return r, nil
+	}
+	r.resolve(RequestCancelled, fmt.Sprintf("the approvers of stage %d (%s) left; ask again to reach today's approvers", r.Stage, st.Name))
+	return r, nil
+}
+
+// reachable reports whether approvers, less those gone, can still bring the current stage to
+// its quorum.
+func (r Request) reachable(approvers, gone []string) bool {
+	n := 0
+	for _, d := range r.Decisions {
+		if d.Stage == r.Stage && d.Approve {
+			n++
+		}
+	}
+	for _, a := range approvers {
+		decided := slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Stage == r.Stage && d.Approver == a })
+		if !decided && !slices.Contains(gone, a) && a != r.Requester && a != r.Beneficiary {
+			n++
+		}
+	}
+	return n >= r.Stages[r.Stage].Quorum
+}
+
 // Cancel withdraws a pending request; only its requester or beneficiary may.
 func Cancel(r Request, actor Party, now time.Time) (Request, error) {
 	r = Tick(r, now)

@@ -29,6 +29,8 @@ type RequestStore interface {
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
 	// RequestsOf lists the requests whose beneficiary is identity, oldest first.
 	RequestsOf(ctx context.Context, identity string) ([]Request, error)
+	// RequestsBy lists the requests identity made for someone else, oldest first.
+	RequestsBy(ctx context.Context, identity string) ([]Request, error)
 	// DueRequests claims up to limit requests whose NextDeadline is at or before now, for a
 	// while, so that concurrent sweepers take different ones.
 	DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error)
@@ -128,6 +130,13 @@ func (s *Requests) Cancel(ctx context.Context, id string, actor Party) (Request,
 func (s *Requests) Withdraw(ctx context.Context, id, reason string) (Request, error) {
 	return s.update(ctx, id, Event{Actor: "system", Action: "request.cancel", Reason: reason},
 		func(r Request, now time.Time) (Request, error) { return Withdraw(r, reason, now) })
+}
+
+// ApproversLeft reroutes a pending request whose current stage can no longer reach its
+// quorum because approvers left (gone): see the transition of the same name.
+func (s *Requests) ApproversLeft(ctx context.Context, id string, gone []string) (Request, error) {
+	return s.update(ctx, id, Event{Actor: "system", Action: "request.reroute", Reason: LeaverReason},
+		func(r Request, now time.Time) (Request, error) { return ApproversLeft(r, gone, now) })
 }
 
 // ExtensionOfEndedGrant is the reason an extension request is withdrawn, or gets nothing.

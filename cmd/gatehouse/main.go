@@ -308,7 +308,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	}
 	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: reviews, Every: cfg.ReconcileEvery}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews, Now: now}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews,
+		People: people, Now: now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	type duty struct {
 		name, what string

@@ -19,12 +19,13 @@ var _ governance.RequestStore = (*Store)(nil)
 // Requests: "req:<id>" is a hash {v: version, j: the request as JSON}; "req:open" maps
 // "beneficiary NUL entitlement" to the open request's id; "inbox:<approver>" is a sorted set of
 // the ids waiting for that approver, by creation time; "reqs" orders every request by creation;
-// "reqs:of:<beneficiary>" orders a beneficiary's requests by creation.
+// "reqs:of:<beneficiary>" orders a beneficiary's requests by creation, "reqs:by:<requester>"
+// those a requester made for someone else.
 // "req:due" orders pending requests by their next deadline, for the sweeper. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
 // ARGV: P id openKey json created event due state, inbox (count, approvers), beneficiary,
-// guard (count, entitlements). An open request for the pair wins; a new request holds the pair
+// guard (count, entitlements), requester. An open request for the pair wins; a new request holds the pair
 // only while pending (an auto-approved one never does). An approved request joins
 // "req:approved", the queue of requests waiting for their grant, in the same step. The guard is
 // what separation of duties was decided without: entitlements the beneficiary neither held nor
@@ -36,11 +37,13 @@ local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
 local n = tonumber(ARGV[9])
 local beneficiary = ARGV[10 + n]
-local guard, _, guarded = set(10 + n)
+local guard, after, guarded = set(10 + n)
+local requester = ARGV[after + 1]
 if guarded > 0 and (awaitsAny(P, beneficiary, guard) or holdsAny(P, beneficiary, guard)) then return {"sod"} end
 create(P, P .. "req:" .. id, json, event)
 due(P, "req:due", id, ARGV[7])
 redis.call("ZADD", P .. "reqs:of:" .. beneficiary, created, id)
+if requester ~= beneficiary then redis.call("ZADD", P .. "reqs:by:" .. requester, created, id) end
 if ARGV[8] == "pending" then redis.call("HSET", P .. "req:open", openKey, id) end
 if ARGV[8] == "approved" then redis.call("ZADD", P .. "req:approved", 0, id) end
 redis.call("ZADD", P .. "reqs", created, id)
@@ -98,7 +101,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, guard [
 		return governance.Request{}, false, err
 	}
 	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), string(r.State)}
-	args = appendList(append(appendList(args, r.Inbox()), r.Beneficiary), guard)
+	args = append(appendList(append(appendList(args, r.Inbox()), r.Beneficiary), guard), r.Requester)
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Request{}, false, fmt.Errorf("redisstore: create request: %w", err)
@@ -189,6 +192,15 @@ func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.R
 		return nil, nil
 	}
 	return listRecords(ctx, s, "reqs:of:"+identity, "req:", 0, -1, func(r *governance.Request) *int64 { return &r.Version })
+}
+
+// RequestsBy lists the requests identity made for someone else (a person, a service account),
+// oldest first.
+func (s *Store) RequestsBy(ctx context.Context, identity string) ([]governance.Request, error) {
+	if !validID(identity) {
+		return nil, nil
+	}
+	return listRecords(ctx, s, "reqs:by:"+identity, "req:", 0, -1, func(r *governance.Request) *int64 { return &r.Version })
 }
 
 func (s *Store) DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error) {

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ func newScene(t *testing.T, newStore storeFactory) *scene {
 				Timeout: governance.Duration(time.Hour), OnTimeout: governance.TimeoutDeny}}},
 		{ID: "expiring", Name: "manager within a day", PendingFor: governance.Duration(24 * time.Hour), Stages: []governance.PolicyStage{
 			{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}},
+		{ID: "on-behalf", Name: "for others, own1 approves", OnBehalf: true, Stages: []governance.PolicyStage{
+			{Name: "own1", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"own1"}}}}}},
 		{ID: "named", Name: "ada or own1", Stages: []governance.PolicyStage{
 			{Name: "named", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"ada", "own1"}}}}}},
 		{ID: "auto", Name: "auto for the eligible", AutoApprove: &governance.AutoApproval{MaxRisk: governance.RiskMedium, EligibleGroups: []string{"eligible"}},
@@ -48,7 +51,7 @@ func newScene(t *testing.T, newStore storeFactory) *scene {
 	for _, p := range policies {
 		w.put(governance.KindPolicy, p.ID, p)
 	}
-	for id, policy := range map[string]string{"two": "two-stages", "esc": "escalating", "deny": "auto-deny", "exp": "expiring", "named": "named", "auto": "auto"} {
+	for id, policy := range map[string]string{"two": "two-stages", "esc": "escalating", "deny": "auto-deny", "exp": "expiring", "named": "named", "auto": "auto", "onbehalf": "on-behalf"} {
 		e := w.entitlement(id, governance.RiskLow, policy)
 		e.Owners = []string{"own1", "own2"}
 		w.put(governance.KindEntitlement, id, e)
@@ -58,7 +61,8 @@ func newScene(t *testing.T, newStore storeFactory) *scene {
 	bg.Emergency, bg.BreakGlass = true, &governance.BreakGlassPolicy{Eligible: []string{"ada"}}
 	w.put(governance.KindEntitlement, bg.ID, bg)
 	s := &scene{world: w}
-	s.leavers = &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Now: w.access.Requests.Now}
+	s.leavers = &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, People: w.access.People,
+		Now: w.access.Requests.Now}
 	s.breakGlass = &governance.BreakGlass{Access: w.access, Reviews: w.store, Notifier: noNotifier{}, ReviewSLA: time.Hour, Now: w.access.Requests.Now}
 	w.access.BreakGlass = s.breakGlass
 	return s
@@ -314,6 +318,27 @@ var scenarios = map[string]func(s *scene){
 		s.decide(ext.ID, "own2", true, governance.ErrGrantState)
 		if late := s.state(ext.ID, governance.RequestApproved); late.Reason != governance.ExtensionOfEndedGrant {
 			s.t.Fatalf("an extension approved after its grant ended says: %q", late.Reason)
+		}
+	},
+	"a leaver's requests for others are withdrawn, and requests waiting on a leaver move on": func(s *scene) {
+		ctx := context.Background()
+		forBob, _, err := s.access.Submit(ctx, governance.Ask{Requester: "mgr", Beneficiary: "bob", Entitlement: "onbehalf"})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		escalates := s.submit("bob", "esc") // the manager, then the fallback
+		stranded := s.submit("ada", "two")  // the manager, with no fallback
+		s.deactivate("mgr")
+		s.advance(time.Second)
+		if r := s.state(forBob.ID, governance.RequestCancelled); r.Reason != governance.LeaverReason {
+			s.t.Fatalf("a leaver's request for someone else: %q", r.Reason)
+		}
+		if r := s.state(escalates.ID, governance.RequestPending); !r.Escalated {
+			s.t.Fatalf("a request waiting on a leaver, with a fallback, did not escalate: %+v", r)
+		}
+		s.decide(escalates.ID, "fallback", true, nil)
+		if r := s.state(stranded.ID, governance.RequestCancelled); !strings.Contains(r.Reason, "left") {
+			s.t.Fatalf("a request only a leaver could decide: %q", r.Reason)
 		}
 	},
 	"a leaver loses grants and pending requests": func(s *scene) {
