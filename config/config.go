@@ -192,8 +192,34 @@ type LDAPConnector struct {
 	Attributes      map[string]string `yaml:"attributes"`      // LDAP attribute -> SCIM field
 	GroupClass      string            `yaml:"groupClass"`      // default groupOfNames
 	MemberAttribute string            `yaml:"memberAttribute"` // member, uniqueMember or memberUid
-	Disable         string            `yaml:"disable"`         // attribute, move or delete
-	DisabledBase    string            `yaml:"disabledBase"`    // for disable: move
+	// Disable is how a leaver's account stops signing in: ppolicy (default: OpenLDAP's
+	// ppolicy overlay locks it), ad (userAccountControl ACCOUNTDISABLE), attribute
+	// (DisableAttribute set to DisableValue, both required, for a directory that refuses
+	// binds on it, such as 389-DS's nsAccountLock) or delete.
+	Disable          string `yaml:"disable"`
+	DisableAttribute string `yaml:"disableAttribute"` // for disable: attribute
+	DisableValue     string `yaml:"disableValue"`     // for disable: attribute
+	// DisabledBase, when set, is where a locked account is also moved. Default none; not
+	// with disable: delete.
+	DisabledBase string `yaml:"disabledBase"`
+}
+
+// validateDisable checks that the disable mode stops a leaver signing in.
+func (l LDAPConnector) validateDisable(field string, bad func(field, format string, args ...any)) {
+	switch l.Disable {
+	case "", "ppolicy", "ad", "delete":
+	case "attribute":
+		if l.DisableAttribute == "" || l.DisableValue == "" {
+			bad(field+".disable", "attribute needs disableAttribute and disableValue, a value the directory refuses binds on (389-DS: nsAccountLock: TRUE)")
+		}
+	case "move":
+		bad(field+".disable", "move does not stop a moved account signing in: set ppolicy, ad or attribute, and disabledBase to move locked accounts as well")
+	default:
+		bad(field+".disable", "%q is not ppolicy, ad, attribute or delete", l.Disable)
+	}
+	if l.Disable == "delete" && l.DisabledBase != "" {
+		bad(field+".disabledBase", "moves locked accounts; with disable delete nothing is left to move")
+	}
 }
 
 // SCIMConnector configures a SaaS application that speaks SCIM 2.0.
@@ -231,6 +257,7 @@ func (c Connector) validate(field string, bad func(field, format string, args ..
 		if _, err := l.Password.Resolve(); err != nil {
 			bad(field+".ldap.password", "%v", err)
 		}
+		l.validateDisable(field+".ldap", bad)
 	case c.Type == "scim" && c.SCIM != nil && set == 1:
 		sc := c.SCIM
 		if u, err := url.Parse(sc.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -57,9 +57,12 @@ breakGlass: {reviewSLA: 0s, webhook: {url: "nope"}}
 provisioning: {maxAttempts: 0}
 reviews: {email: {addr: "nohost", from: "x"}, chatURL: "https://hooks.example/abc"}
 connectors:
-  - {name: dir, type: ldap, ldap: {url: "http://ldap", password: plain}}
+  - {name: dir, type: ldap, ldap: {url: "http://ldap", password: plain, disable: move}}
   - {name: dir, type: scim, scim: {baseURL: "https://crm", token: "env:GATEHOUSE_TEST_UNSET", tokenURL: "https://t", retryFor: -1s}}
   - {name: hook, type: webhook, ldap: {url: "ldap://x"}, webhook: {url: "https://h", secret: "env:GATEHOUSE_TEST_UNSET"}}
+  - {name: dir2, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: attribute, disabledBase: "ou=d"}}
+  - {name: dir3, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: delete, disabledBase: "ou=d"}}
+  - {name: dir4, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: lock}}
 `), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +76,9 @@ connectors:
 		"GATEHOUSE_TEST_UNSET is not set", "scim.clients[2].name: is required", "scim.clients[2].token: sha256",
 		"api.tokens[0].roles:", "api.oidc.issuer:", "api.oidc.audience:", "breakGlass.reviewSLA:", "breakGlass.webhook.url:", "provisioning: maxAttempts", "reviews.email.addr:", "reviews.email.from:", "reviews.chatURL: unknown secret reference",
 		"connectors[0].ldap.url:", "connectors[0].ldap: bindDN", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
-		"connectors[1].scim: set a token", "connectors[1].scim: timeout and retryFor", "connectors[2]: type must be"} {
+		"connectors[1].scim: set a token", "connectors[1].scim: timeout and retryFor", "connectors[2]: type must be",
+		"connectors[0].ldap.disable: move does not stop", "connectors[3].ldap.disable: attribute needs disableAttribute",
+		"connectors[4].ldap.disabledBase:", `connectors[5].ldap.disable: "lock" is not`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}

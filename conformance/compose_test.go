@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
@@ -98,6 +101,56 @@ func TestComposeConfiguration(t *testing.T) {
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	call(http.StatusForbidden, "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	callAs(admin2Token, http.StatusOK, "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+}
+
+// The compose directory with deploy/gatehouse.yaml's connector settings (the default disable,
+// ppolicy): a person's account signs in, a disabled one does not, an enabled one does again.
+// Its entrypoint loads the ppolicy overlay and adds the default policy; the directory's
+// restart in startComposeDirectory checks that a database that has it keeps it.
+func TestComposeDirectoryLocksAccounts(t *testing.T) {
+	url := startComposeDirectory(t)
+	raw, err := os.ReadFile("../deploy/gatehouse.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "disable:") {
+		t.Fatalf("deploy/gatehouse.yaml sets a disable mode; this test checks the default:\n%s", raw)
+	}
+	conn, err := ldap.New(ldap.Config{URL: url, BindDN: "cn=admin,dc=example,dc=org", Password: composeLDAPPassword,
+		UserBase: "ou=people,dc=example,dc=org", GroupBase: "ou=groups,dc=example,dc=org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if err := conn.TestConnection(ctx); err != nil {
+		t.Fatalf("the connector's check of the compose directory: %v", err)
+	}
+	zoe := connectors.Identity{ID: "zoe", UserName: "zoe@example.org"}
+	if err := conn.EnsureAccount(ctx, zoe); err != nil {
+		t.Fatal(err)
+	}
+	dn := "uid=zoe@example.org,ou=people,dc=example,dc=org"
+	if out, err := exec.Command("ldappasswd", "-x", "-H", url, "-D", "cn=admin,dc=example,dc=org", "-w", composeLDAPPassword,
+		"-s", "zoe's own password", dn).CombinedOutput(); err != nil {
+		t.Fatalf("ldappasswd: %v\n%s", err, out)
+	}
+	signsIn := func(want bool, when string) {
+		t.Helper()
+		out, err := exec.Command("ldapwhoami", "-x", "-H", url, "-D", dn, "-w", "zoe's own password").CombinedOutput()
+		if got := err == nil; got != want || (!got && !strings.Contains(string(out), "Invalid credentials (49)")) {
+			t.Fatalf("%s: ldapwhoami %v, want it to succeed %v\n%s", when, err, want, out)
+		}
+	}
+	signsIn(true, "a new account")
+	if err := conn.DisableAccount(ctx, zoe); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(false, "disabled")
+	if err := conn.EnsureAccount(ctx, zoe); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(true, "enabled again")
 }
 
 // composeLDAPPassword is the directory's admin password here; quotes, a dollar and a space

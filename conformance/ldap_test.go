@@ -24,6 +24,36 @@ func ldapsearch(t *testing.T, s *ldaptest.Server, base, filter string, attrs ...
 	return string(out)
 }
 
+// locked says whether ldapsearch shows the account locked for good by ppolicy, as the LDAP
+// connector's default disable leaves it.
+func locked(t *testing.T, s *ldaptest.Server, uid string) bool {
+	t.Helper()
+	return strings.Contains(ldapsearch(t, s, ldaptest.PeopleDN, "(uid="+uid+")", "pwdAccountLockedTime"), "pwdAccountLockedTime: 000001010000Z")
+}
+
+// setPassword gives an account a password with OpenLDAP's ldappasswd, as the directory's
+// administrator would: Gatehouse never sets one.
+func setPassword(t *testing.T, s *ldaptest.Server, dn, password string) {
+	t.Helper()
+	if out, err := exec.Command("ldappasswd", "-x", "-H", s.URL(), "-D", ldaptest.AdminDN, "-w", ldaptest.AdminPass, "-s", password, dn).CombinedOutput(); err != nil {
+		t.Fatalf("ldappasswd %s: %v\n%s", dn, err, out)
+	}
+}
+
+// signsIn binds as dn with ldapwhoami, as a person signing in would.
+func signsIn(t *testing.T, s *ldaptest.Server, dn, password string) bool {
+	t.Helper()
+	out, err := exec.Command("ldapwhoami", "-x", "-H", s.URL(), "-D", dn, "-w", password).CombinedOutput()
+	switch {
+	case err == nil:
+		return true
+	case strings.Contains(string(out), "Invalid credentials (49)"):
+		return false
+	}
+	t.Fatalf("ldapwhoami %s: %v\n%s", dn, err, out)
+	return false
+}
+
 // directory is a slapd with groups, and the configuration of gateways that provision to it:
 // API tokens for a manager (boss), two catalog admins and the given users.
 type directory struct {
@@ -140,7 +170,8 @@ func (d *directory) members(t *testing.T, group string) string {
 // The end-to-end path through the real binary and a real slapd: an IdP creates a user
 // over SCIM; the user requests an LDAP group through the API; the manager approves; ldapsearch
 // shows the membership. The grant expires: the membership is gone. The IdP deactivates the
-// user: the account is disabled and every membership removed; the same when it deletes one.
+// user: every membership is removed and the account locked, so it no longer signs in; the
+// same when it deletes one.
 func TestLDAPEndToEnd(t *testing.T) {
 	groups := []string{"ops", "dev"}
 	d := newDirectory(t, redis.URL(), groups, "eve", "finn")
@@ -195,12 +226,18 @@ func TestLDAPEndToEnd(t *testing.T) {
 		t.Fatalf("the short grant: %s", grant.Status)
 	}
 
+	setPassword(t, slapd, userDN, "eve's own password")
+	if !signsIn(t, slapd, userDN, "eve's own password") {
+		t.Fatal("eve cannot sign in to the directory before she leaves")
+	}
 	g.call(t, "PATCH", "/Users/"+eve, patchOp(map[string]any{"op": "replace", "path": "active", "value": false})).want(t, 200)
-	waitUntil("the leaver's memberships are gone and the account disabled", func() bool {
+	waitUntil("the leaver's memberships are gone and the account locked", func() bool {
 		groups := ldapsearch(t, slapd, ldaptest.GroupsDN, "(member="+userDN+")", "cn")
-		account := ldapsearch(t, slapd, ldaptest.PeopleDN, "(uid=eve@ldap.example.org)", "description")
-		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
+		return strings.TrimSpace(groups) == "" && locked(t, slapd, "eve@ldap.example.org")
 	})
+	if signsIn(t, slapd, userDN, "eve's own password") {
+		t.Fatal("the leaver still signs in to the directory")
+	}
 
 	// The IdP deletes a user outright: its profile is gone, and its access downstream too.
 	var finns governance.Request
@@ -211,10 +248,9 @@ func TestLDAPEndToEnd(t *testing.T) {
 		t.Fatalf("finn's approval did not reach slapd:\n%s", out)
 	}
 	g.call(t, "DELETE", "/Users/"+d.ids["finn"], nil).want(t, 204)
-	waitUntil("the deleted user's memberships are gone and the account disabled", func() bool {
+	waitUntil("the deleted user's memberships are gone and the account locked", func() bool {
 		groups := ldapsearch(t, slapd, ldaptest.GroupsDN, "(member="+finnDN+")", "cn")
-		account := ldapsearch(t, slapd, ldaptest.PeopleDN, "(uid=finn@ldap.example.org)", "description")
-		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
+		return strings.TrimSpace(groups) == "" && locked(t, slapd, "finn@ldap.example.org")
 	})
 	must(200, "admin", "GET", "/grants/grant-"+finns.ID, nil, &grant)
 	if grant.Status != governance.GrantRevoked {

@@ -147,10 +147,9 @@ func TestSaaSThroughTheQueue(t *testing.T) {
 	f.mode.Store("500")
 	g.call(t, "PATCH", "/Users/"+d.ids["gus"], patchOp(map[string]any{"op": "replace", "path": "active", "value": false})).want(t, 200)
 	userDN := "uid=" + userName + "," + ldaptest.PeopleDN
-	waitFor(t, 10*time.Second, "the leaver's LDAP membership is gone and the account disabled", func() bool {
+	waitFor(t, 10*time.Second, "the leaver's LDAP membership is gone and the account locked", func() bool {
 		groups := ldapsearch(t, d.slapd, ldaptest.GroupsDN, "(member="+userDN+")", "cn")
-		account := ldapsearch(t, d.slapd, ldaptest.PeopleDN, "(uid="+userName+")", "description")
-		return strings.TrimSpace(groups) == "" && strings.Contains(account, "disabled by Gatehouse")
+		return strings.TrimSpace(groups) == "" && locked(t, d.slapd, userName)
 	})
 	if s := grantOf(crm).Status; s != governance.GrantRevoking {
 		t.Fatalf("the SaaS revocation with its target failing: %s", s)

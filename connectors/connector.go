@@ -31,11 +31,14 @@ type Entitlement struct {
 
 // Accounts keeps the accounts identities use in the target system.
 type Accounts interface {
-	// EnsureAccount creates the identity's account when it is absent; an existing account is
-	// left as it is.
+	// EnsureAccount leaves the identity with an account that signs in: it creates one when
+	// it is absent, and enables one that DisableAccount disabled (a person the IdP brought
+	// back), undoing whatever that did. Anything else an existing account holds is left as
+	// it is.
 	EnsureAccount(ctx context.Context, id Identity) error
-	// DisableAccount disables the account (how is the connector's configuration); an absent
-	// account is not an error.
+	// DisableAccount removes the account from everything it holds and stops it signing in
+	// (how is the connector's configuration: locked, deactivated or deleted); marking it is
+	// not enough. An absent account is not an error.
 	DisableAccount(ctx context.Context, id Identity) error
 }
 

@@ -2,7 +2,8 @@
 # Runs docker-compose.yml and checks what it promises, end to end, through the containers:
 # the health checks, both replicas on one Redis, two admins setting up the catalog, a person's
 # request approved by their manager and provisioned into the compose OpenLDAP, Redis killed
-# and restarted with its AOF, a SCIM deactivation removing the access, and the audit trail.
+# and restarted with its AOF, a SCIM deactivation removing the access and locking the account,
+# and the audit trail.
 #
 #   deploy/compose-check.sh                                      # Docker
 #   ENGINE=podman COMPOSE=podman-compose deploy/compose-check.sh # Podman
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 ENGINE=${ENGINE:-docker}
 read -r -a COMPOSE <<<"${COMPOSE:-docker compose}"
 PROJECT=gatehouse-check
-for tool in curl jq ldapsearch openssl; do
+for tool in curl jq ldapsearch ldappasswd ldapwhoami openssl; do
 	command -v "$tool" >/dev/null || { echo "compose-check: needs $tool" >&2; exit 2; }
 done
 
@@ -118,13 +119,24 @@ active() { [ "$(api "$GATEHOUSE_ADMIN_TOKEN" 8081 "/grants/$grant" | jq -r .stat
 eventually active || fail "the grant did not survive Redis killed and restarted"
 ok "Redis killed (SIGKILL) and restarted: the grant is still there, from the AOF"
 
+# Gatehouse never sets a password: the directory's administrator gives zoe one, to sign in with.
+zoe_password=$(openssl rand -hex 12)
+ldappasswd -x -H ldap://localhost:1389 -D cn=admin,dc=example,dc=org -w "$LDAP_ADMIN_PASSWORD" -s "$zoe_password" "$member" >/dev/null ||
+	fail "setting zoe's password"
+signs_in() { ldapwhoami -x -H ldap://localhost:1389 -D "$member" -w "$zoe_password"; }
+signs_in >/dev/null 2>&1 || fail "zoe cannot sign in to the directory"
 scim -X PATCH "http://localhost:8081/scim/v2/Users/$zoe" -d '{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 	"Operations": [{"op": "replace", "path": "active", "value": false}]}' >/dev/null
 in_none() { ! groups | grep -q 'cn:'; }
 eventually in_none || fail "the leaver's membership is still in the directory"
-ldapsearch -x -LLL -H ldap://localhost:1389 -D cn=admin,dc=example,dc=org -w "$LDAP_ADMIN_PASSWORD" \
-	-b ou=people,dc=example,dc=org "(uid=zoe@example.org)" description | grep -q 'disabled by Gatehouse' || fail "the leaver's account is not disabled"
-ok "SCIM deactivation: membership removed and account disabled in the directory"
+locked() {
+	ldapsearch -x -LLL -H ldap://localhost:1389 -D cn=admin,dc=example,dc=org -w "$LDAP_ADMIN_PASSWORD" \
+		-b ou=people,dc=example,dc=org "(uid=zoe@example.org)" pwdAccountLockedTime | grep -q 'pwdAccountLockedTime: 000001010000Z'
+}
+eventually locked || fail "the leaver's account is not locked"
+if refused=$(signs_in 2>&1); then fail "the leaver still signs in to the directory"; fi
+grep -q 'Invalid credentials (49)' <<<"$refused" || fail "the leaver's bind failed for another reason: $refused"
+ok "SCIM deactivation: membership removed, account locked, and the leaver's bind refused"
 
 inside gatehouse-2 /usr/local/bin/gatehouse audit verify --config /etc/gatehouse/gatehouse.yaml || fail "the audit trail does not verify"
 ok "the audit trail verifies"

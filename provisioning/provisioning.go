@@ -285,6 +285,8 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 			failed, confirm = append(failed, fmt.Errorf("disable the account: %w", err)), false
 		}
 	case giving:
+		// Ensuring the account also enables it again if a leaver's disable locked it: a
+		// person the IdP brought back signs in again once granted something.
 		if err := conn.EnsureAccount(ctx, who); err != nil {
 			// Without an account nothing can be given, but revocations still go through.
 			failed, giving = append(failed, fmt.Errorf("create the account: %w", err)), false

@@ -424,7 +424,8 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 			}
 			conn, err = ldap.New(ldap.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, BindDN: l.BindDN, Password: password,
 				UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
-				GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisabledBase: l.DisabledBase})
+				GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisableAttr: l.DisableAttribute,
+				DisableValue: l.DisableValue, DisabledBase: l.DisabledBase})
 		case c.SCIM != nil:
 			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy, Timeout: c.SCIM.Timeout, MaxElapsed: c.SCIM.RetryFor}
 			if c.SCIM.Token != "" {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
@@ -112,5 +113,24 @@ func TestProbe(t *testing.T) {
 		if code := run(argv, &out, &errOut); code != want {
 			t.Errorf("probe %q: exit %d, want %d (%s)", args, code, want, errOut.String())
 		}
+	}
+}
+
+// The LDAP disable settings reach the connector: an attribute mode with its attribute and
+// value starts, and a mode that would leave leavers signing in does not.
+func TestLDAPDisableSettings(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_LDAP_PASSWORD", "secret")
+	ldap := func(disable, attr, value string) []config.Connector {
+		return []config.Connector{{Name: "dir", Type: "ldap", LDAP: &config.LDAPConnector{URL: "ldap://127.0.0.1:1", BindDN: "cn=admin",
+			Password: "env:GATEHOUSE_TEST_LDAP_PASSWORD", UserBase: "ou=people", GroupBase: "ou=groups",
+			Disable: disable, DisableAttribute: attr, DisableValue: value}}}
+	}
+	for _, ok := range [][]config.Connector{ldap("", "", ""), ldap("ad", "", ""), ldap("attribute", "nsAccountLock", "TRUE")} {
+		if _, err := newConnectors(ok); err != nil {
+			t.Errorf("disable %q: %v", ok[0].LDAP.Disable, err)
+		}
+	}
+	if _, err := newConnectors(ldap("move", "", "")); err == nil || !strings.Contains(err.Error(), "connector dir: ldap: disable move") {
+		t.Errorf("disable move: %v", err)
 	}
 }

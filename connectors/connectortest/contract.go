@@ -1,7 +1,8 @@
 // Package connectortest is the contract every connector passes: idempotent grants and
-// revocations, the unknown identity and entitlement, and names that break naive escaping.
-// A connector's own test supplies a Target that reads the real system directly, so the
-// contract checks what happened there, not what the connector says happened.
+// revocations, the unknown identity and entitlement, disabled accounts that no longer sign in
+// and sign in again once enabled, and names that break naive escaping. A connector's own test
+// supplies a Target that reads the real system directly, so the contract checks what happened
+// there, not what the connector says happened.
 package connectortest
 
 import (
@@ -22,8 +23,13 @@ type Target struct {
 	NewEntitlement func(t *testing.T, name string) string
 	// Holds reads the system: does the identity's account hold ref?
 	Holds func(t *testing.T, id connectors.Identity, ref string) bool
-	// Disabled reads the system: is the account disabled (or gone)?
-	Disabled func(t *testing.T, id connectors.Identity) bool
+	// SignsIn reads the system: can the identity sign in with its account now? A directory
+	// binds as the account, wherever it is, with a password the target gives an account that
+	// has none (Gatehouse never sets one; and setting one on a locked account may unlock it,
+	// as OpenLDAP's ppolicy does, so the contract checks sign-in before each disable). A SaaS
+	// application answers its account's active flag. Required: a target that cannot tell
+	// fails the contract, since a disable nobody checked is the bug this guards against.
+	SignsIn func(t *testing.T, id connectors.Identity) bool
 	// ASCIIOnly says the system cannot hold non-ASCII account names in grants (LDAP's
 	// memberUid is an IA5String). Such a grant must then fail as permanent, never be retried
 	// and never half-apply.
@@ -48,16 +54,108 @@ func person(name string) connectors.Identity {
 		DisplayName: "Display " + name, Email: "user@example.org"}
 }
 
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// RunAccounts runs the contract's part on accounts: disabling and enabling them. Run runs it
+// too; a connector with several ways to disable runs it for each other way.
+func RunAccounts(t *testing.T, target Target) {
+	ctx := context.Background()
+	c := target.Connector
+	signsIn := func(t *testing.T, id connectors.Identity, want bool, when string) {
+		t.Helper()
+		if target.SignsIn == nil {
+			t.Fatal("the target cannot tell whether an account signs in, so no disable can be proven: give it SignsIn")
+		}
+		if got := target.SignsIn(t, id); got != want {
+			t.Fatalf("%s: %q signs in: %v, want %v", when, id.UserName, got, want)
+		}
+	}
+
+	t.Run("DisableRemovesEverything", func(t *testing.T) {
+		id, other := person("leaver"), person("stayer")
+		refs := []string{target.NewEntitlement(t, "leaver-a"), target.NewEntitlement(t, "leaver-b")}
+		for _, p := range []connectors.Identity{id, other} {
+			must(t, "ensure", c.EnsureAccount(ctx, p))
+			for _, ref := range refs {
+				must(t, "grant", c.Grant(ctx, p, ref))
+			}
+			signsIn(t, p, true, "before the disable")
+		}
+		must(t, "disable", c.DisableAccount(ctx, id))
+		must(t, "disable again", c.DisableAccount(ctx, id))
+		signsIn(t, id, false, "disabled")
+		signsIn(t, other, true, "another account disabled")
+		for _, ref := range refs {
+			if target.Holds(t, id, ref) {
+				t.Fatalf("a disabled account still holds %s", ref)
+			}
+			if !target.Holds(t, other, ref) {
+				t.Fatalf("disabling one account took %s from another", ref)
+			}
+		}
+	})
+
+	// A leaver's account stops signing in; when the IdP brings the person back, ensuring the
+	// account lets it sign in again, and access can be granted to it again. Each call is made
+	// twice at once, as two replicas would, then once more, as a retry after a crash would.
+	// Every hostile name too (a disabled account may be moved, and its DN built again), beside
+	// a bystander whom none of it may touch.
+	t.Run("DisableThenEnable", func(t *testing.T) {
+		bystander, ref := person("onlooker"), target.NewEntitlement(t, "rejoin")
+		must(t, "ensure the bystander", c.EnsureAccount(ctx, bystander))
+		signsIn(t, bystander, true, "the bystander")
+		for i, name := range append([]string{"rejoiner"}, Hostile...) {
+			t.Run(fmt.Sprintf("%d", i), func(t *testing.T) {
+				id := person(name)
+				// A name the system cannot hold in a grant is refused there (HostileNames);
+				// its account is still disabled and enabled.
+				grants := !target.ASCIIOnly || ascii(name)
+				must(t, "ensure", c.EnsureAccount(ctx, id))
+				if grants {
+					must(t, "grant", c.Grant(ctx, id, ref))
+				}
+				signsIn(t, id, true, "a new account")
+				repeated(t, "disable", func() error { return c.DisableAccount(ctx, id) })
+				signsIn(t, id, false, "disabled")
+				if grants && target.Holds(t, id, ref) {
+					t.Fatal("a disabled account still holds its access")
+				}
+				signsIn(t, bystander, true, "the bystander, after "+name+" was disabled")
+				repeated(t, "enable", func() error { return c.EnsureAccount(ctx, id) })
+				signsIn(t, id, true, "enabled again")
+				if grants {
+					must(t, "grant again", c.Grant(ctx, id, ref))
+					if !target.Holds(t, id, ref) {
+						t.Fatal("an enabled account was granted, and does not hold it")
+					}
+				}
+			})
+		}
+	})
+}
+
+// repeated makes a call twice at once, then once more: each must succeed.
+func repeated(t *testing.T, what string, call func() error) {
+	t.Helper()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- call() }()
+	}
+	for range 2 {
+		must(t, what+", twice at once", <-errs)
+	}
+	must(t, what+", once more", call())
+}
+
 // Run runs the contract.
 func Run(t *testing.T, target Target) {
 	ctx := context.Background()
 	c := target.Connector
-	must := func(t *testing.T, what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
 
 	t.Run("TestConnection", func(t *testing.T) { must(t, "test connection", c.TestConnection(ctx)) })
 
@@ -148,29 +246,7 @@ func Run(t *testing.T, target Target) {
 		must(t, "revoke of an entitlement that does not exist", c.Revoke(ctx, id, "no-such-entitlement"))
 	})
 
-	t.Run("DisableRemovesEverything", func(t *testing.T) {
-		id, other := person("leaver"), person("stayer")
-		refs := []string{target.NewEntitlement(t, "leaver-a"), target.NewEntitlement(t, "leaver-b")}
-		for _, p := range []connectors.Identity{id, other} {
-			must(t, "ensure", c.EnsureAccount(ctx, p))
-			for _, ref := range refs {
-				must(t, "grant", c.Grant(ctx, p, ref))
-			}
-		}
-		must(t, "disable", c.DisableAccount(ctx, id))
-		must(t, "disable again", c.DisableAccount(ctx, id))
-		if !target.Disabled(t, id) {
-			t.Fatal("not disabled")
-		}
-		for _, ref := range refs {
-			if target.Holds(t, id, ref) {
-				t.Fatalf("a disabled account still holds %s", ref)
-			}
-			if !target.Holds(t, other, ref) {
-				t.Fatalf("disabling one account took %s from another", ref)
-			}
-		}
-	})
+	RunAccounts(t, target)
 
 	// Each hostile name as a user name and as an entitlement name: it must reach the system as
 	// written, and never match more than itself. The user named "*" matters most: a filter

@@ -1,9 +1,9 @@
 // Package ldap is the LDAP connector (github.com/go-ldap/ldap/v3): it creates user entries
-// from SCIM attributes, adds and removes group memberships, and disables accounts, against
-// OpenLDAP, 389-DS or Active Directory style directories.
+// from SCIM attributes, adds and removes group memberships, and disables and enables accounts,
+// against OpenLDAP, 389-DS or Active Directory style directories.
 //
-// Every DN is built by userDN or groupDN and every filter by filter: those are the only
-// places values from outside reach the directory, each escaped exactly once.
+// Every user DN is built from userRDN, every group DN by groupDN and every filter by filter:
+// those are the only places values from outside reach the directory, each escaped exactly once.
 package ldap
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,12 +52,22 @@ type Config struct {
 	// Placeholder keeps groups whose schema needs a member (groupOfNames, groupOfUniqueNames)
 	// valid when the last real member leaves. Default "cn=nobody".
 	Placeholder string
-	// Disable is how an account is disabled, after it leaves every group: "attribute" (set
-	// DisableAttr to DisableValue; default description: "disabled by Gatehouse"), "move"
-	// (under DisabledBase) or "delete". Default "attribute".
+	// Disable is how an account stops signing in, once it has left every group:
+	//   - "ppolicy" (default): OpenLDAP's ppolicy overlay locks it: pwdAccountLockedTime
+	//     000001010000Z, locked until the attribute is removed. The overlay must be on the
+	//     database, with a default policy that has pwdLockout: TRUE.
+	//   - "ad": Active Directory's ACCOUNTDISABLE flag (0x2) in userAccountControl.
+	//   - "attribute": DisableAttr set to DisableValue, for a directory that refuses binds on
+	//     it (389-DS: nsAccountLock: TRUE). Both are required, as nothing else enforces them.
+	//   - "delete": the entry is deleted.
+	// EnsureAccount undoes each: it lifts the lock it set, or adds the entry again.
 	Disable      string
 	DisableAttr  string
 	DisableValue string
+	// DisabledBase, when set, is where a locked account is moved, out of the searches of
+	// applications that look people up under UserBase; EnsureAccount moves it back. Moving
+	// is not a disable on its own (a bind by DN still works), so it comes with a lock: not
+	// with "delete".
 	DisabledBase string
 	PoolSize     int           // connections kept open; default 4
 	PageSize     uint32        // paged search size; default 500
@@ -74,9 +85,7 @@ func (c *Config) defaults() {
 	set(&c.GroupName, "cn")
 	set(&c.MemberAttr, "member")
 	set(&c.Placeholder, "cn=nobody")
-	set(&c.Disable, "attribute")
-	set(&c.DisableAttr, "description")
-	set(&c.DisableValue, "disabled by Gatehouse")
+	set(&c.Disable, "ppolicy")
 	if len(c.UserClasses) == 0 {
 		c.UserClasses = []string{"inetOrgPerson"}
 	}
@@ -116,6 +125,20 @@ type Connector struct {
 // accountTTL is how long an account seen to exist is trusted to exist.
 const accountTTL = 10 * time.Minute
 
+// How accounts are locked.
+const (
+	// lockedTime holds when ppolicy locked an account; permanentLock locks it until the
+	// attribute is removed, whatever the policy's lockout duration. A lockout after failed
+	// binds holds its real time instead, so Gatehouse never lifts one.
+	lockedTime    = "pwdAccountLockedTime"
+	permanentLock = "000001010000Z"
+	// accountControl holds Active Directory's account flags: ACCOUNTDISABLE, and
+	// NORMAL_ACCOUNT, assumed for an entry that has no flags yet.
+	accountControl = "userAccountControl"
+	accountDisable = 0x2
+	normalAccount  = 0x200
+)
+
 func (c *Connector) known(dn string) bool {
 	at, ok := c.accounts.Load(dn)
 	// wall clock: a cache entry's age, elapsed time the governance clock has no say in
@@ -137,13 +160,31 @@ func New(cfg Config) (*Connector, error) {
 		return nil, errors.New("ldap: userBase and groupBase are required")
 	case cfg.MemberAttr != "member" && cfg.MemberAttr != "uniqueMember" && cfg.MemberAttr != "memberUid":
 		return nil, fmt.Errorf("ldap: memberAttribute %q is not member, uniqueMember or memberUid", cfg.MemberAttr)
-	case cfg.Disable != "attribute" && cfg.Disable != "move" && cfg.Disable != "delete":
-		return nil, fmt.Errorf("ldap: disable %q is not attribute, move or delete", cfg.Disable)
-	case cfg.Disable == "move" && cfg.DisabledBase == "":
-		return nil, errors.New("ldap: disable by move needs disabledBase")
+	case cfg.Disable == "move":
+		return nil, errors.New("ldap: disable move does not stop a moved account signing in: set disable to ppolicy, ad or attribute, and disabledBase to move locked accounts as well")
+	case !slices.Contains([]string{"ppolicy", "ad", "attribute", "delete"}, cfg.Disable):
+		return nil, fmt.Errorf("ldap: disable %q is not ppolicy, ad, attribute or delete", cfg.Disable)
+	case cfg.Disable == "attribute" && (cfg.DisableAttr == "" || cfg.DisableValue == ""):
+		return nil, errors.New("ldap: disable attribute needs disableAttribute and disableValue, a value the directory refuses binds on (389-DS: nsAccountLock: TRUE)")
+	case cfg.Disable == "delete" && cfg.DisabledBase != "":
+		return nil, errors.New("ldap: disabledBase moves locked accounts; with disable delete nothing is left to move")
 	}
 	if _, ok := cfg.Attributes[cfg.UserRDN]; !ok {
 		return nil, fmt.Errorf("ldap: the naming attribute %s has no SCIM field mapped", cfg.UserRDN)
+	}
+	bases := map[string]*ldap.DN{}
+	for _, b := range []struct{ name, dn string }{{"userBase", cfg.UserBase}, {"groupBase", cfg.GroupBase}, {"disabledBase", cfg.DisabledBase}} {
+		if b.dn == "" {
+			continue
+		}
+		dn, err := ldap.ParseDN(b.dn)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: %s %q is not a DN: %w", b.name, b.dn, err)
+		}
+		bases[b.name] = dn
+	}
+	if moved := bases["disabledBase"]; moved != nil && moved.EqualFold(bases["userBase"]) {
+		return nil, errors.New("ldap: disabledBase must not be userBase: a disabled account would stay where applications look people up")
 	}
 	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize), open: make(chan struct{}, cfg.PoolSize)}
 	if strings.HasPrefix(cfg.URL, "ldaps://") || cfg.StartTLS {
@@ -179,13 +220,24 @@ func (c *Connector) Close() {
 	}
 }
 
-// userDN is the one place a user's DN is built: the naming attribute's value, escaped.
-func (c *Connector) userDN(id connectors.Identity) (string, error) {
+// userRDN is the one place a user's relative DN is built: the naming attribute's value,
+// escaped. The account's DN is it under the user base, or under the disabled base once moved
+// there; a DN is never taken apart again to find it.
+func (c *Connector) userRDN(id connectors.Identity) (string, error) {
 	v := field(id, c.cfg.Attributes[c.cfg.UserRDN])
 	if v == "" {
 		return "", &connectors.Error{Op: "user dn", Err: fmt.Errorf("%s has no %s", id.ID, c.cfg.Attributes[c.cfg.UserRDN])}
 	}
-	return c.cfg.UserRDN + "=" + ldap.EscapeDN(v) + "," + c.cfg.UserBase, nil
+	return c.cfg.UserRDN + "=" + ldap.EscapeDN(v), nil
+}
+
+// userDN is where the identity's account lives while it is enabled.
+func (c *Connector) userDN(id connectors.Identity) (string, error) {
+	rdn, err := c.userRDN(id)
+	if err != nil {
+		return "", err
+	}
+	return rdn + "," + c.cfg.UserBase, nil
 }
 
 // groupDN is the one place a group's DN is built from an entitlement ref.
@@ -327,17 +379,74 @@ func classifyKeep(op string, err error) error {
 	return classify(op, err)
 }
 
-// TestConnection binds and reads both bases.
+// TestConnection binds, reads the bases, and checks that the directory knows the attribute
+// that locks accounts: without the ppolicy overlay, say, no disable could succeed.
 func (c *Connector) TestConnection(ctx context.Context) error {
 	return c.with(ctx, "test connection", func(conn *ldap.Conn) error {
-		for _, base := range []string{c.cfg.UserBase, c.cfg.GroupBase} {
+		for _, base := range []string{c.cfg.UserBase, c.cfg.GroupBase, c.cfg.DisabledBase} {
+			if base == "" {
+				continue
+			}
 			if _, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
 				"(objectClass=*)", []string{"1.1"}, nil)); err != nil {
 				return fmt.Errorf("read %s: %w", base, err)
 			}
 		}
-		return nil
+		return c.checkSchema(conn)
 	})
+}
+
+// checkSchema looks the lock attribute up in the directory's schema. A directory that does
+// not publish its schema in the root DSE passes: the first disable will tell.
+func (c *Connector) checkSchema(conn *ldap.Conn) error {
+	attr := c.lockAttr()
+	if attr == "" {
+		return nil
+	}
+	root, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"subschemaSubentry"}, nil))
+	if err != nil {
+		return fmt.Errorf("read the root DSE: %w", err)
+	}
+	subschema := root.Entries[0].GetEqualFoldAttributeValue("subschemaSubentry")
+	if subschema == "" {
+		return nil
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(subschema, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=subschema)", []string{"attributeTypes"}, nil))
+	if err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	for _, def := range res.Entries[0].GetEqualFoldAttributeValues("attributeTypes") {
+		if slices.ContainsFunc(schemaNames(def), func(n string) bool { return strings.EqualFold(n, attr) }) {
+			return nil
+		}
+	}
+	hint := "the directory has no such attribute"
+	if c.cfg.Disable == "ppolicy" {
+		hint = "load the ppolicy overlay, or choose another disable mode"
+	}
+	return fmt.Errorf("disable %s sets %s, which the directory's schema does not define: %s", c.cfg.Disable, attr, hint)
+}
+
+// schemaNames reads the names of an attribute type definition (RFC 4512): NAME 'x', or
+// NAME ( 'x' 'y' ).
+func schemaNames(def string) []string {
+	_, rest, ok := strings.Cut(def, " NAME ")
+	if !ok {
+		return nil
+	}
+	rest = strings.TrimSpace(rest)
+	if list, ok := strings.CutPrefix(rest, "("); ok {
+		rest, _, _ = strings.Cut(list, ")")
+	} else if name, _, ok := strings.Cut(strings.TrimPrefix(rest, "'"), "'"); ok {
+		return []string{name}
+	}
+	var names []string
+	for _, f := range strings.Fields(rest) {
+		names = append(names, strings.Trim(f, "'"))
+	}
+	return names
 }
 
 func (c *Connector) exists(conn *ldap.Conn, dn string) (bool, error) {
@@ -349,57 +458,78 @@ func (c *Connector) exists(conn *ldap.Conn, dn string) (bool, error) {
 	return err == nil, err
 }
 
-// errAbsent answers a lookup of an account that does not exist.
-var errAbsent = errors.New("ldap: no such account")
+// A lookup of an account answers nil for one that exists and signs in, or one of these.
+var (
+	errAbsent = errors.New("ldap: no such account")
+	errLocked = errors.New("ldap: the account is locked")
+)
 
-// accountExists says whether the identity's entry exists, remembering a found one for a while.
-// Concurrent lookups share one search (see lanes).
+// lookup reads whether the identity's entry exists under the user base and whether it is
+// locked the way this connector locks. Concurrent lookups share one search (see lanes).
+func (c *Connector) lookup(ctx context.Context, id connectors.Identity) error {
+	name := field(id, c.cfg.Attributes[c.cfg.UserRDN])
+	return c.batches.do(ctx, laneKey{entry: c.cfg.UserBase, op: findAccounts}, name, c.findAccounts)
+}
+
+// remember notes that the account at dn exists, for Grant.
+func (c *Connector) remember(dn string) {
+	c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
+}
+
+// accountExists says whether the identity's entry exists, locked or not, remembering a found
+// one for a while.
 func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, dn string) (bool, error) {
 	if c.known(dn) {
 		return true, nil
 	}
-	name := field(id, c.cfg.Attributes[c.cfg.UserRDN])
-	err := c.batches.do(ctx, laneKey{entry: c.cfg.UserBase, op: findAccounts}, name, c.findAccounts)
+	err := c.lookup(ctx, id)
 	if errors.Is(err, errAbsent) {
 		return false, nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errLocked) {
 		return false, err
 	}
-	c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
+	c.remember(dn)
 	return true, nil
 }
 
 // findAccounts looks the naming values up under the user base in one search: nil for each
-// found, errAbsent for the others.
+// found and not locked, errLocked for each locked, errAbsent for the others.
 func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
 	errs := make([]error, len(names))
 	var terms strings.Builder
 	for _, n := range names {
 		terms.WriteString(filter("(%s=%s)", c.cfg.UserRDN, n))
 	}
+	attrs := []string{"1.1"}
+	if attr := c.lockAttr(); attr != "" {
+		attrs = []string{attr}
+	}
 	err := c.with(ctx, "find accounts", func(conn *ldap.Conn) error {
 		// One level only: the entries userDN names, not one moved below (a disabled base).
 		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.UserBase, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
-			"(|"+terms.String()+")", []string{"1.1"}, nil), c.cfg.PageSize)
+			"(|"+terms.String()+")", attrs, nil), c.cfg.PageSize)
 		if err != nil {
 			return err
 		}
 		// By the entry's own naming value, which matches case-insensitively (uid, cn): an
 		// entry may hold other values of the attribute too.
-		present := make(map[string]bool, len(res.Entries))
+		locked := make(map[string]bool, len(res.Entries)) // present ones, by name: locked?
 		for _, e := range res.Entries {
 			if dn, err := ldap.ParseDN(e.DN); err == nil && len(dn.RDNs) > 0 {
 				for _, a := range dn.RDNs[0].Attributes {
 					if strings.EqualFold(a.Type, c.cfg.UserRDN) {
-						present[strings.ToLower(a.Value)] = true
+						locked[strings.ToLower(a.Value)] = c.locked(e)
 					}
 				}
 			}
 		}
 		for i, n := range names {
-			if !present[strings.ToLower(n)] {
+			switch l, present := locked[strings.ToLower(n)]; {
+			case !present:
 				errs[i] = errAbsent
+			case l:
+				errs[i] = errLocked
 			}
 		}
 		return nil
@@ -412,17 +542,38 @@ func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
 	return errs
 }
 
-// EnsureAccount adds the user entry with the mapped attributes when it is absent.
+// EnsureAccount makes the identity's account one that signs in: it lifts the lock
+// DisableAccount set, moves the entry back from the disabled base, or adds it with the mapped
+// attributes. It always reads the directory, never the memory of an account seen: another
+// replica may have disabled it since. Whatever else an existing entry holds is left as it is,
+// and so is a lock that is not the connector's (a ppolicy lockout after failed binds).
 func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
-	dn, err := c.userDN(id)
+	rdn, err := c.userRDN(id)
 	if err != nil {
 		return err
 	}
-	// A read first: accounts mostly exist, and a refused add costs slapd a write.
-	if found, err := c.accountExists(ctx, id, dn); err != nil || found {
+	dn := rdn + "," + c.cfg.UserBase
+	// A read first: accounts mostly exist and sign in, and a refused add costs slapd a write.
+	switch err := c.lookup(ctx, id); {
+	case err == nil:
+		c.remember(dn)
+		return nil
+	case errors.Is(err, errLocked):
+		return c.with(ctx, "enable account", func(conn *ldap.Conn) error { return c.enable(conn, dn) })
+	case !errors.Is(err, errAbsent):
 		return err
 	}
 	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
+		if c.cfg.DisabledBase != "" {
+			err := conn.ModifyDN(ldap.NewModifyDNRequest(rdn+","+c.cfg.DisabledBase, rdn, true, c.cfg.UserBase))
+			switch {
+			case err == nil:
+				return c.enable(conn, dn)
+			case !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultEntryAlreadyExists):
+				return err
+			}
+			// Not there, or moved back meanwhile: the add below tells.
+		}
 		add := ldap.NewAddRequest(dn, nil)
 		add.Attribute("objectClass", c.cfg.UserClasses)
 		for attr, f := range c.cfg.Attributes {
@@ -437,12 +588,24 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 			}
 		}
 		err := conn.Add(add)
-		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-			c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
-			return nil
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+			// Added, or moved back and perhaps not yet unlocked, by another call meanwhile.
+			return c.enable(conn, dn)
+		}
+		if err == nil {
+			c.remember(dn)
 		}
 		return err
 	})
+}
+
+// enable lifts the lock of the entry at dn, and remembers it.
+func (c *Connector) enable(conn *ldap.Conn, dn string) error {
+	if err := c.unlock(conn, dn); err != nil {
+		return err
+	}
+	c.remember(dn)
+	return nil
 }
 
 func attrValues(add *ldap.AddRequest, name string) []string {
@@ -454,13 +617,16 @@ func attrValues(add *ldap.AddRequest, name string) []string {
 	return nil
 }
 
-// DisableAccount disables the entry by the configured strategy, and removes it from every
-// group first, so a disabled account holds nothing.
+// DisableAccount removes the account from every group, so a disabled account holds nothing,
+// then stops it signing in: it locks the entry and, with a disabled base, moves it there (in
+// that order, so an entry found there is always locked), or deletes it. An absent account,
+// or one a concurrent call moved or deleted meanwhile, is success.
 func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
-	dn, err := c.userDN(id)
+	rdn, err := c.userRDN(id)
 	if err != nil {
 		return err
 	}
+	dn := rdn + "," + c.cfg.UserBase
 	value, err := c.memberValue(id)
 	if err != nil {
 		return err
@@ -480,25 +646,133 @@ func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) 
 				return err
 			}
 		}
-		switch c.cfg.Disable {
-		case "delete":
-			err = conn.Del(ldap.NewDelRequest(dn, nil))
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-				return nil
-			}
-			return err
-		case "move":
-			rdn := strings.SplitN(dn, ",", 2)[0]
-			err = conn.ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, c.cfg.DisabledBase))
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-				return conn.Del(ldap.NewDelRequest(dn, nil)) // a disabled twin exists already
-			}
+		if c.cfg.Disable == "delete" {
+			return gone(conn.Del(ldap.NewDelRequest(dn, nil)))
+		}
+		if err := gone(c.lock(conn, dn)); err != nil || c.cfg.DisabledBase == "" {
 			return err
 		}
-		mod := ldap.NewModifyRequest(dn, nil)
-		mod.Replace(c.cfg.DisableAttr, []string{c.cfg.DisableValue})
-		return conn.Modify(mod)
+		err = conn.ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, c.cfg.DisabledBase))
+		switch {
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists):
+			return gone(conn.Del(ldap.NewDelRequest(dn, nil))) // a disabled twin is there already
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+			// Moved by a concurrent call, or the disabled base is missing: the entry tells.
+			if still, xerr := c.exists(conn, dn); xerr != nil || still {
+				return errors.Join(fmt.Errorf("move under %s: %w", c.cfg.DisabledBase, err), xerr)
+			}
+			return nil
+		}
+		return err
 	})
+}
+
+// gone takes "no such object" for success: a concurrent disable moved or deleted the entry.
+func gone(err error) error {
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil
+	}
+	return err
+}
+
+// lockAttr is the attribute that says an account is locked; "" when accounts are deleted.
+func (c *Connector) lockAttr() string {
+	switch c.cfg.Disable {
+	case "ppolicy":
+		return lockedTime
+	case "ad":
+		return accountControl
+	case "attribute":
+		return c.cfg.DisableAttr
+	}
+	return ""
+}
+
+// lockValue is the value lockAttr holds when this connector locked the account (ppolicy and
+// attribute; Active Directory's is a flag among others).
+func (c *Connector) lockValue() string {
+	if c.cfg.Disable == "ppolicy" {
+		return permanentLock
+	}
+	return c.cfg.DisableValue
+}
+
+// locked reads an entry found with lockAttr: is it locked the way lock locks?
+func (c *Connector) locked(e *ldap.Entry) bool {
+	switch c.cfg.Disable {
+	case "delete":
+		return false
+	case "ad":
+		flags, err := strconv.ParseInt(e.GetEqualFoldAttributeValue(accountControl), 10, 64)
+		return err == nil && flags&accountDisable != 0
+	}
+	return slices.ContainsFunc(e.GetEqualFoldAttributeValues(c.lockAttr()), func(v string) bool { return strings.EqualFold(v, c.lockValue()) })
+}
+
+// lock stops the account at dn signing in; a repeat changes nothing.
+func (c *Connector) lock(conn *ldap.Conn, dn string) error {
+	if c.cfg.Disable == "ad" {
+		return c.setAccountDisable(conn, dn, true)
+	}
+	mod := ldap.NewModifyRequest(dn, nil)
+	mod.Replace(c.lockAttr(), []string{c.lockValue()})
+	return conn.Modify(mod)
+}
+
+// unlock lifts what lock set, and nothing else: deleting the value lock wrote leaves a
+// different one (a ppolicy lockout stamped with its time) in place.
+func (c *Connector) unlock(conn *ldap.Conn, dn string) error {
+	switch c.cfg.Disable {
+	case "delete":
+		return nil
+	case "ad":
+		return c.setAccountDisable(conn, dn, false)
+	}
+	mod := ldap.NewModifyRequest(dn, nil)
+	mod.Delete(c.lockAttr(), []string{c.lockValue()})
+	if err := conn.Modify(mod); !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		return err
+	}
+	return nil
+}
+
+// setAccountDisable sets or clears ACCOUNTDISABLE, keeping the other flags. The modify deletes
+// the value read and adds the new one: if another writer changed the flags in between, the
+// delete fails and the flags are read again.
+func (c *Connector) setAccountDisable(conn *ldap.Conn, dn string, disable bool) error {
+	var err error
+	for range 3 {
+		var res *ldap.SearchResult
+		res, err = conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+			"(objectClass=*)", []string{accountControl}, nil))
+		if err != nil {
+			return err
+		}
+		old := res.Entries[0].GetEqualFoldAttributeValue(accountControl)
+		flags := int64(normalAccount)
+		if old != "" {
+			if flags, err = strconv.ParseInt(old, 10, 64); err != nil {
+				return fmt.Errorf("%s of %s is %q, not a number", accountControl, dn, old)
+			}
+		}
+		next := flags &^ accountDisable
+		if disable {
+			next = flags | accountDisable
+		}
+		if next == flags && (old != "" || !disable) {
+			return nil
+		}
+		mod := ldap.NewModifyRequest(dn, nil)
+		if old != "" {
+			mod.Delete(accountControl, []string{old})
+		}
+		mod.Add(accountControl, []string{strconv.FormatInt(next, 10)})
+		err = conn.Modify(mod)
+		if !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultAttributeOrValueExists) {
+			return err
+		}
+	}
+	return fmt.Errorf("%s of %s changed under each of 3 attempts: %w", accountControl, dn, err)
 }
 
 // search is a paged search under base.
@@ -622,7 +896,18 @@ func (c *Connector) removeMembers(conn *ldap.Conn, group string, values []string
 		mod.Add(c.cfg.MemberAttr, []string{c.cfg.Placeholder})
 		mod.Delete(c.cfg.MemberAttr, values)
 		c.clean.Delete(group)
-		return conn.Modify(mod)
+		err = conn.Modify(mod)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+			// A concurrent removal of the same value put the placeholder in first: the value
+			// is no longer the last, and goes on its own (or is gone already).
+			mod := ldap.NewModifyRequest(group, nil)
+			mod.Delete(c.cfg.MemberAttr, values)
+			err = conn.Modify(mod)
+		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+			return nil
+		}
+		return err
 	}
 	return err
 }

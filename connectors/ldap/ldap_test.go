@@ -23,8 +23,9 @@ func TestMain(m *testing.M) { ldaptest.Main(m, &slapd) }
 
 var ous atomic.Int64
 
-// fresh makes an OU pair of its own for one test, so tests share one slapd without meeting.
-func fresh(t *testing.T) (people, groups string) {
+// fresh makes OUs of its own for one test (people, groups, disabled), so tests share one
+// slapd without meeting.
+func fresh(t *testing.T) (people, groups, disabled string) {
 	t.Helper()
 	admin, err := slapd.Admin()
 	if err != nil {
@@ -32,22 +33,39 @@ func fresh(t *testing.T) (people, groups string) {
 	}
 	defer admin.Close()
 	n := ous.Add(1)
-	people, groups = fmt.Sprintf("ou=people%d,%s", n, ldaptest.BaseDN), fmt.Sprintf("ou=groups%d,%s", n, ldaptest.BaseDN)
-	for _, dn := range []string{people, groups} {
-		add := goldap.NewAddRequest(dn, nil)
+	var dns []string
+	for _, ou := range []string{"people", "groups", "disabled"} {
+		name := fmt.Sprintf("%s%d", ou, n)
+		add := goldap.NewAddRequest("ou="+name+","+ldaptest.BaseDN, nil)
 		add.Attribute("objectClass", []string{"organizationalUnit"})
-		add.Attribute("ou", []string{strings.TrimPrefix(strings.SplitN(dn, ",", 2)[0], "ou=")})
+		add.Attribute("ou", []string{name})
 		if err := admin.Add(add); err != nil {
 			t.Fatal(err)
 		}
+		dns = append(dns, add.DN)
 	}
-	return people, groups
+	return dns[0], dns[1], dns[2]
+}
+
+// password is what the target gives an account to sign in with.
+const password = "correct horse battery staple"
+
+// moveDisabled in a configuration's DisabledBase asks target for a disabled base of the test's own.
+const moveDisabled = "(the test's own)"
+
+// directory is the contract's view of one configuration, and where its entries live.
+type directory struct {
+	connectortest.Target
+	people, disabled string
 }
 
 // target builds the contract's view of one configuration, reading slapd as its admin.
-func target(t *testing.T, cfg ldap.Config) connectortest.Target {
-	people, groups := fresh(t)
+func target(t *testing.T, cfg ldap.Config) directory {
+	people, groups, disabled := fresh(t)
 	cfg.UserBase, cfg.GroupBase, cfg.BindDN, cfg.Password = people, groups, ldaptest.AdminDN, ldaptest.AdminPass
+	if cfg.DisabledBase == moveDisabled {
+		cfg.DisabledBase = disabled
+	}
 	if cfg.URL == "" {
 		cfg.URL = slapd.URL()
 	}
@@ -67,7 +85,7 @@ func target(t *testing.T, cfg ldap.Config) connectortest.Target {
 	}
 	class, attr := groupSchema(cfg.MemberAttr)
 	var gid atomic.Int64
-	return connectortest.Target{
+	return directory{people: people, disabled: disabled, Target: connectortest.Target{
 		Connector: c,
 		NewEntitlement: func(t *testing.T, name string) string {
 			add := goldap.NewAddRequest("cn="+goldap.EscapeDN(name)+","+groups, nil)
@@ -104,15 +122,38 @@ func target(t *testing.T, cfg ldap.Config) connectortest.Target {
 			}
 			return false
 		},
-		Disabled: func(t *testing.T, id connectors.Identity) bool {
-			res, err := admin(t).Search(goldap.NewSearchRequest(people, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
-				"(uid="+goldap.EscapeFilter(id.UserName)+")", []string{"description"}, nil))
-			if err != nil {
-				t.Fatal(err)
+		// Binds as the account where it is, enabled or moved, as an application that found it
+		// would: a moved account that still signed in would not be disabled.
+		SignsIn: func(t *testing.T, id connectors.Identity) bool {
+			conn := admin(t)
+			var found []*goldap.Entry
+			for _, base := range []string{people, disabled} {
+				res, err := conn.Search(goldap.NewSearchRequest(base, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
+					"(uid="+goldap.EscapeFilter(id.UserName)+")", []string{"userPassword"}, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				found = append(found, res.Entries...)
 			}
-			return len(res.Entries) == 0 || res.Entries[0].GetAttributeValue("description") == "disabled by Gatehouse"
+			switch {
+			case len(found) == 0:
+				return false
+			case len(found) > 1:
+				t.Fatalf("%q has %d accounts", id.UserName, len(found))
+			case len(found[0].GetAttributeValues("userPassword")) == 0:
+				mod := goldap.NewModifyRequest(found[0].DN, nil)
+				mod.Replace("userPassword", []string{password})
+				if err := conn.Modify(mod); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ok, err := slapd.CanBind(found[0].DN, password)
+			if err != nil {
+				t.Fatalf("bind as %s: %v", found[0].DN, err)
+			}
+			return ok
 		},
-	}
+	}}
 }
 
 func groupSchema(memberAttr string) (class, attr string) {
@@ -125,16 +166,34 @@ func groupSchema(memberAttr string) (class, attr string) {
 	return "groupOfNames", "member"
 }
 
-func TestContractMember(t *testing.T) { connectortest.Run(t, target(t, ldap.Config{})) }
+func TestContractMember(t *testing.T) { connectortest.Run(t, target(t, ldap.Config{}).Target) }
 
 func TestContractUniqueMember(t *testing.T) {
-	connectortest.Run(t, target(t, ldap.Config{GroupClass: "groupOfUniqueNames", MemberAttr: "uniqueMember"}))
+	connectortest.Run(t, target(t, ldap.Config{GroupClass: "groupOfUniqueNames", MemberAttr: "uniqueMember"}).Target)
 }
 
 func TestContractMemberUid(t *testing.T) {
 	tg := target(t, ldap.Config{GroupClass: "posixGroup", MemberAttr: "memberUid"})
 	tg.ASCIIOnly = true
-	connectortest.Run(t, tg)
+	connectortest.Run(t, tg.Target)
+}
+
+// Every other way to disable (the contract above runs the default, ppolicy): a disabled
+// account no longer binds, an enabled one binds again, hostile names included. Active
+// Directory's flag and 389-DS's lock are refused binds by the test slapd's access rules
+// (internal/ldaptest), which is how those servers treat them.
+func TestDisableModes(t *testing.T) {
+	flags := []string{"inetOrgPerson", ldaptest.AccountClass}
+	for name, cfg := range map[string]ldap.Config{
+		"ppolicy, moved":   {DisabledBase: moveDisabled},
+		"ad":               {Disable: "ad", UserClasses: flags},
+		"ad, moved":        {Disable: "ad", UserClasses: flags, DisabledBase: moveDisabled},
+		"attribute":        {Disable: "attribute", DisableAttr: "nsAccountLock", DisableValue: "TRUE", UserClasses: flags},
+		"attribute, moved": {Disable: "attribute", DisableAttr: "nsAccountLock", DisableValue: "TRUE", UserClasses: flags, DisabledBase: moveDisabled},
+		"delete":           {Disable: "delete"},
+	} {
+		t.Run(name, func(t *testing.T) { connectortest.RunAccounts(t, target(t, cfg).Target) })
+	}
 }
 
 // Over LDAPS and StartTLS, trusting the test's own CA; and refusing a server the CA did not sign.
@@ -200,5 +259,192 @@ func TestBadCredentialsArePermanent(t *testing.T) {
 	var ce *connectors.Error
 	if !errors.As(err, &ce) || ce.Retryable {
 		t.Fatalf("bad password: %v", err)
+	}
+}
+
+// modify changes an entry as the directory's administrator, outside the connector.
+func modify(t *testing.T, dn string, change func(*goldap.ModifyRequest)) {
+	t.Helper()
+	admin, err := slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	mod := goldap.NewModifyRequest(dn, nil)
+	change(mod)
+	if err := admin.Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read answers one attribute of an entry, as the administrator sees it.
+func read(t *testing.T, dn, attr string) string {
+	t.Helper()
+	admin, err := slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	res, err := admin.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		t.Fatalf("read %s: %v", dn, err)
+	}
+	return res.Entries[0].GetAttributeValue(attr)
+}
+
+// signsIn fails the test unless the account's sign-in is as wanted.
+func signsIn(t *testing.T, tg directory, id connectors.Identity, want bool, when string) {
+	t.Helper()
+	if got := tg.SignsIn(t, id); got != want {
+		t.Fatalf("%s: signs in %v, want %v", when, got, want)
+	}
+}
+
+// Enabling lifts only the connector's own lock: a ppolicy lockout after failed binds is
+// stamped with its time, and stays until it runs out or an administrator lifts it.
+func TestEnableLeavesOtherLocksAlone(t *testing.T) {
+	tg := target(t, ldap.Config{})
+	ctx := context.Background()
+	id := connectors.Identity{ID: "1", UserName: "guessed"}
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, id, true, "a new account")
+	dn := "uid=guessed," + tg.people
+	modify(t, dn, func(m *goldap.ModifyRequest) { m.Replace("pwdAccountLockedTime", []string{"20261130090000Z"}) })
+	signsIn(t, tg, id, false, "locked out after failed binds")
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, id, false, "ensured while locked out")
+	if got := read(t, dn, "pwdAccountLockedTime"); got != "20261130090000Z" {
+		t.Fatalf("the lockout now says %q", got)
+	}
+}
+
+// Active Directory keeps other flags in userAccountControl (here DONT_EXPIRE_PASSWORD):
+// disabling sets ACCOUNTDISABLE alone, enabling clears it alone.
+func TestActiveDirectoryKeepsOtherFlags(t *testing.T) {
+	tg := target(t, ldap.Config{Disable: "ad", UserClasses: []string{"inetOrgPerson", ldaptest.AccountClass}})
+	ctx := context.Background()
+	id := connectors.Identity{ID: "1", UserName: "flagged"}
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	dn := "uid=flagged," + tg.people
+	modify(t, dn, func(m *goldap.ModifyRequest) { m.Replace("userAccountControl", []string{"66048"}) }) // 0x10200
+	signsIn(t, tg, id, true, "a normal account")
+	if err := tg.Connector.DisableAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, dn, "userAccountControl"); got != "66050" {
+		t.Fatalf("disabled: userAccountControl %s, want 66050", got)
+	}
+	signsIn(t, tg, id, false, "disabled")
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, dn, "userAccountControl"); got != "66048" {
+		t.Fatalf("enabled: userAccountControl %s, want 66048", got)
+	}
+	signsIn(t, tg, id, true, "enabled")
+}
+
+// A crash between the two writes of a disable (locked, not yet moved) or of an enable (moved
+// back, not yet unlocked): the account never signs in from the disabled base, and the next
+// call finishes the job.
+func TestCrashBetweenLockAndMove(t *testing.T) {
+	tg := target(t, ldap.Config{DisabledBase: moveDisabled})
+	ctx := context.Background()
+	id := connectors.Identity{ID: "1", UserName: "half"}
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, id, true, "a new account")
+	people, disabled := tg.people, tg.disabled
+	lock := func(m *goldap.ModifyRequest) { m.Replace("pwdAccountLockedTime", []string{"000001010000Z"}) }
+
+	modify(t, "uid=half,"+people, lock) // the disable's first write, and no second
+	signsIn(t, tg, id, false, "locked, not moved")
+	if err := tg.Connector.DisableAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if read(t, "uid=half,"+disabled, "pwdAccountLockedTime") != "000001010000Z" {
+		t.Fatal("the disable, repeated, did not leave the account locked in the disabled base")
+	}
+
+	admin, err := slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.ModifyDN(goldap.NewModifyDNRequest("uid=half,"+disabled, "uid=half", true, people)); err != nil {
+		t.Fatal(err) // the enable's first write, and no second
+	}
+	signsIn(t, tg, id, false, "moved back, still locked")
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, id, true, "the enable, repeated")
+}
+
+// A disabled base that does not exist fails the disable, rather than leaving the account in
+// the user base as if moved; the lock is on all the same. TestConnection names the problem.
+func TestMissingDisabledBase(t *testing.T) {
+	tg := target(t, ldap.Config{DisabledBase: "ou=nowhere," + ldaptest.BaseDN})
+	ctx := context.Background()
+	id := connectors.Identity{ID: "1", UserName: "stranded"}
+	if err := tg.Connector.EnsureAccount(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, id, true, "a new account")
+	if err := tg.Connector.DisableAccount(ctx, id); err == nil || !strings.Contains(err.Error(), "ou=nowhere") {
+		t.Fatalf("disable into a base that does not exist: %v", err)
+	}
+	signsIn(t, tg, id, false, "the failed move")
+	if err := tg.Connector.TestConnection(ctx); err == nil || !strings.Contains(err.Error(), "ou=nowhere") {
+		t.Fatalf("test connection with a disabled base that does not exist: %v", err)
+	}
+}
+
+// TestConnection checks that the directory knows the attribute that locks accounts.
+func TestConnectionChecksTheLockAttribute(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []ldap.Config{{}, {Disable: "ad"}, {Disable: "attribute", DisableAttr: "nsAccountLock", DisableValue: "TRUE"}, {Disable: "delete"}} {
+		if err := target(t, cfg).Connector.TestConnection(ctx); err != nil {
+			t.Errorf("disable %q: %v", cfg.Disable, err)
+		}
+	}
+	err := target(t, ldap.Config{Disable: "attribute", DisableAttr: "accountFrozen", DisableValue: "yes"}).Connector.TestConnection(ctx)
+	if err == nil || !strings.Contains(err.Error(), "accountFrozen") || connectors.Retryable(err) {
+		t.Fatalf("an attribute the schema does not define: %v", err)
+	}
+}
+
+// Settings that would not stop a disabled account signing in are refused at start, each
+// with what to do instead.
+func TestDisableSettingsAreChecked(t *testing.T) {
+	base := ldap.Config{URL: "ldap://127.0.0.1:1", UserBase: ldaptest.PeopleDN, GroupBase: ldaptest.GroupsDN}
+	for _, tc := range []struct {
+		change func(*ldap.Config)
+		want   string
+	}{
+		{func(c *ldap.Config) { c.Disable = "move"; c.DisabledBase = "ou=disabled," + ldaptest.BaseDN }, "set disable to ppolicy, ad or attribute"},
+		{func(c *ldap.Config) { c.Disable = "lock" }, `disable "lock" is not ppolicy, ad, attribute or delete`},
+		{func(c *ldap.Config) { c.Disable = "attribute" }, "needs disableAttribute and disableValue"},
+		{func(c *ldap.Config) { c.Disable = "attribute"; c.DisableAttr = "description" }, "needs disableAttribute and disableValue"},
+		{func(c *ldap.Config) { c.Disable = "delete"; c.DisabledBase = "ou=disabled," + ldaptest.BaseDN }, "with disable delete"},
+		{func(c *ldap.Config) { c.DisabledBase = "OU=People,DC=example,DC=org" }, "disabledBase must not be userBase"},
+		{func(c *ldap.Config) { c.DisabledBase = "not a dn" }, `disabledBase "not a dn" is not a DN`},
+	} {
+		cfg := base
+		tc.change(&cfg)
+		if _, err := ldap.New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", cfg, err, tc.want)
+		}
+	}
+	if _, err := ldap.New(base); err != nil {
+		t.Fatalf("the defaults: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Package scimclient is the outbound SCIM 2.0 connector, for the SaaS applications that speak
-// SCIM: it finds users by userName or externalId, creates and deactivates them, and manages
-// group membership by PATCH. It honours 429 Retry-After and backs off on 5xx and timeouts
+// SCIM: it finds users by userName or externalId, creates, deactivates and reactivates them,
+// and manages group membership by PATCH. It honours 429 Retry-After and backs off on 5xx and timeouts
 // within a call; what still fails is returned as retryable, for the provisioning queue.
 package scimclient
 
@@ -178,30 +178,32 @@ type resource struct {
 	ID          string `json:"id"`
 	UserName    string `json:"userName"`
 	DisplayName string `json:"displayName"`
+	Active      *bool  `json:"active"` // users; absent where the provider does not say
 	Members     []struct {
 		Value string `json:"value"`
 	} `json:"members"`
 }
 
-// find answers the id of the identity's account, or "".
-func (c *Connector) find(ctx context.Context, id connectors.Identity) (string, error) {
+// find answers the identity's account, with its id and active flag; an empty id when there is
+// none.
+func (c *Connector) find(ctx context.Context, id connectors.Identity) (resource, error) {
+	var r resource
 	value := id.UserName
 	if c.cfg.MatchBy == "externalId" {
 		value = id.ID
 	}
 	var list listResponse
-	q := url.Values{"filter": {c.cfg.MatchBy + " eq " + quote(value)}, "attributes": {"id"}}
+	q := url.Values{"filter": {c.cfg.MatchBy + " eq " + quote(value)}, "attributes": {"id,active"}}
 	if _, err := c.do(ctx, "find user", http.MethodGet, "/Users?"+q.Encode(), nil, &list); err != nil {
-		return "", err
+		return r, err
 	}
 	if len(list.Resources) == 0 {
-		return "", nil
+		return r, nil
 	}
-	var r resource
 	if err := json.Unmarshal(list.Resources[0], &r); err != nil {
-		return "", err
+		return r, &connectors.Error{Op: "find user", Err: fmt.Errorf("unreadable user: %w", err)}
 	}
-	return r.ID, nil
+	return r, nil
 }
 
 // TestConnection reads the service provider's configuration.
@@ -210,11 +212,19 @@ func (c *Connector) TestConnection(ctx context.Context) error {
 	return err
 }
 
-// EnsureAccount creates the user when none matches; an existing one is left as it is.
+// EnsureAccount creates the user when none matches, and reactivates one that is inactive
+// (DisableAccount deactivated it); an active one is left as it is, and so is one whose provider
+// does not tell whether it is active.
 func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
 	found, err := c.find(ctx, id)
-	if err != nil || found != "" {
+	if err != nil {
 		return err
+	}
+	if found.ID != "" {
+		if found.Active == nil || *found.Active {
+			return nil
+		}
+		return c.setActive(ctx, found.ID, true)
 	}
 	user := map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": id.UserName, "externalId": id.ID,
@@ -240,20 +250,29 @@ func patch(ops ...map[string]any) map[string]any {
 // DisableAccount removes the user from every group and deactivates it.
 func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
 	found, err := c.find(ctx, id)
-	if err != nil || found == "" {
+	if err != nil || found.ID == "" {
 		return err
 	}
-	groups, err := c.groups(ctx, url.Values{"filter": {"members.value eq " + quote(found)}, "attributes": {"id"}})
+	groups, err := c.groups(ctx, url.Values{"filter": {"members.value eq " + quote(found.ID)}, "attributes": {"id"}})
 	if err != nil {
 		return err
 	}
 	for _, g := range groups {
-		if err := c.removeMember(ctx, g.ID, found); err != nil {
+		if err := c.removeMember(ctx, g.ID, found.ID); err != nil {
 			return err
 		}
 	}
-	_, err = c.do(ctx, "deactivate user", http.MethodPatch, "/Users/"+url.PathEscape(found),
-		patch(map[string]any{"op": "replace", "path": "active", "value": false}), nil)
+	return c.setActive(ctx, found.ID, false)
+}
+
+// setActive deactivates or reactivates the user.
+func (c *Connector) setActive(ctx context.Context, user string, active bool) error {
+	op := "deactivate user"
+	if active {
+		op = "reactivate user"
+	}
+	_, err := c.do(ctx, op, http.MethodPatch, "/Users/"+url.PathEscape(user),
+		patch(map[string]any{"op": "replace", "path": "active", "value": active}), nil)
 	return err
 }
 
@@ -297,11 +316,11 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 	if err != nil {
 		return err
 	}
-	if found == "" {
+	if found.ID == "" {
 		return fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
 	}
 	status, err := c.do(ctx, "grant", http.MethodPatch, "/Groups/"+url.PathEscape(ref),
-		patch(map[string]any{"op": "add", "path": "members", "value": []map[string]string{{"value": found}}}), nil)
+		patch(map[string]any{"op": "add", "path": "members", "value": []map[string]string{{"value": found.ID}}}), nil)
 	if status == http.StatusNotFound {
 		return fmt.Errorf("%w: %s", connectors.ErrUnknownEntitlement, ref)
 	}
@@ -311,10 +330,10 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 // Revoke removes the user from the group; no account, no group or no membership is success.
 func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
 	found, err := c.find(ctx, id)
-	if err != nil || found == "" {
+	if err != nil || found.ID == "" {
 		return err
 	}
-	return c.removeMember(ctx, ref, found)
+	return c.removeMember(ctx, ref, found.ID)
 }
 
 func (c *Connector) removeMember(ctx context.Context, group, user string) error {

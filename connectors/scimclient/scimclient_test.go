@@ -97,18 +97,21 @@ func TestContract(t *testing.T) {
 			}
 			return false
 		},
-		Disabled: func(t *testing.T, id connectors.Identity) bool {
+		// A SaaS application signs in only an active account.
+		SignsIn: func(t *testing.T, id connectors.Identity) bool {
 			uid := userID(t, store, id.UserName)
 			if uid == "" {
-				return true
+				return false
 			}
 			u, err := store.Get(context.Background(), governance.KindUser, uid, governance.ReadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var doc struct{ Active bool }
-			_ = json.Unmarshal(u.Document, &doc)
-			return !doc.Active
+			var doc struct{ Active *bool }
+			if err := json.Unmarshal(u.Document, &doc); err != nil || doc.Active == nil {
+				t.Fatalf("the account of %q does not say whether it is active: %s (%v)", id.UserName, u.Document, err)
+			}
+			return *doc.Active
 		},
 	})
 }

@@ -2,6 +2,9 @@
 // JSON POST to one URL, signed with HMAC-SHA256 and carrying an idempotency key, so the
 // receiver can check where it came from and apply a repeated call once.
 //
+// ensureAccount asks for an account that signs in: created when absent, enabled again when a
+// disableAccount disabled it.
+//
 // The receiver answers 2xx when done; 404 with {"error": "unknown_identity"} or
 // {"error": "unknown_entitlement"} for those cases; 429 or 5xx to be retried later; any other
 // 4xx is a permanent refusal. See docs/connectors.md for the message shapes.

@@ -51,9 +51,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch m.Op {
 	case "test":
 	case "ensureAccount":
-		if _, ok := r.accounts[m.Identity.UserName]; !ok {
-			r.accounts[m.Identity.UserName] = false
-		}
+		r.accounts[m.Identity.UserName] = false // created, or enabled again
 	case "disableAccount":
 		if _, ok := r.accounts[m.Identity.UserName]; !ok {
 			notFound("unknown_identity")
@@ -119,10 +117,11 @@ func TestContract(t *testing.T) {
 			defer r.mu.Unlock()
 			return slices.Contains(r.groups[ref], id.UserName)
 		},
-		Disabled: func(t *testing.T, id connectors.Identity) bool {
+		SignsIn: func(t *testing.T, id connectors.Identity) bool {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			return r.accounts[id.UserName]
+			disabled, ok := r.accounts[id.UserName]
+			return ok && !disabled
 		},
 	})
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs the OpenLDAP that docker-compose.yml starts: Debian's slapd with one mdb database,
-# seeded from an LDIF on its first start, listening on an unprivileged port. The conformance
-# suite runs this script outside a container too (TestComposeConfiguration), with the paths
+# seeded from an LDIF on its first start, listening on an unprivileged port. The ppolicy overlay
+# and its default policy honour pwdAccountLockedTime, which is how Gatehouse's LDAP connector
+# disables a leaver's account by default. The conformance suite runs this script outside a
+# container too (TestComposeConfiguration, TestComposeDirectoryLocksAccounts), with the paths
 # and port moved.
 #
 # LDAP_ADMIN_PASSWORD  the root DN's password (required; stored only as a salted hash)
@@ -17,6 +19,9 @@ admin="cn=${LDAP_ADMIN_USERNAME:-admin},$root"
 port=${LDAP_PORT_NUMBER:-1389}
 seed=${LDAP_SEED_LDIF:-/ldifs/seed.ldif}
 data=${LDAP_DATA_DIR:-/var/lib/ldap-data}
+# The default password policy: pwdLockout TRUE makes a pwdAccountLockedTime refuse binds. It
+# sets no other rule (no failure count, no expiry, no quality check).
+policy="cn=default-policy,$root"
 
 umask 077
 mkdir -p "$data/db"
@@ -33,6 +38,7 @@ argsfile $data/slapd.args
 loglevel none
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload ppolicy
 database mdb
 maxsize 1073741824
 suffix "$root"
@@ -43,13 +49,28 @@ index objectClass eq
 index uid,cn,mail eq
 index member,uniqueMember,memberUid eq
 multival member,uniqueMember,memberUid 100,10
-# Anyone may read the root DSE (the health check does); only bound users read entries.
+overlay ppolicy
+ppolicy_default "$policy"
+# Anyone may read the root DSE (the health check does); a person signs in with their password,
+# which nobody reads; only bound users read entries.
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read
+access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
 CONF
 
 if [ ! -e "$data/db/data.mdb" ]; then
 	slapadd -f "$data/slapd.conf" -l "$seed"
+fi
+# Added once, to a new database or to one seeded before the policy existed.
+if ! slapcat -f "$data/slapd.conf" -o ldif-wrap=no -a "(objectClass=pwdPolicy)" | grep -qixF "dn: $policy"; then
+	slapadd -f "$data/slapd.conf" <<LDIF
+dn: $policy
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: default-policy
+pwdAttribute: userPassword
+pwdLockout: TRUE
+LDIF
 fi
 exec slapd -d 0 -f "$data/slapd.conf" -h "ldap://0.0.0.0:$port/"

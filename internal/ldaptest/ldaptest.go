@@ -2,6 +2,16 @@
 // directory, plain LDAP and LDAPS on free loopback ports, a certificate from a test CA made
 // here, and the base entries (dc=example,dc=org with ou=people and ou=groups). Like redistest,
 // it fails, never skips, when slapd is missing: `make test` installs it.
+//
+// Accounts can be locked as in the directories the LDAP connector supports, and a locked
+// account's bind fails with invalid credentials:
+//   - OpenLDAP's own way, for real: the ppolicy overlay with a default policy (PolicyDN) that
+//     honours pwdAccountLockedTime;
+//   - Active Directory's userAccountControl ACCOUNTDISABLE bit (0x2) and 389-DS's
+//     nsAccountLock: TRUE, emulated: the attributes come from a small schema of this package
+//     (allowed on entries of the auxiliary class AccountClass), and an access rule denies the
+//     password to binds while they are set. slapd cannot be those servers; this lets tests
+//     bind against entries carrying their flags.
 package ldaptest
 
 import (
@@ -35,6 +45,12 @@ const (
 	GroupsDN  = "ou=groups," + BaseDN
 	AdminDN   = "cn=admin," + BaseDN
 	AdminPass = "test-secret"
+	// PolicyDN is the ppolicy overlay's default policy: pwdLockout TRUE, so a
+	// pwdAccountLockedTime refuses binds; no other rule (no failure count, no expiry).
+	PolicyDN = "cn=default,ou=policies," + BaseDN
+	// AccountClass is the auxiliary object class that allows userAccountControl and
+	// nsAccountLock on an entry.
+	AccountClass = "gatehouseTestAccount"
 )
 
 // Server is one private slapd.
@@ -49,10 +65,21 @@ type Server struct {
 func (s *Server) URL() string    { return "ldap://127.0.0.1:" + strconv.Itoa(s.Port) }
 func (s *Server) TLSURL() string { return "ldaps://127.0.0.1:" + strconv.Itoa(s.TLSPort) }
 
+// accounts is the schema of the emulated account flags: the attribute types under the OIDs
+// Active Directory and 389-DS give them, and a class from OpenLDAP's experimental arc.
+const accounts = `attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+	EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 2.16.840.1.113730.3.1.610 NAME 'nsAccountLock'
+	EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.4203.666.11.1.1 NAME '` + AccountClass + `' AUXILIARY
+	MAY ( userAccountControl $ nsAccountLock ) )
+`
+
 const config = `include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
+include {{DIR}}/accounts.schema
 pidfile {{DIR}}/slapd.pid
 argsfile {{DIR}}/slapd.args
 loglevel none
@@ -61,6 +88,7 @@ TLSCertificateFile {{DIR}}/server.pem
 TLSCertificateKeyFile {{DIR}}/server.key
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload ppolicy
 database mdb
 maxsize 1073741824
 suffix "` + BaseDN + `"
@@ -72,6 +100,13 @@ index uid,cn,mail eq
 index member,uniqueMember,memberUid eq
 multival member,uniqueMember,memberUid 100,10
 dbnosync
+overlay ppolicy
+ppolicy_default "` + PolicyDN + `"
+# Binds of accounts carrying Active Directory's ACCOUNTDISABLE bit (integerBitAndMatch) or
+# 389-DS's lock fail, as those servers refuse them; everything else is as slapd's default.
+access to attrs=userPassword filter=(userAccountControl:1.2.840.113556.1.4.803:=2) by * none
+access to attrs=userPassword filter=(nsAccountLock=TRUE) by * none
+access to * by * read
 `
 
 // Start launches slapd with the base entries in place.
@@ -95,6 +130,9 @@ func Start() (*Server, error) {
 	}
 	conf := strings.ReplaceAll(config, "{{DIR}}", dir)
 	if err := os.WriteFile(filepath.Join(dir, "slapd.conf"), []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts.schema"), []byte(accounts), 0o600); err != nil {
 		return nil, err
 	}
 	var lastErr error
@@ -153,6 +191,22 @@ func (s *Server) Admin() (*ldap.Conn, error) {
 	return c, nil
 }
 
+// CanBind binds as dn with password over plain LDAP, as an application signing a person in
+// does: true when slapd accepts, false when it refuses the credentials (a wrong password, a
+// locked account, no such entry), an error for anything else.
+func (s *Server) CanBind(dn, password string) (bool, error) {
+	c, err := ldap.DialURL(s.URL(), ldap.DialWithDialer(&net.Dialer{Timeout: time.Second}))
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	err = c.Bind(dn, password)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (s *Server) seed() error {
 	c, err := s.Admin()
 	if err != nil {
@@ -166,13 +220,21 @@ func (s *Server) seed() error {
 	if err := c.Add(base); err != nil {
 		return fmt.Errorf("ldaptest: seed %s: %w", BaseDN, err)
 	}
-	for _, ou := range []string{"people", "groups"} {
+	for _, ou := range []string{"people", "groups", "policies"} {
 		r := ldap.NewAddRequest("ou="+ou+","+BaseDN, nil)
 		r.Attribute("objectClass", []string{"organizationalUnit"})
 		r.Attribute("ou", []string{ou})
 		if err := c.Add(r); err != nil {
 			return fmt.Errorf("ldaptest: seed ou=%s: %w", ou, err)
 		}
+	}
+	policy := ldap.NewAddRequest(PolicyDN, nil)
+	policy.Attribute("objectClass", []string{"organizationalRole", "pwdPolicy"})
+	policy.Attribute("cn", []string{"default"})
+	policy.Attribute("pwdAttribute", []string{"userPassword"})
+	policy.Attribute("pwdLockout", []string{"TRUE"})
+	if err := c.Add(policy); err != nil {
+		return fmt.Errorf("ldaptest: seed the password policy: %w", err)
 	}
 	return nil
 }
