@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/smtp"
@@ -132,19 +131,8 @@ func (c *Chat) Notify(ctx context.Context, kind string, payload any) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", kind, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("notify %s: the chat webhook answered %d", kind, resp.StatusCode)
+	if err := post(ctx, c.Client, c.URL, body, nil); err != nil {
+		return fmt.Errorf("notify %s: the chat webhook: %w", kind, err)
 	}
 	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,24 +40,42 @@ func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
+	header := http.Header{}
 	if len(w.Secret) > 0 {
 		mac := hmac.New(sha256.New, w.Secret)
 		mac.Write(body)
-		req.Header.Set("X-Gatehouse-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		header.Set("X-Gatehouse-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
-	resp, err := w.Client.Do(req)
+	if err := post(ctx, w.Client, w.URL, body, header); err != nil {
+		return fmt.Errorf("notify %s: the webhook: %w", kind, err)
+	}
+	return nil
+}
+
+// post sends a JSON body to a webhook URL; anything but a 2xx answer is an error. Webhook URLs
+// are secrets (the path is the credential of Slack's and most others'), so no error carries
+// the URL: Go's HTTP client names it in every transport error, and those reach the logs.
+func post(ctx context.Context, client *http.Client, url string, body []byte, header http.Header) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("notify %s: %w", kind, err)
+		return errors.New("the URL is not a valid HTTP URL") // the parse error quotes it
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		var urlErr *neturl.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // the same failure, without the URL
+		}
+		return fmt.Errorf("not delivered: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("notify %s: the webhook answered %d", kind, resp.StatusCode)
+		return fmt.Errorf("answered %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -173,3 +173,26 @@ func TestChatDeliversReviewNotices(t *testing.T) {
 
 // epoch is the notifiers' fixed clock.
 func epoch() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
+
+// Webhook URLs are secrets: no delivery error names one, whatever failed (nothing listening,
+// a URL that does not parse, an error answer), so the logs that print those errors do not.
+func TestWebhookURLsStayOutOfErrors(t *testing.T) {
+	const secret = "T0000SECRET/B0000SECRET/xoxb-do-not-log"
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }))
+	defer failing.Close()
+	for _, url := range []string{"http://127.0.0.1:1/services/" + secret, "http://[::1/services/" + secret, failing.URL + "/services/" + secret} {
+		client := &http.Client{Timeout: 2 * time.Second}
+		for name, n := range map[string]governance.Notifier{
+			"webhook": &notify.Webhook{URL: url, Client: client, Now: epoch},
+			"chat":    &notify.Chat{URL: url, Client: client},
+		} {
+			err := n.Notify(context.Background(), "review.reminder", governance.ReviewNotice{})
+			if err == nil {
+				t.Fatalf("%s to %s: delivered", name, url)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("%s: the error shows the URL: %v", name, err)
+			}
+		}
+	}
+}
