@@ -133,6 +133,10 @@ func (s *Server) reconcile(c *gin.Context, p Principal) {
 		problem(c, http.StatusUnprocessableEntity, "no-member-listing", err.Error())
 		return
 	}
+	if errors.Is(err, provisioning.ErrReconciling) {
+		problem(c, http.StatusConflict, "reconciling", "a reconciliation of this application is running; its report will be at GET .../drift")
+		return
+	}
 	if err != nil {
 		connectorFailed(c, err)
 		return

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -39,6 +40,10 @@ type DriftStore interface {
 	// ClaimDrift claims applications whose reconciliation is due; ScheduleDrift sets the next.
 	ClaimDrift(ctx context.Context, now time.Time, limit int) ([]string, error)
 	ScheduleDrift(ctx context.Context, application string, at time.Time, onlyIfAbsent bool) error
+	// LockDrift takes an application's reconciliation lock for holder, for at most lease; it
+	// answers false while another holds it. UnlockDrift lets go of it, if holder still has it.
+	LockDrift(ctx context.Context, application, holder string, lease time.Duration) (bool, error)
+	UnlockDrift(ctx context.Context, application, holder string) error
 	// Granted lists the grants of an entitlement that give access now.
 	Granted(ctx context.Context, entitlement string) ([]governance.Grant, error)
 }
@@ -61,11 +66,36 @@ type Reconciler struct {
 // ErrNoReviews is for drift mode review without access reviews to open.
 var ErrNoReviews = errors.New("provisioning: drift mode review, but no access reviews are running")
 
+// ErrReconciling is for a reconciliation of an application another one is running: two at
+// once would each record the same out-of-band access and open a review item for it.
+var ErrReconciling = errors.New("provisioning: a reconciliation of this application is already running")
+
+// driftLease bounds how long a reconciliation holds its application, should its process die.
+const driftLease = 10 * time.Minute
+
 // ErrNoMemberListing is for a connector that cannot tell who holds what.
 var ErrNoMemberListing = errors.New("provisioning: the connector cannot list members")
 
-// Reconcile compares one application now, acts on its mode, and stores the report.
+// Reconcile compares one application now, acts on its mode, and stores the report. One
+// reconciliation of an application runs at a time, across replicas: another answers
+// ErrReconciling.
 func (r *Reconciler) Reconcile(ctx context.Context, appID, actor string) (DriftReport, error) {
+	holder := rand.Text()
+	locked, err := r.Store.LockDrift(ctx, appID, holder, driftLease)
+	if err != nil {
+		return DriftReport{}, err
+	}
+	if !locked {
+		return DriftReport{}, fmt.Errorf("%w: %s", ErrReconciling, appID)
+	}
+	defer func() {
+		// Let go even if the caller's context is done: else the lock waits out its lease.
+		_ = r.Store.UnlockDrift(context.WithoutCancel(ctx), appID, holder)
+	}()
+	return r.reconcile(ctx, appID, actor)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, appID, actor string) (DriftReport, error) {
 	w := r.Worker
 	app, _, err := governance.GetItem[governance.Application](ctx, w.Catalog, governance.KindApplication, appID)
 	if err != nil {
@@ -272,7 +302,8 @@ func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 	// again once the claim lapses, and the sweep reports it.
 	var failed []error
 	for _, id := range due {
-		if _, err := r.Reconcile(ctx, id, "system"); err != nil && !errors.Is(err, governance.ErrNotFound) {
+		// One already running (an admin's, on demand) covers this one.
+		if _, err := r.Reconcile(ctx, id, "system"); err != nil && !errors.Is(err, governance.ErrNotFound) && !errors.Is(err, ErrReconciling) {
 			failed = append(failed, fmt.Errorf("application %s: %w", id, err))
 			continue
 		}

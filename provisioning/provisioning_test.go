@@ -981,3 +981,47 @@ func TestLeaverIsRevokedOnlyOnceDisabled(t *testing.T) {
 		t.Fatalf("disabled at last, the grant reads %s", g.Status)
 	}
 }
+
+// slowLister is a directory whose member listing waits until released: a long reconciliation.
+type slowLister struct {
+	connectors.Connector
+	entered chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s slowLister) Members(ctx context.Context, ref string) ([]string, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Connector.(connectors.MemberLister).Members(ctx, ref)
+}
+
+// One reconciliation of an application at a time: a second one, scheduled or on demand, on
+// this replica or another, is refused while the first runs (two would each open a review
+// item for the same out-of-band access), and runs once the first is done.
+func TestOneReconciliationPerApplication(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	entered, release := make(chan struct{}, 16), make(chan struct{})
+	directory, _ := r.worker.Connector("directory")
+	r.worker.Connector = func(name string) (connectors.Connector, bool) {
+		return slowLister{directory, entered, release}, name == "directory"
+	}
+	first, _ := r.reconciler()
+	second, _ := r.reconciler() // another replica's
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.Reconcile(ctx, "dir", "user:admin")
+		done <- err
+	}()
+	<-entered
+	if _, err := second.Reconcile(ctx, "dir", "user:other-admin"); !errors.Is(err, provisioning.ErrReconciling) {
+		t.Fatalf("a second reconciliation while the first runs: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Reconcile(ctx, "dir", "user:other-admin"); err != nil {
+		t.Fatalf("once the first is done: %v", err)
+	}
+}

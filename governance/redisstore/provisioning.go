@@ -210,6 +210,30 @@ func (s *Store) LatestDrift(ctx context.Context, application string) (governance
 	return r, json.Unmarshal(raw, &r)
 }
 
+// ARGV: P application holder. Lets go of the lock only if holder still has it.
+var unlockDriftScript = redis.NewScript(`
+local key = ARGV[1] .. "drift:lock:" .. ARGV[2]
+if redis.call("GET", key) == ARGV[3] then redis.call("DEL", key) end
+return 1
+`)
+
+// LockDrift is one reconciliation per application at a time: "drift:lock:<app>" holds the
+// holder's token, and expires after the lease should its process die.
+func (s *Store) LockDrift(ctx context.Context, application, holder string, lease time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.prefix+"drift:lock:"+application, holder, lease).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: lock drift: %w", err)
+	}
+	return ok, nil
+}
+
+func (s *Store) UnlockDrift(ctx context.Context, application, holder string) error {
+	if err := unlockDriftScript.Run(ctx, s.rdb, s.route, s.prefix, application, holder).Err(); err != nil {
+		return fmt.Errorf("redisstore: unlock drift: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) ClaimDrift(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	return s.due(ctx, "drift:due", now, limit)
 }
