@@ -44,6 +44,9 @@ type EntitlementDrift struct {
 	// Ended are grants awaiting adoption whose access the target no longer shows: ended,
 	// never provisioned again, since nobody approved them.
 	Ended []string `json:"ended,omitempty"`
+	// Leavers are out-of-band accounts named like a person the IdP deactivated or deleted:
+	// removed in modes revoke and review (and listed in Revoked too), reported in mode report.
+	Leavers []string `json:"leavers,omitempty"`
 	Error string   `json:"error,omitempty"` // the target could not be read for it
 }
 
@@ -55,5 +58,7 @@ type DriftReport struct {
 	Entitlements []EntitlementDrift `json:"entitlements"`
 	OutOfBand    int                `json:"outOfBand"`
 	Missing      int                `json:"missing"`
+	// Leavers counts the leavers' out-of-band accounts; entitlements with any come first.
+	Leavers int `json:"leavers"`
 	Review       string             `json:"review,omitempty"` // the review cycle opened for what was found (mode review)
 }

@@ -46,6 +46,8 @@ type DriftStore interface {
 	UnlockDrift(ctx context.Context, application, holder string) error
 	// Granted lists the grants of an entitlement that give access now.
 	Granted(ctx context.Context, entitlement string) ([]governance.Grant, error)
+	// FormerUserName reports whether a deleted person went by name.
+	FormerUserName(ctx context.Context, name string) (bool, error)
 }
 
 // OutOfBandReviewer opens reviews of out-of-band access (governance.Reviews).
@@ -136,7 +138,10 @@ func (r *Reconciler) reconcile(ctx context.Context, appID, actor string) (DriftR
 		}
 		report.OutOfBand += len(d.OutOfBand)
 		report.Missing += len(d.Missing)
+		report.Leavers += len(d.Leavers)
 	}
+	// A leaver's access is what a reader must see first.
+	slices.SortStableFunc(report.Entitlements, func(a, b EntitlementDrift) int { return len(b.Leavers) - len(a.Leavers) })
 	action := "drift.report"
 	switch mode {
 	case DriftRevoke:
@@ -225,6 +230,17 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	slices.Sort(d.Missing)
 	slices.Sort(d.Repaired)
 	slices.Sort(d.Ended)
+	// A leaver's access found downstream is removed in every mode but report, where it is
+	// reported as a leaver's.
+	for _, m := range d.OutOfBand {
+		left, err := r.leaver(ctx, m)
+		if err != nil {
+			return d, nil, err
+		}
+		if left {
+			d.Leavers = append(d.Leavers, m)
+		}
+	}
 	switch mode {
 	case DriftRevoke:
 		for _, m := range d.OutOfBand {
@@ -235,6 +251,13 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 	case DriftReview:
 		for _, m := range d.OutOfBand {
+			if slices.Contains(d.Leavers, m) {
+				if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
+					return d, nil, err
+				}
+				d.Revoked = append(d.Revoked, m)
+				continue
+			}
 			id, ok, err := r.holder(ctx, m)
 			if err != nil {
 				return d, nil, err
@@ -249,6 +272,19 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		slices.Sort(d.UnderReview)
 	}
 	return d, review, nil
+}
+
+// leaver reports whether an account downstream is named like a person the IdP deactivated or
+// deleted.
+func (r *Reconciler) leaver(ctx context.Context, account string) (bool, error) {
+	p, err := r.Worker.People.ByUserName(ctx, account)
+	switch {
+	case err == nil:
+		return !p.Active, nil
+	case !errors.Is(err, governance.ErrNotFound):
+		return false, err
+	}
+	return r.Store.FormerUserName(ctx, account)
 }
 
 // holder is the active identity whose account downstream has the name: a person by userName,

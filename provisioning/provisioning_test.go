@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1023,5 +1024,44 @@ func TestOneReconciliationPerApplication(t *testing.T) {
 	}
 	if _, err := second.Reconcile(ctx, "dir", "user:other-admin"); err != nil {
 		t.Fatalf("once the first is done: %v", err)
+	}
+}
+
+// A leaver's access found downstream without a grant (added by hand, or in an application
+// where they held nothing) is removed in every drift mode but report, where it is reported as
+// a leaver's, first: a person the IdP deactivated (ada) and one it deleted (bob).
+func TestLeaversOutOfBandAccess(t *testing.T) {
+	for _, mode := range []string{"", "review", "revoke"} {
+		t.Run("mode "+cmp.Or(mode, "report"), func(t *testing.T) {
+			r := newRig(t)
+			ctx := context.Background()
+			r.memberChange("admins", []string{"mallory"}, nil) // no leaver: listed after
+			r.memberChange("readers", []string{"ada", "bob"}, nil)
+			raw, _ := json.Marshal(map[string]any{"userName": "ada", "active": false})
+			if _, err := r.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "ada", Document: raw,
+				Keys: governance.Keys{Unique: "ada", Display: "ada", Inactive: true}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.store.Delete(ctx, governance.KindUser, "bob", 0); err != nil {
+				t.Fatal(err)
+			}
+			if mode != "" {
+				r.driftMode(mode)
+			}
+			rec, _ := r.reconciler()
+			report, err := rec.Reconcile(ctx, "dir", "user:sec")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report.Leavers != 2 || len(report.Entitlements) < 2 || report.Entitlements[0].Entitlement != "readers" ||
+				!slices.Equal(report.Entitlements[0].Leavers, []string{"ada", "bob"}) {
+				t.Fatalf("the leavers' access, first in the report: %+v", report)
+			}
+			for _, who := range []string{"ada", "bob"} {
+				if still := r.inLDAP(who, "readers"); still != (mode == "") {
+					t.Fatalf("mode %q: the leaver %s still in the group: %v", mode, who, still)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,6 +210,16 @@ func (s *Store) LatestDrift(ctx context.Context, application string) (governance
 		return r, fmt.Errorf("redisstore: drift: %w", err)
 	}
 	return r, json.Unmarshal(raw, &r)
+}
+
+// FormerUserName reports whether a deleted person went by name (see "names:retired").
+func (s *Store) FormerUserName(ctx context.Context, name string) (bool, error) {
+	sum := sha1.Sum([]byte(uniqueName(name)))
+	ok, err := s.rdb.SIsMember(ctx, s.prefix+"names:retired", hex.EncodeToString(sum[:])).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: former user name: %w", err)
+	}
+	return ok, nil
 }
 
 // ARGV: P application holder. Lets go of the lock only if holder still has it.
