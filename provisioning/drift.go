@@ -230,82 +230,71 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	slices.Sort(d.Missing)
 	slices.Sort(d.Repaired)
 	slices.Sort(d.Ended)
-	// A leaver's access found downstream is removed in every mode but report, where it is
-	// reported as a leaver's.
-	for _, m := range d.OutOfBand {
-		left, err := r.leaver(ctx, m)
-		if err != nil {
+	// Who holds each out-of-band account: one lookup each, whatever the mode asks of it. A
+	// leaver's access is removed in every mode but report, where it is reported as a leaver's.
+	holders := make([]holder, len(d.OutOfBand))
+	for i, m := range d.OutOfBand {
+		if holders[i], err = r.holder(ctx, m); err != nil {
 			return d, nil, err
 		}
-		if left {
+		if holders[i].leaver {
 			d.Leavers = append(d.Leavers, m)
 		}
 	}
-	switch mode {
-	case DriftRevoke:
-		for _, m := range d.OutOfBand {
+	for i, m := range d.OutOfBand {
+		h := holders[i]
+		switch {
+		case mode == DriftRevoke || mode == DriftReview && h.leaver:
 			if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
 				return d, nil, err
 			}
 			d.Revoked = append(d.Revoked, m)
-		}
-	case DriftReview:
-		for _, m := range d.OutOfBand {
-			if slices.Contains(d.Leavers, m) {
-				if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
-					return d, nil, err
-				}
-				d.Revoked = append(d.Revoked, m)
-				continue
-			}
-			id, ok, err := r.holder(ctx, m)
-			if err != nil {
-				return d, nil, err
-			}
-			if !ok {
-				d.Unmatched = append(d.Unmatched, m)
-				continue
-			}
+		case mode == DriftReview && h.id == "":
+			d.Unmatched = append(d.Unmatched, m)
+		case mode == DriftReview:
 			d.UnderReview = append(d.UnderReview, m)
-			review = append(review, governance.OutOfBand{Identity: id, Entitlement: e.ID, Account: m})
+			review = append(review, governance.OutOfBand{Identity: h.id, Entitlement: e.ID, Account: m})
 		}
-		slices.Sort(d.UnderReview)
 	}
+	slices.Sort(d.UnderReview)
 	return d, review, nil
 }
 
-// leaver reports whether an account downstream is named like a person the IdP deactivated or
-// deleted.
-func (r *Reconciler) leaver(ctx context.Context, account string) (bool, error) {
-	p, err := r.Worker.People.ByUserName(ctx, account)
-	switch {
-	case err == nil:
-		return !p.Active, nil
-	case !errors.Is(err, governance.ErrNotFound):
-		return false, err
-	}
-	return r.Store.FormerUserName(ctx, account)
+// holder is who an account downstream belongs to.
+type holder struct {
+	id     string // the active identity whose account it is, "" for none
+	leaver bool   // named like a person the IdP deactivated or deleted
 }
 
-// holder is the active identity whose account downstream has the name: a person by userName,
-// else a service account by id, as Worker.identity names them. An inactive one's access is
-// not reviewed for adoption: nobody may be granted it.
-func (r *Reconciler) holder(ctx context.Context, account string) (string, bool, error) {
+// holder finds the identity whose account downstream has the name: a person by userName,
+// else a service account by id, as Worker.identity names them. An inactive one's access is not
+// reviewed for adoption (nobody may be granted it); a person's who left is a leaver's.
+func (r *Reconciler) holder(ctx context.Context, account string) (holder, error) {
 	p, err := r.Worker.People.ByUserName(ctx, account)
-	if err == nil {
-		return p.ID, p.Active, nil
+	switch {
+	case err == nil && p.Active:
+		return holder{id: p.ID}, nil
+	case err == nil:
+		return holder{leaver: true}, nil
+	case !errors.Is(err, governance.ErrNotFound):
+		return holder{}, err
 	}
-	if !errors.Is(err, governance.ErrNotFound) {
-		return "", false, err
+	if former, err := r.Store.FormerUserName(ctx, account); err != nil || former {
+		return holder{leaver: former}, err
 	}
 	if r.Worker.ServiceAccounts == nil {
-		return "", false, nil
+		return holder{}, nil
 	}
 	sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, account)
-	if errors.Is(err, governance.ErrNotFound) {
-		return "", false, nil
+	switch {
+	case errors.Is(err, governance.ErrNotFound):
+		return holder{}, nil
+	case err != nil:
+		return holder{}, err
+	case sa.State == governance.ServiceAccountActive:
+		return holder{id: sa.ID}, nil
 	}
-	return sa.ID, err == nil && sa.State == governance.ServiceAccountActive, err
+	return holder{}, nil
 }
 
 // Sweep runs the reconciliations that are due, and schedules the next of each. Applications
