@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 var _ governance.IdentityStore = (*Store)(nil)
@@ -89,6 +90,11 @@ func (s *Store) write(ctx context.Context, script *redis.Script, action string, 
 	if strings.Contains(w.Keys.Unique, "\x00") {
 		return governance.Resource{}, fmt.Errorf("%w: name holds a NUL byte", governance.ErrInvalidKey)
 	}
+	unique := names.Fold(w.Keys.Unique)
+	if unique == "" && w.Keys.Unique != "" {
+		// Nothing but invisible characters: it would read as no name at all.
+		return governance.Resource{}, fmt.Errorf("%w: name has no visible character", governance.ErrInvalidKey)
+	}
 	// Displays are stored as JSON strings: records are line-oriented, and a JSON string holds
 	// no raw newline or tab whatever the IdP sent.
 	display, err := json.Marshal(w.Keys.Display)
@@ -103,7 +109,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, action string, 
 	if w.Keys.Inactive {
 		inactive = "1"
 	}
-	args := append(head, strings.ToLower(w.Keys.Unique), display, []byte(w.Document),
+	args := append(head, unique, display, []byte(w.Document),
 		now.UnixMicro(), inactive, len(lookups))
 	for _, l := range lookups {
 		args = append(args, l)
@@ -218,7 +224,7 @@ func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (i
 
 // FindUnique and FindLookup take one round trip: the index and the resources in one script.
 func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	return s.lookup(ctx, kind, "", strings.ToLower(value), opts)
+	return s.lookup(ctx, kind, "", names.Fold(value), opts)
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
