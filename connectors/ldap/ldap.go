@@ -23,6 +23,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // Config configures one directory.
@@ -372,10 +373,10 @@ func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, d
 
 // findAccounts looks the naming values up under the user base in one search: nil for each
 // found, errAbsent for the others.
-func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
-	errs := make([]error, len(names))
+func (c *Connector) findAccounts(ctx context.Context, accounts []string) []error {
+	errs := make([]error, len(accounts))
 	var terms strings.Builder
-	for _, n := range names {
+	for _, n := range accounts {
 		terms.WriteString(filter("(%s=%s)", c.cfg.UserRDN, n))
 	}
 	err := c.with(ctx, "find accounts", func(conn *ldap.Conn) error {
@@ -385,20 +386,21 @@ func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
 		if err != nil {
 			return err
 		}
-		// By the entry's own naming value, which matches case-insensitively (uid, cn): an
-		// entry may hold other values of the attribute too.
+		// By the entry's own naming value, compared as the directory compares uid and cn
+		// (caseIgnoreMatch: case-folded and normalised), so a name typed in another form is
+		// the account the search found: an entry may hold other values of the attribute too.
 		present := make(map[string]bool, len(res.Entries))
 		for _, e := range res.Entries {
 			if dn, err := ldap.ParseDN(e.DN); err == nil && len(dn.RDNs) > 0 {
 				for _, a := range dn.RDNs[0].Attributes {
 					if strings.EqualFold(a.Type, c.cfg.UserRDN) {
-						present[strings.ToLower(a.Value)] = true
+						present[names.Fold(a.Value)] = true
 					}
 				}
 			}
 		}
-		for i, n := range names {
-			if !present[strings.ToLower(n)] {
+		for i, n := range accounts {
+			if !present[names.Fold(n)] {
 				errs[i] = errAbsent
 			}
 		}
