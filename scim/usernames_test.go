@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"net/url"
+	"sync"
 	"testing"
 )
 
@@ -80,5 +81,39 @@ func TestUserNamesCompareUnderOneFold(t *testing.T) {
 	// A name of invisible characters only would read as no name at all.
 	if rec := p.do(t, "POST", "/Users", namedUser("\u200b\u2060")); rec.Code != 400 {
 		t.Errorf("an invisible userName: %d, want 400: %s", rec.Code, rec.Body)
+	}
+}
+
+// Lookalike forms of one name created at the same moment: the uniqueness check runs on the
+// folded name inside the write, so exactly one of them is created.
+func TestLookalikesCreatedAtOnceMakeOneUser(t *testing.T) {
+	p := newInProcess(t)
+	forms := []string{"kate@example.org", "\u212Aate@example.org", "ＫＡＴＥ@example.org", "k\u200bate@example.org", "KATE@EXAMPLE.ORG", "ｋａｔｅ@example.org"}
+	codes := make(chan int, len(forms))
+	var wg sync.WaitGroup
+	for _, f := range forms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- p.do(t, "POST", "/Users", namedUser(f)).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	created := 0
+	for c := range codes {
+		switch c {
+		case 201:
+			created++
+		case 409:
+		default:
+			t.Errorf("a create answered %d", c)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d users created from %d forms of one name, want 1", created, len(forms))
+	}
+	if found := p.findUsers(t, `userName eq "kate@example.org"`); len(found) != 1 {
+		t.Fatalf("kate@example.org finds %v", found)
 	}
 }
