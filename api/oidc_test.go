@@ -180,16 +180,16 @@ func TestOIDCAddressesMustBeVerified(t *testing.T) {
 func hungIssuer(t *testing.T, hang string) (issuer string, arrived <-chan string, release func()) {
 	released := make(chan struct{})
 	asked := make(chan string, 16)
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case asked <- r.URL.Path:
 		default:
 		}
 		if hang == "keys" && r.URL.Path == "/.well-known/openid-configuration" {
+			base := "http://" + r.Host // the server's own URL, as the gateway called it
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL, "jwks_uri": srv.URL + "/keys",
-				"authorization_endpoint": srv.URL + "/authorize", "token_endpoint": srv.URL + "/token",
+			_ = json.NewEncoder(w).Encode(map[string]any{"issuer": base, "jwks_uri": base + "/keys",
+				"authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
 				"id_token_signing_alg_values_supported": []string{"RS256"}})
 			return
 		}
