@@ -46,7 +46,7 @@ type Options struct {
 	OIDC            OIDC
 	RoleGroups      map[Role][]string
 	MaxBodyBytes    int64
-	HTTPClient      *http.Client // for OIDC discovery and keys; default http.DefaultClient
+	HTTPClient      *http.Client // for OIDC discovery and keys; its Timeout is capped at OIDC.Timeout
 	// Connector answers a configured connector by name.
 	Connector func(name string) (connectors.Connector, bool)
 	// Drift reconciles applications on demand and keeps their reports.
@@ -67,14 +67,9 @@ func New(opts Options, log *zap.Logger) *Server {
 	if opts.Connector == nil {
 		opts.Connector = func(string) (connectors.Connector, bool) { return nil, false }
 	}
-	a := &authenticator{tokens: opts.Tokens, userClaim: opts.OIDC.UserClaim, people: opts.Access.People,
-		roleGroups: opts.RoleGroups, groups: opts.Identities}
+	a := &authenticator{tokens: opts.Tokens, people: opts.Access.People, roleGroups: opts.RoleGroups, groups: opts.Identities}
 	if opts.OIDC.Issuer != "" {
-		client := opts.HTTPClient
-		if client == nil {
-			client = http.DefaultClient
-		}
-		a.oidc = &oidcVerifier{cfg: opts.OIDC, client: client}
+		a.oidc = newOIDCVerifier(opts.OIDC, opts.HTTPClient)
 	}
 	return &Server{opts: opts, auth: a, log: log}
 }

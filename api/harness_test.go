@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,15 +83,7 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
 	for _, p := range people {
 		e.ids[p.name] = "u-" + p.name
-		doc := map[string]any{"userName": p.name + "@example.org", "active": p.name != "gone"}
-		if p.manager != "" {
-			doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + p.manager}}
-		}
-		raw, _ := json.Marshal(doc)
-		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + p.name, Document: raw,
-			Keys: governance.Keys{Unique: p.name + "@example.org", Display: p.name, Inactive: p.name == "gone"}}); err != nil {
-			t.Fatal(err)
-		}
+		e.createUser(ctx, "u-"+p.name, p.name+"@example.org", "idp-"+p.name, p.manager, p.name != "gone")
 	}
 	for group, members := range map[string][]string{"Catalog Admins": {"u-cat1", "u-cat2"}, "Security": {"u-sec"}, "Audit": {"u-aud"}} {
 		raw, _ := json.Marshal(map[string]any{"displayName": group})
@@ -130,6 +123,23 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	t.Cleanup(srv.Close)
 	e.url = srv.URL + api.Prefix
 	return e
+}
+
+// createUser declares a user as the IdP would: its userName is also its one email, and
+// externalID is the IdP's own id for it, which OIDC tokens carry as sub.
+func (e *env) createUser(ctx context.Context, id, userName, externalID, manager string, active bool) {
+	e.t.Helper()
+	doc := map[string]any{"userName": userName, "active": active, "externalId": externalID,
+		"emails": []any{map[string]any{"value": userName, "primary": true}}}
+	if manager != "" {
+		doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + manager}}
+	}
+	raw, _ := json.Marshal(doc)
+	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: id, Document: raw,
+		Keys: governance.Keys{Unique: userName, Display: strings.TrimSuffix(userName, "@example.org"), Inactive: !active,
+			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: externalID}, governance.EmailLookup(userName)}}}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // call sends a request as who ("" for nobody) and decodes a JSON answer into out when given.

@@ -325,14 +325,25 @@ type APIToken struct {
 
 // OIDC configures OpenID Connect bearer tokens.
 type OIDC struct {
-	// Issuer is the issuer URL; its discovery document and keys are fetched from it. Default
-	// none (OIDC off).
+	// Issuer is the issuer URL; its discovery document and keys are fetched from it. https,
+	// or http for a loopback host only (tests). Default none (OIDC off).
 	Issuer string `yaml:"issuer"`
 	// Audience is the client id tokens must be issued to. Required with Issuer.
 	Audience string `yaml:"audience"`
-	// UserClaim is the claim holding the SCIM userName of the caller. Default "email".
+	// UserClaim is the token claim that names the caller's SCIM user. Default "sub". An email
+	// address (the email claim, or any claim whose value holds an @) is accepted only when the
+	// token's email_verified is true.
 	UserClaim string `yaml:"userClaim"`
+	// UserAttribute is the SCIM user attribute UserClaim equals: externalId (default, compared
+	// exactly), userName or emails (compared under Gatehouse's name folding).
+	UserAttribute string `yaml:"userAttribute"`
+	// Timeout bounds every call to the issuer (discovery, keys) and how long a request waits
+	// for one. Default 10s; at most 1m.
+	Timeout time.Duration `yaml:"timeout"`
 }
+
+// OIDCUserAttributes are the SCIM attributes a sign-in claim can be matched against.
+var OIDCUserAttributes = []string{"externalId", "userName", "emails"}
 
 // RoleNames are the roles configuration may grant.
 var RoleNames = []string{"catalogAdmin", "securityAdmin", "auditor"}
@@ -404,7 +415,7 @@ func Defaults() Config {
 		Log:            Log{Level: "info"},
 		Redis:          Redis{Namespace: "gatehouse"},
 		SCIM:           SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
-		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "email"}},
+		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "sub", UserAttribute: "externalId", Timeout: 10 * time.Second}},
 		BreakGlass:     BreakGlass{ReviewSLA: 72 * time.Hour},
 		Provisioning:   Provisioning{MaxAttempts: 20, MaxBackoff: 5 * time.Minute, Parallel: 16},
 		ReconcileEvery: time.Hour,
@@ -549,16 +560,40 @@ func (a API) validate(bad func(field, format string, args ...any)) {
 		}
 	}
 	if a.OIDC.Issuer != "" {
-		if u, err := url.Parse(a.OIDC.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("api.oidc.issuer", "%q is not an http(s) URL", a.OIDC.Issuer)
-		}
-		if a.OIDC.Audience == "" {
-			bad("api.oidc.audience", "is required with an issuer")
-		}
-		if a.OIDC.UserClaim == "" {
-			bad("api.oidc.userClaim", "is required with an issuer")
-		}
+		a.OIDC.validate(bad)
 	}
+}
+
+func (o OIDC) validate(bad func(field, format string, args ...any)) {
+	u, err := url.Parse(o.Issuer)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		bad("api.oidc.issuer", "%q is not an http(s) URL", o.Issuer)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		bad("api.oidc.issuer", "%q uses plain http, so the keys that sign tokens would travel unauthenticated: use https "+
+			"(http is accepted only for a loopback host such as 127.0.0.1, for tests)", o.Issuer)
+	}
+	if o.Audience == "" {
+		bad("api.oidc.audience", "is required with an issuer")
+	}
+	if o.UserClaim == "" {
+		bad("api.oidc.userClaim", "is required with an issuer")
+	}
+	if !slices.Contains(OIDCUserAttributes, o.UserAttribute) {
+		bad("api.oidc.userAttribute", "%q is not one of %s", o.UserAttribute, strings.Join(OIDCUserAttributes, ", "))
+	}
+	if o.Timeout <= 0 || o.Timeout > time.Minute {
+		bad("api.oidc.timeout", "%s must be above 0s and at most 1m", o.Timeout)
+	}
+}
+
+// loopback reports whether host names this machine: localhost, or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (r Redis) validate(bad func(field, format string, args ...any)) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
@@ -85,6 +86,53 @@ connectors:
 	}
 	if strings.Contains(err.Error(), "literal-token-in-the-file") {
 		t.Error("a secret value was echoed in a validation error")
+	}
+}
+
+// An issuer over plain http would let anyone on the path swap the keys tokens are checked
+// with; http is for a provider on this machine only (tests run one on 127.0.0.1).
+func TestOIDCIssuerNeedsHTTPS(t *testing.T) {
+	for issuer, ok := range map[string]bool{
+		"https://login.example.org":          true,
+		"http://127.0.0.1:41234/oidc":        true,
+		"http://localhost:8080":              true,
+		"http://[::1]:9000":                  true,
+		"http://login.example.org":           false,
+		"http://10.0.0.7:8080":               false,
+		"http://127.0.0.1.attacker.example/": false,
+		"ftp://login.example.org":            false,
+	} {
+		cfg, err := Parse([]byte("scim: {clients: [{name: idp, token: \"sha256:"+strings.Repeat("ab", 32)+"\"}]}\n"+
+			"api: {oidc: {issuer: \""+issuer+"\", audience: gatehouse}}\n"), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		if ok != (err == nil) {
+			t.Errorf("%s: %v", issuer, err)
+		}
+		if err != nil && strings.HasPrefix(issuer, "http:") && !strings.Contains(err.Error(), "api.oidc.issuer: \""+issuer+"\" uses plain http") {
+			t.Errorf("%s: the message does not say why: %v", issuer, err)
+		}
+	}
+}
+
+// The sign-in mapping is checked with the issuer: a SCIM attribute sign-in cannot match, or an
+// unbounded wait on the issuer, is refused at start.
+func TestOIDCMappingAndTimeout(t *testing.T) {
+	cfg, err := Parse([]byte("api: {oidc: {issuer: \"https://login.example.org\", audience: g}}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.API.OIDC; o.UserClaim != "sub" || o.UserAttribute != "externalId" || o.Timeout != 10*time.Second {
+		t.Fatalf("defaults: %+v", o)
+	}
+	cfg.API.OIDC.UserAttribute, cfg.API.OIDC.Timeout = "displayName", 0
+	err = cfg.Validate()
+	for _, want := range []string{`api.oidc.userAttribute: "displayName" is not one of externalId, userName, emails`, "api.oidc.timeout: 0s must be above 0s"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // Kind names a type of identity record.
@@ -79,7 +81,7 @@ type Member struct {
 
 // Keys are the values the store indexes for a resource, derived from its document.
 type Keys struct {
-	// Unique is compared case-insensitively and must be unique per kind (userName, group displayName).
+	// Unique must be unique per kind under names.Fold (userName, group displayName).
 	Unique string
 	// Display is shown for the resource where others reference it (group members, User.groups).
 	Display string
@@ -95,6 +97,22 @@ type Keys struct {
 type Lookup struct {
 	Attr  string
 	Value string
+}
+
+// The lookup indexes of users: SCIM filters on them and sign-ins are answered without a scan.
+// The names are short because every user's record carries them.
+const (
+	// LookupExternalID indexes externalId as sent: the IdP's own id for the user, which
+	// RFC 7643 makes case-exact.
+	LookupExternalID = "xid"
+	// LookupEmail indexes every emails.value under names.Fold; build it with EmailLookup.
+	LookupEmail = "email"
+)
+
+// EmailLookup is the index entry of an email address, and what a search for it looks up:
+// addresses compare as names do, so the one that matches is the one a person reads as the same.
+func EmailLookup(address string) Lookup {
+	return Lookup{Attr: LookupEmail, Value: names.Fold(address)}
 }
 
 // Write is a create or a full replacement of a resource.
@@ -146,7 +164,7 @@ type IdentityStore interface {
 	Departed(ctx context.Context, id string) (Resource, error)
 	// Version returns the current version of a resource without loading it.
 	Version(ctx context.Context, kind Kind, id string) (int64, error)
-	// FindUnique returns the resource whose Keys.Unique equals value, case-insensitively.
+	// FindUnique returns the resource whose Keys.Unique equals value under names.Fold.
 	FindUnique(ctx context.Context, kind Kind, value string, opts ReadOptions) ([]Resource, error)
 	// FindLookup returns the resources that have value under attr in Keys.Lookups.
 	FindLookup(ctx context.Context, kind Kind, attr, value string, opts ReadOptions) ([]Resource, error)

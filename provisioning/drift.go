@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // Drift is where a target and the grants disagree: accounts holding an entitlement no grant
@@ -185,20 +185,20 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 		maps.Copy(view.people, found)
 	}
-	// Account names compare without case, as LDAP's uid and SCIM's userName do.
-	want := map[string]governance.Grant{} // account name -> grant
+	// Account names compare under names.Fold, as SCIM's userName and LDAP's uid do.
+	want := map[string]governance.Grant{} // folded account name -> grant
 	for _, g := range granted {
 		who, _, err := r.Worker.identity(ctx, g.Identity, view)
 		if err != nil {
 			return d, nil, err
 		}
-		want[strings.ToLower(who.UserName)] = g
+		want[names.Fold(who.UserName)] = g
 	}
 	var review []governance.OutOfBand
 	held := make(map[string]bool, len(members))
 	for _, m := range members {
-		held[strings.ToLower(m)] = true
-		g, ok := want[strings.ToLower(m)]
+		held[names.Fold(m)] = true
+		g, ok := want[names.Fold(m)]
 		switch {
 		case !ok:
 			d.OutOfBand = append(d.OutOfBand, m)

@@ -551,6 +551,38 @@ func TestDriftIsReportedThenRepaired(t *testing.T) {
 	}
 }
 
+// A member the directory holds under another form of a granted userName (here the accent
+// typed as a separate mark, as macOS keyboards send it) is that person's granted access, not
+// out-of-band access beside a missing grant: slapd compares uid that way, and so must drift.
+func TestDriftComparesAccountNamesUnderTheFold(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	raw, _ := json.Marshal(map[string]any{"userName": "Ren\u00e9", "active": true, "name": map[string]string{"familyName": "F"},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"manager": map[string]any{"value": "mgr"}}})
+	if _, err := r.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "rene", Document: raw,
+		Keys: governance.Keys{Unique: "Ren\u00e9", Display: "Ren\u00e9"}}); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.approved("rene", "admins"); g.Status != governance.GrantActive {
+		t.Fatalf("grant: %+v", g)
+	}
+	// One modify, removal first: slapd holds the two forms for one value.
+	retyped := goldap.NewModifyRequest("cn=admins,"+r.groups, nil)
+	retyped.Delete("member", []string{"uid=Ren\u00e9," + r.people})
+	retyped.Add("member", []string{"uid=rene\u0301," + r.people})
+	if err := r.admin().Modify(retyped); err != nil {
+		t.Fatal(err)
+	}
+	rec := &provisioning.Reconciler{Worker: r.worker, Store: r.store}
+	report, err := rec.Reconcile(ctx, "dir", "system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := entitlementsOf(report)["admins"]; report.OutOfBand != 0 || report.Missing != 0 || len(d.OutOfBand) != 0 || len(d.Missing) != 0 {
+		t.Fatalf("the same account read as drift: %+v", report)
+	}
+}
+
 // memberChange adds and removes uids in one of the rig's groups, as someone working in slapd
 // directly would.
 func (r *rig) memberChange(group string, add, remove []string) {

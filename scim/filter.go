@@ -10,6 +10,8 @@ import (
 
 	"github.com/elimity-com/scim/schema"
 	"github.com/scim2/filter-parser/v2"
+
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // errBadFilter marks a filter that parses but cannot be evaluated against the schema.
@@ -29,7 +31,7 @@ func topScope(k *resourceKind) scope { return scope{kind: k, attrs: k.attrs} }
 
 // compileFilter turns a parsed filter into a predicate, checking every attribute against the
 // schema once so that evaluation cannot fail. Attribute names match case-insensitively;
-// strings compare case-insensitively unless the attribute is caseExact; a multi-valued
+// strings compare under names.Fold unless the attribute is caseExact; a multi-valued
 // attribute matches when any of its values does.
 func compileFilter(e filter.Expression, s scope) (predicate, error) {
 	switch e := e.(type) {
@@ -237,7 +239,9 @@ func comparator(attr schema.CoreAttribute, op filter.CompareOperator, literal an
 	}
 	fold := func(s string) string { return s }
 	if !attr.CaseExact() {
-		fold = strings.ToLower
+		// As the store indexes userName and emails, so an indexed candidate and a scanned
+		// resource match the same literal.
+		fold = names.Fold
 	}
 	want = fold(want)
 	str := func(v any) (string, bool) { s, ok := v.(string); return fold(s), ok }

@@ -385,7 +385,7 @@ func (h *handler) fail(r *http.Request, err error) error {
 	case errors.As(err, &unknown):
 		return patchError(400, scimerrors.ScimTypeInvalidValue, "Member %q is neither a User nor a Group.", unknown.ID)
 	case errors.Is(err, governance.ErrInvalidKey):
-		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a NUL character, or a group lists itself as a member.")
+		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a NUL character, a name has no visible character, or a group lists itself as a member.")
 	case errors.Is(err, context.Canceled):
 		// The client has gone; nobody reads this answer.
 		return scimerrors.ScimErrorInternal

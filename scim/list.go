@@ -181,9 +181,10 @@ func (h *handler) candidates(ctx context.Context, e filter.Expression, opts gove
 			}
 			found = []governance.Resource{res}
 		case sub == "" && name == "externalid":
-			found, err = h.store.FindLookup(ctx, h.kind.kind, lookupExternalID, value, opts)
+			found, err = h.store.FindLookup(ctx, h.kind.kind, governance.LookupExternalID, value, opts)
 		case sub == "value" && name == "emails" && h.kind.kind == governance.KindUser:
-			found, err = h.store.FindLookup(ctx, h.kind.kind, lookupEmail, strings.ToLower(value), opts)
+			l := governance.EmailLookup(value)
+			found, err = h.store.FindLookup(ctx, h.kind.kind, l.Attr, l.Value, opts)
 		default:
 			return nil, false, nil
 		}

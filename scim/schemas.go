@@ -19,13 +19,6 @@ const (
 	searchRequestID    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 )
 
-// The lookup attributes the store indexes; filters on them are answered without a scan. The
-// names are short because every user's record carries them.
-const (
-	lookupExternalID = "xid"
-	lookupEmail      = "email"
-)
-
 // resourceKind describes one SCIM resource type: its schemas and how its document maps to the
 // store's keys.
 type resourceKind struct {
@@ -139,13 +132,13 @@ func (k *resourceKind) keys(doc map[string]any) governance.Keys {
 		keys.Display = dn
 	}
 	if xid, ok := doc["externalId"].(string); ok && xid != "" {
-		keys.Lookups = append(keys.Lookups, governance.Lookup{Attr: lookupExternalID, Value: xid})
+		keys.Lookups = append(keys.Lookups, governance.Lookup{Attr: governance.LookupExternalID, Value: xid})
 	}
 	emails, _ := doc["emails"].([]any)
 	for _, e := range emails {
 		if m, ok := e.(map[string]any); ok {
 			if v, ok := m["value"].(string); ok && v != "" {
-				keys.Lookups = append(keys.Lookups, governance.Lookup{Attr: lookupEmail, Value: strings.ToLower(v)})
+				keys.Lookups = append(keys.Lookups, governance.EmailLookup(v))
 			}
 		}
 	}

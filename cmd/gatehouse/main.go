@@ -516,7 +516,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 		Reviews: svc.reviews,
 		Store:   store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
-		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},
+		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
+			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	}, log), nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // Config configures one directory.
@@ -495,10 +496,10 @@ func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, d
 
 // findAccounts looks the naming values up under the user base in one search: nil for each
 // found and not locked, errLocked for each locked, errAbsent for the others.
-func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
-	errs := make([]error, len(names))
+func (c *Connector) findAccounts(ctx context.Context, accounts []string) []error {
+	errs := make([]error, len(accounts))
 	var terms strings.Builder
-	for _, n := range names {
+	for _, n := range accounts {
 		terms.WriteString(filter("(%s=%s)", c.cfg.UserRDN, n))
 	}
 	attrs := []string{"1.1"}
@@ -512,20 +513,21 @@ func (c *Connector) findAccounts(ctx context.Context, names []string) []error {
 		if err != nil {
 			return err
 		}
-		// By the entry's own naming value, which matches case-insensitively (uid, cn): an
-		// entry may hold other values of the attribute too.
+		// By the entry's own naming value, compared as the directory compares uid and cn
+		// (caseIgnoreMatch: case-folded and normalised), so a name typed in another form is
+		// the account the search found: an entry may hold other values of the attribute too.
 		locked := make(map[string]bool, len(res.Entries)) // present ones, by name: locked?
 		for _, e := range res.Entries {
 			if dn, err := ldap.ParseDN(e.DN); err == nil && len(dn.RDNs) > 0 {
 				for _, a := range dn.RDNs[0].Attributes {
 					if strings.EqualFold(a.Type, c.cfg.UserRDN) {
-						locked[strings.ToLower(a.Value)] = c.locked(e)
+						locked[names.Fold(a.Value)] = c.locked(e)
 					}
 				}
 			}
 		}
-		for i, n := range names {
-			switch l, present := locked[strings.ToLower(n)]; {
+		for i, n := range accounts {
+			switch l, present := locked[names.Fold(n)]; {
 			case !present:
 				errs[i] = errAbsent
 			case l:

@@ -448,3 +448,54 @@ func TestDisableSettingsAreChecked(t *testing.T) {
 		t.Fatalf("the defaults: %v", err)
 	}
 }
+
+// An account someone created in the directory by hand, its uid typed in another form of the
+// SCIM userName (an accent as a separate mark, fullwidth letters, capitals), is the account
+// Gatehouse looks for: slapd matches uid under caseIgnoreMatch, and the connector reads its
+// answer the same way, or it would call the account missing and refuse to grant to it.
+func TestAccountNamedInAnotherFormIsFound(t *testing.T) {
+	people, groups, _ := fresh(t)
+	c, err := ldap.New(ldap.Config{URL: slapd.URL(), BindDN: ldaptest.AdminDN, Password: ldaptest.AdminPass, UserBase: people, GroupBase: groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	admin, err := slapd.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	group := goldap.NewAddRequest("cn=staff,"+groups, nil)
+	group.Attribute("objectClass", []string{"groupOfNames"})
+	group.Attribute("cn", []string{"staff"})
+	group.Attribute("member", []string{"cn=nobody"})
+	if err := admin.Add(group); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, tc := range []struct{ inDirectory, userName string }{
+		{"rene\u0301", "Ren\u00e9"},
+		{"ＡＤＡ", "ada"},
+		{"KATE", "\u212Aate"},
+	} {
+		add := goldap.NewAddRequest("uid="+goldap.EscapeDN(tc.inDirectory)+","+people, nil)
+		add.Attribute("objectClass", []string{"inetOrgPerson"})
+		add.Attribute("uid", []string{tc.inDirectory})
+		add.Attribute("cn", []string{tc.inDirectory})
+		add.Attribute("sn", []string{tc.inDirectory})
+		if err := admin.Add(add); err != nil {
+			t.Fatal(err)
+		}
+		id := connectors.Identity{ID: strconv.Itoa(i), UserName: tc.userName}
+		if err := c.Grant(ctx, id, "staff"); err != nil {
+			t.Errorf("grant to %q, in the directory as %q: %v", tc.userName, tc.inDirectory, err)
+			continue
+		}
+		// slapd, which compares DNs its own way, says the account is now a member.
+		res, err := admin.Search(goldap.NewSearchRequest("cn=staff,"+groups, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
+			"(member="+goldap.EscapeFilter("uid="+goldap.EscapeDN(tc.inDirectory)+","+people)+")", []string{"1.1"}, nil))
+		if err != nil || len(res.Entries) != 1 {
+			t.Errorf("%q is not a member of staff after the grant (%v)", tc.inDirectory, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // The provisioning queue: "prov:due" orders jobs ("identity TAB application") by when they
@@ -214,7 +215,7 @@ func (s *Store) LatestDrift(ctx context.Context, application string) (governance
 
 // FormerUserName reports whether a deleted person went by name (see "names:retired").
 func (s *Store) FormerUserName(ctx context.Context, name string) (bool, error) {
-	sum := sha1.Sum([]byte(uniqueName(name)))
+	sum := sha1.Sum([]byte(names.Fold(name)))
 	ok, err := s.rdb.SIsMember(ctx, s.prefix+"names:retired", hex.EncodeToString(sum[:])).Result()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: former user name: %w", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 var _ governance.ServiceAccountStore = (*Store)(nil)
@@ -71,7 +72,7 @@ func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceA
 		return sa, err
 	}
 	res, err := createServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, sa.ID, raw, body, sa.Created.UnixMicro(), sa.Owner,
-		activeFlag(sa), uniqueName(sa.ID)).Slice()
+		activeFlag(sa), names.Fold(sa.ID)).Slice()
 	if err != nil {
 		return sa, fmt.Errorf("redisstore: create service account: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 var _ governance.IdentityStore = (*Store)(nil)
@@ -53,10 +54,6 @@ func (s *Store) Replace(ctx context.Context, w governance.Write) (governance.Res
 	return s.write(ctx, replaceScript, "identity.update", w, s.prefix, string(w.Kind), w.ID, strconv.FormatInt(w.IfVersion, 10))
 }
 
-// uniqueName is how a unique name (a userName, a group's displayName, a service account's id)
-// is compared and indexed.
-func uniqueName(name string) string { return strings.ToLower(name) }
-
 // validID reports whether id can be part of a key. Ids are made by the gateway (UUIDs); one
 // with a colon or a space could name another resource's key ("x:doc") or split an index
 // entry, so such an id names nothing, whatever a client sends.
@@ -93,6 +90,11 @@ func (s *Store) write(ctx context.Context, script *redis.Script, action string, 
 	if strings.Contains(w.Keys.Unique, "\x00") {
 		return governance.Resource{}, fmt.Errorf("%w: name holds a NUL byte", governance.ErrInvalidKey)
 	}
+	unique := names.Fold(w.Keys.Unique)
+	if unique == "" && w.Keys.Unique != "" {
+		// Nothing but invisible characters: it would read as no name at all.
+		return governance.Resource{}, fmt.Errorf("%w: name has no visible character", governance.ErrInvalidKey)
+	}
 	// Displays are stored as JSON strings: records are line-oriented, and a JSON string holds
 	// no raw newline or tab whatever the IdP sent.
 	display, err := json.Marshal(w.Keys.Display)
@@ -107,7 +109,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, action string, 
 	if w.Keys.Inactive {
 		inactive = "1"
 	}
-	args := append(head, uniqueName(w.Keys.Unique), display, []byte(w.Document),
+	args := append(head, unique, display, []byte(w.Document),
 		now.UnixMicro(), inactive, len(lookups))
 	for _, l := range lookups {
 		args = append(args, l)
@@ -222,7 +224,7 @@ func (s *Store) Version(ctx context.Context, kind governance.Kind, id string) (i
 
 // FindUnique and FindLookup take one round trip: the index and the resources in one script.
 func (s *Store) FindUnique(ctx context.Context, kind governance.Kind, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
-	return s.lookup(ctx, kind, "", uniqueName(value), opts)
+	return s.lookup(ctx, kind, "", names.Fold(value), opts)
 }
 
 func (s *Store) FindLookup(ctx context.Context, kind governance.Kind, attr, value string, opts governance.ReadOptions) ([]governance.Resource, error) {
