@@ -288,11 +288,12 @@ type launchView struct {
 	managers     map[string]string
 	members      map[string][]string
 	able         map[string]bool
+	owned        map[string][]string // service accounts by owner, read per candidate reviewer
 }
 
 func (r *Reviews) launchView() *launchView {
 	return &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{},
-		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}}
+		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}, owned: map[string][]string{}}
 }
 
 var _ Directory = (*launchView)(nil)
@@ -331,6 +332,26 @@ func (v *launchView) isAble(ctx context.Context, id string) bool {
 		v.able[id] = able
 	}
 	return able
+}
+
+// owns reports whether who owns the service account id. It reads the accounts of each
+// candidate reviewer once, rather than every beneficiary: reviewers are few.
+func (v *launchView) owns(ctx context.Context, who, id string) (bool, error) {
+	if v.reviews.Access.ServiceAccounts == nil {
+		return false, nil
+	}
+	owned, ok := v.owned[who]
+	if !ok {
+		accounts, err := v.reviews.Access.ServiceAccounts.OwnedBy(ctx, who)
+		if err != nil {
+			return false, err
+		}
+		for _, sa := range accounts {
+			owned = append(owned, sa.ID)
+		}
+		v.owned[who] = owned
+	}
+	return slices.Contains(owned, id), nil
 }
 
 func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]ReviewItem, error) {
@@ -403,7 +424,8 @@ func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Applica
 }
 
 // reviewer is the first able person the rules name, else the fallback's, else the campaign
-// owner; "" when even the owner is the beneficiary (the item then goes unanswered unless the
+// owner, who is neither the beneficiary nor, for a service account, its owner, nor one of
+// not; "" when even the campaign owner is excluded (the item then goes unanswered unless the
 // owner reassigns it, and is revoked by default: never certified by nobody).
 func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRule, rf RequestFor, not ...string) (string, error) {
 	for _, set := range [][]ApproverRule{rules, cy.Campaign.Fallback, {{Kind: ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
@@ -412,7 +434,14 @@ func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRul
 			return "", err
 		}
 		for _, id := range ids {
-			if id != rf.Beneficiary && !slices.Contains(not, id) && v.isAble(ctx, id) {
+			if id == rf.Beneficiary || slices.Contains(not, id) || !v.isAble(ctx, id) {
+				continue
+			}
+			owner, err := v.owns(ctx, id, rf.Beneficiary)
+			if err != nil {
+				return "", err
+			}
+			if !owner {
 				return id, nil
 			}
 		}

@@ -371,3 +371,185 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 		t.Fatalf("launched again: %d %v", n, err)
 	}
 }
+
+// A service account's access is its owner's responsibility, so its owner never reviews it: the
+// launch passes over the owner to the fallback, a reassignment to the owner is refused, and a
+// decision by whoever owns the account when deciding is refused and changes nothing.
+func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, p := range [][2]string{{"sam", "mgr"}, {"fallback", ""}} {
+		w.person(p[0], p[1])
+	}
+	w.access.ServiceAccounts = w.store
+	sas := &governance.ServiceAccounts{Store: w.store, People: w.access.People, Now: w.access.Requests.Now}
+	if _, err := sas.Create(ctx, "sam", governance.ServiceAccount{ID: "ci-bot", Name: "CI"}); err != nil {
+		t.Fatal(err)
+	}
+	// sam owns both entitlements, so the rules name sam for both grants.
+	human := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	human.Owners = []string{"sam"}
+	w.put(governance.KindEntitlement, human.ID, human)
+	robot := human
+	robot.ID, robot.Name, robot.Holders = "deploy-key", "deploy", governance.HoldersNonHumans
+	w.put(governance.KindEntitlement, robot.ID, robot)
+	adaRead := w.grantOf("ada", "db-read")
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "sam", Beneficiary: "ci-bot", Entitlement: "deploy-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	botKey := governance.GrantID(r.ID)
+
+	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
+		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	if err != nil || cycle.Items != 2 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+	item := func(grant string) governance.ReviewItem {
+		t.Helper()
+		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, grant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	if it := item(adaRead.ID); it.Reviewer != "sam" {
+		t.Fatalf("ada's item goes to %q, want its entitlement's owner", it.Reviewer)
+	}
+	if it := item(botKey); it.Reviewer != "fallback" {
+		t.Fatalf("the service account's item goes to %q, want the fallback, not its owner", it.Reviewer)
+	}
+	if _, err := reviews.Reassign(ctx, item(botKey).ID, "sec", "sam", "sam knows it"); !errors.Is(err, governance.ErrOwnAccess) {
+		t.Fatalf("reassigned to the account's owner: %v", err)
+	}
+	// The account changes hands during the cycle: its new owner, the item's reviewer, may not
+	// decide it, and the refusal leaves the item as it was.
+	if _, err := sas.Reassign(ctx, "ci-bot", "fallback", "sec", "fallback runs CI now"); err != nil {
+		t.Fatal(err)
+	}
+	before := item(botKey)
+	for _, certify := range []bool{true, false} {
+		if _, err := reviews.Decide(ctx, before.ID, "fallback", certify, "mine now"); !errors.Is(err, governance.ErrOwnAccess) {
+			t.Fatalf("the account's owner decided %v on it: %v", certify, err)
+		}
+	}
+	if after := item(botKey); after.Version != before.Version || !after.Open() {
+		t.Fatalf("a refused decision changed the item: %+v", after)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead.ID).ID, "sam", true, "needed"); err != nil {
+		t.Fatalf("sam on access he does not own: %v", err)
+	}
+}
+
+// Two levels are two people, whatever happens to the item between them: the first level
+// reassigned to the second's reviewer passes the second level to someone else; the second
+// level reassigned to, or handed over to, whoever certified the first is refused or passes
+// over them; and nobody's second decision on one item counts.
+func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, p := range [][2]string{{"carol", ""}, {"own1", ""}, {"own2", ""}, {"fallback", ""}} {
+		w.person(p[0], p[1])
+	}
+	e := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	e.Owners = []string{"own1", "own2"}
+	w.put(governance.KindEntitlement, e.ID, e)
+	adaRead, bobRead := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
+	// carol has no manager to approve or review: her grant is made straight in the store.
+	carolRead := governance.Grant{ID: "carol-read", Identity: "carol", Entitlement: "db-read", Application: "db", Request: "seeded",
+		Requester: "carol", ApprovedBy: []string{"sec"}, Status: governance.GrantActive, Starts: w.now, Created: w.now, Updated: w.now}
+	if _, _, err := w.store.CreateGrant(ctx, carolRead, nil, governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
+		t.Fatal(err)
+	}
+
+	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
+		Reviewers:   []governance.ApproverRule{{Kind: governance.ApproverManager}},
+		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
+		Fallback:    []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "two", "sec", w.now)
+	if err != nil || cycle.Items != 3 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+	item := func(g governance.Grant) governance.ReviewItem {
+		t.Helper()
+		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, g.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	for _, g := range []governance.Grant{adaRead, bobRead} {
+		if it := item(g); it.Reviewer != "mgr" || it.SecondReviewer != "own1" {
+			t.Fatalf("%s: reviewers %q then %q", g.ID, it.Reviewer, it.SecondReviewer)
+		}
+	}
+	if it := item(carolRead); it.Reviewer != "fallback" || it.SecondReviewer != "own1" {
+		t.Fatalf("carol's item: reviewers %q then %q", it.Reviewer, it.SecondReviewer)
+	}
+
+	// ada's first level goes to own1, the second level's reviewer; own1 certifies it, and the
+	// second level passes to own2, the next owner, not back to own1.
+	if _, err := reviews.Reassign(ctx, item(adaRead).ID, "mgr", "own1", "own1 knows"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(adaRead); it.Level != 2 || it.Reviewer != "own2" || !it.Open() {
+		t.Fatalf("ada's item after own1 certified its first level: level %d, reviewer %q, %s", it.Level, it.Reviewer, it.Verdict)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "second level too"); err == nil {
+		t.Fatal("own1 decided both levels of ada's item")
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own2", true, "second level"); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(adaRead); it.Verdict != governance.VerdictCertified || it.DecidedBy != "own2" || it.Steps[len(it.Steps)-1].By != "own1" {
+		t.Fatalf("ada's item: %+v", it)
+	}
+
+	// bob's first level certified by mgr: the second level may not be reassigned to mgr.
+	if _, err := reviews.Decide(ctx, item(bobRead).ID, "mgr", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	before := item(bobRead)
+	for _, by := range []string{"own1", "sec"} { // the reviewer, and the campaign owner
+		if _, err := reviews.Reassign(ctx, before.ID, by, "mgr", "mgr knows"); !errors.Is(err, governance.ErrOtherLevel) {
+			t.Fatalf("%s handed bob's second level to its first level's certifier: %v", by, err)
+		}
+	}
+	if after := item(bobRead); after.Version != before.Version || after.Reviewer != "own1" {
+		t.Fatalf("a refused reassignment changed bob's item: %+v", after)
+	}
+
+	// carol's first level certified by the fallback; own1 leaves before the second level: the
+	// hand-over passes over the fallback, who certified the first, to the campaign owner.
+	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	w.deactivate("own1")
+	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: reviews, Now: func() time.Time { return w.now }}
+	if _, err := leavers.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(carolRead); it.Level != 2 || it.Reviewer != "sec" {
+		t.Fatalf("carol's second level after own1 left: level %d, reviewer %q", it.Level, it.Reviewer)
+	}
+	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "second level too"); err == nil {
+		t.Fatal("the fallback decided both levels of carol's item")
+	}
+	if it := item(carolRead); !it.Open() {
+		t.Fatalf("carol's item: %+v", it)
+	}
+}

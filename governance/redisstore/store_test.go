@@ -60,6 +60,8 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ManyAtOnce":                          testManyAtOnce,
 	"ReviewCycle":                         testReviewCycle,
 	"ScheduledLaunchOnce":                 testScheduledLaunchOnce,
+	"ServiceAccountOwnersDoNotReviewIt":   testServiceAccountOwnersDoNotReviewIt,
+	"NobodyDecidesBothLevels":             testNobodyDecidesBothLevels,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 }
 
