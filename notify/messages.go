@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"strings"
 	"time"
 
@@ -134,12 +135,12 @@ func (c *Chat) Notify(ctx context.Context, kind string, payload any) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return fmt.Errorf("notify %s: %w", kind, withoutURL(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("notify %s: %w", kind, err)
+		return fmt.Errorf("notify %s: %w", kind, withoutURL(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -147,6 +148,16 @@ func (c *Chat) Notify(ctx context.Context, kind string, payload any) error {
 		return fmt.Errorf("notify %s: the chat webhook answered %d", kind, resp.StatusCode)
 	}
 	return nil
+}
+
+// withoutURL drops the URL from an HTTP client's error: a webhook's URL is its credential, and
+// delivery errors are logged and recorded in the audit trail.
+func withoutURL(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return fmt.Errorf("%s: %w", u.Op, u.Err)
+	}
+	return err
 }
 
 // All delivers to every notifier, trying each even when one fails; the error joins the

@@ -40,7 +40,7 @@ func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return fmt.Errorf("notify %s: %w", kind, withoutURL(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if len(w.Secret) > 0 {
@@ -50,7 +50,7 @@ func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
 	}
 	resp, err := w.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("notify %s: %w", kind, err)
+		return fmt.Errorf("notify %s: %w", kind, withoutURL(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -171,5 +171,22 @@ func TestChatDeliversReviewNotices(t *testing.T) {
 	}
 }
 
+// A webhook's URL is its credential: an error delivering to it, which is logged and recorded in
+// the audit trail, never carries it.
+func TestDeliveryErrorsKeepTheURLSecret(t *testing.T) {
+	const secret = "T0-SECRET-PATH"
+	for name, url := range map[string]string{"unreachable": "http://127.0.0.1:1/hooks/" + secret, "malformed": "http://127.0.0.1:1/hooks/" + secret + "\x7f"} {
+		for kind, n := range map[string]governance.Notifier{
+			"chat":    &notify.Chat{URL: url, Client: http.DefaultClient},
+			"webhook": &notify.Webhook{URL: url, Client: http.DefaultClient, Now: epoch},
+		} {
+			err := n.Notify(context.Background(), notice.Kind, notice)
+			if err == nil || strings.Contains(err.Error(), secret) {
+				t.Errorf("%s %s: %v", kind, name, err)
+			}
+		}
+	}
+}
+
 // epoch is the notifiers' fixed clock.
 func epoch() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
