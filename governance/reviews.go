@@ -33,6 +33,15 @@ type ReviewStore interface {
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
 
+	// NoticeDeliveries reads the deliveries of one notice of a cycle by recipient; recipients
+	// never tried are left out.
+	NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]NoticeDelivery, error)
+	// SaveNoticeDelivery stores next in place of prev (Version 0: none yet) by compare-and-swap,
+	// with its event; ErrVersionMismatch when prev is no longer what is stored.
+	SaveNoticeDelivery(ctx context.Context, prev, next NoticeDelivery, event Event) (NoticeDelivery, error)
+	// CycleNotices lists a cycle's deliveries in the order first tried.
+	CycleNotices(ctx context.Context, cycle string) ([]NoticeDelivery, error)
+
 	// AddReviewItems adds items of one cycle whose grants are still active, each once, in
 	// one step; it answers how many it added.
 	AddReviewItems(ctx context.Context, items []ReviewItem) (int, error)
@@ -248,17 +257,27 @@ func (r *Reviews) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
 
 // due is when a cycle's next duty is: the launch's next page, a reminder, the escalation, the
 // deadline; a closed cycle is due only while revocations wait for confirmation.
-func (r *Reviews) due(cy Cycle) time.Time {
+func (r *Reviews) due(cy Cycle) time.Time { return r.dueRetrying(cy, time.Time{}) }
+
+// dueRetrying is due for a cycle whose notices already due wait for a delivery's retry at
+// retry (zero: none waits), so that the cycle is not taken up at every sweep meanwhile.
+func (r *Reviews) dueRetrying(cy Cycle, retry time.Time) time.Time {
 	switch cy.State {
 	case CycleLaunching, CycleClosing:
 		return r.Now()
 	case CycleRunning:
 		at := cy.Deadline
+		notice := func(t time.Time) {
+			if !retry.IsZero() && !t.After(r.Now()) {
+				t = retry
+			}
+			at = minTime(at, t)
+		}
 		if cy.Reminded < len(cy.Campaign.Reminders) {
-			at = minTime(at, cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D()))
+			notice(cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D()))
 		}
 		if !cy.Escalated {
-			at = minTime(at, cy.Deadline.Add(-cy.Campaign.Escalation.D()))
+			notice(cy.Deadline.Add(-cy.Campaign.Escalation.D()))
 		}
 		return at
 	}

@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +34,33 @@ func (n *notes) take() []string {
 	n.sent = nil
 	slices.Sort(out)
 	return out
+}
+
+// refusing delivers every notice but those to the people it refuses, as a mail server refuses
+// a reviewer without an address, and records when each delivery was tried.
+type refusing struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	refuse map[string]bool
+	tried  map[string][]time.Duration // kind and recipient: each attempt's time since start
+	start  time.Time
+}
+
+func (n *refusing) Notify(_ context.Context, kind string, payload any) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	to := payload.(governance.ReviewNotice).To
+	n.tried[kind+" "+to] = append(n.tried[kind+" "+to], n.now().Sub(n.start))
+	if n.refuse[to] {
+		return errors.New("no email address to send it to")
+	}
+	return nil
+}
+
+func (n *refusing) attempts() map[string][]time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.tried)
 }
 
 // grantOf gives who an entitlement the way people get access: asked, approved by mgr.
@@ -551,5 +580,103 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 	}
 	if it := item(carolRead); !it.Open() {
 		t.Fatalf("carol's item: %+v", it)
+	}
+}
+
+// Each reviewer's reminder is delivered and recorded on its own: one who cannot be reached (bea,
+// sorted between ann and cid) holds back nobody and repeats nobody's reminder, however often
+// the replicas sweep; her delivery is retried after a doubling backoff, then given up and
+// reported in the audit trail, not retried for ever; the round and the escalation go on.
+func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, reviewer := range []string{"ann", "bea", "cid"} {
+		w.person(reviewer, "")
+		e := w.entitlement("db-"+reviewer, governance.RiskLow, managerPolicy.ID)
+		e.Owners = []string{reviewer}
+		w.put(governance.KindEntitlement, e.ID, e)
+		w.grantOf("ada", e.ID)
+	}
+	start := w.now
+	clock := func() time.Time { return w.now }
+	notifier := &refusing{now: clock, refuse: map[string]bool{"bea": true}, tried: map[string][]time.Duration{}, start: start}
+	replica := func() *governance.Reviews {
+		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
+	}
+	reviews := replica()
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}}, Duration: governance.Duration(2 * time.Hour),
+		Reminders: []governance.Duration{governance.Duration(90 * time.Minute)}, Escalation: governance.Duration(10 * time.Minute)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	if err != nil || cycle.Items != 3 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+
+	// Two replicas sweep every minute from the reminder's time to just before the escalation's.
+	for w.now = start.Add(30 * time.Minute); w.now.Before(start.Add(110 * time.Minute)); w.now = w.now.Add(time.Minute) {
+		var wg sync.WaitGroup
+		for _, r := range []*governance.Reviews{reviews, replica()} {
+			wg.Go(func() {
+				if _, err := r.Sweep(ctx, 10); err != nil {
+					t.Errorf("sweep at +%s: %v", w.now.Sub(start), err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	minutes := func(ms ...int) []time.Duration {
+		var out []time.Duration
+		for _, m := range ms {
+			out = append(out, time.Duration(m)*time.Minute)
+		}
+		return out
+	}
+	want := map[string][]time.Duration{
+		"review.reminder ann": minutes(30),
+		"review.reminder bea": minutes(30, 35, 45, 65, 105), // a backoff of 5 minutes, doubling, five attempts
+		"review.reminder cid": minutes(30),
+	}
+	if got := notifier.attempts(); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("deliveries tried, by minutes after the launch: %v, want %v", got, want)
+	}
+	deliveries, err := w.store.CycleNotices(ctx, cycle.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, d := range deliveries {
+		states[d.Notice+" "+d.To] = fmt.Sprintf("%s after %d", d.State, d.Attempts)
+	}
+	if want := map[string]string{"reminder-1 ann": "sent after 1", "reminder-1 bea": "failed after 5", "reminder-1 cid": "sent after 1"}; !maps.Equal(states, want) {
+		t.Fatalf("deliveries: %v, want %v", states, want)
+	}
+	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || c.Reminded != 1 || c.Escalated {
+		t.Fatalf("the cycle after its reminder round: %+v %v", c, err)
+	}
+	events := map[string]int{}
+	for _, a := range auditActions(t, w.store) {
+		if strings.HasPrefix(a, "review.notice.") || strings.HasPrefix(a, "review.remind ") {
+			events[strings.Fields(a)[0]+" "+strings.TrimPrefix(strings.Fields(a)[1], "review-notice:"+cycle.ID+".")]++
+		}
+	}
+	wantEvents := map[string]int{"review.notice.sent reminder-1.ann": 1, "review.notice.sent reminder-1.cid": 1,
+		"review.notice.retry reminder-1.bea": 4, "review.notice.failed reminder-1.bea": 1, "review.remind cycle:" + cycle.ID: 1}
+	if !maps.Equal(events, wantEvents) {
+		t.Fatalf("audit events: %v, want %v", events, wantEvents)
+	}
+
+	// The escalation goes to the owner once, bea's open item with the others.
+	for ; w.now.Before(start.Add(115 * time.Minute)); w.now = w.now.Add(time.Minute) {
+		if _, err := reviews.Sweep(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := notifier.attempts()["review.escalation sec"]; !slices.Equal(got, minutes(110)) {
+		t.Fatalf("escalations: %v", got)
+	}
+	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || !c.Escalated {
+		t.Fatalf("the cycle after its escalation: %+v %v", c, err)
 	}
 }

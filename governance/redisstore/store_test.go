@@ -62,6 +62,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ScheduledLaunchOnce":                 testScheduledLaunchOnce,
 	"ServiceAccountOwnersDoNotReviewIt":   testServiceAccountOwnersDoNotReviewIt,
 	"NobodyDecidesBothLevels":             testNobodyDecidesBothLevels,
+	"RemindersAreEachTheirOwn":            testRemindersAreEachTheirOwn,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 }
 
