@@ -66,6 +66,7 @@ var domainProblems = []domainError{
 	{governance.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
 	{governance.ErrOwnAccess, http.StatusForbidden, "own-access"},
 	{governance.ErrNotReviewer, http.StatusForbidden, "not-the-reviewer"},
+	{governance.ErrOtherLevel, http.StatusForbidden, "other-level"},
 	{governance.ErrCycleClosed, http.StatusConflict, "cycle-closed"},
 	{governance.ErrCycleOpen, http.StatusConflict, "cycle-open"},
 	{governance.ErrItemDecided, http.StatusConflict, "already-decided"},

@@ -154,3 +154,48 @@ func TestReviewCSVDefusesFormulas(t *testing.T) {
 		t.Fatalf("csv: %q %v", rows, err)
 	}
 }
+
+// Over HTTP, a service account's owner is not its reviewer (403 own-access, whether the item is
+// reassigned to them or the account is given to its reviewer), and who certified an item's
+// first level is not given its second (403 other-level).
+func TestReviewRefusesOwnersAndBothLevels(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	var r governance.Request
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, &r)
+	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(201, "cat1", "POST", "/campaigns", map[string]any{"id": "bots", "name": "Bots", "owner": "u-sec",
+		"scope":       map[string]any{"entitlements": []string{"db-robot"}},
+		"reviewers":   []any{map[string]any{"kind": "users", "users": []string{"u-ada", "u-bob"}}},
+		"secondLevel": []any{map[string]any{"kind": "users", "users": []string{"u-cat1"}}}, "duration": "72h"}, nil)
+	var cycle governance.Cycle
+	e.must(201, "sec", "POST", "/campaigns/bots/launch", nil, &cycle)
+	item := "/reviews/" + governance.ReviewItemID(cycle.ID, governance.GrantID(r.ID))
+	for who, want := range map[string]int{"ada": 0, "bob": 1} {
+		var mine struct{ Items []json.RawMessage }
+		e.must(200, who, "GET", "/reviews", nil, &mine)
+		if len(mine.Items) != want {
+			t.Fatalf("%s has %d items to review, want %d (ada owns the account)", who, len(mine.Items), want)
+		}
+	}
+	refused := func(who, path string, body any, kind string) {
+		t.Helper()
+		var p api.Problem
+		e.must(403, who, "POST", path, body, &p)
+		if p.Type != "https://gatehouse.dev/problems/"+kind {
+			t.Fatalf("%s on %s: %+v, want %s", who, path, p, kind)
+		}
+	}
+	refused("bob", item+"/reassign", map[string]any{"to": "u-ada"}, "own-access")
+	e.must(200, "bob", "POST", item+"/decision", map[string]any{"certify": true, "comment": "first level"}, nil)
+	refused("cat1", item+"/reassign", map[string]any{"to": "u-bob"}, "other-level")
+	refused("sec", item+"/reassign", map[string]any{"to": "u-bob"}, "other-level")
+	e.must(200, "sec", "POST", "/service-accounts/ci-bot/owner", map[string]string{"owner": "u-cat1", "reason": "cat1 runs CI now"}, nil)
+	refused("cat1", item+"/decision", map[string]any{"certify": true}, "own-access")
+	var it governance.ReviewItem
+	e.must(200, "aud", "GET", item, nil, &it)
+	if !it.Open() || it.Level != 2 || it.Reviewer != "u-cat1" {
+		t.Fatalf("after the refusals: %+v", it)
+	}
+}

@@ -36,9 +36,11 @@ type Campaign struct {
 	Owner string        `json:"owner"` // a user id: launches and closes early, takes escalations
 	Scope CampaignScope `json:"scope"`
 	// Reviewers are who reviews an item; the first able one is chosen. Able means an active
-	// person who is not the beneficiary: nobody reviews their own access.
+	// person who is not the beneficiary, nor its owner when the beneficiary is a service
+	// account: nobody reviews their own access.
 	Reviewers []ApproverRule `json:"reviewers"`
-	// SecondLevel, when set, reviews what the first level certified.
+	// SecondLevel, when set, reviews what the first level certified, by someone other than
+	// the first level's reviewer: one person never decides both levels of an item.
 	SecondLevel []ApproverRule `json:"secondLevel,omitempty"`
 	// Fallback reviews when the rules find nobody able; the campaign owner after that.
 	Fallback  []ApproverRule `json:"fallback,omitempty"`
@@ -98,6 +100,7 @@ var (
 	ErrCycleClosed      = errors.New("governance: the review cycle is not open for decisions")
 	ErrNotReviewer      = errors.New("governance: not the reviewer of this item")
 	ErrOwnAccess        = errors.New("governance: nobody reviews their own access")
+	ErrOtherLevel       = errors.New("governance: nobody decides both levels of a review item")
 	ErrItemDecided      = errors.New("governance: the review item is already decided")
 	ErrNotCampaignOwner = errors.New("governance: only the campaign owner may do this")
 	ErrCycleOpen        = errors.New("governance: a cycle of this campaign is still open")
@@ -241,7 +244,8 @@ type ReviewItem struct {
 	Ends          time.Time `json:"ends,omitzero"`
 	Level         int       `json:"level"` // 1, or 2 once the first level certified
 	Reviewer      string    `json:"reviewer"`
-	// SecondReviewer reviews after a first-level certification; "" without a second level.
+	// SecondReviewer reviews after a first-level certification; "" without a second level,
+	// or when the launch found nobody able for it (the campaign owner then reassigns).
 	SecondReviewer string      `json:"secondReviewer,omitempty"`
 	Verdict        Verdict     `json:"verdict"`
 	Comment        string      `json:"comment,omitempty"`
@@ -257,8 +261,8 @@ type ReviewItem struct {
 type ItemStep struct {
 	At      time.Time `json:"at"`
 	By      string    `json:"by"`
-	Action  string    `json:"action"` // "reassign", "certify"
-	To      string    `json:"to,omitempty"`
+	Action  string    `json:"action"`       // "reassign", "certify"
+	To      string    `json:"to,omitempty"` // the new reviewer; after a certification, the second level's
 	Comment string    `json:"comment,omitempty"`
 }
 
@@ -268,15 +272,22 @@ func ReviewItemID(cycle, grant string) string { return cycle + "." + grant }
 // Open reports whether the item waits for a decision.
 func (it ReviewItem) Open() bool { return it.Verdict == VerdictPending }
 
-// Decide records a reviewer's decision. A certification at the first level of a two-level
-// review goes to the second level; a revocation is final at either.
-func (it ReviewItem) Decide(c Cycle, who string, certify bool, comment string, now time.Time) (ReviewItem, error) {
-	if err := it.decidable(c, who); err != nil {
+// Decide records a reviewer's decision. owner is the beneficiary's owner when it is a service
+// account, else "": its access is the owner's responsibility, so the owner does not review it
+// either. A certification at the first level of a two-level review goes to the second level,
+// never back to the one who certified (with nobody else named, the item waits for the campaign
+// owner to reassign it, and is revoked by default); a revocation is final at either.
+func (it ReviewItem) Decide(c Cycle, who, owner string, certify bool, comment string, now time.Time) (ReviewItem, error) {
+	if err := it.decidable(c, who, owner); err != nil {
 		return it, err
 	}
-	if certify && it.Level == 1 && it.SecondReviewer != "" {
-		it.Steps = append(it.Steps, ItemStep{At: now, By: who, Action: "certify", Comment: comment})
-		it.Level, it.Reviewer = 2, it.SecondReviewer
+	if certify && it.Level == 1 && len(c.Campaign.SecondLevel) > 0 {
+		next := it.SecondReviewer
+		if next == who {
+			next = ""
+		}
+		it.Steps = append(it.Steps, ItemStep{At: now, By: who, Action: "certify", To: next, Comment: comment})
+		it.Level, it.Reviewer = 2, next
 		return it, nil
 	}
 	it.Verdict, it.Comment, it.DecidedBy, it.Decided = VerdictRevoked, comment, who, now
@@ -286,7 +297,7 @@ func (it ReviewItem) Decide(c Cycle, who string, certify bool, comment string, n
 	return it, nil
 }
 
-func (it ReviewItem) decidable(c Cycle, who string) error {
+func (it ReviewItem) decidable(c Cycle, who, owner string) error {
 	switch {
 	case c.State != CycleRunning || c.ID != it.Cycle:
 		return fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, c.ID, c.State)
@@ -294,15 +305,43 @@ func (it ReviewItem) decidable(c Cycle, who string) error {
 		return fmt.Errorf("%w: %s", ErrItemDecided, it.Verdict)
 	case who == it.Beneficiary:
 		return ErrOwnAccess
+	case owner != "" && who == owner:
+		return fmt.Errorf("%w: %s owns service account %s", ErrOwnAccess, who, it.Beneficiary)
 	case who != it.Reviewer:
 		return ErrNotReviewer
+	case it.Level == 2 && slices.Contains(it.firstLevel(), who):
+		return fmt.Errorf("%w: %s certified its first level", ErrOtherLevel, who)
+	}
+	return nil
+}
+
+// firstLevel is who certified the item's first level (none before it did).
+func (it ReviewItem) firstLevel() []string {
+	var out []string
+	for _, s := range it.Steps {
+		if s.Action == "certify" {
+			out = append(out, s.By)
+		}
+	}
+	return out
+}
+
+// otherLevel is who may not take the item at its current level, having the other: at the
+// first level, the second level's reviewer; at the second, who certified the first.
+func (it ReviewItem) otherLevel() []string {
+	if it.Level == 2 {
+		return it.firstLevel()
+	}
+	if it.SecondReviewer != "" {
+		return []string{it.SecondReviewer}
 	}
 	return nil
 }
 
 // Reassign hands an open item to another reviewer; the reviewer or the campaign owner may.
-// Nobody receives their own access to review.
-func (it ReviewItem) Reassign(c Cycle, by, to, comment string, now time.Time) (ReviewItem, error) {
+// Nobody receives their own access to review (owner as for Decide), nor the second level of
+// an item whose first level they certified.
+func (it ReviewItem) Reassign(c Cycle, by, to, owner, comment string, now time.Time) (ReviewItem, error) {
 	switch {
 	case c.State != CycleRunning || c.ID != it.Cycle:
 		return it, fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, c.ID, c.State)
@@ -312,6 +351,10 @@ func (it ReviewItem) Reassign(c Cycle, by, to, comment string, now time.Time) (R
 		return it, ErrNotReviewer
 	case to == "" || to == it.Beneficiary:
 		return it, ErrOwnAccess
+	case owner != "" && to == owner:
+		return it, fmt.Errorf("%w: %s owns service account %s", ErrOwnAccess, to, it.Beneficiary)
+	case it.Level == 2 && slices.Contains(it.firstLevel(), to):
+		return it, fmt.Errorf("%w: %s certified its first level", ErrOtherLevel, to)
 	}
 	it.Steps = append(it.Steps, ItemStep{At: now, By: by, Action: "reassign", To: to, Comment: comment})
 	it.Reviewer = to
@@ -325,6 +368,8 @@ func (it ReviewItem) Handover(to, reason string, now time.Time) (ReviewItem, err
 		return it, fmt.Errorf("%w: %s", ErrItemDecided, it.Verdict)
 	case to == it.Beneficiary:
 		return it, ErrOwnAccess
+	case it.Level == 2 && slices.Contains(it.firstLevel(), to):
+		return it, fmt.Errorf("%w: %s certified its first level", ErrOtherLevel, to)
 	}
 	it.Steps = append(it.Steps, ItemStep{At: now, By: "system", Action: "reassign", To: to, Comment: reason})
 	it.Reviewer = to

@@ -83,16 +83,18 @@ func TestReviewItemTransitions(t *testing.T) {
 	running := Cycle{ID: "c1", State: CycleRunning, Campaign: Campaign{Owner: "sec", Unanswered: UnansweredRevoke}}
 	item := ReviewItem{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ada", Level: 1, Reviewer: "mgr", Verdict: VerdictPending}
 
+	twoLevels := running
+	twoLevels.Campaign.SecondLevel = []ApproverRule{{Kind: ApproverApplicationOwners}}
 	two := item
 	two.SecondReviewer = "owner"
-	first, err := two.Decide(running, "mgr", true, "ok", reviewNow)
+	first, err := two.Decide(twoLevels, "mgr", "", true, "ok", reviewNow)
 	if err != nil || !first.Open() || first.Level != 2 || first.Reviewer != "owner" || len(first.Steps) != 1 {
 		t.Fatalf("first level certified: %+v %v", first, err)
 	}
-	if _, err := first.Decide(running, "mgr", true, "again", reviewNow); !errors.Is(err, ErrNotReviewer) {
+	if _, err := first.Decide(twoLevels, "mgr", "", true, "again", reviewNow); !errors.Is(err, ErrNotReviewer) {
 		t.Fatalf("the first level decided the second: %v", err)
 	}
-	final, err := first.Decide(running, "owner", false, "no", reviewNow)
+	final, err := first.Decide(twoLevels, "owner", "", false, "no", reviewNow)
 	if err != nil || final.Verdict != VerdictRevoked || final.DecidedBy != "owner" {
 		t.Fatalf("second level revoked: %+v %v", final, err)
 	}
@@ -107,21 +109,21 @@ func TestReviewItemTransitions(t *testing.T) {
 		"own access":     {running, "ada", ErrOwnAccess},
 		"not the review": {running, "bob", ErrNotReviewer},
 	} {
-		if _, err := item.Decide(c.cycle, c.who, true, "", reviewNow); !errors.Is(err, c.want) {
+		if _, err := item.Decide(c.cycle, c.who, "", true, "", reviewNow); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
-	if _, err := final.Decide(running, "owner", true, "", reviewNow); !errors.Is(err, ErrItemDecided) {
+	if _, err := final.Decide(twoLevels, "owner", "", true, "", reviewNow); !errors.Is(err, ErrItemDecided) {
 		t.Fatalf("a decided item decided again: %v", err)
 	}
 
-	if _, err := item.Reassign(running, "bob", "carol", "", reviewNow); !errors.Is(err, ErrNotReviewer) {
+	if _, err := item.Reassign(running, "bob", "carol", "", "", reviewNow); !errors.Is(err, ErrNotReviewer) {
 		t.Fatalf("reassigned by a stranger: %v", err)
 	}
-	if _, err := item.Reassign(running, "sec", "ada", "", reviewNow); !errors.Is(err, ErrOwnAccess) {
+	if _, err := item.Reassign(running, "sec", "ada", "", "", reviewNow); !errors.Is(err, ErrOwnAccess) {
 		t.Fatalf("reassigned to the beneficiary: %v", err)
 	}
-	if moved, err := item.Reassign(running, "sec", "carol", "", reviewNow); err != nil || moved.Reviewer != "carol" {
+	if moved, err := item.Reassign(running, "sec", "carol", "", "", reviewNow); err != nil || moved.Reviewer != "carol" {
 		t.Fatalf("the owner reassigns: %+v %v", moved, err)
 	}
 
@@ -139,7 +141,7 @@ func TestReviewItemTransitions(t *testing.T) {
 	if again, revoke := flagged.Settle(flagging, reviewNow); again.Remediation != RemediationFlagged || revoke {
 		t.Fatalf("settled twice: %+v", again)
 	}
-	certified, _ := item.Decide(running, "mgr", true, "", reviewNow)
+	certified, _ := item.Decide(running, "mgr", "", true, "", reviewNow)
 	if kept, revoke := certified.Settle(running, reviewNow); kept.Remediation != "" || revoke {
 		t.Fatalf("a certified item settled: %+v %v", kept, revoke)
 	}
@@ -147,3 +149,52 @@ func TestReviewItemTransitions(t *testing.T) {
 		t.Fatalf("remediated: %+v", done)
 	}
 }
+
+// Nobody reviews their own access, a service account's owner included, and nobody decides both
+// levels of an item, however it reached them.
+func TestReviewItemOwnersAndLevels(t *testing.T) {
+	running := Cycle{ID: "c1", State: CycleRunning, Campaign: Campaign{Owner: "sec", Unanswered: UnansweredRevoke,
+		SecondLevel: []ApproverRule{{Kind: ApproverApplicationOwners}}}}
+	robot := ReviewItem{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ci-bot", Level: 1, Reviewer: "ada", SecondReviewer: "owner",
+		Verdict: VerdictPending}
+	atSecond := func(first, second string) ReviewItem {
+		it := robot
+		it.Reviewer, it.SecondReviewer = first, second
+		it, err := it.Decide(running, first, "", true, "", reviewNow)
+		if err != nil || it.Level != 2 {
+			t.Fatalf("first level by %s: %+v %v", first, it, err)
+		}
+		return it
+	}
+	decidedByAda := atSecond("ada", "owner")
+	stale := decidedByAda
+	stale.Reviewer = "ada" // as reassigned before the rule held
+	for name, c := range map[string]struct {
+		err  error
+		want error
+	}{
+		"the owner certifies":         {errOf(robot.Decide(running, "ada", "ada", true, "", reviewNow)), ErrOwnAccess},
+		"the owner revokes":           {errOf(robot.Decide(running, "ada", "ada", false, "x", reviewNow)), ErrOwnAccess},
+		"reassigned to the owner":     {errOf(robot.Reassign(running, "sec", "bob", "bob", "", reviewNow)), ErrOwnAccess},
+		"both levels by reassignment": {errOf(decidedByAda.Reassign(running, "owner", "ada", "", "", reviewNow)), ErrOtherLevel},
+		"both levels by hand-over":    {errOf(decidedByAda.Handover("ada", "owner left", reviewNow)), ErrOtherLevel},
+		"both levels decided":         {errOf(stale.Decide(running, "ada", "", true, "", reviewNow)), ErrOtherLevel},
+	} {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: %v, want %v", name, c.err, c.want)
+		}
+	}
+	// The first level reassigned to the second's reviewer: their certification never comes
+	// back to them, and a two-level item with nobody at the second level still waits for one.
+	for name, second := range map[string]string{"the second reviewer certified the first": "ada", "nobody at the second level": ""} {
+		if it := atSecond("ada", second); it.Reviewer != "" || !it.Open() || it.Steps[0].To != "" {
+			t.Errorf("%s: %+v", name, it)
+		}
+	}
+	if it := atSecond("ada", "owner"); it.Reviewer != "owner" || it.Steps[0].To != "owner" {
+		t.Errorf("to the second level: %+v", it)
+	}
+}
+
+// errOf is the error of a transition.
+func errOf(_ ReviewItem, err error) error { return err }

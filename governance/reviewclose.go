@@ -160,25 +160,7 @@ func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
 		_, err = r.settle(ctx, cy)
 		return err
 	}
-	next := cy
-	event := Event{At: now, Actor: ReviewActor(cy.ID), Target: "cycle:" + cy.ID}
-	switch {
-	case !cy.Escalated && !now.Before(cy.Deadline.Add(-cy.Campaign.Escalation.D())):
-		next.Escalated, event.Action = true, "review.escalate"
-		if err := r.notifyOpen(ctx, cy, "review.escalation", true); err != nil {
-			return err
-		}
-	case cy.Reminded < len(cy.Campaign.Reminders) && !now.Before(cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D())):
-		next.Reminded++
-		event.Action = "review.remind"
-		if err := r.notifyOpen(ctx, cy, "review.reminder", false); err != nil {
-			return err
-		}
-	default:
-		return nil
-	}
-	_, err := r.Store.UpdateCycle(ctx, cy, next, r.due(next), event)
-	return err
+	return r.sendNotices(ctx, cy)
 }
 
 // confirmRemediations marks the items whose grants are now revoked downstream confirmed, with

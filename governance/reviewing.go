@@ -62,7 +62,10 @@ func (r *Reviews) moot(ctx context.Context, it ReviewItem, reason string) (Revie
 }
 
 // Decide records who's decision on an item. A decision on a closed cycle, on an item that is
-// not who's, or on who's own access is refused.
+// not who's, on who's own access (or a service account's that who owns), or on the second
+// level of an item whose first level who certified is refused. A first-level certification by
+// the item's second-level reviewer (it was reassigned to them) passes the second level to
+// another reviewer, chosen as the launch chose.
 func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comment string) (ReviewItem, error) {
 	action := "review.revoke"
 	if certify {
@@ -73,7 +76,16 @@ func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comm
 		if err != nil {
 			return it, err
 		}
-		decided, err := it.Decide(cy, who, certify, comment, now)
+		owner, err := r.ownerOf(ctx, it.Beneficiary)
+		if err != nil {
+			return it, err
+		}
+		if certify && it.Level == 1 && it.SecondReviewer == who && it.Reviewer == who && len(cy.Campaign.SecondLevel) > 0 {
+			if it.SecondReviewer, err = r.replacement(ctx, r.launchView(), cy, it, cy.Campaign.SecondLevel, who); err != nil {
+				return it, err
+			}
+		}
+		decided, err := it.Decide(cy, who, owner, certify, comment, now)
 		if err == nil && certify {
 			err = r.adoptable(ctx, it)
 		}
@@ -97,12 +109,45 @@ func (r *Reviews) Reassign(ctx context.Context, id, by, to, comment string) (Rev
 			if err != nil {
 				return it, err
 			}
-			return it.Reassign(cy, by, to, comment, now)
+			owner, err := r.ownerOf(ctx, it.Beneficiary)
+			if err != nil {
+				return it, err
+			}
+			return it.Reassign(cy, by, to, owner, comment, now)
 		})
 }
 
+// ownerOf is the owner of a beneficiary that is a service account, else "". It is read when
+// the decision is made, so an account given to a new owner during the cycle is theirs.
+func (r *Reviews) ownerOf(ctx context.Context, beneficiary string) (string, error) {
+	if r.Access.ServiceAccounts == nil {
+		return "", nil
+	}
+	sa, err := r.Access.ServiceAccounts.GetServiceAccount(ctx, beneficiary)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return sa.Owner, err
+}
+
+// replacement chooses another reviewer for an item as its launch would have: the first able
+// person rules name (nil: the fallback's), else the campaign owner, never the beneficiary,
+// its owner, or one of not.
+func (r *Reviews) replacement(ctx context.Context, view *launchView, cy Cycle, it ReviewItem, rules []ApproverRule, not ...string) (string, error) {
+	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+	if err != nil {
+		return "", err
+	}
+	e, app, err := view.catalog(ctx, g)
+	if err != nil {
+		return "", err
+	}
+	return view.reviewer(ctx, cy, rules, RequestFor{Beneficiary: it.Beneficiary, Entitlement: e, Application: app}, not...)
+}
+
 // ReviewerLeft hands the open items of a reviewer the IdP deactivated or deleted to the
-// campaign's fallback (else its owner), as the launch would have chosen without them.
+// campaign's fallback (else its owner), as the launch would have chosen without them, and
+// never to whoever holds the item's other level.
 func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 	items, err := r.Store.OpenItemsOf(ctx, who)
 	if err != nil {
@@ -114,15 +159,7 @@ func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 		if err != nil {
 			return err
 		}
-		g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
-		if err != nil {
-			return err
-		}
-		e, app, err := view.catalog(ctx, g)
-		if err != nil {
-			return err
-		}
-		to, err := view.reviewer(ctx, cy, nil, RequestFor{Beneficiary: it.Beneficiary, Entitlement: e, Application: app}, who)
+		to, err := r.replacement(ctx, view, cy, it, nil, append(it.otherLevel(), who)...)
 		if err != nil {
 			return err
 		}

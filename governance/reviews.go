@@ -33,6 +33,15 @@ type ReviewStore interface {
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
 
+	// NoticeDeliveries reads the deliveries of one notice of a cycle by recipient; recipients
+	// never tried are left out.
+	NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]NoticeDelivery, error)
+	// SaveNoticeDelivery stores next in place of prev (Version 0: none yet) by compare-and-swap,
+	// with its event; ErrVersionMismatch when prev is no longer what is stored.
+	SaveNoticeDelivery(ctx context.Context, prev, next NoticeDelivery, event Event) (NoticeDelivery, error)
+	// CycleNotices lists a cycle's deliveries in the order first tried.
+	CycleNotices(ctx context.Context, cycle string) ([]NoticeDelivery, error)
+
 	// AddReviewItems adds items of one cycle whose grants are still active, each once, in
 	// one step; it answers how many it added.
 	AddReviewItems(ctx context.Context, items []ReviewItem) (int, error)
@@ -248,17 +257,27 @@ func (r *Reviews) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
 
 // due is when a cycle's next duty is: the launch's next page, a reminder, the escalation, the
 // deadline; a closed cycle is due only while revocations wait for confirmation.
-func (r *Reviews) due(cy Cycle) time.Time {
+func (r *Reviews) due(cy Cycle) time.Time { return r.dueRetrying(cy, time.Time{}) }
+
+// dueRetrying is due for a cycle whose notices already due wait for a delivery's retry at
+// retry (zero: none waits), so that the cycle is not taken up at every sweep meanwhile.
+func (r *Reviews) dueRetrying(cy Cycle, retry time.Time) time.Time {
 	switch cy.State {
 	case CycleLaunching, CycleClosing:
 		return r.Now()
 	case CycleRunning:
 		at := cy.Deadline
+		notice := func(t time.Time) {
+			if !retry.IsZero() && !t.After(r.Now()) {
+				t = retry
+			}
+			at = minTime(at, t)
+		}
 		if cy.Reminded < len(cy.Campaign.Reminders) {
-			at = minTime(at, cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D()))
+			notice(cy.Deadline.Add(-cy.Campaign.Reminders[cy.Reminded].D()))
 		}
 		if !cy.Escalated {
-			at = minTime(at, cy.Deadline.Add(-cy.Campaign.Escalation.D()))
+			notice(cy.Deadline.Add(-cy.Campaign.Escalation.D()))
 		}
 		return at
 	}
@@ -288,11 +307,12 @@ type launchView struct {
 	managers     map[string]string
 	members      map[string][]string
 	able         map[string]bool
+	owned        map[string][]string // service accounts by owner, read per candidate reviewer
 }
 
 func (r *Reviews) launchView() *launchView {
 	return &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{},
-		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}}
+		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}, owned: map[string][]string{}}
 }
 
 var _ Directory = (*launchView)(nil)
@@ -331,6 +351,26 @@ func (v *launchView) isAble(ctx context.Context, id string) bool {
 		v.able[id] = able
 	}
 	return able
+}
+
+// owns reports whether who owns the service account id. It reads the accounts of each
+// candidate reviewer once, rather than every beneficiary: reviewers are few.
+func (v *launchView) owns(ctx context.Context, who, id string) (bool, error) {
+	if v.reviews.Access.ServiceAccounts == nil {
+		return false, nil
+	}
+	owned, ok := v.owned[who]
+	if !ok {
+		accounts, err := v.reviews.Access.ServiceAccounts.OwnedBy(ctx, who)
+		if err != nil {
+			return false, err
+		}
+		for _, sa := range accounts {
+			owned = append(owned, sa.ID)
+		}
+		v.owned[who] = owned
+	}
+	return slices.Contains(owned, id), nil
 }
 
 func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]ReviewItem, error) {
@@ -403,7 +443,8 @@ func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Applica
 }
 
 // reviewer is the first able person the rules name, else the fallback's, else the campaign
-// owner; "" when even the owner is the beneficiary (the item then goes unanswered unless the
+// owner, who is neither the beneficiary nor, for a service account, its owner, nor one of
+// not; "" when even the campaign owner is excluded (the item then goes unanswered unless the
 // owner reassigns it, and is revoked by default: never certified by nobody).
 func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRule, rf RequestFor, not ...string) (string, error) {
 	for _, set := range [][]ApproverRule{rules, cy.Campaign.Fallback, {{Kind: ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
@@ -412,7 +453,14 @@ func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRul
 			return "", err
 		}
 		for _, id := range ids {
-			if id != rf.Beneficiary && !slices.Contains(not, id) && v.isAble(ctx, id) {
+			if id == rf.Beneficiary || slices.Contains(not, id) || !v.isAble(ctx, id) {
+				continue
+			}
+			owner, err := v.owns(ctx, id, rf.Beneficiary)
+			if err != nil {
+				return "", err
+			}
+			if !owner {
 				return id, nil
 			}
 		}

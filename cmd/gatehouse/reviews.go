@@ -41,8 +41,8 @@ func reviewNotifier(cfg config.Reviews, now func() time.Time, log *zap.Logger) (
 	return all, nil
 }
 
-// reviewMetrics are each cycle's items, open items and unconfirmed revocations, read at each
-// scrape.
+// reviewMetrics are each cycle's items, open items and unconfirmed revocations, and a running
+// cycle's undelivered notices, read at each scrape.
 type reviewMetrics struct{ store *redisstore.Store }
 
 var (
@@ -50,11 +50,15 @@ var (
 		[]string{"cycle", "campaign", "state", "kind"}, nil)
 	reviewRemediatingDesc = prometheus.NewDesc("gatehouse_review_remediating",
 		"Revocations a closed review cycle started that are not yet confirmed downstream.", []string{"cycle", "campaign"}, nil)
+	reviewUndeliveredDesc = prometheus.NewDesc("gatehouse_review_notices_undelivered",
+		"Reminders and escalations of a running review cycle not delivered: retrying, or failed (given up; the audit trail's "+
+			"review.notice.failed events say to whom and why).", []string{"cycle", "campaign", "state"}, nil)
 )
 
 func (reviewMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- reviewItemsDesc
 	ch <- reviewRemediatingDesc
+	ch <- reviewUndeliveredDesc
 }
 
 func (m reviewMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -75,5 +79,19 @@ func (m reviewMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(reviewItemsDesc, prometheus.GaugeValue, float64(c.Items), c.ID, c.Campaign.ID, string(c.State), "all")
 		ch <- prometheus.MustNewConstMetric(reviewItemsDesc, prometheus.GaugeValue, float64(open[c.ID]), c.ID, c.Campaign.ID, string(c.State), "open")
 		ch <- prometheus.MustNewConstMetric(reviewRemediatingDesc, prometheus.GaugeValue, float64(c.Remediating), c.ID, c.Campaign.ID)
+		if c.State != governance.CycleRunning {
+			continue // a closed cycle sends no more notices
+		}
+		notices, err := m.store.CycleNotices(ctx, c.ID)
+		if err != nil {
+			continue
+		}
+		undelivered := map[governance.NoticeState]int{}
+		for _, n := range notices {
+			undelivered[n.State]++
+		}
+		for _, state := range []governance.NoticeState{governance.NoticeRetrying, governance.NoticeFailed} {
+			ch <- prometheus.MustNewConstMetric(reviewUndeliveredDesc, prometheus.GaugeValue, float64(undelivered[state]), c.ID, c.Campaign.ID, string(state))
+		}
 	}
 }

@@ -279,3 +279,107 @@ func (s *Store) Reviewed(ctx context.Context, grants []string) ([]bool, error) {
 	}
 	return s.rdb.SMIsMember(ctx, s.prefix+"reviewed", members...).Result()
 }
+
+// Notice deliveries: "notice:<cycle>:<notice>:<to>" is a plain record, listed in
+// "cycle:<cycle>:notices" as "<notice>:<to>" by when it was first tried. Each part is a valid
+// id, so the colons between them are unambiguous.
+
+func noticeKey(cycle, notice, to string) (string, bool) {
+	return "notice:" + cycle + ":" + notice + ":" + to, validID(cycle) && validID(notice) && validID(to)
+}
+
+func noticeVersion(d *governance.NoticeDelivery) *int64 { return &d.Version }
+
+func (s *Store) NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]governance.NoticeDelivery, error) {
+	keys := make(map[string]string, len(to))
+	for _, who := range to {
+		if key, ok := noticeKey(cycle, notice, who); ok {
+			keys[who] = key
+		}
+	}
+	return s.notices(ctx, keys)
+}
+
+// notices reads notice records by key in one round trip, by the caller's names for them;
+// those not found are left out.
+func (s *Store) notices(ctx context.Context, keys map[string]string) (map[string]governance.NoticeDelivery, error) {
+	cmds := make(map[string]*redis.SliceCmd, len(keys))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for name, key := range keys {
+			cmds[name] = p.HMGet(ctx, s.prefix+key, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: read notices: %w", err)
+	}
+	out := make(map[string]governance.NoticeDelivery, len(keys))
+	for name, cmd := range cmds {
+		d, err := decodeRecord(keys[name], cmd.Val(), noticeVersion)
+		if errors.Is(err, governance.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+// SaveNoticeDelivery creates the record for a first attempt (prev.Version 0) and replaces it by
+// compare-and-swap after; a record another replica created first is a version mismatch.
+func (s *Store) SaveNoticeDelivery(ctx context.Context, prev, next governance.NoticeDelivery, event governance.Event) (governance.NoticeDelivery, error) {
+	key, ok := noticeKey(next.Cycle, next.Notice, next.To)
+	if !ok || prev.Cycle != next.Cycle || prev.Notice != next.Notice || prev.To != next.To {
+		return next, fmt.Errorf("%w: notice %q", governance.ErrInvalidRequest, next.ID)
+	}
+	next.Version = prev.Version + 1
+	var res []any
+	var err error
+	if prev.Version == 0 {
+		raw, body, rerr := recordAndEvent(ctx, next, &event)
+		if rerr != nil {
+			return next, rerr
+		}
+		res, err = createIndexedScript.Run(ctx, s.rdb, s.route, s.prefix, key, "cycle:"+next.Cycle+":notices", next.Notice+":"+next.To,
+			raw, body, event.At.UnixMicro()).Slice()
+	} else {
+		raw, body, rerr := changeAndEvent(ctx, prev, next, &event)
+		if rerr != nil {
+			return next, rerr
+		}
+		res, err = updatePlainScript.Run(ctx, s.rdb, s.route, s.prefix, key, strconv.FormatInt(prev.Version, 10), raw, body).Slice()
+	}
+	if err != nil {
+		return next, fmt.Errorf("redisstore: save notice %s: %w", next.ID, err)
+	}
+	if err = scriptError(res); errors.Is(err, governance.ErrConflict) {
+		err = fmt.Errorf("%w: notice %s was recorded meanwhile", governance.ErrVersionMismatch, next.ID)
+	}
+	return next, err
+}
+
+func (s *Store) CycleNotices(ctx context.Context, cycle string) ([]governance.NoticeDelivery, error) {
+	if !validID(cycle) {
+		return nil, nil
+	}
+	members, err := s.rdb.ZRange(ctx, s.prefix+"cycle:"+cycle+":notices", 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: cycle notices: %w", err)
+	}
+	keys := make(map[string]string, len(members))
+	for _, m := range members {
+		keys[m] = "notice:" + cycle + ":" + m
+	}
+	found, err := s.notices(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]governance.NoticeDelivery, 0, len(members))
+	for _, m := range members {
+		if d, ok := found[m]; ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

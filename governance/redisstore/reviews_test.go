@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +34,33 @@ func (n *notes) take() []string {
 	n.sent = nil
 	slices.Sort(out)
 	return out
+}
+
+// refusing delivers every notice but those to the people it refuses, as a mail server refuses
+// a reviewer without an address, and records when each delivery was tried.
+type refusing struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	refuse map[string]bool
+	tried  map[string][]time.Duration // kind and recipient: each attempt's time since start
+	start  time.Time
+}
+
+func (n *refusing) Notify(_ context.Context, kind string, payload any) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	to := payload.(governance.ReviewNotice).To
+	n.tried[kind+" "+to] = append(n.tried[kind+" "+to], n.now().Sub(n.start))
+	if n.refuse[to] {
+		return errors.New("no email address to send it to")
+	}
+	return nil
+}
+
+func (n *refusing) attempts() map[string][]time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.tried)
 }
 
 // grantOf gives who an entitlement the way people get access: asked, approved by mgr.
@@ -369,5 +398,285 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 	}
 	if n, err := replica().Schedule(ctx, 10); err != nil || n != 0 {
 		t.Fatalf("launched again: %d %v", n, err)
+	}
+}
+
+// A service account's access is its owner's responsibility, so its owner never reviews it: the
+// launch passes over the owner to the fallback, a reassignment to the owner is refused, and a
+// decision by whoever owns the account when deciding is refused and changes nothing.
+func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, p := range [][2]string{{"sam", "mgr"}, {"fallback", ""}} {
+		w.person(p[0], p[1])
+	}
+	w.access.ServiceAccounts = w.store
+	sas := &governance.ServiceAccounts{Store: w.store, People: w.access.People, Now: w.access.Requests.Now}
+	if _, err := sas.Create(ctx, "sam", governance.ServiceAccount{ID: "ci-bot", Name: "CI"}); err != nil {
+		t.Fatal(err)
+	}
+	// sam owns both entitlements, so the rules name sam for both grants.
+	human := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	human.Owners = []string{"sam"}
+	w.put(governance.KindEntitlement, human.ID, human)
+	robot := human
+	robot.ID, robot.Name, robot.Holders = "deploy-key", "deploy", governance.HoldersNonHumans
+	w.put(governance.KindEntitlement, robot.ID, robot)
+	adaRead := w.grantOf("ada", "db-read")
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "sam", Beneficiary: "ci-bot", Entitlement: "deploy-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	botKey := governance.GrantID(r.ID)
+
+	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
+		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	if err != nil || cycle.Items != 2 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+	item := func(grant string) governance.ReviewItem {
+		t.Helper()
+		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, grant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	if it := item(adaRead.ID); it.Reviewer != "sam" {
+		t.Fatalf("ada's item goes to %q, want its entitlement's owner", it.Reviewer)
+	}
+	if it := item(botKey); it.Reviewer != "fallback" {
+		t.Fatalf("the service account's item goes to %q, want the fallback, not its owner", it.Reviewer)
+	}
+	if _, err := reviews.Reassign(ctx, item(botKey).ID, "sec", "sam", "sam knows it"); !errors.Is(err, governance.ErrOwnAccess) {
+		t.Fatalf("reassigned to the account's owner: %v", err)
+	}
+	// The account changes hands during the cycle: its new owner, the item's reviewer, may not
+	// decide it, and the refusal leaves the item as it was.
+	if _, err := sas.Reassign(ctx, "ci-bot", "fallback", "sec", "fallback runs CI now"); err != nil {
+		t.Fatal(err)
+	}
+	before := item(botKey)
+	for _, certify := range []bool{true, false} {
+		if _, err := reviews.Decide(ctx, before.ID, "fallback", certify, "mine now"); !errors.Is(err, governance.ErrOwnAccess) {
+			t.Fatalf("the account's owner decided %v on it: %v", certify, err)
+		}
+	}
+	if after := item(botKey); after.Version != before.Version || !after.Open() {
+		t.Fatalf("a refused decision changed the item: %+v", after)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead.ID).ID, "sam", true, "needed"); err != nil {
+		t.Fatalf("sam on access he does not own: %v", err)
+	}
+}
+
+// Two levels are two people, whatever happens to the item between them: the first level
+// reassigned to the second's reviewer passes the second level to someone else; the second
+// level reassigned to, or handed over to, whoever certified the first is refused or passes
+// over them; and nobody's second decision on one item counts.
+func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, p := range [][2]string{{"carol", ""}, {"own1", ""}, {"own2", ""}, {"fallback", ""}} {
+		w.person(p[0], p[1])
+	}
+	e := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	e.Owners = []string{"own1", "own2"}
+	w.put(governance.KindEntitlement, e.ID, e)
+	adaRead, bobRead := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
+	// carol has no manager to approve or review: her grant is made straight in the store.
+	carolRead := governance.Grant{ID: "carol-read", Identity: "carol", Entitlement: "db-read", Application: "db", Request: "seeded",
+		Requester: "carol", ApprovedBy: []string{"sec"}, Status: governance.GrantActive, Starts: w.now, Created: w.now, Updated: w.now}
+	if _, _, err := w.store.CreateGrant(ctx, carolRead, nil, governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
+		t.Fatal(err)
+	}
+
+	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
+		Reviewers:   []governance.ApproverRule{{Kind: governance.ApproverManager}},
+		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
+		Fallback:    []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "two", "sec", w.now)
+	if err != nil || cycle.Items != 3 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+	item := func(g governance.Grant) governance.ReviewItem {
+		t.Helper()
+		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, g.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	for _, g := range []governance.Grant{adaRead, bobRead} {
+		if it := item(g); it.Reviewer != "mgr" || it.SecondReviewer != "own1" {
+			t.Fatalf("%s: reviewers %q then %q", g.ID, it.Reviewer, it.SecondReviewer)
+		}
+	}
+	if it := item(carolRead); it.Reviewer != "fallback" || it.SecondReviewer != "own1" {
+		t.Fatalf("carol's item: reviewers %q then %q", it.Reviewer, it.SecondReviewer)
+	}
+
+	// ada's first level goes to own1, the second level's reviewer; own1 certifies it, and the
+	// second level passes to own2, the next owner, not back to own1.
+	if _, err := reviews.Reassign(ctx, item(adaRead).ID, "mgr", "own1", "own1 knows"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(adaRead); it.Level != 2 || it.Reviewer != "own2" || !it.Open() {
+		t.Fatalf("ada's item after own1 certified its first level: level %d, reviewer %q, %s", it.Level, it.Reviewer, it.Verdict)
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "second level too"); err == nil {
+		t.Fatal("own1 decided both levels of ada's item")
+	}
+	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own2", true, "second level"); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(adaRead); it.Verdict != governance.VerdictCertified || it.DecidedBy != "own2" || it.Steps[len(it.Steps)-1].By != "own1" {
+		t.Fatalf("ada's item: %+v", it)
+	}
+
+	// bob's first level certified by mgr: the second level may not be reassigned to mgr.
+	if _, err := reviews.Decide(ctx, item(bobRead).ID, "mgr", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	before := item(bobRead)
+	for _, by := range []string{"own1", "sec"} { // the reviewer, and the campaign owner
+		if _, err := reviews.Reassign(ctx, before.ID, by, "mgr", "mgr knows"); !errors.Is(err, governance.ErrOtherLevel) {
+			t.Fatalf("%s handed bob's second level to its first level's certifier: %v", by, err)
+		}
+	}
+	if after := item(bobRead); after.Version != before.Version || after.Reviewer != "own1" {
+		t.Fatalf("a refused reassignment changed bob's item: %+v", after)
+	}
+
+	// carol's first level certified by the fallback; own1 leaves before the second level: the
+	// hand-over passes over the fallback, who certified the first, to the campaign owner.
+	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "first level"); err != nil {
+		t.Fatal(err)
+	}
+	w.deactivate("own1")
+	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: reviews, Now: func() time.Time { return w.now }}
+	if _, err := leavers.Sweep(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(carolRead); it.Level != 2 || it.Reviewer != "sec" {
+		t.Fatalf("carol's second level after own1 left: level %d, reviewer %q", it.Level, it.Reviewer)
+	}
+	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "second level too"); err == nil {
+		t.Fatal("the fallback decided both levels of carol's item")
+	}
+	if it := item(carolRead); !it.Open() {
+		t.Fatalf("carol's item: %+v", it)
+	}
+}
+
+// Each reviewer's reminder is delivered and recorded on its own: one who cannot be reached (bea,
+// sorted between ann and cid) holds back nobody and repeats nobody's reminder, however often
+// the replicas sweep; her delivery is retried after a doubling backoff, then given up and
+// reported in the audit trail, not retried for ever; the round and the escalation go on.
+func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	for _, reviewer := range []string{"ann", "bea", "cid"} {
+		w.person(reviewer, "")
+		e := w.entitlement("db-"+reviewer, governance.RiskLow, managerPolicy.ID)
+		e.Owners = []string{reviewer}
+		w.put(governance.KindEntitlement, e.ID, e)
+		w.grantOf("ada", e.ID)
+	}
+	start := w.now
+	clock := func() time.Time { return w.now }
+	notifier := &refusing{now: clock, refuse: map[string]bool{"bea": true}, tried: map[string][]time.Duration{}, start: start}
+	replica := func() *governance.Reviews {
+		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
+	}
+	reviews := replica()
+	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}}, Duration: governance.Duration(2 * time.Hour),
+		Reminders: []governance.Duration{governance.Duration(90 * time.Minute)}, Escalation: governance.Duration(10 * time.Minute)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	if err != nil || cycle.Items != 3 {
+		t.Fatalf("launched: %+v %v", cycle, err)
+	}
+
+	// Two replicas sweep every minute from the reminder's time to just before the escalation's.
+	for w.now = start.Add(30 * time.Minute); w.now.Before(start.Add(110 * time.Minute)); w.now = w.now.Add(time.Minute) {
+		var wg sync.WaitGroup
+		for _, r := range []*governance.Reviews{reviews, replica()} {
+			wg.Go(func() {
+				if _, err := r.Sweep(ctx, 10); err != nil {
+					t.Errorf("sweep at +%s: %v", w.now.Sub(start), err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	minutes := func(ms ...int) []time.Duration {
+		var out []time.Duration
+		for _, m := range ms {
+			out = append(out, time.Duration(m)*time.Minute)
+		}
+		return out
+	}
+	want := map[string][]time.Duration{
+		"review.reminder ann": minutes(30),
+		"review.reminder bea": minutes(30, 35, 45, 65, 105), // a backoff of 5 minutes, doubling, five attempts
+		"review.reminder cid": minutes(30),
+	}
+	if got := notifier.attempts(); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("deliveries tried, by minutes after the launch: %v, want %v", got, want)
+	}
+	deliveries, err := w.store.CycleNotices(ctx, cycle.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, d := range deliveries {
+		states[d.Notice+" "+d.To] = fmt.Sprintf("%s after %d", d.State, d.Attempts)
+	}
+	if want := map[string]string{"reminder-1 ann": "sent after 1", "reminder-1 bea": "failed after 5", "reminder-1 cid": "sent after 1"}; !maps.Equal(states, want) {
+		t.Fatalf("deliveries: %v, want %v", states, want)
+	}
+	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || c.Reminded != 1 || c.Escalated {
+		t.Fatalf("the cycle after its reminder round: %+v %v", c, err)
+	}
+	events := map[string]int{}
+	for _, a := range auditActions(t, w.store) {
+		if strings.HasPrefix(a, "review.notice.") || strings.HasPrefix(a, "review.remind ") {
+			events[strings.Fields(a)[0]+" "+strings.TrimPrefix(strings.Fields(a)[1], "review-notice:"+cycle.ID+".")]++
+		}
+	}
+	wantEvents := map[string]int{"review.notice.sent reminder-1.ann": 1, "review.notice.sent reminder-1.cid": 1,
+		"review.notice.retry reminder-1.bea": 4, "review.notice.failed reminder-1.bea": 1, "review.remind cycle:" + cycle.ID: 1}
+	if !maps.Equal(events, wantEvents) {
+		t.Fatalf("audit events: %v, want %v", events, wantEvents)
+	}
+
+	// The escalation goes to the owner once, bea's open item with the others.
+	for ; w.now.Before(start.Add(115 * time.Minute)); w.now = w.now.Add(time.Minute) {
+		if _, err := reviews.Sweep(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := notifier.attempts()["review.escalation sec"]; !slices.Equal(got, minutes(110)) {
+		t.Fatalf("escalations: %v", got)
+	}
+	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || !c.Escalated {
+		t.Fatalf("the cycle after its escalation: %+v %v", c, err)
 	}
 }

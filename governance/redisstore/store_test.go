@@ -60,6 +60,9 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"ManyAtOnce":                          testManyAtOnce,
 	"ReviewCycle":                         testReviewCycle,
 	"ScheduledLaunchOnce":                 testScheduledLaunchOnce,
+	"ServiceAccountOwnersDoNotReviewIt":   testServiceAccountOwnersDoNotReviewIt,
+	"NobodyDecidesBothLevels":             testNobodyDecidesBothLevels,
+	"RemindersAreEachTheirOwn":            testRemindersAreEachTheirOwn,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 }
 
