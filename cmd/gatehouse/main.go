@@ -133,11 +133,7 @@ func verifyAudit(cfg config.Config, stdout io.Writer) error {
 	defer stop()
 	ctx := context.Background()
 	store := redisstore.New(rdb, cfg.Redis.Namespace, wallClock)
-	head, err := store.AuditHead(ctx)
-	if err != nil {
-		return err
-	}
-	v, err := governance.VerifyAudit(store.AuditEvents(ctx), head)
+	v, err := governance.VerifyTrail(ctx, store)
 	if err != nil {
 		return err
 	}
