@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -88,14 +91,31 @@ type Verification struct {
 // before it were seen sealed too; from the first one seen unsealed, the rest is pending. Events
 // appended or sealed during the walk are therefore never an alarm (VerifyTrail checks, after
 // the walk, that the head covers what was seen sealed).
-func VerifyAudit(events iter.Seq2[StoredEvent, error], head AuditHead) (Verification, error) {
-	return verifyChain(events, AuditHead{}, head)
+//
+// Trusted checkpoints, whose signatures the caller checked, pin the chain further: the event
+// at each one's position must be the one it counts, with the hash it signed. As each chain
+// hash covers every event before it, whoever rewrites an event at or before a checkpoint,
+// recomputing every hash and the head, is found, even with full write access to the trail.
+// Checkpoints must be obtained before the head is read, so that none is newer than it.
+func VerifyAudit(events iter.Seq2[StoredEvent, error], head AuditHead, trusted ...Checkpoint) (Verification, error) {
+	return verifyChain(events, AuditHead{}, head, trusted)
 }
 
 // verifyChain walks the events after from (a sealed position taken as verified; the zero head
 // for the start of the trail) up to the head and on, as VerifyAudit says.
-func verifyChain(events iter.Seq2[StoredEvent, error], from, head AuditHead) (Verification, error) {
+func verifyChain(events iter.Seq2[StoredEvent, error], from, head AuditHead, trusted []Checkpoint) (Verification, error) {
 	v := Verification{Sealed: from.Count, HeadID: from.ID, Hash: from.Hash}
+	pins := map[string]Checkpoint{}
+	for _, c := range trusted {
+		if c.Count > head.Count {
+			return v, fmt.Errorf("%w: the checkpoint signed at %s counts %d sealed events up to %s, the head only %d: sealed events were removed",
+				ErrAuditTampered, c.At.UTC().Format(time.RFC3339), c.Count, c.Position, head.Count)
+		}
+		if p, ok := pins[c.Position]; ok && (p.Count != c.Count || p.Hash != c.Hash) {
+			return v, fmt.Errorf("%w: two signed checkpoints disagree about position %s (was one taken from another trail?)", ErrAuditTampered, c.Position)
+		}
+		pins[c.Position] = c
+	}
 	reached := head.ID == from.ID // nothing sealed after from when the walk began
 	if reached && (head.Count != from.Count || head.Hash != from.Hash) {
 		return v, fmt.Errorf("%w: the head %s does not match the sealed position %s", ErrAuditTampered, head.ID, from.ID)
@@ -121,6 +141,13 @@ func verifyChain(events iter.Seq2[StoredEvent, error], from, head AuditHead) (Ve
 		}
 		v.Hash, v.HeadID = e.Hash, e.ID
 		v.Sealed++
+		if c, ok := pins[e.ID]; ok {
+			if c.Count != v.Sealed || c.Hash != v.Hash {
+				return v, fmt.Errorf("%w at event %s: the checkpoint signed at %s counts %d events up to it with hash %s, the trail %d with hash %s: events up to it were changed, removed or inserted and the chain recomputed",
+					ErrAuditTampered, e.ID, c.At.UTC().Format(time.RFC3339), c.Count, c.Hash, v.Sealed, v.Hash)
+			}
+			delete(pins, e.ID)
+		}
 		if !reached && e.ID == head.ID {
 			if v.Sealed != head.Count || v.Hash != head.Hash {
 				return v, fmt.Errorf("%w: the last sealed event %s does not match the head %s (%d sealed events found, the head counts %d)",
@@ -133,18 +160,23 @@ func verifyChain(events iter.Seq2[StoredEvent, error], from, head AuditHead) (Ve
 		return v, fmt.Errorf("%w: %d sealed events found, but not the head %s; the head counts %d (events removed from the end?)",
 			ErrAuditTampered, v.Sealed, head.ID, head.Count)
 	}
+	if len(pins) > 0 { // checkpoints whose position the walk did not find: name the first
+		c := slices.MinFunc(slices.Collect(maps.Values(pins)), func(a, b Checkpoint) int { return cmp.Compare(a.Count, b.Count) })
+		return v, fmt.Errorf("%w: no sealed event at %s, where the checkpoint signed at %s counts %d: events up to it were removed or rewritten",
+			ErrAuditTampered, c.Position, c.At.UTC().Format(time.RFC3339), c.Count)
+	}
 	return v, nil
 }
 
 // VerifyTrail verifies a live trail: it reads the head, walks the trail (VerifyAudit), then
 // reads the head again. The head only moves forward, so one that no longer covers every event
 // the walk found sealed was moved back, or removed, by a hand other than the sealer's.
-func VerifyTrail(ctx context.Context, trail AuditTrail) (Verification, error) {
+func VerifyTrail(ctx context.Context, trail AuditTrail, trusted ...Checkpoint) (Verification, error) {
 	head, err := trail.AuditHead(ctx)
 	if err != nil {
 		return Verification{}, err
 	}
-	v, err := VerifyAudit(trail.AuditEvents(ctx), head)
+	v, err := VerifyAudit(trail.AuditEvents(ctx), head, trusted...)
 	if err != nil {
 		return v, err
 	}

@@ -154,13 +154,14 @@ func TestAuditTamperingIsFound(t *testing.T) {
 	}
 }
 
-// appendEvents appends n events straight to the stream, as the stores' scripts do.
-func appendEvents(t *testing.T, rdb redis.UniversalClient, ns string, n int) {
+// appendEvents appends n events straight to the stream of the namespace's key prefix, as the
+// stores' scripts do.
+func appendEvents(t *testing.T, rdb redis.UniversalClient, prefix string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range n {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: "gh:{" + ns + "}:audit",
+			p.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "audit",
 				Values: []any{"e", fmt.Sprintf(`{"action":"identity.create","target":"user:%d"}`, i)}})
 		}
 		return nil
@@ -175,8 +176,9 @@ func TestAuditVerifyWhileSealingRaisesNoFalseAlarm(t *testing.T) {
 	ctx := context.Background()
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
+	prefix := "gh:{" + ns + "}:"
 	store := redisstore.New(rdb, ns, epoch)
-	appendEvents(t, rdb, ns, 2500) // a walk of three batches
+	appendEvents(t, rdb, prefix, 2500) // a walk of three batches
 	if _, err := store.SealAudit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func TestAuditVerifyWhileSealingRaisesNoFalseAlarm(t *testing.T) {
 	}
 	background.Go(func() { // writers
 		for running() {
-			appendEvents(t, rdb, ns, 20)
+			appendEvents(t, rdb, prefix, 20)
 			time.Sleep(time.Millisecond) // a steady flow, not a flood that makes each walk longer
 		}
 	})
