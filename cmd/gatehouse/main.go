@@ -390,6 +390,7 @@ type services struct {
 	connector       func(name string) (connectors.Connector, bool)
 	drift           *provisioning.Reconciler
 	reviews         *governance.Reviews
+	checkpointKeys  governance.CheckpointKeys
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -457,8 +458,12 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 			}}
 		duties = append(duties, duty{"siem", "forwarding the audit trail", forwarder.Forward})
 	}
-	if cfg.Audit.Checkpoints.SigningKey != "" {
-		checkpointer, err := newCheckpointer(cfg.Audit.Checkpoints, store, siem, now)
+	key, keys, err := checkpointKeys(cfg.Audit.Checkpoints)
+	if err != nil {
+		return services{}, fmt.Errorf("audit.checkpoints: %w", err)
+	}
+	if key != nil {
+		checkpointer, err := newCheckpointer(cfg.Audit.Checkpoints, key, keys, store, siem, now)
 		if err != nil {
 			return services{}, fmt.Errorf("audit.checkpoints: %w", err)
 		}
@@ -468,20 +473,30 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
-		reviews: reviews}, nil
+		reviews: reviews, checkpointKeys: keys}, nil
+}
+
+// checkpointKeys are the keys audit checkpoints are checked with: the public keys configured
+// and the signing key's own half. The signing key is nil when checkpoints are off.
+func checkpointKeys(cfg config.Checkpoints) (ed25519.PrivateKey, governance.CheckpointKeys, error) {
+	pubs, err := cfg.Verifiers()
+	if err != nil {
+		return nil, nil, err
+	}
+	var key ed25519.PrivateKey
+	if cfg.SigningKey != "" {
+		if key, err = cfg.Key(); err != nil {
+			return nil, nil, fmt.Errorf("signingKey: %w", err)
+		}
+		pubs = append(pubs, key.Public().(ed25519.PublicKey))
+	}
+	return key, governance.NewCheckpointKeys(pubs...), nil
 }
 
 // newCheckpointer signs the trail's head after each seal and publishes it to the file, the
 // webhook and the SIEM configured.
-func newCheckpointer(cfg config.Checkpoints, store *redisstore.Store, siem *notify.Webhook, now func() time.Time) (*governance.Checkpointer, error) {
-	key, err := cfg.Key()
-	if err != nil {
-		return nil, fmt.Errorf("signingKey: %w", err)
-	}
-	pubs, err := cfg.Verifiers()
-	if err != nil {
-		return nil, err
-	}
+func newCheckpointer(cfg config.Checkpoints, key ed25519.PrivateKey, keys governance.CheckpointKeys, store *redisstore.Store,
+	siem *notify.Webhook, now func() time.Time) (*governance.Checkpointer, error) {
 	notifier := func(hook *notify.Webhook) func(context.Context, governance.Checkpoint) error {
 		return func(ctx context.Context, c governance.Checkpoint) error {
 			return hook.Notify(ctx, "audit.checkpoint", c)
@@ -499,8 +514,7 @@ func newCheckpointer(cfg config.Checkpoints, store *redisstore.Store, siem *noti
 	if siem != nil {
 		sinks = append(sinks, governance.CheckpointSink{Name: "siem", Publish: notifier(siem)})
 	}
-	return &governance.Checkpointer{Trail: store, Store: store, Key: key,
-		Keys: governance.NewCheckpointKeys(append(pubs, key.Public().(ed25519.PublicKey))...), Sinks: sinks, Now: now}, nil
+	return &governance.Checkpointer{Trail: store, Store: store, Key: key, Keys: keys, Sinks: sinks, Now: now}, nil
 }
 
 // provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
@@ -672,8 +686,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
-		Reviews: svc.reviews,
-		Store:   store, Identities: store,
+		Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
+		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC:         api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, UserClaim: cfg.OIDC.UserClaim},
 		MaxBodyBytes: cfg.MaxBodyBytes,

@@ -123,7 +123,12 @@ func TestAuditVerify(t *testing.T) {
 	priv, pub := keygenFor(t)
 	dir := t.TempDir()
 	checkpoints := filepath.Join(dir, "checkpoints.jsonl")
-	signer, err := newCheckpointer(config.Checkpoints{SigningKey: config.Secret("file:" + priv), File: checkpoints}, store, nil, epoch)
+	signing := config.Checkpoints{SigningKey: config.Secret("file:" + priv), File: checkpoints}
+	key, keys, err := checkpointKeys(signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := newCheckpointer(signing, key, keys, store, nil, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
