@@ -157,7 +157,7 @@ func (p *Checkpointer) sign(ctx context.Context) (int, error) {
 	// Sign only a trail that extends the last checkpoint: whoever rewrote sealed history in
 	// Redis must not get a signature for it.
 	if _, err := verifyChain(p.Trail.AuditEventsAfter(ctx, base.Position), base.head(), head, nil); err != nil {
-		return 0, fmt.Errorf("the head %s is not signed: %w", head.ID, err)
+		return 0, fmt.Errorf("the head %s was not signed: %w", head.ID, err)
 	}
 	c := SignCheckpoint(p.Key, head, p.Now())
 	if err := p.Store.MoveCheckpoint(ctx, last, c); errors.Is(err, ErrVersionMismatch) {
