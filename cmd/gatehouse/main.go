@@ -175,7 +175,11 @@ func verifyAudit(cfg config.Config, check checkpointFlags, stdout io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "audit trail verifies: %d events sealed up to %s; %d appended since, not yet sealed\n", v.Sealed, v.HeadID, v.Pending)
+	if v.Sealed == 0 {
+		fmt.Fprintf(stdout, "audit trail verifies: no event sealed yet; %d appended, not yet sealed\n", v.Pending)
+	} else {
+		fmt.Fprintf(stdout, "audit trail verifies: %d events sealed up to %s; %d appended since, not yet sealed\n", v.Sealed, v.HeadID, v.Pending)
+	}
 	if len(checkpoints) == 0 {
 		fmt.Fprintln(stdout, "no checkpoint given: this shows the trail agrees with itself, not that nobody who can write to Redis rewrote it; "+
 			"give the signed checkpoints kept outside Redis with --checkpoint (docs/security.md)")

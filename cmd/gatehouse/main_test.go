@@ -150,6 +150,14 @@ func TestAuditVerify(t *testing.T) {
 	if code, out, errOut := verify(); code != 0 || !strings.Contains(out, "6 events sealed") || !strings.Contains(out, "no checkpoint given") {
 		t.Fatalf("without a checkpoint: exit %d: %s %s", code, out, errOut)
 	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("redis: {url: "+srv.URL()+", namespace: "+redistest.Namespace()+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var emptyOut, emptyErr bytes.Buffer
+	if code := run([]string{"audit", "verify", "--config", empty}, &emptyOut, &emptyErr); code != 0 || !strings.Contains(emptyOut.String(), "no event sealed yet; 0 appended") {
+		t.Fatalf("an empty trail: exit %d: %s %s", code, emptyOut.String(), emptyErr.String())
+	}
 	if code, out, errOut := verify("--checkpoint", checkpoints, "--public-key", pub); code != 0 || !strings.Contains(out, "holds all 1 signed checkpoints") {
 		t.Fatalf("with the checkpoint: exit %d: %s %s", code, out, errOut)
 	}
