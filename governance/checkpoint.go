@@ -117,7 +117,7 @@ type Checkpointer struct {
 	Sinks []CheckpointSink
 	Now   func() time.Time
 
-	signed      Checkpoint            // the newest this replica signed
+	newest      Checkpoint            // the newest this replica signed or found in the store
 	undelivered map[string]Checkpoint // by sink: the newest it has not yet received
 }
 
@@ -139,10 +139,12 @@ func (p *Checkpointer) sign(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("%w: the last checkpoint kept in Redis: %w", ErrAuditTampered, err)
 		}
 	}
-	base := last
-	if p.signed.Count > base.Count {
-		base = p.signed // the store lost or moved back what this replica signed: extend its own
+	if last.Count > p.newest.Count {
+		p.newest = last
 	}
+	// The base is the newest checkpoint this replica knows of: one that was moved back in the
+	// store, to rewrite the events after an older one, is still found.
+	base := p.newest
 	head, err := p.Trail.AuditHead(ctx)
 	if err != nil {
 		return 0, err
@@ -165,7 +167,7 @@ func (p *Checkpointer) sign(ctx context.Context) (int, error) {
 	} else if err != nil {
 		return 0, err
 	}
-	p.signed = c
+	p.newest = c
 	if p.undelivered == nil {
 		p.undelivered = map[string]Checkpoint{}
 	}

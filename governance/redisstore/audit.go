@@ -181,6 +181,8 @@ var _ governance.CheckpointStore = (*Store)(nil)
 // The last signed checkpoint: "audit:checkpoint" holds {n: its count, j: the checkpoint as
 // JSON}. It is where the next checkpoint starts checking the chain from, and what a replica
 // compares with before it records a newer one, so each head is published about once.
+// MoveCheckpoint answers ErrVersionMismatch when the record is no longer at from, or when to
+// is not ahead of from.
 
 func (s *Store) LastCheckpoint(ctx context.Context) (governance.Checkpoint, error) {
 	var c governance.Checkpoint
@@ -197,10 +199,10 @@ func (s *Store) LastCheckpoint(ctx context.Context) (governance.Checkpoint, erro
 	return c, nil
 }
 
-// ARGV: P fromCount toCount toJSON
+// ARGV: P fromCount toCount toJSON. The last checkpoint only moves forward.
 var moveCheckpointScript = redis.NewScript(`
 local key = ARGV[1] .. "audit:checkpoint"
-if (redis.call("HGET", key, "n") or "0") ~= ARGV[2] then return {"version"} end
+if (redis.call("HGET", key, "n") or "0") ~= ARGV[2] or tonumber(ARGV[3]) <= tonumber(ARGV[2]) then return {"version"} end
 redis.call("HSET", key, "n", ARGV[3], "j", ARGV[4])
 return {"ok"}
 `)

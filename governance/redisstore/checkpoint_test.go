@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -93,6 +94,71 @@ func TestCheckpointFindsARewriteWithFullRedisAccess(t *testing.T) {
 	if got := out.all(); len(got) != 1 {
 		t.Fatalf("published after the rewrite: %+v", got[1:])
 	}
+}
+
+// Moving the last checkpoint in Redis back to an older one, to rewrite the events between the
+// two, is found by every running replica that saw the newer one. A replica that never saw it
+// signs the rewrite; the newer checkpoint, held outside, still disagrees with the trail.
+func TestCheckpointMovedBackInRedis(t *testing.T) {
+	ctx := context.Background()
+	store, rdb, prefix, _ := sealedTrail(t)
+	var out published
+	a, b := checkpointer(store, out.sink("file")), checkpointer(store, out.sink("file"))
+	if n, err := a.Checkpoint(ctx); n != 1 || err != nil {
+		t.Fatalf("a signs: %d %v", n, err)
+	}
+	older := out.all()[0]
+	appendEvents(t, rdb, prefix, 5)
+	if _, err := store.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Checkpoint(ctx); n != 1 || err != nil {
+		t.Fatalf("b signs: %d %v", n, err)
+	}
+	if n, err := a.Checkpoint(ctx); n != 0 || err != nil { // a reads b's checkpoint
+		t.Fatalf("nothing new for a: %d %v", n, err)
+	}
+	newer := out.all()[1]
+
+	newest, err := store.LastCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MoveCheckpoint(ctx, newest, older); !errors.Is(err, governance.ErrVersionMismatch) {
+		t.Fatalf("the store moved a checkpoint back: %v", err)
+	}
+	if err := rdb.HSet(ctx, prefix+"audit:checkpoint", "n", older.Count, "j", mustJSON(t, older)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.RewriteAudit(ctx, rdb, prefix, 22); err != nil { // an event between the two checkpoints
+		t.Fatal(err)
+	}
+	for name, p := range map[string]*governance.Checkpointer{"a": a, "b": b} {
+		if n, err := p.Checkpoint(ctx); n != 0 || !errors.Is(err, governance.ErrAuditTampered) {
+			t.Errorf("replica %s signed the rewrite: %d %v", name, n, err)
+		}
+	}
+	if n, err := checkpointer(store, out.sink("file")).Checkpoint(ctx); n != 1 || err != nil {
+		t.Fatalf("a replica that never saw the newer checkpoint: %d %v", n, err)
+	}
+	if _, err := governance.VerifyTrail(ctx, store, out.all()[2]); err != nil {
+		t.Fatalf("the checkpoint of the rewrite alone: %v", err)
+	}
+	if _, err := governance.VerifyTrail(ctx, store, out.all()...); !errors.Is(err, governance.ErrAuditTampered) {
+		t.Fatalf("against every checkpoint held: %v", err)
+	}
+	if _, err := governance.VerifyTrail(ctx, store, newer); !errors.Is(err, governance.ErrAuditTampered) {
+		t.Fatalf("against the newer checkpoint: %v", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // A checkpoint kept in Redis that no configured key signed is not built upon.
