@@ -196,6 +196,9 @@ func verifyAudit(cfg config.Config, check checkpointFlags, stdout io.Writer) err
 // verify is an error, never skipped.
 func trustedCheckpoints(cfg config.Checkpoints, check checkpointFlags) ([]governance.Checkpoint, error) {
 	if check.file == "" {
+		if check.publicKey != "" {
+			return nil, errors.New("--public-key checks the checkpoints given with --checkpoint: give them too")
+		}
 		return nil, nil
 	}
 	pubs, err := cfg.Verifiers()

@@ -164,6 +164,9 @@ func TestAuditVerify(t *testing.T) {
 	if code, _, errOut := verify("--checkpoint", checkpoints); code != 1 || !strings.Contains(errOut, "--public-key") {
 		t.Fatalf("a checkpoint without a key to check it: exit %d: %s", code, errOut)
 	}
+	if code, _, errOut := verify("--public-key", pub); code != 1 || !strings.Contains(errOut, "--checkpoint") {
+		t.Fatalf("a key without checkpoints to check: exit %d: %s", code, errOut)
+	}
 
 	// A checkpoint signed with a key the verifier does not trust, however well it matches.
 	_, otherPub := keygenFor(t)
