@@ -32,6 +32,8 @@ type Store interface {
 	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
 	// DeadJobs lists the provisioning jobs that will not be retried.
 	DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error)
+	// LastCheckpoint is the audit trail's last signed checkpoint (zero for none).
+	LastCheckpoint(ctx context.Context) (governance.Checkpoint, error)
 }
 
 // Options configure the API.
@@ -53,6 +55,8 @@ type Options struct {
 	Drift *provisioning.Reconciler
 	// Reviews runs access-review campaigns.
 	Reviews *governance.Reviews
+	// CheckpointKeys check the audit checkpoints' signatures; none when checkpoints are off.
+	CheckpointKeys governance.CheckpointKeys
 }
 
 // Server is the REST API.
@@ -158,6 +162,7 @@ func (s *Server) routes() []route {
 
 		{"GET", "/audit/events", auditors, s.auditEvents},
 		{"GET", "/audit/export", auditors, s.auditExport},
+		{"GET", "/audit/checkpoint", auditors, s.auditCheckpoint},
 
 		{"GET", "/openapi.json", nil, s.openAPI},
 	}

@@ -173,3 +173,49 @@ func (s *Server) auditExport(c *gin.Context, _ Principal) {
 	}
 	_ = flush()
 }
+
+// AuditPosition is a sealed position of the trail: how many events are sealed up to it, and
+// its chain hash.
+type AuditPosition struct {
+	Position string `json:"position"`
+	Count    int64  `json:"count"`
+	Hash     string `json:"hash"`
+}
+
+// AuditCheckpointStatus is the trail's head beside its last signed checkpoint, both as Redis
+// holds them: what the trail's status page shows. Proof is `gatehouse audit verify` against
+// checkpoints kept outside Redis; this says whether the gateway keeps signing.
+type AuditCheckpointStatus struct {
+	Head AuditPosition `json:"head"`
+	// Checkpoint is the last one signed; null when none was (checkpoints off, or nothing sealed).
+	Checkpoint *governance.Checkpoint `json:"checkpoint"`
+	// SignatureValid says a configured key signed the checkpoint as it reads.
+	SignatureValid bool `json:"signatureValid"`
+	// SealedSinceCheckpoint counts the events sealed after the checkpoint, which only the next
+	// one will cover. It stays above zero for a second or two after a seal; if it keeps
+	// growing, checkpoints are not being signed (the gateway's log says why); below zero, the
+	// head counts fewer events than the checkpoint: sealed events were removed.
+	SealedSinceCheckpoint int64 `json:"sealedSinceCheckpoint"`
+}
+
+func (s *Server) auditCheckpoint(c *gin.Context, _ Principal) {
+	ctx := c.Request.Context()
+	// The checkpoint first: it never counts more than the head read after it.
+	last, err := s.opts.Store.LastCheckpoint(ctx)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	head, err := s.opts.Store.AuditHead(ctx)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := AuditCheckpointStatus{Head: AuditPosition{Position: head.ID, Count: head.Count, Hash: head.Hash}, SealedSinceCheckpoint: head.Count}
+	if last.Position != "" {
+		out.Checkpoint = &last
+		out.SignatureValid = s.opts.CheckpointKeys.Verify(last) == nil
+		out.SealedSinceCheckpoint = head.Count - last.Count
+	}
+	c.JSON(http.StatusOK, out)
+}

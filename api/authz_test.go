@@ -86,6 +86,7 @@ var allowed = map[string]string{
 	"POST /reviews/{id}/reassign":             "user catalogAdmin securityAdmin auditor",
 	"GET /audit/events":                       "securityAdmin auditor siem",
 	"GET /audit/export":                       "securityAdmin auditor siem",
+	"GET /audit/checkpoint":                   "securityAdmin auditor siem",
 	"GET /openapi.json":                       "anonymous user catalogAdmin securityAdmin auditor siem",
 }
 

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,12 @@ import (
 )
 
 var redisServer *redistest.Server
+
+// checkpointKey signs the env's audit checkpoints; the API is configured with its public half.
+var (
+	checkpointKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	checkpointPub = checkpointKey.Public().(ed25519.PublicKey)
+)
 
 // fake is a target system the API tests attach: it lists groups, or fails.
 type fake struct {
@@ -114,7 +121,7 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: e.now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
 			People: directory, Connector: lookupFake, Now: e.now}}}, zap.NewNop())
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})

@@ -4,14 +4,18 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -162,9 +166,112 @@ type BreakGlass struct {
 
 // Audit configures where the audit trail goes besides Redis.
 type Audit struct {
-	// SIEM receives every sealed event, in order, at least once, in batches of up to 500.
-	// Default none.
+	// SIEM receives every sealed event, in order, at least once, in batches of up to 500, and
+	// every signed checkpoint when checkpoints are on. Default none.
 	SIEM Webhook `yaml:"siem"`
+	// Checkpoints sign the trail's head after every seal and publish it outside Redis.
+	Checkpoints Checkpoints `yaml:"checkpoints"`
+}
+
+// Checkpoints configures signed checkpoints of the audit trail (docs/adr/0011): the head's
+// position, count and chain hash with the time, signed with Ed25519, published to the file,
+// the webhook and the SIEM after each seal that moved it.
+type Checkpoints struct {
+	// SigningKey is a secret reference (env:NAME or file:/path) to an Ed25519 private key in
+	// PKCS#8 PEM ("BEGIN PRIVATE KEY"), as `gatehouse audit keygen` or
+	// `openssl genpkey -algorithm ed25519` writes it. Default none: no checkpoints.
+	SigningKey Secret `yaml:"signingKey"`
+	// PublicKeys are PEM public keys ("BEGIN PUBLIC KEY") that checkpoints are checked with.
+	// `audit verify` needs the key that signed each checkpoint it is given; the gateway checks
+	// the last checkpoint with them and with its own key, so list the previous key while
+	// rotating. Default none.
+	PublicKeys []string `yaml:"publicKeys"`
+	// File is a path each checkpoint is appended to as a JSON line, synced to disk. Default none.
+	File string `yaml:"file"`
+	// Webhook receives each checkpoint as a POST of kind audit.checkpoint. Default none.
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Key resolves and parses the signing key. Its errors never hold the key.
+func (c Checkpoints) Key() (ed25519.PrivateKey, error) {
+	v, err := c.SigningKey.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode([]byte(v))
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PEM private key (BEGIN PRIVATE KEY): make one with `gatehouse audit keygen`")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("not a PKCS#8 private key: make one with `gatehouse audit keygen`")
+	}
+	ed, ok := key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("not an Ed25519 key: make one with `gatehouse audit keygen`")
+	}
+	return ed, nil
+}
+
+// Verifiers parses the public keys.
+func (c Checkpoints) Verifiers() ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for i, p := range c.PublicKeys {
+		key, err := ParsePublicKey([]byte(p))
+		if err != nil {
+			return nil, fmt.Errorf("publicKeys[%d]: %w", i, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// ParsePublicKey reads an Ed25519 public key in PEM ("BEGIN PUBLIC KEY", as `gatehouse audit
+// keygen` prints it and `openssl pkey -pubout` writes it).
+func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, errors.New("not a PEM public key (BEGIN PUBLIC KEY)")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("not a public key in PKIX form")
+	}
+	ed, ok := key.(ed25519.PublicKey)
+	if !ok {
+		return nil, errors.New("not an Ed25519 key")
+	}
+	return ed, nil
+}
+
+func (c Checkpoints) validate(siem Webhook, bad func(field, format string, args ...any)) {
+	c.validateVerifier(bad)
+	c.Webhook.validate("audit.checkpoints.webhook", bad)
+	if c.File != "" {
+		if dir, err := os.Stat(filepath.Dir(c.File)); err != nil || !dir.IsDir() {
+			bad("audit.checkpoints.file", "the directory of %q does not exist", c.File)
+		}
+	}
+	if c.SigningKey == "" {
+		if c.File != "" || c.Webhook.URL != "" {
+			bad("audit.checkpoints.signingKey", "is required to publish checkpoints")
+		}
+		return
+	}
+	if _, err := c.Key(); err != nil {
+		bad("audit.checkpoints.signingKey", "%v", err)
+	}
+	if c.File == "" && c.Webhook.URL == "" && siem.URL == "" {
+		bad("audit.checkpoints", "a signing key needs somewhere outside Redis to publish to: file, webhook or audit.siem")
+	}
+}
+
+func (c Checkpoints) validateVerifier(bad func(field, format string, args ...any)) {
+	for i, p := range c.PublicKeys {
+		if _, err := ParsePublicKey([]byte(p)); err != nil {
+			bad(fmt.Sprintf("audit.checkpoints.publicKeys[%d]", i), "%v", err)
+		}
+	}
 }
 
 // Connector is one target system. Exactly one of LDAP, SCIM and Webhook is set, as Type says.
@@ -529,6 +636,19 @@ func (c Config) Validate() error {
 		conn.validate(field, bad)
 	}
 	c.Audit.SIEM.validate("audit.siem", bad)
+	c.Audit.Checkpoints.validate(c.Audit.SIEM, bad)
+	return errors.Join(errs...)
+}
+
+// ValidateVerifier checks what `gatehouse audit verify` uses, and nothing else: the Redis
+// settings and the checkpoints' public keys. An auditor's configuration needs no SCIM clients.
+func (c Config) ValidateVerifier() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	c.Redis.validate(bad)
+	c.Audit.Checkpoints.validateVerifier(bad)
 	return errors.Join(errs...)
 }
 

@@ -1,8 +1,14 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,4 +185,112 @@ func TestDemoNeedsNoClient(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "scim.clients") {
 		t.Fatalf("a gateway nobody can call must be refused: %v", err)
 	}
+}
+
+// pemFile writes a PEM block to a file of its own and returns the path.
+func pemFile(t *testing.T, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The signing key is a PKCS#8 Ed25519 key behind a secret reference, the public keys PEM;
+// anything else is reported by field, without the key's content, and a key must have
+// somewhere outside Redis to publish to.
+func TestCheckpointKeys(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	pubDER, _ := x509.MarshalPKIXPublicKey(pub)
+	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+
+	good, err := Parse([]byte("audit:\n  checkpoints:\n    signingKey: file:"+pemFile(t, "PRIVATE KEY", der)+
+		"\n    file: "+filepath.Join(t.TempDir(), "checkpoints.jsonl")+"\n    publicKeys:\n      - |\n"+indentLines(pubPEM, "        ")), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.Demo = true
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	key, err := good.Audit.Checkpoints.Key()
+	if err != nil || !key.Equal(priv) {
+		t.Fatalf("signing key: %v", err)
+	}
+	if keys, err := good.Audit.Checkpoints.Verifiers(); err != nil || len(keys) != 1 || !keys[0].Equal(pub) {
+		t.Fatalf("public keys: %v %v", keys, err)
+	}
+
+	ecPath := pemFile(t, "PRIVATE KEY", ecDER)
+	bad, err := Parse([]byte(`
+demo: true
+audit:
+  checkpoints:
+    signingKey: file:`+ecPath+`
+    publicKeys: ["not a key"]
+    file: /nonexistent-dir/checkpoints.jsonl
+    webhook: {url: "nope"}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.Validate()
+	for _, want := range []string{"audit.checkpoints.signingKey: not an Ed25519 key", "audit.checkpoints.publicKeys[0]: not a PEM public key",
+		"audit.checkpoints.file:", "audit.checkpoints.webhook.url:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	ecPEM, _ := os.ReadFile(ecPath)
+	if err != nil && strings.Contains(err.Error(), strings.Split(string(ecPEM), "\n")[1]) {
+		t.Error("the signing key's content was echoed")
+	}
+
+	for yaml, want := range map[string]string{
+		"audit: {checkpoints: {signingKey: file:" + pemFile(t, "PRIVATE KEY", der) + "}}":                       "needs somewhere outside Redis",
+		"audit: {checkpoints: {file: " + filepath.Join(t.TempDir(), "c.jsonl") + "}}":                           "signingKey: is required",
+		"audit: {checkpoints: {signingKey: file:" + pemFile(t, "PUBLIC KEY", pubDER) + ", file: /tmp/c.jsonl}}": "not a PEM private key",
+	} {
+		cfg, err := Parse([]byte("demo: true\n"+yaml), env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", yaml, err, want)
+		}
+	}
+}
+
+// `audit verify` needs the Redis settings and the public keys, not a whole gateway.
+func TestVerifierNeedsOnlyRedisAndPublicKeys(t *testing.T) {
+	cfg, err := Parse([]byte("redis: {url: redis://127.0.0.1:6379, namespace: prod}\nlisten: nope\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("a gateway without SCIM clients or a listen address passed validation")
+	}
+	if err := cfg.ValidateVerifier(); err != nil {
+		t.Fatalf("the verifier's configuration: %v", err)
+	}
+	cfg.Redis.URL = "http://x"
+	cfg.Audit.Checkpoints.PublicKeys = []string{"x"}
+	if err := cfg.ValidateVerifier(); err == nil || !strings.Contains(err.Error(), "redis.url:") || !strings.Contains(err.Error(), "publicKeys[0]") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func indentLines(s, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(prefix + line + "\n")
+	}
+	return b.String()
 }

@@ -67,6 +67,34 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 	}
 }
 
+// The walk vouches for the prefix up to the head it was given. Past it, a live trail goes on
+// being sealed while it is read: a sealed event is verified while it continues the chain, and
+// one seen sealed after one seen unsealed (an earlier batch, read before the seal) is pending,
+// not an alarm. Before the head, the same is tampering.
+func TestVerifyAuditVouchesForThePrefixUpToTheHead(t *testing.T) {
+	events, _ := chain(5)
+	head := AuditHead{ID: events[2].ID, Hash: events[2].Hash, Count: 3}
+	if v, err := VerifyAudit(seq(events), head); err != nil || v.Sealed != 5 || v.HeadID != "100-4" || v.Pending != 0 {
+		t.Fatalf("two events sealed after the head was read: %+v %v", v, err)
+	}
+	seenBeforeTheirSeal := slices.Clone(events)
+	seenBeforeTheirSeal[3].Hash = ""
+	if v, err := VerifyAudit(seq(seenBeforeTheirSeal), head); err != nil || v.Sealed != 3 || v.Pending != 2 {
+		t.Fatalf("a batch read before the seal, the next after it: %+v %v", v, err)
+	}
+	if _, err := VerifyAudit(seq(seenBeforeTheirSeal), AuditHead{ID: events[4].ID, Hash: events[4].Hash, Count: 5}); !errors.Is(err, ErrAuditTampered) {
+		t.Fatalf("an unsealed event before the head: %v", err)
+	}
+	overwritten := slices.Clone(events)
+	overwritten[4].Hash = strings.Repeat("0", 64)
+	if _, err := VerifyAudit(seq(overwritten), head); !errors.Is(err, ErrAuditTampered) || !strings.Contains(err.Error(), "100-4") {
+		t.Fatalf("a sealed event past the head that does not continue the chain: %v", err)
+	}
+	if v, err := VerifyAudit(seq(events), AuditHead{}); err != nil || v.Sealed != 5 {
+		t.Fatalf("everything sealed after an empty head was read: %+v %v", v, err)
+	}
+}
+
 // BenchmarkVerifyAudit is the cost of verifying one event of a typical size (a request
 // decision with its before and after, about 2 KB); ns/op times 1,000,000 is a million-event
 // verification, Redis reads aside.

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	neturl "net/url"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,5 +89,32 @@ var _ governance.Notifier = Log{}
 
 func (l Log) Notify(_ context.Context, kind string, payload any) error {
 	l.Log.Warn("notification", zap.String("kind", kind), zap.Any("payload", payload))
+	return nil
+}
+
+// CheckpointFile appends each audit checkpoint to a file as one JSON line, and syncs it to disk
+// before reporting it kept: `gatehouse audit verify --checkpoint` reads the file as it is.
+// Put it where Redis's operators cannot write.
+type CheckpointFile struct{ Path string }
+
+// Publish appends one checkpoint.
+func (f CheckpointFile) Publish(_ context.Context, c governance.Checkpoint) error {
+	line, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	file, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoint file: %w", err)
+	}
+	if _, err = file.Write(append(line, '\n')); err == nil {
+		err = file.Sync()
+	}
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint file: %w", err)
+	}
 	return nil
 }

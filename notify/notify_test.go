@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -194,5 +197,50 @@ func TestWebhookURLsStayOutOfErrors(t *testing.T) {
 				t.Errorf("%s: the error shows the URL: %v", name, err)
 			}
 		}
+	}
+}
+
+// The checkpoint file is JSON lines that `audit verify` reads back, each checkpoint as signed;
+// a webhook body of kind audit.checkpoint reads back the same way.
+func TestCheckpointsKeptOutsideRedisReadBack(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	keys := governance.NewCheckpointKeys(key.Public().(ed25519.PublicKey))
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	first := governance.SignCheckpoint(key, governance.AuditHead{ID: "1-0", Hash: strings.Repeat("a", 64), Count: 1}, at)
+	second := governance.SignCheckpoint(key, governance.AuditHead{ID: "2-0", Hash: strings.Repeat("b", 64), Count: 2}, at.Add(time.Second))
+
+	path := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	file := notify.CheckpointFile{Path: path}
+	for _, c := range []governance.Checkpoint{first, second} {
+		if err := file.Publish(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := governance.ParseCheckpoints(data)
+	if err != nil || len(got) != 2 || got[1].Position != "2-0" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, c := range got {
+		if err := keys.Verify(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := (notify.CheckpointFile{Path: filepath.Join(t.TempDir(), "missing", "checkpoints.jsonl")}).Publish(context.Background(), first); err == nil {
+		t.Fatal("a checkpoint reported kept in a directory that does not exist")
+	}
+
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { body, _ = io.ReadAll(r.Body) }))
+	defer srv.Close()
+	hook := &notify.Webhook{URL: srv.URL, Client: srv.Client(), Now: func() time.Time { return at }}
+	if err := hook.Notify(context.Background(), "audit.checkpoint", second); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := governance.ParseCheckpoints(body); err != nil || len(got) != 1 || keys.Verify(got[0]) != nil {
+		t.Fatalf("the webhook's body %s: %+v %v", body, got, err)
 	}
 }

@@ -2,15 +2,22 @@
 //
 //	gatehouse [serve] [--config FILE]         run the gateway (the default)
 //	gatehouse check-config [--config FILE]    report every configuration problem, then exit
-//	gatehouse audit verify [--config FILE]    check the audit trail's hash chain; exit 1 if broken
+//	gatehouse audit verify [--config FILE] [--checkpoint FILE] [--public-key FILE]
+//	                                          check the audit trail's hash chain, and that it holds
+//	                                          the signed checkpoints given; exit 1 if not
+//	gatehouse audit keygen --out FILE         make a key to sign audit checkpoints with
 //	gatehouse probe URL                       exit 0 when URL answers 200 (container health checks)
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -61,18 +69,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "probe" {
 		return probe(args, stderr)
 	}
-	if cmd == "audit" && len(args) > 0 && args[0] == "verify" {
-		cmd, args = "audit verify", args[1:]
+	if cmd == "audit" && len(args) > 0 && (args[0] == "verify" || args[0] == "keygen") {
+		cmd, args = "audit "+args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if cmd == "audit keygen" {
+		out := fs.String("out", "", "file to write the private key to (PEM); it must not exist")
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if err := keygen(*out, stdout); err != nil {
+			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	configPath := fs.String("config", "", "YAML configuration file (default: the embedded demo configuration)")
+	var check checkpointFlags
+	if cmd == "audit verify" {
+		fs.StringVar(&check.file, "checkpoint", "", "signed checkpoints kept outside Redis (JSON lines): the trail must hold each one")
+		fs.StringVar(&check.publicKey, "public-key", "", "PEM public key the checkpoints are signed with, besides audit.checkpoints.publicKeys")
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg, err := load(*configPath)
 	if err == nil {
-		err = cfg.Validate()
+		if cmd == "audit verify" {
+			err = cfg.ValidateVerifier()
+		} else {
+			err = cfg.Validate()
+		}
 	}
 	switch cmd {
 	case "check-config":
@@ -87,17 +115,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
 			return 1
 		}
-		run := serve
 		if cmd == "audit verify" {
-			run = verifyAudit
+			err = verifyAudit(cfg, check, stdout)
+		} else {
+			err = serve(cfg, stdout)
 		}
-		if err := run(cfg, stdout); err != nil {
+		if err != nil {
 			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config, audit verify or probe\n", cmd)
+	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config, audit verify, audit keygen or probe\n", cmd)
 	return 2
 }
 
@@ -121,10 +150,19 @@ func probe(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// verifyAudit walks the whole trail and recomputes its chain; it changes nothing.
-func verifyAudit(cfg config.Config, stdout io.Writer) error {
+// checkpointFlags are where `audit verify` finds checkpoints and the key they are signed with.
+type checkpointFlags struct{ file, publicKey string }
+
+// verifyAudit walks the whole trail and recomputes its chain, and checks it against the signed
+// checkpoints given; it changes nothing.
+func verifyAudit(cfg config.Config, check checkpointFlags, stdout io.Writer) error {
 	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
 		return errors.New("audit verify needs the Redis the gateway uses: set redis in the configuration or GATEHOUSE_REDIS_URL")
+	}
+	// The checkpoints are read before the trail's head, so that none is newer than the head.
+	checkpoints, err := trustedCheckpoints(cfg.Audit.Checkpoints, check)
+	if err != nil {
+		return err
 	}
 	rdb, stop, err := connectRedis(cfg.Redis, zap.NewNop())
 	if err != nil {
@@ -133,16 +171,103 @@ func verifyAudit(cfg config.Config, stdout io.Writer) error {
 	defer stop()
 	ctx := context.Background()
 	store := redisstore.New(rdb, cfg.Redis.Namespace, wallClock)
-	head, err := store.AuditHead(ctx)
+	v, err := governance.VerifyTrail(ctx, store, checkpoints...)
 	if err != nil {
 		return err
 	}
-	v, err := governance.VerifyAudit(store.AuditEvents(ctx), head)
-	if err != nil {
-		return err
+	if v.Sealed == 0 {
+		fmt.Fprintf(stdout, "audit trail verifies: no event sealed yet; %d appended, not yet sealed\n", v.Pending)
+	} else {
+		fmt.Fprintf(stdout, "audit trail verifies: %d events sealed up to %s; %d appended since, not yet sealed\n", v.Sealed, v.HeadID, v.Pending)
 	}
-	fmt.Fprintf(stdout, "audit trail verifies: %d events sealed up to %s; %d appended since, not yet sealed\n", v.Sealed, v.HeadID, v.Pending)
+	if len(checkpoints) == 0 {
+		fmt.Fprintln(stdout, "no checkpoint given: this shows the trail agrees with itself, not that nobody who can write to Redis rewrote it; "+
+			"give the signed checkpoints kept outside Redis with --checkpoint (docs/security.md)")
+		return nil
+	}
+	newest := slices.MaxFunc(checkpoints, func(a, b governance.Checkpoint) int { return cmp.Compare(a.Count, b.Count) })
+	fmt.Fprintf(stdout, "it holds all %d signed checkpoints given; the newest, signed at %s with key %s, covers the first %d events, up to %s: "+
+		"none of them was changed, removed or reordered since\n",
+		len(checkpoints), newest.At.Format(time.RFC3339), newest.KeyID, newest.Count, newest.Position)
 	return nil
+}
+
+// trustedCheckpoints reads the checkpoints given and checks every signature: one that does not
+// verify is an error, never skipped.
+func trustedCheckpoints(cfg config.Checkpoints, check checkpointFlags) ([]governance.Checkpoint, error) {
+	if check.file == "" {
+		if check.publicKey != "" {
+			return nil, errors.New("--public-key checks the checkpoints given with --checkpoint: give them too")
+		}
+		return nil, nil
+	}
+	pubs, err := cfg.Verifiers()
+	if err != nil {
+		return nil, fmt.Errorf("audit.checkpoints: %w", err)
+	}
+	if check.publicKey != "" {
+		data, err := os.ReadFile(check.publicKey)
+		if err != nil {
+			return nil, fmt.Errorf("--public-key: %w", err)
+		}
+		pub, err := config.ParsePublicKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("--public-key %s: %w", check.publicKey, err)
+		}
+		pubs = append(pubs, pub)
+	}
+	if len(pubs) == 0 {
+		return nil, errors.New("checkpoints are checked with the public key that signed them: give --public-key or set audit.checkpoints.publicKeys")
+	}
+	data, err := os.ReadFile(check.file)
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint: %w", err)
+	}
+	checkpoints, err := governance.ParseCheckpoints(data)
+	if err != nil {
+		return nil, fmt.Errorf("--checkpoint %s: %w", check.file, err)
+	}
+	keys := governance.NewCheckpointKeys(pubs...)
+	for i, c := range checkpoints {
+		if err := keys.Verify(c); err != nil {
+			return nil, fmt.Errorf("--checkpoint %s, checkpoint %d: %w", check.file, i+1, err)
+		}
+	}
+	return checkpoints, nil
+}
+
+// keygen makes an Ed25519 key for signing checkpoints: the private key goes to a new file
+// only its owner may read, the public key to stdout, for the verifiers' configuration.
+func keygen(path string, stdout io.Writer) error {
+	if path == "" {
+		return errors.New("audit keygen needs --out FILE, a new file for the private key")
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("audit keygen: %w", err)
+	}
+	fmt.Fprintf(stdout, "private key written to %s: give it to the gateway as audit.checkpoints.signingKey: file:%s\n", path, path)
+	fmt.Fprintf(stdout, "key id %s; public key, for audit.checkpoints.publicKeys or --public-key:\n", governance.CheckpointKeyID(pub))
+	return pem.Encode(stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 }
 
 func load(path string) (config.Config, error) {
@@ -272,6 +397,7 @@ type services struct {
 	connector       func(name string) (connectors.Connector, bool)
 	drift           *provisioning.Reconciler
 	reviews         *governance.Reviews
+	checkpointKeys  governance.CheckpointKeys
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -341,11 +467,63 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 			}}
 		duties = append(duties, duty{"siem", "forwarding the audit trail", forwarder.Forward})
 	}
+	key, keys, err := checkpointKeys(cfg.Audit.Checkpoints)
+	if err != nil {
+		return services{}, fmt.Errorf("audit.checkpoints: %w", err)
+	}
+	if key != nil {
+		checkpointer, err := newCheckpointer(cfg.Audit.Checkpoints, key, keys, store, siem, now)
+		if err != nil {
+			return services{}, fmt.Errorf("audit.checkpoints: %w", err)
+		}
+		duties = append(duties, duty{"checkpoints", "signing and publishing audit checkpoints", checkpointer.Checkpoint})
+	}
 	for _, d := range duties {
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
-		reviews: reviews}, nil
+		reviews: reviews, checkpointKeys: keys}, nil
+}
+
+// checkpointKeys are the keys audit checkpoints are checked with: the public keys configured
+// and the signing key's own half. The signing key is nil when checkpoints are off.
+func checkpointKeys(cfg config.Checkpoints) (ed25519.PrivateKey, governance.CheckpointKeys, error) {
+	pubs, err := cfg.Verifiers()
+	if err != nil {
+		return nil, nil, err
+	}
+	var key ed25519.PrivateKey
+	if cfg.SigningKey != "" {
+		if key, err = cfg.Key(); err != nil {
+			return nil, nil, fmt.Errorf("signingKey: %w", err)
+		}
+		pubs = append(pubs, key.Public().(ed25519.PublicKey))
+	}
+	return key, governance.NewCheckpointKeys(pubs...), nil
+}
+
+// newCheckpointer signs the trail's head after each seal and publishes it to the file, the
+// webhook and the SIEM configured.
+func newCheckpointer(cfg config.Checkpoints, key ed25519.PrivateKey, keys governance.CheckpointKeys, store *redisstore.Store,
+	siem *notify.Webhook, now func() time.Time) (*governance.Checkpointer, error) {
+	notifier := func(hook *notify.Webhook) func(context.Context, governance.Checkpoint) error {
+		return func(ctx context.Context, c governance.Checkpoint) error {
+			return hook.Notify(ctx, "audit.checkpoint", c)
+		}
+	}
+	var sinks []governance.CheckpointSink
+	if cfg.File != "" {
+		sinks = append(sinks, governance.CheckpointSink{Name: "file", Publish: notify.CheckpointFile{Path: cfg.File}.Publish})
+	}
+	if hook, err := webhook(cfg.Webhook, now); err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	} else if hook != nil {
+		sinks = append(sinks, governance.CheckpointSink{Name: "webhook", Publish: notifier(hook)})
+	}
+	if siem != nil {
+		sinks = append(sinks, governance.CheckpointSink{Name: "siem", Publish: notifier(siem)})
+	}
+	return &governance.Checkpointer{Trail: store, Store: store, Key: key, Keys: keys, Sinks: sinks, Now: now}, nil
 }
 
 // provisioningMetrics are the queue's depth and its dead letters, read at each scrape.
@@ -463,7 +641,12 @@ func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(co
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := duty(ctx); err != nil && ctx.Err() == nil {
+			_, err := duty(ctx)
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, governance.ErrAuditTampered):
+				log.Error(what+": the audit trail does not verify", zap.Error(err))
+			default:
 				log.Warn(what+" failed; retrying", zap.Error(err))
 			}
 		}
@@ -513,8 +696,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
-		Reviews: svc.reviews,
-		Store:   store, Identities: store,
+		Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
+		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
 			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},

@@ -3,14 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -48,15 +56,11 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-func TestAuditVerify(t *testing.T) {
-	srv, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+// trailOf writes three decided requests (six events) to a namespace of its own and seals them.
+func trailOf(t *testing.T, srv *redistest.Server, epoch func() time.Time) (*redisstore.Store, string) {
+	t.Helper()
 	ctx := context.Background()
 	ns := redistest.Namespace()
-	epoch := func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
 	store := redisstore.New(srv.Client(t), ns, epoch)
 	var n int
 	requests := &governance.Requests{Store: store, Now: epoch, NewID: func() string { n++; return fmt.Sprintf("r%d", n) }}
@@ -74,27 +78,206 @@ func TestAuditVerify(t *testing.T) {
 	if _, err := store.SealAudit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(t.TempDir(), "gatehouse.yaml")
-	yaml := "redis: {url: " + srv.URL() + ", namespace: " + ns + "}\nscim:\n  clients: [{name: idp, token: env:GATEHOUSE_TEST_TOKEN}]\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+	return store, ns
+}
+
+// keygenFor makes a checkpoint key with `audit keygen`, and returns the private key's file and
+// the public key's.
+func keygenFor(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "checkpoint-key.pem")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"audit", "keygen", "--out", priv}, &out, &errOut); code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "PRIVATE KEY") {
+		t.Fatal("keygen showed the private key")
+	}
+	if info, err := os.Stat(priv); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the private key file: %v %v", info, err)
+	}
+	if code := run([]string{"audit", "keygen", "--out", priv}, &out, &errOut); code != 1 {
+		t.Fatalf("keygen overwrote a key: exit %d", code)
+	}
+	_, pubPEM, _ := strings.Cut(out.String(), "-----BEGIN PUBLIC KEY-----")
+	pub := filepath.Join(dir, "checkpoint-key.pub")
+	if err := os.WriteFile(pub, []byte("-----BEGIN PUBLIC KEY-----"+pubPEM), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("GATEHOUSE_TEST_TOKEN", "a-token-of-sixteen-chars")
-	t.Setenv("GATEHOUSE_REDIS_URL", "")
-	var out, errOut bytes.Buffer
-	if code := run([]string{"audit", "verify", "--config", cfg}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "6 events sealed") {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	return priv, pub
+}
+
+// `audit verify` needs only Redis and the checkpoints' public key. On its own it shows the
+// trail agrees with itself; against a checkpoint kept outside Redis, it finds a rewrite made
+// with full write access to Redis, and a checkpoint signed with another key is refused.
+func TestAuditVerify(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	epoch := func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
+	store, ns := trailOf(t, srv, epoch)
+	priv, pub := keygenFor(t)
+	dir := t.TempDir()
+	checkpoints := filepath.Join(dir, "checkpoints.jsonl")
+	signing := config.Checkpoints{SigningKey: config.Secret("file:" + priv), File: checkpoints}
+	key, keys, err := checkpointKeys(signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := newCheckpointer(signing, key, keys, store, nil, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := signer.Checkpoint(ctx); n != 1 || err != nil {
+		t.Fatalf("checkpoint: %d %v", n, err)
 	}
 
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	if err := os.WriteFile(cfg, []byte("redis: {url: "+srv.URL()+", namespace: "+ns+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_REDIS_URL", "")
+	t.Setenv("GATEHOUSE_SCIM_TOKEN", "")
+	verify := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"audit", "verify", "--config", cfg}, args...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := verify(); code != 0 || !strings.Contains(out, "6 events sealed") || !strings.Contains(out, "no checkpoint given") {
+		t.Fatalf("without a checkpoint: exit %d: %s %s", code, out, errOut)
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("redis: {url: "+srv.URL()+", namespace: "+redistest.Namespace()+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var emptyOut, emptyErr bytes.Buffer
+	if code := run([]string{"audit", "verify", "--config", empty}, &emptyOut, &emptyErr); code != 0 || !strings.Contains(emptyOut.String(), "no event sealed yet; 0 appended") {
+		t.Fatalf("an empty trail: exit %d: %s %s", code, emptyOut.String(), emptyErr.String())
+	}
+	if code, out, errOut := verify("--checkpoint", checkpoints, "--public-key", pub); code != 0 || !strings.Contains(out, "holds all 1 signed checkpoints") {
+		t.Fatalf("with the checkpoint: exit %d: %s %s", code, out, errOut)
+	}
+	if code, _, errOut := verify("--checkpoint", checkpoints); code != 1 || !strings.Contains(errOut, "--public-key") {
+		t.Fatalf("a checkpoint without a key to check it: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := verify("--public-key", pub); code != 1 || !strings.Contains(errOut, "--checkpoint") {
+		t.Fatalf("a key without checkpoints to check: exit %d: %s", code, errOut)
+	}
+
+	// A checkpoint signed with a key the verifier does not trust, however well it matches.
+	_, otherPub := keygenFor(t)
+	if code, _, errOut := verify("--checkpoint", checkpoints, "--public-key", otherPub); code != 1 || !strings.Contains(errOut, "not among the public keys") {
+		t.Fatalf("a checkpoint of another key: exit %d: %s", code, errOut)
+	}
+	forged := filepath.Join(dir, "forged.jsonl")
+	data, _ := os.ReadFile(checkpoints)
+	if err := os.WriteFile(forged, bytes.Replace(data, []byte(`"count":6`), []byte(`"count":5`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := verify("--checkpoint", forged, "--public-key", pub); code != 1 || !strings.Contains(errOut, "forged or altered") {
+		t.Fatalf("an altered checkpoint: exit %d: %s", code, errOut)
+	}
+
+	// Three more events sealed after the checkpoint; then, with full write access to Redis, an
+	// event before it removed, and every hash and the head recomputed.
+	for i := range 3 {
+		srv.Client(t).XAdd(ctx, &redis.XAddArgs{Stream: "gh:{" + ns + "}:audit", Values: []any{"e", fmt.Sprintf(`{"action":"later.%d"}`, i)}})
+	}
+	if _, err := store.SealAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.RewriteAudit(ctx, srv.Client(t), "gh:{"+ns+"}:", 1); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := verify(); code != 0 || !strings.Contains(out, "8 events sealed") {
+		t.Fatalf("on its own the rewritten trail verifies, which is why checkpoints are kept outside: exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut := verify("--checkpoint", checkpoints, "--public-key", pub)
+	if code != 1 || !strings.Contains(errOut, "does not verify") || !strings.Contains(errOut, "the checkpoint signed at 2026-11-30T09:00:00Z counts 6 events") {
+		t.Fatalf("a rewrite before the checkpoint: exit %d: %s %s", code, out, errOut)
+	}
+
+	// A deletion that is not covered up is found without a checkpoint.
 	first, err := srv.Client(t).XRangeN(ctx, "gh:{"+ns+"}:audit", "-", "+", 2).Result()
 	if err != nil || len(first) != 2 {
 		t.Fatal(err)
 	}
 	srv.Client(t).XDel(ctx, "gh:{"+ns+"}:audit", first[1].ID)
-	out.Reset()
-	errOut.Reset()
-	if code := run([]string{"audit", "verify", "--config", cfg}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "does not verify") {
-		t.Fatalf("a deleted event: exit %d: %s %s", code, out.String(), errOut.String())
+	if code, out, errOut := verify(); code != 1 || !strings.Contains(errOut, "does not verify") {
+		t.Fatalf("a deleted event: exit %d: %s %s", code, out, errOut)
+	}
+}
+
+// With a signing key, every seal's head is signed and published to the file and, on the same
+// webhook as the events, to the SIEM; the checkpoints hold against the trail.
+func TestCheckpointsPublishedOnSeal(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var mu sync.Mutex
+	kinds := map[string][][]byte{}
+	siem := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var msg struct{ Kind string }
+		_ = json.Unmarshal(body, &msg)
+		mu.Lock()
+		kinds[msg.Kind] = append(kinds[msg.Kind], body)
+		mu.Unlock()
+	}))
+	defer siem.Close()
+	received := func(kind string) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(kinds[kind])
+	}
+
+	epoch := func() time.Time { return time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC) }
+	store, _ := trailOf(t, srv, epoch)
+	priv, pub := keygenFor(t)
+	file := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	cfg := config.Defaults()
+	cfg.Audit.SIEM.URL = siem.URL
+	cfg.Audit.Checkpoints = config.Checkpoints{SigningKey: config.Secret("file:" + priv), File: file}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := governed(ctx, cfg, store, epoch, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+
+	head, err := store.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		kept, _ = os.ReadFile(file)
+		if len(kept) > 0 && len(received("audit.checkpoint")) > 0 && len(received("audit.events")) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: file %q, the SIEM got %v", kept, slices.Collect(maps.Keys(kinds)))
+		}
+	}
+	pubPEM, _ := os.ReadFile(pub)
+	pubKey, err := config.ParsePublicKey(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := governance.NewCheckpointKeys(pubKey)
+	for where, data := range map[string][]byte{"file": kept, "siem": received("audit.checkpoint")[0]} {
+		got, err := governance.ParseCheckpoints(data)
+		if err != nil || len(got) != 1 || keys.Verify(got[0]) != nil || got[0].Position != head.ID || got[0].Count != 6 || !got[0].At.Equal(epoch()) {
+			t.Fatalf("%s holds %s (%v)", where, data, err)
+		}
+		if _, err := governance.VerifyTrail(ctx, store, got...); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -171,6 +172,49 @@ func (s *Store) MoveAuditCursor(ctx context.Context, name, from, to string) erro
 	res, err := moveCursorScript.Run(ctx, s.rdb, s.route, s.prefix, name, from, to).Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: move audit cursor %s: %w", name, err)
+	}
+	return scriptError(res)
+}
+
+var _ governance.CheckpointStore = (*Store)(nil)
+
+// The last signed checkpoint: "audit:checkpoint" holds {n: its count, j: the checkpoint as
+// JSON}. It is where the next checkpoint starts checking the chain from, and what a replica
+// compares with before it records a newer one, so each head is published about once.
+// MoveCheckpoint answers ErrVersionMismatch when the record is no longer at from, or when to
+// is not ahead of from.
+
+func (s *Store) LastCheckpoint(ctx context.Context) (governance.Checkpoint, error) {
+	var c governance.Checkpoint
+	j, err := s.rdb.HGet(ctx, s.prefix+"audit:checkpoint", "j").Result()
+	if errors.Is(err, redis.Nil) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("redisstore: last audit checkpoint: %w", err)
+	}
+	if err := json.Unmarshal([]byte(j), &c); err != nil {
+		return c, fmt.Errorf("redisstore: last audit checkpoint: %w", err)
+	}
+	return c, nil
+}
+
+// ARGV: P fromCount toCount toJSON. The last checkpoint only moves forward.
+var moveCheckpointScript = redis.NewScript(`
+local key = ARGV[1] .. "audit:checkpoint"
+if (redis.call("HGET", key, "n") or "0") ~= ARGV[2] or tonumber(ARGV[3]) <= tonumber(ARGV[2]) then return {"version"} end
+redis.call("HSET", key, "n", ARGV[3], "j", ARGV[4])
+return {"ok"}
+`)
+
+func (s *Store) MoveCheckpoint(ctx context.Context, from, to governance.Checkpoint) error {
+	j, err := json.Marshal(to)
+	if err != nil {
+		return fmt.Errorf("redisstore: move audit checkpoint: %w", err)
+	}
+	res, err := moveCheckpointScript.Run(ctx, s.rdb, s.route, s.prefix, from.Count, to.Count, j).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: move audit checkpoint: %w", err)
 	}
 	return scriptError(res)
 }

@@ -53,6 +53,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
+	"CheckpointsPublishedOncePerSeal":     testCheckpointsPublishedOncePerSeal,
 	"GovernedGroups":                      testGovernedGroups,
 	"ServiceAccounts":                     testServiceAccounts,
 	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,

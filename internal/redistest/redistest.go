@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // Server is one private redis-server.
@@ -280,4 +282,31 @@ func CPUSeconds(rdb redis.UniversalClient) float64 {
 		}
 	}
 	return total
+}
+
+// RewriteAudit does to the audit trail under a key prefix ("gh:{ns}:") what someone with full
+// write access to Redis can: remove one event, then recompute every chain hash and the head,
+// so that the trail verifies on its own again. Only a checkpoint kept outside Redis finds it.
+func RewriteAudit(ctx context.Context, rdb redis.UniversalClient, prefix string, drop int) error {
+	msgs, err := rdb.XRange(ctx, prefix+"audit", "-", "+").Result()
+	if err != nil {
+		return err
+	}
+	if drop >= len(msgs) {
+		return fmt.Errorf("redistest: the trail has %d events, none at %d", len(msgs), drop)
+	}
+	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XDel(ctx, prefix+"audit", msgs[drop].ID)
+		p.Del(ctx, prefix+"audit:chain")
+		prev := ""
+		kept := append(msgs[:drop:drop], msgs[drop+1:]...)
+		for _, m := range kept {
+			body, _ := m.Values["e"].(string)
+			prev = governance.ChainHash(prev, m.ID, []byte(body))
+			p.HSet(ctx, prefix+"audit:chain", m.ID, prev)
+		}
+		p.HSet(ctx, prefix+"audit:head", "id", kept[len(kept)-1].ID, "hash", prev, "n", len(kept))
+		return nil
+	})
+	return err
 }
