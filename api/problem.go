@@ -46,7 +46,6 @@ var domainProblems = []domainError{
 	{governance.ErrSelfApproval, http.StatusForbidden, "self-approval"},
 	{governance.ErrNotApprover, http.StatusForbidden, "not-an-approver"},
 	{governance.ErrNotYours, http.StatusForbidden, "not-yours"},
-	{governance.ErrNotOwner, http.StatusForbidden, "not-owner"},
 	{governance.ErrOwnChange, http.StatusForbidden, "own-change"},
 	{governance.ErrInactiveIdentity, http.StatusForbidden, "inactive-identity"},
 	{governance.ErrRequestResolved, http.StatusConflict, "already-resolved"},

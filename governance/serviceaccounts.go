@@ -35,9 +35,6 @@ type ServiceAccount struct {
 	Version     int64               `json:"version"`
 }
 
-// ErrNotOwner is returned when someone but its owner asks for a service account's access.
-var ErrNotOwner = errors.New("governance: only its owner may do this for a service account")
-
 // ServiceAccountStore keeps service accounts, each write with its audit event. The store keeps
 // an account's active flag where the grant script can see it, so a grant to an orphaned
 // account is refused atomically.
