@@ -10,9 +10,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -241,6 +244,22 @@ func readJSON(c *gin.Context, v any) bool {
 		return false
 	}
 	return true
+}
+
+// oneOf reads an optional query parameter that must be one of values ("" when absent). It
+// answers the problem itself and reports false on anything else: a misspelt filter is an
+// error, not an empty list.
+func oneOf[T ~string](c *gin.Context, name string, values ...T) (T, bool) {
+	v := T(c.Query(name))
+	if v == "" || slices.Contains(values, v) {
+		return v, true
+	}
+	names := make([]string, len(values))
+	for i, x := range values {
+		names[i] = string(x)
+	}
+	problem(c, http.StatusBadRequest, "invalid-parameter", fmt.Sprintf("%s %q is not one of %s", name, v, strings.Join(names, ", ")))
+	return "", false
 }
 
 // page is a cursor-paginated list.

@@ -22,6 +22,9 @@ const (
 	ServiceAccountOrphaned ServiceAccountState = "orphaned" // its owner left; reassign it
 )
 
+// ServiceAccountStates lists every state, for those who filter by one.
+var ServiceAccountStates = []ServiceAccountState{ServiceAccountActive, ServiceAccountOrphaned}
+
 // ServiceAccount is a non-human identity.
 type ServiceAccount struct {
 	ID          string              `json:"id"`
