@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/api"
@@ -123,7 +124,8 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
 			People: directory, Connector: lookupFake, Now: e.now}}}, zap.NewNop())
-	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
+	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
+		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
 	server.Mount(engine)
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)

@@ -28,6 +28,16 @@ func problem(c *gin.Context, status int, kind, detail string) {
 		Detail: detail, Instance: c.Request.URL.Path})
 }
 
+// Unmatched answers a request under /api/v1 that no route takes (the gateway's Unmatched
+// option): 404, or 405 naming the methods the path takes.
+func Unmatched(c *gin.Context, status int) {
+	if status == http.StatusMethodNotAllowed {
+		problem(c, status, "method-not-allowed", c.Request.Method+" is not an operation of this path; it takes "+c.Writer.Header().Get("Allow"))
+		return
+	}
+	problem(c, http.StatusNotFound, "not-found", "no operation answers "+c.Request.Method+" "+c.Request.URL.Path+"; "+Prefix+"/openapi.json lists them all")
+}
+
 // domainProblems translates governance errors at the edge: each sentinel has one status and
 // one problem type, and its message (which never carries a secret) is the detail.
 type domainError struct {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -230,7 +231,8 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping,
-		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog}, reviewMetrics{store: store})})
+		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog}, reviewMetrics{store: store}),
+		Unmatched:  map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
