@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -88,11 +89,26 @@ func domainProblem(err error) (domainError, bool) {
 	return domainError{}, false
 }
 
+// detail is an error's message for the caller, without the package prefixes wrapping stacks
+// up ("governance: invalid request: beneficiary: governance: ..."): they tell a caller nothing.
+func detail(err error) string {
+	parts := strings.Split(err.Error(), ": ")
+	kept := parts[:0]
+	for _, p := range parts {
+		if !packagePrefixes[p] {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ": ")
+}
+
+var packagePrefixes = map[string]bool{"governance": true, "provisioning": true, "redisstore": true, "connectors": true}
+
 // fail answers with the problem for err; anything unknown is a bare 500, logged with the
 // request id and never shown to the caller.
 func (s *Server) fail(c *gin.Context, err error) {
 	if p, ok := domainProblem(err); ok {
-		problem(c, p.status, p.kind, err.Error())
+		problem(c, p.status, p.kind, detail(err))
 		return
 	}
 	s.log.Error("api request failed", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.String("path", c.FullPath()), zap.Error(err))
