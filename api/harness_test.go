@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/connectors"
@@ -60,7 +61,8 @@ type env struct {
 	ids     map[string]string // who -> SCIM user id
 	notices chan []byte       // break-glass webhook deliveries
 	reviews *governance.Reviews
-	clock   atomic.Int64 // the services' clock, in Unix nanoseconds; a test may move it
+	clock   atomic.Int64           // the services' clock, in Unix nanoseconds; a test may move it
+	logs    *observer.ObservedLogs // what the API logged
 }
 
 // now is the one clock of the env's services and store.
@@ -76,10 +78,17 @@ func (r recorder) Notify(_ context.Context, kind string, payload any) error {
 
 func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	t.Helper()
+	return newEnvOn(t, redisServer, oidc, client)
+}
+
+// newEnvOn is newEnv on a Redis of the test's own, which it may stop and start.
+func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Client) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16)}
+	core, logs := observer.New(zap.DebugLevel)
+	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16), logs: logs}
 	e.clock.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
-	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), e.now)
+	e.store = redisstore.New(rs.Client(t), redistest.Namespace(), e.now)
 	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
 	for _, p := range people {
 		e.ids[p.name] = "u-" + p.name
@@ -123,7 +132,7 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
-			People: directory, Connector: lookupFake, Now: e.now}}}, zap.NewNop())
+			People: directory, Connector: lookupFake, Now: e.now}}}, zap.New(core))
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
 		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
 	server.Mount(engine)

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -104,9 +105,21 @@ func detail(err error) string {
 
 var packagePrefixes = map[string]bool{"governance": true, "provisioning": true, "redisstore": true, "connectors": true}
 
+// retryAfterSeconds is what a 503 asks callers to wait: Redis restarts and failovers take
+// seconds.
+const retryAfterSeconds = 5
+
 // fail answers with the problem for err; anything unknown is a bare 500, logged with the
 // request id and never shown to the caller.
 func (s *Server) fail(c *gin.Context, err error) {
+	if errors.Is(err, governance.ErrUnavailable) {
+		// Worth retrying, and not the caller's fault; what failed (an address, a socket error)
+		// is for the log, which quiets repeats of this warning while Redis is away.
+		s.log.Warn("store unavailable; answering 503", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.Error(err))
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		problem(c, http.StatusServiceUnavailable, "unavailable", "the service cannot reach its store; retry in a few seconds")
+		return
+	}
 	if p, ok := domainProblem(err); ok {
 		problem(c, p.status, p.kind, detail(err))
 		return

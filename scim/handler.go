@@ -389,6 +389,12 @@ func (h *handler) fail(r *http.Request, err error) error {
 	case errors.Is(err, context.Canceled):
 		// The client has gone; nobody reads this answer.
 		return scimerrors.ScimErrorInternal
+	case errors.Is(err, governance.ErrUnavailable):
+		// Redis is away: a warning, which the log quiets while every IdP call fails alike. The
+		// library turns any status SCIM does not list for the method into 500, so 500 it is;
+		// IdPs retry it.
+		h.log.Warn("store unavailable", zap.String("request_id", requestID(r)), zap.Error(err))
+		return scimerrors.ScimErrorInternal
 	}
 	h.log.Error("scim request failed", zap.String("request_id", requestID(r)), zap.Error(err))
 	return scimerrors.ScimErrorInternal

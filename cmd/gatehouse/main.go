@@ -178,7 +178,7 @@ func splitLines(s string) []string {
 }
 
 func serve(cfg config.Config, stdout io.Writer) error {
-	log, err := newLogger(cfg.Log.Level)
+	log, err := newLogger(cfg.Log.Level, zapcore.Lock(os.Stderr))
 	if err != nil {
 		return err
 	}
@@ -607,13 +607,12 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	l.log.Warn(fmt.Sprintf(format, v...))
 }
 
-func newLogger(level string) (*zap.Logger, error) {
+// newLogger writes JSON lines to out, repeats of a warning quieted (see quietCore).
+func newLogger(level string, out zapcore.WriteSyncer, opts ...zap.Option) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	return cfg.Build()
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), out, lvl)
+	return zap.New(quiet(core, quietPeriod), append([]zap.Option{zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(out)}, opts...)...), nil
 }
