@@ -1,9 +1,5 @@
-// Command gatehouse is the Gatehouse identity governance gateway.
-//
-//	gatehouse [serve] [--config FILE]         run the gateway (the default)
-//	gatehouse check-config [--config FILE]    report every configuration problem, then exit
-//	gatehouse audit verify [--config FILE]    check the audit trail's hash chain; exit 1 if broken
-//	gatehouse probe URL                       exit 0 when URL answers 200 (container health checks)
+// Command gatehouse is the Gatehouse identity governance gateway. `gatehouse help` lists its
+// commands (see usage).
 package main
 
 import (
@@ -19,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,52 +52,141 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usage = `Usage: gatehouse [command] [arguments]
+
+Commands:
+  serve [--config FILE]          run the gateway (the default command)
+  check-config [FILE]            report every problem of a configuration file at once, then exit
+                                 (or --config FILE)
+  audit verify [--config FILE]   check the audit trail's hash chain; exit 1 if it is broken
+  probe URL                      exit 0 when URL answers 200 (container health checks)
+  version                        print the version
+  help                           print this help
+
+Without a configuration file, the embedded demo configuration is used.
+Exit status: 0 success, 1 a problem found or a failure, 2 a usage error.
+`
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); otherwise the build's own
+// module and VCS information tell it.
+var version = ""
+
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "probe" {
-		return probe(args, stderr)
-	}
 	if cmd == "audit" && len(args) > 0 && args[0] == "verify" {
 		cmd, args = "audit verify", args[1:]
 	}
-	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML configuration file (default: the embedded demo configuration)")
-	if err := fs.Parse(args); err != nil {
+	switch cmd {
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "probe":
+		return probe(args, stderr)
+	case "serve", "check-config", "audit verify", "version":
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // usage errors are reported below, help goes to stdout
+	configPath := new(string)
+	if cmd != "version" {
+		fs.StringVar(configPath, "config", "", "YAML configuration file (default: the embedded demo configuration)")
+	}
+	positional, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "gatehouse %s: %v\n\n%s", cmd, err, usage)
+		return 2
+	}
+	if cmd == "check-config" && len(positional) > 0 && *configPath == "" {
+		*configPath, positional = positional[0], positional[1:]
+	}
+	if len(positional) > 0 {
+		fmt.Fprintf(stderr, "gatehouse %s: unexpected argument %q\n\n%s", cmd, positional[0], usage)
+		return 2
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "gatehouse", buildVersion())
+		return 0
+	}
 	cfg, err := load(*configPath)
-	if err == nil {
-		err = cfg.Validate()
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration %s has problems:\n%v", configName(*configPath), indent(err))
+		return 1
 	}
 	switch cmd {
 	case "check-config":
-		if err != nil {
-			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
-			return 1
-		}
-		fmt.Fprintln(stdout, "configuration OK")
+		fmt.Fprintf(stdout, "configuration %s is OK\n", configName(*configPath))
 		return 0
-	case "serve", "audit verify":
-		if err != nil {
-			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
-			return 1
-		}
-		run := serve
-		if cmd == "audit verify" {
-			run = verifyAudit
-		}
-		if err := run(cfg, stdout); err != nil {
-			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-			return 1
-		}
-		return 0
+	case "audit verify":
+		err = verifyAudit(cfg, stdout)
+	default:
+		err = serve(cfg, stdout)
 	}
-	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config, audit verify or probe\n", cmd)
-	return 2
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved parses flags wherever they stand among the positional arguments, which it
+// returns: flag.Parse alone stops at the first of them, so "check-config a.yaml --config b.yaml"
+// would take --config for a file name.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "(the embedded demo configuration)"
+	}
+	return path
+}
+
+// buildVersion is the version set at build time, else the module version and VCS revision
+// the Go toolchain recorded.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v, revision, modified := info.Main.Version, "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if revision != "" {
+		v += " (commit " + revision[:min(12, len(revision))]
+		if modified {
+			v += ", modified"
+		}
+		v += ")"
+	}
+	return v
 }
 
 // probe is a container health check for images without a shell: GET the URL, exit 0 on a 200.
@@ -154,27 +241,15 @@ func load(path string) (config.Config, error) {
 			return config.Config{}, err
 		}
 	}
-	return config.Parse(data, os.Getenv)
+	return config.Load(data, os.Getenv)
 }
 
 func indent(err error) string {
-	var b []byte
-	for _, line := range splitLines(err.Error()) {
-		b = append(b, "  - "+line+"\n"...)
+	var b strings.Builder
+	for _, line := range strings.Split(err.Error(), "\n") {
+		b.WriteString("  - " + line + "\n")
 	}
-	return string(b)
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := range len(s) {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
+	return b.String()
 }
 
 func serve(cfg config.Config, stdout io.Writer) error {
