@@ -10,9 +10,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -231,16 +236,92 @@ func readJSON(c *gin.Context, v any) bool {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		problem(c, http.StatusRequestEntityTooLarge, "body-too-large", err.Error())
+		problem(c, http.StatusRequestEntityTooLarge, "body-too-large", "the body exceeds "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 		return false
 	case errors.Is(err, io.EOF):
 		problem(c, http.StatusBadRequest, "invalid-body", "a JSON body is required")
 		return false
 	case err != nil:
-		problem(c, http.StatusBadRequest, "invalid-body", err.Error())
+		problem(c, http.StatusBadRequest, "invalid-body", bodyProblem(err))
 		return false
 	}
 	return true
+}
+
+// bodyProblem says what is wrong with a body in the body's own terms: encoding/json's
+// messages name Go types ("cannot unmarshal array into Go value of type api.submitBody").
+func bodyProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("the body is not JSON: %s, at byte %d", syntax.Error(), syntax.Offset)
+	case errors.As(err, &typ):
+		got, _, _ := strings.Cut(typ.Value, " ") // "number 1.5"
+		var path []string
+		for _, name := range strings.Split(typ.Field, ".") {
+			// Embedded structs put their Go name in the path; JSON names here start lower-case.
+			if name != "" && !unicode.IsUpper(rune(name[0])) {
+				path = append(path, name)
+			}
+		}
+		if len(path) == 0 {
+			return "the body must be " + jsonKind(typ.Type) + ", not " + withArticle(got)
+		}
+		return strings.Join(path, ".") + " must be " + jsonKind(typ.Type) + ", not " + withArticle(got)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends before its JSON does"
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + field
+	}
+	return detail(err) // a value's own parser: a duration, a risk
+}
+
+// jsonKind names what JSON a Go type reads.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
+}
+
+func withArticle(jsonType string) string {
+	switch jsonType {
+	case "array", "object":
+		return "an " + jsonType
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + jsonType
+}
+
+// oneOf reads an optional query parameter that must be one of values ("" when absent). It
+// answers the problem itself and reports false on anything else: a misspelt filter is an
+// error, not an empty list.
+func oneOf[T ~string](c *gin.Context, name string, values ...T) (T, bool) {
+	v := T(c.Query(name))
+	if v == "" || slices.Contains(values, v) {
+		return v, true
+	}
+	names := make([]string, len(values))
+	for i, x := range values {
+		names[i] = string(x)
+	}
+	problem(c, http.StatusBadRequest, "invalid-parameter", fmt.Sprintf("%s %q is not one of %s", name, v, strings.Join(names, ", ")))
+	return "", false
 }
 
 // page is a cursor-paginated list.

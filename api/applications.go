@@ -37,7 +37,7 @@ func (s *Server) connectorOf(c *gin.Context) (governance.Application, connectors
 // connectorFailed answers a failure of the target system; its message carries no secret (the
 // connectors never put one in an error).
 func connectorFailed(c *gin.Context, err error) {
-	problem(c, http.StatusBadGateway, "connector-failed", err.Error())
+	problem(c, http.StatusBadGateway, "connector-failed", detail(err))
 }
 
 // testConnection checks the application's connector can reach and use its target.
@@ -130,7 +130,7 @@ func (s *Server) reconcile(c *gin.Context, p Principal) {
 	}
 	r, err := s.opts.Drift.Reconcile(c.Request.Context(), c.Param("id"), "user:"+p.Actor())
 	if errors.Is(err, provisioning.ErrNoMemberListing) {
-		problem(c, http.StatusUnprocessableEntity, "no-member-listing", err.Error())
+		problem(c, http.StatusUnprocessableEntity, "no-member-listing", detail(err))
 		return
 	}
 	if errors.Is(err, provisioning.ErrReconciling) {

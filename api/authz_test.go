@@ -156,7 +156,7 @@ func TestServiceAccountsOverHTTP(t *testing.T) {
 	e.must(409, "bob", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "mine"}, nil)
 	e.must(400, "bob", "POST", "/service-accounts", map[string]string{"id": "bad id", "name": "x"}, nil)
 	var r governance.Request
-	e.must(403, "bob", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, nil)
+	e.must(422, "bob", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, nil)
 	e.must(422, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read", "beneficiary": "ci-bot"}, nil)
 	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, &r)
 	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
@@ -184,4 +184,33 @@ func TestServiceAccountsOverHTTP(t *testing.T) {
 		t.Fatalf("reassigned: %+v", sa)
 	}
 	e.must(200, "bob", "GET", "/identities/ci-bot/access", nil, nil)
+}
+
+// Asking for someone else's service account answers what asking for an id that names nothing
+// answers, under a policy that allows requests for others and under one that does not: like
+// reading the account (404), the answer tells neither that it exists nor who owns it.
+func TestSomeoneElsesServiceAccountLooksUnknown(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	var change governance.CatalogChange
+	e.must(202, "cat1", "PUT", "/policies/for-others", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
+		"stages": []any{map[string]any{"name": "owners", "quorum": 1, "approvers": []any{map[string]any{"kind": "entitlementOwners"}}}}}, &change)
+	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+	e.publish(map[string]any{"id": "db-robot-2", "name": "robot 2", "application": "db", "owners": []string{"u-cat1"},
+		"risk": "low", "state": "published", "requestable": true, "policy": "for-others", "holders": "nonhumans"})
+	ask := func(entitlement, beneficiary string) (int, api.Problem) {
+		var p api.Problem
+		status := e.call("bob", "POST", "/requests", map[string]any{"entitlement": entitlement, "beneficiary": beneficiary}, &p)
+		return status, p
+	}
+	for _, entitlement := range []string{"db-robot", "db-robot-2"} {
+		theirStatus, theirs := ask(entitlement, "ci-bot")
+		noneStatus, none := ask(entitlement, "no-such-bot")
+		if theirStatus < 400 || theirStatus != noneStatus || theirs.Type != none.Type ||
+			strings.ReplaceAll(theirs.Detail, "ci-bot", "no-such-bot") != none.Detail || strings.Contains(theirs.Detail, "u-ada") {
+			t.Errorf("%s: someone else's account answers %d %+v; an unknown id %d %+v", entitlement, theirStatus, theirs, noneStatus, none)
+		}
+	}
+	e.must(404, "bob", "GET", "/service-accounts/ci-bot", nil, nil)
 }

@@ -34,17 +34,27 @@ type incidentView struct {
 	Overdue bool `json:"overdue"`
 }
 
+// reviewsAll asks for incident reviews in any state.
+const reviewsAll governance.ReviewState = "all"
+
 // listIncidentReviews lists reviews, open ones by default (?state=closed or all).
 func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
+	state, ok := oneOf(c, "state", governance.ReviewOpen, governance.ReviewClosed, reviewsAll)
+	if !ok {
+		return
+	}
+	if state == "" {
+		state = governance.ReviewOpen
+	}
 	all, err := s.opts.BreakGlass.Reviews.IncidentReviews(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	state, now := c.DefaultQuery("state", string(governance.ReviewOpen)), s.opts.BreakGlass.Now()
+	now := s.opts.BreakGlass.Now()
 	shown := []incidentView{}
 	for _, r := range all {
-		if state == "all" || string(r.State) == state {
+		if state == reviewsAll || r.State == state {
 			shown = append(shown, incidentView{r, r.Overdue(now)})
 		}
 	}

@@ -106,15 +106,19 @@ func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*g
 }
 
 func (s *Server) listChanges(c *gin.Context, _ Principal) {
+	state, ok := oneOf(c, "state", governance.ChangeStates...)
+	if !ok {
+		return
+	}
 	all, err := s.opts.Access.Catalog.Store.CatalogChanges(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if state := c.Query("state"); state != "" {
+	if state != "" {
 		shown := all[:0]
 		for _, ch := range all {
-			if string(ch.State) == state {
+			if ch.State == state {
 				shown = append(shown, ch)
 			}
 		}

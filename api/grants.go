@@ -16,9 +16,13 @@ const scanBatch = 2000
 
 // listGrants lists every grant, filtered by identity, entitlement and status, with provenance.
 func (s *Server) listGrants(c *gin.Context, _ Principal) {
-	identity, entitlement, status := c.Query("identity"), c.Query("entitlement"), c.Query("status")
+	status, ok := oneOf(c, "status", governance.GrantStatuses...)
+	if !ok {
+		return
+	}
+	identity, entitlement := c.Query("identity"), c.Query("entitlement")
 	keep := func(g governance.Grant) bool {
-		return (entitlement == "" || g.Entitlement == entitlement) && (status == "" || string(g.Status) == status)
+		return (entitlement == "" || g.Entitlement == entitlement) && (status == "" || g.Status == status)
 	}
 	ctx := c.Request.Context()
 	if identity != "" {

@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/connectors"
@@ -67,7 +69,8 @@ type env struct {
 	ids     map[string]string // who -> SCIM user id
 	notices chan []byte       // break-glass webhook deliveries
 	reviews *governance.Reviews
-	clock   atomic.Int64 // the services' clock, in Unix nanoseconds; a test may move it
+	clock   atomic.Int64           // the services' clock, in Unix nanoseconds; a test may move it
+	logs    *observer.ObservedLogs // what the API logged
 }
 
 // now is the one clock of the env's services and store.
@@ -83,10 +86,17 @@ func (r recorder) Notify(_ context.Context, kind string, payload any) error {
 
 func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 	t.Helper()
+	return newEnvOn(t, redisServer, oidc, client)
+}
+
+// newEnvOn is newEnv on a Redis of the test's own, which it may stop and start.
+func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Client) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16)}
+	core, logs := observer.New(zap.DebugLevel)
+	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16), logs: logs}
 	e.clock.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
-	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), e.now)
+	e.store = redisstore.New(rs.Client(t), redistest.Namespace(), e.now)
 	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
 	for _, p := range people {
 		e.ids[p.name] = "u-" + p.name
@@ -123,8 +133,9 @@ func newEnv(t *testing.T, oidc api.OIDC, client *http.Client) *env {
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog,
-			People: directory, Connector: lookupFake, Now: e.now}}}, zap.NewNop())
-	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping})
+			People: directory, Connector: lookupFake, Now: e.now}}}, zap.New(core))
+	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
+		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
 	server.Mount(engine)
 	srv := httptest.NewServer(engine)
 	t.Cleanup(srv.Close)
@@ -225,8 +236,18 @@ func (e *env) catalog() {
 		}
 		ent["name"], ent["application"], ent["owners"], ent["state"], ent["requestable"], ent["policy"], ent["maxDuration"] =
 			ent["id"], "db", []string{"u-cat1"}, "published", true, "by-manager", "8h"
-		var proposed governance.CatalogChange // published at once: a second admin approves
-		e.must(202, "cat1", "POST", "/entitlements", ent, &proposed)
-		e.must(200, "cat2", "POST", "/catalog-changes/"+proposed.ID+"/approve", map[string]string{"comment": "ok"}, nil)
+		e.publish(ent)
 	}
+}
+
+// publish creates a published entitlement: cat1 proposes it, cat2 approves (a published
+// entitlement takes two admins); it answers the entitlement as stored.
+func (e *env) publish(entitlement map[string]any) governance.Entitlement {
+	e.t.Helper()
+	var proposed governance.CatalogChange
+	e.must(202, "cat1", "POST", "/entitlements", entitlement, &proposed)
+	e.must(200, "cat2", "POST", "/catalog-changes/"+proposed.ID+"/approve", map[string]string{"comment": "ok"}, nil)
+	var stored governance.Entitlement
+	e.must(200, "cat1", "GET", "/entitlements/"+proposed.Target, nil, &stored)
+	return stored
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -28,6 +30,16 @@ func problem(c *gin.Context, status int, kind, detail string) {
 		Detail: detail, Instance: c.Request.URL.Path})
 }
 
+// Unmatched answers a request under /api/v1 that no route takes (the gateway's Unmatched
+// option): 404, or 405 naming the methods the path takes.
+func Unmatched(c *gin.Context, status int) {
+	if status == http.StatusMethodNotAllowed {
+		problem(c, status, "method-not-allowed", c.Request.Method+" is not an operation of this path; it takes "+c.Writer.Header().Get("Allow"))
+		return
+	}
+	problem(c, http.StatusNotFound, "not-found", "no operation answers "+c.Request.Method+" "+c.Request.URL.Path+"; "+Prefix+"/openapi.json lists them all")
+}
+
 // domainProblems translates governance errors at the edge: each sentinel has one status and
 // one problem type, and its message (which never carries a secret) is the detail.
 type domainError struct {
@@ -46,7 +58,6 @@ var domainProblems = []domainError{
 	{governance.ErrSelfApproval, http.StatusForbidden, "self-approval"},
 	{governance.ErrNotApprover, http.StatusForbidden, "not-an-approver"},
 	{governance.ErrNotYours, http.StatusForbidden, "not-yours"},
-	{governance.ErrNotOwner, http.StatusForbidden, "not-owner"},
 	{governance.ErrOwnChange, http.StatusForbidden, "own-change"},
 	{governance.ErrInactiveIdentity, http.StatusForbidden, "inactive-identity"},
 	{governance.ErrRequestResolved, http.StatusConflict, "already-resolved"},
@@ -82,11 +93,38 @@ func domainProblem(err error) (domainError, bool) {
 	return domainError{}, false
 }
 
+// detail is an error's message for the caller, without the package prefixes wrapping stacks
+// up ("governance: invalid request: beneficiary: governance: ..."): they tell a caller nothing.
+func detail(err error) string {
+	parts := strings.Split(err.Error(), ": ")
+	kept := parts[:0]
+	for _, p := range parts {
+		if !packagePrefixes[p] {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ": ")
+}
+
+var packagePrefixes = map[string]bool{"governance": true, "provisioning": true, "redisstore": true, "connectors": true}
+
+// retryAfterSeconds is what a 503 asks callers to wait: Redis restarts and failovers take
+// seconds.
+const retryAfterSeconds = 5
+
 // fail answers with the problem for err; anything unknown is a bare 500, logged with the
 // request id and never shown to the caller.
 func (s *Server) fail(c *gin.Context, err error) {
+	if errors.Is(err, governance.ErrUnavailable) {
+		// Worth retrying, and not the caller's fault; what failed (an address, a socket error)
+		// is for the log, which quiets repeats of this warning while Redis is away.
+		s.log.Warn("store unavailable; answering 503", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.Error(err))
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		problem(c, http.StatusServiceUnavailable, "unavailable", "the service cannot reach its store; retry in a few seconds")
+		return
+	}
 	if p, ok := domainProblem(err); ok {
-		problem(c, p.status, p.kind, err.Error())
+		problem(c, p.status, p.kind, detail(err))
 		return
 	}
 	s.log.Error("api request failed", zap.String("request_id", c.GetHeader("X-Request-Id")), zap.String("path", c.FullPath()), zap.Error(err))

@@ -45,6 +45,10 @@ func (s *Server) createServiceAccount(c *gin.Context, p Principal) {
 
 // listServiceAccounts: one's own; auditors and security admins see all (?state=orphaned).
 func (s *Server) listServiceAccounts(c *gin.Context, p Principal) {
+	state, ok := oneOf(c, "state", governance.ServiceAccountStates...)
+	if !ok {
+		return
+	}
 	ctx := c.Request.Context()
 	var all []governance.ServiceAccount
 	var err error
@@ -59,7 +63,7 @@ func (s *Server) listServiceAccounts(c *gin.Context, p Principal) {
 	}
 	shown := []governance.ServiceAccount{}
 	for _, sa := range all {
-		if state := c.Query("state"); state == "" || string(sa.State) == state {
+		if state == "" || sa.State == state {
 			shown = append(shown, sa)
 		}
 	}

@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -529,15 +531,48 @@ func Defaults() Config {
 	}
 }
 
+// Load reads a configuration and checks it, reporting every problem at once: unknown fields
+// and values of the wrong type, each with its line, together with everything Validate finds in
+// the rest. Only a file that is not YAML at all is reported alone.
+func Load(data []byte, getenv func(string) string) (Config, error) {
+	return load(data, getenv, Config.Validate)
+}
+
+// LoadVerifier is Load for `gatehouse audit verify`, which needs only the Redis settings and
+// the checkpoints' public keys (see ValidateVerifier), not a whole gateway.
+func LoadVerifier(data []byte, getenv func(string) string) (Config, error) {
+	return load(data, getenv, Config.ValidateVerifier)
+}
+
+func load(data []byte, getenv func(string) string, validate func(Config) error) (Config, error) {
+	cfg, err := Parse(data, getenv)
+	if errors.Is(err, errNotYAML) {
+		return Config{}, err
+	}
+	return cfg, errors.Join(err, validate(cfg))
+}
+
+// errNotYAML marks a file that does not parse at all: nothing in it can be checked further.
+var errNotYAML = errors.New("not YAML")
+
 // Parse reads YAML over the defaults, then applies the environment overrides. Unknown fields are
-// errors, so a typo does not silently fall back to a default.
+// errors, so a typo does not silently fall back to a default. Unknown fields and values of the
+// wrong type are each reported with their line, and the rest of the file is still read.
 func Parse(data []byte, getenv func(string) string) (Config, error) {
 	cfg := Defaults()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var problems []error
+	var typeErr *yaml.TypeError
 	// An empty document (io.EOF) means "all defaults".
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("config: %w", err)
+	switch err := dec.Decode(&cfg); {
+	case err == nil || errors.Is(err, io.EOF):
+	case errors.As(err, &typeErr):
+		for _, e := range typeErr.Errors {
+			problems = append(problems, errors.New(readableYAMLError(e)))
+		}
+	default:
+		return Config{}, fmt.Errorf("%w: %s", errNotYAML, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if v := getenv("GATEHOUSE_ADDR"); v != "" {
 		cfg.Listen = v
@@ -552,7 +587,49 @@ func Parse(data []byte, getenv func(string) string) (Config, error) {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return cfg, nil
+	return cfg, errors.Join(problems...)
+}
+
+var (
+	yamlUnknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type \S+$`)
+	yamlWrongType    = regexp.MustCompile("^(line \\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// readableYAMLError rewrites what the YAML decoder says in terms of Go types ("field lisen
+// not found in type config.Config", "cannot unmarshal !!str `abc` into int") in the file's own
+// terms.
+func readableYAMLError(msg string) string {
+	if m := yamlUnknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s: unknown field %q", m[1], m[2])
+	}
+	m := yamlWrongType.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	got := map[string]string{"str": "a string", "int": "a number", "float": "a number", "bool": "true or false",
+		"seq": "a list", "map": "a mapping", "null": "nothing"}[m[2]]
+	if m[3] != "" {
+		got = strconv.Quote(m[3])
+	}
+	if got == "" {
+		got = "this value"
+	}
+	want := "a mapping"
+	switch goType := m[4]; {
+	case goType == "time.Duration":
+		want = "a duration such as 90s, 15m or 72h"
+	case goType == "bool":
+		want = "true or false"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		want = "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		want = "a number"
+	case goType == "string" || goType == "config.Secret":
+		want = "a string"
+	case strings.HasPrefix(goType, "[]"):
+		want = "a list"
+	}
+	return fmt.Sprintf("%s: %s is not %s", m[1], got, want)
 }
 
 // Validate reports every problem at once, each naming its field.

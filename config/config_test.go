@@ -294,3 +294,27 @@ func indentLines(s, prefix string) string {
 	}
 	return b.String()
 }
+
+// The YAML decoder's own messages name Go types; Load says what is wrong in the file's terms,
+// each with its line, and with every problem Validate finds in the rest of the file.
+func TestLoadReportsYAMLProblemsWithTheRest(t *testing.T) {
+	_, err := Load([]byte("lisen: x\nlisten: nope\nscim: {maxResults: abc, clients: x}\nbreakGlass: {reviewSLA: 3d}\nprovisioning: {parallel: [1]}\napi: {tokens: {a: b}}\ndemo: maybe\n"), env(nil))
+	if err == nil {
+		t.Fatal("no problems")
+	}
+	for _, want := range []string{`line 1: unknown field "lisen"`, `line 3: "abc" is not a whole number`, `line 3: "x" is not a list`,
+		`line 4: "3d" is not a duration such as 90s, 15m or 72h`, `line 5: a list is not a whole number`, `line 6: a mapping is not a list`,
+		`line 7: "maybe" is not true or false`, `listen: "nope" is not host:port`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	for _, internal := range []string{"config.", "!!", "time.Duration", "int64"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("the problems show %q:\n%v", internal, err)
+		}
+	}
+	if _, err := Load([]byte("scim: [\n"), env(nil)); err == nil || !strings.HasPrefix(err.Error(), "not YAML: line 1") || strings.Contains(err.Error(), "scim.clients") {
+		t.Errorf("a file that is not YAML is reported alone: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,10 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Collectors are more metrics for /metrics (the provisioning queue, ...).
 	Collectors []prometheus.Collector
+	// Unmatched answers the requests no route takes, by path prefix ("/api/v1"), in the
+	// format of the adapter that owns the prefix: status is 404, or 405 with the Allow header
+	// already set. A path under no prefix gets gin's bare 404 or 405.
+	Unmatched map[string]func(c *gin.Context, status int)
 }
 
 // RouteKey is the gin context key an adapter sets to name a request's route in metrics and
@@ -49,6 +54,8 @@ func New(opts Options) *gin.Engine {
 		opts.Log.Error("panic serving request", zap.String("request_id", c.Request.Header.Get(requestIDHeader)), zap.Any("panic", err))
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
+	r.NoRoute(unmatched(opts.Unmatched, http.StatusNotFound))
+	r.NoMethod(unmatched(opts.Unmatched, http.StatusMethodNotAllowed))
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -62,6 +69,22 @@ func New(opts Options) *gin.Engine {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	return r
+}
+
+// unmatched hands a request no route took to the adapter whose prefix is the longest that
+// contains its path; with none, gin answers on its own.
+func unmatched(by map[string]func(*gin.Context, int), status int) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		path, owner := c.Request.URL.Path, ""
+		for prefix := range by {
+			if (path == prefix || strings.HasPrefix(path, prefix+"/")) && len(prefix) > len(owner) {
+				owner = prefix
+			}
+		}
+		if owner != "" {
+			by[owner](c, status)
+		}
+	}
 }
 
 const requestIDHeader = "X-Request-Id"

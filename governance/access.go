@@ -173,13 +173,13 @@ func (a *Access) beneficiary(ctx context.Context, requester Person, id string, p
 		return beneficiary{Party: requester.Party(), groups: requester.Groups, human: true}, nil
 	}
 	if a.ServiceAccounts != nil {
+		// Someone else's service account is answered as if there were none: nobody but its
+		// owner (and those who may read every account) learns that it exists or who owns it.
 		sa, err := a.ServiceAccounts.GetServiceAccount(ctx, id)
 		switch {
-		case err == nil && sa.Owner != requester.ID:
-			return beneficiary{}, fmt.Errorf("%w: %s belongs to %s", ErrNotOwner, sa.ID, sa.Owner)
-		case err == nil:
+		case err == nil && sa.Owner == requester.ID:
 			return beneficiary{Party: Party{ID: sa.ID, Active: sa.State == ServiceAccountActive}}, nil
-		case !errors.Is(err, ErrNotFound):
+		case err != nil && !errors.Is(err, ErrNotFound):
 			return beneficiary{}, err
 		}
 	}
@@ -187,8 +187,11 @@ func (a *Access) beneficiary(ctx context.Context, requester Person, id string, p
 		return beneficiary{}, fmt.Errorf("%w (%s)", ErrOnBehalfNotAllowed, p.ID)
 	}
 	person, err := a.People.Person(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return beneficiary{}, fmt.Errorf("%w: beneficiary %s is neither a person nor a service account of yours", ErrInvalidRequest, id)
+	}
 	if err != nil {
-		return beneficiary{}, fmt.Errorf("%w: beneficiary: %w", ErrInvalidRequest, err)
+		return beneficiary{}, err
 	}
 	return beneficiary{Party: person.Party(), groups: person.Groups, human: true}, nil
 }

@@ -43,12 +43,13 @@ type Campaign struct {
 	// the first level's reviewer: one person never decides both levels of an item.
 	SecondLevel []ApproverRule `json:"secondLevel,omitempty"`
 	// Fallback reviews when the rules find nobody able; the campaign owner after that.
-	Fallback  []ApproverRule `json:"fallback,omitempty"`
-	Schedule  string         `json:"schedule"`  // cron, 5 fields, UTC; default quarterly
-	Duration  Duration       `json:"duration"`  // from launch to deadline; default 14 days
-	Reminders []Duration     `json:"reminders"` // before the deadline; default 7 days and 1 day
+	Fallback []ApproverRule `json:"fallback,omitempty"`
+	Schedule string         `json:"schedule"` // cron, 5 fields, UTC; default quarterly
+	// Durations are left out when zero, as "not set": a duration read back is positive.
+	Duration  Duration   `json:"duration,omitempty"` // from launch to deadline; default 14 days
+	Reminders []Duration `json:"reminders"`          // before the deadline; default 7 days and 1 day
 	// Escalation is how long before the deadline the owner is told of open items; default 2 days.
-	Escalation Duration   `json:"escalation"`
+	Escalation Duration   `json:"escalation,omitempty"`
 	Unanswered Unanswered `json:"unanswered"` // default revoke
 	NextLaunch time.Time  `json:"nextLaunch,omitzero"`
 	Created    time.Time  `json:"created"`

@@ -44,6 +44,9 @@ const (
 	ChangeRejected ChangeState = "rejected"
 )
 
+// ChangeStates lists every state, for those who filter by one.
+var ChangeStates = []ChangeState{ChangePending, ChangeApplied, ChangeRejected}
+
 // CatalogChange is a change waiting for a second admin.
 type CatalogChange struct {
 	ID         string          `json:"id"`

@@ -26,6 +26,9 @@ const (
 	GrantFailed       GrantStatus = "failed"
 )
 
+// GrantStatuses lists every status, for those who filter by one.
+var GrantStatuses = []GrantStatus{GrantProvisioning, GrantActive, GrantRevoking, GrantRevoked, GrantExpired, GrantFailed}
+
 // Final reports whether the grant can change no more.
 func (s GrantStatus) Final() bool { return s == GrantRevoked || s == GrantExpired }
 

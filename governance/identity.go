@@ -26,6 +26,8 @@ var (
 	ErrVersionMismatch = errors.New("governance: version mismatch")
 	ErrUnknownMember   = errors.New("governance: member does not exist")
 	ErrInvalidKey      = errors.New("governance: value cannot be indexed")
+	// ErrUnavailable says the store cannot be reached or cannot serve for now: worth retrying.
+	ErrUnavailable = errors.New("governance: the store is unavailable")
 )
 
 // UnknownMemberError says which member of a write does not exist.

@@ -22,6 +22,9 @@ const (
 	ServiceAccountOrphaned ServiceAccountState = "orphaned" // its owner left; reassign it
 )
 
+// ServiceAccountStates lists every state, for those who filter by one.
+var ServiceAccountStates = []ServiceAccountState{ServiceAccountActive, ServiceAccountOrphaned}
+
 // ServiceAccount is a non-human identity.
 type ServiceAccount struct {
 	ID          string              `json:"id"`
@@ -34,9 +37,6 @@ type ServiceAccount struct {
 	Updated     time.Time           `json:"updated"`
 	Version     int64               `json:"version"`
 }
-
-// ErrNotOwner is returned when someone but its owner asks for a service account's access.
-var ErrNotOwner = errors.New("governance: only its owner may do this for a service account")
 
 // ServiceAccountStore keeps service accounts, each write with its audit event. The store keeps
 // an account's active flag where the grant script can see it, so a grant to an orphaned

@@ -38,12 +38,55 @@ type handler struct {
 // keeps: it authenticates nobody with it, so holding even a hash would only be a liability.
 var notStored = []string{"id", "meta", "schemas", "groups", "password"}
 
+// unassigned reports whether a value is no value at all: null, an empty list, an object with
+// nothing assigned. RFC 7643 §2.5 makes these the same state as an absent attribute.
+func unassigned(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return !slices.ContainsFunc(x, func(el any) bool { return !unassigned(el) })
+	case map[string]any:
+		for _, el := range x {
+			if !unassigned(el) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// assigned drops what is unassigned inside a value, so a resource never shows "roles": null
+// or "name": {}: a service provider returns no attribute it has no value for.
+func assigned(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, el := range x {
+			if el = assigned(el); !unassigned(el) {
+				out = append(out, el)
+			}
+		}
+		return out
+	case map[string]any:
+		for k, el := range x {
+			if el = assigned(el); unassigned(el) {
+				delete(x, k)
+			} else {
+				x[k] = el
+			}
+		}
+	}
+	return v
+}
+
 // split turns validated attributes into the stored document and, for groups, the member IDs.
 func (h *handler) split(attrs map[string]any) (governance.Write, error) {
 	w := governance.Write{Kind: h.kind.kind}
 	doc := make(map[string]any, len(attrs))
 	for k, v := range attrs {
-		if !slices.Contains(notStored, k) && k != h.kind.membersAttr {
+		if v = assigned(v); !slices.Contains(notStored, k) && k != h.kind.membersAttr && !unassigned(v) {
 			doc[k] = v
 		}
 	}
@@ -320,12 +363,21 @@ func memberValues(v any) ([]string, bool) {
 
 // normalize validates a patched document as a whole, as the library validates a PUT body:
 // attribute names become canonical, string booleans become booleans, and a result a PUT could
-// not produce (a required attribute removed, a wrong type) is refused.
+// not produce is refused: a required attribute removed (RFC 7644 §3.5.2.2 names that
+// "mutability"), a wrong type (named with its attribute).
 func (k *resourceKind) normalize(doc map[string]any) (map[string]any, error) {
+	for _, a := range k.core.Attributes {
+		if _, v := keyFold(doc, a.Name()); a.Required() && unassigned(v) {
+			return nil, patchError(400, scimerrors.ScimTypeMutability, "%s is required: a PATCH cannot remove it or leave it empty.", a.Name())
+		}
+	}
 	core := schema.Schema{ID: k.core.ID, Attributes: append(append(schema.Attributes{}, k.core.Attributes...), externalIDAttr())}
 	doc["schemas"] = []any{k.core.ID}
 	out, scimErr := core.Validate(doc)
 	if scimErr != nil {
+		if e := k.explainDocument(doc); e != nil {
+			return nil, *e
+		}
 		return nil, *scimErr
 	}
 	for _, ext := range k.extensions {
@@ -338,6 +390,9 @@ func (k *resourceKind) normalize(doc map[string]any) (map[string]any, error) {
 		}
 		attrs, scimErr := ext.ValidateExtension(v)
 		if scimErr != nil {
+			if e := k.explainDocument(doc); e != nil {
+				return nil, *e
+			}
 			return nil, *scimErr
 		}
 		if len(attrs) > 0 {
@@ -388,6 +443,12 @@ func (h *handler) fail(r *http.Request, err error) error {
 		return patchError(400, scimerrors.ScimTypeInvalidValue, "A value holds a NUL character, a name has no visible character, or a group lists itself as a member.")
 	case errors.Is(err, context.Canceled):
 		// The client has gone; nobody reads this answer.
+		return scimerrors.ScimErrorInternal
+	case errors.Is(err, governance.ErrUnavailable):
+		// Redis is away: a warning, which the log quiets while every IdP call fails alike. The
+		// library turns any status SCIM does not list for the method into 500, so 500 it is;
+		// IdPs retry it.
+		h.log.Warn("store unavailable", zap.String("request_id", requestID(r)), zap.Error(err))
 		return scimerrors.ScimErrorInternal
 	}
 	h.log.Error("scim request failed", zap.String("request_id", requestID(r)), zap.Error(err))

@@ -221,6 +221,9 @@ var orWord = regexp.MustCompile(`(?i)\sor\s`)
 // parseFilter parses a filter string, rewriting Entra's value-path comparison first.
 func parseFilter(raw string) (filter.Expression, error) {
 	raw = strings.TrimSpace(raw)
+	if why := filterTooBig(raw); why != "" {
+		return nil, scimerrors.ScimError{Status: 400, ScimType: scimerrors.ScimTypeInvalidFilter, Detail: "The filter " + why + "."}
+	}
 	if m := simpleEquality.FindStringSubmatch(raw); m != nil {
 		e := &filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: m[1]}, Operator: filter.EQ, CompareValue: m[3]}
 		if m[2] != "" {

@@ -150,6 +150,12 @@ func (s *Server) serve(c *gin.Context) {
 			return
 		}
 	}
+	if h != nil && r.Method == http.MethodPatch {
+		if err := checkPatchPaths(body); err != nil {
+			s.finish(w, r, err)
+			return
+		}
+	}
 	if h != nil && h.kind == userKind && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 		body = rewriteManager(body)
 	}
@@ -157,6 +163,10 @@ func (s *Server) serve(c *gin.Context) {
 	r.ContentLength = int64(len(body))
 	r.URL.Path = path
 	r.URL.RawPath = ""
+	if h != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		s.serveExplained(w, r, h.kind, body)
+		return
+	}
 	s.lib.ServeHTTP(w, r)
 }
 

@@ -1,12 +1,5 @@
-// Command gatehouse is the Gatehouse identity governance gateway.
-//
-//	gatehouse [serve] [--config FILE]         run the gateway (the default)
-//	gatehouse check-config [--config FILE]    report every configuration problem, then exit
-//	gatehouse audit verify [--config FILE] [--checkpoint FILE] [--public-key FILE]
-//	                                          check the audit trail's hash chain, and that it holds
-//	                                          the signed checkpoints given; exit 1 if not
-//	gatehouse audit keygen --out FILE         make a key to sign audit checkpoints with
-//	gatehouse probe URL                       exit 0 when URL answers 200 (container health checks)
+// Command gatehouse is the Gatehouse identity governance gateway. `gatehouse help` lists its
+// commands (see usage).
 package main
 
 import (
@@ -26,11 +19,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -61,73 +57,161 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usage = `Usage: gatehouse [command] [arguments]
+
+Commands:
+  serve [--config FILE]          run the gateway (the default command)
+  check-config [FILE]            report every problem of a configuration file at once, then exit
+                                 (or --config FILE)
+  audit verify [--config FILE] [--checkpoint FILE] [--public-key FILE]
+                                 check the audit trail's hash chain, and that it holds the signed
+                                 checkpoints given; exit 1 if not. It needs only the Redis
+                                 settings and the checkpoints' public keys
+  audit keygen --out FILE        make a key to sign audit checkpoints with (prints the public key)
+  probe URL                      exit 0 when URL answers 200 (container health checks)
+  version                        print the version
+  help                           print this help
+
+Without a configuration file, the embedded demo configuration is used.
+Exit status: 0 success, 1 a problem found or a failure, 2 a usage error.
+`
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); otherwise the build's own
+// module and VCS information tell it.
+var version = ""
+
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "probe" {
-		return probe(args, stderr)
-	}
 	if cmd == "audit" && len(args) > 0 && (args[0] == "verify" || args[0] == "keygen") {
 		cmd, args = "audit "+args[0], args[1:]
 	}
+	switch cmd {
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "probe":
+		return probe(args, stderr)
+	case "serve", "check-config", "audit verify", "audit keygen", "version":
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
 	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if cmd == "audit keygen" {
-		out := fs.String("out", "", "file to write the private key to (PEM); it must not exist")
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if err := keygen(*out, stdout); err != nil {
+	fs.SetOutput(io.Discard) // usage errors are reported below, help goes to stdout
+	configPath, keyOut := new(string), new(string)
+	var check checkpointFlags
+	switch cmd {
+	case "version":
+	case "audit keygen":
+		fs.StringVar(keyOut, "out", "", "file to write the private key to (PEM); it must not exist")
+	case "audit verify":
+		fs.StringVar(&check.file, "checkpoint", "", "signed checkpoints kept outside Redis (JSON lines): the trail must hold each one")
+		fs.StringVar(&check.publicKey, "public-key", "", "PEM public key the checkpoints are signed with, besides audit.checkpoints.publicKeys")
+		fallthrough
+	default:
+		fs.StringVar(configPath, "config", "", "YAML configuration file (default: the embedded demo configuration)")
+	}
+	positional, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "gatehouse %s: %v\n\n%s", cmd, err, usage)
+		return 2
+	}
+	if cmd == "check-config" && len(positional) > 0 && *configPath == "" {
+		*configPath, positional = positional[0], positional[1:]
+	}
+	if len(positional) > 0 {
+		fmt.Fprintf(stderr, "gatehouse %s: unexpected argument %q\n\n%s", cmd, positional[0], usage)
+		return 2
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "gatehouse", buildVersion())
+		return 0
+	case "audit keygen":
+		if err := keygen(*keyOut, stdout); err != nil {
 			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	configPath := fs.String("config", "", "YAML configuration file (default: the embedded demo configuration)")
-	var check checkpointFlags
-	if cmd == "audit verify" {
-		fs.StringVar(&check.file, "checkpoint", "", "signed checkpoints kept outside Redis (JSON lines): the trail must hold each one")
-		fs.StringVar(&check.publicKey, "public-key", "", "PEM public key the checkpoints are signed with, besides audit.checkpoints.publicKeys")
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := load(*configPath)
-	if err == nil {
-		if cmd == "audit verify" {
-			err = cfg.ValidateVerifier()
-		} else {
-			err = cfg.Validate()
-		}
+	cfg, err := load(*configPath, cmd == "audit verify")
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration %s has problems:\n%v", configName(*configPath), indent(err))
+		return 1
 	}
 	switch cmd {
 	case "check-config":
-		if err != nil {
-			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
-			return 1
-		}
-		fmt.Fprintln(stdout, "configuration OK")
+		fmt.Fprintf(stdout, "configuration %s is OK\n", configName(*configPath))
 		return 0
-	case "serve", "audit verify":
-		if err != nil {
-			fmt.Fprintf(stderr, "configuration has problems:\n%v\n", indent(err))
-			return 1
-		}
-		if cmd == "audit verify" {
-			err = verifyAudit(cfg, check, stdout)
-		} else {
-			err = serve(cfg, stdout)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "gatehouse: %v\n", err)
-			return 1
-		}
-		return 0
+	case "audit verify":
+		err = verifyAudit(cfg, check, stdout)
+	default:
+		err = serve(cfg, stdout)
 	}
-	fmt.Fprintf(stderr, "unknown command %q: use serve, check-config, audit verify, audit keygen or probe\n", cmd)
-	return 2
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved parses flags wherever they stand among the positional arguments, which it
+// returns: flag.Parse alone stops at the first of them, so "check-config a.yaml --config b.yaml"
+// would take --config for a file name.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "(the embedded demo configuration)"
+	}
+	return path
+}
+
+// buildVersion is the version set at build time, else the module version and VCS revision
+// the Go toolchain recorded.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v, revision, modified := info.Main.Version, "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if revision != "" {
+		v += " (commit " + revision[:min(12, len(revision))]
+		if modified {
+			v += ", modified"
+		}
+		v += ")"
+	}
+	return v
 }
 
 // probe is a container health check for images without a shell: GET the URL, exit 0 on a 200.
@@ -270,7 +354,9 @@ func keygen(path string, stdout io.Writer) error {
 	return pem.Encode(stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 }
 
-func load(path string) (config.Config, error) {
+// load reads and checks the configuration at path (the embedded demo's for ""); verifier
+// checks only what `audit verify` needs.
+func load(path string, verifier bool) (config.Config, error) {
 	data := fixtures.DemoConfig()
 	if path != "" {
 		var err error
@@ -278,31 +364,22 @@ func load(path string) (config.Config, error) {
 			return config.Config{}, err
 		}
 	}
-	return config.Parse(data, os.Getenv)
+	if verifier {
+		return config.LoadVerifier(data, os.Getenv)
+	}
+	return config.Load(data, os.Getenv)
 }
 
 func indent(err error) string {
-	var b []byte
-	for _, line := range splitLines(err.Error()) {
-		b = append(b, "  - "+line+"\n"...)
+	var b strings.Builder
+	for _, line := range strings.Split(err.Error(), "\n") {
+		b.WriteString("  - " + line + "\n")
 	}
-	return string(b)
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := range len(s) {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
+	return b.String()
 }
 
 func serve(cfg config.Config, stdout io.Writer) error {
-	log, err := newLogger(cfg.Log.Level)
+	log, err := newLogger(cfg.Log.Level, zapcore.Lock(os.Stderr))
 	if err != nil {
 		return err
 	}
@@ -355,7 +432,8 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping,
-		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog}, reviewMetrics{store: store})})
+		Collectors: append(provisioningMetrics(store), driftMetrics{store: store, catalog: svc.access.Catalog}, reviewMetrics{store: store}),
+		Unmatched:  map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
@@ -792,13 +870,12 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	l.log.Warn(fmt.Sprintf(format, v...))
 }
 
-func newLogger(level string) (*zap.Logger, error) {
+// newLogger writes JSON lines to out, repeats of a warning quieted (see quietCore).
+func newLogger(level string, out zapcore.WriteSyncer, opts ...zap.Option) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	return cfg.Build()
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), out, lvl)
+	return zap.New(quiet(core, quietPeriod), append([]zap.Option{zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(out)}, opts...)...), nil
 }

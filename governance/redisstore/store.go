@@ -32,8 +32,10 @@ type Store struct {
 
 // New returns a store whose keys all start with "gh:{namespace}:". now is the gateway's one
 // clock: the store stamps identity changes, the leaver queue and review items with it, so the
-// duties that read those stamps on the same clock agree with them.
+// duties that read those stamps on the same clock agree with them. New adds a hook to rdb that
+// marks the failures of an unreachable Redis as governance.ErrUnavailable.
 func New(rdb redis.UniversalClient, namespace string, now func() time.Time) *Store {
+	rdb.AddHook(unavailableHook{})
 	prefix := "gh:{" + namespace + "}:"
 	return &Store{rdb: rdb, prefix: prefix, route: []string{prefix + "seq"}, now: now}
 }
