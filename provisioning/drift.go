@@ -150,32 +150,35 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 		maps.Copy(view.people, found)
 	}
-	// Account names compare without case, as LDAP's uid and SCIM's userName do.
-	want := map[string]governance.Grant{} // account name -> grant
+	want := map[connectors.Member]governance.Grant{} // account -> grant
 	for _, g := range granted {
 		who, _, err := r.Worker.identity(ctx, g.Identity, view)
 		if err != nil {
 			return d, nil, err
 		}
-		want[strings.ToLower(who.UserName)] = g
+		want[accountKey(connectors.Member{Name: who.UserName, NonHuman: who.NonHuman})] = g
 	}
-	var review []governance.OutOfBand
-	held := make(map[string]bool, len(members))
+	var (
+		review    []governance.OutOfBand
+		outOfBand []connectors.Member
+	)
+	held := make(map[connectors.Member]bool, len(members))
 	for _, m := range members {
-		held[strings.ToLower(m)] = true
-		g, ok := want[strings.ToLower(m)]
+		held[accountKey(m)] = true
+		g, ok := want[accountKey(m)]
 		switch {
 		case !ok:
-			d.OutOfBand = append(d.OutOfBand, m)
+			outOfBand = append(outOfBand, m)
+			d.OutOfBand = append(d.OutOfBand, label(m))
 		case g.AwaitsAdoption():
-			d.UnderReview = append(d.UnderReview, m)
+			d.UnderReview = append(d.UnderReview, label(m))
 			if mode == DriftReview {
-				review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: m})
+				review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: label(m)})
 			}
 		}
 	}
-	for name, g := range want {
-		if held[name] {
+	for account, g := range want {
+		if held[account] {
 			continue
 		}
 		d.Missing = append(d.Missing, g.ID)
@@ -197,45 +200,72 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	slices.Sort(d.Ended)
 	switch mode {
 	case DriftRevoke:
-		for _, m := range d.OutOfBand {
-			if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
+		for _, m := range outOfBand {
+			if err := conn.Revoke(ctx, holding(m), e.Downstream()); err != nil {
 				return d, nil, err
 			}
-			d.Revoked = append(d.Revoked, m)
+			d.Revoked = append(d.Revoked, label(m))
 		}
 	case DriftReview:
-		for _, m := range d.OutOfBand {
+		for _, m := range outOfBand {
 			id, ok, err := r.holder(ctx, m)
 			if err != nil {
 				return d, nil, err
 			}
 			if !ok {
-				d.Unmatched = append(d.Unmatched, m)
+				d.Unmatched = append(d.Unmatched, label(m))
 				continue
 			}
-			d.UnderReview = append(d.UnderReview, m)
-			review = append(review, governance.OutOfBand{Identity: id, Entitlement: e.ID, Account: m})
+			d.UnderReview = append(d.UnderReview, label(m))
+			review = append(review, governance.OutOfBand{Identity: id, Entitlement: e.ID, Account: label(m)})
 		}
 		slices.Sort(d.UnderReview)
 	}
 	return d, review, nil
 }
 
-// holder is the active identity whose account downstream has the name: a person by userName,
-// else a service account by id, as Worker.identity names them. An inactive one's access is
-// not reviewed for adoption: nobody may be granted it.
-func (r *Reconciler) holder(ctx context.Context, account string) (string, bool, error) {
-	p, err := r.Worker.People.ByUserName(ctx, account)
-	if err == nil {
-		return p.ID, p.Active, nil
+// accountKey is how a member is matched with the grants: a person's account by userName, a
+// service account's by id, each without case, as LDAP's uid and SCIM's userName compare. A
+// person's account never matches a service account, nor the other way round, whatever their
+// names: the account of a leaver named like a service account is not that account.
+func accountKey(m connectors.Member) connectors.Member {
+	return connectors.Member{Name: strings.ToLower(m.Name), NonHuman: m.NonHuman}
+}
+
+// label names an account in drift reports: a person's by its user name, a service account's
+// as "serviceaccount:<id>", as the audit trail names it, so the two never read alike.
+func label(m connectors.Member) string {
+	if m.NonHuman {
+		return "serviceaccount:" + m.Name
 	}
-	if !errors.Is(err, governance.ErrNotFound) {
-		return "", false, err
+	return m.Name
+}
+
+// holding is the identity a connector finds a member's account by: a person's by user name,
+// a service account's by id.
+func holding(m connectors.Member) connectors.Identity {
+	id := connectors.Identity{UserName: m.Name, NonHuman: m.NonHuman}
+	if m.NonHuman {
+		id.ID = m.Name
+	}
+	return id
+}
+
+// holder is the active identity whose account downstream is the member: a person by userName,
+// or a service account by id, as Worker.identity names them, never one for the other. An
+// inactive one's access is not reviewed for adoption: nobody may be granted it.
+func (r *Reconciler) holder(ctx context.Context, m connectors.Member) (string, bool, error) {
+	if !m.NonHuman {
+		p, err := r.Worker.People.ByUserName(ctx, m.Name)
+		if errors.Is(err, governance.ErrNotFound) {
+			return "", false, nil
+		}
+		return p.ID, err == nil && p.Active, err
 	}
 	if r.Worker.ServiceAccounts == nil {
 		return "", false, nil
 	}
-	sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, account)
+	sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, m.Name)
 	if errors.Is(err, governance.ErrNotFound) {
 		return "", false, nil
 	}
