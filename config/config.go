@@ -206,8 +206,8 @@ type LDAPConnector struct {
 	// and disabledBase (neither inside them nor holding them). Default none: a service
 	// account's grant on this directory then fails, saying to set it.
 	ServiceAccountBase string `yaml:"serviceAccountBase"`
-	// ServiceAccountPrefix begins every service account's naming value, and no person's may
-	// begin with it. Default none; required with serviceAccountBase when memberAttribute is
+	// ServiceAccountPrefix begins every service account's naming value and user name, and no
+	// person's may begin with it. Default none; required with serviceAccountBase when memberAttribute is
 	// memberUid. ASCII letters, digits, . _ and -.
 	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
 }

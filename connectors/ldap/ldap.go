@@ -79,8 +79,8 @@ type Config struct {
 	// leaver's entry may bear the name. A locked service account stays where it is: it is
 	// never moved to DisabledBase, where a disabled person of the same name may be.
 	ServiceAccountBase string
-	// ServiceAccountPrefix, when set, begins the naming value of every non-human account
-	// (svc-build), and no person's naming value or memberUid may begin with it. Required for
+	// ServiceAccountPrefix, when set, begins the naming value and user name of every
+	// non-human account (svc-build), and no person's may begin with it. Required for
 	// service accounts with memberUid, whose values are names, not DNs: there only the name
 	// can tell a service account's membership from a person's. Default none.
 	ServiceAccountPrefix string
@@ -291,11 +291,10 @@ func (c *Connector) account(id connectors.Identity) (account, error) {
 		return account{}, &connectors.Error{Op: "user dn", Err: fmt.Errorf("%s has no %s", id.ID, c.cfg.Attributes[c.cfg.UserRDN])}
 	}
 	a := account{name: name, rdn: c.cfg.UserRDN + "=" + ldap.EscapeDN(name), base: c.cfg.UserBase, disabled: c.cfg.DisabledBase, member: id.UserName}
-	names := []string{a.name, a.member}
 	if c.cfg.MemberAttr != "memberUid" {
-		a.member, names = a.dn(), names[:1]
+		a.member = a.dn()
 	}
-	for _, v := range names {
+	for _, v := range []string{a.name, id.UserName} {
 		if prefix != "" && connectors.HasNamePrefix(v, prefix) {
 			return account{}, &connectors.Error{Op: "user dn", Err: fmt.Errorf(
 				"%s is named %q, and names beginning with %q are service accounts' in this directory (serviceAccountPrefix): rename the person in the IdP, or choose another prefix", id.ID, v, prefix)}
@@ -620,6 +619,9 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 	case !errors.Is(err, errAbsent):
 		return err
 	}
+	if id.NonHuman {
+		id.UserName = a.name // every attribute mapped from the user name bears the prefix too
+	}
 	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
 		if a.disabled != "" {
 			err := conn.ModifyDN(ldap.NewModifyDNRequest(a.rdn+","+a.disabled, a.rdn, true, a.base))
@@ -636,7 +638,7 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 		for attr, f := range c.cfg.Attributes {
 			v := field(id, f)
 			if strings.EqualFold(attr, c.cfg.UserRDN) {
-				v = a.name // a service account's entry bears its own name, whatever the mapping
+				v = a.name // a service account's entry is named by its id, whatever the mapping
 			}
 			if v != "" {
 				add.Attribute(attr, []string{v})

@@ -649,3 +649,23 @@ func TestServiceAccountIsLockedInPlace(t *testing.T) {
 		t.Fatal("the leaver's entry left the disabled base, or its lock")
 	}
 }
+
+// A service account's entry is named by its id behind the prefix whatever the naming
+// attribute is mapped from, and every attribute mapped from the user name bears the prefix
+// too: a uid left as the bare id would meet a person's uid in a search across the tree. So a
+// person whose user name bears the prefix is refused, though their naming value does not.
+func TestServiceAccountEntryBearsItsName(t *testing.T) {
+	tg := target(t, ldap.Config{UserRDN: "cn", ServiceAccountPrefix: "svc-",
+		Attributes: map[string]string{"cn": "displayName", "uid": "userName", "sn": "familyName"}})
+	ctx := context.Background()
+	if err := tg.Connector.EnsureAccount(ctx, connectortest.ServiceAccount("build")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, "cn=svc-build,"+tg.services, "uid"); got != "svc-build" {
+		t.Fatalf("the service account's uid: %q", got)
+	}
+	impostor := connectors.Identity{ID: "p1", UserName: "svc-build", DisplayName: "Bob Builder"}
+	if err := tg.Connector.EnsureAccount(ctx, impostor); err == nil || connectors.Retryable(err) || !strings.Contains(err.Error(), "serviceAccountPrefix") {
+		t.Fatalf("a person whose user name bears the prefix: %v", err)
+	}
+}
