@@ -1007,11 +1007,14 @@ func (c *Connector) Members(ctx context.Context, ref string) ([]connectors.Membe
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b connectors.Member) int { // people first
-		if a.NonHuman != b.NonHuman {
-			return map[bool]int{false: -1, true: 1}[a.NonHuman]
+	slices.SortFunc(out, func(a, b connectors.Member) int { // people first, then service accounts
+		switch {
+		case a.NonHuman == b.NonHuman:
+			return strings.Compare(a.Name, b.Name)
+		case b.NonHuman:
+			return -1
 		}
-		return strings.Compare(a.Name, b.Name)
+		return 1
 	})
 	return out, err
 }
