@@ -311,6 +311,14 @@ type LDAPConnector struct {
 	// DisabledBase, when set, is where a locked account is also moved. Default none; not
 	// with disable: delete.
 	DisabledBase string `yaml:"disabledBase"`
+	// ServiceAccountBase is the OU where service accounts' entries live, apart from userBase
+	// and disabledBase (neither inside them nor holding them). Default none: a service
+	// account's grant on this directory then fails, saying to set it.
+	ServiceAccountBase string `yaml:"serviceAccountBase"`
+	// ServiceAccountPrefix begins every service account's naming value and user name, and no
+	// person's may begin with it. Default none; required with serviceAccountBase when memberAttribute is
+	// memberUid. ASCII letters, digits, . _ and -.
+	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
 }
 
 // validateDisable checks that the disable mode stops a leaver signing in.
@@ -341,6 +349,9 @@ type SCIMConnector struct {
 	ClientSecret Secret   `yaml:"clientSecret"`
 	Scopes       []string `yaml:"scopes"`
 	MatchBy      string   `yaml:"matchBy"` // userName (default) or externalId
+	// ServiceAccountPrefix begins every service account's userName in the application, and
+	// no person's userName may begin with it. Default "svc-".
+	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
 	// Timeout bounds one HTTP attempt (default 10 s); RetryFor bounds one call with its
 	// retries (default 30 s), after which the provisioning queue retries it with its backoff.
 	Timeout  time.Duration `yaml:"timeout"`

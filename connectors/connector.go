@@ -10,16 +10,52 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Identity is who an account is for, with the attributes connectors map from SCIM.
 type Identity struct {
-	ID          string // Gatehouse's id (the SCIM id)
+	ID          string // Gatehouse's id (the SCIM id, or a service account's id)
 	UserName    string
 	GivenName   string
 	FamilyName  string
 	DisplayName string
 	Email       string
+	// NonHuman marks a non-human identity (a service account), whose ID is its name (UserName
+	// repeats it). Gatehouse never gives one a person's name, but a target keeps accounts
+	// Gatehouse no longer knows of, a leaver's above all: so a connector keeps non-human
+	// accounts where no person's account can be (an OU of their own, a name prefix no
+	// person may have), or refuses them as permanent errors saying what to configure. It
+	// never falls back to where people live.
+	NonHuman bool
+}
+
+// HasNamePrefix reports whether an account name begins with prefix, in any case, as account
+// names compare (LDAP's uid, SCIM's userName). A connector that marks non-human accounts by a
+// name prefix reserves every spelling of it: it reads a member bearing it back as non-human,
+// and refuses it to people.
+func HasNamePrefix(name, prefix string) bool {
+	return len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix)
+}
+
+// CheckNamePrefix checks such a prefix: ASCII letters, digits, dots, underscores and hyphens,
+// as service account ids are, so that it compares without case the same way everywhere.
+func CheckNamePrefix(prefix string) error {
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return fmt.Errorf("%q: use ASCII letters, digits, . _ and -", prefix)
+		}
+	}
+	return nil
+}
+
+// Member is an account found holding an entitlement, named as Gatehouse names identities: a
+// person's account by its user name; a non-human account (NonHuman) by the identity's id,
+// whatever prefix or place the target gives it. Only where the account lives tells which it
+// is: a person's account named like a service account is still a person's.
+type Member struct {
+	Name     string
+	NonHuman bool
 }
 
 // Entitlement is something a connector can grant: a group, a role.
@@ -55,9 +91,9 @@ type Entitlements interface {
 }
 
 // MemberLister is optional: connectors that can tell who holds an entitlement support
-// reconciliation. Members answers account names (user names).
+// reconciliation.
 type MemberLister interface {
-	Members(ctx context.Context, ref string) ([]string, error)
+	Members(ctx context.Context, ref string) ([]Member, error)
 }
 
 // Tester checks that the connector can reach and use its target.

@@ -185,32 +185,35 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 		}
 		maps.Copy(view.people, found)
 	}
-	// Account names compare under names.Fold, as SCIM's userName and LDAP's uid do.
-	want := map[string]governance.Grant{} // folded account name -> grant
+	want := map[connectors.Member]governance.Grant{} // account -> grant
 	for _, g := range granted {
 		who, _, err := r.Worker.identity(ctx, g.Identity, view)
 		if err != nil {
 			return d, nil, err
 		}
-		want[names.Fold(who.UserName)] = g
+		want[accountKey(connectors.Member{Name: who.UserName, NonHuman: who.NonHuman})] = g
 	}
-	var review []governance.OutOfBand
-	held := make(map[string]bool, len(members))
+	var (
+		review    []governance.OutOfBand
+		outOfBand []connectors.Member
+	)
+	held := make(map[connectors.Member]bool, len(members))
 	for _, m := range members {
-		held[names.Fold(m)] = true
-		g, ok := want[names.Fold(m)]
+		held[accountKey(m)] = true
+		g, ok := want[accountKey(m)]
 		switch {
 		case !ok:
-			d.OutOfBand = append(d.OutOfBand, m)
+			outOfBand = append(outOfBand, m)
+			d.OutOfBand = append(d.OutOfBand, label(m))
 		case g.AwaitsAdoption():
-			d.UnderReview = append(d.UnderReview, m)
+			d.UnderReview = append(d.UnderReview, label(m))
 			if mode == DriftReview {
-				review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: m})
+				review = append(review, governance.OutOfBand{Identity: g.Identity, Entitlement: e.ID, Account: label(m)})
 			}
 		}
 	}
-	for name, g := range want {
-		if held[name] {
+	for account, g := range want {
+		if held[account] {
 			continue
 		}
 		d.Missing = append(d.Missing, g.ID)
@@ -232,45 +235,88 @@ func (r *Reconciler) entitlement(ctx context.Context, conn connectors.Connector,
 	slices.Sort(d.Ended)
 	// Who holds each out-of-band account: one lookup each, whatever the mode asks of it. A
 	// leaver's access is removed in every mode but report, where it is reported as a leaver's.
-	holders := make([]holder, len(d.OutOfBand))
-	for i, m := range d.OutOfBand {
+	holders := make([]holder, len(outOfBand))
+	for i, m := range outOfBand {
 		if holders[i], err = r.holder(ctx, m); err != nil {
 			return d, nil, err
 		}
 		if holders[i].leaver {
-			d.Leavers = append(d.Leavers, m)
+			d.Leavers = append(d.Leavers, label(m))
 		}
 	}
-	for i, m := range d.OutOfBand {
+	for i, m := range outOfBand {
 		h := holders[i]
 		switch {
 		case mode == DriftRevoke || mode == DriftReview && h.leaver:
-			if err := conn.Revoke(ctx, connectors.Identity{UserName: m}, e.Downstream()); err != nil {
+			if err := conn.Revoke(ctx, holding(m), e.Downstream()); err != nil {
 				return d, nil, err
 			}
-			d.Revoked = append(d.Revoked, m)
+			d.Revoked = append(d.Revoked, label(m))
 		case mode == DriftReview && h.id == "":
-			d.Unmatched = append(d.Unmatched, m)
+			d.Unmatched = append(d.Unmatched, label(m))
 		case mode == DriftReview:
-			d.UnderReview = append(d.UnderReview, m)
-			review = append(review, governance.OutOfBand{Identity: h.id, Entitlement: e.ID, Account: m})
+			d.UnderReview = append(d.UnderReview, label(m))
+			review = append(review, governance.OutOfBand{Identity: h.id, Entitlement: e.ID, Account: label(m)})
 		}
 	}
 	slices.Sort(d.UnderReview)
 	return d, review, nil
 }
 
+// accountKey is how a member is matched with the grants: a person's account by userName, a
+// service account's by id, each under names.Fold, as LDAP's uid and SCIM's userName compare. A
+// person's account never matches a service account, nor the other way round, whatever their
+// names: the account of a leaver named like a service account is not that account.
+func accountKey(m connectors.Member) connectors.Member {
+	return connectors.Member{Name: names.Fold(m.Name), NonHuman: m.NonHuman}
+}
+
+// label names an account in drift reports: a person's by its user name, a service account's
+// as "serviceaccount:<id>", as the audit trail names it, so the two never read alike.
+func label(m connectors.Member) string {
+	if m.NonHuman {
+		return "serviceaccount:" + m.Name
+	}
+	return m.Name
+}
+
+// holding is the identity a connector finds a member's account by: a person's by user name,
+// a service account's by id.
+func holding(m connectors.Member) connectors.Identity {
+	id := connectors.Identity{UserName: m.Name, NonHuman: m.NonHuman}
+	if m.NonHuman {
+		id.ID = m.Name
+	}
+	return id
+}
+
 // holder is who an account downstream belongs to.
 type holder struct {
 	id     string // the active identity whose account it is, "" for none
-	leaver bool   // named like a person the IdP deactivated or deleted
+	leaver bool   // a person's account, named like a person the IdP deactivated or deleted
 }
 
-// holder finds the identity whose account downstream has the name: a person by userName,
-// else a service account by id, as Worker.identity names them. An inactive one's access is not
-// reviewed for adoption (nobody may be granted it); a person's who left is a leaver's.
-func (r *Reconciler) holder(ctx context.Context, account string) (holder, error) {
-	p, err := r.Worker.People.ByUserName(ctx, account)
+// holder finds the identity whose account downstream is the member: a person by userName, or a
+// service account by id, as Worker.identity names them, never one for the other. An inactive
+// one's access is not reviewed for adoption (nobody may be granted it); a person's who left
+// is a leaver's.
+func (r *Reconciler) holder(ctx context.Context, m connectors.Member) (holder, error) {
+	if m.NonHuman {
+		if r.Worker.ServiceAccounts == nil {
+			return holder{}, nil
+		}
+		sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, m.Name)
+		switch {
+		case errors.Is(err, governance.ErrNotFound):
+			return holder{}, nil
+		case err != nil:
+			return holder{}, err
+		case sa.State == governance.ServiceAccountActive:
+			return holder{id: sa.ID}, nil
+		}
+		return holder{}, nil
+	}
+	p, err := r.Worker.People.ByUserName(ctx, m.Name)
 	switch {
 	case err == nil && p.Active:
 		return holder{id: p.ID}, nil
@@ -279,22 +325,8 @@ func (r *Reconciler) holder(ctx context.Context, account string) (holder, error)
 	case !errors.Is(err, governance.ErrNotFound):
 		return holder{}, err
 	}
-	if former, err := r.Store.FormerUserName(ctx, account); err != nil || former {
-		return holder{leaver: former}, err
-	}
-	if r.Worker.ServiceAccounts == nil {
-		return holder{}, nil
-	}
-	sa, err := r.Worker.ServiceAccounts.GetServiceAccount(ctx, account)
-	switch {
-	case errors.Is(err, governance.ErrNotFound):
-		return holder{}, nil
-	case err != nil:
-		return holder{}, err
-	case sa.State == governance.ServiceAccountActive:
-		return holder{id: sa.ID}, nil
-	}
-	return holder{}, nil
+	former, err := r.Store.FormerUserName(ctx, m.Name)
+	return holder{leaver: former}, err
 }
 
 // Sweep runs the reconciliations that are due, and schedules the next of each. Applications

@@ -392,7 +392,8 @@ func (w *Worker) confirmAll(ctx context.Context, grants []governance.Grant) erro
 }
 
 // identity is the account an identity has downstream: a person from SCIM (or, once the IdP
-// deleted it, as it last was), or a service account (its id as the account name).
+// deleted it, as it last was), or a service account, marked non-human with its id as its
+// name, which connectors keep apart from people's accounts.
 func (w *Worker) identity(ctx context.Context, id string, view *sweepView) (connectors.Identity, bool, error) {
 	p, ok := view.people[id]
 	var err error
@@ -415,7 +416,7 @@ func (w *Worker) identity(ctx context.Context, id string, view *sweepView) (conn
 		// with it. What is left stays revoking, in the dead letters, for a person to finish.
 		return connectors.Identity{}, false, &connectors.Error{Op: "identity", Err: fmt.Errorf("%s is unknown: %w", id, err)}
 	}
-	return connectors.Identity{ID: sa.ID, UserName: sa.ID, DisplayName: sa.Name}, sa.State == governance.ServiceAccountActive, nil
+	return connectors.Identity{ID: sa.ID, UserName: sa.ID, DisplayName: sa.Name, NonHuman: true}, sa.State == governance.ServiceAccountActive, nil
 }
 
 // Inline is the provisioner grants use when a worker runs: each change is reconciled at once,

@@ -56,13 +56,14 @@ func TestMain(m *testing.M) {
 
 // rig is the governed path with an LDAP application, a worker and a clock the test moves.
 type rig struct {
-	t      testing.TB
-	store  *redisstore.Store
-	access *governance.Access
-	worker *provisioning.Worker
-	now    atomic.Int64
-	people string // this test's user base in slapd
-	groups string // and group base
+	t        testing.TB
+	store    *redisstore.Store
+	access   *governance.Access
+	worker   *provisioning.Worker
+	now      atomic.Int64
+	people   string // this test's user base in slapd
+	groups   string // and group base
+	services string // and service account base
 }
 
 var ous atomic.Int64
@@ -74,18 +75,19 @@ func newRig(t testing.TB) *rig {
 	ctx := context.Background()
 
 	n := ous.Add(1)
-	people, groups := fmt.Sprintf("ou=people%d,%s", n, ldaptest.BaseDN), fmt.Sprintf("ou=groups%d,%s", n, ldaptest.BaseDN)
-	r.people, r.groups = people, groups
+	ou := func(name string) string { return fmt.Sprintf("ou=%s%d,%s", name, n, ldaptest.BaseDN) }
+	r.people, r.groups, r.services = ou("people"), ou("groups"), ou("services")
+	groups := r.groups
 	admin := r.admin()
-	for _, dn := range []string{people, groups} {
-		add := goldap.NewAddRequest(dn, nil)
+	for _, name := range []string{"people", "groups", "services"} {
+		add := goldap.NewAddRequest(ou(name), nil)
 		add.Attribute("objectClass", []string{"organizationalUnit"})
-		add.Attribute("ou", []string{fmt.Sprintf("%s%d", map[bool]string{true: "people", false: "groups"}[dn == people], n)})
+		add.Attribute("ou", []string{fmt.Sprintf("%s%d", name, n)})
 		if err := admin.Add(add); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, g := range []string{"admins", "readers"} {
+	for _, g := range []string{"admins", "readers", "robots"} {
 		add := goldap.NewAddRequest("cn="+g+","+groups, nil)
 		add.Attribute("objectClass", []string{"groupOfNames"})
 		add.Attribute("cn", []string{g})
@@ -94,11 +96,6 @@ func newRig(t testing.TB) *rig {
 			t.Fatal(err)
 		}
 	}
-	conn, err := ldap.New(ldap.Config{URL: slapd.URL(), BindDN: ldaptest.AdminDN, Password: ldaptest.AdminPass, UserBase: people, GroupBase: groups})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
 
 	var ids atomic.Int64
 	id := func() string { return fmt.Sprintf("r%d", ids.Add(1)) }
@@ -108,7 +105,8 @@ func newRig(t testing.TB) *rig {
 	r.access = &governance.Access{Catalog: catalog, Requests: &governance.Requests{Store: r.store, Now: r.clock, NewID: id},
 		Grants: grants, People: people2, Approved: r.store, ServiceAccounts: r.store}
 	r.worker = &provisioning.Worker{Queue: r.store, Grants: grants, Catalog: catalog, People: people2, ServiceAccounts: r.store,
-		Connector: func(name string) (connectors.Connector, bool) { return conn, name == "directory" }, MaxAttempts: 3, Now: r.clock}
+		MaxAttempts: 3, Now: r.clock}
+	r.directory(ldap.Config{ServiceAccountBase: r.services})
 	grants.Provisioner = provisioning.Inline{Worker: r.worker}
 
 	for _, p := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}} {
@@ -125,12 +123,29 @@ func newRig(t testing.TB) *rig {
 	put(governance.KindApplication, "dir", governance.Application{ID: "dir", Name: "Directory", Owners: []string{"mgr"}, Connector: "directory"})
 	put(governance.KindPolicy, "mgr", governance.Policy{ID: "mgr", Name: "manager", Stages: []governance.PolicyStage{
 		{Name: "manager", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}}})
-	for _, e := range []string{"admins", "readers", "ghost-group"} {
+	for _, e := range []string{"admins", "readers", "ghost-group", "robots"} {
+		holders := governance.HoldersHumans
+		if e == "robots" {
+			holders = governance.HoldersBoth
+		}
 		put(governance.KindEntitlement, e, governance.Entitlement{ID: e, Name: e, Application: "dir", Owners: []string{"mgr"},
-			Risk: governance.RiskLow, State: governance.EntitlementPublished, Requestable: true, Policy: "mgr", Holders: governance.HoldersHumans,
+			Risk: governance.RiskLow, State: governance.EntitlementPublished, Requestable: true, Policy: "mgr", Holders: holders,
 			MaxDuration: governance.Duration(8 * time.Hour)})
 	}
 	return r
+}
+
+// directory makes the worker's connector "directory" one with the rig's bases and, beside
+// them, what cfg sets.
+func (r *rig) directory(cfg ldap.Config) {
+	r.t.Helper()
+	cfg.URL, cfg.BindDN, cfg.Password, cfg.UserBase, cfg.GroupBase = slapd.URL(), ldaptest.AdminDN, ldaptest.AdminPass, r.people, r.groups
+	conn, err := ldap.New(cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(conn.Close)
+	r.worker.Connector = func(name string) (connectors.Connector, bool) { return conn, name == "directory" }
 }
 
 func (r *rig) admin() *goldap.Conn {
@@ -1022,7 +1037,7 @@ type slowLister struct {
 	release <-chan struct{}
 }
 
-func (s slowLister) Members(ctx context.Context, ref string) ([]string, error) {
+func (s slowLister) Members(ctx context.Context, ref string) ([]connectors.Member, error) {
 	s.entered <- struct{}{}
 	<-s.release
 	return s.Connector.(connectors.MemberLister).Members(ctx, ref)
@@ -1095,5 +1110,183 @@ func TestLeaversOutOfBandAccess(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// robot registers a service account ada owns and has it granted robots: ada asks, and mgr,
+// her manager, approves.
+func (r *rig) robot(id string) governance.Grant {
+	r.t.Helper()
+	ctx := context.Background()
+	r.serviceAccount(id)
+	req, _, err := r.access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: id, Entitlement: "robots"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.access.Decide(ctx, req.ID, "mgr", true, ""); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.grant(governance.GrantID(req.ID))
+}
+
+// serviceAccount registers a service account ada owns.
+func (r *rig) serviceAccount(id string) {
+	r.t.Helper()
+	sas := &governance.ServiceAccounts{Store: r.store, People: r.access.People, Now: r.clock}
+	if _, err := sas.Create(context.Background(), "ada", governance.ServiceAccount{ID: id, Name: "Robot " + id}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// entry adds an account to slapd outside Gatehouse, with the password people sign in with,
+// and with attrs besides.
+func (r *rig) entry(dn string, attrs map[string]string) {
+	r.t.Helper()
+	rdn, _, _ := strings.Cut(dn, ",")
+	name := strings.TrimPrefix(rdn, "uid=")
+	add := goldap.NewAddRequest(dn, nil)
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	for attr, v := range map[string]string{"uid": name, "cn": name, "sn": name, "userPassword": password} {
+		add.Attribute(attr, []string{v})
+	}
+	for attr, v := range attrs {
+		add.Attribute(attr, []string{v})
+	}
+	if err := r.admin().Add(add); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// holds says whether slapd shows the entry at dn in the group, comparing DNs as DNs.
+func (r *rig) holds(group, dn string) bool {
+	r.t.Helper()
+	want, err := goldap.ParseDN(dn)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	res, err := r.admin().Search(goldap.NewSearchRequest("cn="+group+","+r.groups, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"member"}, nil))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, m := range res.Entries[0].GetAttributeValues("member") {
+		if got, err := goldap.ParseDN(m); err == nil && got.EqualFold(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// A leaver's account the directory still keeps, locked, named like a service account created
+// since (a person from before the IdP was connected, whom Gatehouse never knew): the service
+// account's grant lands on an entry of its own under the service account base, and the
+// leaver's entry stays locked and gets none of its access. Taken for the service account's, it
+// would have been unlocked and added to the group, and signed in with the leaver's password.
+func TestServiceAccountNeverGetsALeaversEntry(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	leaver, robot := "uid=deploy,"+r.people, "uid=deploy,"+r.services
+	r.entry(leaver, map[string]string{"pwdAccountLockedTime": "000001010000Z"})
+	g := r.robot("deploy")
+	if ok, err := slapd.CanBind(leaver, password); err != nil || ok {
+		t.Fatalf("the leaver's entry signs in again: %v %v", ok, err)
+	}
+	switch {
+	case r.holds("robots", leaver):
+		t.Fatal("the leaver's entry got the service account's access")
+	case g.Status != governance.GrantActive:
+		t.Fatalf("the service account's grant: %s", g.Status)
+	case !r.holds("robots", robot):
+		t.Fatalf("%s does not hold robots", robot)
+	}
+	if _, err := r.access.Grants.Revoke(ctx, g.ID, "user:sec", "no longer needed"); err != nil {
+		t.Fatal(err)
+	}
+	if g = r.grant(g.ID); g.Status != governance.GrantRevoked || r.holds("robots", robot) {
+		t.Fatalf("revoked: %s, %s holds robots %v", g.Status, robot, r.holds("robots", robot))
+	}
+}
+
+// A directory configured without a service account base refuses a service account's grant
+// for good, with what to set: the grant fails and the dead letter says so, and nothing lands
+// under the people base. A person's grant on the same directory goes through.
+func TestServiceAccountWithoutItsOwnBaseIsRefused(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.directory(ldap.Config{})
+	g := r.robot("deploy")
+	r.sweep()
+	if g = r.grant(g.ID); g.Status != governance.GrantFailed {
+		t.Fatalf("a service account's grant with nowhere to put it: %s", g.Status)
+	}
+	dead, err := r.store.DeadJobs(ctx)
+	if err != nil || len(dead) != 1 || dead[0].Identity != "deploy" || !strings.Contains(dead[0].Reason, "set ldap.serviceAccountBase") {
+		t.Fatalf("dead letters: %+v %v", dead, err)
+	}
+	res, err := r.admin().Search(goldap.NewSearchRequest(r.people, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+		"(uid=deploy)", []string{"1.1"}, nil))
+	if err != nil || len(res.Entries) != 0 {
+		t.Fatalf("the service account under the people base: %d entries, %v", len(res.Entries), err)
+	}
+	if p := r.approved("bob", "readers"); p.Status != governance.GrantActive || !r.inLDAP("bob", "readers") {
+		t.Fatalf("a person's grant beside it: %s", p.Status)
+	}
+}
+
+// Reconciliation reads a membership under the service account base as that service
+// account's, and one of an entry named like it under the people base as a person's: a
+// leaver's entry put in the service account's group is out-of-band access, not the service
+// account's grant, and in drift mode review it is nobody's to adopt. A service account's own
+// membership nobody granted is reported by its id, reviewed as that service account's, and
+// mode revoke removes the leaver's while the granted one stays.
+func TestDriftTellsServiceAccountsFromPeople(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	rec, _ := r.reconciler()
+	leaver, deploy, nightly := "uid=deploy,"+r.people, "uid=deploy,"+r.services, "uid=nightly,"+r.services
+	r.entry(leaver, nil)
+	r.entry(nightly, nil)
+	add := goldap.NewModifyRequest("cn=robots,"+r.groups, nil)
+	add.Add("member", []string{leaver, nightly})
+	if err := r.admin().Modify(add); err != nil {
+		t.Fatal(err)
+	}
+	r.robot("deploy")
+	r.serviceAccount("nightly")
+
+	report, err := rec.Reconcile(ctx, "dir", "user:sec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := entitlementsOf(report)["robots"]
+	if !slices.Equal(d.OutOfBand, []string{"deploy", "serviceaccount:nightly"}) || len(d.Missing) != 0 {
+		t.Fatalf("report: %+v", d)
+	}
+
+	r.driftMode("review")
+	if report, err = rec.Reconcile(ctx, "dir", "user:sec"); err != nil {
+		t.Fatal(err)
+	}
+	d = entitlementsOf(report)["robots"]
+	if !slices.Equal(d.Unmatched, []string{"deploy"}) || !slices.Equal(d.UnderReview, []string{"serviceaccount:nightly"}) || report.Review == "" {
+		t.Fatalf("review mode: %+v", report)
+	}
+	held, err := r.store.Holdings(ctx, "nightly")
+	if err != nil || len(held) != 1 || !held[0].AwaitsAdoption() || held[0].Entitlement != "robots" {
+		t.Fatalf("nightly's recorded access: %+v %v", held, err)
+	}
+	if held, err := r.store.Holdings(ctx, "deploy"); err != nil || len(held) != 1 || held[0].AwaitsAdoption() {
+		t.Fatalf("deploy's grants: the leaver's access was recorded as the service account's: %+v %v", held, err)
+	}
+
+	r.driftMode("revoke")
+	if report, err = rec.Reconcile(ctx, "dir", "system"); err != nil {
+		t.Fatal(err)
+	}
+	if d = entitlementsOf(report)["robots"]; !slices.Equal(d.Revoked, []string{"deploy"}) {
+		t.Fatalf("revoke mode: %+v", d)
+	}
+	if r.holds("robots", leaver) || !r.holds("robots", deploy) || !r.holds("robots", nightly) {
+		t.Fatalf("after revoke mode: leaver %v, deploy %v, nightly %v", r.holds("robots", leaver), r.holds("robots", deploy), r.holds("robots", nightly))
 	}
 }

@@ -142,6 +142,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg, err := load(*configPath, cmd == "audit verify")
+	if cmd == "check-config" {
+		// What only the connectors check (settings that depend on one another), as serve would
+		// meet it at start; nothing is dialled.
+		if _, cerr := newConnectors(cfg.Connectors); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "configuration %s has problems:\n%v", configName(*configPath), indent(err))
 		return 1
@@ -665,25 +672,27 @@ func (m driftMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newConnectors builds the configured connectors by name.
+// newConnectors builds the configured connectors by name, or reports what is wrong with each.
 func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, error) {
 	out := map[string]connectors.Connector{}
+	var errs []error
 	for _, c := range cfgs {
 		var conn connectors.Connector
 		var err error
 		switch {
 		case c.LDAP != nil:
 			l := c.LDAP
-			password, perr := l.Password.Resolve()
-			if perr != nil {
-				return nil, fmt.Errorf("connector %s: %w", c.Name, perr)
+			var password string
+			if password, err = l.Password.Resolve(); err == nil {
+				conn, err = ldap.New(ldap.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, BindDN: l.BindDN, Password: password,
+					UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
+					GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisableAttr: l.DisableAttribute,
+					DisableValue: l.DisableValue, DisabledBase: l.DisabledBase, ServiceAccountBase: l.ServiceAccountBase,
+					ServiceAccountPrefix: l.ServiceAccountPrefix})
 			}
-			conn, err = ldap.New(ldap.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, BindDN: l.BindDN, Password: password,
-				UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
-				GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisableAttr: l.DisableAttribute,
-				DisableValue: l.DisableValue, DisabledBase: l.DisabledBase})
 		case c.SCIM != nil:
-			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy, Timeout: c.SCIM.Timeout, MaxElapsed: c.SCIM.RetryFor}
+			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy, ServiceAccountPrefix: c.SCIM.ServiceAccountPrefix,
+				Timeout: c.SCIM.Timeout, MaxElapsed: c.SCIM.RetryFor}
 			if c.SCIM.Token != "" {
 				sc.Token, err = c.SCIM.Token.Resolve()
 			} else {
@@ -701,9 +710,13 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			errs = append(errs, fmt.Errorf("connector %s: %w", c.Name, err))
+			continue
 		}
 		out[c.Name] = conn
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -395,3 +395,41 @@ func TestLDAPDisableSettings(t *testing.T) {
 		t.Errorf("disable move: %v", err)
 	}
 }
+
+// The service account settings reach the connectors, and check-config reports what only a
+// connector checks, every connector at once: a memberUid directory whose service accounts
+// have a base but no prefix, a service account base inside the user base, a prefix that
+// would not compare alike everywhere.
+func TestServiceAccountSettings(t *testing.T) {
+	t.Setenv("GATEHOUSE_SCIM_TOKEN", "")
+	t.Setenv("GATEHOUSE_TEST_TOKEN", "a-token-of-sixteen-chars")
+	check := func(connectors string) (int, string) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "gatehouse.yaml")
+		yaml := "scim:\n  clients: [{name: idp, token: env:GATEHOUSE_TEST_TOKEN}]\nconnectors:\n" + connectors
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		code := run([]string{"check-config", "--config", file}, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	const ldap = `{url: "ldap://127.0.0.1:1", bindDN: cn=admin, password: env:GATEHOUSE_TEST_TOKEN, userBase: "ou=people,dc=example,dc=org", groupBase: "ou=groups,dc=example,dc=org"`
+	code, out := check(`  - {name: posix, type: ldap, ldap: ` + ldap + `, memberAttribute: memberUid, serviceAccountBase: "ou=services,dc=example,dc=org"}}
+  - {name: nested, type: ldap, ldap: ` + ldap + `, serviceAccountBase: "ou=robots,ou=people,dc=example,dc=org"}}
+  - {name: crm, type: scim, scim: {baseURL: "https://crm.example.com/scim/v2", token: env:GATEHOUSE_TEST_TOKEN, serviceAccountPrefix: "svc/"}}
+`)
+	for _, want := range []string{"connector posix: ldap: memberUid holds names", "set serviceAccountPrefix too",
+		"connector nested: ldap: serviceAccountBase must be an OU apart from userBase", `connector crm: scimclient: serviceAccountPrefix "svc/"`} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, missing %q in:\n%s", code, want, out)
+		}
+	}
+	code, out = check(`  - {name: posix, type: ldap, ldap: ` + ldap + `, memberAttribute: memberUid, serviceAccountBase: "ou=services,dc=example,dc=org", serviceAccountPrefix: svc-}}
+  - {name: nested, type: ldap, ldap: ` + ldap + `, serviceAccountBase: "ou=services,dc=example,dc=org"}}
+  - {name: crm, type: scim, scim: {baseURL: "https://crm.example.com/scim/v2", token: env:GATEHOUSE_TEST_TOKEN, serviceAccountPrefix: robot.}}
+`)
+	if code != 0 || !strings.Contains(out, "is OK") {
+		t.Fatalf("service account settings set right: exit %d\n%s", code, out)
+	}
+}

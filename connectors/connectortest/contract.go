@@ -1,6 +1,7 @@
 // Package connectortest is the contract every connector passes: idempotent grants and
 // revocations, the unknown identity and entitlement, disabled accounts that no longer sign in
-// and sign in again once enabled, and names that break naive escaping. A connector's own test
+// and sign in again once enabled, names that break naive escaping, and service accounts kept
+// apart from people named like them. A connector's own test
 // supplies a Target that reads the real system directly, so the contract checks what happened
 // there, not what the connector says happened.
 package connectortest
@@ -21,7 +22,8 @@ type Target struct {
 	Connector connectors.Connector
 	// NewEntitlement creates something grantable named name in the system and answers its ref.
 	NewEntitlement func(t *testing.T, name string) string
-	// Holds reads the system: does the identity's account hold ref?
+	// Holds reads the system: does the identity's account hold ref? A non-human identity's
+	// account is the one the connector keeps for service accounts, never a person's.
 	Holds func(t *testing.T, id connectors.Identity, ref string) bool
 	// SignsIn reads the system: can the identity sign in with its account now? A directory
 	// binds as the account, wherever it is, with a password the target gives an account that
@@ -30,6 +32,10 @@ type Target struct {
 	// application answers its account's active flag. Required: a target that cannot tell
 	// fails the contract, since a disable nobody checked is the bug this guards against.
 	SignsIn func(t *testing.T, id connectors.Identity) bool
+	// NoServiceAccounts says the connector is configured with no place for service accounts
+	// (an LDAP directory without a serviceAccountBase): every call for one must then fail as
+	// permanent and change nothing, never fall back to where people are.
+	NoServiceAccounts bool
 	// ASCIIOnly says the system cannot hold non-ASCII account names in grants (LDAP's
 	// memberUid is an IA5String). Such a grant must then fail as permanent, never be retried
 	// and never half-apply.
@@ -52,6 +58,12 @@ var Hostile = []string{`star*`, `paren(s)`, `back\slash`, `com,ma`, `plus+sign`,
 func person(name string) connectors.Identity {
 	return connectors.Identity{ID: "id-" + name, UserName: name, GivenName: "Given", FamilyName: "Family " + name,
 		DisplayName: "Display " + name, Email: "user@example.org"}
+}
+
+// ServiceAccount is a non-human identity as the provisioning worker hands it over: its id is
+// its name.
+func ServiceAccount(id string) connectors.Identity {
+	return connectors.Identity{ID: id, UserName: id, DisplayName: "Robot " + id, NonHuman: true}
 }
 
 func must(t *testing.T, what string, err error) {
@@ -247,6 +259,7 @@ func Run(t *testing.T, target Target) {
 	})
 
 	RunAccounts(t, target)
+	RunServiceAccounts(t, target)
 
 	// Each hostile name as a user name and as an entitlement name: it must reach the system as
 	// written, and never match more than itself. The user named "*" matters most: a filter
@@ -273,8 +286,9 @@ func Run(t *testing.T, target Target) {
 				if lister, ok := c.(connectors.MemberLister); ok {
 					members, err := lister.Members(ctx, ref)
 					must(t, "members", err)
-					if len(members) != 2 || !slices.Contains(members, name) || !slices.Contains(members, bystander.UserName) {
-						t.Fatalf("members of %q: %q", ref, members)
+					if len(members) != 2 || !slices.Contains(members, connectors.Member{Name: name}) ||
+						!slices.Contains(members, connectors.Member{Name: bystander.UserName}) {
+						t.Fatalf("members of %q: %+v", ref, members)
 					}
 				}
 				must(t, "revoke", c.Revoke(ctx, id, ref))
@@ -286,6 +300,93 @@ func Run(t *testing.T, target Target) {
 					t.Fatalf("disabling %q took the bystander's access", name)
 				}
 			})
+		}
+	})
+}
+
+// RunServiceAccounts runs the contract's part on non-human identities (Run runs it too): a
+// service account named like a person, present or a leaver whose account the system keeps,
+// gets an account of its own, and nothing done to either reaches the other. Members tells
+// them apart by where the account is, not by its name.
+func RunServiceAccounts(t *testing.T, target Target) {
+	ctx := context.Background()
+	c := target.Connector
+	if target.NoServiceAccounts {
+		t.Run("ServiceAccountsRefused", func(t *testing.T) {
+			human, robot, ref := person("refusal"), ServiceAccount("refusal"), target.NewEntitlement(t, "refused")
+			must(t, "ensure the person", c.EnsureAccount(ctx, human))
+			must(t, "grant the person", c.Grant(ctx, human, ref))
+			for what, call := range map[string]func() error{
+				"ensure":  func() error { return c.EnsureAccount(ctx, robot) },
+				"grant":   func() error { return c.Grant(ctx, robot, ref) },
+				"revoke":  func() error { return c.Revoke(ctx, robot, ref) },
+				"disable": func() error { return c.DisableAccount(ctx, robot) },
+			} {
+				if err := call(); err == nil || connectors.Retryable(err) {
+					t.Fatalf("%s a service account with nowhere to keep it: %v", what, err)
+				}
+			}
+			if !target.Holds(t, human, ref) || !target.SignsIn(t, human) {
+				t.Fatal("a refused service account's calls reached the person named like it")
+			}
+		})
+		return
+	}
+	t.Run("ServiceAccountApartFromPerson", func(t *testing.T) {
+		human, robot := person("build"), ServiceAccount("build")
+		refs := []string{target.NewEntitlement(t, "robots"), target.NewEntitlement(t, "people")}
+		robots, people := refs[0], refs[1]
+		must(t, "ensure the person", c.EnsureAccount(ctx, human))
+		must(t, "grant the person", c.Grant(ctx, human, people))
+		// A service account's account is not the person's: granting it before it exists is
+		// ErrUnknownIdentity, though the person's account bears its name.
+		if err := c.Grant(ctx, robot, robots); !errors.Is(err, connectors.ErrUnknownIdentity) {
+			t.Fatalf("grant to a service account without an account, beside a person named like it: %v", err)
+		}
+		must(t, "ensure the service account", c.EnsureAccount(ctx, robot))
+		must(t, "grant the service account", c.Grant(ctx, robot, robots))
+		switch {
+		case !target.Holds(t, robot, robots):
+			t.Fatal("the service account was granted, and does not hold it")
+		case target.Holds(t, human, robots):
+			t.Fatal("the service account's grant reached the person named like it")
+		case target.Holds(t, robot, people) || !target.Holds(t, human, people):
+			t.Fatal("the person's access moved to the service account named like them")
+		}
+		if lister, ok := c.(connectors.MemberLister); ok {
+			for ref, want := range map[string]connectors.Member{robots: {Name: "build", NonHuman: true}, people: {Name: "build"}} {
+				members, err := lister.Members(ctx, ref)
+				must(t, "members", err)
+				if len(members) != 1 || members[0] != want {
+					t.Fatalf("members of %s: %+v, want %+v", ref, members, want)
+				}
+			}
+		}
+		must(t, "revoke the person's", c.Revoke(ctx, robot, people))
+		if !target.Holds(t, human, people) {
+			t.Fatal("revoking from the service account took the person's access")
+		}
+		// The person leaves: the service account keeps its access and signs in. (Each signs in
+		// first: a target may give an account a password only before it is locked.)
+		if !target.SignsIn(t, human) || !target.SignsIn(t, robot) {
+			t.Fatal("a new account does not sign in")
+		}
+		must(t, "disable the person", c.DisableAccount(ctx, human))
+		if !target.Holds(t, robot, robots) || !target.SignsIn(t, robot) {
+			t.Fatal("disabling a person disabled the service account named like them")
+		}
+		// Ensuring the service account again does not enable the leaver's account.
+		must(t, "ensure the service account again", c.EnsureAccount(ctx, robot))
+		if target.SignsIn(t, human) {
+			t.Fatal("ensuring the service account enabled the leaver named like it")
+		}
+		must(t, "disable the service account", c.DisableAccount(ctx, robot))
+		if target.SignsIn(t, robot) || target.Holds(t, robot, robots) {
+			t.Fatal("a disabled service account still signs in or holds its access")
+		}
+		must(t, "enable the service account", c.EnsureAccount(ctx, robot))
+		if !target.SignsIn(t, robot) || target.SignsIn(t, human) {
+			t.Fatal("enabling the service account did not enable it alone")
 		}
 	})
 }

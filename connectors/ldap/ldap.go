@@ -2,8 +2,12 @@
 // from SCIM attributes, adds and removes group memberships, and disables and enables accounts,
 // against OpenLDAP, 389-DS or Active Directory style directories.
 //
-// Every user DN is built from userRDN, every group DN by groupDN and every filter by filter:
+// Every user DN is built by account, every group DN by groupDN and every filter by filter:
 // those are the only places values from outside reach the directory, each escaped exactly once.
+//
+// People live under the user base, non-human accounts (service accounts) under a base of
+// their own, so a service account named like a person, present or departed, never gets that
+// person's entry, nor a person a service account's.
 package ldap
 
 import (
@@ -70,9 +74,20 @@ type Config struct {
 	// is not a disable on its own (a bind by DN still works), so it comes with a lock: not
 	// with "delete".
 	DisabledBase string
-	PoolSize     int           // connections kept open; default 4
-	PageSize     uint32        // paged search size; default 500
-	Timeout      time.Duration // per operation; default 10 s
+	// ServiceAccountBase is where non-human accounts live: an OU of their own, apart from
+	// UserBase and DisabledBase, named by the identity's id. Unset, every call for a service
+	// account fails for good, saying to set it: nothing falls back to UserBase, where a
+	// leaver's entry may bear the name. A locked service account stays where it is: it is
+	// never moved to DisabledBase, where a disabled person of the same name may be.
+	ServiceAccountBase string
+	// ServiceAccountPrefix, when set, begins the naming value and user name of every
+	// non-human account (svc-build), and no person's may begin with it. Required for
+	// service accounts with memberUid, whose values are names, not DNs: there only the name
+	// can tell a service account's membership from a person's. Default none.
+	ServiceAccountPrefix string
+	PoolSize             int           // connections kept open; default 4
+	PageSize             uint32        // paged search size; default 500
+	Timeout              time.Duration // per operation; default 10 s
 }
 
 func (c *Config) defaults() {
@@ -121,6 +136,9 @@ type Connector struct {
 	// stays beside real members until this process restarts, which is harmless.
 	clean   sync.Map // group DN -> struct{}
 	batches lanes
+	// people and services are the parsed user base and service account base (nil when
+	// unset), to read member DNs back into accounts.
+	people, services *ldap.DN
 }
 
 // accountTTL is how long an account seen to exist is trusted to exist.
@@ -169,12 +187,18 @@ func New(cfg Config) (*Connector, error) {
 		return nil, errors.New("ldap: disable attribute needs disableAttribute and disableValue, a value the directory refuses binds on (389-DS: nsAccountLock: TRUE)")
 	case cfg.Disable == "delete" && cfg.DisabledBase != "":
 		return nil, errors.New("ldap: disabledBase moves locked accounts; with disable delete nothing is left to move")
+	case cfg.MemberAttr == "memberUid" && cfg.ServiceAccountBase != "" && cfg.ServiceAccountPrefix == "":
+		return nil, errors.New("ldap: memberUid holds names, not DNs, so serviceAccountBase alone cannot tell a service account's membership from a person's of the same name: set serviceAccountPrefix too (for example svc-)")
+	}
+	if err := connectors.CheckNamePrefix(cfg.ServiceAccountPrefix); err != nil {
+		return nil, fmt.Errorf("ldap: serviceAccountPrefix %w", err)
 	}
 	if _, ok := cfg.Attributes[cfg.UserRDN]; !ok {
 		return nil, fmt.Errorf("ldap: the naming attribute %s has no SCIM field mapped", cfg.UserRDN)
 	}
 	bases := map[string]*ldap.DN{}
-	for _, b := range []struct{ name, dn string }{{"userBase", cfg.UserBase}, {"groupBase", cfg.GroupBase}, {"disabledBase", cfg.DisabledBase}} {
+	for _, b := range []struct{ name, dn string }{{"userBase", cfg.UserBase}, {"groupBase", cfg.GroupBase}, {"disabledBase", cfg.DisabledBase},
+		{"serviceAccountBase", cfg.ServiceAccountBase}} {
 		if b.dn == "" {
 			continue
 		}
@@ -187,7 +211,15 @@ func New(cfg Config) (*Connector, error) {
 	if moved := bases["disabledBase"]; moved != nil && moved.EqualFold(bases["userBase"]) {
 		return nil, errors.New("ldap: disabledBase must not be userBase: a disabled account would stay where applications look people up")
 	}
-	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize), open: make(chan struct{}, cfg.PoolSize)}
+	if services := bases["serviceAccountBase"]; services != nil {
+		for _, other := range []string{"userBase", "disabledBase"} {
+			if b := bases[other]; b != nil && (services.EqualFold(b) || services.AncestorOfFold(b) || b.AncestorOfFold(services)) {
+				return nil, fmt.Errorf("ldap: serviceAccountBase must be an OU apart from %s, neither it, nor inside it, nor holding it: a service account's entry would be found where a person's is", other)
+			}
+		}
+	}
+	c := &Connector{cfg: cfg, pool: make(chan *ldap.Conn, cfg.PoolSize), open: make(chan struct{}, cfg.PoolSize),
+		people: bases["userBase"], services: bases["serviceAccountBase"]}
 	if strings.HasPrefix(cfg.URL, "ldaps://") || cfg.StartTLS {
 		u, err := url.Parse(cfg.URL)
 		if err != nil {
@@ -221,24 +253,55 @@ func (c *Connector) Close() {
 	}
 }
 
-// userRDN is the one place a user's relative DN is built: the naming attribute's value,
-// escaped. The account's DN is it under the user base, or under the disabled base once moved
-// there; a DN is never taken apart again to find it.
-func (c *Connector) userRDN(id connectors.Identity) (string, error) {
-	v := field(id, c.cfg.Attributes[c.cfg.UserRDN])
-	if v == "" {
-		return "", &connectors.Error{Op: "user dn", Err: fmt.Errorf("%s has no %s", id.ID, c.cfg.Attributes[c.cfg.UserRDN])}
-	}
-	return c.cfg.UserRDN + "=" + ldap.EscapeDN(v), nil
+// account is where an identity's entry is, and how groups name it.
+type account struct {
+	name     string // the naming attribute's value
+	rdn      string // the naming attribute and its value, escaped
+	base     string // where the entry lives while enabled
+	disabled string // where a locked entry is moved; "" to lock it where it is
+	member   string // what the member attribute holds for it: its DN, or for memberUid a name
 }
 
-// userDN is where the identity's account lives while it is enabled.
-func (c *Connector) userDN(id connectors.Identity) (string, error) {
-	rdn, err := c.userRDN(id)
-	if err != nil {
-		return "", err
+func (a account) dn() string { return a.rdn + "," + a.base }
+
+// account is the one place a user's DN is built: the naming attribute's value, escaped, under
+// the user base for a person, under the service account base for a non-human identity (its id
+// behind the prefix); a locked person's entry may be moved under the disabled base. A DN is
+// never taken apart again to find an account. A service account without a base of its own,
+// and a person named like the prefix, are refused for good: either could land on the other's
+// entry.
+func (c *Connector) account(id connectors.Identity) (account, error) {
+	prefix := c.cfg.ServiceAccountPrefix
+	if id.NonHuman {
+		switch {
+		case c.cfg.ServiceAccountBase == "":
+			return account{}, &connectors.Error{Op: "service account", Err: fmt.Errorf(
+				"%s is a service account, and this directory has no place for service accounts apart from people: set ldap.serviceAccountBase to an OU of their own", id.ID)}
+		case id.ID == "":
+			return account{}, &connectors.Error{Op: "service account", Err: errors.New("a service account without an id")}
+		}
+		name := prefix + id.ID
+		a := account{name: name, rdn: c.cfg.UserRDN + "=" + ldap.EscapeDN(name), base: c.cfg.ServiceAccountBase, member: name}
+		if c.cfg.MemberAttr != "memberUid" {
+			a.member = a.dn()
+		}
+		return a, nil
 	}
-	return rdn + "," + c.cfg.UserBase, nil
+	name := field(id, c.cfg.Attributes[c.cfg.UserRDN])
+	if name == "" {
+		return account{}, &connectors.Error{Op: "user dn", Err: fmt.Errorf("%s has no %s", id.ID, c.cfg.Attributes[c.cfg.UserRDN])}
+	}
+	a := account{name: name, rdn: c.cfg.UserRDN + "=" + ldap.EscapeDN(name), base: c.cfg.UserBase, disabled: c.cfg.DisabledBase, member: id.UserName}
+	if c.cfg.MemberAttr != "memberUid" {
+		a.member = a.dn()
+	}
+	for _, v := range []string{a.name, id.UserName} {
+		if prefix != "" && connectors.HasNamePrefix(v, prefix) {
+			return account{}, &connectors.Error{Op: "user dn", Err: fmt.Errorf(
+				"%s is named %q, and names beginning with %q are service accounts' in this directory (serviceAccountPrefix): rename the person in the IdP, or choose another prefix", id.ID, v, prefix)}
+		}
+	}
+	return a, nil
 }
 
 // groupDN is the one place a group's DN is built from an entitlement ref.
@@ -271,15 +334,6 @@ func field(id connectors.Identity, name string) string {
 		return id.ID
 	}
 	return ""
-}
-
-// memberValue is what the member attribute holds for an identity: its DN, or for memberUid
-// its user name.
-func (c *Connector) memberValue(id connectors.Identity) (string, error) {
-	if c.cfg.MemberAttr == "memberUid" {
-		return id.UserName, nil
-	}
-	return c.userDN(id)
 }
 
 // classify says whether an LDAP error is worth retrying: the network, a busy or unavailable
@@ -384,7 +438,7 @@ func classifyKeep(op string, err error) error {
 // that locks accounts: without the ppolicy overlay, say, no disable could succeed.
 func (c *Connector) TestConnection(ctx context.Context) error {
 	return c.with(ctx, "test connection", func(conn *ldap.Conn) error {
-		for _, base := range []string{c.cfg.UserBase, c.cfg.GroupBase, c.cfg.DisabledBase} {
+		for _, base := range []string{c.cfg.UserBase, c.cfg.GroupBase, c.cfg.DisabledBase, c.cfg.ServiceAccountBase} {
 			if base == "" {
 				continue
 			}
@@ -465,11 +519,13 @@ var (
 	errLocked = errors.New("ldap: the account is locked")
 )
 
-// lookup reads whether the identity's entry exists under the user base and whether it is
-// locked the way this connector locks. Concurrent lookups share one search (see lanes).
-func (c *Connector) lookup(ctx context.Context, id connectors.Identity) error {
-	name := field(id, c.cfg.Attributes[c.cfg.UserRDN])
-	return c.batches.do(ctx, laneKey{entry: c.cfg.UserBase, op: findAccounts}, name, c.findAccounts)
+// lookup reads whether the account's entry exists under its base and whether it is locked
+// the way this connector locks. Concurrent lookups under one base share one search (see
+// lanes): people's and service accounts' never share one.
+func (c *Connector) lookup(ctx context.Context, a account) error {
+	return c.batches.do(ctx, laneKey{entry: a.base, op: findAccounts}, a.name, func(ctx context.Context, names []string) []error {
+		return c.findAccounts(ctx, a.base, names)
+	})
 }
 
 // remember notes that the account at dn exists, for Grant.
@@ -477,26 +533,26 @@ func (c *Connector) remember(dn string) {
 	c.accounts.Store(dn, time.Now()) // wall clock: when this cache entry was made
 }
 
-// accountExists says whether the identity's entry exists, locked or not, remembering a found
+// accountExists says whether the account's entry exists, locked or not, remembering a found
 // one for a while.
-func (c *Connector) accountExists(ctx context.Context, id connectors.Identity, dn string) (bool, error) {
-	if c.known(dn) {
+func (c *Connector) accountExists(ctx context.Context, a account) (bool, error) {
+	if c.known(a.dn()) {
 		return true, nil
 	}
-	err := c.lookup(ctx, id)
+	err := c.lookup(ctx, a)
 	if errors.Is(err, errAbsent) {
 		return false, nil
 	}
 	if err != nil && !errors.Is(err, errLocked) {
 		return false, err
 	}
-	c.remember(dn)
+	c.remember(a.dn())
 	return true, nil
 }
 
-// findAccounts looks the naming values up under the user base in one search: nil for each
-// found and not locked, errLocked for each locked, errAbsent for the others.
-func (c *Connector) findAccounts(ctx context.Context, accounts []string) []error {
+// findAccounts looks the naming values up right under base in one search: nil for each found
+// and not locked, errLocked for each locked, errAbsent for the others.
+func (c *Connector) findAccounts(ctx context.Context, base string, accounts []string) []error {
 	errs := make([]error, len(accounts))
 	var terms strings.Builder
 	for _, n := range accounts {
@@ -507,8 +563,8 @@ func (c *Connector) findAccounts(ctx context.Context, accounts []string) []error
 		attrs = []string{attr}
 	}
 	err := c.with(ctx, "find accounts", func(conn *ldap.Conn) error {
-		// One level only: the entries userDN names, not one moved below (a disabled base).
-		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.UserBase, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		// One level only: the entries account names, not one moved below (a disabled base).
+		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
 			"(|"+terms.String()+")", attrs, nil), c.cfg.PageSize)
 		if err != nil {
 			return err
@@ -550,13 +606,13 @@ func (c *Connector) findAccounts(ctx context.Context, accounts []string) []error
 // replica may have disabled it since. Whatever else an existing entry holds is left as it is,
 // and so is a lock that is not the connector's (a ppolicy lockout after failed binds).
 func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
-	rdn, err := c.userRDN(id)
+	a, err := c.account(id)
 	if err != nil {
 		return err
 	}
-	dn := rdn + "," + c.cfg.UserBase
+	dn := a.dn()
 	// A read first: accounts mostly exist and sign in, and a refused add costs slapd a write.
-	switch err := c.lookup(ctx, id); {
+	switch err := c.lookup(ctx, a); {
 	case err == nil:
 		c.remember(dn)
 		return nil
@@ -565,9 +621,12 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 	case !errors.Is(err, errAbsent):
 		return err
 	}
+	if id.NonHuman {
+		id.UserName = a.name // every attribute mapped from the user name bears the prefix too
+	}
 	return c.with(ctx, "ensure account", func(conn *ldap.Conn) error {
-		if c.cfg.DisabledBase != "" {
-			err := conn.ModifyDN(ldap.NewModifyDNRequest(rdn+","+c.cfg.DisabledBase, rdn, true, c.cfg.UserBase))
+		if a.disabled != "" {
+			err := conn.ModifyDN(ldap.NewModifyDNRequest(a.rdn+","+a.disabled, a.rdn, true, a.base))
 			switch {
 			case err == nil:
 				return c.enable(conn, dn)
@@ -579,14 +638,18 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 		add := ldap.NewAddRequest(dn, nil)
 		add.Attribute("objectClass", c.cfg.UserClasses)
 		for attr, f := range c.cfg.Attributes {
-			if v := field(id, f); v != "" {
+			v := field(id, f)
+			if strings.EqualFold(attr, c.cfg.UserRDN) {
+				v = a.name // a service account's entry is named by its id, whatever the mapping
+			}
+			if v != "" {
 				add.Attribute(attr, []string{v})
 			}
 		}
 		// inetOrgPerson needs cn and sn; an IdP may send neither a display name nor a family name.
 		for _, must := range []string{"cn", "sn"} {
 			if len(attrValues(add, must)) == 0 {
-				add.Attribute(must, []string{id.UserName})
+				add.Attribute(must, []string{a.name})
 			}
 		}
 		err := conn.Add(add)
@@ -620,19 +683,15 @@ func attrValues(add *ldap.AddRequest, name string) []string {
 }
 
 // DisableAccount removes the account from every group, so a disabled account holds nothing,
-// then stops it signing in: it locks the entry and, with a disabled base, moves it there (in
-// that order, so an entry found there is always locked), or deletes it. An absent account,
-// or one a concurrent call moved or deleted meanwhile, is success.
+// then stops it signing in: it locks the entry and, with a disabled base, moves a person's
+// there (in that order, so an entry found there is always locked), or deletes it. An absent
+// account, or one a concurrent call moved or deleted meanwhile, is success.
 func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
-	rdn, err := c.userRDN(id)
+	a, err := c.account(id)
 	if err != nil {
 		return err
 	}
-	dn := rdn + "," + c.cfg.UserBase
-	value, err := c.memberValue(id)
-	if err != nil {
-		return err
-	}
+	dn, value := a.dn(), a.member
 	c.accounts.Delete(dn)
 	return c.with(ctx, "disable account", func(conn *ldap.Conn) error {
 		found, err := c.exists(conn, dn)
@@ -651,17 +710,17 @@ func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) 
 		if c.cfg.Disable == "delete" {
 			return gone(conn.Del(ldap.NewDelRequest(dn, nil)))
 		}
-		if err := gone(c.lock(conn, dn)); err != nil || c.cfg.DisabledBase == "" {
+		if err := gone(c.lock(conn, dn)); err != nil || a.disabled == "" {
 			return err
 		}
-		err = conn.ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, c.cfg.DisabledBase))
+		err = conn.ModifyDN(ldap.NewModifyDNRequest(dn, a.rdn, true, a.disabled))
 		switch {
 		case ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists):
 			return gone(conn.Del(ldap.NewDelRequest(dn, nil))) // a disabled twin is there already
 		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
 			// Moved by a concurrent call, or the disabled base is missing: the entry tells.
 			if still, xerr := c.exists(conn, dn); xerr != nil || still {
-				return errors.Join(fmt.Errorf("move under %s: %w", c.cfg.DisabledBase, err), xerr)
+				return errors.Join(fmt.Errorf("move under %s: %w", a.disabled, err), xerr)
 			}
 			return nil
 		}
@@ -804,15 +863,12 @@ func (c *Connector) ListEntitlements(ctx context.Context) ([]connectors.Entitlem
 // Grant adds the identity to the group; already a member is success. Concurrent grants to
 // one group share a modify (see lanes).
 func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref string) error {
-	value, err := c.memberValue(id)
+	a, err := c.account(id)
 	if err != nil {
 		return err
 	}
-	userDN, err := c.userDN(id)
-	if err != nil {
-		return err
-	}
-	if found, err := c.accountExists(ctx, id, userDN); err != nil || !found {
+	value := a.member
+	if found, err := c.accountExists(ctx, a); err != nil || !found {
 		if err == nil {
 			err = fmt.Errorf("%w: %s", connectors.ErrUnknownIdentity, id.ID)
 		}
@@ -829,10 +885,11 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 // Revoke removes the identity from the group; not a member, or no such group, is success.
 // Concurrent revocations in one group share a modify.
 func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
-	value, err := c.memberValue(id)
+	a, err := c.account(id)
 	if err != nil {
 		return err
 	}
+	value := a.member
 	group := c.groupDN(ref)
 	return c.batches.do(ctx, laneKey{entry: group, op: removeMembers}, value, func(ctx context.Context, values []string) []error {
 		return c.eachValue(ctx, "revoke", values, func(conn *ldap.Conn, values []string) error {
@@ -932,10 +989,10 @@ func (c *Connector) dropPlaceholder(conn *ldap.Conn, group string) error {
 	return err
 }
 
-// Members lists the user names in a group, reading the member attribute with paged range
+// Members lists the accounts in a group, reading the member attribute with paged range
 // retrieval left to the server (OpenLDAP returns all values).
-func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
-	var out []string
+func (c *Connector) Members(ctx context.Context, ref string) ([]connectors.Member, error) {
+	var out []connectors.Member
 	err := c.with(ctx, "members", func(conn *ldap.Conn) error {
 		res, err := conn.Search(ldap.NewSearchRequest(c.groupDN(ref), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
 			"(objectClass=*)", []string{c.cfg.MemberAttr}, nil))
@@ -946,33 +1003,58 @@ func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
 			return err
 		}
 		for _, v := range res.Entries[0].GetAttributeValues(c.cfg.MemberAttr) {
-			if name, ok := c.userName(v); ok {
-				out = append(out, name)
+			if m, ok := c.member(v); ok {
+				out = append(out, m)
 			}
 		}
 		return nil
 	})
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b connectors.Member) int { // people first, then service accounts
+		switch {
+		case a.NonHuman == b.NonHuman:
+			return strings.Compare(a.Name, b.Name)
+		case b.NonHuman:
+			return -1
+		}
+		return 1
+	})
 	return out, err
 }
 
-// userName reads a member value back into a user name: the naming attribute's value of a DN
-// under the user base (the placeholder and foreign DNs are skipped), or a memberUid as it is.
-func (c *Connector) userName(v string) (string, bool) {
+// member reads a member value back into whose account it is, as account names it: a DN under
+// the user base is a person's (its naming value), one under the service account base a
+// service account's (its naming value without the prefix); the placeholder and foreign DNs
+// are skipped. A memberUid is a service account's when it bears the prefix, else a person's.
+func (c *Connector) member(v string) (connectors.Member, bool) {
+	prefix := c.cfg.ServiceAccountPrefix
+	service := func(name string) (connectors.Member, bool) {
+		if prefix == "" || !connectors.HasNamePrefix(name, prefix) {
+			return connectors.Member{}, false
+		}
+		return connectors.Member{Name: name[len(prefix):], NonHuman: true}, true
+	}
 	if c.cfg.MemberAttr == "memberUid" {
-		return v, true
+		if m, ok := service(v); ok {
+			return m, true
+		}
+		return connectors.Member{Name: v}, true
 	}
 	dn, err := ldap.ParseDN(v)
 	if err != nil || len(dn.RDNs) < 2 || len(dn.RDNs[0].Attributes) != 1 {
-		return "", false
-	}
-	base, err := ldap.ParseDN(c.cfg.UserBase)
-	if err != nil || !base.AncestorOfFold(dn) {
-		return "", false
+		return connectors.Member{}, false
 	}
 	a := dn.RDNs[0].Attributes[0]
 	if !strings.EqualFold(a.Type, c.cfg.UserRDN) {
-		return "", false
+		return connectors.Member{}, false
 	}
-	return a.Value, true
+	switch {
+	case c.services != nil && c.services.AncestorOfFold(dn):
+		if prefix == "" {
+			return connectors.Member{Name: a.Value, NonHuman: true}, true
+		}
+		return service(a.Value) // an entry without the prefix is not one Gatehouse made
+	case c.people.AncestorOfFold(dn):
+		return connectors.Member{Name: a.Value}, true
+	}
+	return connectors.Member{}, false
 }

@@ -23,9 +23,9 @@ func TestMain(m *testing.M) { ldaptest.Main(m, &slapd) }
 
 var ous atomic.Int64
 
-// fresh makes OUs of its own for one test (people, groups, disabled), so tests share one
-// slapd without meeting.
-func fresh(t *testing.T) (people, groups, disabled string) {
+// fresh makes OUs of its own for one test (people, groups, disabled, services), so tests
+// share one slapd without meeting.
+func fresh(t *testing.T) (people, groups, disabled, services string) {
 	t.Helper()
 	admin, err := slapd.Admin()
 	if err != nil {
@@ -34,7 +34,7 @@ func fresh(t *testing.T) (people, groups, disabled string) {
 	defer admin.Close()
 	n := ous.Add(1)
 	var dns []string
-	for _, ou := range []string{"people", "groups", "disabled"} {
+	for _, ou := range []string{"people", "groups", "disabled", "services"} {
 		name := fmt.Sprintf("%s%d", ou, n)
 		add := goldap.NewAddRequest("ou="+name+","+ldaptest.BaseDN, nil)
 		add.Attribute("objectClass", []string{"organizationalUnit"})
@@ -44,7 +44,7 @@ func fresh(t *testing.T) (people, groups, disabled string) {
 		}
 		dns = append(dns, add.DN)
 	}
-	return dns[0], dns[1], dns[2]
+	return dns[0], dns[1], dns[2], dns[3]
 }
 
 // password is what the target gives an account to sign in with.
@@ -53,18 +53,38 @@ const password = "correct horse battery staple"
 // moveDisabled in a configuration's DisabledBase asks target for a disabled base of the test's own.
 const moveDisabled = "(the test's own)"
 
+// noServiceBase in a configuration's ServiceAccountBase leaves it unset; any other
+// configuration gets a service account base of the test's own.
+const noServiceBase = "(none)"
+
 // directory is the contract's view of one configuration, and where its entries live.
 type directory struct {
 	connectortest.Target
-	people, disabled string
+	people, groups, disabled, services string
+}
+
+// entryDN is where the identity's enabled account is, as the connector's documentation says:
+// a person's under the user base by user name, a service account's under the service account
+// base by its id behind the prefix.
+func entryDN(cfg ldap.Config, id connectors.Identity) string {
+	if id.NonHuman {
+		return "uid=" + goldap.EscapeDN(cfg.ServiceAccountPrefix+id.ID) + "," + cfg.ServiceAccountBase
+	}
+	return "uid=" + goldap.EscapeDN(id.UserName) + "," + cfg.UserBase
 }
 
 // target builds the contract's view of one configuration, reading slapd as its admin.
 func target(t *testing.T, cfg ldap.Config) directory {
-	people, groups, disabled := fresh(t)
+	people, groups, disabled, services := fresh(t)
 	cfg.UserBase, cfg.GroupBase, cfg.BindDN, cfg.Password = people, groups, ldaptest.AdminDN, ldaptest.AdminPass
 	if cfg.DisabledBase == moveDisabled {
 		cfg.DisabledBase = disabled
+	}
+	switch cfg.ServiceAccountBase {
+	case noServiceBase:
+		cfg.ServiceAccountBase = ""
+	case "":
+		cfg.ServiceAccountBase = services
 	}
 	if cfg.URL == "" {
 		cfg.URL = slapd.URL()
@@ -85,8 +105,9 @@ func target(t *testing.T, cfg ldap.Config) directory {
 	}
 	class, attr := groupSchema(cfg.MemberAttr)
 	var gid atomic.Int64
-	return directory{people: people, disabled: disabled, Target: connectortest.Target{
-		Connector: c,
+	return directory{people: people, groups: groups, disabled: disabled, services: services, Target: connectortest.Target{
+		Connector:         c,
+		NoServiceAccounts: cfg.ServiceAccountBase == "",
 		NewEntitlement: func(t *testing.T, name string) string {
 			add := goldap.NewAddRequest("cn="+goldap.EscapeDN(name)+","+groups, nil)
 			add.Attribute("objectClass", []string{class})
@@ -108,28 +129,41 @@ func target(t *testing.T, cfg ldap.Config) directory {
 			if err != nil {
 				t.Fatalf("read group %q: %v", ref, err)
 			}
+			want, err := goldap.ParseDN(entryDN(cfg, id))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, v := range res.Entries[0].GetAttributeValues(attr) {
 				if attr == "memberUid" {
-					if v == id.UserName {
+					name := id.UserName
+					if id.NonHuman {
+						name = cfg.ServiceAccountPrefix + id.ID
+					}
+					if v == name {
 						return true
 					}
 					continue
 				}
-				dn, err := goldap.ParseDN(v)
-				if err == nil && len(dn.RDNs) > 0 && dn.RDNs[0].Attributes[0].Value == id.UserName {
+				if dn, err := goldap.ParseDN(v); err == nil && dn.EqualFold(want) {
 					return true
 				}
 			}
 			return false
 		},
 		// Binds as the account where it is, enabled or moved, as an application that found it
-		// would: a moved account that still signed in would not be disabled.
+		// would: a moved account that still signed in would not be disabled. A service account
+		// is looked for only where service accounts are: a person's account named like it is
+		// not it.
 		SignsIn: func(t *testing.T, id connectors.Identity) bool {
 			conn := admin(t)
 			var found []*goldap.Entry
-			for _, base := range []string{people, disabled} {
+			bases, name := []string{people, disabled}, id.UserName
+			if id.NonHuman {
+				bases, name = []string{cfg.ServiceAccountBase}, cfg.ServiceAccountPrefix+id.ID
+			}
+			for _, base := range bases {
 				res, err := conn.Search(goldap.NewSearchRequest(base, goldap.ScopeSingleLevel, goldap.NeverDerefAliases, 0, 0, false,
-					"(uid="+goldap.EscapeFilter(id.UserName)+")", []string{"userPassword"}, nil))
+					"(uid="+goldap.EscapeFilter(name)+")", []string{"userPassword"}, nil))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,13 +207,14 @@ func TestContractUniqueMember(t *testing.T) {
 }
 
 func TestContractMemberUid(t *testing.T) {
-	tg := target(t, ldap.Config{GroupClass: "posixGroup", MemberAttr: "memberUid"})
+	tg := target(t, ldap.Config{GroupClass: "posixGroup", MemberAttr: "memberUid", ServiceAccountPrefix: "svc-"})
 	tg.ASCIIOnly = true
 	connectortest.Run(t, tg.Target)
 }
 
 // Every other way to disable (the contract above runs the default, ppolicy): a disabled
-// account no longer binds, an enabled one binds again, hostile names included. Active
+// account no longer binds, an enabled one binds again, hostile names included, and a service
+// account named like a leaver stays apart from the leaver's account, moved or not. Active
 // Directory's flag and 389-DS's lock are refused binds by the test slapd's access rules
 // (internal/ldaptest), which is how those servers treat them.
 func TestDisableModes(t *testing.T) {
@@ -192,7 +227,11 @@ func TestDisableModes(t *testing.T) {
 		"attribute, moved": {Disable: "attribute", DisableAttr: "nsAccountLock", DisableValue: "TRUE", UserClasses: flags, DisabledBase: moveDisabled},
 		"delete":           {Disable: "delete"},
 	} {
-		t.Run(name, func(t *testing.T) { connectortest.RunAccounts(t, target(t, cfg).Target) })
+		t.Run(name, func(t *testing.T) {
+			tg := target(t, cfg).Target
+			connectortest.RunAccounts(t, tg)
+			connectortest.RunServiceAccounts(t, tg)
+		})
 	}
 }
 
@@ -454,7 +493,7 @@ func TestDisableSettingsAreChecked(t *testing.T) {
 // Gatehouse looks for: slapd matches uid under caseIgnoreMatch, and the connector reads its
 // answer the same way, or it would call the account missing and refuse to grant to it.
 func TestAccountNamedInAnotherFormIsFound(t *testing.T) {
-	people, groups, _ := fresh(t)
+	people, groups, _, _ := fresh(t)
 	c, err := ldap.New(ldap.Config{URL: slapd.URL(), BindDN: ldaptest.AdminDN, Password: ldaptest.AdminPass, UserBase: people, GroupBase: groups})
 	if err != nil {
 		t.Fatal(err)
@@ -497,5 +536,187 @@ func TestAccountNamedInAnotherFormIsFound(t *testing.T) {
 		if err != nil || len(res.Entries) != 1 {
 			t.Errorf("%q is not a member of staff after the grant (%v)", tc.inDirectory, err)
 		}
+	}
+}
+
+// A directory without a service account base refuses service accounts for good, saying what
+// to set, and never puts one where people live: above all not on a leaver's entry of the
+// same name, which would sign in again with the service account's access.
+func TestServiceAccountsNeedTheirOwnBase(t *testing.T) {
+	tg := target(t, ldap.Config{ServiceAccountBase: noServiceBase})
+	connectortest.RunServiceAccounts(t, tg.Target)
+	ctx := context.Background()
+	leaver, robot := connectors.Identity{ID: "p1", UserName: "deploy"}, connectortest.ServiceAccount("deploy")
+	if err := tg.Connector.EnsureAccount(ctx, leaver); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, leaver, true, "a new account")
+	if err := tg.Connector.DisableAccount(ctx, leaver); err != nil {
+		t.Fatal(err)
+	}
+	err := tg.Connector.EnsureAccount(ctx, robot)
+	if err == nil || connectors.Retryable(err) || !strings.Contains(err.Error(), "set ldap.serviceAccountBase") {
+		t.Fatalf("a service account with no base of its own: %v", err)
+	}
+	signsIn(t, tg, leaver, false, "a service account named like the leaver was refused")
+}
+
+// The service account base must exist: TestConnection names it, and a service account's
+// account fails as permanent rather than landing anywhere else.
+func TestMissingServiceAccountBase(t *testing.T) {
+	tg := target(t, ldap.Config{ServiceAccountBase: "ou=robots-nowhere," + ldaptest.BaseDN})
+	ctx := context.Background()
+	if err := tg.Connector.TestConnection(ctx); err == nil || !strings.Contains(err.Error(), "ou=robots-nowhere") {
+		t.Fatalf("test connection with a service account base that does not exist: %v", err)
+	}
+	if err := tg.Connector.EnsureAccount(ctx, connectortest.ServiceAccount("ci")); err == nil || connectors.Retryable(err) {
+		t.Fatalf("a service account under a base that does not exist: %v", err)
+	}
+}
+
+// With a prefix, the names bearing it, in any case, are service accounts': a person whose
+// naming value or memberUid bears it is refused in every call, as permanent, and a service
+// account's membership of that name stays. Members reads a prefixed memberUid back as the
+// service account, and skips an entry in the service account base that lacks the prefix.
+func TestServiceAccountPrefix(t *testing.T) {
+	ctx := context.Background()
+	for name, cfg := range map[string]ldap.Config{
+		"memberUid": {GroupClass: "posixGroup", MemberAttr: "memberUid", ServiceAccountPrefix: "svc-"},
+		"member":    {ServiceAccountPrefix: "svc-"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tg := target(t, cfg)
+			robot, ref := connectortest.ServiceAccount("build"), tg.NewEntitlement(t, "prefixed")
+			if err := tg.Connector.EnsureAccount(ctx, robot); err != nil {
+				t.Fatal(err)
+			}
+			if err := tg.Connector.Grant(ctx, robot, ref); err != nil {
+				t.Fatal(err)
+			}
+			impostor := connectors.Identity{ID: "p1", UserName: "SVC-build"}
+			for what, call := range map[string]func() error{
+				"ensure":  func() error { return tg.Connector.EnsureAccount(ctx, impostor) },
+				"grant":   func() error { return tg.Connector.Grant(ctx, impostor, ref) },
+				"revoke":  func() error { return tg.Connector.Revoke(ctx, impostor, ref) },
+				"disable": func() error { return tg.Connector.DisableAccount(ctx, impostor) },
+			} {
+				if err := call(); err == nil || connectors.Retryable(err) || !strings.Contains(err.Error(), "serviceAccountPrefix") {
+					t.Errorf("%s a person named like the prefix: %v", what, err)
+				}
+			}
+			if !tg.Holds(t, robot, ref) || !tg.SignsIn(t, robot) {
+				t.Fatal("a person named like the prefix touched the service account")
+			}
+			lister := tg.Connector.(connectors.MemberLister)
+			if cfg.MemberAttr == "" {
+				// An entry someone else put in the service account base, without the prefix.
+				stray := "uid=build," + tg.services
+				admin, err := slapd.Admin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer admin.Close()
+				add := goldap.NewAddRequest(stray, nil)
+				add.Attribute("objectClass", []string{"inetOrgPerson"})
+				add.Attribute("uid", []string{"build"})
+				add.Attribute("cn", []string{"build"})
+				add.Attribute("sn", []string{"build"})
+				if err := admin.Add(add); err != nil {
+					t.Fatal(err)
+				}
+				modify(t, "cn=prefixed,"+tg.groups, func(m *goldap.ModifyRequest) { m.Add("member", []string{stray}) })
+			}
+			members, err := lister.Members(ctx, ref)
+			if err != nil || len(members) != 1 || members[0] != (connectors.Member{Name: "build", NonHuman: true}) {
+				t.Fatalf("members: %+v %v", members, err)
+			}
+		})
+	}
+}
+
+// Settings that would let a service account's entry or membership meet a person's are refused
+// at start, each saying why.
+func TestServiceAccountSettingsAreChecked(t *testing.T) {
+	base := ldap.Config{URL: "ldap://127.0.0.1:1", UserBase: ldaptest.PeopleDN, GroupBase: ldaptest.GroupsDN,
+		DisabledBase: "ou=disabled," + ldaptest.BaseDN, ServiceAccountBase: "ou=services," + ldaptest.BaseDN}
+	for _, tc := range []struct {
+		change func(*ldap.Config)
+		want   string
+	}{
+		{func(c *ldap.Config) { c.MemberAttr = "memberUid" }, "set serviceAccountPrefix too"},
+		{func(c *ldap.Config) { c.ServiceAccountBase = "OU=People,DC=example,DC=org" }, "apart from userBase"},
+		{func(c *ldap.Config) { c.ServiceAccountBase = "ou=robots," + ldaptest.PeopleDN }, "apart from userBase"},
+		{func(c *ldap.Config) { c.ServiceAccountBase = ldaptest.BaseDN }, "apart from userBase"},
+		{func(c *ldap.Config) { c.ServiceAccountBase = "ou=disabled," + ldaptest.BaseDN }, "apart from disabledBase"},
+		{func(c *ldap.Config) { c.ServiceAccountBase = "not a dn" }, `serviceAccountBase "not a dn" is not a DN`},
+		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svc*" }, `serviceAccountPrefix "svc*": use ASCII letters`},
+		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svč-" }, `serviceAccountPrefix "svč-": use ASCII letters`},
+	} {
+		cfg := base
+		tc.change(&cfg)
+		if _, err := ldap.New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", cfg, err, tc.want)
+		}
+	}
+	for _, ok := range []func(*ldap.Config){
+		func(*ldap.Config) {},
+		func(c *ldap.Config) { c.MemberAttr, c.ServiceAccountPrefix = "memberUid", "svc-" },
+		func(c *ldap.Config) { c.ServiceAccountBase = "" },
+		func(c *ldap.Config) { c.ServiceAccountBase, c.MemberAttr = "", "memberUid" }, // refused per call instead
+	} {
+		cfg := base
+		ok(&cfg)
+		if _, err := ldap.New(cfg); err != nil {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+// With a disabled base, a locked service account stays where it is. Moved there, it would
+// meet a disabled person of the same name: a disable would find the name taken, and an enable
+// could bring the person's entry back as the service account's.
+func TestServiceAccountIsLockedInPlace(t *testing.T) {
+	tg := target(t, ldap.Config{DisabledBase: moveDisabled})
+	ctx := context.Background()
+	leaver, robot := connectors.Identity{ID: "p1", UserName: "build", FamilyName: "Leaver"}, connectortest.ServiceAccount("build")
+	for _, call := range []func() error{
+		func() error { return tg.Connector.EnsureAccount(ctx, leaver) },
+		func() error { return tg.Connector.DisableAccount(ctx, leaver) },
+		func() error { return tg.Connector.EnsureAccount(ctx, robot) },
+		func() error { return tg.Connector.DisableAccount(ctx, robot) },
+	} {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(t, "uid=build,"+tg.services, "pwdAccountLockedTime"); got != "000001010000Z" {
+		t.Fatalf("the disabled service account's lock: %q", got)
+	}
+	if err := tg.Connector.EnsureAccount(ctx, robot); err != nil {
+		t.Fatal(err)
+	}
+	signsIn(t, tg, robot, true, "the service account enabled again")
+	if read(t, "uid=build,"+tg.disabled, "sn") != "Leaver" || read(t, "uid=build,"+tg.disabled, "pwdAccountLockedTime") != "000001010000Z" {
+		t.Fatal("the leaver's entry left the disabled base, or its lock")
+	}
+}
+
+// A service account's entry is named by its id behind the prefix whatever the naming
+// attribute is mapped from, and every attribute mapped from the user name bears the prefix
+// too: a uid left as the bare id would meet a person's uid in a search across the tree. So a
+// person whose user name bears the prefix is refused, though their naming value does not.
+func TestServiceAccountEntryBearsItsName(t *testing.T) {
+	tg := target(t, ldap.Config{UserRDN: "cn", ServiceAccountPrefix: "svc-",
+		Attributes: map[string]string{"cn": "displayName", "uid": "userName", "sn": "familyName"}})
+	ctx := context.Background()
+	if err := tg.Connector.EnsureAccount(ctx, connectortest.ServiceAccount("build")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, "cn=svc-build,"+tg.services, "uid"); got != "svc-build" {
+		t.Fatalf("the service account's uid: %q", got)
+	}
+	impostor := connectors.Identity{ID: "p1", UserName: "svc-build", DisplayName: "Bob Builder"}
+	if err := tg.Connector.EnsureAccount(ctx, impostor); err == nil || connectors.Retryable(err) || !strings.Contains(err.Error(), "serviceAccountPrefix") {
+		t.Fatalf("a person whose user name bears the prefix: %v", err)
 	}
 }

@@ -2,6 +2,10 @@
 // SCIM: it finds users by userName or externalId, creates, deactivates and reactivates them,
 // and manages group membership by PATCH. It honours 429 Retry-After and backs off on 5xx and timeouts
 // within a call; what still fails is returned as retryable, for the provisioning queue.
+//
+// A service account's userName is its id behind a prefix no person's userName may have
+// ("svc-" by default), so it never meets a person's account in the application, nor a
+// person a service account's.
 package scimclient
 
 import (
@@ -33,6 +37,10 @@ type Config struct {
 	OAuth2 *clientcredentials.Config
 	// MatchBy is how accounts are found: "userName" (default) or "externalId" (Gatehouse's id).
 	MatchBy string
+	// ServiceAccountPrefix begins the userName of every non-human account: a service account
+	// "build" is "svc-build" here. A person whose userName begins with it is refused, as
+	// permanent, in every call: that name is a service account's. Default "svc-".
+	ServiceAccountPrefix string
 	// Timeout bounds each HTTP attempt. Default 10 s.
 	Timeout time.Duration
 	// MaxElapsed bounds one call with its retries. Default 30 s.
@@ -63,6 +71,12 @@ func New(cfg Config, client *http.Client) (*Connector, error) {
 	}
 	if cfg.MatchBy != "userName" && cfg.MatchBy != "externalId" {
 		return nil, fmt.Errorf("scimclient: matchBy %q is not userName or externalId", cfg.MatchBy)
+	}
+	if cfg.ServiceAccountPrefix == "" {
+		cfg.ServiceAccountPrefix = "svc-"
+	}
+	if err := connectors.CheckNamePrefix(cfg.ServiceAccountPrefix); err != nil {
+		return nil, fmt.Errorf("scimclient: serviceAccountPrefix %w", err)
 	}
 	if (cfg.Token == "") == (cfg.OAuth2 == nil) {
 		return nil, errors.New("scimclient: set exactly one of a bearer token and OAuth2 client credentials")
@@ -184,26 +198,48 @@ type resource struct {
 	} `json:"members"`
 }
 
-// find answers the identity's account, with its id and active flag; an empty id when there is
-// none.
-func (c *Connector) find(ctx context.Context, id connectors.Identity) (resource, error) {
+// userName is the one place an identity's account name is decided: a person's userName, or a
+// non-human identity's id behind the prefix. A person whose userName bears the prefix is
+// refused: in userName matching, that person would be found as the service account.
+func (c *Connector) userName(id connectors.Identity) (string, error) {
+	prefix := c.cfg.ServiceAccountPrefix
+	if id.NonHuman {
+		if id.ID == "" {
+			return "", &connectors.Error{Op: "user name", Err: errors.New("a service account without an id")}
+		}
+		return prefix + id.ID, nil
+	}
+	if connectors.HasNamePrefix(id.UserName, prefix) {
+		return "", &connectors.Error{Op: "user name", Err: fmt.Errorf(
+			"%s has userName %q, and userNames beginning with %q are service accounts' in this application (serviceAccountPrefix): rename the person in the IdP, or choose another prefix", id.ID, id.UserName, prefix)}
+	}
+	return id.UserName, nil
+}
+
+// find answers the identity's account, with its id and active flag (an empty id when there is
+// none), and the account's userName.
+func (c *Connector) find(ctx context.Context, id connectors.Identity) (resource, string, error) {
 	var r resource
-	value := id.UserName
+	name, err := c.userName(id)
+	if err != nil {
+		return r, "", err
+	}
+	value := name
 	if c.cfg.MatchBy == "externalId" {
 		value = id.ID
 	}
 	var list listResponse
 	q := url.Values{"filter": {c.cfg.MatchBy + " eq " + quote(value)}, "attributes": {"id,active"}}
 	if _, err := c.do(ctx, "find user", http.MethodGet, "/Users?"+q.Encode(), nil, &list); err != nil {
-		return r, err
+		return r, name, err
 	}
 	if len(list.Resources) == 0 {
-		return r, nil
+		return r, name, nil
 	}
 	if err := json.Unmarshal(list.Resources[0], &r); err != nil {
-		return r, &connectors.Error{Op: "find user", Err: fmt.Errorf("unreadable user: %w", err)}
+		return r, name, &connectors.Error{Op: "find user", Err: fmt.Errorf("unreadable user: %w", err)}
 	}
-	return r, nil
+	return r, name, nil
 }
 
 // TestConnection reads the service provider's configuration.
@@ -216,7 +252,7 @@ func (c *Connector) TestConnection(ctx context.Context) error {
 // (DisableAccount deactivated it); an active one is left as it is, and so is one whose provider
 // does not tell whether it is active.
 func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) error {
-	found, err := c.find(ctx, id)
+	found, name, err := c.find(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -227,7 +263,7 @@ func (c *Connector) EnsureAccount(ctx context.Context, id connectors.Identity) e
 		return c.setActive(ctx, found.ID, true)
 	}
 	user := map[string]any{
-		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": id.UserName, "externalId": id.ID,
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name, "externalId": id.ID,
 		"active": true, "name": map[string]string{"givenName": id.GivenName, "familyName": id.FamilyName},
 	}
 	if id.DisplayName != "" {
@@ -249,7 +285,7 @@ func patch(ops ...map[string]any) map[string]any {
 
 // DisableAccount removes the user from every group and deactivates it.
 func (c *Connector) DisableAccount(ctx context.Context, id connectors.Identity) error {
-	found, err := c.find(ctx, id)
+	found, _, err := c.find(ctx, id)
 	if err != nil || found.ID == "" {
 		return err
 	}
@@ -312,7 +348,7 @@ func (c *Connector) ListEntitlements(ctx context.Context) ([]connectors.Entitlem
 
 // Grant adds the user to the group.
 func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref string) error {
-	found, err := c.find(ctx, id)
+	found, _, err := c.find(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -329,7 +365,7 @@ func (c *Connector) Grant(ctx context.Context, id connectors.Identity, ref strin
 
 // Revoke removes the user from the group; no account, no group or no membership is success.
 func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref string) error {
-	found, err := c.find(ctx, id)
+	found, _, err := c.find(ctx, id)
 	if err != nil || found.ID == "" {
 		return err
 	}
@@ -345,8 +381,9 @@ func (c *Connector) removeMember(ctx context.Context, group, user string) error 
 	return err
 }
 
-// Members lists the user names in a group (one read per member: SCIM groups carry ids).
-func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
+// Members lists the accounts in a group (one read per member: SCIM groups carry ids): a
+// userName with the prefix is a service account's.
+func (c *Connector) Members(ctx context.Context, ref string) ([]connectors.Member, error) {
 	var g resource
 	status, err := c.do(ctx, "members", http.MethodGet, "/Groups/"+url.PathEscape(ref)+"?attributes=members", nil, &g)
 	if status == http.StatusNotFound {
@@ -355,13 +392,18 @@ func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(g.Members))
+	out := make([]connectors.Member, 0, len(g.Members))
+	prefix := c.cfg.ServiceAccountPrefix
 	for _, m := range g.Members {
 		var u resource
 		if _, err := c.do(ctx, "member", http.MethodGet, "/Users/"+url.PathEscape(m.Value)+"?attributes=userName", nil, &u); err != nil {
 			return nil, err
 		}
-		out = append(out, u.UserName)
+		if connectors.HasNamePrefix(u.UserName, prefix) {
+			out = append(out, connectors.Member{Name: u.UserName[len(prefix):], NonHuman: true})
+		} else {
+			out = append(out, connectors.Member{Name: u.UserName})
+		}
 	}
 	return out, nil
 }

@@ -62,6 +62,31 @@ func userID(t *testing.T, store *redisstore.Store, userName string) string {
 	return found[0].ID
 }
 
+// newGroup creates a group in the provider and answers its id.
+func newGroup(t *testing.T, base, name string) string {
+	body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": name})
+	req, _ := http.NewRequest("POST", base+"/Groups", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create group %q: %v %v", name, err, resp)
+	}
+	defer resp.Body.Close()
+	var g struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&g)
+	return g.ID
+}
+
+// accountName is the userName the identity's account has in the application: a service
+// account's is its id behind the default prefix.
+func accountName(id connectors.Identity) string {
+	if id.NonHuman {
+		return "svc-" + id.ID
+	}
+	return id.UserName
+}
+
 func TestContract(t *testing.T) {
 	base, store := provider(t, nil)
 	c, err := scimclient.New(scimclient.Config{BaseURL: base, Token: token}, nil)
@@ -69,23 +94,10 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	connectortest.Run(t, connectortest.Target{
-		Connector: c,
-		NewEntitlement: func(t *testing.T, name string) string {
-			body, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": name})
-			req, _ := http.NewRequest("POST", base+"/Groups", strings.NewReader(string(body)))
-			req.Header.Set("Authorization", "Bearer "+token)
-			req.Header.Set("Content-Type", "application/scim+json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil || resp.StatusCode != 201 {
-				t.Fatalf("create group %q: %v %v", name, err, resp)
-			}
-			defer resp.Body.Close()
-			var g struct{ ID string }
-			_ = json.NewDecoder(resp.Body).Decode(&g)
-			return g.ID
-		},
+		Connector:      c,
+		NewEntitlement: func(t *testing.T, name string) string { return newGroup(t, base, name) },
 		Holds: func(t *testing.T, id connectors.Identity, ref string) bool {
-			uid := userID(t, store, id.UserName)
+			uid := userID(t, store, accountName(id))
 			g, err := store.Get(context.Background(), governance.KindGroup, ref, governance.ReadOptions{Members: true})
 			if err != nil {
 				t.Fatal(err)
@@ -99,7 +111,7 @@ func TestContract(t *testing.T) {
 		},
 		// A SaaS application signs in only an active account.
 		SignsIn: func(t *testing.T, id connectors.Identity) bool {
-			uid := userID(t, store, id.UserName)
+			uid := userID(t, store, accountName(id))
 			if uid == "" {
 				return false
 			}
@@ -214,5 +226,51 @@ func TestMisbehavingProvider(t *testing.T) {
 		case took > 5*time.Second:
 			t.Errorf("%s: took %s", tc.mode, took)
 		}
+	}
+}
+
+// A service account's userName is its id behind the configured prefix. A person whose
+// userName bears the prefix, in any case, is refused in every call as permanent, matched by
+// userName or by externalId: found by userName, that person would be the service account.
+// The service account's account is left as it was. A prefix that would not compare alike
+// everywhere is refused at start.
+func TestServiceAccountPrefix(t *testing.T) {
+	base, store := provider(t, nil)
+	ctx := context.Background()
+	ref := newGroup(t, base, "robots")
+	for _, matchBy := range []string{"userName", "externalId"} {
+		c, err := scimclient.New(scimclient.Config{BaseURL: base, Token: token, MatchBy: matchBy, ServiceAccountPrefix: "robot."}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		robot := connectortest.ServiceAccount("build")
+		if err := c.EnsureAccount(ctx, robot); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Grant(ctx, robot, ref); err != nil {
+			t.Fatal(err)
+		}
+		if userID(t, store, "robot.build") == "" || userID(t, store, "build") != "" {
+			t.Fatalf("%s: the service account's account is not robot.build", matchBy)
+		}
+		impostor := connectors.Identity{ID: "p1", UserName: "Robot.build"}
+		for what, call := range map[string]func() error{
+			"ensure":  func() error { return c.EnsureAccount(ctx, impostor) },
+			"grant":   func() error { return c.Grant(ctx, impostor, ref) },
+			"revoke":  func() error { return c.Revoke(ctx, impostor, ref) },
+			"disable": func() error { return c.DisableAccount(ctx, impostor) },
+		} {
+			if err := call(); err == nil || connectors.Retryable(err) || !strings.Contains(err.Error(), "serviceAccountPrefix") {
+				t.Errorf("%s: %s a person named like the prefix: %v", matchBy, what, err)
+			}
+		}
+		members, err := c.Members(ctx, ref)
+		if err != nil || len(members) != 1 || members[0] != (connectors.Member{Name: "build", NonHuman: true}) {
+			t.Fatalf("%s: members %+v %v", matchBy, members, err)
+		}
+	}
+	if _, err := scimclient.New(scimclient.Config{BaseURL: base, Token: token, ServiceAccountPrefix: "svc/"}, nil); err == nil ||
+		!strings.Contains(err.Error(), `serviceAccountPrefix "svc/"`) {
+		t.Fatalf("a prefix with a slash: %v", err)
 	}
 }

@@ -3,7 +3,9 @@
 // receiver can check where it came from and apply a repeated call once.
 //
 // ensureAccount asks for an account that signs in: created when absent, enabled again when a
-// disableAccount disabled it.
+// disableAccount disabled it. An identity with NonHuman set is a service account: the receiver
+// keeps its account apart from people's (a person may bear the same name), and lists it under
+// "serviceAccounts" in a members answer.
 //
 // The receiver answers 2xx when done; 404 with {"error": "unknown_identity"} or
 // {"error": "unknown_entitlement"} for those cases; 429 or 5xx to be retried later; any other
@@ -99,7 +101,8 @@ func idempotencyKey(ctx context.Context, body []byte) string {
 type answer struct {
 	Error        string                   `json:"error"`
 	Entitlements []connectors.Entitlement `json:"entitlements"`
-	Members      []string                 `json:"members"`
+	Members      []string                 `json:"members"`         // people's accounts, by user name
+	Services     []string                 `json:"serviceAccounts"` // non-human accounts, by identity id
 }
 
 func (c *Connector) call(ctx context.Context, m Message) (answer, error) {
@@ -172,7 +175,17 @@ func (c *Connector) Revoke(ctx context.Context, id connectors.Identity, ref stri
 	return err
 }
 
-func (c *Connector) Members(ctx context.Context, ref string) ([]string, error) {
+// Members answers the people the receiver lists under "members" and the service accounts
+// under "serviceAccounts": the receiver keeps them apart, as it is told by each identity's
+// NonHuman.
+func (c *Connector) Members(ctx context.Context, ref string) ([]connectors.Member, error) {
 	a, err := c.call(ctx, Message{Op: "members", Entitlement: ref})
-	return a.Members, err
+	out := make([]connectors.Member, 0, len(a.Members)+len(a.Services))
+	for _, name := range a.Members {
+		out = append(out, connectors.Member{Name: name})
+	}
+	for _, id := range a.Services {
+		out = append(out, connectors.Member{Name: id, NonHuman: true})
+	}
+	return out, err
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,7 +21,7 @@ var secret = []byte("webhook-connector-secret")
 // receiver is a system behind a webhook: accounts, groups, and the idempotency keys it saw.
 type receiver struct {
 	mu       sync.Mutex
-	accounts map[string]bool // user name -> disabled
+	accounts map[string]bool // account (see account) -> disabled
 	groups   map[string][]string
 	keys     map[string]int
 	answer   int // when not 0, every call gets this status
@@ -48,18 +49,22 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"` + what + `"}`))
 	}
+	var who string
+	if m.Identity != nil {
+		who = account(*m.Identity)
+	}
 	switch m.Op {
 	case "test":
 	case "ensureAccount":
-		r.accounts[m.Identity.UserName] = false // created, or enabled again
+		r.accounts[who] = false // created, or enabled again
 	case "disableAccount":
-		if _, ok := r.accounts[m.Identity.UserName]; !ok {
+		if _, ok := r.accounts[who]; !ok {
 			notFound("unknown_identity")
 			return
 		}
-		r.accounts[m.Identity.UserName] = true
+		r.accounts[who] = true
 		for g, members := range r.groups {
-			r.groups[g] = slices.DeleteFunc(members, func(x string) bool { return x == m.Identity.UserName })
+			r.groups[g] = slices.DeleteFunc(members, func(x string) bool { return x == who })
 		}
 	case "grant", "revoke":
 		members, ok := r.groups[m.Entitlement]
@@ -67,22 +72,43 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case !ok:
 			notFound("unknown_entitlement")
 			return
-		case m.Op == "grant" && !hasAccount(r.accounts, m.Identity.UserName):
+		case m.Op == "grant" && !hasAccount(r.accounts, who):
 			notFound("unknown_identity")
 			return
-		case m.Op == "grant" && !slices.Contains(members, m.Identity.UserName):
-			r.groups[m.Entitlement] = append(members, m.Identity.UserName)
+		case m.Op == "grant" && !slices.Contains(members, who):
+			r.groups[m.Entitlement] = append(members, who)
 		case m.Op == "revoke":
-			r.groups[m.Entitlement] = slices.DeleteFunc(members, func(x string) bool { return x == m.Identity.UserName })
+			r.groups[m.Entitlement] = slices.DeleteFunc(members, func(x string) bool { return x == who })
 		}
 	case "members":
-		_ = json.NewEncoder(w).Encode(map[string]any{"members": r.groups[m.Entitlement]})
+		people, services := []string{}, []string{}
+		for _, a := range r.groups[m.Entitlement] {
+			if id, ok := strings.CutPrefix(a, robot); ok {
+				services = append(services, id)
+			} else {
+				people = append(people, a)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"members": people, "serviceAccounts": services})
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 	}
 }
 
 func hasAccount(accounts map[string]bool, name string) bool { _, ok := accounts[name]; return ok }
+
+// robot begins the receiver's key of a service account's account: a byte no user name holds,
+// so a service account never meets a person named like it.
+const robot = "\x00robot:"
+
+// account is the receiver's key of an identity's account: a person's user name, or a service
+// account's id apart from every person's.
+func account(id connectors.Identity) string {
+	if id.NonHuman {
+		return robot + id.ID
+	}
+	return id.UserName
+}
 
 // srvURL serves the receiver at a second address, for a connector with other settings.
 func srvURL(t *testing.T, r *receiver) string {
@@ -115,12 +141,12 @@ func TestContract(t *testing.T) {
 		Holds: func(t *testing.T, id connectors.Identity, ref string) bool {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			return slices.Contains(r.groups[ref], id.UserName)
+			return slices.Contains(r.groups[ref], account(id))
 		},
 		SignsIn: func(t *testing.T, id connectors.Identity) bool {
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			disabled, ok := r.accounts[id.UserName]
+			disabled, ok := r.accounts[account(id)]
 			return ok && !disabled
 		},
 	})

@@ -73,4 +73,14 @@ pwdAttribute: userPassword
 pwdLockout: TRUE
 LDIF
 fi
+# Service accounts live apart from people (deploy/gatehouse.yaml's serviceAccountBase): their
+# OU is added once, to a database seeded before it was in the seed.
+services="ou=services,$root"
+if ! slapcat -f "$data/slapd.conf" -o ldif-wrap=no -a "(objectClass=organizationalUnit)" | grep -qixF "dn: $services"; then
+	slapadd -f "$data/slapd.conf" <<LDIF
+dn: $services
+objectClass: organizationalUnit
+ou: services
+LDIF
+fi
 exec slapd -d 0 -f "$data/slapd.conf" -h "ldap://0.0.0.0:$port/"
