@@ -47,7 +47,7 @@ type EntitlementDrift struct {
 	// Leavers are out-of-band accounts named like a person the IdP deactivated or deleted:
 	// removed in modes revoke and review (and listed in Revoked too), reported in mode report.
 	Leavers []string `json:"leavers,omitempty"`
-	Error string   `json:"error,omitempty"` // the target could not be read for it
+	Error   string   `json:"error,omitempty"` // the target could not be read for it
 }
 
 // DriftReport is one reconciliation of one application.
@@ -59,6 +59,6 @@ type DriftReport struct {
 	OutOfBand    int                `json:"outOfBand"`
 	Missing      int                `json:"missing"`
 	// Leavers counts the leavers' out-of-band accounts; entitlements with any come first.
-	Leavers int `json:"leavers"`
-	Review       string             `json:"review,omitempty"` // the review cycle opened for what was found (mode review)
+	Leavers int    `json:"leavers"`
+	Review  string `json:"review,omitempty"` // the review cycle opened for what was found (mode review)
 }
