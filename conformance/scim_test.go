@@ -371,7 +371,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	gw.call(t, "PATCH", path, patchOp(
 		map[string]any{"op": "replace", "path": "displayName", "value": "changed"},
 		map[string]any{"op": "remove", "path": "userName"},
-	)).wantError(t, 400, "invalidValue")
+	)).wantError(t, 400, "mutability") // RFC 7644 §3.5.2.2: a required attribute cannot be removed
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": "active", "value": "maybe"})).wantError(t, 400, "invalidValue")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "remove"})).wantError(t, 400, "noTarget")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "add", "path": "groups", "value": []any{map[string]any{"value": "g"}}})).wantError(t, 400, "mutability")

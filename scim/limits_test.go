@@ -59,7 +59,7 @@ func TestFilterLimitsOverHTTP(t *testing.T) {
 		"11 levels":          {"GET", "/Groups?filter=" + url.QueryEscape(strings.Repeat("(", 11)+`displayName pr`+strings.Repeat(")", 11)), "", 400, "more than 10 deep"},
 		"50 comparisons":     {"GET", "/Users?filter=" + url.QueryEscape(strings.Repeat(`id eq "x" or `, 49)+`userName eq "user000001@contoso.example"`), "", 200, `"totalResults":1`},
 		"10 levels":          {"POST", "/Users/.search", search(strings.Repeat("(", 10) + `userName sw "user"` + strings.Repeat(")", 10)), 200, `"totalResults":2`},
-		"Entra's value path": {"GET", "/Users?filter=" + url.QueryEscape(`emails[type eq "work"].value eq "user000000@contoso.example"`), "", 200, `"totalResults":1`},
+		"Entra's value path": {"GET", "/Users?filter=" + url.QueryEscape(`emails[type eq "work"].value eq "user000001@contoso.example"`), "", 200, `"totalResults":1`},
 		"a PATCH path": {"PATCH", "/Users/ID", patchBody(map[string]any{"op": "remove", "path": "emails[" + strings.Repeat(`value eq "x" or `, 60) + `value eq "y"]`}),
 			400, "Operations[0].path joins more than 50"},
 		"a path-less PATCH key": {"PATCH", "/Users/ID", patchBody(map[string]any{"op": "add", "value": map[string]any{"title": "t", strings.Repeat("a", 5000): "x"}}),
