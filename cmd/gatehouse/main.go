@@ -43,9 +43,9 @@ import (
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/redisstore"
 	"github.com/gatehouse-iam/gatehouse/notify"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 
