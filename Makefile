@@ -6,6 +6,8 @@
 # already running is used or touched.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT := .cache/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .PHONY: test deps lint run bench load fuzz
 
@@ -52,6 +54,12 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@if [ ! -x $(GOLANGCI_LINT) ]; then \
+	  echo "building golangci-lint $(GOLANGCI_LINT_VERSION) into .cache/bin (once)"; \
+	  mkdir -p .cache/bin && GOBIN=$(CURDIR)/.cache/gobin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) && \
+	  mv .cache/gobin/golangci-lint $(GOLANGCI_LINT); \
+	fi
+	$(GOLANGCI_LINT) run ./...
 
 run:
 	$(GO) run ./cmd/gatehouse

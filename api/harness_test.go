@@ -24,9 +24,9 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 var redisServer *redistest.Server

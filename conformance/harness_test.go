@@ -127,7 +127,7 @@ scim:
 		}
 		if time.Now().After(deadline) {
 			_ = g.cmd.Process.Kill()
-			return nil, fmt.Errorf("gateway did not become ready: %v\n%s", err, g.logs.String())
+			return nil, fmt.Errorf("gateway did not become ready: %w\n%s", err, g.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // An IdP deactivates a user over SCIM: within seconds the running gateway has revoked the

@@ -136,7 +136,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // connector must say so. Of several errors joined (one job's grants failing each on its own),
 // it is enough that one is: the retry redoes the others harmlessly.
 func Retryable(err error) bool {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // it walks the tree itself, to see every joined error
 	case *Error:
 		return e.Retryable
 	case interface{ Unwrap() []error }:

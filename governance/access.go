@@ -70,7 +70,7 @@ func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error)
 	}
 	p, _, err := GetItem[Policy](ctx, a.Catalog, KindPolicy, e.Policy)
 	if err != nil {
-		return offer{}, fmt.Errorf("%w: %s has no usable policy: %v", ErrNotRequestable, e.ID, err)
+		return offer{}, fmt.Errorf("%w: %s has no usable policy: %w", ErrNotRequestable, e.ID, err)
 	}
 	return offer{entitlement: e, application: app, policy: p}, nil
 }

@@ -64,7 +64,7 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 	host, _, _ := net.SplitHostPort(e.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // the greeting failed; that error is the one to report
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}
 	defer c.Close()

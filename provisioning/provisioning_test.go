@@ -19,10 +19,10 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 var (

@@ -25,8 +25,11 @@ func (s *Server) Seed(ctx context.Context, users, groups []byte) error {
 	}
 	idOf := func(userName string) (string, error) {
 		found, err := store.FindUnique(ctx, governance.KindUser, userName, governance.ReadOptions{})
-		if err != nil || len(found) == 0 {
-			return "", fmt.Errorf("scim: seed: no user %q (err %v)", userName, err)
+		if err != nil {
+			return "", fmt.Errorf("scim: seed: user %q: %w", userName, err)
+		}
+		if len(found) == 0 {
+			return "", fmt.Errorf("scim: seed: no user %q", userName)
 		}
 		return found[0].ID, nil
 	}

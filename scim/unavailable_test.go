@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // With Redis away an IdP's calls fail as internal errors, without detail, and each is a

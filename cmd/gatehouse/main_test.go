@@ -22,8 +22,8 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 func TestCheckConfig(t *testing.T) {

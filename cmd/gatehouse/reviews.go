@@ -10,8 +10,8 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/notify"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // reviewNotifier delivers review reminders and escalations by email, to a chat webhook, or

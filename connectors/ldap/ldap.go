@@ -246,7 +246,7 @@ func (c *Connector) Close() {
 	for {
 		select {
 		case conn := <-c.pool:
-			conn.Close()
+			_ = conn.Close() // an idle connection going away has nothing to report
 		default:
 			return
 		}
@@ -361,7 +361,7 @@ func (c *Connector) conn(ctx context.Context) (*ldap.Conn, error) {
 			if !conn.IsClosing() {
 				return conn, nil
 			}
-			conn.Close()
+			_ = conn.Close() // a dead idle connection: dial another
 			continue
 		default:
 		}
@@ -378,12 +378,12 @@ func (c *Connector) conn(ctx context.Context) (*ldap.Conn, error) {
 	conn.SetTimeout(c.cfg.Timeout)
 	if c.cfg.StartTLS {
 		if err := conn.StartTLS(c.tls); err != nil {
-			conn.Close()
+			_ = conn.Close() // the StartTLS error is the one to report
 			return nil, classify("starttls", err)
 		}
 	}
 	if err := conn.Bind(c.cfg.BindDN, c.cfg.Password); err != nil {
-		conn.Close()
+		_ = conn.Close() // a connection given up on; its own error says nothing more
 		return nil, classify("bind", err)
 	}
 	return conn, nil
@@ -393,7 +393,7 @@ func (c *Connector) release(conn *ldap.Conn) {
 	select {
 	case c.pool <- conn:
 	default:
-		conn.Close()
+		_ = conn.Close() // a connection given up on; its own error says nothing more
 	}
 }
 
@@ -413,11 +413,11 @@ func (c *Connector) with(ctx context.Context, name string, op func(*ldap.Conn) e
 		}
 		err = op(conn)
 		if err != nil && ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && attempt == 0 {
-			conn.Close()
+			_ = conn.Close() // a connection given up on; its own error says nothing more
 			continue
 		}
 		if conn.IsClosing() {
-			conn.Close()
+			_ = conn.Close() // a connection given up on; its own error says nothing more
 		} else {
 			c.release(conn)
 		}

@@ -19,8 +19,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors/scimclient"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 

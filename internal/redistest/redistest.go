@@ -193,7 +193,7 @@ func StartCluster(n int) (*Cluster, error) {
 		}
 		if time.Now().After(deadline) {
 			c.Stop()
-			return nil, fmt.Errorf("redistest: cluster did not become ready: %v %s", err, info)
+			return nil, fmt.Errorf("redistest: cluster did not become ready: %w %s", err, info)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

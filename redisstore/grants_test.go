@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // countingProvisioner counts calls and can refuse to grant.

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // world is a catalog and an access path on one store, with a clock the test moves.

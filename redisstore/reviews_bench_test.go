@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // reviewWorld is n active grants spread over n/100 people (100 entitlements each, all managed

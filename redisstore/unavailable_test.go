@@ -8,8 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // An unreachable Redis fails every kind of call (a command, a script, a pipeline) with
@@ -57,10 +57,10 @@ func countUnavailable(err error) int {
 		if err == nil {
 			return n
 		}
-		if err == governance.ErrUnavailable {
+		if err == governance.ErrUnavailable { //nolint:errorlint // counts each occurrence in the tree, unwrapping below
 			n++
 		}
-		switch u := err.(type) {
+		switch u := err.(type) { //nolint:errorlint // walks the tree itself
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
 				n += countUnavailable(e)

@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // A hundred requests, half of them decided, with sealers racing the writers:

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/redisstore"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // checkpointKey is a fixed Ed25519 key; attackerKey is one the gateway never trusted.
