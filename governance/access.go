@@ -70,7 +70,9 @@ func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error)
 	}
 	p, _, err := GetItem[Policy](ctx, a.Catalog, KindPolicy, e.Policy)
 	if err != nil {
-		return offer{}, fmt.Errorf("%w: %s has no usable policy: %w", ErrNotRequestable, e.ID, err)
+		// The policy's own error is told, not wrapped: the caller's answer is "not requestable",
+		// not the policy's "not found".
+		return offer{}, fmt.Errorf("%w: %s has no usable policy: %s", ErrNotRequestable, e.ID, err.Error())
 	}
 	return offer{entitlement: e, application: app, policy: p}, nil
 }
