@@ -64,7 +64,13 @@ bench: deps
 load: deps
 	$(GO) run ./cmd/gatehouse-load
 
-# Longer fuzzing than the seed corpus `make test` runs.
+# Longer fuzzing than the committed corpus `make test` runs (scim/testdata/fuzz). Go keeps the
+# inputs a run finds interesting in its cache; they are copied into the corpus to be committed.
+FUZZ_CACHE = $$($(GO) env GOCACHE)/fuzz/github.com/gatehouse-iam/gatehouse/scim
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime 60s ./scim
-	$(GO) test -run '^$$' -fuzz FuzzPatch -fuzztime 60s ./scim
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime 60s ./scim
+	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime 60s ./scim
+	@for f in FuzzParseFilter FuzzPatch; do \
+	  mkdir -p scim/testdata/fuzz/$$f && { cp -n $(FUZZ_CACHE)/$$f/* scim/testdata/fuzz/$$f/ 2>/dev/null || true; }; \
+	done; echo "corpus: $$(find scim/testdata/fuzz -type f | wc -l) inputs in scim/testdata/fuzz; commit the new ones"
