@@ -123,8 +123,8 @@ func TestRedisOutage(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(g.logs.String(), "scim request failed") {
-		t.Error("the internal error was not logged for operators")
+	if !strings.Contains(g.logs.String(), "store unavailable") {
+		t.Error("the outage was not logged for operators")
 	}
 
 	if err := own.Restart(); err != nil {

@@ -367,11 +367,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 	gw.call(t, "PUT", path, `not json`).wantError(t, 400, "invalidSyntax")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": "nosuch", "value": 1})).wantError(t, 400, "invalidPath")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": `emails[type eq`, "value": "x"})).wantError(t, 400, "invalidPath")
-	// Several operations, the last one bad: none of them may apply.
+	// Several operations, the last one bad (it would remove a required attribute, which RFC
+	// 7644 §3.5.2.2 answers "mutability"): none of them may apply.
 	gw.call(t, "PATCH", path, patchOp(
 		map[string]any{"op": "replace", "path": "displayName", "value": "changed"},
 		map[string]any{"op": "remove", "path": "userName"},
-	)).wantError(t, 400, "invalidValue")
+	)).wantError(t, 400, "mutability")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": "active", "value": "maybe"})).wantError(t, 400, "invalidValue")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "remove"})).wantError(t, 400, "noTarget")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "add", "path": "groups", "value": []any{map[string]any{"value": "g"}}})).wantError(t, 400, "mutability")
