@@ -1,7 +1,7 @@
 # `make test` is the one command that runs every test on a fresh Debian machine: it installs
 # what is missing (redis-server, and OpenLDAP's slapd for the LDAP connector, with apt-get when
-# run as root, and newman from npm for Microsoft's SCIM test collection), then runs the checks
-# and the race-enabled test suite. Each test binary that needs Redis or LDAP starts its own
+# run as root, newman from npm for Microsoft's SCIM test collection, and Redocly's CLI from npm
+# to lint the OpenAPI document), then runs the checks and the race-enabled test suite. Each test binary that needs Redis or LDAP starts its own
 # private server on free loopback ports (internal/redistest, internal/ldaptest), so nothing
 # already running is used or touched.
 GO ?= go
@@ -15,8 +15,24 @@ test: deps lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 NEWMAN_VERSION ?= 6.2.2
+# Redocly's CLI 1.x: it runs on the nodejs of Debian 12 (18.x); 2.x needs nodejs 20.19.
+REDOCLY_VERSION ?= 1.34.20
+REDOCLY = .cache/redocly/node_modules/.bin/redocly
 
-deps:
+# npm comes with Debian's nodejs; as root it is installed when missing.
+define need_npm
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing nodejs and npm with apt-get (for newman, which runs Microsoft's SCIM test collection, and Redocly's CLI)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else \
+	    echo "npm is missing: install it with 'sudo apt-get install nodejs npm', then run make again"; \
+	    exit 1; \
+	  fi; \
+	fi
+endef
+
+deps: $(REDOCLY)
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing redis-server with apt-get"; \
@@ -35,21 +51,20 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
-	@if ! command -v npm >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing nodejs and npm with apt-get (for newman, which runs Microsoft's SCIM test collection)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
-	  else \
-	    echo "npm is missing: install it with 'sudo apt-get install nodejs npm', then run make test again"; \
-	    exit 1; \
-	  fi; \
-	fi
+	$(need_npm)
 	@if [ ! -x .cache/newman/node_modules/.bin/newman ]; then \
 	  echo "installing newman $(NEWMAN_VERSION) into .cache/newman"; \
 	  mkdir -p .cache/newman && cd .cache/newman && npm install --silent --no-audit --no-fund newman@$(NEWMAN_VERSION) >/dev/null; \
 	fi
 
-lint:
+$(REDOCLY):
+	$(need_npm)
+	@echo "installing @redocly/cli $(REDOCLY_VERSION) into .cache/redocly"
+	@mkdir -p .cache/redocly && cd .cache/redocly && npm install --silent --no-audit --no-fund @redocly/cli@$(REDOCLY_VERSION) >/dev/null
+
+# The OpenAPI document is linted with the rules in redocly.yaml; TestOpenAPI* keep it true to
+# the routes and the Go types.
+lint: $(REDOCLY)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -60,6 +75,7 @@ lint:
 	  mv .cache/gobin/golangci-lint $(GOLANGCI_LINT); \
 	fi
 	$(GOLANGCI_LINT) run ./...
+	$(REDOCLY) lint --config redocly.yaml --format stylish api/openapi.json
 
 run:
 	$(GO) run ./cmd/gatehouse
@@ -72,7 +88,13 @@ bench: deps
 load: deps
 	$(GO) run ./cmd/gatehouse-load
 
-# Longer fuzzing than the seed corpus `make test` runs.
+# Longer fuzzing than the committed corpus `make test` runs (scim/testdata/fuzz). Go keeps the
+# inputs a run finds interesting in its cache; they are copied into the corpus to be committed.
+FUZZ_CACHE = $$($(GO) env GOCACHE)/fuzz/github.com/gatehouse-iam/gatehouse/scim
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime 60s ./scim
-	$(GO) test -run '^$$' -fuzz FuzzPatch -fuzztime 60s ./scim
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFilter$$' -fuzztime 60s ./scim
+	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime 60s ./scim
+	@for f in FuzzParseFilter FuzzPatch; do \
+	  mkdir -p scim/testdata/fuzz/$$f && { cp -n $(FUZZ_CACHE)/$$f/* scim/testdata/fuzz/$$f/ 2>/dev/null || true; }; \
+	done; echo "corpus: $$(find scim/testdata/fuzz -type f | wc -l) inputs in scim/testdata/fuzz; commit the new ones"

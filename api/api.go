@@ -404,10 +404,22 @@ func pageWindow[T any](c *gin.Context, all []T) ([]T, string, bool) {
 	return all[off:end], next, true
 }
 
+// meView is who the caller is: the principal, its roles, and the user it acts as.
+type meView struct {
+	Principal string  `json:"principal"`
+	Roles     []Role  `json:"roles"`
+	User      *meUser `json:"user,omitempty"` // absent for a service principal
+}
+
+type meUser struct {
+	ID       string `json:"id"`
+	UserName string `json:"userName"`
+}
+
 func (s *Server) me(c *gin.Context, p Principal) {
-	out := gin.H{"principal": p.Name, "roles": p.Roles}
+	out := meView{Principal: p.Name, Roles: p.Roles}
 	if p.User != nil {
-		out["user"] = gin.H{"id": p.User.ID, "userName": p.User.UserName}
+		out.User = &meUser{ID: p.User.ID, UserName: p.User.UserName}
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -270,39 +270,6 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 
 var ginParam = regexp.MustCompile(`:([A-Za-z]+)`)
 
-// Every route is in the OpenAPI document, and every documented operation is a route.
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	e := newEnv(t, api.OIDC{}, nil)
-	var doc struct {
-		OpenAPI string                                `json:"openapi"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	e.must(200, "", "GET", "/openapi.json", nil, &doc)
-	if !strings.HasPrefix(doc.OpenAPI, "3.") {
-		t.Fatalf("openapi %q", doc.OpenAPI)
-	}
-	documented := map[string]bool{}
-	for path, ops := range doc.Paths {
-		for method := range ops {
-			if method != "parameters" {
-				documented[strings.ToUpper(method)+" "+path] = true
-			}
-		}
-	}
-	served := map[string]bool{}
-	for _, r := range routes(t) {
-		served[r] = true
-		if !documented[r] {
-			t.Errorf("route %s is not in openapi.json", r)
-		}
-	}
-	for op := range documented {
-		if !served[op] {
-			t.Errorf("openapi.json documents %s, which is not served", op)
-		}
-	}
-}
-
 // Attaching an application: test its connection, import its groups as drafts nobody can
 // request until an admin reviews and publishes them.
 func TestAttachAnApplication(t *testing.T) {

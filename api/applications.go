@@ -50,7 +50,20 @@ func (s *Server) testConnection(c *gin.Context, _ Principal) {
 		connectorFailed(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"application": app.ID, "connector": app.Connector, "ok": true})
+	c.JSON(http.StatusOK, connectionView{Application: app.ID, Connector: app.Connector, OK: true})
+}
+
+// connectionView answers a connection test that passed.
+type connectionView struct {
+	Application string `json:"application"`
+	Connector   string `json:"connector"`
+	OK          bool   `json:"ok"`
+}
+
+// importView says how many groups the target has and which were added as drafts.
+type importView struct {
+	Found    int                      `json:"found"`
+	Imported []governance.Entitlement `json:"imported"`
 }
 
 var notInID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -110,7 +123,7 @@ func (s *Server) importEntitlements(c *gin.Context, p Principal) {
 		}
 		created = append(created, e)
 	}
-	c.JSON(http.StatusOK, gin.H{"found": len(found), "imported": created})
+	c.JSON(http.StatusOK, importView{Found: len(found), Imported: created})
 }
 
 // drift answers the latest reconciliation of the application.

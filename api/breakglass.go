@@ -25,7 +25,13 @@ func (s *Server) breakGlass(c *gin.Context, p Principal) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"grant": g, "incidentReview": review})
+	c.JSON(http.StatusCreated, activationView{Grant: g, IncidentReview: review})
+}
+
+// activationView is an emergency activation: the grant, and the review it opened.
+type activationView struct {
+	Grant          governance.Grant          `json:"grant"`
+	IncidentReview governance.IncidentReview `json:"incidentReview"`
 }
 
 // incidentView is a review with whether it is overdue now.

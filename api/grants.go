@@ -155,5 +155,13 @@ func (s *Server) access(c *gin.Context, p Principal) {
 			pending = append(pending, r)
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"identity": id, "grants": current, "pending": pending, "past": past})
+	c.JSON(http.StatusOK, accessView{Identity: id, Grants: current, Pending: pending, Past: past})
+}
+
+// accessView is what one identity holds, asks for and held.
+type accessView struct {
+	Identity string               `json:"identity"`
+	Grants   []governance.Grant   `json:"grants"`  // current: not revoked or expired
+	Pending  []governance.Request `json:"pending"` // requests waiting for decisions
+	Past     []governance.Grant   `json:"past"`    // revoked or expired
 }

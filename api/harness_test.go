@@ -199,6 +199,13 @@ func (e *env) do(who, method, path string, body any, header http.Header) *http.R
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	checkAnswer(e.t, method, path, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
 	return resp
 }
 

@@ -7,7 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// openAPIDocument describes every route; TestOpenAPIMatchesRoutes keeps the two in step.
+// openAPIDocument describes every route and the Go type of every body and answer:
+// TestOpenAPIOperationsAreTheRoutes, TestOpenAPISchemasAreTheGoTypes and the check of every
+// answer in the API tests keep it true, and `make lint` lints it (redocly.yaml).
 //
 //go:embed openapi.json
 var openAPIDocument []byte

@@ -69,7 +69,13 @@ func (s *Server) whatIf(c *gin.Context, p Principal) {
 	if conflicts == nil {
 		conflicts = []governance.SoDConflict{}
 	}
-	c.JSON(http.StatusOK, gin.H{"conflicts": conflicts, "blocked": slices.ContainsFunc(conflicts, func(x governance.SoDConflict) bool { return x.Rule.Review == nil })})
+	c.JSON(http.StatusOK, whatIfView{Conflicts: conflicts, Blocked: slices.ContainsFunc(conflicts, func(x governance.SoDConflict) bool { return x.Rule.Review == nil })})
+}
+
+// whatIfView says which SoD rules a request would break, and whether one would refuse it.
+type whatIfView struct {
+	Conflicts []governance.SoDConflict `json:"conflicts"`
+	Blocked   bool                     `json:"blocked"`
 }
 
 // seesIdentity says whether p may see what an identity holds and asks for.

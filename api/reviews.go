@@ -309,11 +309,7 @@ const maxBulk = 500
 // bulkDecide decides several items the same way; each answers on its own, so one refusal does
 // not undo or stop the others.
 func (s *Server) bulkDecide(c *gin.Context, p Principal) {
-	var body struct {
-		Items   []string `json:"items"`
-		Certify *bool    `json:"certify"`
-		Comment string   `json:"comment"`
-	}
+	var body bulkBody
 	if !readJSON(c, &body) {
 		return
 	}
@@ -325,12 +321,7 @@ func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 		problem(c, http.StatusBadRequest, "invalid-request", "items: 1 to "+strconv.Itoa(maxBulk)+" ids")
 		return
 	}
-	type result struct {
-		Item    string             `json:"item"`
-		Verdict governance.Verdict `json:"verdict,omitempty"`
-		Error   string             `json:"error,omitempty"` // the problem type, as a single decision would answer
-	}
-	out := make([]result, 0, len(body.Items))
+	out := make([]bulkResult, 0, len(body.Items))
 	for _, id := range body.Items {
 		it, err := s.opts.Reviews.Decide(c.Request.Context(), id, p.User.ID, *body.Certify, body.Comment)
 		if err != nil {
@@ -339,12 +330,29 @@ func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 				s.fail(c, err)
 				return
 			}
-			out = append(out, result{Item: id, Error: p.kind})
+			out = append(out, bulkResult{Item: id, Error: p.kind})
 			continue
 		}
-		out = append(out, result{Item: id, Verdict: it.Verdict})
+		out = append(out, bulkResult{Item: id, Verdict: it.Verdict})
 	}
-	c.JSON(http.StatusOK, gin.H{"results": out})
+	c.JSON(http.StatusOK, bulkView{Results: out})
+}
+
+type bulkBody struct {
+	Items   []string `json:"items"`
+	Certify *bool    `json:"certify"`
+	Comment string   `json:"comment"`
+}
+
+// bulkView answers each item of a bulk decision on its own.
+type bulkView struct {
+	Results []bulkResult `json:"results"`
+}
+
+type bulkResult struct {
+	Item    string             `json:"item"`
+	Verdict governance.Verdict `json:"verdict,omitempty"`
+	Error   string             `json:"error,omitempty"` // the problem type, as a single decision would answer
 }
 
 type reassignBody struct {

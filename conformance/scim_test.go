@@ -367,7 +367,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	gw.call(t, "PUT", path, `not json`).wantError(t, 400, "invalidSyntax")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": "nosuch", "value": 1})).wantError(t, 400, "invalidPath")
 	gw.call(t, "PATCH", path, patchOp(map[string]any{"op": "replace", "path": `emails[type eq`, "value": "x"})).wantError(t, 400, "invalidPath")
-	// Several operations, the last one bad: none of them may apply.
+	// Several operations, the last one bad (it would remove a required attribute, which RFC
+	// 7644 §3.5.2.2 answers "mutability"): none of them may apply.
 	gw.call(t, "PATCH", path, patchOp(
 		map[string]any{"op": "replace", "path": "displayName", "value": "changed"},
 		map[string]any{"op": "remove", "path": "userName"},

@@ -2,6 +2,10 @@ package scim
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/scim2/filter-parser/v2"
@@ -108,25 +112,98 @@ func TestFilterSemantics(t *testing.T) {
 	}
 }
 
-// FuzzParseFilter: any filter string is refused or compiled, never a panic; what compiles can
-// be evaluated on any resource without failing.
+// formatFilter prints a parsed filter back in RFC 7644 syntax, so that parsing it again gives
+// the same tree: a logical expression on the right, or an or under an and, is parenthesised
+// (the parser joins left to right, and within value-path brackets, where it takes no
+// parentheses, it only ever builds left-nested and-chains), and string values keep the escapes
+// the parser kept.
+func formatFilter(e filter.Expression) string {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		left, right := formatFilter(e.Left), formatFilter(e.Right)
+		if l, ok := e.Left.(*filter.LogicalExpression); ok && l.Operator == filter.OR && e.Operator == filter.AND {
+			left = "(" + left + ")"
+		}
+		if _, ok := e.Right.(*filter.LogicalExpression); ok {
+			right = "(" + right + ")"
+		}
+		return left + " " + string(e.Operator) + " " + right
+	case *filter.NotExpression:
+		return "not (" + formatFilter(e.Expression) + ")"
+	case *filter.ValuePath:
+		return e.AttributePath.String() + "[" + formatFilter(e.ValueFilter) + "]"
+	case *filter.AttributeExpression:
+		out := e.AttributePath.String() + " " + string(e.Operator)
+		switch v := e.CompareValue.(type) {
+		case nil:
+			if e.Operator != filter.PR {
+				out += " null"
+			}
+		case string:
+			out += ` "` + v + `"`
+		case float64:
+			f := strconv.FormatFloat(v, 'g', -1, 64)
+			if !strings.ContainsAny(f, ".e") {
+				f += ".0"
+			}
+			out += " " + f
+		default:
+			out += " " + fmt.Sprint(v)
+		}
+		return out
+	}
+	return fmt.Sprintf("<%T>", e)
+}
+
+// fuzzResources are what compiled filters are evaluated on: well-formed, and malformed in ways
+// a stored document never is but an evaluator must survive.
+var fuzzResources = []map[string]any{
+	{"userName": "a", "active": true, "title": `quo"te \ back`, "emails": []any{map[string]any{"value": "x", "type": "work"}, "junk"},
+		"name": "not an object", "meta": map[string]any{"created": 5}},
+	{"userName": "Ada@Example.org", "externalId": "X-1", "active": false, "name": map[string]any{"givenName": "Ada", "familyName": "Lovelace"},
+		"emails":           []any{map[string]any{"value": "ada@work.example", "type": "work", "primary": true}},
+		"meta":             map[string]any{"created": "2026-01-02T03:04:05Z", "lastModified": "2026-02-01T00:00:00Z"},
+		enterpriseSchemaID: map[string]any{"department": "R&D", "manager": map[string]any{"value": "m1"}}},
+	{},
+}
+
+// FuzzParseFilter: any filter string is refused or parsed. A parsed filter, printed and parsed
+// again, is the same filter: the same tree, and the same verdict on every resource (a printer
+// that mangled an escape or the grouping would change one). What compiles evaluates on any
+// resource without failing, and its negation gives the opposite verdict.
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{`userName eq "a"`, `emails[type eq "work"].value eq "x"`, `not (active eq true) or title pr`,
 		`meta.created gt "2020-01-01T00:00:00Z"`, `name.familyName co "\"q"`, `emails[value sw "a" and not(type eq "b")]`,
-		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "x"`, `a[b[c eq 1]]`, `userName eq 12.5e3`} {
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "x"`, `a[b[c eq 1]]`, `userName eq 12.5e3`,
+		`a pr or (b pr or c pr)`, `(a pr or b pr) and c pr`, `title eq "back\\slash" and x eq null`, `meta.created ge 0.000001`} {
 		f.Add(s)
 	}
-	res := map[string]any{"userName": "a", "active": true, "emails": []any{map[string]any{"value": "x", "type": "work"}, "junk"},
-		"name": "not an object", "meta": map[string]any{"created": 5}}
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := parseFilter(s)
 		if err != nil {
 			return
 		}
+		printed := formatFilter(e)
+		again, err := parseFilter(printed)
+		if err != nil {
+			t.Fatalf("%q parsed, printed as %q, which does not parse: %v", s, printed, err)
+		}
+		if !reflect.DeepEqual(e, again) {
+			t.Fatalf("%q parsed, printed as %q, parsed as another filter: %q", s, printed, formatFilter(again))
+		}
 		match, err := compileFilter(e, topScope(userKind))
 		if err != nil {
 			return
 		}
-		_ = match(res)
+		reprinted, _ := compileFilter(again, topScope(userKind))
+		negated, err := compileFilter(&filter.NotExpression{Expression: e}, topScope(userKind))
+		if err != nil {
+			t.Fatalf("%q compiles and its negation does not: %v", s, err)
+		}
+		for _, res := range fuzzResources {
+			if got := match(res); got != reprinted(res) || got == negated(res) {
+				t.Fatalf("%q on %v: %v; printed and parsed again %v; negated %v", s, res, got, reprinted(res), negated(res))
+			}
+		}
 	})
 }

@@ -2,9 +2,11 @@ package scim
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/elimity-com/scim"
+	"github.com/elimity-com/scim/schema"
 	"github.com/scim2/filter-parser/v2"
 )
 
@@ -133,14 +135,66 @@ func TestPatchRefusals(t *testing.T) {
 	}
 }
 
-// FuzzPatch: any path and value are applied or refused, never a panic, and whatever applies
-// normalizes or is refused as a whole.
+// fuzzDocument is what FuzzPatch patches: core attributes, a group's members and an extension.
+func fuzzDocument() map[string]any {
+	return map[string]any{"userName": "u", "displayName": "g", "title": "t", "active": true,
+		"name":             map[string]any{"givenName": "G", "familyName": "F"},
+		"emails":           []any{map[string]any{"value": "e", "type": "work", "primary": true}, map[string]any{"value": "h", "type": "home"}},
+		"members":          []any{map[string]any{"value": "m"}},
+		enterpriseSchemaID: map[string]any{"department": "d", "employeeNumber": "1", "manager": map[string]any{"value": "mgr"}}}
+}
+
+// namedBy lists what an operation names: core attributes by their canonical name, extension
+// attributes as "<urn>:<name>". A path-less operation names each key of its value.
+func namedBy(k *resourceKind, o scim.PatchOperation) map[string]bool {
+	names := map[string]bool{}
+	add := func(p filter.AttributePath) {
+		if p.URIPrefix != nil {
+			if ext, ok := k.extension(*p.URIPrefix); ok {
+				if a, ok := findAttr(ext.Attributes, p.AttributeName); ok {
+					names[ext.ID+":"+a.Name()] = true
+				}
+				return
+			}
+		}
+		if a, ok := findAttr(append(append(schema.Attributes{}, k.core.Attributes...), externalIDAttr()), p.AttributeName); ok {
+			names[a.Name()] = true
+		}
+	}
+	if o.Path != nil {
+		add(o.Path.AttributePath)
+		return names
+	}
+	obj, _ := o.Value.(map[string]any)
+	for key, val := range obj {
+		if ext, ok := k.extension(key); ok {
+			inner, _ := val.(map[string]any)
+			for sub := range inner {
+				if p, err := filter.ParsePath([]byte(ext.ID + ":" + sub)); err == nil {
+					add(p.AttributePath)
+				}
+			}
+			continue
+		}
+		if p, err := filter.ParsePath([]byte(key)); err == nil {
+			add(p.AttributePath)
+		}
+	}
+	return names
+}
+
+// FuzzPatch: any operation is applied or refused, never a panic. One that applies changes
+// nothing it does not name: every other attribute, core or of an extension, is as it was, and
+// none appears. Whatever applies is then normalized or refused as a whole.
 func FuzzPatch(f *testing.F) {
 	for _, s := range []struct{ op, path, value string }{
 		{"add", `emails[type eq "work"].value`, `"x@y"`}, {"remove", `members[value eq "a"]`, `null`},
 		{"replace", "", `{"name.givenName":"g","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager":{"value":"m"}}`},
 		{"replace", "name", `{"givenName":1}`}, {"add", "emails", `[{"value":"a"},"b",3]`}, {"remove", "emails.value", `[{"value":"a"}]`},
 		{"Replace", "active", `"False"`}, {"add", `addresses[type eq "work"].streetAddress`, `"1 Main"`},
+		{"add", "emails", `[{"value":"p","primary":true}]`}, {"replace", "", `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"x"}}`},
+		{"remove", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", `null`},
+		{"replace", "urn:ietf:params:scim:schemas:core:2.0:User:userName", `"v"`}, {"remove", "", `{"title":null}`},
 	} {
 		f.Add(s.op, s.path, s.value)
 	}
@@ -158,13 +212,40 @@ func FuzzPatch(f *testing.F) {
 			o.Path = &p
 		}
 		for _, k := range []*resourceKind{userKind, groupKind} {
-			d := map[string]any{"userName": "u", "displayName": "g", "emails": []any{map[string]any{"value": "e", "type": "work"}},
-				"members": []any{map[string]any{"value": "m"}}}
-			if k.applyPatch(d, o) == nil {
-				_, _ = k.normalize(d)
+			d, before := fuzzDocument(), fuzzDocument()
+			if k.applyPatch(d, o) != nil {
+				continue
 			}
+			named := namedBy(k, o)
+			for key := range mergedKeys(before, d) {
+				if ext, ok := k.extension(key); ok {
+					was, _ := before[key].(map[string]any)
+					is, _ := d[key].(map[string]any)
+					for sub := range mergedKeys(was, is) {
+						if !named[ext.ID+":"+sub] && !reflect.DeepEqual(was[sub], is[sub]) {
+							t.Fatalf("%s %q %s on a %s changed %s:%s, which it does not name: %v -> %v", kind, path, value, k.name, key, sub, was[sub], is[sub])
+						}
+					}
+					continue
+				}
+				if !named[key] && !reflect.DeepEqual(before[key], d[key]) {
+					t.Fatalf("%s %q %s on a %s changed %s, which it does not name: %v -> %v", kind, path, value, k.name, key, before[key], d[key])
+				}
+			}
+			_, _ = k.normalize(d)
 		}
 	})
+}
+
+func mergedKeys(a, b map[string]any) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
 }
 
 func TestRewriteManager(t *testing.T) {
