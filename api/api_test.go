@@ -304,3 +304,23 @@ func TestAttachAnApplication(t *testing.T) {
 	e.must(404, "aud", "GET", "/applications/crm/drift", nil, nil)      // never reconciled
 	e.must(422, "sec", "POST", "/applications/crm/reconcile", nil, nil) // the fake lists no members
 }
+
+// The two admins of a catalog change are two people: two service tokens with the catalog
+// admin role cannot propose and approve between them, nor write alone what goes alone.
+func TestCatalogChangesNeedPeople(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	policy := map[string]any{"id": "robots", "name": "robots", "stages": []any{map[string]any{"name": "manager", "quorum": 1,
+		"approvers": []any{map[string]any{"kind": "manager"}}}}}
+	var p api.Problem
+	if code := e.call("robot1", "PUT", "/policies/robots", policy, &p); code != 403 || !strings.HasSuffix(p.Type, "/not-a-person") {
+		t.Fatalf("a service token proposes a policy: %d %+v", code, p)
+	}
+	if code := e.call("robot1", "POST", "/applications", map[string]any{"id": "bots", "name": "Bots", "owners": []string{"u-cat1"}}, &p); code != 403 {
+		t.Fatalf("a service token creates an application: %d %+v", code, p)
+	}
+	var change governance.CatalogChange
+	e.must(202, "cat1", "PUT", "/policies/robots", policy, &change)
+	e.must(403, "robot2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
+	e.must(404, "cat1", "GET", "/policies/robots", nil, nil) // still only proposed
+}

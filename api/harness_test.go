@@ -117,6 +117,11 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	}
 	e.tokens["siem"] = "token-for-siem-service-0123456789"
 	tokens = append(tokens, api.Token{Name: "siem", Hash: sha256.Sum256([]byte(e.tokens["siem"])), Roles: []api.Role{api.RoleAuditor}})
+	// Two service tokens with the catalog admin role and no person behind them.
+	for _, robot := range []string{"robot1", "robot2"} {
+		e.tokens[robot] = "token-for-" + robot + "-service-0123456789"
+		tokens = append(tokens, api.Token{Name: robot, Hash: sha256.Sum256([]byte(e.tokens[robot])), Roles: []api.Role{api.RoleCatalogAdmin}})
+	}
 
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
