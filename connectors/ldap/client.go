@@ -220,13 +220,15 @@ func (c *Connector) Close() {
 
 // classify says whether an LDAP error is worth retrying: the network, a busy or unavailable
 // server, a timeout. Everything else (no such object, constraint violation, insufficient
-// access) is permanent.
+// access) is permanent, and so is unwillingToPerform: the server refuses the operation
+// itself (a read-only replica, a modification its schema or policy forbids), and asking
+// again gets the same answer.
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	retryable := ldap.IsErrorAnyOf(err, ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable,
-		ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout,
+		ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout,
 		ldap.LDAPResultConnectError, ldap.LDAPResultAdminLimitExceeded)
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
