@@ -15,7 +15,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
 // Config configures one receiver.
@@ -64,18 +64,9 @@ type Message struct {
 	Entitlement string               `json:"entitlement,omitempty"`
 }
 
-// Headers the receiver reads.
-const (
-	SignatureHeader   = "X-Gatehouse-Signature" // "sha256=" + hex HMAC-SHA256 of the body
-	IdempotencyHeader = "Idempotency-Key"
-)
-
-// Sign is the signature of a body, as the receiver should compute it.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
+// IdempotencyHeader is the header the receiver reads the idempotency key from; the
+// signature is in hmacsig.Header, as the notifier's is.
+const IdempotencyHeader = "Idempotency-Key"
 
 type opIDKey struct{}
 
@@ -116,7 +107,7 @@ func (c *Connector) call(ctx context.Context, m Message) (answer, error) {
 		return a, &connectors.Error{Op: m.Op, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, Sign(c.cfg.Secret, body))
+	req.Header.Set(hmacsig.Header, hmacsig.Sign(c.cfg.Secret, body))
 	req.Header.Set(IdempotencyHeader, idempotencyKey(ctx, body))
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/connectors/connectortest"
 	"github.com/gatehouse-iam/gatehouse/connectors/webhook"
+	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
 var secret = []byte("webhook-connector-secret")
@@ -29,7 +30,7 @@ type receiver struct {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	if req.Header.Get(webhook.SignatureHeader) != webhook.Sign(secret, body) {
+	if req.Header.Get(hmacsig.Header) != hmacsig.Sign(secret, body) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
