@@ -12,100 +12,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 )
-
-// Config configures one directory.
-type Config struct {
-	URL       string // ldap://host:389 or ldaps://host:636
-	StartTLS  bool   // upgrade an ldap:// connection before binding
-	CAFile    string // PEM bundle to trust; default the system's
-	BindDN    string
-	Password  string // resolved from a secret reference by the caller
-	UserBase  string // where user entries live
-	GroupBase string // where groups live
-	// UserRDN is the naming attribute of user entries. Default "uid".
-	UserRDN string
-	// UserClasses are the object classes of new user entries. Default inetOrgPerson.
-	UserClasses []string
-	// Attributes maps LDAP attributes to SCIM fields: userName, givenName, familyName,
-	// displayName, email. Default uid=userName, cn=displayName, sn=familyName,
-	// givenName=givenName, mail=email.
-	Attributes map[string]string
-	// GroupClass is the object class of groups. Default groupOfNames.
-	GroupClass string
-	// GroupName is the naming attribute of groups, and what an entitlement's ref is. Default "cn".
-	GroupName string
-	// MemberAttr is member (DNs), uniqueMember (DNs) or memberUid (user names). Default member.
-	MemberAttr string
-	// Placeholder keeps groups whose schema needs a member (groupOfNames, groupOfUniqueNames)
-	// valid when the last real member leaves. Default "cn=nobody".
-	Placeholder string
-	// Disable is how an account stops signing in, once it has left every group:
-	//   - "ppolicy" (default): OpenLDAP's ppolicy overlay locks it: pwdAccountLockedTime
-	//     000001010000Z, locked until the attribute is removed. The overlay must be on the
-	//     database, with a default policy that has pwdLockout: TRUE.
-	//   - "ad": Active Directory's ACCOUNTDISABLE flag (0x2) in userAccountControl.
-	//   - "attribute": DisableAttr set to DisableValue, for a directory that refuses binds on
-	//     it (389-DS: nsAccountLock: TRUE). Both are required, as nothing else enforces them.
-	//   - "delete": the entry is deleted.
-	// EnsureAccount undoes each: it lifts the lock it set, or adds the entry again.
-	Disable      string
-	DisableAttr  string
-	DisableValue string
-	// DisabledBase, when set, is where a locked account is moved, out of the searches of
-	// applications that look people up under UserBase; EnsureAccount moves it back. Moving
-	// is not a disable on its own (a bind by DN still works), so it comes with a lock: not
-	// with "delete".
-	DisabledBase string
-	// ServiceAccountBase is where non-human accounts live: an OU of their own, apart from
-	// UserBase and DisabledBase, named by the identity's id. Unset, every call for a service
-	// account fails for good, saying to set it: nothing falls back to UserBase, where a
-	// leaver's entry may bear the name. A locked service account stays where it is: it is
-	// never moved to DisabledBase, where a disabled person of the same name may be.
-	ServiceAccountBase string
-	// ServiceAccountPrefix, when set, begins the naming value and user name of every
-	// non-human account (svc-build), and no person's may begin with it. Required for
-	// service accounts with memberUid, whose values are names, not DNs: there only the name
-	// can tell a service account's membership from a person's. Default none.
-	ServiceAccountPrefix string
-	PoolSize             int           // connections kept open; default 4
-	PageSize             uint32        // paged search size; default 500
-	Timeout              time.Duration // per operation; default 10 s
-}
-
-func (c *Config) defaults() {
-	set := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	set(&c.UserRDN, "uid")
-	set(&c.GroupClass, "groupOfNames")
-	set(&c.GroupName, "cn")
-	set(&c.MemberAttr, "member")
-	set(&c.Placeholder, "cn=nobody")
-	set(&c.Disable, "ppolicy")
-	if len(c.UserClasses) == 0 {
-		c.UserClasses = []string{"inetOrgPerson"}
-	}
-	if c.Attributes == nil {
-		c.Attributes = map[string]string{"uid": "userName", "cn": "displayName", "sn": "familyName", "givenName": "givenName", "mail": "email"}
-	}
-	if c.PoolSize <= 0 {
-		c.PoolSize = 4
-	}
-	if c.PageSize == 0 {
-		c.PageSize = 500
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
-	}
-}
 
 // Connector is an LDAP directory.
 type Connector struct {

@@ -22,23 +22,58 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
-// Config configures one receiver.
+// Config configures one receiver: the section connectors[i].webhook of the configuration file.
 type Config struct {
-	URL     string
-	Secret  []byte        // signs every body (resolved from a secret reference by the caller)
-	Timeout time.Duration // per call; default 10 s
+	URL string `yaml:"url"` // http(s); required
+	// Secret signs every body; at least 16 bytes. In the file a secret reference, which Open
+	// resolves; New takes the value.
+	Secret  string        `yaml:"secret"`
+	Timeout time.Duration `yaml:"timeout"` // per call; default 10 s
 }
+
+var _ connectors.Config = (*Config)(nil)
+
+// Validate reports what a file can get wrong before the receiver is called.
+func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(field+".url", "%q is not an http(s) URL", c.URL)
+	}
+	if secret, err := resolve(c.Secret); err != nil {
+		bad(field+".secret", "%v", err)
+	} else if len(secret) < minSecret {
+		bad(field+".secret", "the secret is shorter than %d bytes", minSecret)
+	}
+	if c.Timeout < 0 {
+		bad(field+".timeout", "must not be negative")
+	}
+}
+
+// Open resolves the secret and makes the connector.
+func (c *Config) Open(resolve connectors.Resolver) (connectors.Connector, error) {
+	cfg := *c
+	secret, err := resolve(c.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: secret: %w", err)
+	}
+	cfg.Secret = secret
+	return New(cfg)
+}
+
+// minSecret is the shortest secret that signs: shorter ones are guessable.
+const minSecret = 16
 
 // Connector calls one receiver.
 type Connector struct {
-	cfg  Config
-	http *http.Client
+	cfg    Config
+	secret []byte
+	http   *http.Client
 }
 
 var (
@@ -48,13 +83,13 @@ var (
 
 // New checks the configuration.
 func New(cfg Config) (*Connector, error) {
-	if cfg.URL == "" || len(cfg.Secret) < 16 {
-		return nil, errors.New("webhook: a URL and a secret of at least 16 bytes are required")
+	if cfg.URL == "" || len(cfg.Secret) < minSecret {
+		return nil, fmt.Errorf("webhook: a URL and a secret of at least %d bytes are required", minSecret)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &Connector{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &Connector{cfg: cfg, secret: []byte(cfg.Secret), http: &http.Client{Timeout: cfg.Timeout}}, nil
 }
 
 // Message is what the receiver gets.
@@ -107,7 +142,7 @@ func (c *Connector) call(ctx context.Context, m Message) (answer, error) {
 		return a, &connectors.Error{Op: m.Op, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(hmacsig.Header, hmacsig.Sign(c.cfg.Secret, body))
+	req.Header.Set(hmacsig.Header, hmacsig.Sign(c.secret, body))
 	req.Header.Set(IdempotencyHeader, idempotencyKey(ctx, body))
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -122,7 +122,7 @@ func newReceiver(t *testing.T) (*receiver, *webhook.Connector) {
 	r := &receiver{accounts: map[string]bool{}, groups: map[string][]string{}, keys: map[string]int{}}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	c, err := webhook.New(webhook.Config{URL: srv.URL, Secret: secret})
+	c, err := webhook.New(webhook.Config{URL: srv.URL, Secret: string(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,14 +178,14 @@ func TestIdempotencyKeysAndSignatures(t *testing.T) {
 	if !slices.Equal(counts, []int{1, 1, 2}) { // ensure, the repeated grant, the later grant
 		t.Fatalf("idempotency keys seen: %v", r.keys)
 	}
-	forged, err := webhook.New(webhook.Config{URL: srvURL(t, r), Secret: []byte("another-secret-of-16+")})
+	forged, err := webhook.New(webhook.Config{URL: srvURL(t, r), Secret: "another-secret-of-16+"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := forged.Grant(ctx, id, "g"); err == nil || connectors.Retryable(err) {
 		t.Fatalf("a body signed with another secret: %v", err)
 	}
-	unreachable, err := webhook.New(webhook.Config{URL: "http://127.0.0.1:1", Secret: secret})
+	unreachable, err := webhook.New(webhook.Config{URL: "http://127.0.0.1:1", Secret: string(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
