@@ -74,6 +74,7 @@ connectors:
   - {name: dir2, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: attribute, disabledBase: "ou=d"}}
   - {name: dir3, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: delete, disabledBase: "ou=d"}}
   - {name: dir4, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: lock}}
+  - {name: dir5, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", memberAttribute: memberOf, serviceAccountPrefix: "svc*"}}
 `), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +87,11 @@ connectors:
 		"scim.maxResults:", "scim.maxBodyBytes:", "scim.clients[0].token: not a secret reference", `scim.clients[1].name: "okta" is used twice`,
 		"GATEHOUSE_TEST_UNSET is not set", "scim.clients[2].name: is required", "scim.clients[2].token: sha256",
 		"api.tokens[0].roles:", "api.oidc.issuer:", "api.oidc.audience:", "breakGlass.reviewSLA:", "breakGlass.webhook.url:", "provisioning: maxAttempts", "reviews.email.addr:", "reviews.email.from:", "reviews.chatURL: unknown secret reference",
-		"connectors[0].ldap.url:", "connectors[0].ldap: bindDN", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
+		"connectors[0].ldap.url:", "connectors[0].ldap.bindDN: is required", "connectors[0].ldap: userBase and groupBase are required", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
 		"connectors[1].scim: set a token", "connectors[1].scim: timeout and retryFor", "connectors[2]: type must be",
 		"connectors[0].ldap.disable: move does not stop", "connectors[3].ldap.disable: attribute needs disableAttribute",
-		"connectors[4].ldap.disabledBase:", `connectors[5].ldap.disable: "lock" is not`} {
+		"connectors[4].ldap.disabledBase:", `connectors[5].ldap.disable: "lock" is not`,
+		`connectors[6].ldap.memberAttribute: "memberOf" is not`, `connectors[6].ldap.serviceAccountPrefix: "svc*": use ASCII letters`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}

@@ -392,7 +392,7 @@ func TestLDAPDisableSettings(t *testing.T) {
 			t.Errorf("disable %q: %v", ok[0].Settings.(*ldapconn.Config).Disable, err)
 		}
 	}
-	if _, err := newConnectors(ldap("move", "", "")); err == nil || !strings.Contains(err.Error(), "connector dir: ldap: disable move") {
+	if _, err := newConnectors(ldap("move", "", "")); err == nil || !strings.Contains(err.Error(), "connector dir: ldap.disable: move does not stop") {
 		t.Errorf("disable move: %v", err)
 	}
 }
@@ -420,8 +420,8 @@ func TestServiceAccountSettings(t *testing.T) {
   - {name: nested, type: ldap, ldap: ` + ldap + `, serviceAccountBase: "ou=robots,ou=people,dc=example,dc=org"}}
   - {name: crm, type: scim, scim: {baseURL: "https://crm.example.com/scim/v2", token: env:GATEHOUSE_TEST_TOKEN, serviceAccountPrefix: "svc/"}}
 `)
-	for _, want := range []string{"connector posix: ldap: memberUid holds names", "set serviceAccountPrefix too",
-		"connector nested: ldap: serviceAccountBase must be an OU apart from userBase", `connector crm: scimclient: serviceAccountPrefix "svc/"`} {
+	for _, want := range []string{"connector posix: ldap.serviceAccountPrefix: memberUid holds names", "set serviceAccountPrefix too",
+		"connector nested: ldap: serviceAccountBase must be an OU apart from userBase", `connector crm: scim.serviceAccountPrefix: "svc/"`} {
 		if code != 1 || !strings.Contains(out, want) {
 			t.Errorf("exit %d, missing %q in:\n%s", code, want, out)
 		}

@@ -48,26 +48,8 @@ var (
 // New checks the configuration; connections are made when needed.
 func New(cfg Config) (*Connector, error) {
 	cfg.defaults()
-	switch {
-	case !strings.HasPrefix(cfg.URL, "ldap://") && !strings.HasPrefix(cfg.URL, "ldaps://"):
-		return nil, fmt.Errorf("ldap: url %q is not ldap:// or ldaps://", cfg.URL)
-	case cfg.UserBase == "" || cfg.GroupBase == "":
-		return nil, errors.New("ldap: userBase and groupBase are required")
-	case cfg.MemberAttr != "member" && cfg.MemberAttr != "uniqueMember" && cfg.MemberAttr != "memberUid":
-		return nil, fmt.Errorf("ldap: memberAttribute %q is not member, uniqueMember or memberUid", cfg.MemberAttr)
-	case cfg.Disable == "move":
-		return nil, errors.New("ldap: disable move does not stop a moved account signing in: set disable to ppolicy, ad or attribute, and disabledBase to move locked accounts as well")
-	case !slices.Contains([]string{"ppolicy", "ad", "attribute", "delete"}, cfg.Disable):
-		return nil, fmt.Errorf("ldap: disable %q is not ppolicy, ad, attribute or delete", cfg.Disable)
-	case cfg.Disable == "attribute" && (cfg.DisableAttr == "" || cfg.DisableValue == ""):
-		return nil, errors.New("ldap: disable attribute needs disableAttribute and disableValue, a value the directory refuses binds on (389-DS: nsAccountLock: TRUE)")
-	case cfg.Disable == "delete" && cfg.DisabledBase != "":
-		return nil, errors.New("ldap: disabledBase moves locked accounts; with disable delete nothing is left to move")
-	case cfg.MemberAttr == "memberUid" && cfg.ServiceAccountBase != "" && cfg.ServiceAccountPrefix == "":
-		return nil, errors.New("ldap: memberUid holds names, not DNs, so serviceAccountBase alone cannot tell a service account's membership from a person's of the same name: set serviceAccountPrefix too (for example svc-)")
-	}
-	if err := connectors.CheckNamePrefix(cfg.ServiceAccountPrefix); err != nil {
-		return nil, fmt.Errorf("ldap: serviceAccountPrefix %w", err)
+	if err := connectors.FirstProblem(func(bad connectors.Problems) { cfg.check("ldap", bad) }); err != nil {
+		return nil, err
 	}
 	if _, ok := cfg.Attributes[cfg.UserRDN]; !ok {
 		return nil, fmt.Errorf("ldap: the naming attribute %s has no SCIM field mapped", cfg.UserRDN)

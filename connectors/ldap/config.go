@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,17 +100,30 @@ func (c *Config) defaults() {
 
 var _ connectors.Config = (*Config)(nil)
 
-// Validate reports what a file can get wrong before any directory is reached; New checks the
-// rest (the bases as DNs, service accounts against memberUid), and check-config reports both.
+// Validate reports every problem a file can have before any directory is reached; New checks
+// the rest (the bases as DNs, apart from one another), and check-config reports both.
 func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
-	if !strings.HasPrefix(c.URL, "ldap://") && !strings.HasPrefix(c.URL, "ldaps://") {
-		bad(field+".url", "%q is not ldap:// or ldaps://", c.URL)
-	}
-	if c.BindDN == "" || c.UserBase == "" || c.GroupBase == "" {
-		bad(field, "bindDN, userBase and groupBase are required")
+	c.check(field, bad)
+	if c.BindDN == "" {
+		bad(field+".bindDN", "is required")
 	}
 	if _, err := resolve(c.Password); err != nil {
 		bad(field+".password", "%v", err)
+	}
+}
+
+// check reports the problems of settings on their own and with one another, each through
+// bad under field and the setting's name in the file: New stops at the first, Validate
+// reports them all. An empty setting is its default.
+func (c *Config) check(field string, bad connectors.Problems) {
+	if !strings.HasPrefix(c.URL, "ldap://") && !strings.HasPrefix(c.URL, "ldaps://") {
+		bad(field+".url", "%q is not ldap:// or ldaps://", c.URL)
+	}
+	if c.UserBase == "" || c.GroupBase == "" {
+		bad(field, "userBase and groupBase are required")
+	}
+	if !slices.Contains([]string{"", "member", "uniqueMember", "memberUid"}, c.MemberAttr) {
+		bad(field+".memberAttribute", "%q is not member, uniqueMember or memberUid", c.MemberAttr)
 	}
 	switch c.Disable {
 	case "", "ppolicy", "ad", "delete":
@@ -124,6 +138,12 @@ func (c *Config) Validate(field string, bad connectors.Problems, resolve connect
 	}
 	if c.Disable == "delete" && c.DisabledBase != "" {
 		bad(field+".disabledBase", "moves locked accounts; with disable delete nothing is left to move")
+	}
+	if c.MemberAttr == "memberUid" && c.ServiceAccountBase != "" && c.ServiceAccountPrefix == "" {
+		bad(field+".serviceAccountPrefix", "memberUid holds names, not DNs, so serviceAccountBase alone cannot tell a service account's membership from a person's of the same name: set serviceAccountPrefix too (for example svc-)")
+	}
+	if err := connectors.CheckNamePrefix(c.ServiceAccountPrefix); err != nil {
+		bad(field+".serviceAccountPrefix", "%v", err)
 	}
 	if c.PoolSize < 0 || c.Timeout < 0 {
 		bad(field, "poolSize and timeout must not be negative")

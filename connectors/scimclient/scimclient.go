@@ -54,12 +54,9 @@ type Config struct {
 
 var _ connectors.Config = (*Config)(nil)
 
-// Validate reports what a file can get wrong before the application is reached; New checks
-// the rest (matchBy, the prefix), and check-config reports both.
+// Validate reports every problem a file can have before the application is reached.
 func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad(field+".baseURL", "%q is not an http(s) URL", c.BaseURL)
-	}
+	c.check(field, bad)
 	switch {
 	case c.Token != "" && c.TokenURL == "":
 		if _, err := resolve(c.Token); err != nil {
@@ -69,7 +66,23 @@ func (c *Config) Validate(field string, bad connectors.Problems, resolve connect
 		if _, err := resolve(c.ClientSecret); err != nil || c.ClientID == "" {
 			bad(field, "OAuth2 needs clientID and a resolvable clientSecret")
 		}
-	default:
+	}
+}
+
+// check reports the problems of settings on their own and with one another, each through
+// bad under field and the setting's name in the file: New stops at the first, Validate
+// reports them all. An empty setting is its default.
+func (c *Config) check(field string, bad connectors.Problems) {
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(field+".baseURL", "%q is not an http(s) URL", c.BaseURL)
+	}
+	if c.MatchBy != "" && c.MatchBy != "userName" && c.MatchBy != "externalId" {
+		bad(field+".matchBy", "%q is not userName or externalId", c.MatchBy)
+	}
+	if err := connectors.CheckNamePrefix(c.ServiceAccountPrefix); err != nil {
+		bad(field+".serviceAccountPrefix", "%v", err)
+	}
+	if (c.Token == "") == (c.TokenURL == "") {
 		bad(field, "set a token, or tokenURL with clientID and clientSecret, not both")
 	}
 	if c.Timeout < 0 || c.MaxElapsed < 0 {
@@ -107,24 +120,14 @@ var (
 // New checks the configuration. client may be nil (a default client is used); with a token
 // URL set, tokens are fetched and renewed through it.
 func New(cfg Config, client *http.Client) (*Connector, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("scimclient: baseURL %q is not an http(s) URL", cfg.BaseURL)
+	if err := connectors.FirstProblem(func(bad connectors.Problems) { cfg.check("scim", bad) }); err != nil {
+		return nil, err
 	}
 	if cfg.MatchBy == "" {
 		cfg.MatchBy = "userName"
 	}
-	if cfg.MatchBy != "userName" && cfg.MatchBy != "externalId" {
-		return nil, fmt.Errorf("scimclient: matchBy %q is not userName or externalId", cfg.MatchBy)
-	}
 	if cfg.ServiceAccountPrefix == "" {
 		cfg.ServiceAccountPrefix = "svc-"
-	}
-	if err := connectors.CheckNamePrefix(cfg.ServiceAccountPrefix); err != nil {
-		return nil, fmt.Errorf("scimclient: serviceAccountPrefix %w", err)
-	}
-	if (cfg.Token == "") == (cfg.TokenURL == "") {
-		return nil, errors.New("scimclient: set exactly one of a bearer token and OAuth2 client credentials")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second

@@ -268,7 +268,7 @@ func TestServiceAccountPrefix(t *testing.T) {
 		}
 	}
 	if _, err := scimclient.New(scimclient.Config{BaseURL: base, Token: token, ServiceAccountPrefix: "svc/"}, nil); err == nil ||
-		!strings.Contains(err.Error(), `serviceAccountPrefix "svc/"`) {
+		!strings.Contains(err.Error(), `serviceAccountPrefix: "svc/"`) {
 		t.Fatalf("a prefix with a slash: %v", err)
 	}
 }

@@ -40,18 +40,31 @@ type Config struct {
 
 var _ connectors.Config = (*Config)(nil)
 
-// Validate reports what a file can get wrong before the receiver is called.
+// Validate reports every problem a file can have before the receiver is called.
 func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
+	c.check(field, bad)
+	if secret, err := resolve(c.Secret); err != nil {
+		bad(field+".secret", "%v", err)
+	} else {
+		checkSecret(field, bad, secret)
+	}
+}
+
+// check reports the problems of the settings other than the secret, each through bad under
+// field and the setting's name in the file: New stops at the first, Validate reports them all.
+func (c *Config) check(field string, bad connectors.Problems) {
 	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad(field+".url", "%q is not an http(s) URL", c.URL)
 	}
-	if secret, err := resolve(c.Secret); err != nil {
-		bad(field+".secret", "%v", err)
-	} else if len(secret) < minSecret {
-		bad(field+".secret", "the secret is shorter than %d bytes", minSecret)
-	}
 	if c.Timeout < 0 {
 		bad(field+".timeout", "must not be negative")
+	}
+}
+
+// checkSecret reports a secret value too short to sign with: shorter ones are guessable.
+func checkSecret(field string, bad connectors.Problems, secret string) {
+	if len(secret) < minSecret {
+		bad(field+".secret", "the secret is shorter than %d bytes", minSecret)
 	}
 }
 
@@ -66,7 +79,7 @@ func (c *Config) Open(resolve connectors.Resolver) (connectors.Connector, error)
 	return New(cfg)
 }
 
-// minSecret is the shortest secret that signs: shorter ones are guessable.
+// minSecret is the shortest secret that signs, in bytes.
 const minSecret = 16
 
 // Connector calls one receiver.
@@ -83,8 +96,11 @@ var (
 
 // New checks the configuration.
 func New(cfg Config) (*Connector, error) {
-	if cfg.URL == "" || len(cfg.Secret) < minSecret {
-		return nil, fmt.Errorf("webhook: a URL and a secret of at least %d bytes are required", minSecret)
+	if err := connectors.FirstProblem(func(bad connectors.Problems) {
+		cfg.check("webhook", bad)
+		checkSecret("webhook", bad, cfg.Secret)
+	}); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
