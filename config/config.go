@@ -302,7 +302,7 @@ type Connector struct {
 // decoding fails, and the connectors after it would be reported under the wrong index.
 func (c *Connector) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		var entry map[string]any
+		var entry map[string]yaml.Node
 		return n.Decode(&entry) // the decoder's own error: not a mapping
 	}
 	sections := map[string]*yaml.Node{}

@@ -395,6 +395,9 @@ connectors:
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
 	}
+	if _, err := Load([]byte("connectors:\n  - dir\n"), env(nil)); err == nil || !strings.Contains(err.Error(), `line 2: "dir" is not a mapping`) {
+		t.Errorf("a connector that is not a mapping: %v", err)
+	}
 	for _, internal := range []string{"config.", "ldap.Config", "webhook.Config", "!!", "time.Duration", "uint32"} {
 		if strings.Contains(err.Error(), internal) {
 			t.Errorf("the problems show %q:\n%v", internal, err)
