@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -23,6 +24,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/connectors/registry"
 )
 
 // Config is the whole configuration. Every field states its default.
@@ -276,136 +280,88 @@ func (c Checkpoints) validateVerifier(bad func(field, format string, args ...any
 	}
 }
 
-// Connector is one target system. Exactly one of LDAP, SCIM and Webhook is set, as Type says.
+// Connector is one target system: a name, a type, and the section named after the type
+// (ldap, scim, webhook), which that connector type's own configuration reads, every setting
+// of it (see connectors/registry and docs/connectors.md for each type's defaults).
 type Connector struct {
 	// Name is what applications refer to. Required, unique.
 	Name string `yaml:"name"`
 	// Type is ldap, scim or webhook.
-	Type    string         `yaml:"type"`
-	LDAP    *LDAPConnector `yaml:"ldap"`
-	SCIM    *SCIMConnector `yaml:"scim"`
-	Webhook *Webhook       `yaml:"webhook"`
+	Type string `yaml:"type"`
+	// Settings is the type's section, decoded into the type's own configuration: nil when
+	// the type is unknown, or its section missing or beside another, which Validate reports.
+	Settings connectors.Config `yaml:"-"`
+	// yamlProblems are the section's unknown settings and values of the wrong type, each with
+	// its line, which Parse reports with the rest of the file's.
+	yamlProblems []string
 }
 
-// LDAPConnector configures an LDAP directory (see docs/connectors.md for every default).
-type LDAPConnector struct {
-	URL             string            `yaml:"url"`      // ldap:// or ldaps://; required
-	StartTLS        bool              `yaml:"startTLS"` // default false
-	CAFile          string            `yaml:"caFile"`   // default the system's roots
-	BindDN          string            `yaml:"bindDN"`   // required
-	Password        Secret            `yaml:"password"` // required
-	UserBase        string            `yaml:"userBase"` // required
-	GroupBase       string            `yaml:"groupBase"`
-	UserRDN         string            `yaml:"userRDN"`         // default uid
-	UserClasses     []string          `yaml:"userClasses"`     // default [inetOrgPerson]
-	Attributes      map[string]string `yaml:"attributes"`      // LDAP attribute -> SCIM field
-	GroupClass      string            `yaml:"groupClass"`      // default groupOfNames
-	MemberAttribute string            `yaml:"memberAttribute"` // member, uniqueMember or memberUid
-	// Disable is how a leaver's account stops signing in: ppolicy (default: OpenLDAP's
-	// ppolicy overlay locks it), ad (userAccountControl ACCOUNTDISABLE), attribute
-	// (DisableAttribute set to DisableValue, both required, for a directory that refuses
-	// binds on it, such as 389-DS's nsAccountLock) or delete.
-	Disable          string `yaml:"disable"`
-	DisableAttribute string `yaml:"disableAttribute"` // for disable: attribute
-	DisableValue     string `yaml:"disableValue"`     // for disable: attribute
-	// DisabledBase, when set, is where a locked account is also moved. Default none; not
-	// with disable: delete.
-	DisabledBase string `yaml:"disabledBase"`
-	// ServiceAccountBase is the OU where service accounts' entries live, apart from userBase
-	// and disabledBase (neither inside them nor holding them). Default none: a service
-	// account's grant on this directory then fails, saying to set it.
-	ServiceAccountBase string `yaml:"serviceAccountBase"`
-	// ServiceAccountPrefix begins every service account's naming value and user name, and no
-	// person's may begin with it. Default none; required with serviceAccountBase when memberAttribute is
-	// memberUid. ASCII letters, digits, . _ and -.
-	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
-}
-
-// validateDisable checks that the disable mode stops a leaver signing in.
-func (l LDAPConnector) validateDisable(field string, bad func(field, format string, args ...any)) {
-	switch l.Disable {
-	case "", "ppolicy", "ad", "delete":
-	case "attribute":
-		if l.DisableAttribute == "" || l.DisableValue == "" {
-			bad(field+".disable", "attribute needs disableAttribute and disableValue, a value the directory refuses binds on (389-DS: nsAccountLock: TRUE)")
+// UnmarshalYAML reads name and type, then the type's section into a fresh configuration of
+// that type, as strictly as the rest of the file: an unknown setting or a value of the wrong
+// type is noted with its line, never returned, since the decoder drops a list entry whose
+// decoding fails, and the connectors after it would be reported under the wrong index.
+func (c *Connector) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		var entry map[string]yaml.Node
+		return n.Decode(&entry) // the decoder's own error: not a mapping
+	}
+	sections := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		switch key.Value {
+		case "name":
+			c.noteYAML(value.Decode(&c.Name))
+		case "type":
+			c.noteYAML(value.Decode(&c.Type))
+		default:
+			if _, isType := registry.New(key.Value); !isType {
+				c.yamlProblems = append(c.yamlProblems, fmt.Sprintf("line %d: unknown field %q", key.Line, key.Value))
+				continue
+			}
+			sections[key.Value] = value
 		}
-	case "move":
-		bad(field+".disable", "move does not stop a moved account signing in: set ppolicy, ad or attribute, and disabledBase to move locked accounts as well")
-	default:
-		bad(field+".disable", "%q is not ppolicy, ad, attribute or delete", l.Disable)
 	}
-	if l.Disable == "delete" && l.DisabledBase != "" {
-		bad(field+".disabledBase", "moves locked accounts; with disable delete nothing is left to move")
+	settings, known := registry.New(c.Type)
+	section, set := sections[c.Type]
+	if !known || !set || len(sections) != 1 {
+		return nil // Validate says what is wrong
 	}
+	if section.Kind == yaml.MappingNode {
+		names := map[string]bool{}
+		for _, f := range reflect.VisibleFields(reflect.TypeOf(settings).Elem()) {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			names[name] = true
+		}
+		for i := 0; i < len(section.Content); i += 2 {
+			if key := section.Content[i]; !names[key.Value] {
+				c.yamlProblems = append(c.yamlProblems, fmt.Sprintf("line %d: unknown field %q", key.Line, key.Value))
+			}
+		}
+	}
+	c.noteYAML(section.Decode(settings))
+	c.Settings = settings
+	return nil
 }
 
-// SCIMConnector configures a SaaS application that speaks SCIM 2.0.
-type SCIMConnector struct {
-	BaseURL string `yaml:"baseURL"` // required
-	// Token is a bearer token reference; or set the OAuth2 client credentials below.
-	Token        Secret   `yaml:"token"`
-	TokenURL     string   `yaml:"tokenURL"`
-	ClientID     string   `yaml:"clientID"`
-	ClientSecret Secret   `yaml:"clientSecret"`
-	Scopes       []string `yaml:"scopes"`
-	MatchBy      string   `yaml:"matchBy"` // userName (default) or externalId
-	// ServiceAccountPrefix begins every service account's userName in the application, and
-	// no person's userName may begin with it. Default "svc-".
-	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
-	// Timeout bounds one HTTP attempt (default 10 s); RetryFor bounds one call with its
-	// retries (default 30 s), after which the provisioning queue retries it with its backoff.
-	Timeout  time.Duration `yaml:"timeout"`
-	RetryFor time.Duration `yaml:"retryFor"`
+// noteYAML keeps the problems a decoding found, in the decoder's words, which Parse rewrites
+// in the file's terms.
+func (c *Connector) noteYAML(err error) {
+	var typeErr *yaml.TypeError
+	switch {
+	case errors.As(err, &typeErr):
+		c.yamlProblems = append(c.yamlProblems, typeErr.Errors...)
+	case err != nil:
+		c.yamlProblems = append(c.yamlProblems, err.Error())
+	}
 }
 
 func (c Connector) validate(field string, bad func(field, format string, args ...any)) {
-	set := 0
-	for _, p := range []bool{c.LDAP != nil, c.SCIM != nil, c.Webhook != nil} {
-		if p {
-			set++
-		}
+	if c.Settings == nil {
+		types := registry.Types()
+		bad(field, "type must be %s or %s, with exactly that section set", strings.Join(types[:len(types)-1], ", "), types[len(types)-1])
+		return
 	}
-	switch {
-	case c.Type == "ldap" && c.LDAP != nil && set == 1:
-		l := c.LDAP
-		if !strings.HasPrefix(l.URL, "ldap://") && !strings.HasPrefix(l.URL, "ldaps://") {
-			bad(field+".ldap.url", "%q is not ldap:// or ldaps://", l.URL)
-		}
-		if l.BindDN == "" || l.UserBase == "" || l.GroupBase == "" {
-			bad(field+".ldap", "bindDN, userBase and groupBase are required")
-		}
-		if _, err := l.Password.Resolve(); err != nil {
-			bad(field+".ldap.password", "%v", err)
-		}
-		l.validateDisable(field+".ldap", bad)
-	case c.Type == "scim" && c.SCIM != nil && set == 1:
-		sc := c.SCIM
-		if u, err := url.Parse(sc.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(field+".scim.baseURL", "%q is not an http(s) URL", sc.BaseURL)
-		}
-		switch {
-		case sc.Token != "" && sc.TokenURL == "":
-			if _, err := sc.Token.Resolve(); err != nil {
-				bad(field+".scim.token", "%v", err)
-			}
-		case sc.Token == "" && sc.TokenURL != "":
-			if _, err := sc.ClientSecret.Resolve(); err != nil || sc.ClientID == "" {
-				bad(field+".scim", "OAuth2 needs clientID and a resolvable clientSecret")
-			}
-		default:
-			bad(field+".scim", "set a token, or tokenURL with clientID and clientSecret, not both")
-		}
-		if sc.Timeout < 0 || sc.RetryFor < 0 {
-			bad(field+".scim", "timeout and retryFor must not be negative")
-		}
-	case c.Type == "webhook" && c.Webhook != nil && set == 1:
-		c.Webhook.validate(field+".webhook", bad)
-		if c.Webhook.URL == "" || c.Webhook.Secret == "" {
-			bad(field+".webhook", "url and secret are required")
-		}
-	default:
-		bad(field, "type must be ldap, scim or webhook, with exactly that section set")
-	}
+	c.Settings.Validate(field+"."+c.Type, bad, ResolveSecret)
 }
 
 // Webhook is an HTTP endpoint Gatehouse POSTs JSON to.
@@ -507,6 +463,9 @@ func (s Secret) Resolve() (string, error) {
 	return "", fmt.Errorf("unknown secret reference kind %q: use env:NAME or file:/path", kind)
 }
 
+// ResolveSecret reads the value of a secret reference, as connectors resolve theirs.
+func ResolveSecret(ref string) (string, error) { return Secret(ref).Resolve() }
+
 // TokenHash resolves a token reference to the SHA-256 of the token.
 func (s Secret) TokenHash() ([32]byte, error) {
 	var sum [32]byte
@@ -584,6 +543,11 @@ func Parse(data []byte, getenv func(string) string) (Config, error) {
 		}
 	default:
 		return Config{}, fmt.Errorf("%w: %s", errNotYAML, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	for _, c := range cfg.Connectors {
+		for _, e := range c.yamlProblems {
+			problems = append(problems, errors.New(readableYAMLError(e)))
+		}
 	}
 	if v := getenv("GATEHOUSE_ADDR"); v != "" {
 		cfg.Listen = v

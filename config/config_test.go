@@ -14,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
+	"github.com/gatehouse-iam/gatehouse/connectors/scimclient"
+	"github.com/gatehouse-iam/gatehouse/connectors/webhook"
 )
 
 func env(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
@@ -70,6 +74,7 @@ connectors:
   - {name: dir2, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: attribute, disabledBase: "ou=d"}}
   - {name: dir3, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: delete, disabledBase: "ou=d"}}
   - {name: dir4, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", disable: lock}}
+  - {name: dir5, type: ldap, ldap: {url: "ldap://x", bindDN: "cn=a", password: "env:GATEHOUSE_TEST_UNSET", userBase: "ou=p", groupBase: "ou=g", memberAttribute: memberOf, serviceAccountPrefix: "svc*"}}
 `), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -82,10 +87,11 @@ connectors:
 		"scim.maxResults:", "scim.maxBodyBytes:", "scim.clients[0].token: not a secret reference", `scim.clients[1].name: "okta" is used twice`,
 		"GATEHOUSE_TEST_UNSET is not set", "scim.clients[2].name: is required", "scim.clients[2].token: sha256",
 		"api.tokens[0].roles:", "api.oidc.issuer:", "api.oidc.audience:", "breakGlass.reviewSLA:", "breakGlass.webhook.url:", "provisioning: maxAttempts", "reviews.email.addr:", "reviews.email.from:", "reviews.chatURL: unknown secret reference",
-		"connectors[0].ldap.url:", "connectors[0].ldap: bindDN", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
+		"connectors[0].ldap.url:", "connectors[0].ldap.bindDN: is required", "connectors[0].ldap: userBase and groupBase are required", "connectors[0].ldap.password:", `connectors[1].name: "dir" must be`,
 		"connectors[1].scim: set a token", "connectors[1].scim: timeout and retryFor", "connectors[2]: type must be",
 		"connectors[0].ldap.disable: move does not stop", "connectors[3].ldap.disable: attribute needs disableAttribute",
-		"connectors[4].ldap.disabledBase:", `connectors[5].ldap.disable: "lock" is not`} {
+		"connectors[4].ldap.disabledBase:", `connectors[5].ldap.disable: "lock" is not`,
+		`connectors[6].ldap.memberAttribute: "memberOf" is not`, `connectors[6].ldap.serviceAccountPrefix: "svc*": use ASCII letters`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -316,5 +322,85 @@ func TestLoadReportsYAMLProblemsWithTheRest(t *testing.T) {
 	}
 	if _, err := Load([]byte("scim: [\n"), env(nil)); err == nil || !strings.HasPrefix(err.Error(), "not YAML: line 1") || strings.Contains(err.Error(), "scim.clients") {
 		t.Errorf("a file that is not YAML is reported alone: %v", err)
+	}
+}
+
+// Every setting of a connector's own configuration can be written in the file, under the
+// section named after its type, and reaches that configuration as written: the pool, page
+// size and timeouts too, which no file could set before.
+func TestConnectorSettingsAreTheConnectorsOwn(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_CONNECTOR_SECRET", "a-secret-of-sixteen-bytes")
+	cfg, err := Parse([]byte(`
+connectors:
+  - name: dir
+    type: ldap
+    ldap: {url: "ldap://x", bindDN: cn=a, password: env:GATEHOUSE_TEST_CONNECTOR_SECRET, userBase: "ou=p", groupBase: "ou=g",
+           poolSize: 8, pageSize: 100, timeout: 3s, groupName: ou, placeholder: "cn=empty", memberAttribute: uniqueMember}
+  - name: crm
+    type: scim
+    scim: {baseURL: "https://crm", token: env:GATEHOUSE_TEST_CONNECTOR_SECRET, timeout: 2s, retryFor: 20s}
+  - name: hook
+    type: webhook
+    webhook: {url: "https://h", secret: env:GATEHOUSE_TEST_CONNECTOR_SECRET, timeout: 4s}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	cfg.Connectors[0].validate("c", func(field, format string, args ...any) { problems = append(problems, field) })
+	if len(problems) > 0 {
+		t.Fatalf("problems with good settings: %v", problems)
+	}
+	l, ok := cfg.Connectors[0].Settings.(*ldap.Config)
+	if !ok || l.PoolSize != 8 || l.PageSize != 100 || l.Timeout != 3*time.Second || l.GroupName != "ou" || l.Placeholder != "cn=empty" ||
+		l.MemberAttr != "uniqueMember" || l.Password != "env:GATEHOUSE_TEST_CONNECTOR_SECRET" {
+		t.Errorf("ldap: %+v", cfg.Connectors[0].Settings)
+	}
+	s, ok := cfg.Connectors[1].Settings.(*scimclient.Config)
+	if !ok || s.Timeout != 2*time.Second || s.MaxElapsed != 20*time.Second {
+		t.Errorf("scim: %+v", cfg.Connectors[1].Settings)
+	}
+	w, ok := cfg.Connectors[2].Settings.(*webhook.Config)
+	if !ok || w.Timeout != 4*time.Second || w.URL != "https://h" {
+		t.Errorf("webhook: %+v", cfg.Connectors[2].Settings)
+	}
+	if cfg.Connectors[0].Name != "dir" || cfg.Connectors[2].Type != "webhook" {
+		t.Errorf("names and types: %+v", cfg.Connectors)
+	}
+}
+
+// A connector's section is read as strictly as the rest of the file: a misspelt setting or
+// a value of the wrong type is reported with its line, with every other problem, and in the
+// file's terms.
+func TestConnectorSectionProblemsHaveTheirLines(t *testing.T) {
+	_, err := Load([]byte(`listen: nope
+connectors:
+  - name: dir
+    type: ldap
+    ldap: {url: "ldap://x", bindDN: cn=a, password: env:X, userBase: "ou=p", groupBase: "ou=g", poolsize: 8}
+  - name: dir2
+    type: ldap
+    ldap: {url: "ldap://x", bindDN: cn=a, password: env:X, userBase: "ou=p", groupBase: "ou=g", pageSize: lots, poolSize: -1}
+  - name: hook
+    type: webhook
+    webhook: {url: "https://h", secret: env:X, timeout: soon}
+  - {nmae: typo, type: webhook, webhook: {url: "https://h", secret: env:X}}
+`), env(nil))
+	if err == nil {
+		t.Fatal("no problems")
+	}
+	for _, want := range []string{`line 5: unknown field "poolsize"`, `line 8: "lots" is not a whole number`,
+		`line 11: "soon" is not a duration`, `line 12: unknown field "nmae"`, `connectors[3].name: "" must be set`, `listen: "nope" is not host:port`, "connectors[1].ldap: poolSize and timeout must not be negative"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if _, err := Load([]byte("connectors:\n  - dir\n"), env(nil)); err == nil || !strings.Contains(err.Error(), `line 2: "dir" is not a mapping`) {
+		t.Errorf("a connector that is not a mapping: %v", err)
+	}
+	for _, internal := range []string{"config.", "ldap.Config", "webhook.Config", "!!", "time.Duration", "uint32"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("the problems show %q:\n%v", internal, err)
+		}
 	}
 }

@@ -5,9 +5,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,11 +17,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
-// Webhook POSTs each notification as JSON. With a secret, the body is signed: the header
-// X-Gatehouse-Signature is "sha256=" and the hex HMAC-SHA256 of the body, so the receiver can
-// tell it came from Gatehouse.
+// Webhook POSTs each notification as JSON. With a secret, the body is signed as the webhook
+// connector signs its calls (see hmacsig): the header X-Gatehouse-Signature is "sha256=" and
+// the hex HMAC-SHA256 of the body, so the receiver can tell it came from Gatehouse.
 type Webhook struct {
 	URL    string
 	Secret []byte
@@ -43,9 +41,7 @@ func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
 	}
 	header := http.Header{}
 	if len(w.Secret) > 0 {
-		mac := hmac.New(sha256.New, w.Secret)
-		mac.Write(body)
-		header.Set("X-Gatehouse-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		header.Set(hmacsig.Header, hmacsig.Sign(w.Secret, body))
 	}
 	if err := post(ctx, w.Client, w.URL, body, header); err != nil {
 		return fmt.Errorf("notify %s: the webhook: %w", kind, err)

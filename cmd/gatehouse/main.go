@@ -32,14 +32,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/connectors"
-	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
-	"github.com/gatehouse-iam/gatehouse/connectors/scimclient"
-	webhookconn "github.com/gatehouse-iam/gatehouse/connectors/webhook"
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -677,38 +673,10 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 	out := map[string]connectors.Connector{}
 	var errs []error
 	for _, c := range cfgs {
-		var conn connectors.Connector
-		var err error
-		switch {
-		case c.LDAP != nil:
-			l := c.LDAP
-			var password string
-			if password, err = l.Password.Resolve(); err == nil {
-				conn, err = ldap.New(ldap.Config{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, BindDN: l.BindDN, Password: password,
-					UserBase: l.UserBase, GroupBase: l.GroupBase, UserRDN: l.UserRDN, UserClasses: l.UserClasses, Attributes: l.Attributes,
-					GroupClass: l.GroupClass, MemberAttr: l.MemberAttribute, Disable: l.Disable, DisableAttr: l.DisableAttribute,
-					DisableValue: l.DisableValue, DisabledBase: l.DisabledBase, ServiceAccountBase: l.ServiceAccountBase,
-					ServiceAccountPrefix: l.ServiceAccountPrefix})
-			}
-		case c.SCIM != nil:
-			sc := scimclient.Config{BaseURL: c.SCIM.BaseURL, MatchBy: c.SCIM.MatchBy, ServiceAccountPrefix: c.SCIM.ServiceAccountPrefix,
-				Timeout: c.SCIM.Timeout, MaxElapsed: c.SCIM.RetryFor}
-			if c.SCIM.Token != "" {
-				sc.Token, err = c.SCIM.Token.Resolve()
-			} else {
-				var secret string
-				secret, err = c.SCIM.ClientSecret.Resolve()
-				sc.OAuth2 = &clientcredentials.Config{ClientID: c.SCIM.ClientID, ClientSecret: secret, TokenURL: c.SCIM.TokenURL, Scopes: c.SCIM.Scopes}
-			}
-			if err == nil {
-				conn, err = scimclient.New(sc, nil)
-			}
-		case c.Webhook != nil:
-			var secret string
-			if secret, err = c.Webhook.Secret.Resolve(); err == nil {
-				conn, err = webhookconn.New(webhookconn.Config{URL: c.Webhook.URL, Secret: []byte(secret)})
-			}
+		if c.Settings == nil {
+			continue // an unknown type or a missing section, which validation reports
 		}
+		conn, err := c.Settings.Open(config.ResolveSecret)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connector %s: %w", c.Name, err))
 			continue

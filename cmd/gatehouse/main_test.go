@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/config"
+	ldapconn "github.com/gatehouse-iam/gatehouse/connectors/ldap"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
@@ -382,16 +383,16 @@ func TestProbe(t *testing.T) {
 func TestLDAPDisableSettings(t *testing.T) {
 	t.Setenv("GATEHOUSE_TEST_LDAP_PASSWORD", "secret")
 	ldap := func(disable, attr, value string) []config.Connector {
-		return []config.Connector{{Name: "dir", Type: "ldap", LDAP: &config.LDAPConnector{URL: "ldap://127.0.0.1:1", BindDN: "cn=admin",
+		return []config.Connector{{Name: "dir", Type: "ldap", Settings: &ldapconn.Config{URL: "ldap://127.0.0.1:1", BindDN: "cn=admin",
 			Password: "env:GATEHOUSE_TEST_LDAP_PASSWORD", UserBase: "ou=people", GroupBase: "ou=groups",
-			Disable: disable, DisableAttribute: attr, DisableValue: value}}}
+			Disable: disable, DisableAttr: attr, DisableValue: value}}}
 	}
 	for _, ok := range [][]config.Connector{ldap("", "", ""), ldap("ad", "", ""), ldap("attribute", "nsAccountLock", "TRUE")} {
 		if _, err := newConnectors(ok); err != nil {
-			t.Errorf("disable %q: %v", ok[0].LDAP.Disable, err)
+			t.Errorf("disable %q: %v", ok[0].Settings.(*ldapconn.Config).Disable, err)
 		}
 	}
-	if _, err := newConnectors(ldap("move", "", "")); err == nil || !strings.Contains(err.Error(), "connector dir: ldap: disable move") {
+	if _, err := newConnectors(ldap("move", "", "")); err == nil || !strings.Contains(err.Error(), "connector dir: ldap.disable: move does not stop") {
 		t.Errorf("disable move: %v", err)
 	}
 }
@@ -419,8 +420,8 @@ func TestServiceAccountSettings(t *testing.T) {
   - {name: nested, type: ldap, ldap: ` + ldap + `, serviceAccountBase: "ou=robots,ou=people,dc=example,dc=org"}}
   - {name: crm, type: scim, scim: {baseURL: "https://crm.example.com/scim/v2", token: env:GATEHOUSE_TEST_TOKEN, serviceAccountPrefix: "svc/"}}
 `)
-	for _, want := range []string{"connector posix: ldap: memberUid holds names", "set serviceAccountPrefix too",
-		"connector nested: ldap: serviceAccountBase must be an OU apart from userBase", `connector crm: scimclient: serviceAccountPrefix "svc/"`} {
+	for _, want := range []string{"connector posix: ldap.serviceAccountPrefix: memberUid holds names", "set serviceAccountPrefix too",
+		"connector nested: ldap: serviceAccountBase must be an OU apart from userBase", `connector crm: scim.serviceAccountPrefix: "svc/"`} {
 		if code != 1 || !strings.Contains(out, want) {
 			t.Errorf("exit %d, missing %q in:\n%s", code, want, out)
 		}

@@ -469,8 +469,8 @@ func TestDisableSettingsAreChecked(t *testing.T) {
 		change func(*ldap.Config)
 		want   string
 	}{
-		{func(c *ldap.Config) { c.Disable = "move"; c.DisabledBase = "ou=disabled," + ldaptest.BaseDN }, "set disable to ppolicy, ad or attribute"},
-		{func(c *ldap.Config) { c.Disable = "lock" }, `disable "lock" is not ppolicy, ad, attribute or delete`},
+		{func(c *ldap.Config) { c.Disable = "move"; c.DisabledBase = "ou=disabled," + ldaptest.BaseDN }, "disable: move does not stop a moved account signing in: set ppolicy, ad or attribute"},
+		{func(c *ldap.Config) { c.Disable = "lock" }, `disable: "lock" is not ppolicy, ad, attribute or delete`},
 		{func(c *ldap.Config) { c.Disable = "attribute" }, "needs disableAttribute and disableValue"},
 		{func(c *ldap.Config) { c.Disable = "attribute"; c.DisableAttr = "description" }, "needs disableAttribute and disableValue"},
 		{func(c *ldap.Config) { c.Disable = "delete"; c.DisabledBase = "ou=disabled," + ldaptest.BaseDN }, "with disable delete"},
@@ -649,8 +649,8 @@ func TestServiceAccountSettingsAreChecked(t *testing.T) {
 		{func(c *ldap.Config) { c.ServiceAccountBase = ldaptest.BaseDN }, "apart from userBase"},
 		{func(c *ldap.Config) { c.ServiceAccountBase = "ou=disabled," + ldaptest.BaseDN }, "apart from disabledBase"},
 		{func(c *ldap.Config) { c.ServiceAccountBase = "not a dn" }, `serviceAccountBase "not a dn" is not a DN`},
-		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svc*" }, `serviceAccountPrefix "svc*": use ASCII letters`},
-		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svč-" }, `serviceAccountPrefix "svč-": use ASCII letters`},
+		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svc*" }, `serviceAccountPrefix: "svc*": use ASCII letters`},
+		{func(c *ldap.Config) { c.ServiceAccountPrefix = "svč-" }, `serviceAccountPrefix: "svč-": use ASCII letters`},
 	} {
 		cfg := base
 		tc.change(&cfg)

@@ -30,21 +30,79 @@ import (
 
 // Config configures one SCIM service provider.
 type Config struct {
-	BaseURL string // e.g. https://app.example.com/scim/v2
-	// Token is a bearer token (resolved from a secret reference by the caller); or set
-	// OAuth2 for the client-credentials grant instead.
-	Token  string
-	OAuth2 *clientcredentials.Config
+	BaseURL string `yaml:"baseURL"` // e.g. https://app.example.com/scim/v2
+	// Token is a bearer token; or set TokenURL, ClientID and ClientSecret for the OAuth2
+	// client-credentials grant instead. Token and ClientSecret are secret references in the
+	// file, which Open resolves; New takes the values.
+	Token        string   `yaml:"token"`
+	TokenURL     string   `yaml:"tokenURL"`
+	ClientID     string   `yaml:"clientID"`
+	ClientSecret string   `yaml:"clientSecret"`
+	Scopes       []string `yaml:"scopes"`
 	// MatchBy is how accounts are found: "userName" (default) or "externalId" (Gatehouse's id).
-	MatchBy string
+	MatchBy string `yaml:"matchBy"`
 	// ServiceAccountPrefix begins the userName of every non-human account: a service account
 	// "build" is "svc-build" here. A person whose userName begins with it is refused, as
 	// permanent, in every call: that name is a service account's. Default "svc-".
-	ServiceAccountPrefix string
+	ServiceAccountPrefix string `yaml:"serviceAccountPrefix"`
 	// Timeout bounds each HTTP attempt. Default 10 s.
-	Timeout time.Duration
-	// MaxElapsed bounds one call with its retries. Default 30 s.
-	MaxElapsed time.Duration
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxElapsed bounds one call with its retries, after which the provisioning queue retries
+	// it with its backoff. Default 30 s.
+	MaxElapsed time.Duration `yaml:"retryFor"`
+}
+
+var _ connectors.Config = (*Config)(nil)
+
+// Validate reports every problem a file can have before the application is reached.
+func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
+	c.check(field, bad)
+	switch {
+	case c.Token != "" && c.TokenURL == "":
+		if _, err := resolve(c.Token); err != nil {
+			bad(field+".token", "%v", err)
+		}
+	case c.Token == "" && c.TokenURL != "":
+		if _, err := resolve(c.ClientSecret); err != nil || c.ClientID == "" {
+			bad(field, "OAuth2 needs clientID and a resolvable clientSecret")
+		}
+	}
+}
+
+// check reports the problems of settings on their own and with one another, each through
+// bad under field and the setting's name in the file: New stops at the first, Validate
+// reports them all. An empty setting is its default.
+func (c *Config) check(field string, bad connectors.Problems) {
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(field+".baseURL", "%q is not an http(s) URL", c.BaseURL)
+	}
+	if c.MatchBy != "" && c.MatchBy != "userName" && c.MatchBy != "externalId" {
+		bad(field+".matchBy", "%q is not userName or externalId", c.MatchBy)
+	}
+	if err := connectors.CheckNamePrefix(c.ServiceAccountPrefix); err != nil {
+		bad(field+".serviceAccountPrefix", "%v", err)
+	}
+	if (c.Token == "") == (c.TokenURL == "") {
+		bad(field, "set a token, or tokenURL with clientID and clientSecret, not both")
+	}
+	if c.Timeout < 0 || c.MaxElapsed < 0 {
+		bad(field, "timeout and retryFor must not be negative")
+	}
+}
+
+// Open resolves the token or the client secret and makes the connector.
+func (c *Config) Open(resolve connectors.Resolver) (connectors.Connector, error) {
+	cfg := *c
+	secret, name := &cfg.Token, "token"
+	if cfg.TokenURL != "" {
+		secret, name = &cfg.ClientSecret, "clientSecret"
+	}
+	value, err := resolve(*secret)
+	if err != nil {
+		return nil, fmt.Errorf("scimclient: %s: %w", name, err)
+	}
+	*secret = value
+	return New(cfg, nil)
 }
 
 // Connector is a SCIM service provider.
@@ -59,27 +117,17 @@ var (
 	_ connectors.MemberLister = (*Connector)(nil)
 )
 
-// New checks the configuration. client may be nil (a default client is used); with OAuth2
-// set, tokens are fetched and renewed through it.
+// New checks the configuration. client may be nil (a default client is used); with a token
+// URL set, tokens are fetched and renewed through it.
 func New(cfg Config, client *http.Client) (*Connector, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("scimclient: baseURL %q is not an http(s) URL", cfg.BaseURL)
+	if err := connectors.FirstProblem(func(bad connectors.Problems) { cfg.check("scim", bad) }); err != nil {
+		return nil, err
 	}
 	if cfg.MatchBy == "" {
 		cfg.MatchBy = "userName"
 	}
-	if cfg.MatchBy != "userName" && cfg.MatchBy != "externalId" {
-		return nil, fmt.Errorf("scimclient: matchBy %q is not userName or externalId", cfg.MatchBy)
-	}
 	if cfg.ServiceAccountPrefix == "" {
 		cfg.ServiceAccountPrefix = "svc-"
-	}
-	if err := connectors.CheckNamePrefix(cfg.ServiceAccountPrefix); err != nil {
-		return nil, fmt.Errorf("scimclient: serviceAccountPrefix %w", err)
-	}
-	if (cfg.Token == "") == (cfg.OAuth2 == nil) {
-		return nil, errors.New("scimclient: set exactly one of a bearer token and OAuth2 client credentials")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -91,9 +139,10 @@ func New(cfg Config, client *http.Client) (*Connector, error) {
 		client = &http.Client{}
 	}
 	client = &http.Client{Transport: client.Transport, Timeout: cfg.Timeout}
-	if cfg.OAuth2 != nil {
+	if cfg.TokenURL != "" {
+		oauth := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.TokenURL, Scopes: cfg.Scopes}
 		// Tokens are fetched through the same transport, and renewed before they expire.
-		client = cfg.OAuth2.Client(context.WithValue(context.Background(), oauth2.HTTPClient, client))
+		client = oauth.Client(context.WithValue(context.Background(), oauth2.HTTPClient, client))
 		client.Timeout = cfg.Timeout
 	}
 	return &Connector{cfg: cfg, http: client, base: strings.TrimRight(cfg.BaseURL, "/")}, nil

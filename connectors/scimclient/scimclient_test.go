@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/connectors/connectortest"
@@ -146,8 +145,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 		_, _ = w.Write([]byte(`{"access_token":"` + token + `","token_type":"Bearer","expires_in":3600}`))
 	}))
 	defer tokens.Close()
-	c, err := scimclient.New(scimclient.Config{BaseURL: base, OAuth2: &clientcredentials.Config{ClientID: "gatehouse", ClientSecret: "s3cret",
-		TokenURL: tokens.URL}}, nil)
+	c, err := scimclient.New(scimclient.Config{BaseURL: base, ClientID: "gatehouse", ClientSecret: "s3cret", TokenURL: tokens.URL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +268,7 @@ func TestServiceAccountPrefix(t *testing.T) {
 		}
 	}
 	if _, err := scimclient.New(scimclient.Config{BaseURL: base, Token: token, ServiceAccountPrefix: "svc/"}, nil); err == nil ||
-		!strings.Contains(err.Error(), `serviceAccountPrefix "svc/"`) {
+		!strings.Contains(err.Error(), `serviceAccountPrefix: "svc/"`) {
 		t.Fatalf("a prefix with a slash: %v", err)
 	}
 }

@@ -15,7 +15,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,22 +22,71 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
-// Config configures one receiver.
+// Config configures one receiver: the section connectors[i].webhook of the configuration file.
 type Config struct {
-	URL     string
-	Secret  []byte        // signs every body (resolved from a secret reference by the caller)
-	Timeout time.Duration // per call; default 10 s
+	URL string `yaml:"url"` // http(s); required
+	// Secret signs every body; at least 16 bytes. In the file a secret reference, which Open
+	// resolves; New takes the value.
+	Secret  string        `yaml:"secret"`
+	Timeout time.Duration `yaml:"timeout"` // per call; default 10 s
 }
+
+var _ connectors.Config = (*Config)(nil)
+
+// Validate reports every problem a file can have before the receiver is called.
+func (c *Config) Validate(field string, bad connectors.Problems, resolve connectors.Resolver) {
+	c.check(field, bad)
+	if secret, err := resolve(c.Secret); err != nil {
+		bad(field+".secret", "%v", err)
+	} else {
+		checkSecret(field, bad, secret)
+	}
+}
+
+// check reports the problems of the settings other than the secret, each through bad under
+// field and the setting's name in the file: New stops at the first, Validate reports them all.
+func (c *Config) check(field string, bad connectors.Problems) {
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(field+".url", "%q is not an http(s) URL", c.URL)
+	}
+	if c.Timeout < 0 {
+		bad(field+".timeout", "must not be negative")
+	}
+}
+
+// checkSecret reports a secret value too short to sign with: shorter ones are guessable.
+func checkSecret(field string, bad connectors.Problems, secret string) {
+	if len(secret) < minSecret {
+		bad(field+".secret", "the secret is shorter than %d bytes", minSecret)
+	}
+}
+
+// Open resolves the secret and makes the connector.
+func (c *Config) Open(resolve connectors.Resolver) (connectors.Connector, error) {
+	cfg := *c
+	secret, err := resolve(c.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: secret: %w", err)
+	}
+	cfg.Secret = secret
+	return New(cfg)
+}
+
+// minSecret is the shortest secret that signs, in bytes.
+const minSecret = 16
 
 // Connector calls one receiver.
 type Connector struct {
-	cfg  Config
-	http *http.Client
+	cfg    Config
+	secret []byte
+	http   *http.Client
 }
 
 var (
@@ -48,13 +96,16 @@ var (
 
 // New checks the configuration.
 func New(cfg Config) (*Connector, error) {
-	if cfg.URL == "" || len(cfg.Secret) < 16 {
-		return nil, errors.New("webhook: a URL and a secret of at least 16 bytes are required")
+	if err := connectors.FirstProblem(func(bad connectors.Problems) {
+		cfg.check("webhook", bad)
+		checkSecret("webhook", bad, cfg.Secret)
+	}); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &Connector{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &Connector{cfg: cfg, secret: []byte(cfg.Secret), http: &http.Client{Timeout: cfg.Timeout}}, nil
 }
 
 // Message is what the receiver gets.
@@ -64,18 +115,9 @@ type Message struct {
 	Entitlement string               `json:"entitlement,omitempty"`
 }
 
-// Headers the receiver reads.
-const (
-	SignatureHeader   = "X-Gatehouse-Signature" // "sha256=" + hex HMAC-SHA256 of the body
-	IdempotencyHeader = "Idempotency-Key"
-)
-
-// Sign is the signature of a body, as the receiver should compute it.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
+// IdempotencyHeader is the header the receiver reads the idempotency key from; the
+// signature is in hmacsig.Header, as the notifier's is.
+const IdempotencyHeader = "Idempotency-Key"
 
 type opIDKey struct{}
 
@@ -116,7 +158,7 @@ func (c *Connector) call(ctx context.Context, m Message) (answer, error) {
 		return a, &connectors.Error{Op: m.Op, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, Sign(c.cfg.Secret, body))
+	req.Header.Set(hmacsig.Header, hmacsig.Sign(c.secret, body))
 	req.Header.Set(IdempotencyHeader, idempotencyKey(ctx, body))
 	resp, err := c.http.Do(req)
 	if err != nil {

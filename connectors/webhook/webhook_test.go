@@ -3,6 +3,8 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/connectors/connectortest"
 	"github.com/gatehouse-iam/gatehouse/connectors/webhook"
+	"github.com/gatehouse-iam/gatehouse/internal/hmacsig"
 )
 
 var secret = []byte("webhook-connector-secret")
@@ -29,7 +33,7 @@ type receiver struct {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	if req.Header.Get(webhook.SignatureHeader) != webhook.Sign(secret, body) {
+	if req.Header.Get(hmacsig.Header) != hmacsig.Sign(secret, body) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
@@ -121,7 +125,7 @@ func newReceiver(t *testing.T) (*receiver, *webhook.Connector) {
 	r := &receiver{accounts: map[string]bool{}, groups: map[string][]string{}, keys: map[string]int{}}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	c, err := webhook.New(webhook.Config{URL: srv.URL, Secret: secret})
+	c, err := webhook.New(webhook.Config{URL: srv.URL, Secret: string(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,14 +181,14 @@ func TestIdempotencyKeysAndSignatures(t *testing.T) {
 	if !slices.Equal(counts, []int{1, 1, 2}) { // ensure, the repeated grant, the later grant
 		t.Fatalf("idempotency keys seen: %v", r.keys)
 	}
-	forged, err := webhook.New(webhook.Config{URL: srvURL(t, r), Secret: []byte("another-secret-of-16+")})
+	forged, err := webhook.New(webhook.Config{URL: srvURL(t, r), Secret: "another-secret-of-16+"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := forged.Grant(ctx, id, "g"); err == nil || connectors.Retryable(err) {
 		t.Fatalf("a body signed with another secret: %v", err)
 	}
-	unreachable, err := webhook.New(webhook.Config{URL: "http://127.0.0.1:1", Secret: secret})
+	unreachable, err := webhook.New(webhook.Config{URL: "http://127.0.0.1:1", Secret: string(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +202,44 @@ func TestIdempotencyKeysAndSignatures(t *testing.T) {
 	r.answer = http.StatusForbidden
 	if err := c.Grant(ctx, id, "g"); err == nil || connectors.Retryable(err) {
 		t.Fatalf("403: %v", err)
+	}
+}
+
+// The settings are checked where they are read: by New, at the first problem, and by Validate
+// (check-config), every problem at once, each under its name in the file; a secret too short
+// to resist guessing is refused either way, and its value is never shown.
+func TestSettingsAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  webhook.Config
+		want string
+	}{
+		{webhook.Config{URL: "ftp://h", Secret: string(secret)}, `webhook.url: "ftp://h" is not an http(s) URL`},
+		{webhook.Config{URL: "", Secret: string(secret)}, `webhook.url: "" is not an http(s) URL`},
+		{webhook.Config{URL: "https://h", Secret: "short-secret"}, "webhook.secret: the secret is shorter than 16 bytes"},
+		{webhook.Config{URL: "https://h", Secret: string(secret), Timeout: -time.Second}, "webhook.timeout: must not be negative"},
+	} {
+		if _, err := webhook.New(tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("New(%s): %v, want %q", tc.cfg.URL, err, tc.want)
+		}
+	}
+	var problems []string
+	bad := func(field, format string, args ...any) {
+		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	}
+	resolve := func(ref string) (string, error) {
+		if ref != "env:HOOK_SECRET" {
+			return "", errors.New("not a secret reference")
+		}
+		return "short-secret", nil
+	}
+	cfg := webhook.Config{URL: "ftp://h", Secret: "env:HOOK_SECRET", Timeout: -time.Second}
+	cfg.Validate("connectors[0].webhook", bad, resolve)
+	want := []string{`connectors[0].webhook.url: "ftp://h" is not an http(s) URL`, "connectors[0].webhook.timeout: must not be negative",
+		"connectors[0].webhook.secret: the secret is shorter than 16 bytes"}
+	if !slices.Equal(problems, want) {
+		t.Errorf("Validate: %q, want %q", problems, want)
+	}
+	if strings.Contains(strings.Join(problems, "\n"), "short-secret") {
+		t.Error("a secret value was shown in a problem")
 	}
 }
