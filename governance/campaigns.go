@@ -120,7 +120,7 @@ func (c Campaign) Normalize(now time.Time) (Campaign, error) {
 	}
 	for _, rules := range [][]ApproverRule{c.Reviewers, c.SecondLevel, c.Fallback} {
 		for _, r := range rules {
-			if err := r.validate(); err != nil {
+			if err := r.Validate(); err != nil {
 				return bad("%v", err)
 			}
 		}

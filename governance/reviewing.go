@@ -188,8 +188,8 @@ func (r *Reviews) updateItemFrom(ctx context.Context, known ReviewItem, event Ev
 }
 
 func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
-	v := versioned[ReviewItem]{target: "review-item", get: r.Store.GetReviewItem, put: r.Store.UpdateReviewItem, now: r.Now}
-	it, err := v.update(ctx, id, known, event, transition, nil)
+	v := Versioned[ReviewItem]{Target: "review-item", Get: r.Store.GetReviewItem, Put: r.Store.UpdateReviewItem, Now: r.Now}
+	it, err := v.Update(ctx, id, known, event, transition, nil)
 	if errors.Is(err, errUnchanged) {
 		return it, nil
 	}

@@ -321,7 +321,7 @@ func (v *launchView) Manager(ctx context.Context, id string) (string, error) {
 	if m, ok := v.managers[id]; ok {
 		return m, nil
 	}
-	m, err := v.reviews.Access.directory().Manager(ctx, id)
+	m, err := v.reviews.Access.Directory().Manager(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		m, err = "", nil // a beneficiary without a person (deleted meanwhile): the fallback reviews
 	}
@@ -335,7 +335,7 @@ func (v *launchView) GroupMembers(ctx context.Context, group string) ([]string, 
 	if m, ok := v.members[group]; ok {
 		return m, nil
 	}
-	m, err := v.reviews.Access.directory().GroupMembers(ctx, group)
+	m, err := v.reviews.Access.Directory().GroupMembers(ctx, group)
 	if err == nil {
 		v.members[group] = m
 	}
@@ -448,7 +448,7 @@ func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Applica
 // owner reassigns it, and is revoked by default: never certified by nobody).
 func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRule, rf RequestFor, not ...string) (string, error) {
 	for _, set := range [][]ApproverRule{rules, cy.Campaign.Fallback, {{Kind: ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
-		ids, err := resolveRules(ctx, v, set, rf)
+		ids, err := ResolveRules(ctx, v, set, rf)
 		if err != nil {
 			return "", err
 		}
