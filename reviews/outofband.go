@@ -1,4 +1,4 @@
-package governance
+package reviews
 
 import (
 	"cmp"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // outOfBandCampaignPrefix starts the ids of the campaigns out-of-band reviews run under; no
@@ -19,12 +21,12 @@ const outOfBandCampaignPrefix = "out-of-band-"
 // account, being revoked, or recorded earlier and under review. A record whose review never
 // started (a crash between the two) is reviewed now. It answers the cycle, zero when there
 // was nothing new to review.
-func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []OutOfBand, actor string) (Cycle, error) {
+func (r *Service) ReviewOutOfBand(ctx context.Context, app governance.Application, found []governance.OutOfBand, actor string) (Cycle, error) {
 	if len(found) == 0 {
 		return Cycle{}, nil
 	}
 	if len(app.Owners) == 0 {
-		return Cycle{}, fmt.Errorf("%w: application %s has no owner to review out-of-band access", ErrInvalidCatalog, app.ID)
+		return Cycle{}, fmt.Errorf("%w: application %s has no owner to review out-of-band access", governance.ErrInvalidCatalog, app.ID)
 	}
 	identities := make([]string, 0, len(found))
 	for _, f := range found {
@@ -35,7 +37,7 @@ func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []
 		return Cycle{}, err
 	}
 	now := r.Now()
-	var review []Grant
+	var review []governance.Grant
 	for _, f := range found {
 		g, unreviewed, err := r.recordOutOfBand(ctx, app, f, holdings[f.Identity], actor)
 		if err != nil {
@@ -56,7 +58,7 @@ func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []
 	// Running from the start: a cycle of found access has no grants to snapshot.
 	cy := Cycle{ID: fmt.Sprintf("%s-%s", c.ID, now.Format("20060102T150405Z")), Campaign: c, State: CycleRunning,
 		LaunchedBy: "reconciliation", Launched: now, Deadline: now.Add(c.Duration.D())}
-	cy, _, err = r.Store.CreateCycle(ctx, cy, Event{At: now, Actor: actor, Action: "review.launch", Target: "cycle:" + cy.ID,
+	cy, _, err = r.Store.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actor, Action: "review.launch", Target: "cycle:" + cy.ID,
 		Reason: fmt.Sprintf("%d out-of-band in application %s, deadline %s", len(review), app.ID, cy.Deadline.Format(time.RFC3339))})
 	if err != nil {
 		return cy, err
@@ -77,28 +79,28 @@ func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []
 		}
 		next.Items += added
 	}
-	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.run",
+	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.run",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d items", next.Items)})
 }
 
 // recordOutOfBand records one finding as a grant, unless the identity's grants already account
 // for it; it answers the grant and whether it still needs a review.
-func (r *Reviews) recordOutOfBand(ctx context.Context, app Application, f OutOfBand, held []Grant, actor string) (Grant, bool, error) {
+func (r *Service) recordOutOfBand(ctx context.Context, app governance.Application, f governance.OutOfBand, held []governance.Grant, actor string) (governance.Grant, bool, error) {
 	earlier := 0
 	for _, h := range held {
 		if h.Entitlement != f.Entitlement {
 			continue
 		}
-		if h.Status == GrantActive || h.Status == GrantProvisioning || h.Status == GrantRevoking {
+		if h.Status == governance.GrantActive || h.Status == governance.GrantProvisioning || h.Status == governance.GrantRevoking {
 			return r.unreviewed(ctx, h)
 		}
-		if h.Source == SourceOutOfBand {
+		if h.Source == governance.SourceOutOfBand {
 			earlier++
 		}
 	}
 	stored, created, err := r.Access.Grants.RecordOutOfBand(ctx, app, f, earlier, actor)
 	switch {
-	case errors.Is(err, ErrInactiveIdentity):
+	case errors.Is(err, governance.ErrInactiveIdentity):
 		return stored, false, nil // the leaver flow owns an inactive identity's accounts
 	case err != nil:
 		return stored, false, err
@@ -109,8 +111,8 @@ func (r *Reviews) recordOutOfBand(ctx context.Context, app Application, f OutOfB
 }
 
 // unreviewed reports whether a grant awaits adoption with no review item at all.
-func (r *Reviews) unreviewed(ctx context.Context, g Grant) (Grant, bool, error) {
-	if !g.AwaitsAdoption() || g.Status != GrantActive {
+func (r *Service) unreviewed(ctx context.Context, g governance.Grant) (governance.Grant, bool, error) {
+	if !g.AwaitsAdoption() || g.Status != governance.GrantActive {
 		return g, false, nil
 	}
 	items, err := r.Store.ItemsOfGrant(ctx, g.ID)
@@ -118,17 +120,17 @@ func (r *Reviews) unreviewed(ctx context.Context, g Grant) (Grant, bool, error) 
 }
 
 // outOfBandCampaign is the definition an application's out-of-band reviews run under.
-func outOfBandCampaign(app Application) Campaign {
+func outOfBandCampaign(app governance.Application) Campaign {
 	return Campaign{ID: outOfBandCampaignPrefix + app.ID, Name: "Out-of-band access in " + cmp.Or(app.Name, app.ID),
 		Owner:     app.Owners[0],
-		Reviewers: []ApproverRule{{Kind: ApproverEntitlementOwners}, {Kind: ApproverApplicationOwners}}, Unanswered: UnansweredRevoke}
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}, {Kind: governance.ApproverApplicationOwners}}, Unanswered: UnansweredRevoke}
 }
 
 // adoptable refuses the certification of out-of-band access that breaks a separation-of-duties
 // rule with what its holder has: certifying would adopt it past the rule. Such access is
 // adopted only through a request, where the rule blocks it or adds its review stage.
-func (r *Reviews) adoptable(ctx context.Context, it ReviewItem) error {
-	if it.Source != SourceOutOfBand {
+func (r *Service) adoptable(ctx context.Context, it Item) error {
+	if it.Source != governance.SourceOutOfBand {
 		return nil
 	}
 	if g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
@@ -144,15 +146,15 @@ func (r *Reviews) adoptable(ctx context.Context, it ReviewItem) error {
 	}
 	if len(broken) > 0 {
 		return fmt.Errorf("%w: out-of-band access that breaks a rule is adopted only through a request: %s",
-			ErrSoDBlocked, strings.Join(broken, "; "))
+			governance.ErrSoDBlocked, strings.Join(broken, "; "))
 	}
 	return nil
 }
 
 // adopt makes a certified out-of-band item's grant stand approved by its certifiers. A grant
 // adopted already, or ended meanwhile, is left as it is.
-func (r *Reviews) adopt(ctx context.Context, it ReviewItem) error {
-	if it.Verdict != VerdictCertified || it.Source != SourceOutOfBand {
+func (r *Service) adopt(ctx context.Context, it Item) error {
+	if it.Verdict != VerdictCertified || it.Source != governance.SourceOutOfBand {
 		return nil
 	}
 	var certifiers []string
@@ -164,7 +166,7 @@ func (r *Reviews) adopt(ctx context.Context, it ReviewItem) error {
 	certifiers = append(certifiers, it.DecidedBy)
 	_, err := r.Access.Grants.AdoptOutOfBand(ctx, it.Grant, certifiers, it.Comment, "user:"+it.DecidedBy,
 		strings.TrimSpace("review item "+it.ID+": "+it.Comment))
-	if errors.Is(err, ErrGrantState) {
+	if errors.Is(err, governance.ErrGrantState) {
 		return nil
 	}
 	return err
