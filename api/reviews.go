@@ -52,7 +52,7 @@ func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 }
 
 func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.Store.Campaigns(c.Request.Context())
+	all, err := s.opts.Reviews.CampaignStore.Campaigns(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -61,7 +61,7 @@ func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
 }
 
 func (s *Server) getCampaign(c *gin.Context, _ Principal) {
-	camp, err := s.opts.Reviews.Store.GetCampaign(c.Request.Context(), c.Param("id"))
+	camp, err := s.opts.Reviews.CampaignStore.GetCampaign(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -79,7 +79,7 @@ func (s *Server) launchCampaign(c *gin.Context, p Principal) {
 }
 
 func (s *Server) listCycles(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.Store.Cycles(c.Request.Context())
+	all, err := s.opts.Reviews.CycleStore.Cycles(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -89,7 +89,7 @@ func (s *Server) listCycles(c *gin.Context, _ Principal) {
 
 // cycle reads a cycle for p: auditors, admins and its campaign's owner see it; others get 404.
 func (s *Server) cycle(c *gin.Context, p Principal) (reviews.Cycle, bool) {
-	cy, err := s.opts.Reviews.Store.GetCycle(c.Request.Context(), c.Param("id"))
+	cy, err := s.opts.Reviews.CycleStore.GetCycle(c.Request.Context(), c.Param("id"))
 	if err == nil && !p.Has(RoleAuditor) && !p.Has(RoleSecurityAdmin) && !p.Has(RoleCatalogAdmin) &&
 		(p.User == nil || p.User.ID != cy.Campaign.Owner) {
 		err = governance.ErrNotFound
@@ -112,7 +112,7 @@ func (s *Server) getCycle(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	open, err := s.opts.Reviews.Store.OpenItems(c.Request.Context())
+	open, err := s.opts.Reviews.ItemStore.OpenItems(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -220,7 +220,7 @@ type previousVerdict struct {
 }
 
 func (s *Server) view(c *gin.Context, it reviews.Item) (itemView, error) {
-	all, err := s.opts.Reviews.Store.ItemsOfGrant(c.Request.Context(), it.Grant)
+	all, err := s.opts.Reviews.ItemStore.ItemsOfGrant(c.Request.Context(), it.Grant)
 	v := itemView{Item: it, Previous: []previousVerdict{}}
 	for _, o := range all {
 		if o.ID != it.ID {

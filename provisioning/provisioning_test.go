@@ -243,7 +243,7 @@ func (r *rig) driftMode(mode string) {
 // reconciler compares the directory with the grants; in drift mode review its reviews run
 // through the access reviews answered beside it.
 func (r *rig) reconciler() (*provisioning.Reconciler, *reviews.Service) {
-	rev := &reviews.Service{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
+	rev := &reviews.Service{CampaignStore: r.store, CycleStore: r.store, ItemStore: r.store, NoticeStore: r.store, Access: r.access, Trail: r.store, Now: r.clock}
 	return &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: rev}, rev
 }
 

@@ -16,7 +16,12 @@ import (
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
-var _ reviews.ReviewStore = (*Store)(nil)
+var (
+	_ reviews.CampaignStore = (*Store)(nil)
+	_ reviews.CycleStore    = (*Store)(nil)
+	_ reviews.ItemStore     = (*Store)(nil)
+	_ reviews.NoticeStore   = (*Store)(nil)
+)
 
 // Access reviews (see KEYS.md): campaigns and cycles are plain records with a due index each
 // ("campaign:due" by next launch, "cycle:due" by next duty); review items are versioned

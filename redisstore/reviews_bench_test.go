@@ -57,7 +57,7 @@ func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
 		})
 	}
 	wg.Wait()
-	rev := &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "all", Name: "Everything", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
 		b.Fatal(err)

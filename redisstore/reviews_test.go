@@ -102,7 +102,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	clock := func() time.Time { return w.now }
 	sent := &notes{}
 	replica := func() *reviews.Service {
-		return &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
 	}
 	rev, other := replica(), replica()
 	// Reviewers: the manager; dave's items go to erin instead (named), so that erin can leave.
@@ -346,7 +346,7 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 	kept, gone := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
 	clock := func() time.Time { return w.now }
 	replica := func() *reviews.Service {
-		return &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Now: clock}
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: clock}
 	}
 	saved, err := replica().SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "monthly", Name: "Monthly", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Schedule: "0 9 1 * *"}, 0)
@@ -433,7 +433,7 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) 
 	}
 	botKey := governance.GrantID(r.ID)
 
-	rev := &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
 		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
@@ -500,7 +500,7 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 		t.Fatal(err)
 	}
 
-	rev := &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
 		Reviewers:   []governance.ApproverRule{{Kind: governance.ApproverManager}},
 		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
@@ -602,7 +602,7 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	clock := func() time.Time { return w.now }
 	notifier := &refusing{now: clock, refuse: map[string]bool{"bea": true}, tried: map[string][]time.Duration{}, start: start}
 	replica := func() *reviews.Service {
-		return &reviews.Service{Store: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
 	}
 	rev := replica()
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",

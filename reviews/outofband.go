@@ -58,7 +58,7 @@ func (r *Service) ReviewOutOfBand(ctx context.Context, app governance.Applicatio
 	// Running from the start: a cycle of found access has no grants to snapshot.
 	cy := Cycle{ID: fmt.Sprintf("%s-%s", c.ID, now.Format("20060102T150405Z")), Campaign: c, State: CycleRunning,
 		LaunchedBy: "reconciliation", Launched: now, Deadline: now.Add(c.Duration.D())}
-	cy, _, err = r.Store.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actor, Action: "review.launch", Target: "cycle:" + cy.ID,
+	cy, _, err = r.CycleStore.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actor, Action: "review.launch", Target: "cycle:" + cy.ID,
 		Reason: fmt.Sprintf("%d out-of-band in application %s, deadline %s", len(review), app.ID, cy.Deadline.Format(time.RFC3339))})
 	if err != nil {
 		return cy, err
@@ -73,13 +73,13 @@ func (r *Service) ReviewOutOfBand(ctx context.Context, app governance.Applicatio
 	next := cy
 	// A page per script, as a launch stores them, so Redis is never held long.
 	for page := range slices.Chunk(items, r.pageSize()) {
-		added, err := r.Store.AddReviewItems(ctx, page)
+		added, err := r.ItemStore.AddReviewItems(ctx, page)
 		if err != nil {
 			return cy, err
 		}
 		next.Items += added
 	}
-	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.run",
+	return r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.run",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d items", next.Items)})
 }
 
@@ -115,7 +115,7 @@ func (r *Service) unreviewed(ctx context.Context, g governance.Grant) (governanc
 	if !g.AwaitsAdoption() || g.Status != governance.GrantActive {
 		return g, false, nil
 	}
-	items, err := r.Store.ItemsOfGrant(ctx, g.ID)
+	items, err := r.ItemStore.ItemsOfGrant(ctx, g.ID)
 	return g, err == nil && len(items) == 0, err
 }
 

@@ -15,7 +15,7 @@ import (
 
 // Close ends a running cycle early; only its owner may. The deadline closes it otherwise.
 func (r *Service) Close(ctx context.Context, cycleID, by string) (Cycle, error) {
-	cy, err := r.Store.GetCycle(ctx, cycleID)
+	cy, err := r.CycleStore.GetCycle(ctx, cycleID)
 	if err != nil {
 		return cy, err
 	}
@@ -34,7 +34,7 @@ func (r *Service) Close(ctx context.Context, cycleID, by string) (Cycle, error) 
 func (r *Service) startClosing(ctx context.Context, cy Cycle, by string) (Cycle, error) {
 	next := cy
 	next.State, next.Cursor, next.ClosedBy = CycleClosing, 0, by
-	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: actorOf(by), Action: "review.close", Target: "cycle:" + cy.ID})
+	return r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: actorOf(by), Action: "review.close", Target: "cycle:" + cy.ID})
 }
 
 // settle settles the items of a closing cycle a page at a time, recording its cursor after
@@ -43,7 +43,7 @@ func (r *Service) startClosing(ctx context.Context, cy Cycle, by string) (Cycle,
 // land once, by compare-and-swap.
 func (r *Service) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 	for cy.State == CycleClosing {
-		items, err := r.Store.CycleItems(ctx, cy.ID, cy.Cursor, r.pageSize())
+		items, err := r.ItemStore.CycleItems(ctx, cy.ID, cy.Cursor, r.pageSize())
 		if err != nil {
 			return cy, err
 		}
@@ -82,7 +82,7 @@ func (r *Service) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 			next.State, next.Closed = CycleClosed, r.Now()
 			event.Action = "review.closed"
 		}
-		if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+		if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 			return cy, err
 		}
 	}
@@ -125,12 +125,12 @@ func (r *Service) settleItem(ctx context.Context, cy Cycle, it Item, g governanc
 // Sweep does the due duties of cycles: continues launches, sends reminders and the escalation,
 // closes at the deadline, and confirms revocations. Every replica may run it.
 func (r *Service) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := r.Store.DueCycles(ctx, r.Now(), limit)
+	ids, err := r.CycleStore.DueCycles(ctx, r.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
 	for i, id := range ids {
-		cy, err := r.Store.GetCycle(ctx, id)
+		cy, err := r.CycleStore.GetCycle(ctx, id)
 		if err != nil {
 			return i, err
 		}
@@ -167,7 +167,7 @@ func (r *Service) duty(ctx context.Context, cy Cycle) error {
 // confirmRemediations marks the items whose grants are now revoked downstream confirmed, with
 // the grant's time; the cycle stays due until none is left.
 func (r *Service) confirmRemediations(ctx context.Context, cy Cycle) error {
-	items, waiting, err := r.Store.Remediating(ctx, cy.ID, r.pageSize())
+	items, waiting, err := r.ItemStore.Remediating(ctx, cy.ID, r.pageSize())
 	if err != nil {
 		return err
 	}
@@ -194,9 +194,9 @@ func (r *Service) confirmRemediations(ctx context.Context, cy Cycle) error {
 	next := cy
 	next.Remediating = max(0, waiting-confirmed)
 	if confirmed == 0 && next.Remediating == cy.Remediating {
-		return r.Store.RescheduleCycle(ctx, cy.ID, r.due(next)) // nothing to record: check again later
+		return r.CycleStore.RescheduleCycle(ctx, cy.ID, r.due(next)) // nothing to record: check again later
 	}
-	_, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.remediation",
+	_, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.remediation",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d confirmed, %d waiting", confirmed, next.Remediating)})
 	return err
 }

@@ -15,11 +15,11 @@ import (
 // cycle (auditors and admins: the API checks the role and passes readsAll). Anyone else gets
 // ErrNotFound, as for requests.
 func (r *Service) Item(ctx context.Context, id, who string, readsAll bool) (Item, Cycle, error) {
-	it, err := r.Store.GetReviewItem(ctx, id)
+	it, err := r.ItemStore.GetReviewItem(ctx, id)
 	if err != nil {
 		return it, Cycle{}, err
 	}
-	cy, err := r.Store.GetCycle(ctx, it.Cycle)
+	cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 	if err != nil {
 		return it, cy, err
 	}
@@ -32,7 +32,7 @@ func (r *Service) Item(ctx context.Context, id, who string, readsAll bool) (Item
 // OpenItems are who's open items. An item whose grant ended meanwhile is closed as moot
 // rather than shown: there is nothing left to judge.
 func (r *Service) OpenItems(ctx context.Context, who string) ([]Item, error) {
-	items, err := r.Store.OpenItemsOf(ctx, who)
+	items, err := r.ItemStore.OpenItemsOf(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (r *Service) Decide(ctx context.Context, id, who string, certify bool, comm
 		action = "review.certify"
 	}
 	it, err := r.updateItem(ctx, id, governance.Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it Item, now time.Time) (Item, error) {
-		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+		cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return it, err
 		}
@@ -107,7 +107,7 @@ func (r *Service) Reassign(ctx context.Context, id, by, to, comment string) (Ite
 	}
 	return r.updateItem(ctx, id, governance.Event{Actor: "user:" + by, Action: "review.reassign", Reason: "to " + to + ": " + comment},
 		func(it Item, now time.Time) (Item, error) {
-			cy, err := r.Store.GetCycle(ctx, it.Cycle)
+			cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 			if err != nil {
 				return it, err
 			}
@@ -151,13 +151,13 @@ func (r *Service) replacement(ctx context.Context, view *launchView, cy Cycle, i
 // campaign's fallback (else its owner), as the launch would have chosen without them, and
 // never to whoever holds the item's other level.
 func (r *Service) ReviewerLeft(ctx context.Context, who string) error {
-	items, err := r.Store.OpenItemsOf(ctx, who)
+	items, err := r.ItemStore.OpenItemsOf(ctx, who)
 	if err != nil {
 		return err
 	}
 	view := r.launchView()
 	for _, it := range items {
-		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+		cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func (r *Service) updateItemFrom(ctx context.Context, known Item, event governan
 }
 
 func (r *Service) changeItem(ctx context.Context, id string, known *Item, event governance.Event, transition func(Item, time.Time) (Item, error)) (Item, error) {
-	v := governance.Versioned[Item]{Target: "review-item", Get: r.Store.GetReviewItem, Put: r.Store.UpdateReviewItem, Now: r.Now}
+	v := governance.Versioned[Item]{Target: "review-item", Get: r.ItemStore.GetReviewItem, Put: r.ItemStore.UpdateReviewItem, Now: r.Now}
 	it, err := v.Update(ctx, id, known, event, transition, nil)
 	if errors.Is(err, errUnchanged) {
 		return it, nil

@@ -150,7 +150,7 @@ func (r *Service) sendNotices(ctx context.Context, cy Cycle) error {
 		if done {
 			next := cy
 			next.Escalated, event.Action = true, "review.escalate"
-			if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+			if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 				return err
 			}
 		}
@@ -164,7 +164,7 @@ func (r *Service) sendNotices(ctx context.Context, cy Cycle) error {
 			next := cy
 			next.Reminded++
 			event.Action = "review.remind"
-			if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+			if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 				return err
 			}
 		}
@@ -172,7 +172,7 @@ func (r *Service) sendNotices(ctx context.Context, cy Cycle) error {
 	if retry.IsZero() {
 		return nil
 	}
-	return r.Store.RescheduleCycle(ctx, cy.ID, r.dueRetrying(cy, retry))
+	return r.CycleStore.RescheduleCycle(ctx, cy.ID, r.dueRetrying(cy, retry))
 }
 
 // openByReviewer counts a cycle's open items by reviewer ("": nobody able).
@@ -227,7 +227,7 @@ func (r *Service) deliver(ctx context.Context, cy Cycle, kind, notice string, to
 	for i, t := range to {
 		who[i] = t.to
 	}
-	known, err := r.Store.NoticeDeliveries(ctx, cy.ID, notice, who)
+	known, err := r.NoticeStore.NoticeDeliveries(ctx, cy.ID, notice, who)
 	if err != nil {
 		return false, retry, err
 	}
@@ -268,7 +268,7 @@ func (r *Service) attempt(ctx context.Context, cy Cycle, kind string, d NoticeDe
 				kind, t.to, next.Attempts, next.Error)
 		}
 	}
-	return r.Store.SaveNoticeDelivery(ctx, d, next, event)
+	return r.NoticeStore.SaveNoticeDelivery(ctx, d, next, event)
 }
 
 // notice is the notice to one recipient, addressed as their profile says.

@@ -39,7 +39,7 @@ type Report struct {
 
 // Report makes a cycle's evidence report; Items then lists its rows.
 func (r *Service) Report(ctx context.Context, cycleID string) (Report, error) {
-	cy, err := r.Store.GetCycle(ctx, cycleID)
+	cy, err := r.CycleStore.GetCycle(ctx, cycleID)
 	if err != nil {
 		return Report{}, err
 	}
@@ -89,7 +89,7 @@ func (r *Service) Report(ctx context.Context, cycleID string) (Report, error) {
 func (r *Service) Items(ctx context.Context, cycleID string) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		for offset := 0; ; offset += r.pageSize() {
-			items, err := r.Store.CycleItems(ctx, cycleID, offset, r.pageSize())
+			items, err := r.ItemStore.CycleItems(ctx, cycleID, offset, r.pageSize())
 			if err != nil {
 				yield(Item{}, err)
 				return

@@ -11,10 +11,12 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// ReviewStore keeps campaigns, their cycles and review items, each change with its audit
+// The review service's ports, split by what they keep. Each change is written with its audit
 // event; review items are added by launches without one each (the launch's events name the
 // cycle and its scope, and the items list is the evidence report).
-type ReviewStore interface {
+
+// CampaignStore keeps campaign definitions and their launch schedule.
+type CampaignStore interface {
 	CreateCampaign(ctx context.Context, c Campaign, event governance.Event) (Campaign, error)
 	GetCampaign(ctx context.Context, id string) (Campaign, error)
 	// UpdateCampaign also schedules next.NextLaunch.
@@ -22,7 +24,10 @@ type ReviewStore interface {
 	Campaigns(ctx context.Context) ([]Campaign, error)
 	// DueCampaigns claims campaigns whose next launch has come, for a while.
 	DueCampaigns(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
 
+// CycleStore keeps cycles and when each has its next duty.
+type CycleStore interface {
 	// CreateCycle stores a cycle once: an existing id answers created false, so a scheduled
 	// launch that two replicas start is one cycle.
 	CreateCycle(ctx context.Context, c Cycle, event governance.Event) (stored Cycle, created bool, err error)
@@ -34,7 +39,10 @@ type ReviewStore interface {
 	RescheduleCycle(ctx context.Context, id string, due time.Time) error
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
 
+// NoticeStore keeps the deliveries of a cycle's reminders and escalations.
+type NoticeStore interface {
 	// NoticeDeliveries reads the deliveries of one notice of a cycle by recipient; recipients
 	// never tried are left out.
 	NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]NoticeDelivery, error)
@@ -43,7 +51,10 @@ type ReviewStore interface {
 	SaveNoticeDelivery(ctx context.Context, prev, next NoticeDelivery, event governance.Event) (NoticeDelivery, error)
 	// CycleNotices lists a cycle's deliveries in the order first tried.
 	CycleNotices(ctx context.Context, cycle string) ([]NoticeDelivery, error)
+}
 
+// ItemStore keeps review items, and reads the grants a launch makes them from.
+type ItemStore interface {
 	// AddReviewItems adds items of one cycle whose grants are still active, each once, in
 	// one step; it answers how many it added.
 	AddReviewItems(ctx context.Context, items []Item) (int, error)
@@ -68,11 +79,14 @@ type ReviewStore interface {
 
 // Service runs access-review campaigns.
 type Service struct {
-	Store    ReviewStore
-	Access   *governance.Access
-	Trail    governance.AuditTrail // the evidence report names the trail position it covers
-	Notifier governance.Notifier   // reminders and escalations; nil: none sent
-	Now      func() time.Time
+	CampaignStore CampaignStore
+	CycleStore    CycleStore
+	ItemStore     ItemStore
+	NoticeStore   NoticeStore
+	Access        *governance.Access
+	Trail         governance.AuditTrail // the evidence report names the trail position it covers
+	Notifier      governance.Notifier   // reminders and escalations; nil: none sent
+	Now           func() time.Time
 	// PageSize is how many grants a launch reads, and how many items a close settles, per
 	// step; steps are resumable, so a crash repeats at most one. Default 500.
 	PageSize int
@@ -105,9 +119,9 @@ func (r *Service) SaveCampaign(ctx context.Context, actor string, c Campaign, if
 	c.Updated = now
 	if ifVersion == 0 {
 		c.Created = now
-		return r.Store.CreateCampaign(ctx, c, governance.Event{At: now, Actor: actor, Action: "campaign.create", Target: "campaign:" + c.ID})
+		return r.CampaignStore.CreateCampaign(ctx, c, governance.Event{At: now, Actor: actor, Action: "campaign.create", Target: "campaign:" + c.ID})
 	}
-	prev, err := r.Store.GetCampaign(ctx, c.ID)
+	prev, err := r.CampaignStore.GetCampaign(ctx, c.ID)
 	if err != nil {
 		return c, err
 	}
@@ -115,13 +129,13 @@ func (r *Service) SaveCampaign(ctx context.Context, actor string, c Campaign, if
 		return prev, governance.ErrVersionMismatch
 	}
 	c.Created, c.Version = prev.Created, prev.Version
-	return r.Store.UpdateCampaign(ctx, prev, c, governance.Event{At: now, Actor: actor, Action: "campaign.update", Target: "campaign:" + c.ID})
+	return r.CampaignStore.UpdateCampaign(ctx, prev, c, governance.Event{At: now, Actor: actor, Action: "campaign.update", Target: "campaign:" + c.ID})
 }
 
 // Launch starts a cycle of a campaign now; by is its owner or "schedule". A scheduled launch
 // has the id of its scheduled time, so replicas launching it at once start one cycle.
 func (r *Service) Launch(ctx context.Context, campaignID, by string, at time.Time) (Cycle, error) {
-	c, err := r.Store.GetCampaign(ctx, campaignID)
+	c, err := r.CampaignStore.GetCampaign(ctx, campaignID)
 	if err != nil {
 		return Cycle{}, err
 	}
@@ -132,7 +146,7 @@ func (r *Service) Launch(ctx context.Context, campaignID, by string, at time.Tim
 		}
 		// The owner starts no second cycle beside one still open: the same grants would be
 		// reviewed twice. The schedule always launches (its quarter must not be lost).
-		cycles, err := r.Store.Cycles(ctx)
+		cycles, err := r.CycleStore.Cycles(ctx)
 		if err != nil {
 			return Cycle{}, err
 		}
@@ -144,7 +158,7 @@ func (r *Service) Launch(ctx context.Context, campaignID, by string, at time.Tim
 	}
 	now := r.Now()
 	cy := Cycle{ID: id, Campaign: c, State: CycleLaunching, LaunchedBy: by, Launched: now, Deadline: now.Add(c.Duration.D())}
-	cy, _, err = r.Store.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actorOf(by), Action: "review.launch", Target: "cycle:" + id,
+	cy, _, err = r.CycleStore.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actorOf(by), Action: "review.launch", Target: "cycle:" + id,
 		Reason: fmt.Sprintf("campaign %s, deadline %s", c.ID, cy.Deadline.Format(time.RFC3339))})
 	if err != nil {
 		return cy, err
@@ -161,13 +175,13 @@ func actorOf(by string) string {
 
 // Schedule launches the campaigns whose time has come, and moves each to its next launch.
 func (r *Service) Schedule(ctx context.Context, limit int) (int, error) {
-	ids, err := r.Store.DueCampaigns(ctx, r.Now(), limit)
+	ids, err := r.CampaignStore.DueCampaigns(ctx, r.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
 	launched := 0
 	for _, id := range ids {
-		c, err := r.Store.GetCampaign(ctx, id)
+		c, err := r.CampaignStore.GetCampaign(ctx, id)
 		if err != nil {
 			return launched, err
 		}
@@ -181,7 +195,7 @@ func (r *Service) Schedule(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return launched, err
 		}
-		if _, err := r.Store.UpdateCampaign(ctx, c, next, governance.Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
+		if _, err := r.CampaignStore.UpdateCampaign(ctx, c, next, governance.Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
 			Target: "campaign:" + id, Reason: "next launch " + next.NextLaunch.Format(time.RFC3339)}); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
 			return launched, err
 		}
@@ -204,7 +218,7 @@ func (r *Service) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 		if p.err != nil {
 			return cy, p.err
 		}
-		added, err := r.Store.AddReviewItems(ctx, p.items)
+		added, err := r.ItemStore.AddReviewItems(ctx, p.items)
 		if err != nil {
 			return cy, err
 		}
@@ -216,7 +230,7 @@ func (r *Service) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 			next.State = CycleRunning
 			event.Action, event.Reason = "review.run", fmt.Sprintf("%d items", next.Items)
 		}
-		if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+		if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 			return cy, err
 		}
 	}
@@ -238,7 +252,7 @@ func (r *Service) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
 	go func() {
 		view := r.launchView()
 		for offset := cy.Cursor; ; {
-			page, err := r.Store.GrantPage(ctx, offset, r.pageSize())
+			page, err := r.ItemStore.GrantPage(ctx, offset, r.pageSize())
 			var items []Item
 			if err == nil {
 				items, err = view.items(ctx, cy, page)
@@ -383,7 +397,7 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []governance.Gran
 	reviewed := make([]bool, len(page))
 	if cy.Campaign.Scope.NeverReviewed {
 		var err error
-		if reviewed, err = v.reviews.Store.Reviewed(ctx, ids); err != nil {
+		if reviewed, err = v.reviews.ItemStore.Reviewed(ctx, ids); err != nil {
 			return nil, err
 		}
 	}

@@ -518,7 +518,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
-	rev := &reviews.Service{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: now}
+	rev := &reviews.Service{CampaignStore: store, CycleStore: store, ItemStore: store, NoticeStore: store,
+		Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: rev, Every: cfg.ReconcileEvery}
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: rev,
 		People: people, Now: now}
