@@ -61,7 +61,8 @@ func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
 	}
 
 	w.deactivate("bob")
-	if left, created, err := grants.RecordOutOfBand(ctx, app, governance.OutOfBand{Identity: "bob", Entitlement: "db-admin"}, 0, "system"); !errors.Is(err, governance.ErrInactiveIdentity) || created {
+	leaver := governance.OutOfBand{Identity: "bob", Entitlement: "db-admin"}
+	if left, created, err := grants.RecordOutOfBand(ctx, app, leaver, 0, "system"); !errors.Is(err, governance.ErrInactiveIdentity) || created {
 		t.Fatalf("recorded for a leaver: %+v %v %v", left, created, err)
 	}
 	if held, err := w.store.Holdings(ctx, "bob"); err != nil || len(held) != 0 {

@@ -85,7 +85,8 @@ func (r *Service) ReviewOutOfBand(ctx context.Context, app governance.Applicatio
 
 // recordOutOfBand records one finding as a grant, unless the identity's grants already account
 // for it; it answers the grant and whether it still needs a review.
-func (r *Service) recordOutOfBand(ctx context.Context, app governance.Application, f governance.OutOfBand, held []governance.Grant, actor string) (governance.Grant, bool, error) {
+func (r *Service) recordOutOfBand(ctx context.Context, app governance.Application, f governance.OutOfBand,
+	held []governance.Grant, actor string) (governance.Grant, bool, error) {
 	earlier := 0
 	for _, h := range held {
 		if h.Entitlement != f.Entitlement {
