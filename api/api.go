@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // Prefix is where the API is mounted.
@@ -59,7 +60,7 @@ type Options struct {
 	// Drift reconciles applications on demand and keeps their reports.
 	Drift *provisioning.Reconciler
 	// Reviews runs access-review campaigns.
-	Reviews *governance.Reviews
+	Reviews *reviews.Service
 	// CheckpointKeys check the audit checkpoints' signatures; none when checkpoints are off.
 	CheckpointKeys governance.CheckpointKeys
 }

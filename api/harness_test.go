@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 var redisServer *redistest.Server
@@ -68,7 +69,7 @@ type env struct {
 	tokens  map[string]string // who -> bearer token
 	ids     map[string]string // who -> SCIM user id
 	notices chan []byte       // break-glass webhook deliveries
-	reviews *governance.Reviews
+	reviews *reviews.Service
 	clock   atomic.Int64           // the services' clock, in Unix nanoseconds; a test may move it
 	logs    *observer.ObservedLogs // what the API logged
 }
@@ -133,7 +134,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: e.now}
 	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: e.now}
 	access.BreakGlass = bg
-	e.reviews = &governance.Reviews{Store: e.store, Access: access, Trail: e.store, Now: e.now}
+	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),

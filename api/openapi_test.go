@@ -14,13 +14,14 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // reportWithItems is what GET /cycles/{id}/report answers: the report, then its items, which
 // the handler streams after it rather than holding them in one value.
 type reportWithItems struct {
-	governance.ReviewReport
-	Items []governance.ReviewItem `json:"items"`
+	reviews.Report
+	Items []reviews.Item `json:"items"`
 }
 
 // openAPITypes are the Go types the document's component schemas describe. Every schema must
@@ -39,13 +40,13 @@ var openAPITypes = map[string]reflect.Type{
 	"NewServiceAccount": typeOf[serviceAccountBody](), "ServiceAccount": typeOf[governance.ServiceAccount](), "NewOwner": typeOf[ownerBody](),
 	"BreakGlassRequest": typeOf[breakGlassBody](), "Activation": typeOf[activationView](), "IncidentReview": typeOf[governance.IncidentReview](),
 	"IncidentReviewView": typeOf[incidentView](), "Findings": typeOf[findingsBody](), "DeadLetter": typeOf[provisioning.DeadJob](),
-	"CampaignDefinition": typeOf[campaignBody](), "Campaign": typeOf[governance.Campaign](), "CampaignScope": typeOf[governance.CampaignScope](),
-	"Cycle": typeOf[governance.Cycle](), "CycleProgress": typeOf[cycleView](), "ReviewReport": typeOf[reportWithItems](),
-	"ReviewSummary": typeOf[governance.ReviewSummary](), "AuditHead": typeOf[governance.AuditHead](),
+	"CampaignDefinition": typeOf[campaignBody](), "Campaign": typeOf[reviews.Campaign](), "CampaignScope": typeOf[reviews.CampaignScope](),
+	"Cycle": typeOf[reviews.Cycle](), "CycleProgress": typeOf[cycleView](), "ReviewReport": typeOf[reportWithItems](),
+	"ReviewSummary": typeOf[reviews.Summary](), "AuditHead": typeOf[governance.AuditHead](),
 	"AuditCheckpointStatus": typeOf[AuditCheckpointStatus](), "AuditPosition": typeOf[AuditPosition](), "AuditCheckpoint": typeOf[governance.Checkpoint](),
 	"BreakGlassPolicy":    typeOf[governance.BreakGlassPolicy](),
-	"ReviewItemInContext": typeOf[itemView](), "PreviousVerdict": typeOf[previousVerdict](), "ReviewItem": typeOf[governance.ReviewItem](),
-	"ItemStep": typeOf[governance.ItemStep](), "Verdict": typeOf[verdictBody](), "BulkVerdict": typeOf[bulkBody](),
+	"ReviewItemInContext": typeOf[itemView](), "PreviousVerdict": typeOf[previousVerdict](), "ReviewItem": typeOf[reviews.Item](),
+	"ItemStep": typeOf[reviews.ItemStep](), "Verdict": typeOf[verdictBody](), "BulkVerdict": typeOf[bulkBody](),
 	"BulkResults": typeOf[bulkView](), "BulkResult": typeOf[bulkResult](), "Reassign": typeOf[reassignBody](),
 	"AuditRecord": typeOf[AuditRecord](), "Event": typeOf[governance.Event](),
 	"Duration": typeOf[governance.Duration](), "Risk": typeOf[governance.Risk](),
@@ -54,8 +55,8 @@ var openAPITypes = map[string]reflect.Type{
 	"CatalogChangePage": typeOf[page[governance.CatalogChange]](), "RequestPage": typeOf[page[governance.Request]](),
 	"InboxPage": typeOf[page[governance.InboxItem]](), "GrantPage": typeOf[page[governance.Grant]](),
 	"ServiceAccountPage": typeOf[page[governance.ServiceAccount]](), "IncidentReviewPage": typeOf[page[incidentView]](),
-	"DeadLetterPage": typeOf[page[provisioning.DeadJob]](), "CampaignPage": typeOf[page[governance.Campaign]](),
-	"CyclePage": typeOf[page[governance.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[AuditRecord]](),
+	"DeadLetterPage": typeOf[page[provisioning.DeadJob]](), "CampaignPage": typeOf[page[reviews.Campaign]](),
+	"CyclePage": typeOf[page[reviews.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[AuditRecord]](),
 }
 
 // freeForm are the schemas that may take any object, each for its reason.

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // Problem is an RFC 7807 problem details object, the body of every error answer.
@@ -73,14 +74,14 @@ var domainProblems = []domainError{
 	{governance.ErrNotEmergency, http.StatusUnprocessableEntity, "not-emergency"},
 	{governance.ErrNotEligible, http.StatusForbidden, "not-eligible"},
 	{governance.ErrOverCap, http.StatusUnprocessableEntity, "over-break-glass-cap"},
-	{governance.ErrInvalidCampaign, http.StatusBadRequest, "invalid-campaign"},
-	{governance.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
-	{governance.ErrOwnAccess, http.StatusForbidden, "own-access"},
-	{governance.ErrNotReviewer, http.StatusForbidden, "not-the-reviewer"},
-	{governance.ErrOtherLevel, http.StatusForbidden, "other-level"},
-	{governance.ErrCycleClosed, http.StatusConflict, "cycle-closed"},
-	{governance.ErrCycleOpen, http.StatusConflict, "cycle-open"},
-	{governance.ErrItemDecided, http.StatusConflict, "already-decided"},
+	{reviews.ErrInvalidCampaign, http.StatusBadRequest, "invalid-campaign"},
+	{reviews.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
+	{reviews.ErrOwnAccess, http.StatusForbidden, "own-access"},
+	{reviews.ErrNotReviewer, http.StatusForbidden, "not-the-reviewer"},
+	{reviews.ErrOtherLevel, http.StatusForbidden, "other-level"},
+	{reviews.ErrCycleClosed, http.StatusConflict, "cycle-closed"},
+	{reviews.ErrCycleOpen, http.StatusConflict, "cycle-open"},
+	{reviews.ErrItemDecided, http.StatusConflict, "already-decided"},
 }
 
 // domainProblem is the problem a domain error is, if it is one.
@@ -106,7 +107,7 @@ func detail(err error) string {
 	return strings.Join(kept, ": ")
 }
 
-var packagePrefixes = map[string]bool{"governance": true, "provisioning": true, "redisstore": true, "connectors": true}
+var packagePrefixes = map[string]bool{"governance": true, "reviews": true, "provisioning": true, "redisstore": true, "connectors": true}
 
 // retryAfterSeconds is what a 503 asks callers to wait: Redis restarts and failovers take
 // seconds.

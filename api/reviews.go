@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // Access reviews: campaigns are defined by admins and owned by a person; the owner launches
@@ -18,7 +19,7 @@ import (
 // the evidence.
 
 type campaignBody struct {
-	governance.Campaign
+	reviews.Campaign
 	IfVersion int64 `json:"ifVersion,omitempty"` // to replace: the version read; 0 creates
 }
 
@@ -51,7 +52,7 @@ func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 }
 
 func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.Store.Campaigns(c.Request.Context())
+	all, err := s.opts.Reviews.CampaignStore.Campaigns(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -60,7 +61,7 @@ func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
 }
 
 func (s *Server) getCampaign(c *gin.Context, _ Principal) {
-	camp, err := s.opts.Reviews.Store.GetCampaign(c.Request.Context(), c.Param("id"))
+	camp, err := s.opts.Reviews.CampaignStore.GetCampaign(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -78,7 +79,7 @@ func (s *Server) launchCampaign(c *gin.Context, p Principal) {
 }
 
 func (s *Server) listCycles(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.Store.Cycles(c.Request.Context())
+	all, err := s.opts.Reviews.CycleStore.Cycles(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -87,8 +88,8 @@ func (s *Server) listCycles(c *gin.Context, _ Principal) {
 }
 
 // cycle reads a cycle for p: auditors, admins and its campaign's owner see it; others get 404.
-func (s *Server) cycle(c *gin.Context, p Principal) (governance.Cycle, bool) {
-	cy, err := s.opts.Reviews.Store.GetCycle(c.Request.Context(), c.Param("id"))
+func (s *Server) cycle(c *gin.Context, p Principal) (reviews.Cycle, bool) {
+	cy, err := s.opts.Reviews.CycleStore.GetCycle(c.Request.Context(), c.Param("id"))
 	if err == nil && !p.Has(RoleAuditor) && !p.Has(RoleSecurityAdmin) && !p.Has(RoleCatalogAdmin) &&
 		(p.User == nil || p.User.ID != cy.Campaign.Owner) {
 		err = governance.ErrNotFound
@@ -102,7 +103,7 @@ func (s *Server) cycle(c *gin.Context, p Principal) (governance.Cycle, bool) {
 
 // cycleView is a cycle with its progress: the items still waiting for a decision.
 type cycleView struct {
-	governance.Cycle
+	reviews.Cycle
 	Open int `json:"open"`
 }
 
@@ -111,7 +112,7 @@ func (s *Server) getCycle(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	open, err := s.opts.Reviews.Store.OpenItems(c.Request.Context())
+	open, err := s.opts.Reviews.ItemStore.OpenItems(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -206,21 +207,21 @@ func timeOrEmpty(t time.Time) string {
 
 // itemView is an item with what a reviewer needs to judge it.
 type itemView struct {
-	governance.ReviewItem
+	reviews.Item
 	Previous []previousVerdict `json:"previous"` // earlier cycles' verdicts on the same grant
 }
 
 type previousVerdict struct {
-	Cycle     string             `json:"cycle"`
-	Verdict   governance.Verdict `json:"verdict"`
-	DecidedBy string             `json:"decidedBy,omitempty"`
-	Decided   time.Time          `json:"decided,omitzero"`
-	Comment   string             `json:"comment,omitempty"`
+	Cycle     string          `json:"cycle"`
+	Verdict   reviews.Verdict `json:"verdict"`
+	DecidedBy string          `json:"decidedBy,omitempty"`
+	Decided   time.Time       `json:"decided,omitzero"`
+	Comment   string          `json:"comment,omitempty"`
 }
 
-func (s *Server) view(c *gin.Context, it governance.ReviewItem) (itemView, error) {
-	all, err := s.opts.Reviews.Store.ItemsOfGrant(c.Request.Context(), it.Grant)
-	v := itemView{ReviewItem: it, Previous: []previousVerdict{}}
+func (s *Server) view(c *gin.Context, it reviews.Item) (itemView, error) {
+	all, err := s.opts.Reviews.ItemStore.ItemsOfGrant(c.Request.Context(), it.Grant)
+	v := itemView{Item: it, Previous: []previousVerdict{}}
 	for _, o := range all {
 		if o.ID != it.ID {
 			v.Previous = append(v.Previous, previousVerdict{Cycle: o.Cycle, Verdict: o.Verdict, DecidedBy: o.DecidedBy, Decided: o.Decided, Comment: o.Comment})
@@ -350,9 +351,9 @@ type bulkView struct {
 }
 
 type bulkResult struct {
-	Item    string             `json:"item"`
-	Verdict governance.Verdict `json:"verdict,omitempty"`
-	Error   string             `json:"error,omitempty"` // the problem type, as a single decision would answer
+	Item    string          `json:"item"`
+	Verdict reviews.Verdict `json:"verdict,omitempty"`
+	Error   string          `json:"error,omitempty"` // the problem type, as a single decision would answer
 }
 
 type reassignBody struct {

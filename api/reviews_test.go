@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // An access review through the API: admins define the campaign, its owner launches it, the
@@ -44,9 +45,9 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	e.must(201, "cat1", "POST", "/campaigns", campaign, nil)
 
 	e.must(403, "mgr", "POST", "/campaigns/q4/launch", nil, &p) // not the owner
-	var cycle governance.Cycle
+	var cycle reviews.Cycle
 	e.must(201, "sec", "POST", "/campaigns/q4/launch", nil, &cycle)
-	if cycle.State != governance.CycleRunning || cycle.Items != 4 {
+	if cycle.State != reviews.CycleRunning || cycle.Items != 4 {
 		t.Fatalf("launched: %+v", cycle)
 	}
 	e.must(409, "sec", "POST", "/campaigns/q4/launch", nil, &p) // a second cycle beside the running one
@@ -68,14 +69,14 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 		t.Fatalf("mgr's items: %d", len(mine.Items))
 	}
 	var first struct {
-		governance.ReviewItem
+		reviews.Item
 		Previous []any `json:"previous"`
 	}
 	_ = json.Unmarshal(mine.Items[0], &first)
 	if first.Beneficiary == "" || first.Risk == 0 || len(first.ApprovedBy) != 1 || first.Previous == nil {
 		t.Fatalf("an item without its context: %s", mine.Items[0])
 	}
-	item := func(grant string) string { return governance.ReviewItemID(cycle.ID, grant) }
+	item := func(grant string) string { return reviews.ItemID(cycle.ID, grant) }
 	e.must(404, "ada", "GET", "/reviews/"+item(grants[2]), nil, nil) // bob's item, not hers
 	e.must(403, "ada", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, &p)
 	if p.Type != "https://gatehouse.dev/problems/own-access" {
@@ -112,8 +113,8 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	}
 
 	var report struct {
-		governance.ReviewReport
-		Items []governance.ReviewItem `json:"items"`
+		reviews.Report
+		Items []reviews.Item `json:"items"`
 	}
 	e.must(200, "aud", "GET", "/cycles/"+cycle.ID+"/report", nil, &report)
 	if report.Summary.Certified != 1 || report.Summary.Revoked != 1 || report.Summary.NoResponse != 2 || len(report.Items) != 4 || report.Audit.ID == "" {
@@ -143,9 +144,9 @@ func TestReviewCSVDefusesFormulas(t *testing.T) {
 	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
 	e.must(201, "cat1", "POST", "/campaigns", map[string]any{"id": "f", "name": "F", "owner": "u-sec",
 		"reviewers": []any{map[string]any{"kind": "manager"}}, "duration": "72h"}, nil)
-	var cycle governance.Cycle
+	var cycle reviews.Cycle
 	e.must(201, "sec", "POST", "/campaigns/f/launch", nil, &cycle)
-	e.must(200, "mgr", "POST", "/reviews/"+governance.ReviewItemID(cycle.ID, governance.GrantID(r.ID))+"/decision",
+	e.must(200, "mgr", "POST", "/reviews/"+reviews.ItemID(cycle.ID, governance.GrantID(r.ID))+"/decision",
 		map[string]any{"certify": false, "comment": `=HYPERLINK("http://evil.example","x")`}, nil)
 	resp := e.do("aud", "GET", "/cycles/"+cycle.ID+"/report?format=csv", nil, nil)
 	defer resp.Body.Close()
@@ -169,9 +170,9 @@ func TestReviewRefusesOwnersAndBothLevels(t *testing.T) {
 		"scope":       map[string]any{"entitlements": []string{"db-robot"}},
 		"reviewers":   []any{map[string]any{"kind": "users", "users": []string{"u-ada", "u-bob"}}},
 		"secondLevel": []any{map[string]any{"kind": "users", "users": []string{"u-cat1"}}}, "duration": "72h"}, nil)
-	var cycle governance.Cycle
+	var cycle reviews.Cycle
 	e.must(201, "sec", "POST", "/campaigns/bots/launch", nil, &cycle)
-	item := "/reviews/" + governance.ReviewItemID(cycle.ID, governance.GrantID(r.ID))
+	item := "/reviews/" + reviews.ItemID(cycle.ID, governance.GrantID(r.ID))
 	for who, want := range map[string]int{"ada": 0, "bob": 1} {
 		var mine struct{ Items []json.RawMessage }
 		e.must(200, who, "GET", "/reviews", nil, &mine)
@@ -193,7 +194,7 @@ func TestReviewRefusesOwnersAndBothLevels(t *testing.T) {
 	refused("sec", item+"/reassign", map[string]any{"to": "u-bob"}, "other-level")
 	e.must(200, "sec", "POST", "/service-accounts/ci-bot/owner", map[string]string{"owner": "u-cat1", "reason": "cat1 runs CI now"}, nil)
 	refused("cat1", item+"/decision", map[string]any{"certify": true}, "own-access")
-	var it governance.ReviewItem
+	var it reviews.Item
 	e.must(200, "aud", "GET", item, nil, &it)
 	if !it.Open() || it.Level != 2 || it.Reviewer != "u-cat1" {
 		t.Fatalf("after the refusals: %+v", it)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // An access review through the binary and slapd: two people hold an LDAP group; the owner
@@ -41,12 +42,12 @@ func TestReviewRevokesWhatNobodyCertified(t *testing.T) {
 
 	d.call(t, g, 201, "admin", "POST", "/campaigns", map[string]any{"id": "ops-q4", "name": "Ops Q4", "owner": d.ids["boss"],
 		"scope": map[string]any{"applications": []string{"dir"}}, "reviewers": []any{map[string]any{"kind": "manager"}}, "duration": "336h"}, nil)
-	var cycle governance.Cycle
+	var cycle reviews.Cycle
 	d.call(t, g, 201, "boss", "POST", "/campaigns/ops-q4/launch", nil, &cycle)
 	if cycle.Items != 2 {
 		t.Fatalf("launched: %+v", cycle)
 	}
-	item := func(who string) string { return governance.ReviewItemID(cycle.ID, grants[who]) }
+	item := func(who string) string { return reviews.ItemID(cycle.ID, grants[who]) }
 	d.call(t, g, 200, "boss", "POST", "/reviews/"+item("gus")+"/decision", map[string]any{"certify": true, "comment": "on call"}, nil)
 	progress := `gatehouse_review_items{campaign="ops-q4",cycle="` + cycle.ID + `",kind="open",state="running"} 1`
 	if m := scrape(t, g); !strings.Contains(m, progress) {
@@ -61,8 +62,8 @@ func TestReviewRevokesWhatNobodyCertified(t *testing.T) {
 		t.Fatal("the certified membership went too")
 	}
 	var report struct {
-		governance.ReviewReport
-		Items []governance.ReviewItem `json:"items"`
+		reviews.Report
+		Items []reviews.Item `json:"items"`
 	}
 	waitFor(t, 20*time.Second, "the report shows the revocation confirmed", func() bool {
 		d.call(t, g, 200, "admin", "GET", "/cycles/"+cycle.ID+"/report", nil, &report)
@@ -71,11 +72,11 @@ func TestReviewRevokesWhatNobodyCertified(t *testing.T) {
 	for _, it := range report.Items {
 		switch it.Beneficiary {
 		case d.ids["hal"]:
-			if it.Verdict != governance.VerdictUnanswered || it.Remediation != governance.RemediationConfirmed || it.Confirmed.IsZero() {
+			if it.Verdict != reviews.VerdictUnanswered || it.Remediation != reviews.RemediationConfirmed || it.Confirmed.IsZero() {
 				t.Fatalf("hal's evidence: %+v", it)
 			}
 		case d.ids["gus"]:
-			if it.Verdict != governance.VerdictCertified || it.DecidedBy != d.ids["boss"] || it.Remediation != "" {
+			if it.Verdict != reviews.VerdictCertified || it.DecidedBy != d.ids["boss"] || it.Remediation != "" {
 				t.Fatalf("gus's evidence: %+v", it)
 			}
 		}
@@ -140,10 +141,10 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("a second reconciliation: %+v", again)
 	}
 	var open struct {
-		Items []governance.ReviewItem `json:"items"`
+		Items []reviews.Item `json:"items"`
 	}
 	d.call(t, g, 200, "boss", "GET", "/reviews", nil, &open)
-	item := map[string]governance.ReviewItem{}
+	item := map[string]reviews.Item{}
 	for _, it := range open.Items {
 		item[it.Beneficiary] = it
 	}
@@ -152,7 +153,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		!strings.Contains(ivy.Justification, `"ivy@ldap.example.org"`) {
 		t.Fatalf("the owner's items: %+v", open.Items)
 	}
-	for who, it := range map[string]governance.ReviewItem{"ivy": ivy, "jay": jay} {
+	for who, it := range map[string]reviews.Item{"ivy": ivy, "jay": jay} {
 		d.call(t, g, 403, who, "POST", "/reviews/"+it.ID+"/decision", map[string]any{"certify": true, "comment": "mine"}, nil)
 	}
 	d.call(t, g, 200, "boss", "POST", "/reviews/"+ivy.ID+"/decision", map[string]any{"certify": true, "comment": "release manager"}, nil)

@@ -123,7 +123,7 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	}
 	rf := RequestFor{Beneficiary: beneficiary.ID, BeneficiaryGroup: beneficiary.groups, Entitlement: o.entitlement,
 		Application: o.application, Justification: ask.Justification}
-	stages, auto, err := Resolve(ctx, a.directory(), o.policy, rf)
+	stages, auto, err := Resolve(ctx, a.Directory(), o.policy, rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -140,7 +140,7 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if err != nil {
 		return Request{}, false, err
 	}
-	review, err := SoDStages(ctx, a.directory(), situation.conflicts(rules, o.entitlement.ID), rf)
+	review, err := SoDStages(ctx, a.Directory(), situation.conflicts(rules, o.entitlement.ID), rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -198,8 +198,8 @@ func (a *Access) beneficiary(ctx context.Context, requester Person, id string, p
 	return beneficiary{Party: person.Party(), groups: person.Groups, human: true}, nil
 }
 
-// directory resolves approvers; a service account's manager is its owner's manager.
-func (a *Access) directory() Directory { return accessDirectory{a} }
+// Directory resolves approvers; a service account's manager is its owner's manager.
+func (a *Access) Directory() Directory { return accessDirectory{a} }
 
 type accessDirectory struct{ a *Access }
 

@@ -271,6 +271,6 @@ func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
 }
 
 func (b *BreakGlass) update(ctx context.Context, id string, event Event, change func(IncidentReview, time.Time) (IncidentReview, error)) (IncidentReview, error) {
-	v := versioned[IncidentReview]{target: "incident", get: b.Reviews.GetIncidentReview, put: b.Reviews.UpdateIncidentReview, now: b.Now}
-	return v.update(ctx, id, nil, event, change, nil)
+	v := Versioned[IncidentReview]{Target: "incident", Get: b.Reviews.GetIncidentReview, Put: b.Reviews.UpdateIncidentReview, Now: b.Now}
+	return v.Update(ctx, id, nil, event, change, nil)
 }

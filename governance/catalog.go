@@ -231,7 +231,7 @@ func (p Policy) Validate() error {
 			bad("stage %d (%s): escalation without fallback approvers", i, st.Name)
 		}
 		for _, r := range append(slices.Clone(st.Approvers), st.Fallback...) {
-			if err := r.validate(); err != nil {
+			if err := r.Validate(); err != nil {
 				bad("stage %d (%s): %v", i, st.Name, err)
 			}
 		}
@@ -239,7 +239,9 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (r ApproverRule) validate() error {
+// Validate reports a rule of an unknown kind, or one that names no group or no user
+// (campaigns check their reviewer rules with it too).
+func (r ApproverRule) Validate() error {
 	switch r.Kind {
 	case ApproverManager, ApproverEntitlementOwners, ApproverApplicationOwners:
 		return nil
@@ -295,11 +297,11 @@ func Resolve(ctx context.Context, dir Directory, p Policy, rf RequestFor) (stage
 		return nil, true, nil
 	}
 	for _, ps := range p.Stages {
-		approvers, err := resolveRules(ctx, dir, ps.Approvers, rf)
+		approvers, err := ResolveRules(ctx, dir, ps.Approvers, rf)
 		if err != nil {
 			return nil, false, err
 		}
-		fallback, err := resolveRules(ctx, dir, ps.Fallback, rf)
+		fallback, err := ResolveRules(ctx, dir, ps.Fallback, rf)
 		if err != nil {
 			return nil, false, err
 		}
@@ -309,7 +311,9 @@ func Resolve(ctx context.Context, dir Directory, p Policy, rf RequestFor) (stage
 	return stages, false, nil
 }
 
-func resolveRules(ctx context.Context, dir Directory, rules []ApproverRule, rf RequestFor) ([]string, error) {
+// ResolveRules lists, in order and once each, the people the rules name for rf; review
+// campaigns resolve their reviewers through it too.
+func ResolveRules(ctx context.Context, dir Directory, rules []ApproverRule, rf RequestFor) ([]string, error) {
 	var out []string
 	add := func(ids ...string) {
 		for _, id := range ids {

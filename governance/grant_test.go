@@ -161,21 +161,4 @@ func TestRequestAdoptsOutOfBandAccess(t *testing.T) {
 	if adopted, err = Extend(found, auto, 0, 0, later); err != nil || adopted.AwaitsAdoption() || !adopted.Ends.IsZero() {
 		t.Fatalf("adopted by an auto-approved request: %+v %v", adopted, err)
 	}
-	// Its review item has nothing left to judge; an item of a requested grant still has.
-	item := ReviewItem{Source: SourceOutOfBand, Verdict: VerdictPending}
-	if reason, overtaken := item.Overtaken(adopted); !overtaken || reason != "adopted through request r2" {
-		t.Fatalf("item of adopted access: %q %v", reason, overtaken)
-	}
-	if _, overtaken := item.Overtaken(found); overtaken {
-		t.Fatal("the item of access awaiting adoption was overtaken")
-	}
-	requested, _ := GrantFor(approvedRequest(t), 0, 0, t0)
-	requested.Status = GrantActive
-	if _, overtaken := (ReviewItem{Verdict: VerdictPending}).Overtaken(requested); overtaken {
-		t.Fatal("the item of an active requested grant was overtaken")
-	}
-	requested.Status = GrantRevoked
-	if reason, overtaken := (ReviewItem{Verdict: VerdictPending}).Overtaken(requested); !overtaken || reason != "the grant is revoked" {
-		t.Fatalf("the item of a revoked grant: %q %v", reason, overtaken)
-	}
 }

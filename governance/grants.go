@@ -156,7 +156,7 @@ func (s *Grants) RevokeQueued(ctx context.Context, g Grant, actor, reason string
 }
 
 func (s *Grants) revoke(ctx context.Context, id string, known *Grant, actor, reason string) (Grant, error) {
-	g, err := s.versioned().update(ctx, id, known, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
+	g, err := s.versioned().Update(ctx, id, known, Event{Actor: actor, Action: "grant.revoke", Reason: reason},
 		func(g Grant, now time.Time) (Grant, error) { return Revoke(g, reason, now) }, nil)
 	if err != nil {
 		return g, err
@@ -224,15 +224,15 @@ func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
-	return s.versioned().update(ctx, id, nil, event, transition, nil)
+	return s.versioned().Update(ctx, id, nil, event, transition, nil)
 }
 
 // updateFrom is update starting from a grant just read, saving a read; a lost
 // compare-and-swap reads again.
 func (s *Grants) updateFrom(ctx context.Context, known Grant, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {
-	return s.versioned().update(ctx, known.ID, &known, event, transition, nil)
+	return s.versioned().Update(ctx, known.ID, &known, event, transition, nil)
 }
 
-func (s *Grants) versioned() versioned[Grant] {
-	return versioned[Grant]{target: "grant", get: s.Store.GetGrant, put: s.Store.UpdateGrant, now: s.Now}
+func (s *Grants) versioned() Versioned[Grant] {
+	return Versioned[Grant]{Target: "grant", Get: s.Store.GetGrant, Put: s.Store.UpdateGrant, Now: s.Now}
 }

@@ -24,6 +24,12 @@ type LeaverStore interface {
 	DoneLeaver(ctx context.Context, id string, now time.Time) error
 }
 
+// ReviewerHandover hands a leaver's open review items to other reviewers (package reviews
+// implements it; governance does not import reviews).
+type ReviewerHandover interface {
+	ReviewerLeft(ctx context.Context, id string) error
+}
+
 // LeaverReason is the reason recorded on what a leaver loses.
 const LeaverReason = "leaver: deactivated or deleted by the identity provider"
 
@@ -33,7 +39,7 @@ type Leavers struct {
 	Requests        *Requests
 	Grants          *Grants
 	ServiceAccounts *ServiceAccounts // nil: none to flag
-	Reviews         *Reviews         // nil: no review items to hand over
+	Reviews         ReviewerHandover // nil: no review items to hand over
 	// People tells which other approvers of a request have left too; nil: only this leaver.
 	People *People
 	Now    func() time.Time

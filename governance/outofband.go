@@ -1,29 +1,23 @@
 package governance
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
 // Out-of-band access is access a target shows that no grant gives. An application whose drift
 // mode is "review" has reconciliation record each case as a grant from SourceOutOfBand, which
-// says what is and gives nothing, and review it in a cycle of its own: the entitlement's owners
-// (else the application's) adopt it by certifying, and the grant then stands approved by them;
-// or revoke it, and it is removed downstream as any review revocation is. Unanswered is revoked.
+// says what is and gives nothing, and review it in a cycle of its own (package reviews): the
+// entitlement's owners (else the application's) adopt it by certifying, and the grant then
+// stands approved by them; or revoke it, and it is removed downstream as any review revocation
+// is. Unanswered is revoked. Recording and adopting are grant changes, so they are made here.
 
 // SourceOutOfBand is the source of a grant recorded from out-of-band access.
 const SourceOutOfBand = "out-of-band"
-
-// outOfBandCampaignPrefix starts the ids of the campaigns out-of-band reviews run under; no
-// saved campaign may use it, so an owner's launch never counts these cycles as its own.
-const outOfBandCampaignPrefix = "out-of-band-"
 
 // AwaitsAdoption reports whether the grant records out-of-band access that neither a reviewer
 // certified nor an approved request adopted (an auto-approved one has no approvers, hence the
@@ -54,171 +48,26 @@ type OutOfBand struct {
 	Account     string // the account name the target showed
 }
 
-// ReviewOutOfBand records found access as grants awaiting adoption and opens a review cycle
-// of them. Access already in hand is left alone: granted under another spelling of the
-// account, being revoked, or recorded earlier and under review. A record whose review never
-// started (a crash between the two) is reviewed now. It answers the cycle, zero when there
-// was nothing new to review.
-func (r *Reviews) ReviewOutOfBand(ctx context.Context, app Application, found []OutOfBand, actor string) (Cycle, error) {
-	if len(found) == 0 {
-		return Cycle{}, nil
-	}
-	if len(app.Owners) == 0 {
-		return Cycle{}, fmt.Errorf("%w: application %s has no owner to review out-of-band access", ErrInvalidCatalog, app.ID)
-	}
-	identities := make([]string, 0, len(found))
-	for _, f := range found {
-		identities = append(identities, f.Identity)
-	}
-	holdings, err := r.Access.Grants.Store.HoldingsOf(ctx, identities)
-	if err != nil {
-		return Cycle{}, err
-	}
-	now := r.Now()
-	var review []Grant
-	for _, f := range found {
-		g, unreviewed, err := r.recordOutOfBand(ctx, app, f, holdings[f.Identity], actor, now)
-		if err != nil {
-			return Cycle{}, err
-		}
-		if unreviewed {
-			review = append(review, g)
-		}
-	}
-	if len(review) == 0 {
-		return Cycle{}, nil
-	}
-	c, err := outOfBandCampaign(app).Normalize(now)
-	if err != nil {
-		return Cycle{}, err
-	}
-	c.Schedule, c.NextLaunch = "", time.Time{} // reconciliation launches these, not a schedule
-	// Running from the start: a cycle of found access has no grants to snapshot.
-	cy := Cycle{ID: fmt.Sprintf("%s-%s", c.ID, now.Format("20060102T150405Z")), Campaign: c, State: CycleRunning,
-		LaunchedBy: "reconciliation", Launched: now, Deadline: now.Add(c.Duration.D())}
-	cy, _, err = r.Store.CreateCycle(ctx, cy, Event{At: now, Actor: actor, Action: "review.launch", Target: "cycle:" + cy.ID,
-		Reason: fmt.Sprintf("%d out-of-band in application %s, deadline %s", len(review), app.ID, cy.Deadline.Format(time.RFC3339))})
-	if err != nil {
-		return cy, err
-	}
-	if cy.State != CycleRunning {
-		return cy, fmt.Errorf("%w: %s is %s", ErrCycleClosed, cy.ID, cy.State)
-	}
-	items, err := r.launchView().items(ctx, cy, review)
-	if err != nil {
-		return cy, err
-	}
-	next := cy
-	// A page per script, as a launch stores them, so Redis is never held long.
-	for page := range slices.Chunk(items, r.pageSize()) {
-		added, err := r.Store.AddReviewItems(ctx, page)
-		if err != nil {
-			return cy, err
-		}
-		next.Items += added
-	}
-	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.run",
-		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d items", next.Items)})
-}
-
-// recordOutOfBand records one finding as a grant, unless the identity's grants already account
-// for it; it answers the grant and whether it still needs a review.
-func (r *Reviews) recordOutOfBand(ctx context.Context, app Application, f OutOfBand, held []Grant, actor string, now time.Time) (Grant, bool, error) {
-	earlier := 0
-	for _, h := range held {
-		if h.Entitlement != f.Entitlement {
-			continue
-		}
-		if h.Status == GrantActive || h.Status == GrantProvisioning || h.Status == GrantRevoking {
-			return r.unreviewed(ctx, h)
-		}
-		if h.Source == SourceOutOfBand {
-			earlier++
-		}
-	}
-	// The id follows from what was found and how often before, so two reconciliations finding
-	// the same access at once record one grant.
+// RecordOutOfBand records found access as a grant awaiting adoption. earlier is how many
+// out-of-band grants of the same entitlement the identity held before, ended since: the id
+// follows from what was found and how often before, so two reconciliations finding the same
+// access at once record one grant (created false for the second). An identity that is not
+// active is refused with ErrInactiveIdentity: the leaver flow owns its accounts.
+func (s *Grants) RecordOutOfBand(ctx context.Context, app Application, f OutOfBand, earlier int, actor string) (stored Grant, created bool, err error) {
+	now := s.Now()
 	sum := sha256.Sum256([]byte(f.Identity + "\x00" + f.Entitlement))
 	g := Grant{ID: fmt.Sprintf("grant-%s-%s-%d", SourceOutOfBand, hex.EncodeToString(sum[:12]), earlier+1),
 		Identity: f.Identity, Entitlement: f.Entitlement, Application: app.ID, Source: SourceOutOfBand, Status: GrantActive,
 		Justification: fmt.Sprintf("account %q held it in %s without a grant; found by reconciliation", f.Account, app.ID),
 		Starts:        now, Created: now, Updated: now}
-	stored, created, err := r.Access.Grants.Store.CreateGrant(ctx, g, nil, Event{At: now, Actor: actor, Action: "grant.record",
+	return s.Store.CreateGrant(ctx, g, nil, Event{At: now, Actor: actor, Action: "grant.record",
 		Target: "grant:" + g.ID, Reason: "out-of-band access, for review"})
-	switch {
-	case errors.Is(err, ErrInactiveIdentity):
-		return g, false, nil // the leaver flow owns an inactive identity's accounts
-	case err != nil:
-		return g, false, err
-	case created:
-		return stored, true, nil
-	}
-	return r.unreviewed(ctx, stored)
 }
 
-// unreviewed reports whether a grant awaits adoption with no review item at all.
-func (r *Reviews) unreviewed(ctx context.Context, g Grant) (Grant, bool, error) {
-	if !g.AwaitsAdoption() || g.Status != GrantActive {
-		return g, false, nil
-	}
-	items, err := r.Store.ItemsOfGrant(ctx, g.ID)
-	return g, err == nil && len(items) == 0, err
-}
-
-// outOfBandCampaign is the definition an application's out-of-band reviews run under.
-func outOfBandCampaign(app Application) Campaign {
-	return Campaign{ID: outOfBandCampaignPrefix + app.ID, Name: "Out-of-band access in " + cmp.Or(app.Name, app.ID),
-		Owner:     app.Owners[0],
-		Reviewers: []ApproverRule{{Kind: ApproverEntitlementOwners}, {Kind: ApproverApplicationOwners}}, Unanswered: UnansweredRevoke}
-}
-
-// adoptable refuses the certification of out-of-band access that breaks a separation-of-duties
-// rule with what its holder has: certifying would adopt it past the rule. Such access is
-// adopted only through a request, where the rule blocks it or adds its review stage.
-func (r *Reviews) adoptable(ctx context.Context, it ReviewItem) error {
-	if it.Source != SourceOutOfBand {
-		return nil
-	}
-	if g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
-		return err // adopted already (a request passed the rules), or gone: the decision says so
-	}
-	situation, err := r.Access.situation(ctx, it.Beneficiary)
-	if err != nil {
-		return err
-	}
-	rules, err := ListItems[SoDRule](ctx, r.Access.Catalog, KindSoDRule)
-	if err != nil {
-		return err
-	}
-	var broken []string
-	for _, c := range situation.conflicts(rules, it.Entitlement) {
-		broken = append(broken, c.String())
-	}
-	if len(broken) > 0 {
-		return fmt.Errorf("%w: out-of-band access that breaks a rule is adopted only through a request: %s",
-			ErrSoDBlocked, strings.Join(broken, "; "))
-	}
-	return nil
-}
-
-// adopt makes a certified out-of-band item's grant stand approved by its certifiers. A grant
-// adopted already, or ended meanwhile, is left as it is.
-func (r *Reviews) adopt(ctx context.Context, it ReviewItem) error {
-	if it.Verdict != VerdictCertified || it.Source != SourceOutOfBand {
-		return nil
-	}
-	var certifiers []string
-	for _, s := range it.Steps {
-		if s.Action == "certify" {
-			certifiers = append(certifiers, s.By)
-		}
-	}
-	certifiers = append(certifiers, it.DecidedBy)
-	_, err := r.Access.Grants.update(ctx, it.Grant, Event{Actor: "user:" + it.DecidedBy, Action: "grant.adopt",
-		Reason: strings.TrimSpace("review item " + it.ID + ": " + it.Comment)},
-		func(g Grant, now time.Time) (Grant, error) { return Adopt(g, certifiers, it.Comment, now) })
-	if errors.Is(err, ErrGrantState) {
-		return nil
-	}
-	return err
+// AdoptOutOfBand makes out-of-band access stand approved by those who certified it (see
+// Adopt), with the audit event of actor and reason. ErrGrantState when the grant no longer
+// awaits adoption or no longer gives access.
+func (s *Grants) AdoptOutOfBand(ctx context.Context, id string, certifiers []string, comment, actor, reason string) (Grant, error) {
+	return s.update(ctx, id, Event{Actor: actor, Action: "grant.adopt", Reason: reason},
+		func(g Grant, now time.Time) (Grant, error) { return Adopt(g, certifiers, comment, now) })
 }

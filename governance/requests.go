@@ -191,10 +191,10 @@ func (s *Requests) Sweep(ctx context.Context, limit int) (int, error) {
 	return changed, nil
 }
 
-// update applies a transition to a stored request (see versioned).
+// update applies a transition to a stored request (see Versioned).
 func (s *Requests) update(ctx context.Context, id string, event Event, transition func(Request, time.Time) (Request, error)) (Request, error) {
-	v := versioned[Request]{target: "request", get: s.Store.GetRequest, put: s.Store.UpdateRequest, now: s.Now}
-	return v.update(ctx, id, nil, event, transition, func(prev, next Request, e *Event) {
+	v := Versioned[Request]{Target: "request", Get: s.Store.GetRequest, Put: s.Store.UpdateRequest, Now: s.Now}
+	return v.Update(ctx, id, nil, event, transition, func(prev, next Request, e *Event) {
 		if e.Action == "" {
 			e.Action = timeAction(prev, next)
 		}

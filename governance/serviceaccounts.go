@@ -123,6 +123,6 @@ func (s *ServiceAccounts) OwnerLeft(ctx context.Context, owner string) error {
 }
 
 func (s *ServiceAccounts) update(ctx context.Context, id string, event Event, change func(ServiceAccount, time.Time) (ServiceAccount, error)) (ServiceAccount, error) {
-	v := versioned[ServiceAccount]{target: "serviceaccount", get: s.Store.GetServiceAccount, put: s.Store.UpdateServiceAccount, now: s.Now}
-	return v.update(ctx, id, nil, event, change, nil)
+	v := Versioned[ServiceAccount]{Target: "serviceaccount", Get: s.Store.GetServiceAccount, Put: s.Store.UpdateServiceAccount, Now: s.Now}
+	return v.Update(ctx, id, nil, event, change, nil)
 }

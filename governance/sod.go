@@ -90,11 +90,11 @@ func SoDStages(ctx context.Context, dir Directory, conflicts []SoDConflict, rf R
 			blocked = append(blocked, c.String())
 			continue
 		}
-		approvers, err := resolveRules(ctx, dir, c.Rule.Review.Approvers, rf)
+		approvers, err := ResolveRules(ctx, dir, c.Rule.Review.Approvers, rf)
 		if err != nil {
 			return nil, err
 		}
-		fallback, err := resolveRules(ctx, dir, c.Rule.Review.Fallback, rf)
+		fallback, err := ResolveRules(ctx, dir, c.Rule.Review.Fallback, rf)
 		if err != nil {
 			return nil, err
 		}

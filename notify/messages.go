@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // Message is a notification written for people: review reminders and escalations. Email and
@@ -24,7 +25,7 @@ type Message interface {
 	Text() string
 }
 
-var _ Message = governance.ReviewNotice{}
+var _ Message = reviews.Notice{}
 
 // Email sends messages over SMTP: STARTTLS whenever the server offers it, and PLAIN
 // authentication when a username is set (net/smtp refuses that without TLS, but on loopback).

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/notify"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // The webhook signs its body, and reports anything but a 2xx as not delivered.
@@ -113,9 +114,9 @@ func startMailbox(t *testing.T) (*mailbox, string) {
 	return box, l.Addr().String()
 }
 
-var notice = governance.ReviewNotice{Kind: "review.reminder", To: "u-ada", Name: "Ada", Email: "ada@example.org", Cycle: "q4-1",
+var notice = reviews.Notice{Kind: "review.reminder", To: "u-ada", Name: "Ada", Email: "ada@example.org", Cycle: "q4-1",
 	Campaign: "Q4\r\nBcc: everyone@example.org", Deadline: time.Date(2026, 12, 15, 17, 0, 0, 0, time.UTC),
-	Open: []governance.OpenCount{{Reviewer: "u-ada", Open: 3}}}
+	Open: []reviews.OpenCount{{Reviewer: "u-ada", Open: 3}}}
 
 // Review reminders by email: to the reviewer's address, authenticated, and a subject with a
 // line break in it cannot add a header.
@@ -189,7 +190,7 @@ func TestWebhookURLsStayOutOfErrors(t *testing.T) {
 			"webhook": &notify.Webhook{URL: url, Client: client, Now: epoch},
 			"chat":    &notify.Chat{URL: url, Client: client},
 		} {
-			err := n.Notify(context.Background(), "review.reminder", governance.ReviewNotice{})
+			err := n.Notify(context.Background(), "review.reminder", reviews.Notice{})
 			if err == nil {
 				t.Fatalf("%s to %s: delivered", name, url)
 			}

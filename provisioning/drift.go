@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/names"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // Drift is where a target and the grants disagree: accounts holding an entitlement no grant
@@ -50,12 +51,12 @@ type DriftStore interface {
 	FormerUserName(ctx context.Context, name string) (bool, error)
 }
 
-// OutOfBandReviewer opens reviews of out-of-band access (governance.Reviews).
+// OutOfBandReviewer opens reviews of out-of-band access (reviews.Service).
 type OutOfBandReviewer interface {
-	ReviewOutOfBand(ctx context.Context, app governance.Application, found []governance.OutOfBand, actor string) (governance.Cycle, error)
+	ReviewOutOfBand(ctx context.Context, app governance.Application, found []governance.OutOfBand, actor string) (reviews.Cycle, error)
 }
 
-var _ OutOfBandReviewer = (*governance.Reviews)(nil)
+var _ OutOfBandReviewer = (*reviews.Service)(nil)
 
 // Reconciler compares targets with grants.
 type Reconciler struct {

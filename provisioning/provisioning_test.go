@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 var (
@@ -241,9 +242,9 @@ func (r *rig) driftMode(mode string) {
 
 // reconciler compares the directory with the grants; in drift mode review its reviews run
 // through the access reviews answered beside it.
-func (r *rig) reconciler() (*provisioning.Reconciler, *governance.Reviews) {
-	reviews := &governance.Reviews{Store: r.store, Access: r.access, Trail: r.store, Now: r.clock}
-	return &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: reviews}, reviews
+func (r *rig) reconciler() (*provisioning.Reconciler, *reviews.Service) {
+	rev := &reviews.Service{CampaignStore: r.store, CycleStore: r.store, ItemStore: r.store, NoticeStore: r.store, Access: r.access, Trail: r.store, Now: r.clock}
+	return &provisioning.Reconciler{Worker: r.worker, Store: r.store, Reviews: rev}, rev
 }
 
 // clock is the rig's time, which advance moves.
@@ -629,7 +630,7 @@ func entitlementsOf(r provisioning.DriftReport) map[string]provisioning.Entitlem
 func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
-	rec, reviews := r.reconciler()
+	rec, rev := r.reconciler()
 	r.approved("ada", "admins")
 	r.memberChange("admins", []string{"bob", "mallory"}, nil)
 	r.memberChange("readers", []string{"BOB", "ada", "cy"}, nil) // a uid spelt in another case is the same account
@@ -660,14 +661,14 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("report: %+v", report)
 	}
 	cycle, err := r.store.GetCycle(ctx, report.Review)
-	if err != nil || cycle.State != governance.CycleRunning || cycle.Items != 4 {
+	if err != nil || cycle.State != reviews.CycleRunning || cycle.Items != 4 {
 		t.Fatalf("cycle: %+v %v", cycle, err)
 	}
 	items, err := r.store.OpenItemsOf(ctx, "mgr")
 	if err != nil || len(items) != 4 {
 		t.Fatalf("mgr's items: %+v %v", items, err)
 	}
-	item := map[string]governance.ReviewItem{}
+	item := map[string]reviews.Item{}
 	for _, it := range items {
 		g := r.grant(it.Grant)
 		if !g.AwaitsAdoption() || g.Status != governance.GrantActive || g.Source != governance.SourceOutOfBand || len(g.ApprovedBy) != 0 {
@@ -724,17 +725,17 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		!cys.Ends.Equal(r.clock().Add(8*time.Hour)) {
 		t.Fatalf("out-of-band access asked for and approved: %+v", cys)
 	}
-	if open, err := reviews.OpenItems(ctx, "mgr"); err != nil || len(open) != 2 {
+	if open, err := rev.OpenItems(ctx, "mgr"); err != nil || len(open) != 2 {
 		t.Fatalf("mgr's open items once cy's access was approved: %+v %v", open, err)
 	}
 
 	// Nobody certifies their own access, nor another's item.
-	for who, want := range map[string]error{"bob": governance.ErrOwnAccess, "ada": governance.ErrNotReviewer} {
-		if _, err := reviews.Decide(ctx, item["bob/admins"].ID, who, true, "keep"); !errors.Is(err, want) {
+	for who, want := range map[string]error{"bob": reviews.ErrOwnAccess, "ada": reviews.ErrNotReviewer} {
+		if _, err := rev.Decide(ctx, item["bob/admins"].ID, who, true, "keep"); !errors.Is(err, want) {
 			t.Fatalf("%s certified bob's out-of-band access: %v", who, err)
 		}
 	}
-	if _, err := reviews.Decide(ctx, item["bob/admins"].ID, "mgr", true, "on call rota, keep"); err != nil {
+	if _, err := rev.Decide(ctx, item["bob/admins"].ID, "mgr", true, "on call rota, keep"); err != nil {
 		t.Fatal(err)
 	}
 	adopted := r.grant(item["bob/admins"].Grant)
@@ -749,12 +750,12 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 
 	// Unanswered at the deadline: revoked and removed downstream; the moot one stays moot.
 	r.advance(15 * 24 * time.Hour)
-	if _, err := reviews.Sweep(ctx, 10); err != nil {
+	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	r.sweep()
 	r.advance(time.Minute) // the closed cycle's next check of its revocations
-	if _, err := reviews.Sweep(ctx, 10); err != nil {
+	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	if g := r.grant(item["bob/readers"].Grant); g.Status != governance.GrantRevoked || r.inLDAP("bob", "readers") {
@@ -766,11 +767,11 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	if report.Review != "" {
 		t.Fatalf("the reconciliation that ended a record opened cycle %s", report.Review)
 	}
-	if closed, err := r.store.GetCycle(ctx, cycle.ID); err != nil || closed.State != governance.CycleClosed || closed.Remediating != 0 {
+	if closed, err := r.store.GetCycle(ctx, cycle.ID); err != nil || closed.State != reviews.CycleClosed || closed.Remediating != 0 {
 		t.Fatalf("closed cycle: %+v %v", closed, err)
 	}
-	for key, want := range map[string]governance.Verdict{"bob/admins": governance.VerdictCertified,
-		"bob/readers": governance.VerdictUnanswered, "ada/readers": governance.VerdictMoot, "cy/readers": governance.VerdictMoot} {
+	for key, want := range map[string]reviews.Verdict{"bob/admins": reviews.VerdictCertified,
+		"bob/readers": reviews.VerdictUnanswered, "ada/readers": reviews.VerdictMoot, "cy/readers": reviews.VerdictMoot} {
 		if it, _ := r.store.GetReviewItem(ctx, item[key].ID); it.Verdict != want {
 			t.Fatalf("%s: %+v, want %s", key, it, want)
 		}
@@ -788,15 +789,15 @@ func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
 		Entitlements: []string{"admins", "readers"}})
 	r.driftMode("review")
 	r.memberChange("readers", []string{"ada"}, nil)
-	rec, reviews := r.reconciler()
+	rec, rev := r.reconciler()
 	if _, err := rec.Reconcile(ctx, "dir", "system"); err != nil {
 		t.Fatal(err)
 	}
-	items, err := reviews.OpenItems(ctx, "mgr")
+	items, err := rev.OpenItems(ctx, "mgr")
 	if err != nil || len(items) != 1 {
 		t.Fatalf("mgr's items: %+v %v", items, err)
 	}
-	if _, err := reviews.Decide(ctx, items[0].ID, "mgr", true, "fine"); !errors.Is(err, governance.ErrSoDBlocked) {
+	if _, err := rev.Decide(ctx, items[0].ID, "mgr", true, "fine"); !errors.Is(err, governance.ErrSoDBlocked) {
 		t.Fatalf("certified access that breaks a rule: %v", err)
 	}
 	if g := r.grant(items[0].Grant); !g.AwaitsAdoption() {
@@ -805,7 +806,7 @@ func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
 	if _, _, err := r.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "readers"}); !errors.Is(err, governance.ErrSoDBlocked) {
 		t.Fatalf("the request path let the conflict through: %v", err)
 	}
-	if _, err := reviews.Decide(ctx, items[0].ID, "mgr", false, "admins are not readers"); err != nil {
+	if _, err := rev.Decide(ctx, items[0].ID, "mgr", false, "admins are not readers"); err != nil {
 		t.Fatal(err)
 	}
 }

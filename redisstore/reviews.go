@@ -13,18 +13,24 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
-var _ governance.ReviewStore = (*Store)(nil)
+var (
+	_ reviews.CampaignStore = (*Store)(nil)
+	_ reviews.CycleStore    = (*Store)(nil)
+	_ reviews.ItemStore     = (*Store)(nil)
+	_ reviews.NoticeStore   = (*Store)(nil)
+)
 
 // Access reviews (see KEYS.md): campaigns and cycles are plain records with a due index each
 // ("campaign:due" by next launch, "cycle:due" by next duty); review items are versioned
 // records listed per cycle in the order added, per reviewer while open, and per cycle while
 // their revocation waits for confirmation.
 
-func campaignVersion(c *governance.Campaign) *int64 { return &c.Version }
-func cycleVersion(c *governance.Cycle) *int64       { return &c.Version }
-func itemVersion(it *governance.ReviewItem) *int64  { return &it.Version }
+func campaignVersion(c *reviews.Campaign) *int64 { return &c.Version }
+func cycleVersion(c *reviews.Cycle) *int64       { return &c.Version }
+func itemVersion(it *reviews.Item) *int64        { return &it.Version }
 
 // ARGV: P index id at. Moves id in a due index ("0": out of it).
 var scheduleScript = redis.NewScript(recordLua + `
@@ -39,7 +45,7 @@ func (s *Store) schedule(ctx context.Context, index, id string, at time.Time) er
 	return nil
 }
 
-func (s *Store) CreateCampaign(ctx context.Context, c governance.Campaign, event governance.Event) (governance.Campaign, error) {
+func (s *Store) CreateCampaign(ctx context.Context, c reviews.Campaign, event governance.Event) (reviews.Campaign, error) {
 	c.Version = 1
 	if err := createPlain(ctx, s, "campaign", "campaigns", c.ID, c, event, c.Created.UnixMicro()); err != nil {
 		return c, err
@@ -47,16 +53,16 @@ func (s *Store) CreateCampaign(ctx context.Context, c governance.Campaign, event
 	return c, s.schedule(ctx, "campaign:due", c.ID, c.NextLaunch)
 }
 
-func (s *Store) GetCampaign(ctx context.Context, id string) (governance.Campaign, error) {
+func (s *Store) GetCampaign(ctx context.Context, id string) (reviews.Campaign, error) {
 	if !validID(id) {
-		return governance.Campaign{}, governance.ErrNotFound
+		return reviews.Campaign{}, governance.ErrNotFound
 	}
 	return getRecord(ctx, s, "campaign:"+id, campaignVersion)
 }
 
 // UpdateCampaign writes the record, then its schedule: a crash between the two leaves the old
 // schedule, which the launch duty corrects (it reads the record and checks its next launch).
-func (s *Store) UpdateCampaign(ctx context.Context, prev, next governance.Campaign, event governance.Event) (governance.Campaign, error) {
+func (s *Store) UpdateCampaign(ctx context.Context, prev, next reviews.Campaign, event governance.Event) (reviews.Campaign, error) {
 	if prev.ID != next.ID {
 		return next, errors.New("redisstore: update campaign: ids differ")
 	}
@@ -67,7 +73,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, prev, next governance.Campai
 	return next, s.schedule(ctx, "campaign:due", next.ID, next.NextLaunch)
 }
 
-func (s *Store) Campaigns(ctx context.Context) ([]governance.Campaign, error) {
+func (s *Store) Campaigns(ctx context.Context) ([]reviews.Campaign, error) {
 	return listRecords(ctx, s, "campaigns", "campaign:", 0, -1, campaignVersion)
 }
 
@@ -75,7 +81,7 @@ func (s *Store) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]s
 	return s.due(ctx, "campaign:due", now, limit)
 }
 
-func (s *Store) CreateCycle(ctx context.Context, c governance.Cycle, event governance.Event) (governance.Cycle, bool, error) {
+func (s *Store) CreateCycle(ctx context.Context, c reviews.Cycle, event governance.Event) (reviews.Cycle, bool, error) {
 	c.Version = 1
 	err := createPlain(ctx, s, "cycle", "cycles", c.ID, c, event, c.Launched.UnixMicro())
 	if errors.Is(err, governance.ErrConflict) {
@@ -88,14 +94,14 @@ func (s *Store) CreateCycle(ctx context.Context, c governance.Cycle, event gover
 	return c, true, s.schedule(ctx, "cycle:due", c.ID, time.UnixMicro(1))
 }
 
-func (s *Store) GetCycle(ctx context.Context, id string) (governance.Cycle, error) {
+func (s *Store) GetCycle(ctx context.Context, id string) (reviews.Cycle, error) {
 	if !validID(id) {
-		return governance.Cycle{}, governance.ErrNotFound
+		return reviews.Cycle{}, governance.ErrNotFound
 	}
 	return getRecord(ctx, s, "cycle:"+id, cycleVersion)
 }
 
-func (s *Store) UpdateCycle(ctx context.Context, prev, next governance.Cycle, due time.Time, event governance.Event) (governance.Cycle, error) {
+func (s *Store) UpdateCycle(ctx context.Context, prev, next reviews.Cycle, due time.Time, event governance.Event) (reviews.Cycle, error) {
 	if prev.ID != next.ID {
 		return next, errors.New("redisstore: update cycle: ids differ")
 	}
@@ -110,7 +116,7 @@ func (s *Store) RescheduleCycle(ctx context.Context, id string, due time.Time) e
 	return s.schedule(ctx, "cycle:due", id, due)
 }
 
-func (s *Store) Cycles(ctx context.Context) ([]governance.Cycle, error) {
+func (s *Store) Cycles(ctx context.Context) ([]reviews.Cycle, error) {
 	return listRecords(ctx, s, "cycles", "cycle:", 0, -1, cycleVersion)
 }
 
@@ -142,7 +148,7 @@ if added > 0 then redis.call("HINCRBY", P .. "cycles:open", cycle, added) end
 return added
 `)
 
-func (s *Store) AddReviewItems(ctx context.Context, items []governance.ReviewItem) (int, error) {
+func (s *Store) AddReviewItems(ctx context.Context, items []reviews.Item) (int, error) {
 	if len(items) == 0 {
 		return 0, nil
 	}
@@ -166,9 +172,9 @@ func (s *Store) AddReviewItems(ctx context.Context, items []governance.ReviewIte
 	return n, nil
 }
 
-func (s *Store) GetReviewItem(ctx context.Context, id string) (governance.ReviewItem, error) {
+func (s *Store) GetReviewItem(ctx context.Context, id string) (reviews.Item, error) {
 	if !validID(id) {
-		return governance.ReviewItem{}, governance.ErrNotFound
+		return reviews.Item{}, governance.ErrNotFound
 	}
 	return getRecord(ctx, s, "review:"+id, itemVersion)
 }
@@ -196,7 +202,7 @@ func flag(b bool) string {
 	return "0"
 }
 
-func (s *Store) UpdateReviewItem(ctx context.Context, prev, next governance.ReviewItem, event governance.Event) (governance.ReviewItem, error) {
+func (s *Store) UpdateReviewItem(ctx context.Context, prev, next reviews.Item, event governance.Event) (reviews.Item, error) {
 	if prev.ID != next.ID || (next.Reviewer != "" && !validID(next.Reviewer)) {
 		return next, fmt.Errorf("%w: review item %q", governance.ErrInvalidRequest, next.ID)
 	}
@@ -206,29 +212,29 @@ func (s *Store) UpdateReviewItem(ctx context.Context, prev, next governance.Revi
 		return next, err
 	}
 	res, err := updateItemScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
-		prev.Reviewer, next.Reviewer, flag(next.Open()), flag(next.Remediation == governance.RemediationPending),
-		flag(next.Verdict == governance.VerdictCertified), next.Cycle, next.Grant, flag(prev.Open())).Slice()
+		prev.Reviewer, next.Reviewer, flag(next.Open()), flag(next.Remediation == reviews.RemediationPending),
+		flag(next.Verdict == reviews.VerdictCertified), next.Cycle, next.Grant, flag(prev.Open())).Slice()
 	if err != nil {
 		return next, fmt.Errorf("redisstore: update review item %s: %w", next.ID, err)
 	}
 	return next, scriptError(res)
 }
 
-func (s *Store) CycleItems(ctx context.Context, cycle string, offset, count int) ([]governance.ReviewItem, error) {
+func (s *Store) CycleItems(ctx context.Context, cycle string, offset, count int) ([]reviews.Item, error) {
 	if !validID(cycle) {
 		return nil, nil
 	}
 	return listRecords(ctx, s, "cycle:"+cycle+":items", "review:", int64(offset), int64(offset+count-1), itemVersion)
 }
 
-func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]governance.ReviewItem, error) {
+func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]reviews.Item, error) {
 	if !validID(reviewer) {
 		return nil, nil
 	}
 	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
 }
 
-func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]governance.ReviewItem, int, error) {
+func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]reviews.Item, int, error) {
 	if !validID(cycle) {
 		return nil, 0, nil
 	}
@@ -249,7 +255,7 @@ func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]gov
 	return slices.Collect(maps.Values(found)), int(total.Val()), nil
 }
 
-func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]governance.ReviewItem, error) {
+func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]reviews.Item, error) {
 	if !validID(grant) {
 		return nil, nil
 	}
@@ -288,9 +294,9 @@ func noticeKey(cycle, notice, to string) (string, bool) {
 	return "notice:" + cycle + ":" + notice + ":" + to, validID(cycle) && validID(notice) && validID(to)
 }
 
-func noticeVersion(d *governance.NoticeDelivery) *int64 { return &d.Version }
+func noticeVersion(d *reviews.NoticeDelivery) *int64 { return &d.Version }
 
-func (s *Store) NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]governance.NoticeDelivery, error) {
+func (s *Store) NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]reviews.NoticeDelivery, error) {
 	keys := make(map[string]string, len(to))
 	for _, who := range to {
 		if key, ok := noticeKey(cycle, notice, who); ok {
@@ -302,7 +308,7 @@ func (s *Store) NoticeDeliveries(ctx context.Context, cycle, notice string, to [
 
 // notices reads notice records by key in one round trip, by the caller's names for them;
 // those not found are left out.
-func (s *Store) notices(ctx context.Context, keys map[string]string) (map[string]governance.NoticeDelivery, error) {
+func (s *Store) notices(ctx context.Context, keys map[string]string) (map[string]reviews.NoticeDelivery, error) {
 	cmds := make(map[string]*redis.SliceCmd, len(keys))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for name, key := range keys {
@@ -312,7 +318,7 @@ func (s *Store) notices(ctx context.Context, keys map[string]string) (map[string
 	}); err != nil {
 		return nil, fmt.Errorf("redisstore: read notices: %w", err)
 	}
-	out := make(map[string]governance.NoticeDelivery, len(keys))
+	out := make(map[string]reviews.NoticeDelivery, len(keys))
 	for name, cmd := range cmds {
 		d, err := decodeRecord(keys[name], cmd.Val(), noticeVersion)
 		if errors.Is(err, governance.ErrNotFound) {
@@ -328,7 +334,7 @@ func (s *Store) notices(ctx context.Context, keys map[string]string) (map[string
 
 // SaveNoticeDelivery creates the record for a first attempt (prev.Version 0) and replaces it by
 // compare-and-swap after; a record another replica created first is a version mismatch.
-func (s *Store) SaveNoticeDelivery(ctx context.Context, prev, next governance.NoticeDelivery, event governance.Event) (governance.NoticeDelivery, error) {
+func (s *Store) SaveNoticeDelivery(ctx context.Context, prev, next reviews.NoticeDelivery, event governance.Event) (reviews.NoticeDelivery, error) {
 	key, ok := noticeKey(next.Cycle, next.Notice, next.To)
 	if !ok || prev.Cycle != next.Cycle || prev.Notice != next.Notice || prev.To != next.To {
 		return next, fmt.Errorf("%w: notice %q", governance.ErrInvalidRequest, next.ID)
@@ -359,7 +365,7 @@ func (s *Store) SaveNoticeDelivery(ctx context.Context, prev, next governance.No
 	return next, err
 }
 
-func (s *Store) CycleNotices(ctx context.Context, cycle string) ([]governance.NoticeDelivery, error) {
+func (s *Store) CycleNotices(ctx context.Context, cycle string) ([]reviews.NoticeDelivery, error) {
 	if !validID(cycle) {
 		return nil, nil
 	}
@@ -375,7 +381,7 @@ func (s *Store) CycleNotices(ctx context.Context, cycle string) ([]governance.No
 	if err != nil {
 		return nil, err
 	}
-	out := make([]governance.NoticeDelivery, 0, len(members))
+	out := make([]reviews.NoticeDelivery, 0, len(members))
 	for _, m := range members {
 		if d, ok := found[m]; ok {
 			out = append(out, d)

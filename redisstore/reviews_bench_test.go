@@ -16,11 +16,12 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // reviewWorld is n active grants spread over n/100 people (100 entitlements each, all managed
 // by mgr) and a campaign owned by sec over all of them, written straight to the store.
-func reviewWorld(b *testing.B, n int) (*world, *governance.Reviews) {
+func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
 	w := worldOn(b, func(now func() time.Time) *redisstore.Store {
 		return redisstore.New(srv.Client(b), redistest.Namespace(), now)
 	})
@@ -56,12 +57,12 @@ func reviewWorld(b *testing.B, n int) (*world, *governance.Reviews) {
 		})
 	}
 	wg.Wait()
-	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
-	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "all", Name: "Everything", Owner: "sec",
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "all", Name: "Everything", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
 		b.Fatal(err)
 	}
-	return w, reviews
+	return w, rev
 }
 
 type queued struct{}
@@ -114,20 +115,20 @@ func peakRSS(f func()) int64 {
 // at a time. The target: 1,000,000 grants (-benchtime 1000000x) in under 60 s, with the
 // gateway's resident memory under 200 MB.
 func BenchmarkReviewLaunch(b *testing.B) {
-	w, reviews := reviewWorld(b, b.N)
-	var cycle governance.Cycle
+	w, rev := reviewWorld(b, b.N)
+	var cycle reviews.Cycle
 	cpu := redistest.CPUSeconds(w.rdb)
 	b.ResetTimer()
 	start := time.Now()
 	peak := peakRSS(func() {
 		var err error
-		if cycle, err = reviews.Launch(context.Background(), "all", "sec", w.now); err != nil {
+		if cycle, err = rev.Launch(context.Background(), "all", "sec", w.now); err != nil {
 			b.Fatal(err)
 		}
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if cycle.Items != b.N || cycle.State != governance.CycleRunning {
+	if cycle.Items != b.N || cycle.State != reviews.CycleRunning {
 		b.Fatalf("launched %d items of %d: %s", cycle.Items, b.N, cycle.State)
 	}
 	b.ReportMetric(elapsed.Seconds(), "launch-s")
@@ -139,19 +140,19 @@ func BenchmarkReviewLaunch(b *testing.B) {
 // revocation enqueued for provisioning. The target: 100,000 (-benchtime 100000x) in
 // under 30 s.
 func BenchmarkReviewClose(b *testing.B) {
-	w, reviews := reviewWorld(b, b.N)
+	w, rev := reviewWorld(b, b.N)
 	ctx := context.Background()
-	cycle, err := reviews.Launch(ctx, "all", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "all", "sec", w.now)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cpu := redistest.CPUSeconds(w.rdb)
 	b.ResetTimer()
 	start := time.Now()
-	closed, err := reviews.Close(ctx, cycle.ID, "sec")
+	closed, err := rev.Close(ctx, cycle.ID, "sec")
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if err != nil || closed.State != governance.CycleClosed || closed.Remediating != b.N {
+	if err != nil || closed.State != reviews.CycleClosed || closed.Remediating != b.N {
 		b.Fatalf("closed: %s with %d remediating of %d (%v)", closed.State, closed.Remediating, b.N, err)
 	}
 	if g, _ := w.store.GetGrant(ctx, "grant-0"); g.Status != governance.GrantRevoking {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // notes records what a notifier was asked to deliver.
@@ -23,7 +24,7 @@ type notes struct {
 func (n *notes) Notify(_ context.Context, kind string, payload any) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.sent = append(n.sent, kind+" "+payload.(governance.ReviewNotice).To)
+	n.sent = append(n.sent, kind+" "+payload.(reviews.Notice).To)
 	return nil
 }
 
@@ -49,7 +50,7 @@ type refusing struct {
 func (n *refusing) Notify(_ context.Context, kind string, payload any) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	to := payload.(governance.ReviewNotice).To
+	to := payload.(reviews.Notice).To
 	n.tried[kind+" "+to] = append(n.tried[kind+" "+to], n.now().Sub(n.start))
 	if n.refuse[to] {
 		return errors.New("no email address to send it to")
@@ -100,37 +101,37 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 
 	clock := func() time.Time { return w.now }
 	sent := &notes{}
-	replica := func() *governance.Reviews {
-		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
+	replica := func() *reviews.Service {
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
 	}
-	reviews, other := replica(), replica()
+	rev, other := replica(), replica()
 	// Reviewers: the manager; dave's items go to erin instead (named), so that erin can leave.
-	campaign := governance.Campaign{ID: "q4", Name: "Q4 database access", Owner: "sec",
-		Scope:     governance.CampaignScope{Applications: []string{"db"}},
+	campaign := reviews.Campaign{ID: "q4", Name: "Q4 database access", Owner: "sec",
+		Scope:     reviews.CampaignScope{Applications: []string{"db"}},
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}},
 		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}},
 		Duration:  governance.Duration(2 * time.Hour), Reminders: []governance.Duration{governance.Duration(time.Hour)},
 		Escalation: governance.Duration(30 * time.Minute)}
-	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "bad", Name: "x", Owner: "sec"}, 0); !errors.Is(err, governance.ErrInvalidCampaign) {
+	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "bad", Name: "x", Owner: "sec"}, 0); !errors.Is(err, reviews.ErrInvalidCampaign) {
 		t.Fatalf("a campaign without reviewers: %v", err)
 	}
-	saved, err := reviews.SaveCampaign(ctx, "user:sec", campaign, 0)
-	if err != nil || saved.Unanswered != governance.UnansweredRevoke || saved.NextLaunch.IsZero() {
+	saved, err := rev.SaveCampaign(ctx, "user:sec", campaign, 0)
+	if err != nil || saved.Unanswered != reviews.UnansweredRevoke || saved.NextLaunch.IsZero() {
 		t.Fatalf("saved: %+v %v", saved, err)
 	}
-	if _, err := reviews.Launch(ctx, "q4", "ada", w.now); !errors.Is(err, governance.ErrNotCampaignOwner) {
+	if _, err := rev.Launch(ctx, "q4", "ada", w.now); !errors.Is(err, reviews.ErrNotCampaignOwner) {
 		t.Fatalf("launched by someone not the owner: %v", err)
 	}
-	cycle, err := reviews.Launch(ctx, "q4", "sec", w.now)
-	if err != nil || cycle.State != governance.CycleRunning || cycle.Items != 5 {
+	cycle, err := rev.Launch(ctx, "q4", "sec", w.now)
+	if err != nil || cycle.State != reviews.CycleRunning || cycle.Items != 5 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	if again, err := other.Launch(ctx, "q4", "sec", w.now); !errors.Is(err, governance.ErrCycleOpen) || again.ID != cycle.ID {
+	if again, err := other.Launch(ctx, "q4", "sec", w.now); !errors.Is(err, reviews.ErrCycleOpen) || again.ID != cycle.ID {
 		t.Fatalf("a second launch beside the open cycle: %+v %v", again, err)
 	}
-	item := func(g governance.Grant) governance.ReviewItem {
+	item := func(g governance.Grant) reviews.Item {
 		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, g.ID))
+		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, g.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,27 +141,27 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("ada's admin item: %+v", it)
 	}
 	// erin takes dave's item, as its reviewer may hand it on.
-	if _, err := reviews.Reassign(ctx, item(daveRead).ID, "mgr", "dave", "his own?"); !errors.Is(err, governance.ErrOwnAccess) {
+	if _, err := rev.Reassign(ctx, item(daveRead).ID, "mgr", "dave", "his own?"); !errors.Is(err, reviews.ErrOwnAccess) {
 		t.Fatalf("reassigned to the beneficiary: %v", err)
 	}
-	if _, err := reviews.Reassign(ctx, item(daveRead).ID, "mgr", "erin", "erin knows"); err != nil {
+	if _, err := rev.Reassign(ctx, item(daveRead).ID, "mgr", "erin", "erin knows"); err != nil {
 		t.Fatal(err)
 	}
 
 	// Refusals: one's own access, an item that is not yours.
-	if _, err := reviews.Decide(ctx, item(bobAdmin).ID, "bob", true, "mine"); !errors.Is(err, governance.ErrOwnAccess) {
+	if _, err := rev.Decide(ctx, item(bobAdmin).ID, "bob", true, "mine"); !errors.Is(err, reviews.ErrOwnAccess) {
 		t.Fatalf("bob reviewed his own access: %v", err)
 	}
-	if _, err := reviews.Decide(ctx, item(bobAdmin).ID, "ada", false, "not mine"); !errors.Is(err, governance.ErrNotReviewer) {
+	if _, err := rev.Decide(ctx, item(bobAdmin).ID, "ada", false, "not mine"); !errors.Is(err, reviews.ErrNotReviewer) {
 		t.Fatalf("ada decided bob's item: %v", err)
 	}
-	if _, err := reviews.Decide(ctx, item(adaRead).ID, "mgr", true, "needed"); err != nil {
+	if _, err := rev.Decide(ctx, item(adaRead).ID, "mgr", true, "needed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reviews.Decide(ctx, item(adaAdmin).ID, "mgr", false, "not any more"); err != nil {
+	if _, err := rev.Decide(ctx, item(adaAdmin).ID, "mgr", false, "not any more"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reviews.Decide(ctx, item(adaAdmin).ID, "mgr", true, "changed my mind"); !errors.Is(err, governance.ErrItemDecided) {
+	if _, err := rev.Decide(ctx, item(adaAdmin).ID, "mgr", true, "changed my mind"); !errors.Is(err, reviews.ErrItemDecided) {
 		t.Fatalf("decided twice: %v", err)
 	}
 
@@ -168,16 +169,16 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if _, err := w.access.Grants.Revoke(ctx, bobAdmin.ID, "user:sec", "moved teams"); err != nil {
 		t.Fatal(err)
 	}
-	open, err := reviews.OpenItems(ctx, "mgr")
+	open, err := rev.OpenItems(ctx, "mgr")
 	if err != nil || len(open) != 1 || open[0].Grant != carolRead.ID {
 		t.Fatalf("mgr's open items: %+v %v", open, err)
 	}
-	if it := item(bobAdmin); it.Verdict != governance.VerdictMoot {
+	if it := item(bobAdmin); it.Verdict != reviews.VerdictMoot {
 		t.Fatalf("bob's item: %s", it.Verdict)
 	}
 	// erin leaves: dave's item goes to the fallback reviewer.
 	w.deactivate("erin")
-	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: reviews, Now: clock}
+	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: rev, Now: clock}
 	if _, err := leavers.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -191,20 +192,20 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	// The reminder an hour before the deadline, to each reviewer with open items; then the
 	// escalation to the owner.
 	w.now = w.now.Add(61 * time.Minute)
-	if _, err := reviews.Sweep(ctx, 10); err != nil {
+	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	if got := sent.take(); !slices.Equal(got, []string{"review.reminder fallback", "review.reminder mgr"}) {
 		t.Fatalf("reminders: %q", got)
 	}
 	w.now = w.now.Add(30 * time.Minute)
-	if _, err := reviews.Sweep(ctx, 10); err != nil {
+	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	if got := sent.take(); !slices.Equal(got, []string{"review.escalation sec"}) {
 		t.Fatalf("escalation: %q", got)
 	}
-	if _, err := reviews.Decide(ctx, item(daveRead).ID, "fallback", true, "fine"); err != nil {
+	if _, err := rev.Decide(ctx, item(daveRead).ID, "fallback", true, "fine"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -212,7 +213,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	// was never decided: revoked.
 	w.now = w.now.Add(30 * time.Minute)
 	var wg sync.WaitGroup
-	for _, r := range []*governance.Reviews{reviews, other} {
+	for _, r := range []*reviews.Service{rev, other} {
 		wg.Go(func() {
 			if _, err := r.Sweep(ctx, 10); err != nil {
 				t.Error(err)
@@ -221,32 +222,32 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	}
 	wg.Go(func() {
 		_, err := replica().Close(ctx, cycle.ID, "sec")
-		if err != nil && !errors.Is(err, governance.ErrVersionMismatch) && !errors.Is(err, governance.ErrCycleClosed) {
+		if err != nil && !errors.Is(err, governance.ErrVersionMismatch) && !errors.Is(err, reviews.ErrCycleClosed) {
 			t.Error(err)
 		}
 	})
 	wg.Wait()
 	for range 3 { // whatever the race left closing, as later sweeps would
-		if _, err := reviews.Sweep(ctx, 10); err != nil {
+		if _, err := rev.Sweep(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
 	closed, err := w.store.GetCycle(ctx, cycle.ID)
-	if err != nil || closed.State != governance.CycleClosed || (closed.ClosedBy != "deadline" && closed.ClosedBy != "sec") {
+	if err != nil || closed.State != reviews.CycleClosed || (closed.ClosedBy != "deadline" && closed.ClosedBy != "sec") {
 		t.Fatalf("after the deadline: %+v %v", closed, err)
 	}
-	if _, err := reviews.Decide(ctx, item(carolRead).ID, "mgr", true, "late"); !errors.Is(err, governance.ErrItemDecided) && !errors.Is(err, governance.ErrCycleClosed) {
+	if _, err := rev.Decide(ctx, item(carolRead).ID, "mgr", true, "late"); !errors.Is(err, reviews.ErrItemDecided) && !errors.Is(err, reviews.ErrCycleClosed) {
 		t.Fatalf("a decision after the close: %v", err)
 	}
 	want := map[string]struct {
-		verdict governance.Verdict
+		verdict reviews.Verdict
 		grant   governance.GrantStatus
 	}{
-		adaRead.ID:   {governance.VerdictCertified, governance.GrantActive},
-		adaAdmin.ID:  {governance.VerdictRevoked, governance.GrantRevoking}, // queued for provisioning
-		bobAdmin.ID:  {governance.VerdictMoot, governance.GrantRevoked},
-		carolRead.ID: {governance.VerdictUnanswered, governance.GrantRevoking},
-		daveRead.ID:  {governance.VerdictCertified, governance.GrantActive},
+		adaRead.ID:   {reviews.VerdictCertified, governance.GrantActive},
+		adaAdmin.ID:  {reviews.VerdictRevoked, governance.GrantRevoking}, // queued for provisioning
+		bobAdmin.ID:  {reviews.VerdictMoot, governance.GrantRevoked},
+		carolRead.ID: {reviews.VerdictUnanswered, governance.GrantRevoking},
+		daveRead.ID:  {reviews.VerdictCertified, governance.GrantActive},
 	}
 	for id, w2 := range want {
 		it := item(governance.Grant{ID: id})
@@ -254,8 +255,8 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		if it.Verdict != w2.verdict || g.Status != w2.grant {
 			t.Fatalf("%s: %s and %s, want %s and %s", id, it.Verdict, g.Status, w2.verdict, w2.grant)
 		}
-		if w2.verdict == governance.VerdictRevoked || w2.verdict == governance.VerdictUnanswered {
-			if !strings.HasPrefix(g.Reason, "review: cycle "+cycle.ID) || it.Remediation != governance.RemediationPending {
+		if w2.verdict == reviews.VerdictRevoked || w2.verdict == reviews.VerdictUnanswered {
+			if !strings.HasPrefix(g.Reason, "review: cycle "+cycle.ID) || it.Remediation != reviews.RemediationPending {
 				t.Fatalf("%s: revoked for %q, remediation %q", id, g.Reason, it.Remediation)
 			}
 		}
@@ -284,10 +285,10 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	}
 	// Not confirmed downstream yet: the cycle waits.
 	w.now = w.now.Add(10 * time.Second)
-	if _, err := reviews.Sweep(ctx, 10); err != nil {
+	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
-	if it := item(carolRead); it.Remediation != governance.RemediationPending {
+	if it := item(carolRead); it.Remediation != reviews.RemediationPending {
 		t.Fatalf("confirmed before the target system did: %+v", it)
 	}
 	// The grant sweep finishes the revocations (record-only provisioning stands in for the
@@ -309,7 +310,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		}
 	}
 	for _, g := range []governance.Grant{adaAdmin, carolRead} {
-		if it := item(g); it.Remediation != governance.RemediationConfirmed || it.Confirmed.IsZero() {
+		if it := item(g); it.Remediation != reviews.RemediationConfirmed || it.Confirmed.IsZero() {
 			t.Fatalf("%s: remediation %q at %s", g.ID, it.Remediation, it.Confirmed)
 		}
 	}
@@ -317,11 +318,11 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("still remediating: %d", closed.Remediating)
 	}
 	// The evidence: every outcome counted, and the sealed trail position it covers.
-	report, err := reviews.Report(ctx, cycle.ID)
+	report, err := rev.Report(ctx, cycle.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want2 := governance.ReviewSummary{Items: 5, Certified: 2, Revoked: 1, NoResponse: 1, Moot: 1, Confirmed: 2}
+	want2 := reviews.Summary{Items: 5, Certified: 2, Revoked: 1, NoResponse: 1, Moot: 1, Confirmed: 2}
 	if report.Summary != want2 {
 		t.Fatalf("summary: %+v, want %+v", report.Summary, want2)
 	}
@@ -344,10 +345,10 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 	w.put(governance.KindEntitlement, "db-read", w.entitlement("db-read", governance.RiskLow, managerPolicy.ID))
 	kept, gone := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
 	clock := func() time.Time { return w.now }
-	replica := func() *governance.Reviews {
-		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: clock}
+	replica := func() *reviews.Service {
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: clock}
 	}
-	saved, err := replica().SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "monthly", Name: "Monthly", Owner: "sec",
+	saved, err := replica().SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "monthly", Name: "Monthly", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Schedule: "0 9 1 * *"}, 0)
 	if err != nil || !saved.NextLaunch.Equal(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("saved: %s %v", saved.NextLaunch, err)
@@ -359,8 +360,8 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 	if _, err := w.access.Grants.Revoke(ctx, gone.ID, "user:sec", "left the project"); err != nil {
 		t.Fatal(err)
 	}
-	if added, err := w.store.AddReviewItems(ctx, []governance.ReviewItem{{ID: governance.ReviewItemID("x", gone.ID), Cycle: "x",
-		Grant: gone.ID, Reviewer: "mgr", Verdict: governance.VerdictPending}}); err != nil || added != 0 {
+	if added, err := w.store.AddReviewItems(ctx, []reviews.Item{{ID: reviews.ItemID("x", gone.ID), Cycle: "x",
+		Grant: gone.ID, Reviewer: "mgr", Verdict: reviews.VerdictPending}}); err != nil || added != 0 {
 		t.Fatalf("an item for a revoked grant: %d %v", added, err)
 	}
 
@@ -389,7 +390,7 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 	if c := cycles[0]; c.ID != "monthly-20261201T090000Z" || c.LaunchedBy != "schedule" || c.Items != 1 {
 		t.Fatalf("the scheduled cycle: %+v", c)
 	}
-	if _, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycles[0].ID, kept.ID)); err != nil {
+	if _, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycles[0].ID, kept.ID)); err != nil {
 		t.Fatalf("ada's item: %v", err)
 	}
 	next, err := w.store.GetCampaign(ctx, "monthly")
@@ -432,19 +433,19 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) 
 	}
 	botKey := governance.GrantID(r.ID)
 
-	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
-	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
 		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "owners", "sec", w.now)
 	if err != nil || cycle.Items != 2 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	item := func(grant string) governance.ReviewItem {
+	item := func(grant string) reviews.Item {
 		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, grant))
+		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, grant))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +457,7 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) 
 	if it := item(botKey); it.Reviewer != "fallback" {
 		t.Fatalf("the service account's item goes to %q, want the fallback, not its owner", it.Reviewer)
 	}
-	if _, err := reviews.Reassign(ctx, item(botKey).ID, "sec", "sam", "sam knows it"); !errors.Is(err, governance.ErrOwnAccess) {
+	if _, err := rev.Reassign(ctx, item(botKey).ID, "sec", "sam", "sam knows it"); !errors.Is(err, reviews.ErrOwnAccess) {
 		t.Fatalf("reassigned to the account's owner: %v", err)
 	}
 	// The account changes hands during the cycle: its new owner, the item's reviewer, may not
@@ -466,14 +467,14 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) 
 	}
 	before := item(botKey)
 	for _, certify := range []bool{true, false} {
-		if _, err := reviews.Decide(ctx, before.ID, "fallback", certify, "mine now"); !errors.Is(err, governance.ErrOwnAccess) {
+		if _, err := rev.Decide(ctx, before.ID, "fallback", certify, "mine now"); !errors.Is(err, reviews.ErrOwnAccess) {
 			t.Fatalf("the account's owner decided %v on it: %v", certify, err)
 		}
 	}
 	if after := item(botKey); after.Version != before.Version || !after.Open() {
 		t.Fatalf("a refused decision changed the item: %+v", after)
 	}
-	if _, err := reviews.Decide(ctx, item(adaRead.ID).ID, "sam", true, "needed"); err != nil {
+	if _, err := rev.Decide(ctx, item(adaRead.ID).ID, "sam", true, "needed"); err != nil {
 		t.Fatalf("sam on access he does not own: %v", err)
 	}
 }
@@ -499,20 +500,20 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 		t.Fatal(err)
 	}
 
-	reviews := &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
-	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
+	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
 		Reviewers:   []governance.ApproverRule{{Kind: governance.ApproverManager}},
 		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
 		Fallback:    []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := reviews.Launch(ctx, "two", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "two", "sec", w.now)
 	if err != nil || cycle.Items != 3 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	item := func(g governance.Grant) governance.ReviewItem {
+	item := func(g governance.Grant) reviews.Item {
 		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, governance.ReviewItemID(cycle.ID, g.ID))
+		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, g.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,32 +530,32 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 
 	// ada's first level goes to own1, the second level's reviewer; own1 certifies it, and the
 	// second level passes to own2, the next owner, not back to own1.
-	if _, err := reviews.Reassign(ctx, item(adaRead).ID, "mgr", "own1", "own1 knows"); err != nil {
+	if _, err := rev.Reassign(ctx, item(adaRead).ID, "mgr", "own1", "own1 knows"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "first level"); err != nil {
+	if _, err := rev.Decide(ctx, item(adaRead).ID, "own1", true, "first level"); err != nil {
 		t.Fatal(err)
 	}
 	if it := item(adaRead); it.Level != 2 || it.Reviewer != "own2" || !it.Open() {
 		t.Fatalf("ada's item after own1 certified its first level: level %d, reviewer %q, %s", it.Level, it.Reviewer, it.Verdict)
 	}
-	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own1", true, "second level too"); err == nil {
+	if _, err := rev.Decide(ctx, item(adaRead).ID, "own1", true, "second level too"); err == nil {
 		t.Fatal("own1 decided both levels of ada's item")
 	}
-	if _, err := reviews.Decide(ctx, item(adaRead).ID, "own2", true, "second level"); err != nil {
+	if _, err := rev.Decide(ctx, item(adaRead).ID, "own2", true, "second level"); err != nil {
 		t.Fatal(err)
 	}
-	if it := item(adaRead); it.Verdict != governance.VerdictCertified || it.DecidedBy != "own2" || it.Steps[len(it.Steps)-1].By != "own1" {
+	if it := item(adaRead); it.Verdict != reviews.VerdictCertified || it.DecidedBy != "own2" || it.Steps[len(it.Steps)-1].By != "own1" {
 		t.Fatalf("ada's item: %+v", it)
 	}
 
 	// bob's first level certified by mgr: the second level may not be reassigned to mgr.
-	if _, err := reviews.Decide(ctx, item(bobRead).ID, "mgr", true, "first level"); err != nil {
+	if _, err := rev.Decide(ctx, item(bobRead).ID, "mgr", true, "first level"); err != nil {
 		t.Fatal(err)
 	}
 	before := item(bobRead)
 	for _, by := range []string{"own1", "sec"} { // the reviewer, and the campaign owner
-		if _, err := reviews.Reassign(ctx, before.ID, by, "mgr", "mgr knows"); !errors.Is(err, governance.ErrOtherLevel) {
+		if _, err := rev.Reassign(ctx, before.ID, by, "mgr", "mgr knows"); !errors.Is(err, reviews.ErrOtherLevel) {
 			t.Fatalf("%s handed bob's second level to its first level's certifier: %v", by, err)
 		}
 	}
@@ -564,18 +565,18 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 
 	// carol's first level certified by the fallback; own1 leaves before the second level: the
 	// hand-over passes over the fallback, who certified the first, to the campaign owner.
-	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "first level"); err != nil {
+	if _, err := rev.Decide(ctx, item(carolRead).ID, "fallback", true, "first level"); err != nil {
 		t.Fatal(err)
 	}
 	w.deactivate("own1")
-	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: reviews, Now: func() time.Time { return w.now }}
+	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: rev, Now: func() time.Time { return w.now }}
 	if _, err := leavers.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	if it := item(carolRead); it.Level != 2 || it.Reviewer != "sec" {
 		t.Fatalf("carol's second level after own1 left: level %d, reviewer %q", it.Level, it.Reviewer)
 	}
-	if _, err := reviews.Decide(ctx, item(carolRead).ID, "fallback", true, "second level too"); err == nil {
+	if _, err := rev.Decide(ctx, item(carolRead).ID, "fallback", true, "second level too"); err == nil {
 		t.Fatal("the fallback decided both levels of carol's item")
 	}
 	if it := item(carolRead); !it.Open() {
@@ -600,16 +601,16 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	start := w.now
 	clock := func() time.Time { return w.now }
 	notifier := &refusing{now: clock, refuse: map[string]bool{"bea": true}, tried: map[string][]time.Duration{}, start: start}
-	replica := func() *governance.Reviews {
-		return &governance.Reviews{Store: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
+	replica := func() *reviews.Service {
+		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
 	}
-	reviews := replica()
-	if _, err := reviews.SaveCampaign(ctx, "user:sec", governance.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
+	rev := replica()
+	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}}, Duration: governance.Duration(2 * time.Hour),
 		Reminders: []governance.Duration{governance.Duration(90 * time.Minute)}, Escalation: governance.Duration(10 * time.Minute)}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := reviews.Launch(ctx, "owners", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "owners", "sec", w.now)
 	if err != nil || cycle.Items != 3 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
@@ -617,7 +618,7 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	// Two replicas sweep every minute from the reminder's time to just before the escalation's.
 	for w.now = start.Add(30 * time.Minute); w.now.Before(start.Add(110 * time.Minute)); w.now = w.now.Add(time.Minute) {
 		var wg sync.WaitGroup
-		for _, r := range []*governance.Reviews{reviews, replica()} {
+		for _, r := range []*reviews.Service{rev, replica()} {
 			wg.Go(func() {
 				if _, err := r.Sweep(ctx, 10); err != nil {
 					t.Errorf("sweep at +%s: %v", w.now.Sub(start), err)
@@ -669,7 +670,7 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 
 	// The escalation goes to the owner once, bea's open item with the others.
 	for ; w.now.Before(start.Add(115 * time.Minute)); w.now = w.now.Add(time.Minute) {
-		if _, err := reviews.Sweep(ctx, 10); err != nil {
+		if _, err := rev.Sweep(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -65,6 +65,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"NobodyDecidesBothLevels":             testNobodyDecidesBothLevels,
 	"RemindersAreEachTheirOwn":            testRemindersAreEachTheirOwn,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
+	"OutOfBandGrantsThroughGrants":        testOutOfBandGrantsThroughGrants,
 }
 
 func run(t *testing.T, newStore storeFactory) {

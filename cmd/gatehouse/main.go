@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/notify"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 	"github.com/gatehouse-iam/gatehouse/scim"
 )
 
@@ -477,7 +478,7 @@ type services struct {
 	serviceAccounts *governance.ServiceAccounts
 	connector       func(name string) (connectors.Connector, bool)
 	drift           *provisioning.Reconciler
-	reviews         *governance.Reviews
+	reviews         *reviews.Service
 	checkpointKeys  governance.CheckpointKeys
 }
 
@@ -513,9 +514,10 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
-	reviews := &governance.Reviews{Store: store, Access: access, Trail: store, Notifier: reviewNotices, Now: now}
-	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: reviews, Every: cfg.ReconcileEvery}
-	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: reviews,
+	rev := &reviews.Service{CampaignStore: store, CycleStore: store, ItemStore: store, NoticeStore: store,
+		Access: access, Trail: store, Notifier: reviewNotices, Now: now}
+	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: rev, Every: cfg.ReconcileEvery}
+	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: rev,
 		People: people, Now: now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	type duty struct {
@@ -534,8 +536,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		}},
 		{"provisioning", "provisioning grants downstream", func(ctx context.Context) (int, error) { return worker.Sweep(ctx, 200) }},
 		{"drift", "reconciling applications", func(ctx context.Context) (int, error) { return drift.Sweep(ctx, 10) }},
-		{"campaigns", "launching scheduled access reviews", func(ctx context.Context) (int, error) { return reviews.Schedule(ctx, 10) }},
-		{"reviews", "running access-review cycles", func(ctx context.Context) (int, error) { return reviews.Sweep(ctx, 10) }},
+		{"campaigns", "launching scheduled access reviews", func(ctx context.Context) (int, error) { return rev.Schedule(ctx, 10) }},
+		{"reviews", "running access-review cycles", func(ctx context.Context) (int, error) { return rev.Sweep(ctx, 10) }},
 	}
 	siem, err := webhook(cfg.Audit.SIEM, now)
 	if err != nil {
@@ -563,7 +565,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		go everySecond(ctx, log.Named(d.name), d.what, d.run)
 	}
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
-		reviews: reviews, checkpointKeys: keys}, nil
+		reviews: rev, checkpointKeys: keys}, nil
 }
 
 // checkpointKeys are the keys audit checkpoints are checked with: the public keys configured

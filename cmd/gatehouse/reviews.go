@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/notify"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // reviewNotifier delivers review reminders and escalations by email, to a chat webhook, or
@@ -73,24 +74,24 @@ func (m reviewMetrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, c := range cycles {
-		if c.State == governance.CycleClosed && c.Remediating == 0 {
+		if c.State == reviews.CycleClosed && c.Remediating == 0 {
 			continue // finished: its evidence is in the report, not the metrics
 		}
 		ch <- prometheus.MustNewConstMetric(reviewItemsDesc, prometheus.GaugeValue, float64(c.Items), c.ID, c.Campaign.ID, string(c.State), "all")
 		ch <- prometheus.MustNewConstMetric(reviewItemsDesc, prometheus.GaugeValue, float64(open[c.ID]), c.ID, c.Campaign.ID, string(c.State), "open")
 		ch <- prometheus.MustNewConstMetric(reviewRemediatingDesc, prometheus.GaugeValue, float64(c.Remediating), c.ID, c.Campaign.ID)
-		if c.State != governance.CycleRunning {
+		if c.State != reviews.CycleRunning {
 			continue // a closed cycle sends no more notices
 		}
 		notices, err := m.store.CycleNotices(ctx, c.ID)
 		if err != nil {
 			continue
 		}
-		undelivered := map[governance.NoticeState]int{}
+		undelivered := map[reviews.NoticeState]int{}
 		for _, n := range notices {
 			undelivered[n.State]++
 		}
-		for _, state := range []governance.NoticeState{governance.NoticeRetrying, governance.NoticeFailed} {
+		for _, state := range []reviews.NoticeState{reviews.NoticeRetrying, reviews.NoticeFailed} {
 			ch <- prometheus.MustNewConstMetric(reviewUndeliveredDesc, prometheus.GaugeValue, float64(undelivered[state]), c.ID, c.Campaign.ID, string(state))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // The metrics show a running cycle's notices that did not reach their recipient: retrying,
@@ -28,16 +29,16 @@ func TestReviewMetricsShowUndeliveredNotices(t *testing.T) {
 	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	store := redisstore.New(srv.Client(t), redistest.Namespace(), func() time.Time { return now })
 	event := governance.Event{At: now, Actor: "system", Action: "test"}
-	for _, c := range []governance.Cycle{
-		{ID: "q4-1", Campaign: governance.Campaign{ID: "q4"}, State: governance.CycleRunning, Launched: now, Deadline: now.Add(time.Hour)},
-		{ID: "q3-1", Campaign: governance.Campaign{ID: "q3"}, State: governance.CycleClosed, Launched: now, Deadline: now, Remediating: 1},
+	for _, c := range []reviews.Cycle{
+		{ID: "q4-1", Campaign: reviews.Campaign{ID: "q4"}, State: reviews.CycleRunning, Launched: now, Deadline: now.Add(time.Hour)},
+		{ID: "q3-1", Campaign: reviews.Campaign{ID: "q3"}, State: reviews.CycleClosed, Launched: now, Deadline: now, Remediating: 1},
 	} {
 		if _, _, err := store.CreateCycle(ctx, c, event); err != nil {
 			t.Fatal(err)
 		}
-		for to, state := range map[string]governance.NoticeState{"ann": governance.NoticeSent, "bea": governance.NoticeFailed,
-			"cid": governance.NoticeRetrying, "dan": governance.NoticeFailed} {
-			d := governance.NoticeDelivery{ID: governance.NoticeDeliveryID(c.ID, "reminder-1", to), Cycle: c.ID, Notice: "reminder-1", To: to}
+		for to, state := range map[string]reviews.NoticeState{"ann": reviews.NoticeSent, "bea": reviews.NoticeFailed,
+			"cid": reviews.NoticeRetrying, "dan": reviews.NoticeFailed} {
+			d := reviews.NoticeDelivery{ID: reviews.NoticeDeliveryID(c.ID, "reminder-1", to), Cycle: c.ID, Notice: "reminder-1", To: to}
 			next := d
 			next.State, next.Attempts = state, 1
 			if _, err := store.SaveNoticeDelivery(ctx, d, next, event); err != nil {

@@ -1,4 +1,4 @@
-package governance
+package reviews
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // OpenCount is a reviewer's open items in one cycle.
@@ -15,9 +17,9 @@ type OpenCount struct {
 	Open     int    `json:"open"`
 }
 
-// ReviewNotice is a reminder to a reviewer, or the escalation to a campaign owner of the items
+// Notice is a reminder to a reviewer, or the escalation to a campaign owner of the items
 // still open.
-type ReviewNotice struct {
+type Notice struct {
 	Kind     string      `json:"kind"` // review.reminder or review.escalation
 	To       string      `json:"to"`   // user id
 	Name     string      `json:"name"`
@@ -29,10 +31,10 @@ type ReviewNotice struct {
 }
 
 // Recipient is the address the notice goes to.
-func (n ReviewNotice) Recipient() string { return n.Email }
+func (n Notice) Recipient() string { return n.Email }
 
 // Subject is the notice in one line.
-func (n ReviewNotice) Subject() string {
+func (n Notice) Subject() string {
 	total := 0
 	for _, o := range n.Open {
 		total += o.Open
@@ -44,7 +46,7 @@ func (n ReviewNotice) Subject() string {
 }
 
 // Text is the notice for people: what is open, by whom, and what happens at the deadline.
-func (n ReviewNotice) Text() string {
+func (n Notice) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hello %s,\n\n%s.\n", n.Name, n.Subject())
 	for _, o := range n.Open {
@@ -119,7 +121,7 @@ func (d NoticeDelivery) Undelivered(why string, now time.Time) NoticeDelivery {
 // owner of the items still open, and the current reminder round to each reviewer with open
 // items. A notice is done once each of its deliveries was sent or given up; the cycle then
 // records it. Until then the cycle is due again at the earliest retry.
-func (r *Reviews) sendNotices(ctx context.Context, cy Cycle) error {
+func (r *Service) sendNotices(ctx context.Context, cy Cycle) error {
 	now := r.Now()
 	var (
 		open  map[string]int
@@ -139,7 +141,7 @@ func (r *Reviews) sendNotices(ctx context.Context, cy Cycle) error {
 		retry = earliest(retry, at)
 		return done, err
 	}
-	event := Event{At: now, Actor: ReviewActor(cy.ID), Target: "cycle:" + cy.ID}
+	event := governance.Event{At: now, Actor: CycleActor(cy.ID), Target: "cycle:" + cy.ID}
 	if !cy.Escalated && !now.Before(cy.Deadline.Add(-cy.Campaign.Escalation.D())) {
 		done, err := send("review.escalation", "escalation", true)
 		if err != nil {
@@ -148,7 +150,7 @@ func (r *Reviews) sendNotices(ctx context.Context, cy Cycle) error {
 		if done {
 			next := cy
 			next.Escalated, event.Action = true, "review.escalate"
-			if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+			if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 				return err
 			}
 		}
@@ -162,7 +164,7 @@ func (r *Reviews) sendNotices(ctx context.Context, cy Cycle) error {
 			next := cy
 			next.Reminded++
 			event.Action = "review.remind"
-			if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+			if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 				return err
 			}
 		}
@@ -170,11 +172,11 @@ func (r *Reviews) sendNotices(ctx context.Context, cy Cycle) error {
 	if retry.IsZero() {
 		return nil
 	}
-	return r.Store.RescheduleCycle(ctx, cy.ID, r.dueRetrying(cy, retry))
+	return r.CycleStore.RescheduleCycle(ctx, cy.ID, r.dueRetrying(cy, retry))
 }
 
 // openByReviewer counts a cycle's open items by reviewer ("": nobody able).
-func (r *Reviews) openByReviewer(ctx context.Context, cy Cycle) (map[string]int, error) {
+func (r *Service) openByReviewer(ctx context.Context, cy Cycle) (map[string]int, error) {
 	open := map[string]int{}
 	for it, err := range r.Items(ctx, cy.ID) {
 		if err != nil {
@@ -220,12 +222,12 @@ func recipients(cy Cycle, open map[string]int, toOwner bool) []recipient {
 // with its event. It answers whether every delivery is settled (sent or given up), and else
 // when the earliest retry is. A delivery is sent before it is recorded: a crash between the two
 // sends it again (at least once).
-func (r *Reviews) deliver(ctx context.Context, cy Cycle, kind, notice string, to []recipient) (done bool, retry time.Time, err error) {
+func (r *Service) deliver(ctx context.Context, cy Cycle, kind, notice string, to []recipient) (done bool, retry time.Time, err error) {
 	who := make([]string, len(to))
 	for i, t := range to {
 		who[i] = t.to
 	}
-	known, err := r.Store.NoticeDeliveries(ctx, cy.ID, notice, who)
+	known, err := r.NoticeStore.NoticeDeliveries(ctx, cy.ID, notice, who)
 	if err != nil {
 		return false, retry, err
 	}
@@ -248,14 +250,14 @@ func (r *Reviews) deliver(ctx context.Context, cy Cycle, kind, notice string, to
 }
 
 // attempt delivers a notice to one recipient and records the outcome with its event.
-func (r *Reviews) attempt(ctx context.Context, cy Cycle, kind string, d NoticeDelivery, t recipient) (NoticeDelivery, error) {
+func (r *Service) attempt(ctx context.Context, cy Cycle, kind string, d NoticeDelivery, t recipient) (NoticeDelivery, error) {
 	failed := r.Notifier.Notify(ctx, kind, r.notice(ctx, cy, kind, t))
 	if ctx.Err() != nil {
 		return d, ctx.Err() // stopping: not the recipient's failure
 	}
 	now := r.Now()
 	next := d.Delivered(now)
-	event := Event{At: now, Actor: ReviewActor(cy.ID), Action: "review.notice.sent", Target: "review-notice:" + d.ID,
+	event := governance.Event{At: now, Actor: CycleActor(cy.ID), Action: "review.notice.sent", Target: "review-notice:" + d.ID,
 		Reason: kind + " to " + t.to}
 	if failed != nil {
 		next = d.Undelivered(brief(failed.Error()), now)
@@ -266,12 +268,12 @@ func (r *Reviews) attempt(ctx context.Context, cy Cycle, kind string, d NoticeDe
 				kind, t.to, next.Attempts, next.Error)
 		}
 	}
-	return r.Store.SaveNoticeDelivery(ctx, d, next, event)
+	return r.NoticeStore.SaveNoticeDelivery(ctx, d, next, event)
 }
 
 // notice is the notice to one recipient, addressed as their profile says.
-func (r *Reviews) notice(ctx context.Context, cy Cycle, kind string, t recipient) ReviewNotice {
-	n := ReviewNotice{Kind: kind, To: t.to, Cycle: cy.ID, Campaign: cy.Campaign.Name, Deadline: cy.Deadline, Open: t.open}
+func (r *Service) notice(ctx context.Context, cy Cycle, kind string, t recipient) Notice {
+	n := Notice{Kind: kind, To: t.to, Cycle: cy.ID, Campaign: cy.Campaign.Name, Deadline: cy.Deadline, Open: t.open}
 	if p, err := r.Access.People.Person(ctx, t.to); err == nil {
 		n.Name, n.Email = p.DisplayName, p.Email
 		if n.Name == "" {

@@ -1,21 +1,23 @@
-package governance
+package reviews
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 var reviewNow = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
 func TestCampaignNormalize(t *testing.T) {
-	base := Campaign{ID: "q", Name: "Q", Owner: "sec", Reviewers: []ApproverRule{{Kind: ApproverManager}}}
+	base := Campaign{ID: "q", Name: "Q", Owner: "sec", Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}
 	c, err := base.Normalize(reviewNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Schedule != DefaultCampaignSchedule || c.Duration != Duration(14*24*time.Hour) || c.Unanswered != UnansweredRevoke ||
-		len(c.Reminders) != 2 || c.Escalation != Duration(48*time.Hour) {
+	if c.Schedule != DefaultCampaignSchedule || c.Duration != governance.Duration(14*24*time.Hour) || c.Unanswered != UnansweredRevoke ||
+		len(c.Reminders) != 2 || c.Escalation != governance.Duration(48*time.Hour) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if want := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC); !c.NextLaunch.Equal(want) {
@@ -24,10 +26,10 @@ func TestCampaignNormalize(t *testing.T) {
 	for name, change := range map[string]func(*Campaign){
 		"no owner":               func(c *Campaign) { c.Owner = "" },
 		"no reviewers":           func(c *Campaign) { c.Reviewers = nil },
-		"bad rule":               func(c *Campaign) { c.Reviewers = []ApproverRule{{Kind: "oracle"}} },
+		"bad rule":               func(c *Campaign) { c.Reviewers = []governance.ApproverRule{{Kind: "oracle"}} },
 		"bad cron":               func(c *Campaign) { c.Schedule = "every tuesday" },
-		"too short":              func(c *Campaign) { c.Duration = Duration(time.Minute) },
-		"reminder past duration": func(c *Campaign) { c.Reminders = []Duration{Duration(30 * 24 * time.Hour)} },
+		"too short":              func(c *Campaign) { c.Duration = governance.Duration(time.Minute) },
+		"reminder past duration": func(c *Campaign) { c.Reminders = []governance.Duration{governance.Duration(30 * 24 * time.Hour)} },
 		"silent certification":   func(c *Campaign) { c.Unanswered = "certify" },
 	} {
 		bad := base
@@ -39,32 +41,32 @@ func TestCampaignNormalize(t *testing.T) {
 }
 
 func TestScopeCovers(t *testing.T) {
-	g := Grant{Identity: "ada", Entitlement: "db-admin", Application: "db", Status: GrantActive, Starts: reviewNow.Add(-100 * 24 * time.Hour)}
-	facts := GrantFacts{Risk: RiskHigh}
+	g := governance.Grant{Identity: "ada", Entitlement: "db-admin", Application: "db", Status: governance.GrantActive, Starts: reviewNow.Add(-100 * 24 * time.Hour)}
+	facts := GrantFacts{Risk: governance.RiskHigh}
 	for _, c := range []struct {
 		name  string
 		scope CampaignScope
-		grant func(Grant) Grant
+		grant func(governance.Grant) governance.Grant
 		facts func(GrantFacts) GrantFacts
 		want  bool
 	}{
 		{name: "everything", want: true},
-		{name: "not active", grant: func(g Grant) Grant { g.Status = GrantRevoking; return g }},
+		{name: "not active", grant: func(g governance.Grant) governance.Grant { g.Status = governance.GrantRevoking; return g }},
 		{name: "application", scope: CampaignScope{Applications: []string{"crm", "db"}}, want: true},
 		{name: "other application", scope: CampaignScope{Applications: []string{"crm"}}},
 		{name: "entitlement", scope: CampaignScope{Entitlements: []string{"db-read"}}},
-		{name: "risk at or above", scope: CampaignScope{MinRisk: RiskHigh}, want: true},
-		{name: "risk below", scope: CampaignScope{MinRisk: RiskCritical}},
+		{name: "risk at or above", scope: CampaignScope{MinRisk: governance.RiskHigh}, want: true},
+		{name: "risk below", scope: CampaignScope{MinRisk: governance.RiskCritical}},
 		{name: "break-glass only", scope: CampaignScope{BreakGlass: true}},
-		{name: "break-glass", scope: CampaignScope{BreakGlass: true}, grant: func(g Grant) Grant { g.Emergency = true; return g }, want: true},
+		{name: "break-glass", scope: CampaignScope{BreakGlass: true}, grant: func(g governance.Grant) governance.Grant { g.Emergency = true; return g }, want: true},
 		{name: "non-human only", scope: CampaignScope{NonHuman: true}},
 		{name: "non-human", scope: CampaignScope{NonHuman: true}, facts: func(f GrantFacts) GrantFacts { f.NonHuman = true; return f }, want: true},
-		{name: "older than 90 days", scope: CampaignScope{OlderThan: Duration(90 * 24 * time.Hour)}, want: true},
-		{name: "older than a year", scope: CampaignScope{OlderThan: Duration(365 * 24 * time.Hour)}},
+		{name: "older than 90 days", scope: CampaignScope{OlderThan: governance.Duration(90 * 24 * time.Hour)}, want: true},
+		{name: "older than a year", scope: CampaignScope{OlderThan: governance.Duration(365 * 24 * time.Hour)}},
 		{name: "never reviewed", scope: CampaignScope{NeverReviewed: true}, want: true},
 		{name: "reviewed before", scope: CampaignScope{NeverReviewed: true}, facts: func(f GrantFacts) GrantFacts { f.Reviewed = true; return f }},
 		{name: "users", scope: CampaignScope{Users: []string{"bob"}}},
-		{name: "all criteria at once", scope: CampaignScope{Applications: []string{"db"}, MinRisk: RiskMedium, Users: []string{"ada"}}, want: true},
+		{name: "all criteria at once", scope: CampaignScope{Applications: []string{"db"}, MinRisk: governance.RiskMedium, Users: []string{"ada"}}, want: true},
 	} {
 		gr, f := g, facts
 		if c.grant != nil {
@@ -81,10 +83,10 @@ func TestScopeCovers(t *testing.T) {
 
 func TestReviewItemTransitions(t *testing.T) {
 	running := Cycle{ID: "c1", State: CycleRunning, Campaign: Campaign{Owner: "sec", Unanswered: UnansweredRevoke}}
-	item := ReviewItem{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ada", Level: 1, Reviewer: "mgr", Verdict: VerdictPending}
+	item := Item{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ada", Level: 1, Reviewer: "mgr", Verdict: VerdictPending}
 
 	twoLevels := running
-	twoLevels.Campaign.SecondLevel = []ApproverRule{{Kind: ApproverApplicationOwners}}
+	twoLevels.Campaign.SecondLevel = []governance.ApproverRule{{Kind: governance.ApproverApplicationOwners}}
 	two := item
 	two.SecondReviewer = "owner"
 	first, err := two.Decide(twoLevels, "mgr", "", true, "ok", reviewNow)
@@ -154,10 +156,10 @@ func TestReviewItemTransitions(t *testing.T) {
 // levels of an item, however it reached them.
 func TestReviewItemOwnersAndLevels(t *testing.T) {
 	running := Cycle{ID: "c1", State: CycleRunning, Campaign: Campaign{Owner: "sec", Unanswered: UnansweredRevoke,
-		SecondLevel: []ApproverRule{{Kind: ApproverApplicationOwners}}}}
-	robot := ReviewItem{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ci-bot", Level: 1, Reviewer: "ada", SecondReviewer: "owner",
+		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverApplicationOwners}}}}
+	robot := Item{ID: "c1.g1", Cycle: "c1", Grant: "g1", Beneficiary: "ci-bot", Level: 1, Reviewer: "ada", SecondReviewer: "owner",
 		Verdict: VerdictPending}
-	atSecond := func(first, second string) ReviewItem {
+	atSecond := func(first, second string) Item {
 		it := robot
 		it.Reviewer, it.SecondReviewer = first, second
 		it, err := it.Decide(running, first, "", true, "", reviewNow)
@@ -197,4 +199,4 @@ func TestReviewItemOwnersAndLevels(t *testing.T) {
 }
 
 // errOf is the error of a transition.
-func errOf(_ ReviewItem, err error) error { return err }
+func errOf(_ Item, err error) error { return err }

@@ -1,17 +1,19 @@
-package governance
+package reviews
 
 import (
 	"context"
 	"iter"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // RemediationSLA is how long after the close a revocation may wait for its confirmation
 // before the evidence report counts it overdue.
 const RemediationSLA = 24 * time.Hour
 
-// ReviewSummary counts a cycle's items by outcome.
-type ReviewSummary struct {
+// Summary counts a cycle's items by outcome.
+type Summary struct {
 	Items      int `json:"items"`
 	Pending    int `json:"pending"`
 	Certified  int `json:"certified"`
@@ -26,22 +28,22 @@ type ReviewSummary struct {
 	Overdue     int `json:"overdueRemediation"`
 }
 
-// ReviewReport is a cycle's evidence: its summary and the audit-trail position it covers,
+// Report is a cycle's evidence: its summary and the audit-trail position it covers,
 // sealed before the report was made, so an auditor can check it with `gatehouse audit verify`.
-type ReviewReport struct {
-	Cycle   Cycle         `json:"cycle"`
-	Summary ReviewSummary `json:"summary"`
-	Audit   AuditHead     `json:"audit"`
-	Made    time.Time     `json:"made"`
+type Report struct {
+	Cycle   Cycle                `json:"cycle"`
+	Summary Summary              `json:"summary"`
+	Audit   governance.AuditHead `json:"audit"`
+	Made    time.Time            `json:"made"`
 }
 
 // Report makes a cycle's evidence report; Items then lists its rows.
-func (r *Reviews) Report(ctx context.Context, cycleID string) (ReviewReport, error) {
-	cy, err := r.Store.GetCycle(ctx, cycleID)
+func (r *Service) Report(ctx context.Context, cycleID string) (Report, error) {
+	cy, err := r.CycleStore.GetCycle(ctx, cycleID)
 	if err != nil {
-		return ReviewReport{}, err
+		return Report{}, err
 	}
-	rep := ReviewReport{Cycle: cy, Made: r.Now()}
+	rep := Report{Cycle: cy, Made: r.Now()}
 	for it, err := range r.Items(ctx, cycleID) {
 		if err != nil {
 			return rep, err
@@ -84,12 +86,12 @@ func (r *Reviews) Report(ctx context.Context, cycleID string) (ReviewReport, err
 }
 
 // Items streams a cycle's items in the order they were added, a page at a time.
-func (r *Reviews) Items(ctx context.Context, cycleID string) iter.Seq2[ReviewItem, error] {
-	return func(yield func(ReviewItem, error) bool) {
+func (r *Service) Items(ctx context.Context, cycleID string) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
 		for offset := 0; ; offset += r.pageSize() {
-			items, err := r.Store.CycleItems(ctx, cycleID, offset, r.pageSize())
+			items, err := r.ItemStore.CycleItems(ctx, cycleID, offset, r.pageSize())
 			if err != nil {
-				yield(ReviewItem{}, err)
+				yield(Item{}, err)
 				return
 			}
 			for _, it := range items {

@@ -1,10 +1,12 @@
-package governance
+package reviews
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // Reviewing: what reviewers and campaign owners do with items while a cycle runs.
@@ -12,25 +14,25 @@ import (
 // Item reads a review item for who: its reviewer, the campaign owner, or one who reads every
 // cycle (auditors and admins: the API checks the role and passes readsAll). Anyone else gets
 // ErrNotFound, as for requests.
-func (r *Reviews) Item(ctx context.Context, id, who string, readsAll bool) (ReviewItem, Cycle, error) {
-	it, err := r.Store.GetReviewItem(ctx, id)
+func (r *Service) Item(ctx context.Context, id, who string, readsAll bool) (Item, Cycle, error) {
+	it, err := r.ItemStore.GetReviewItem(ctx, id)
 	if err != nil {
 		return it, Cycle{}, err
 	}
-	cy, err := r.Store.GetCycle(ctx, it.Cycle)
+	cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 	if err != nil {
 		return it, cy, err
 	}
 	if !readsAll && who != it.Reviewer && who != cy.Campaign.Owner {
-		return ReviewItem{}, Cycle{}, fmt.Errorf("review item %s: %w", id, ErrNotFound)
+		return Item{}, Cycle{}, fmt.Errorf("review item %s: %w", id, governance.ErrNotFound)
 	}
 	return it, cy, nil
 }
 
 // OpenItems are who's open items. An item whose grant ended meanwhile is closed as moot
 // rather than shown: there is nothing left to judge.
-func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, error) {
-	items, err := r.Store.OpenItemsOf(ctx, who)
+func (r *Service) OpenItems(ctx context.Context, who string) ([]Item, error) {
+	items, err := r.ItemStore.OpenItemsOf(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +54,8 @@ func (r *Reviews) OpenItems(ctx context.Context, who string) ([]ReviewItem, erro
 }
 
 // moot closes an open item that events overtook.
-func (r *Reviews) moot(ctx context.Context, it ReviewItem, reason string) (ReviewItem, error) {
-	return r.updateItemFrom(ctx, it, Event{Actor: "system", Action: "review.moot"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+func (r *Service) moot(ctx context.Context, it Item, reason string) (Item, error) {
+	return r.updateItemFrom(ctx, it, governance.Event{Actor: "system", Action: "review.moot"}, func(it Item, now time.Time) (Item, error) {
 		if !it.Open() {
 			return it, errUnchanged
 		}
@@ -66,13 +68,13 @@ func (r *Reviews) moot(ctx context.Context, it ReviewItem, reason string) (Revie
 // level of an item whose first level who certified is refused. A first-level certification by
 // the item's second-level reviewer (it was reassigned to them) passes the second level to
 // another reviewer, chosen as the launch chose.
-func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comment string) (ReviewItem, error) {
+func (r *Service) Decide(ctx context.Context, id, who string, certify bool, comment string) (Item, error) {
 	action := "review.revoke"
 	if certify {
 		action = "review.certify"
 	}
-	it, err := r.updateItem(ctx, id, Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
-		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+	it, err := r.updateItem(ctx, id, governance.Event{Actor: "user:" + who, Action: action, Reason: comment}, func(it Item, now time.Time) (Item, error) {
+		cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return it, err
 		}
@@ -99,13 +101,13 @@ func (r *Reviews) Decide(ctx context.Context, id, who string, certify bool, comm
 }
 
 // Reassign hands an item to another reviewer; to must be an active person.
-func (r *Reviews) Reassign(ctx context.Context, id, by, to, comment string) (ReviewItem, error) {
+func (r *Service) Reassign(ctx context.Context, id, by, to, comment string) (Item, error) {
 	if p, err := r.Access.People.Person(ctx, to); err != nil || !p.Active {
-		return ReviewItem{}, fmt.Errorf("%w: %s is not an active person", ErrInvalidRequest, to)
+		return Item{}, fmt.Errorf("%w: %s is not an active person", governance.ErrInvalidRequest, to)
 	}
-	return r.updateItem(ctx, id, Event{Actor: "user:" + by, Action: "review.reassign", Reason: "to " + to + ": " + comment},
-		func(it ReviewItem, now time.Time) (ReviewItem, error) {
-			cy, err := r.Store.GetCycle(ctx, it.Cycle)
+	return r.updateItem(ctx, id, governance.Event{Actor: "user:" + by, Action: "review.reassign", Reason: "to " + to + ": " + comment},
+		func(it Item, now time.Time) (Item, error) {
+			cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 			if err != nil {
 				return it, err
 			}
@@ -119,12 +121,12 @@ func (r *Reviews) Reassign(ctx context.Context, id, by, to, comment string) (Rev
 
 // ownerOf is the owner of a beneficiary that is a service account, else "". It is read when
 // the decision is made, so an account given to a new owner during the cycle is theirs.
-func (r *Reviews) ownerOf(ctx context.Context, beneficiary string) (string, error) {
+func (r *Service) ownerOf(ctx context.Context, beneficiary string) (string, error) {
 	if r.Access.ServiceAccounts == nil {
 		return "", nil
 	}
 	sa, err := r.Access.ServiceAccounts.GetServiceAccount(ctx, beneficiary)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, governance.ErrNotFound) {
 		return "", nil
 	}
 	return sa.Owner, err
@@ -133,7 +135,7 @@ func (r *Reviews) ownerOf(ctx context.Context, beneficiary string) (string, erro
 // replacement chooses another reviewer for an item as its launch would have: the first able
 // person rules name (nil: the fallback's), else the campaign owner, never the beneficiary,
 // its owner, or one of not.
-func (r *Reviews) replacement(ctx context.Context, view *launchView, cy Cycle, it ReviewItem, rules []ApproverRule, not ...string) (string, error) {
+func (r *Service) replacement(ctx context.Context, view *launchView, cy Cycle, it Item, rules []governance.ApproverRule, not ...string) (string, error) {
 	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
 	if err != nil {
 		return "", err
@@ -142,20 +144,20 @@ func (r *Reviews) replacement(ctx context.Context, view *launchView, cy Cycle, i
 	if err != nil {
 		return "", err
 	}
-	return view.reviewer(ctx, cy, rules, RequestFor{Beneficiary: it.Beneficiary, Entitlement: e, Application: app}, not...)
+	return view.reviewer(ctx, cy, rules, governance.RequestFor{Beneficiary: it.Beneficiary, Entitlement: e, Application: app}, not...)
 }
 
 // ReviewerLeft hands the open items of a reviewer the IdP deactivated or deleted to the
 // campaign's fallback (else its owner), as the launch would have chosen without them, and
 // never to whoever holds the item's other level.
-func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
-	items, err := r.Store.OpenItemsOf(ctx, who)
+func (r *Service) ReviewerLeft(ctx context.Context, who string) error {
+	items, err := r.ItemStore.OpenItemsOf(ctx, who)
 	if err != nil {
 		return err
 	}
 	view := r.launchView()
 	for _, it := range items {
-		cy, err := r.Store.GetCycle(ctx, it.Cycle)
+		cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 		if err != nil {
 			return err
 		}
@@ -163,8 +165,8 @@ func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := r.updateItem(ctx, it.ID, Event{Actor: ReviewActor(cy.ID), Action: "review.reassign", Reason: who + " left: to " + to},
-			func(it ReviewItem, now time.Time) (ReviewItem, error) {
+		if _, err := r.updateItem(ctx, it.ID, governance.Event{Actor: CycleActor(cy.ID), Action: "review.reassign", Reason: who + " left: to " + to},
+			func(it Item, now time.Time) (Item, error) {
 				if !it.Open() || it.Reviewer != who {
 					return it, errUnchanged
 				}
@@ -176,20 +178,23 @@ func (r *Reviews) ReviewerLeft(ctx context.Context, who string) error {
 	return nil
 }
 
+// errUnchanged tells updateItem that a transition had nothing to do: nothing is written.
+var errUnchanged = errors.New("reviews: nothing to change")
+
 // updateItem changes an item by compare-and-swap with its event; errUnchanged answers the
 // item as it is.
-func (r *Reviews) updateItem(ctx context.Context, id string, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+func (r *Service) updateItem(ctx context.Context, id string, event governance.Event, transition func(Item, time.Time) (Item, error)) (Item, error) {
 	return r.changeItem(ctx, id, nil, event, transition)
 }
 
 // updateItemFrom is updateItem starting from the copy just read.
-func (r *Reviews) updateItemFrom(ctx context.Context, known ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
+func (r *Service) updateItemFrom(ctx context.Context, known Item, event governance.Event, transition func(Item, time.Time) (Item, error)) (Item, error) {
 	return r.changeItem(ctx, known.ID, &known, event, transition)
 }
 
-func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, event Event, transition func(ReviewItem, time.Time) (ReviewItem, error)) (ReviewItem, error) {
-	v := versioned[ReviewItem]{target: "review-item", get: r.Store.GetReviewItem, put: r.Store.UpdateReviewItem, now: r.Now}
-	it, err := v.update(ctx, id, known, event, transition, nil)
+func (r *Service) changeItem(ctx context.Context, id string, known *Item, event governance.Event, transition func(Item, time.Time) (Item, error)) (Item, error) {
+	v := governance.Versioned[Item]{Target: "review-item", Get: r.ItemStore.GetReviewItem, Put: r.ItemStore.UpdateReviewItem, Now: r.Now}
+	it, err := v.Update(ctx, id, known, event, transition, nil)
 	if errors.Is(err, errUnchanged) {
 		return it, nil
 	}
@@ -197,7 +202,7 @@ func (r *Reviews) changeItem(ctx context.Context, id string, known *ReviewItem, 
 }
 
 // grantsOf reads the items' grants in one round trip.
-func (r *Reviews) grantsOf(ctx context.Context, items []ReviewItem) (map[string]Grant, error) {
+func (r *Service) grantsOf(ctx context.Context, items []Item) (map[string]governance.Grant, error) {
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.Grant

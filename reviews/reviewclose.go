@@ -1,4 +1,4 @@
-package governance
+package reviews
 
 import (
 	"context"
@@ -7,14 +7,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"golang.org/x/sync/errgroup"
 )
 
 // Closing: the cycle's duties up to and after its deadline.
 
 // Close ends a running cycle early; only its owner may. The deadline closes it otherwise.
-func (r *Reviews) Close(ctx context.Context, cycleID, by string) (Cycle, error) {
-	cy, err := r.Store.GetCycle(ctx, cycleID)
+func (r *Service) Close(ctx context.Context, cycleID, by string) (Cycle, error) {
+	cy, err := r.CycleStore.GetCycle(ctx, cycleID)
 	if err != nil {
 		return cy, err
 	}
@@ -30,19 +31,19 @@ func (r *Reviews) Close(ctx context.Context, cycleID, by string) (Cycle, error) 
 	return r.settle(ctx, cy)
 }
 
-func (r *Reviews) startClosing(ctx context.Context, cy Cycle, by string) (Cycle, error) {
+func (r *Service) startClosing(ctx context.Context, cy Cycle, by string) (Cycle, error) {
 	next := cy
 	next.State, next.Cursor, next.ClosedBy = CycleClosing, 0, by
-	return r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: actorOf(by), Action: "review.close", Target: "cycle:" + cy.ID})
+	return r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: actorOf(by), Action: "review.close", Target: "cycle:" + cy.ID})
 }
 
 // settle settles the items of a closing cycle a page at a time, recording its cursor after
 // each: revoked and unanswered items have their grants revoked through the governance core.
 // Replicas settling at once are harmless: each item's settlement and each grant's revocation
 // land once, by compare-and-swap.
-func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
+func (r *Service) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 	for cy.State == CycleClosing {
-		items, err := r.Store.CycleItems(ctx, cy.ID, cy.Cursor, r.pageSize())
+		items, err := r.ItemStore.CycleItems(ctx, cy.ID, cy.Cursor, r.pageSize())
 		if err != nil {
 			return cy, err
 		}
@@ -61,7 +62,7 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 			g.Go(func() error {
 				grant, ok := grants[it.Grant]
 				if !ok {
-					return fmt.Errorf("review item %s: grant %s: %w", it.ID, it.Grant, ErrNotFound)
+					return fmt.Errorf("review item %s: grant %s: %w", it.ID, it.Grant, governance.ErrNotFound)
 				}
 				pending, err := r.settleItem(ctx, cy, it, grant)
 				if pending {
@@ -76,12 +77,12 @@ func (r *Reviews) settle(ctx context.Context, cy Cycle) (Cycle, error) {
 		next := cy
 		next.Cursor += len(items)
 		next.Remediating += int(remediating.Load())
-		event := Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.settle", Target: "cycle:" + cy.ID}
+		event := governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.settle", Target: "cycle:" + cy.ID}
 		if len(items) < r.pageSize() {
 			next.State, next.Closed = CycleClosed, r.Now()
 			event.Action = "review.closed"
 		}
-		if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+		if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 			return cy, err
 		}
 	}
@@ -93,9 +94,9 @@ const settleParallel = 16
 
 // settleItem settles one item and starts its revocation; it answers whether the revocation
 // waits for confirmation downstream.
-func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Grant) (bool, error) {
+func (r *Service) settleItem(ctx context.Context, cy Cycle, it Item, g governance.Grant) (bool, error) {
 	reason, overtaken := it.Overtaken(g)
-	it, err := r.updateItemFrom(ctx, it, Event{Actor: ReviewActor(cy.ID), Action: "review.settle"}, func(it ReviewItem, now time.Time) (ReviewItem, error) {
+	it, err := r.updateItemFrom(ctx, it, governance.Event{Actor: CycleActor(cy.ID), Action: "review.settle"}, func(it Item, now time.Time) (Item, error) {
 		if overtaken && it.Open() {
 			return it.Moot(reason, now)
 		}
@@ -112,8 +113,8 @@ func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Gra
 		return false, r.adopt(ctx, it)
 	}
 	why := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
-	if _, err := r.Access.Grants.RevokeQueued(ctx, g, ReviewActor(cy.ID), why); err != nil && !errors.Is(err, ErrGrantState) {
-		var downstream *DownstreamError
+	if _, err := r.Access.Grants.RevokeQueued(ctx, g, CycleActor(cy.ID), why); err != nil && !errors.Is(err, governance.ErrGrantState) {
+		var downstream *governance.DownstreamError
 		if !errors.As(err, &downstream) {
 			return false, err
 		}
@@ -123,24 +124,24 @@ func (r *Reviews) settleItem(ctx context.Context, cy Cycle, it ReviewItem, g Gra
 
 // Sweep does the due duties of cycles: continues launches, sends reminders and the escalation,
 // closes at the deadline, and confirms revocations. Every replica may run it.
-func (r *Reviews) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := r.Store.DueCycles(ctx, r.Now(), limit)
+func (r *Service) Sweep(ctx context.Context, limit int) (int, error) {
+	ids, err := r.CycleStore.DueCycles(ctx, r.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
 	for i, id := range ids {
-		cy, err := r.Store.GetCycle(ctx, id)
+		cy, err := r.CycleStore.GetCycle(ctx, id)
 		if err != nil {
 			return i, err
 		}
-		if err := r.duty(ctx, cy); err != nil && !errors.Is(err, ErrVersionMismatch) {
+		if err := r.duty(ctx, cy); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
 			return i, err // a version mismatch: another replica did it; the cycle stays due
 		}
 	}
 	return len(ids), nil
 }
 
-func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
+func (r *Service) duty(ctx context.Context, cy Cycle) error {
 	now := r.Now()
 	switch cy.State {
 	case CycleLaunching:
@@ -165,8 +166,8 @@ func (r *Reviews) duty(ctx context.Context, cy Cycle) error {
 
 // confirmRemediations marks the items whose grants are now revoked downstream confirmed, with
 // the grant's time; the cycle stays due until none is left.
-func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
-	items, waiting, err := r.Store.Remediating(ctx, cy.ID, r.pageSize())
+func (r *Service) confirmRemediations(ctx context.Context, cy Cycle) error {
+	items, waiting, err := r.ItemStore.Remediating(ctx, cy.ID, r.pageSize())
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
 		if !g.Status.Final() {
 			continue // still revoking: the provisioning queue is at it
 		}
-		if _, err := r.updateItem(ctx, it.ID, Event{Actor: ReviewActor(cy.ID), Action: "review.remediated"}, func(it ReviewItem, _ time.Time) (ReviewItem, error) {
+		if _, err := r.updateItem(ctx, it.ID, governance.Event{Actor: CycleActor(cy.ID), Action: "review.remediated"}, func(it Item, _ time.Time) (Item, error) {
 			if it.Remediation != RemediationPending {
 				return it, errUnchanged
 			}
@@ -193,9 +194,9 @@ func (r *Reviews) confirmRemediations(ctx context.Context, cy Cycle) error {
 	next := cy
 	next.Remediating = max(0, waiting-confirmed)
 	if confirmed == 0 && next.Remediating == cy.Remediating {
-		return r.Store.RescheduleCycle(ctx, cy.ID, r.due(next)) // nothing to record: check again later
+		return r.CycleStore.RescheduleCycle(ctx, cy.ID, r.due(next)) // nothing to record: check again later
 	}
-	_, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), Event{At: r.Now(), Actor: ReviewActor(cy.ID), Action: "review.remediation",
+	_, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), governance.Event{At: r.Now(), Actor: CycleActor(cy.ID), Action: "review.remediation",
 		Target: "cycle:" + cy.ID, Reason: fmt.Sprintf("%d confirmed, %d waiting", confirmed, next.Remediating)})
 	return err
 }

@@ -1,4 +1,4 @@
-package governance
+package reviews
 
 import (
 	"context"
@@ -7,79 +7,95 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// ReviewStore keeps campaigns, their cycles and review items, each change with its audit
+// The review service's ports, split by what they keep. Each change is written with its audit
 // event; review items are added by launches without one each (the launch's events name the
 // cycle and its scope, and the items list is the evidence report).
-type ReviewStore interface {
-	CreateCampaign(ctx context.Context, c Campaign, event Event) (Campaign, error)
+
+// CampaignStore keeps campaign definitions and their launch schedule.
+type CampaignStore interface {
+	CreateCampaign(ctx context.Context, c Campaign, event governance.Event) (Campaign, error)
 	GetCampaign(ctx context.Context, id string) (Campaign, error)
 	// UpdateCampaign also schedules next.NextLaunch.
-	UpdateCampaign(ctx context.Context, prev, next Campaign, event Event) (Campaign, error)
+	UpdateCampaign(ctx context.Context, prev, next Campaign, event governance.Event) (Campaign, error)
 	Campaigns(ctx context.Context) ([]Campaign, error)
 	// DueCampaigns claims campaigns whose next launch has come, for a while.
 	DueCampaigns(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
 
+// CycleStore keeps cycles and when each has its next duty.
+type CycleStore interface {
 	// CreateCycle stores a cycle once: an existing id answers created false, so a scheduled
 	// launch that two replicas start is one cycle.
-	CreateCycle(ctx context.Context, c Cycle, event Event) (stored Cycle, created bool, err error)
+	CreateCycle(ctx context.Context, c Cycle, event governance.Event) (stored Cycle, created bool, err error)
 	GetCycle(ctx context.Context, id string) (Cycle, error)
 	// UpdateCycle also schedules the cycle's next duty at due (zero: none).
-	UpdateCycle(ctx context.Context, prev, next Cycle, due time.Time, event Event) (Cycle, error)
+	UpdateCycle(ctx context.Context, prev, next Cycle, due time.Time, event governance.Event) (Cycle, error)
 	Cycles(ctx context.Context) ([]Cycle, error)
 	// RescheduleCycle moves a cycle's next duty without changing the cycle.
 	RescheduleCycle(ctx context.Context, id string, due time.Time) error
 	// DueCycles claims cycles with a duty due (launch, reminder, deadline, remediation), for a while.
 	DueCycles(ctx context.Context, now time.Time, limit int) ([]string, error)
+}
 
+// NoticeStore keeps the deliveries of a cycle's reminders and escalations.
+type NoticeStore interface {
 	// NoticeDeliveries reads the deliveries of one notice of a cycle by recipient; recipients
 	// never tried are left out.
 	NoticeDeliveries(ctx context.Context, cycle, notice string, to []string) (map[string]NoticeDelivery, error)
 	// SaveNoticeDelivery stores next in place of prev (Version 0: none yet) by compare-and-swap,
 	// with its event; ErrVersionMismatch when prev is no longer what is stored.
-	SaveNoticeDelivery(ctx context.Context, prev, next NoticeDelivery, event Event) (NoticeDelivery, error)
+	SaveNoticeDelivery(ctx context.Context, prev, next NoticeDelivery, event governance.Event) (NoticeDelivery, error)
 	// CycleNotices lists a cycle's deliveries in the order first tried.
 	CycleNotices(ctx context.Context, cycle string) ([]NoticeDelivery, error)
+}
 
+// ItemStore keeps review items, and reads the grants a launch makes them from.
+type ItemStore interface {
 	// AddReviewItems adds items of one cycle whose grants are still active, each once, in
 	// one step; it answers how many it added.
-	AddReviewItems(ctx context.Context, items []ReviewItem) (int, error)
-	GetReviewItem(ctx context.Context, id string) (ReviewItem, error)
-	UpdateReviewItem(ctx context.Context, prev, next ReviewItem, event Event) (ReviewItem, error)
+	AddReviewItems(ctx context.Context, items []Item) (int, error)
+	GetReviewItem(ctx context.Context, id string) (Item, error)
+	UpdateReviewItem(ctx context.Context, prev, next Item, event governance.Event) (Item, error)
 	// CycleItems pages a cycle's items in the order they were added.
-	CycleItems(ctx context.Context, cycle string, offset, count int) ([]ReviewItem, error)
+	CycleItems(ctx context.Context, cycle string, offset, count int) ([]Item, error)
 	// OpenItemsOf lists the open items a reviewer has, across cycles.
-	OpenItemsOf(ctx context.Context, reviewer string) ([]ReviewItem, error)
+	OpenItemsOf(ctx context.Context, reviewer string) ([]Item, error)
 	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed,
 	// and how many there are in all.
-	Remediating(ctx context.Context, cycle string, count int) (items []ReviewItem, total int, err error)
+	Remediating(ctx context.Context, cycle string, count int) (items []Item, total int, err error)
 	// OpenItems counts the open items of every cycle that had any, by cycle id.
 	OpenItems(ctx context.Context) (map[string]int, error)
 	// ItemsOfGrant lists a grant's items across cycles, oldest first.
-	ItemsOfGrant(ctx context.Context, grant string) ([]ReviewItem, error)
+	ItemsOfGrant(ctx context.Context, grant string) ([]Item, error)
 	// Reviewed reports, per grant id, whether an earlier cycle certified it.
 	Reviewed(ctx context.Context, grants []string) ([]bool, error)
 	// GrantPage lists grants in creation order from offset (a stable cursor).
-	GrantPage(ctx context.Context, offset, count int) ([]Grant, error)
+	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
 }
 
-// Reviews runs access-review campaigns.
-type Reviews struct {
-	Store    ReviewStore
-	Access   *Access
-	Trail    AuditTrail // the evidence report names the trail position it covers
-	Notifier Notifier   // reminders and escalations; nil: none sent
-	Now      func() time.Time
+// Service runs access-review campaigns.
+type Service struct {
+	CampaignStore CampaignStore
+	CycleStore    CycleStore
+	ItemStore     ItemStore
+	NoticeStore   NoticeStore
+	Access        *governance.Access
+	Trail         governance.AuditTrail // the evidence report names the trail position it covers
+	Notifier      governance.Notifier   // reminders and escalations; nil: none sent
+	Now           func() time.Time
 	// PageSize is how many grants a launch reads, and how many items a close settles, per
 	// step; steps are resumable, so a crash repeats at most one. Default 500.
 	PageSize int
 }
 
-// ReviewActor is the audit actor of what a cycle does by itself.
-func ReviewActor(cycle string) string { return "review:" + cycle }
+// CycleActor is the audit actor of what a cycle does by itself.
+func CycleActor(cycle string) string { return "review:" + cycle }
 
-func (r *Reviews) pageSize() int {
+func (r *Service) pageSize() int {
 	if r.PageSize > 0 {
 		return r.PageSize
 	}
@@ -88,7 +104,7 @@ func (r *Reviews) pageSize() int {
 
 // SaveCampaign creates or replaces a campaign definition (catalog and security admins: the
 // API checks the role). ifVersion 0 creates.
-func (r *Reviews) SaveCampaign(ctx context.Context, actor string, c Campaign, ifVersion int64) (Campaign, error) {
+func (r *Service) SaveCampaign(ctx context.Context, actor string, c Campaign, ifVersion int64) (Campaign, error) {
 	now := r.Now()
 	c, err := c.Normalize(now)
 	if err != nil {
@@ -103,23 +119,23 @@ func (r *Reviews) SaveCampaign(ctx context.Context, actor string, c Campaign, if
 	c.Updated = now
 	if ifVersion == 0 {
 		c.Created = now
-		return r.Store.CreateCampaign(ctx, c, Event{At: now, Actor: actor, Action: "campaign.create", Target: "campaign:" + c.ID})
+		return r.CampaignStore.CreateCampaign(ctx, c, governance.Event{At: now, Actor: actor, Action: "campaign.create", Target: "campaign:" + c.ID})
 	}
-	prev, err := r.Store.GetCampaign(ctx, c.ID)
+	prev, err := r.CampaignStore.GetCampaign(ctx, c.ID)
 	if err != nil {
 		return c, err
 	}
 	if prev.Version != ifVersion {
-		return prev, ErrVersionMismatch
+		return prev, governance.ErrVersionMismatch
 	}
 	c.Created, c.Version = prev.Created, prev.Version
-	return r.Store.UpdateCampaign(ctx, prev, c, Event{At: now, Actor: actor, Action: "campaign.update", Target: "campaign:" + c.ID})
+	return r.CampaignStore.UpdateCampaign(ctx, prev, c, governance.Event{At: now, Actor: actor, Action: "campaign.update", Target: "campaign:" + c.ID})
 }
 
 // Launch starts a cycle of a campaign now; by is its owner or "schedule". A scheduled launch
 // has the id of its scheduled time, so replicas launching it at once start one cycle.
-func (r *Reviews) Launch(ctx context.Context, campaignID, by string, at time.Time) (Cycle, error) {
-	c, err := r.Store.GetCampaign(ctx, campaignID)
+func (r *Service) Launch(ctx context.Context, campaignID, by string, at time.Time) (Cycle, error) {
+	c, err := r.CampaignStore.GetCampaign(ctx, campaignID)
 	if err != nil {
 		return Cycle{}, err
 	}
@@ -130,7 +146,7 @@ func (r *Reviews) Launch(ctx context.Context, campaignID, by string, at time.Tim
 		}
 		// The owner starts no second cycle beside one still open: the same grants would be
 		// reviewed twice. The schedule always launches (its quarter must not be lost).
-		cycles, err := r.Store.Cycles(ctx)
+		cycles, err := r.CycleStore.Cycles(ctx)
 		if err != nil {
 			return Cycle{}, err
 		}
@@ -142,7 +158,7 @@ func (r *Reviews) Launch(ctx context.Context, campaignID, by string, at time.Tim
 	}
 	now := r.Now()
 	cy := Cycle{ID: id, Campaign: c, State: CycleLaunching, LaunchedBy: by, Launched: now, Deadline: now.Add(c.Duration.D())}
-	cy, _, err = r.Store.CreateCycle(ctx, cy, Event{At: now, Actor: actorOf(by), Action: "review.launch", Target: "cycle:" + id,
+	cy, _, err = r.CycleStore.CreateCycle(ctx, cy, governance.Event{At: now, Actor: actorOf(by), Action: "review.launch", Target: "cycle:" + id,
 		Reason: fmt.Sprintf("campaign %s, deadline %s", c.ID, cy.Deadline.Format(time.RFC3339))})
 	if err != nil {
 		return cy, err
@@ -158,14 +174,14 @@ func actorOf(by string) string {
 }
 
 // Schedule launches the campaigns whose time has come, and moves each to its next launch.
-func (r *Reviews) Schedule(ctx context.Context, limit int) (int, error) {
-	ids, err := r.Store.DueCampaigns(ctx, r.Now(), limit)
+func (r *Service) Schedule(ctx context.Context, limit int) (int, error) {
+	ids, err := r.CampaignStore.DueCampaigns(ctx, r.Now(), limit)
 	if err != nil {
 		return 0, err
 	}
 	launched := 0
 	for _, id := range ids {
-		c, err := r.Store.GetCampaign(ctx, id)
+		c, err := r.CampaignStore.GetCampaign(ctx, id)
 		if err != nil {
 			return launched, err
 		}
@@ -179,8 +195,8 @@ func (r *Reviews) Schedule(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return launched, err
 		}
-		if _, err := r.Store.UpdateCampaign(ctx, c, next, Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
-			Target: "campaign:" + id, Reason: "next launch " + next.NextLaunch.Format(time.RFC3339)}); err != nil && !errors.Is(err, ErrVersionMismatch) {
+		if _, err := r.CampaignStore.UpdateCampaign(ctx, c, next, governance.Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
+			Target: "campaign:" + id, Reason: "next launch " + next.NextLaunch.Format(time.RFC3339)}); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
 			return launched, err
 		}
 		launched++
@@ -190,7 +206,7 @@ func (r *Reviews) Schedule(ctx context.Context, limit int) (int, error) {
 
 // continueLaunch snapshots grants into items a page at a time, recording its cursor after each
 // page, until every grant was read; then the cycle runs.
-func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
+func (r *Service) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 	if cy.State != CycleLaunching {
 		return cy, nil
 	}
@@ -202,19 +218,19 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 		if p.err != nil {
 			return cy, p.err
 		}
-		added, err := r.Store.AddReviewItems(ctx, p.items)
+		added, err := r.ItemStore.AddReviewItems(ctx, p.items)
 		if err != nil {
 			return cy, err
 		}
 		next := cy
 		next.Cursor += p.read
 		next.Items += added
-		event := Event{At: r.Now(), Actor: "system", Action: "review.snapshot", Target: "cycle:" + cy.ID}
+		event := governance.Event{At: r.Now(), Actor: "system", Action: "review.snapshot", Target: "cycle:" + cy.ID}
 		if p.read < r.pageSize() {
 			next.State = CycleRunning
 			event.Action, event.Reason = "review.run", fmt.Sprintf("%d items", next.Items)
 		}
-		if cy, err = r.Store.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
+		if cy, err = r.CycleStore.UpdateCycle(ctx, cy, next, r.due(next), event); err != nil {
 			return cy, err
 		}
 	}
@@ -224,20 +240,20 @@ func (r *Reviews) continueLaunch(ctx context.Context, cy Cycle) (Cycle, error) {
 // snapshot is one page of grants turned into items.
 type snapshot struct {
 	read  int // grants read
-	items []ReviewItem
+	items []Item
 	err   error
 }
 
 // snapshotAhead reads grant pages from the cycle's cursor on and turns them into items one
 // page ahead of the launch, so reading and resolving the next page overlaps storing this one.
 // It stops after the last page, an error, or when ctx ends.
-func (r *Reviews) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
+func (r *Service) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
 	pages := make(chan snapshot, 1)
 	go func() {
 		view := r.launchView()
 		for offset := cy.Cursor; ; {
-			page, err := r.Store.GrantPage(ctx, offset, r.pageSize())
-			var items []ReviewItem
+			page, err := r.ItemStore.GrantPage(ctx, offset, r.pageSize())
+			var items []Item
 			if err == nil {
 				items, err = view.items(ctx, cy, page)
 			}
@@ -257,11 +273,11 @@ func (r *Reviews) snapshotAhead(ctx context.Context, cy Cycle) <-chan snapshot {
 
 // due is when a cycle's next duty is: the launch's next page, a reminder, the escalation, the
 // deadline; a closed cycle is due only while revocations wait for confirmation.
-func (r *Reviews) due(cy Cycle) time.Time { return r.dueRetrying(cy, time.Time{}) }
+func (r *Service) due(cy Cycle) time.Time { return r.dueRetrying(cy, time.Time{}) }
 
 // dueRetrying is due for a cycle whose notices already due wait for a delivery's retry at
 // retry (zero: none waits), so that the cycle is not taken up at every sweep meanwhile.
-func (r *Reviews) dueRetrying(cy Cycle, retry time.Time) time.Time {
+func (r *Service) dueRetrying(cy Cycle, retry time.Time) time.Time {
 	switch cy.State {
 	case CycleLaunching, CycleClosing:
 		return r.Now()
@@ -301,28 +317,28 @@ func minTime(a, b time.Time) time.Time {
 // application, manager and reviewer once per launch rather than once per grant. One goroutine
 // uses it.
 type launchView struct {
-	reviews      *Reviews
-	entitlements map[string]Entitlement
-	apps         map[string]Application
+	reviews      *Service
+	entitlements map[string]governance.Entitlement
+	apps         map[string]governance.Application
 	managers     map[string]string
 	members      map[string][]string
 	able         map[string]bool
 	owned        map[string][]string // service accounts by owner, read per candidate reviewer
 }
 
-func (r *Reviews) launchView() *launchView {
-	return &launchView{reviews: r, entitlements: map[string]Entitlement{}, apps: map[string]Application{},
+func (r *Service) launchView() *launchView {
+	return &launchView{reviews: r, entitlements: map[string]governance.Entitlement{}, apps: map[string]governance.Application{},
 		managers: map[string]string{}, members: map[string][]string{}, able: map[string]bool{}, owned: map[string][]string{}}
 }
 
-var _ Directory = (*launchView)(nil)
+var _ governance.Directory = (*launchView)(nil)
 
 func (v *launchView) Manager(ctx context.Context, id string) (string, error) {
 	if m, ok := v.managers[id]; ok {
 		return m, nil
 	}
-	m, err := v.reviews.Access.directory().Manager(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	m, err := v.reviews.Access.Directory().Manager(ctx, id)
+	if errors.Is(err, governance.ErrNotFound) {
 		m, err = "", nil // a beneficiary without a person (deleted meanwhile): the fallback reviews
 	}
 	if err == nil {
@@ -335,7 +351,7 @@ func (v *launchView) GroupMembers(ctx context.Context, group string) ([]string, 
 	if m, ok := v.members[group]; ok {
 		return m, nil
 	}
-	m, err := v.reviews.Access.directory().GroupMembers(ctx, group)
+	m, err := v.reviews.Access.Directory().GroupMembers(ctx, group)
 	if err == nil {
 		v.members[group] = m
 	}
@@ -373,7 +389,7 @@ func (v *launchView) owns(ctx context.Context, who, id string) (bool, error) {
 	return slices.Contains(owned, id), nil
 }
 
-func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]ReviewItem, error) {
+func (v *launchView) items(ctx context.Context, cy Cycle, page []governance.Grant) ([]Item, error) {
 	ids := make([]string, len(page))
 	for i, g := range page {
 		ids[i] = g.ID
@@ -381,13 +397,13 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]Revie
 	reviewed := make([]bool, len(page))
 	if cy.Campaign.Scope.NeverReviewed {
 		var err error
-		if reviewed, err = v.reviews.Store.Reviewed(ctx, ids); err != nil {
+		if reviewed, err = v.reviews.ItemStore.Reviewed(ctx, ids); err != nil {
 			return nil, err
 		}
 	}
-	var out []ReviewItem
+	var out []Item
 	for i, g := range page {
-		if g.Status != GrantActive {
+		if g.Status != governance.GrantActive {
 			continue
 		}
 		e, app, err := v.catalog(ctx, g)
@@ -399,7 +415,7 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]Revie
 		if !cy.Campaign.Scope.Covers(g, GrantFacts{Risk: e.Risk, NonHuman: nonHuman, Reviewed: reviewed[i]}, v.reviews.Now()) {
 			continue
 		}
-		rf := RequestFor{Beneficiary: g.Identity, Entitlement: e, Application: app}
+		rf := governance.RequestFor{Beneficiary: g.Identity, Entitlement: e, Application: app}
 		first, err := v.reviewer(ctx, cy, cy.Campaign.Reviewers, rf)
 		if err != nil {
 			return nil, err
@@ -410,7 +426,7 @@ func (v *launchView) items(ctx context.Context, cy Cycle, page []Grant) ([]Revie
 				return nil, err
 			}
 		}
-		out = append(out, ReviewItem{ID: ReviewItemID(cy.ID, g.ID), Cycle: cy.ID, Grant: g.ID, Beneficiary: g.Identity,
+		out = append(out, Item{ID: ItemID(cy.ID, g.ID), Cycle: cy.ID, Grant: g.ID, Beneficiary: g.Identity,
 			Entitlement: g.Entitlement, Application: g.Application, Risk: e.Risk, Granted: g.Starts, Source: g.Source,
 			Justification: g.Justification, ApprovedBy: g.ApprovedBy, Ends: g.Ends, Level: 1, Reviewer: first, SecondReviewer: second, Verdict: VerdictPending})
 	}
@@ -422,19 +438,19 @@ func (v *launchView) isServiceAccount(ctx context.Context, id string) bool {
 	return err == nil
 }
 
-func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Application, error) {
+func (v *launchView) catalog(ctx context.Context, g governance.Grant) (governance.Entitlement, governance.Application, error) {
 	e, ok := v.entitlements[g.Entitlement]
 	if !ok {
 		var err error
-		if e, _, err = GetItem[Entitlement](ctx, v.reviews.Access.Catalog, KindEntitlement, g.Entitlement); err != nil {
-			return e, Application{}, err
+		if e, _, err = governance.GetItem[governance.Entitlement](ctx, v.reviews.Access.Catalog, governance.KindEntitlement, g.Entitlement); err != nil {
+			return e, governance.Application{}, err
 		}
 		v.entitlements[g.Entitlement] = e
 	}
 	app, ok := v.apps[e.Application]
 	if !ok && e.Application != "" {
 		var err error
-		if app, _, err = GetItem[Application](ctx, v.reviews.Access.Catalog, KindApplication, e.Application); err != nil {
+		if app, _, err = governance.GetItem[governance.Application](ctx, v.reviews.Access.Catalog, governance.KindApplication, e.Application); err != nil {
 			return e, app, err
 		}
 		v.apps[e.Application] = app
@@ -446,9 +462,9 @@ func (v *launchView) catalog(ctx context.Context, g Grant) (Entitlement, Applica
 // owner, who is neither the beneficiary nor, for a service account, its owner, nor one of
 // not; "" when even the campaign owner is excluded (the item then goes unanswered unless the
 // owner reassigns it, and is revoked by default: never certified by nobody).
-func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []ApproverRule, rf RequestFor, not ...string) (string, error) {
-	for _, set := range [][]ApproverRule{rules, cy.Campaign.Fallback, {{Kind: ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
-		ids, err := resolveRules(ctx, v, set, rf)
+func (v *launchView) reviewer(ctx context.Context, cy Cycle, rules []governance.ApproverRule, rf governance.RequestFor, not ...string) (string, error) {
+	for _, set := range [][]governance.ApproverRule{rules, cy.Campaign.Fallback, {{Kind: governance.ApproverUsers, Users: []string{cy.Campaign.Owner}}}} {
+		ids, err := governance.ResolveRules(ctx, v, set, rf)
 		if err != nil {
 			return "", err
 		}

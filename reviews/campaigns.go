@@ -1,4 +1,4 @@
-package governance
+package reviews
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/robfig/cron/v3"
 )
 
@@ -38,49 +39,49 @@ type Campaign struct {
 	// Reviewers are who reviews an item; the first able one is chosen. Able means an active
 	// person who is not the beneficiary, nor its owner when the beneficiary is a service
 	// account: nobody reviews their own access.
-	Reviewers []ApproverRule `json:"reviewers"`
+	Reviewers []governance.ApproverRule `json:"reviewers"`
 	// SecondLevel, when set, reviews what the first level certified, by someone other than
 	// the first level's reviewer: one person never decides both levels of an item.
-	SecondLevel []ApproverRule `json:"secondLevel,omitempty"`
+	SecondLevel []governance.ApproverRule `json:"secondLevel,omitempty"`
 	// Fallback reviews when the rules find nobody able; the campaign owner after that.
-	Fallback []ApproverRule `json:"fallback,omitempty"`
-	Schedule string         `json:"schedule"` // cron, 5 fields, UTC; default quarterly
+	Fallback []governance.ApproverRule `json:"fallback,omitempty"`
+	Schedule string                    `json:"schedule"` // cron, 5 fields, UTC; default quarterly
 	// Durations are left out when zero, as "not set": a duration read back is positive.
-	Duration  Duration   `json:"duration,omitempty"` // from launch to deadline; default 14 days
-	Reminders []Duration `json:"reminders"`          // before the deadline; default 7 days and 1 day
+	Duration  governance.Duration   `json:"duration,omitempty"` // from launch to deadline; default 14 days
+	Reminders []governance.Duration `json:"reminders"`          // before the deadline; default 7 days and 1 day
 	// Escalation is how long before the deadline the owner is told of open items; default 2 days.
-	Escalation Duration   `json:"escalation,omitempty"`
-	Unanswered Unanswered `json:"unanswered"` // default revoke
-	NextLaunch time.Time  `json:"nextLaunch,omitzero"`
-	Created    time.Time  `json:"created"`
-	Updated    time.Time  `json:"updated"`
-	Version    int64      `json:"version"`
+	Escalation governance.Duration `json:"escalation,omitempty"`
+	Unanswered Unanswered          `json:"unanswered"` // default revoke
+	NextLaunch time.Time           `json:"nextLaunch,omitzero"`
+	Created    time.Time           `json:"created"`
+	Updated    time.Time           `json:"updated"`
+	Version    int64               `json:"version"`
 }
 
 // CampaignScope selects grants. Every criterion set must hold; a list matches any of its
 // values. An empty scope is every active grant.
 type CampaignScope struct {
-	Applications  []string `json:"applications,omitempty"`
-	Entitlements  []string `json:"entitlements,omitempty"`
-	MinRisk       Risk     `json:"minRisk,omitzero"`
-	BreakGlass    bool     `json:"breakGlass,omitempty"`    // only break-glass grants
-	NonHuman      bool     `json:"nonHuman,omitempty"`      // only grants to service accounts
-	OlderThan     Duration `json:"olderThan,omitempty"`     // only grants that started longer ago
-	NeverReviewed bool     `json:"neverReviewed,omitempty"` // only grants no earlier cycle certified
-	Users         []string `json:"users,omitempty"`         // only these beneficiaries
+	Applications  []string            `json:"applications,omitempty"`
+	Entitlements  []string            `json:"entitlements,omitempty"`
+	MinRisk       governance.Risk     `json:"minRisk,omitzero"`
+	BreakGlass    bool                `json:"breakGlass,omitempty"`    // only break-glass grants
+	NonHuman      bool                `json:"nonHuman,omitempty"`      // only grants to service accounts
+	OlderThan     governance.Duration `json:"olderThan,omitempty"`     // only grants that started longer ago
+	NeverReviewed bool                `json:"neverReviewed,omitempty"` // only grants no earlier cycle certified
+	Users         []string            `json:"users,omitempty"`         // only these beneficiaries
 }
 
 // GrantFacts is what scope matching knows of a grant beyond the grant itself.
 type GrantFacts struct {
-	Risk     Risk
+	Risk     governance.Risk
 	NonHuman bool
 	Reviewed bool // certified in an earlier cycle
 }
 
 // Covers reports whether the scope selects an active grant.
-func (s CampaignScope) Covers(g Grant, f GrantFacts, now time.Time) bool {
+func (s CampaignScope) Covers(g governance.Grant, f GrantFacts, now time.Time) bool {
 	switch {
-	case g.Status != GrantActive:
+	case g.Status != governance.GrantActive:
 		return false
 	case len(s.Applications) > 0 && !slices.Contains(s.Applications, g.Application),
 		len(s.Entitlements) > 0 && !slices.Contains(s.Entitlements, g.Entitlement),
@@ -97,14 +98,14 @@ func (s CampaignScope) Covers(g Grant, f GrantFacts, now time.Time) bool {
 
 // Errors of campaign definitions and review decisions.
 var (
-	ErrInvalidCampaign  = errors.New("governance: invalid campaign")
-	ErrCycleClosed      = errors.New("governance: the review cycle is not open for decisions")
-	ErrNotReviewer      = errors.New("governance: not the reviewer of this item")
-	ErrOwnAccess        = errors.New("governance: nobody reviews their own access")
-	ErrOtherLevel       = errors.New("governance: nobody decides both levels of a review item")
-	ErrItemDecided      = errors.New("governance: the review item is already decided")
-	ErrNotCampaignOwner = errors.New("governance: only the campaign owner may do this")
-	ErrCycleOpen        = errors.New("governance: a cycle of this campaign is still open")
+	ErrInvalidCampaign  = errors.New("reviews: invalid campaign")
+	ErrCycleClosed      = errors.New("reviews: the review cycle is not open for decisions")
+	ErrNotReviewer      = errors.New("reviews: not the reviewer of this item")
+	ErrOwnAccess        = errors.New("reviews: nobody reviews their own access")
+	ErrOtherLevel       = errors.New("reviews: nobody decides both levels of a review item")
+	ErrItemDecided      = errors.New("reviews: the review item is already decided")
+	ErrNotCampaignOwner = errors.New("reviews: only the campaign owner may do this")
+	ErrCycleOpen        = errors.New("reviews: a cycle of this campaign is still open")
 )
 
 // Normalize fills the defaults and checks the definition; it answers the next launch after now.
@@ -118,9 +119,9 @@ func (c Campaign) Normalize(now time.Time) (Campaign, error) {
 	if len(c.Reviewers) == 0 {
 		return bad("reviewers: at least one rule")
 	}
-	for _, rules := range [][]ApproverRule{c.Reviewers, c.SecondLevel, c.Fallback} {
+	for _, rules := range [][]governance.ApproverRule{c.Reviewers, c.SecondLevel, c.Fallback} {
 		for _, r := range rules {
-			if err := r.validate(); err != nil {
+			if err := r.Validate(); err != nil {
 				return bad("%v", err)
 			}
 		}
@@ -133,32 +134,32 @@ func (c Campaign) Normalize(now time.Time) (Campaign, error) {
 		return bad("schedule %q: %v", c.Schedule, err)
 	}
 	if c.Duration == 0 {
-		c.Duration = Duration(14 * 24 * time.Hour)
+		c.Duration = governance.Duration(14 * 24 * time.Hour)
 	}
-	if c.Duration < Duration(time.Hour) {
+	if c.Duration < governance.Duration(time.Hour) {
 		return bad("duration %s is under an hour", c.Duration.D())
 	}
 	if c.Reminders == nil {
 		// A week and a day before the deadline, those that fit; else halfway.
-		for _, r := range []Duration{Duration(7 * 24 * time.Hour), Duration(24 * time.Hour)} {
+		for _, r := range []governance.Duration{governance.Duration(7 * 24 * time.Hour), governance.Duration(24 * time.Hour)} {
 			if r < c.Duration {
 				c.Reminders = append(c.Reminders, r)
 			}
 		}
 		if c.Reminders == nil {
-			c.Reminders = []Duration{c.Duration / 2}
+			c.Reminders = []governance.Duration{c.Duration / 2}
 		}
 	}
 	// Reminders go out in order, the earliest (furthest from the deadline) first.
 	c.Reminders = slices.Clone(c.Reminders)
-	slices.SortFunc(c.Reminders, func(a, b Duration) int { return cmp.Compare(b, a) })
+	slices.SortFunc(c.Reminders, func(a, b governance.Duration) int { return cmp.Compare(b, a) })
 	for _, r := range c.Reminders {
 		if r <= 0 || r >= c.Duration {
 			return bad("reminder %s is not within the duration", r.D())
 		}
 	}
 	if c.Escalation == 0 {
-		c.Escalation = Duration(min(2*24*time.Hour, c.Duration.D()/2))
+		c.Escalation = governance.Duration(min(2*24*time.Hour, c.Duration.D()/2))
 	}
 	if c.Escalation < 0 || c.Escalation >= c.Duration {
 		return bad("escalation %s is not within the duration", c.Escalation.D())
@@ -228,17 +229,17 @@ const (
 	RemediationFlagged   Remediation = "flagged"   // unanswered, kept as the campaign says, for the owner
 )
 
-// ReviewItem is one grant under review in one cycle.
-type ReviewItem struct {
-	ID          string    `json:"id"` // cycle id + "." + grant id: one item per grant and cycle
-	Cycle       string    `json:"cycle"`
-	Grant       string    `json:"grant"`
-	Beneficiary string    `json:"beneficiary"`
-	Entitlement string    `json:"entitlement"`
-	Application string    `json:"application,omitempty"`
-	Risk        Risk      `json:"risk"`
-	Granted     time.Time `json:"granted"`
-	Source      string    `json:"source,omitempty"`
+// Item is one grant under review in one cycle.
+type Item struct {
+	ID          string          `json:"id"` // cycle id + "." + grant id: one item per grant and cycle
+	Cycle       string          `json:"cycle"`
+	Grant       string          `json:"grant"`
+	Beneficiary string          `json:"beneficiary"`
+	Entitlement string          `json:"entitlement"`
+	Application string          `json:"application,omitempty"`
+	Risk        governance.Risk `json:"risk"`
+	Granted     time.Time       `json:"granted"`
+	Source      string          `json:"source,omitempty"`
 	// Justification is the grant's: the requester's reason, or where out-of-band access was found.
 	Justification string    `json:"justification,omitempty"`
 	ApprovedBy    []string  `json:"approvedBy"`
@@ -267,18 +268,18 @@ type ItemStep struct {
 	Comment string    `json:"comment,omitempty"`
 }
 
-// ReviewItemID is the id of a grant's item in a cycle.
-func ReviewItemID(cycle, grant string) string { return cycle + "." + grant }
+// ItemID is the id of a grant's item in a cycle.
+func ItemID(cycle, grant string) string { return cycle + "." + grant }
 
 // Open reports whether the item waits for a decision.
-func (it ReviewItem) Open() bool { return it.Verdict == VerdictPending }
+func (it Item) Open() bool { return it.Verdict == VerdictPending }
 
 // Decide records a reviewer's decision. owner is the beneficiary's owner when it is a service
 // account, else "": its access is the owner's responsibility, so the owner does not review it
 // either. A certification at the first level of a two-level review goes to the second level,
 // never back to the one who certified (with nobody else named, the item waits for the campaign
 // owner to reassign it, and is revoked by default); a revocation is final at either.
-func (it ReviewItem) Decide(c Cycle, who, owner string, certify bool, comment string, now time.Time) (ReviewItem, error) {
+func (it Item) Decide(c Cycle, who, owner string, certify bool, comment string, now time.Time) (Item, error) {
 	if err := it.decidable(c, who, owner); err != nil {
 		return it, err
 	}
@@ -298,7 +299,7 @@ func (it ReviewItem) Decide(c Cycle, who, owner string, certify bool, comment st
 	return it, nil
 }
 
-func (it ReviewItem) decidable(c Cycle, who, owner string) error {
+func (it Item) decidable(c Cycle, who, owner string) error {
 	switch {
 	case c.State != CycleRunning || c.ID != it.Cycle:
 		return fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, c.ID, c.State)
@@ -317,7 +318,7 @@ func (it ReviewItem) decidable(c Cycle, who, owner string) error {
 }
 
 // firstLevel is who certified the item's first level (none before it did).
-func (it ReviewItem) firstLevel() []string {
+func (it Item) firstLevel() []string {
 	var out []string
 	for _, s := range it.Steps {
 		if s.Action == "certify" {
@@ -329,7 +330,7 @@ func (it ReviewItem) firstLevel() []string {
 
 // otherLevel is who may not take the item at its current level, having the other: at the
 // first level, the second level's reviewer; at the second, who certified the first.
-func (it ReviewItem) otherLevel() []string {
+func (it Item) otherLevel() []string {
 	if it.Level == 2 {
 		return it.firstLevel()
 	}
@@ -342,7 +343,7 @@ func (it ReviewItem) otherLevel() []string {
 // Reassign hands an open item to another reviewer; the reviewer or the campaign owner may.
 // Nobody receives their own access to review (owner as for Decide), nor the second level of
 // an item whose first level they certified.
-func (it ReviewItem) Reassign(c Cycle, by, to, owner, comment string, now time.Time) (ReviewItem, error) {
+func (it Item) Reassign(c Cycle, by, to, owner, comment string, now time.Time) (Item, error) {
 	switch {
 	case c.State != CycleRunning || c.ID != it.Cycle:
 		return it, fmt.Errorf("%w: cycle %s is %s", ErrCycleClosed, c.ID, c.State)
@@ -363,7 +364,7 @@ func (it ReviewItem) Reassign(c Cycle, by, to, owner, comment string, now time.T
 }
 
 // Handover moves an open item to another reviewer without anyone asking: its reviewer left.
-func (it ReviewItem) Handover(to, reason string, now time.Time) (ReviewItem, error) {
+func (it Item) Handover(to, reason string, now time.Time) (Item, error) {
 	switch {
 	case !it.Open():
 		return it, fmt.Errorf("%w: %s", ErrItemDecided, it.Verdict)
@@ -379,11 +380,11 @@ func (it ReviewItem) Handover(to, reason string, now time.Time) (ReviewItem, err
 
 // Overtaken reports why an open item has nothing left to judge: its grant no longer gives
 // access, or the out-of-band access it asks about was approved through a request meanwhile.
-func (it ReviewItem) Overtaken(g Grant) (string, bool) {
+func (it Item) Overtaken(g governance.Grant) (string, bool) {
 	switch {
-	case g.Status != GrantActive && g.Status != GrantProvisioning:
+	case g.Status != governance.GrantActive && g.Status != governance.GrantProvisioning:
 		return "the grant is " + cmp.Or(string(g.Status), "gone"), true
-	case it.Source == SourceOutOfBand && !g.AwaitsAdoption():
+	case it.Source == governance.SourceOutOfBand && !g.AwaitsAdoption():
 		if n := len(g.Extensions); n > 0 {
 			return "adopted through request " + g.Extensions[n-1], true
 		}
@@ -393,7 +394,7 @@ func (it ReviewItem) Overtaken(g Grant) (string, bool) {
 }
 
 // Moot closes an open item that events overtook (see Overtaken).
-func (it ReviewItem) Moot(reason string, now time.Time) (ReviewItem, error) {
+func (it Item) Moot(reason string, now time.Time) (Item, error) {
 	if !it.Open() {
 		return it, fmt.Errorf("%w: %s", ErrItemDecided, it.Verdict)
 	}
@@ -404,7 +405,7 @@ func (it ReviewItem) Moot(reason string, now time.Time) (ReviewItem, error) {
 // Settle is what the cycle's close does with an item: an open one becomes unanswered (then
 // revoked, or flagged as the campaign says); a revoked or unanswered-and-revoked one waits
 // for its remediation. It answers whether the grant must be revoked.
-func (it ReviewItem) Settle(c Cycle, now time.Time) (ReviewItem, bool) {
+func (it Item) Settle(c Cycle, now time.Time) (Item, bool) {
 	if it.Open() {
 		it.Verdict, it.DecidedBy, it.Decided = VerdictUnanswered, "system", now
 		it.Comment = "no decision by the deadline"
@@ -420,7 +421,7 @@ func (it ReviewItem) Settle(c Cycle, now time.Time) (ReviewItem, bool) {
 }
 
 // Remediated records that the grant's revocation was confirmed downstream.
-func (it ReviewItem) Remediated(at time.Time) ReviewItem {
+func (it Item) Remediated(at time.Time) Item {
 	if it.Remediation == RemediationPending {
 		it.Remediation, it.Confirmed = RemediationConfirmed, at
 	}
