@@ -101,13 +101,8 @@ func TestOIDCBearerTokens(t *testing.T) {
 		"not a JWT":        {"definitely-not-a-token", 401, "unknown token"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e.tokens["oidc"] = tc.token
-			var got me
-			status := e.call("oidc", "GET", "/me", nil, &got)
-			if status != tc.status || !strings.Contains(got.Detail, tc.detail) {
-				t.Fatalf("%d %q, want %d %q", status, got.Detail, tc.status, tc.detail)
-			}
-			if status == 200 && (got.Principal != "oidc:idp-ada" || got.User["id"] != "u-ada" || len(got.Roles) != 1) {
+			got := e.signedIn(t, tc.token, tc.status, tc.detail)
+			if tc.status == 200 && (got.Principal != "oidc:idp-ada" || got.User["id"] != "u-ada" || len(got.Roles) != 1) {
 				t.Fatalf("principal: %+v", got)
 			}
 		})
@@ -151,13 +146,8 @@ func TestOIDCAddressesMustBeVerified(t *testing.T) {
 				"verified as a string":   {withAddress("ada@example.org", func(c jwt.MapClaims) { c["email_verified"] = "true" }), 403, "email_verified claim is not true"},
 			} {
 				t.Run(name, func(t *testing.T) {
-					e.tokens["oidc"] = tc.token
-					var got me
-					status := e.call("oidc", "GET", "/me", nil, &got)
-					if status != tc.status || !strings.Contains(got.Detail, tc.detail) {
-						t.Fatalf("%d %q, want %d %q", status, got.Detail, tc.status, tc.detail)
-					}
-					if status == 200 && got.User["id"] != "u-ada" {
+					got := e.signedIn(t, tc.token, tc.status, tc.detail)
+					if tc.status == 200 && got.User["id"] != "u-ada" {
 						t.Fatalf("principal: %+v", got)
 					}
 				})
@@ -288,4 +278,16 @@ func TestHungIssuerIsBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedIn calls /me with a bearer token, checks the status and that the detail says why, and
+// answers what /me said.
+func (e *env) signedIn(t *testing.T, token string, status int, detail string) me {
+	t.Helper()
+	e.tokens["oidc"] = token
+	var got me
+	if code := e.call("oidc", "GET", "/me", nil, &got); code != status || !strings.Contains(got.Detail, detail) {
+		t.Fatalf("%d %q, want %d %q", code, got.Detail, status, detail)
+	}
+	return got
 }

@@ -129,14 +129,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if again, err := other.Launch(ctx, "q4", "sec", w.now); !errors.Is(err, reviews.ErrCycleOpen) || again.ID != cycle.ID {
 		t.Fatalf("a second launch beside the open cycle: %+v %v", again, err)
 	}
-	item := func(g governance.Grant) reviews.Item {
-		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, g.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return it
-	}
+	item := func(g governance.Grant) reviews.Item { t.Helper(); return w.reviewItem(cycle.ID, g) }
 	if it := item(adaAdmin); it.Reviewer != "mgr" || it.Risk != governance.RiskHigh || it.ApprovedBy[0] != "mgr" {
 		t.Fatalf("ada's admin item: %+v", it)
 	}
@@ -511,14 +504,7 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 	if err != nil || cycle.Items != 3 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	item := func(g governance.Grant) reviews.Item {
-		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, g.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return it
-	}
+	item := func(g governance.Grant) reviews.Item { t.Helper(); return w.reviewItem(cycle.ID, g) }
 	for _, g := range []governance.Grant{adaRead, bobRead} {
 		if it := item(g); it.Reviewer != "mgr" || it.SecondReviewer != "own1" {
 			t.Fatalf("%s: reviewers %q then %q", g.ID, it.Reviewer, it.SecondReviewer)
@@ -680,4 +666,14 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || !c.Escalated {
 		t.Fatalf("the cycle after its escalation: %+v %v", c, err)
 	}
+}
+
+// reviewItem reads the item of a grant in a cycle.
+func (w *world) reviewItem(cycle string, g governance.Grant) reviews.Item {
+	w.t.Helper()
+	it, err := w.store.GetReviewItem(context.Background(), reviews.ItemID(cycle, g.ID))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return it
 }
