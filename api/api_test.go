@@ -231,7 +231,7 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 	e.must(403, "bob", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9"}, nil)
 	e.must(201, "ada", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage INC-9", "duration": "30m"}, &out)
 	if !out.Grant.Emergency || out.Grant.Status != governance.GrantActive || out.Grant.Ends.Sub(out.Grant.Starts) != 30*time.Minute ||
-		out.Review.State != governance.ReviewOpen || !out.Review.Notified {
+		out.Review.State != governance.IncidentOpen || !out.Review.Notified {
 		t.Fatalf("activation: %+v", out)
 	}
 	select {

@@ -40,19 +40,19 @@ type incidentView struct {
 	Overdue bool `json:"overdue"`
 }
 
-// reviewsAll asks for incident reviews in any state.
-const reviewsAll governance.ReviewState = "all"
+// incidentsAll asks for incident reviews in any state.
+const incidentsAll governance.IncidentState = "all"
 
 // listIncidentReviews lists reviews, open ones by default (?state=closed or all).
 func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
-	state, ok := oneOf(c, "state", governance.ReviewOpen, governance.ReviewClosed, reviewsAll)
+	state, ok := oneOf(c, "state", governance.IncidentOpen, governance.IncidentClosed, incidentsAll)
 	if !ok {
 		return
 	}
 	if state == "" {
-		state = governance.ReviewOpen
+		state = governance.IncidentOpen
 	}
-	all, err := s.opts.BreakGlass.Reviews.IncidentReviews(c.Request.Context())
+	all, err := s.opts.BreakGlass.Incidents.IncidentReviews(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -60,7 +60,7 @@ func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
 	now := s.opts.BreakGlass.Now()
 	shown := []incidentView{}
 	for _, r := range all {
-		if state == reviewsAll || r.State == state {
+		if state == incidentsAll || r.State == state {
 			shown = append(shown, incidentView{r, r.Overdue(now)})
 		}
 	}

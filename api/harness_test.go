@@ -132,7 +132,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}
 	sas := &governance.ServiceAccounts{Store: e.store, People: directory, Now: e.now}
-	bg := &governance.BreakGlass{Access: access, Reviews: e.store, Notifier: recorder{e.notices}, ReviewSLA: time.Hour, Now: e.now}
+	bg := &governance.BreakGlass{Access: access, Incidents: e.store, Notifier: recorder{e.notices}, IncidentSLA: time.Hour, Now: e.now}
 	access.BreakGlass = bg
 	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,

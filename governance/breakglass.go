@@ -31,13 +31,13 @@ var ErrNotEligible = errors.New("governance: not eligible to break the glass")
 // ErrOverCap is returned for an activation asked for longer than the break-glass maximum.
 var ErrOverCap = errors.New("governance: longer than break-glass allows")
 
-// ReviewState is where an incident review stands.
-type ReviewState string
+// IncidentState is where an incident review stands.
+type IncidentState string
 
 // Incident reviews are open until security closes them.
 const (
-	ReviewOpen   ReviewState = "open"
-	ReviewClosed ReviewState = "closed"
+	IncidentOpen   IncidentState = "open"
+	IncidentClosed IncidentState = "closed"
 )
 
 // IncidentReview is the post-incident review a break-glass activation opens.
@@ -53,7 +53,7 @@ type IncidentReview struct {
 	// Conflicts are the separation-of-duties rules the activation went through, where the
 	// entitlement's break-glass policy allows that.
 	Conflicts []SoDConflict `json:"conflicts,omitempty"`
-	State     ReviewState   `json:"state"`
+	State     IncidentState `json:"state"`
 	ClosedBy  string        `json:"closedBy,omitempty"`
 	Findings  string        `json:"findings,omitempty"`
 	Closed    time.Time     `json:"closed,omitzero"`
@@ -61,7 +61,9 @@ type IncidentReview struct {
 }
 
 // Overdue reports whether the review is open past its SLA.
-func (r IncidentReview) Overdue(now time.Time) bool { return r.State == ReviewOpen && now.After(r.Due) }
+func (r IncidentReview) Overdue(now time.Time) bool {
+	return r.State == IncidentOpen && now.After(r.Due)
+}
 
 // IncidentStore keeps incident reviews, each write with its audit event.
 type IncidentStore interface {
@@ -80,10 +82,11 @@ type Notifier interface {
 // BreakGlass activates emergency access.
 type BreakGlass struct {
 	Access    *Access
-	Reviews   IncidentStore
+	Incidents IncidentStore
 	Notifier  Notifier
-	ReviewSLA time.Duration
-	Now       func() time.Time
+	// IncidentSLA is how long security has to close an activation's incident review.
+	IncidentSLA time.Duration
+	Now         func() time.Time
 }
 
 // Activate grants an emergency entitlement to the caller at once, for at most the policy's
@@ -187,14 +190,14 @@ func (b *BreakGlass) complete(ctx context.Context, r Request) (Grant, IncidentRe
 	}
 	now := b.Now()
 	review := IncidentReview{ID: "incident-" + r.ID, Grant: g.ID, Identity: r.Beneficiary, Entitlement: r.Entitlement,
-		Justification: r.Justification, Activated: r.Created, Due: r.Created.Add(b.ReviewSLA), State: ReviewOpen, Conflicts: conflicts}
+		Justification: r.Justification, Activated: r.Created, Due: r.Created.Add(b.IncidentSLA), State: IncidentOpen, Conflicts: conflicts}
 	event := Event{At: now, Actor: "user:" + r.Beneficiary, Action: "breakglass.activate", Target: "grant:" + g.ID, Reason: r.Justification}
 	if len(conflicts) > 0 {
 		event.Reason += "; separation of duties overridden: " + describe(conflicts)
 	}
-	stored, err := b.Reviews.CreateIncidentReview(ctx, review, event)
+	stored, err := b.Incidents.CreateIncidentReview(ctx, review, event)
 	if errors.Is(err, ErrConflict) {
-		stored, err = b.Reviews.GetIncidentReview(ctx, review.ID)
+		stored, err = b.Incidents.GetIncidentReview(ctx, review.ID)
 	}
 	if err != nil {
 		return g, stored, err
@@ -241,19 +244,19 @@ func (b *BreakGlass) Close(ctx context.Context, id, by, findings string) (Incide
 	return b.update(ctx, id, Event{Actor: "user:" + by, Action: "breakglass.review.close", Reason: findings},
 		func(r IncidentReview, now time.Time) (IncidentReview, error) {
 			switch {
-			case r.State != ReviewOpen:
+			case r.State != IncidentOpen:
 				return r, fmt.Errorf("%w: review %s is %s", ErrRequestResolved, r.ID, r.State)
 			case r.Identity == by:
 				return r, fmt.Errorf("%w: %s activated it", ErrSelfApproval, by)
 			}
-			r.State, r.ClosedBy, r.Findings, r.Closed = ReviewClosed, by, findings, now
+			r.State, r.ClosedBy, r.Findings, r.Closed = IncidentClosed, by, findings, now
 			return r, nil
 		})
 }
 
 // Sweep retries notifications that were not delivered. It returns how many it delivered.
 func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
-	all, err := b.Reviews.IncidentReviews(ctx)
+	all, err := b.Incidents.IncidentReviews(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -271,6 +274,6 @@ func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
 }
 
 func (b *BreakGlass) update(ctx context.Context, id string, event Event, change func(IncidentReview, time.Time) (IncidentReview, error)) (IncidentReview, error) {
-	v := Versioned[IncidentReview]{Target: "incident", Get: b.Reviews.GetIncidentReview, Put: b.Reviews.UpdateIncidentReview, Now: b.Now}
+	v := Versioned[IncidentReview]{Target: "incident", Get: b.Incidents.GetIncidentReview, Put: b.Incidents.UpdateIncidentReview, Now: b.Now}
 	return v.Update(ctx, id, nil, event, change, nil)
 }

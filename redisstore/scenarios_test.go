@@ -63,7 +63,7 @@ func newScene(t *testing.T, newStore storeFactory) *scene {
 	s := &scene{world: w}
 	s.leavers = &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, People: w.access.People,
 		Now: w.access.Requests.Now}
-	s.breakGlass = &governance.BreakGlass{Access: w.access, Reviews: w.store, Notifier: noNotifier{}, ReviewSLA: time.Hour, Now: w.access.Requests.Now}
+	s.breakGlass = &governance.BreakGlass{Access: w.access, Incidents: w.store, Notifier: noNotifier{}, IncidentSLA: time.Hour, Now: w.access.Requests.Now}
 	w.access.BreakGlass = s.breakGlass
 	return s
 }
@@ -212,7 +212,7 @@ var scenarios = map[string]func(s *scene){
 	},
 	"break-glass: at once, short, then gone": func(s *scene) {
 		g, review, err := s.breakGlass.Activate(context.Background(), "ada", "root", "INC-7", 0)
-		if err != nil || !g.Emergency || g.Status != governance.GrantActive || review.State != governance.ReviewOpen {
+		if err != nil || !g.Emergency || g.Status != governance.GrantActive || review.State != governance.IncidentOpen {
 			s.t.Fatalf("activation: %+v %+v %v", g, review, err)
 		}
 		if _, _, err := s.breakGlass.Activate(context.Background(), "ada", "two", "INC-7", 0); !errors.Is(err, governance.ErrNotEmergency) {
@@ -258,7 +258,7 @@ var scenarios = map[string]func(s *scene){
 			s.t.Fatalf("completed by the duty, the grant lasts %s (the entitlement allows 8h; the break-glass cap is 1h)", d)
 		}
 		reviews, err := s.store.IncidentReviews(ctx)
-		if err != nil || len(reviews) != 1 || reviews[0].Grant != g.ID || reviews[0].State != governance.ReviewOpen {
+		if err != nil || len(reviews) != 1 || reviews[0].Grant != g.ID || reviews[0].State != governance.IncidentOpen {
 			s.t.Fatalf("incident reviews: %+v %v", reviews, err)
 		}
 		if n, err := s.breakGlass.Sweep(ctx); err != nil || n != 1 {

@@ -508,7 +508,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	} else if hook != nil {
 		notifier = hook
 	}
-	breakGlass := &governance.BreakGlass{Access: access, Reviews: store, Notifier: notifier, ReviewSLA: cfg.BreakGlass.ReviewSLA, Now: now}
+	breakGlass := &governance.BreakGlass{Access: access, Incidents: store, Notifier: notifier, IncidentSLA: cfg.BreakGlass.ReviewSLA, Now: now}
 	access.BreakGlass = breakGlass
 	reviewNotices, err := reviewNotifier(cfg.Reviews, now, log)
 	if err != nil {
