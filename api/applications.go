@@ -22,7 +22,7 @@ func (s *Server) connectorOf(c *gin.Context) (governance.Application, connectors
 		s.fail(c, err)
 		return app, nil, false
 	}
-	if app.Connector == "" {
+	if app.RecordOnly() {
 		problem(c, http.StatusUnprocessableEntity, "no-connector", "application "+app.ID+" has no connector: its grants are records only")
 		return app, nil, false
 	}
