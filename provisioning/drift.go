@@ -110,6 +110,11 @@ const driftLease = 10 * time.Minute
 // ErrNoMemberListing is for a connector that cannot tell who holds what.
 var ErrNoMemberListing = errors.New("provisioning: the connector cannot list members")
 
+// Latest answers the application's latest report; ErrNotFound before its first.
+func (r *Reconciler) Latest(ctx context.Context, appID string) (DriftReport, error) {
+	return r.Store.LatestDrift(ctx, appID)
+}
+
 // Reconcile compares one application now, acts on its mode, and stores the report. One
 // reconciliation of an application runs at a time, across replicas: another answers
 // ErrReconciling.
