@@ -73,6 +73,12 @@ type Worker struct {
 	Now       func() time.Time
 }
 
+// DeadLetters lists the jobs that will not be retried, each with why: what a person must
+// finish by hand.
+func (w *Worker) DeadLetters(ctx context.Context) ([]DeadJob, error) {
+	return w.Queue.DeadJobs(ctx)
+}
+
 // Sweep reconciles the due jobs, several at once (their grants to one group then share a
 // modify downstream), and answers how many it finished.
 func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
