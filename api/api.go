@@ -36,8 +36,6 @@ type Store interface {
 	governance.AuditTrail
 	// GrantPage lists grants in creation order from offset.
 	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
-	// DeadJobs lists the provisioning jobs that will not be retried.
-	DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error)
 	// LastCheckpoint is the audit trail's last signed checkpoint (zero for none).
 	LastCheckpoint(ctx context.Context) (governance.Checkpoint, error)
 }
@@ -59,6 +57,8 @@ type Options struct {
 	Connector func(name string) (connectors.Connector, bool)
 	// Drift reconciles applications on demand and keeps their reports.
 	Drift *provisioning.Reconciler
+	// Provisioning is the worker whose dead letters the API lists.
+	Provisioning *provisioning.Worker
 	// Reviews runs access-review campaigns.
 	Reviews *reviews.Service
 	// CheckpointKeys check the audit checkpoints' signatures; none when checkpoints are off.
@@ -428,7 +428,7 @@ func (s *Server) me(c *gin.Context, p Principal) {
 // deadLetters lists provisioning jobs that failed for good: each names the identity and the
 // application, and why; their grants say failed (or still revoking).
 func (s *Server) deadLetters(c *gin.Context, _ Principal) {
-	dead, err := s.opts.Store.DeadJobs(c.Request.Context())
+	dead, err := s.opts.Provisioning.DeadLetters(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return

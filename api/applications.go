@@ -22,7 +22,7 @@ func (s *Server) connectorOf(c *gin.Context) (governance.Application, connectors
 		s.fail(c, err)
 		return app, nil, false
 	}
-	if app.Connector == "" {
+	if app.RecordOnly() {
 		problem(c, http.StatusUnprocessableEntity, "no-connector", "application "+app.ID+" has no connector: its grants are records only")
 		return app, nil, false
 	}
@@ -128,7 +128,7 @@ func (s *Server) importEntitlements(c *gin.Context, p Principal) {
 
 // drift answers the latest reconciliation of the application.
 func (s *Server) drift(c *gin.Context, _ Principal) {
-	r, err := s.opts.Drift.Store.LatestDrift(c.Request.Context(), c.Param("id"))
+	r, err := s.opts.Drift.Latest(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return

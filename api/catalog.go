@@ -110,19 +110,10 @@ func (s *Server) listChanges(c *gin.Context, _ Principal) {
 	if !ok {
 		return
 	}
-	all, err := s.opts.Access.Catalog.Store.CatalogChanges(c.Request.Context())
+	all, err := s.opts.Access.Catalog.Changes(c.Request.Context(), state)
 	if err != nil {
 		s.fail(c, err)
 		return
-	}
-	if state != "" {
-		shown := all[:0]
-		for _, ch := range all {
-			if ch.State == state {
-				shown = append(shown, ch)
-			}
-		}
-		all = shown
 	}
 	slicePage(c, all)
 }
@@ -154,7 +145,7 @@ func (s *Server) decideChange(approve bool) func(*gin.Context, Principal) {
 			return
 		}
 		ctx := c.Request.Context()
-		change, err := s.opts.Access.Catalog.Store.CatalogChange(ctx, c.Param("id"))
+		change, err := s.opts.Access.Catalog.Change(ctx, c.Param("id"))
 		if err != nil {
 			s.fail(c, err)
 			return

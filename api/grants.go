@@ -26,7 +26,7 @@ func (s *Server) listGrants(c *gin.Context, _ Principal) {
 	}
 	ctx := c.Request.Context()
 	if identity != "" {
-		held, err := s.opts.Access.Grants.Store.Holdings(ctx, identity)
+		held, err := s.opts.Access.Grants.Holdings(ctx, identity)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -81,10 +81,7 @@ func (s *Server) listGrants(c *gin.Context, _ Principal) {
 }
 
 func (s *Server) getGrant(c *gin.Context, p Principal) {
-	g, err := s.opts.Access.Grants.Store.GetGrant(c.Request.Context(), c.Param("id"))
-	if err == nil && !s.sees(c, p, g.Identity) {
-		err = governance.ErrNotFound
-	}
+	g, err := s.opts.Access.GrantFor(c.Request.Context(), c.Param("id"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -126,17 +123,16 @@ func (s *Server) access(c *gin.Context, p Principal) {
 	if id == "me" && p.User != nil {
 		id = p.User.ID
 	}
-	if !s.sees(c, p, id) {
-		problem(c, http.StatusForbidden, "forbidden", "you may see your own access and your service accounts'; auditors and security admins anyone's")
+	if !s.mayView(c, p, id, "you may see your own access and your service accounts'; auditors and security admins anyone's") {
 		return
 	}
 	ctx := c.Request.Context()
-	held, err := s.opts.Access.Grants.Store.Holdings(ctx, id)
+	held, err := s.opts.Access.Grants.Holdings(ctx, id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	requests, err := s.opts.Access.Requests.Store.RequestsOf(ctx, id)
+	requests, err := s.opts.Access.Requests.RequestsOf(ctx, id)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -32,7 +32,7 @@ var openAPITypes = map[string]reflect.Type{
 	"PolicyStage": typeOf[governance.PolicyStage](), "ApproverRule": typeOf[governance.ApproverRule](), "AutoApproval": typeOf[governance.AutoApproval](),
 	"SoDRule": typeOf[governance.SoDRule](), "SoDConflict": typeOf[governance.SoDConflict](), "CatalogChange": typeOf[governance.CatalogChange](),
 	"Comment": typeOf[comment](), "ConnectionTest": typeOf[connectionView](), "Import": typeOf[importView](),
-	"DriftReport": typeOf[governance.DriftReport](), "EntitlementDrift": typeOf[governance.EntitlementDrift](),
+	"DriftReport": typeOf[provisioning.DriftReport](), "EntitlementDrift": typeOf[provisioning.EntitlementDrift](),
 	"Submit": typeOf[submitBody](), "WhatIfQuery": typeOf[whatIfBody](), "WhatIf": typeOf[whatIfView](),
 	"Request": typeOf[governance.Request](), "Stage": typeOf[governance.Stage](), "RecordedDecision": typeOf[governance.Decision](),
 	"Decision": typeOf[decisionBody](), "InboxItem": typeOf[governance.InboxItem](), "Situation": typeOf[governance.Situation](),

@@ -57,8 +57,7 @@ func (s *Server) whatIf(c *gin.Context, p Principal) {
 	if body.Beneficiary == "" {
 		body.Beneficiary = p.User.ID
 	}
-	if !s.sees(c, p, body.Beneficiary) {
-		problem(c, http.StatusForbidden, "forbidden", "a what-if for someone else is for their owner, auditors and security admins")
+	if !s.mayView(c, p, body.Beneficiary, "a what-if for someone else is for their owner, auditors and security admins") {
 		return
 	}
 	conflicts, err := s.opts.Access.WhatIf(c.Request.Context(), body.Beneficiary, body.Entitlement)
@@ -78,42 +77,21 @@ type whatIfView struct {
 	Blocked   bool                     `json:"blocked"`
 }
 
-// seesIdentity says whether p may see what an identity holds and asks for.
-func seesIdentity(p Principal, identity string) bool {
-	return (p.User != nil && p.User.ID == identity) || p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin)
-}
-
-// seesRequest: its requester, its beneficiary, anyone named to decide it, auditors and
-// security admins. To everyone else it does not exist.
-func seesRequest(p Principal, r governance.Request) bool {
-	if seesIdentity(p, r.Beneficiary) {
-		return true
-	}
-	if p.User == nil {
-		return false
-	}
-	if r.Requester == p.User.ID {
-		return true
-	}
-	for _, st := range r.Stages {
-		if slices.Contains(st.Approvers, p.User.ID) || slices.Contains(st.Fallback, p.User.ID) {
-			return true
-		}
-	}
-	return false
-}
-
 // listRequests lists the requests of one beneficiary (?beneficiary=, default oneself).
 func (s *Server) listRequests(c *gin.Context, p Principal) {
 	who := c.Query("beneficiary")
 	if who == "" && p.User != nil {
 		who = p.User.ID
 	}
-	if who == "" || !s.sees(c, p, who) {
-		problem(c, http.StatusForbidden, "forbidden", "you may list your own requests and your service accounts'; auditors and security admins anyone's")
+	const forbidden = "you may list your own requests and your service accounts'; auditors and security admins anyone's"
+	if who == "" {
+		problem(c, http.StatusForbidden, "forbidden", forbidden)
 		return
 	}
-	all, err := s.opts.Access.Requests.Store.RequestsOf(c.Request.Context(), who)
+	if !s.mayView(c, p, who, forbidden) {
+		return
+	}
+	all, err := s.opts.Access.Requests.RequestsOf(c.Request.Context(), who)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -122,10 +100,7 @@ func (s *Server) listRequests(c *gin.Context, p Principal) {
 }
 
 func (s *Server) getRequest(c *gin.Context, p Principal) {
-	r, err := s.opts.Access.Requests.Store.GetRequest(c.Request.Context(), c.Param("id"))
-	if err == nil && !seesRequest(p, r) {
-		err = governance.ErrNotFound
-	}
+	r, err := s.opts.Access.RequestFor(c.Request.Context(), c.Param("id"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -135,10 +110,7 @@ func (s *Server) getRequest(c *gin.Context, p Principal) {
 
 func (s *Server) cancel(c *gin.Context, p Principal) {
 	ctx := c.Request.Context()
-	r, err := s.opts.Access.Requests.Store.GetRequest(ctx, c.Param("id"))
-	if err == nil && !seesRequest(p, r) {
-		err = governance.ErrNotFound
-	}
+	r, err := s.opts.Access.RequestFor(ctx, c.Param("id"), viewer(p))
 	if err == nil {
 		r, err = s.opts.Access.Requests.Cancel(ctx, r.ID, p.User.Party())
 	}
@@ -166,10 +138,7 @@ func (s *Server) decide(c *gin.Context, p Principal) {
 		return
 	}
 	ctx := c.Request.Context()
-	r, err := s.opts.Access.Requests.Store.GetRequest(ctx, c.Param("id"))
-	if err == nil && !seesRequest(p, r) {
-		err = governance.ErrNotFound
-	}
+	r, err := s.opts.Access.RequestFor(ctx, c.Param("id"), viewer(p))
 	if err == nil {
 		r, err = s.opts.Access.Decide(ctx, r.ID, p.User.ID, *body.Approve, body.Comment)
 	}

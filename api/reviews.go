@@ -10,7 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -52,7 +51,7 @@ func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 }
 
 func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.CampaignStore.Campaigns(c.Request.Context())
+	all, err := s.opts.Reviews.Campaigns(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -61,7 +60,7 @@ func (s *Server) listCampaigns(c *gin.Context, _ Principal) {
 }
 
 func (s *Server) getCampaign(c *gin.Context, _ Principal) {
-	camp, err := s.opts.Reviews.CampaignStore.GetCampaign(c.Request.Context(), c.Param("id"))
+	camp, err := s.opts.Reviews.Campaign(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -79,7 +78,7 @@ func (s *Server) launchCampaign(c *gin.Context, p Principal) {
 }
 
 func (s *Server) listCycles(c *gin.Context, _ Principal) {
-	all, err := s.opts.Reviews.CycleStore.Cycles(c.Request.Context())
+	all, err := s.opts.Reviews.Cycles(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -89,11 +88,7 @@ func (s *Server) listCycles(c *gin.Context, _ Principal) {
 
 // cycle reads a cycle for p: auditors, admins and its campaign's owner see it; others get 404.
 func (s *Server) cycle(c *gin.Context, p Principal) (reviews.Cycle, bool) {
-	cy, err := s.opts.Reviews.CycleStore.GetCycle(c.Request.Context(), c.Param("id"))
-	if err == nil && !p.Has(RoleAuditor) && !p.Has(RoleSecurityAdmin) && !p.Has(RoleCatalogAdmin) &&
-		(p.User == nil || p.User.ID != cy.Campaign.Owner) {
-		err = governance.ErrNotFound
-	}
+	cy, err := s.opts.Reviews.CycleFor(c.Request.Context(), c.Param("id"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return cy, false
@@ -112,12 +107,12 @@ func (s *Server) getCycle(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	open, err := s.opts.Reviews.ItemStore.OpenItems(c.Request.Context())
+	open, err := s.opts.Reviews.OpenCount(c.Request.Context(), cy.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, cycleView{cy, open[cy.ID]})
+	c.JSON(http.StatusOK, cycleView{cy, open})
 }
 
 func (s *Server) closeCycle(c *gin.Context, p Principal) {
@@ -220,7 +215,7 @@ type previousVerdict struct {
 }
 
 func (s *Server) view(c *gin.Context, it reviews.Item) (itemView, error) {
-	all, err := s.opts.Reviews.ItemStore.ItemsOfGrant(c.Request.Context(), it.Grant)
+	all, err := s.opts.Reviews.ItemsOfGrant(c.Request.Context(), it.Grant)
 	v := itemView{Item: it, Previous: []previousVerdict{}}
 	for _, o := range all {
 		if o.ID != it.ID {
@@ -255,13 +250,8 @@ func (s *Server) myReviews(c *gin.Context, p Principal) {
 }
 
 func (s *Server) getReview(c *gin.Context, p Principal) {
-	who := ""
-	if p.User != nil {
-		who = p.User.ID
-	}
 	// Whoever may read the cycle's report may read its items.
-	it, _, err := s.opts.Reviews.Item(c.Request.Context(), c.Param("id"), who,
-		p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin) || p.Has(RoleCatalogAdmin))
+	it, _, err := s.opts.Reviews.ItemFor(c.Request.Context(), c.Param("id"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return

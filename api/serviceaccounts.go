@@ -8,17 +8,27 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// sees says whether p may see what an identity holds and asks for: itself, auditors and
-// security admins, and a service account's owner.
-func (s *Server) sees(c *gin.Context, p Principal, identity string) bool {
-	if seesIdentity(p, identity) {
-		return true
+// viewer is the principal as the domain's rules of who sees what know it.
+func viewer(p Principal) governance.Viewer {
+	v := governance.Viewer{SeesAll: p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin), CatalogAdmin: p.Has(RoleCatalogAdmin)}
+	if p.User != nil {
+		v.ID = p.User.ID
 	}
-	if p.User == nil {
-		return false
+	return v
+}
+
+// mayView answers whether p may see what an identity holds and asks for (itself, a service
+// account's owner, auditors and security admins); when not, it has answered why: forbidden,
+// with the message, or the store's failure.
+func (s *Server) mayView(c *gin.Context, p Principal, identity, forbidden string) bool {
+	sees, err := s.opts.Access.SeesIdentity(c.Request.Context(), identity, viewer(p))
+	switch {
+	case err != nil:
+		s.fail(c, err)
+	case !sees:
+		problem(c, http.StatusForbidden, "forbidden", forbidden)
 	}
-	sa, err := s.opts.ServiceAccounts.Store.GetServiceAccount(c.Request.Context(), identity)
-	return err == nil && sa.Owner == p.User.ID
+	return err == nil && sees
 }
 
 type serviceAccountBody struct {
@@ -49,14 +59,7 @@ func (s *Server) listServiceAccounts(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	var all []governance.ServiceAccount
-	var err error
-	if p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin) {
-		all, err = s.opts.ServiceAccounts.Store.ServiceAccounts(ctx)
-	} else if p.User != nil {
-		all, err = s.opts.ServiceAccounts.Store.OwnedBy(ctx, p.User.ID)
-	}
+	all, err := s.opts.ServiceAccounts.ServiceAccountsFor(c.Request.Context(), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -71,10 +74,7 @@ func (s *Server) listServiceAccounts(c *gin.Context, p Principal) {
 }
 
 func (s *Server) getServiceAccount(c *gin.Context, p Principal) {
-	sa, err := s.opts.ServiceAccounts.Store.GetServiceAccount(c.Request.Context(), c.Param("id"))
-	if err == nil && !s.sees(c, p, sa.ID) {
-		err = governance.ErrNotFound
-	}
+	sa, err := s.opts.ServiceAccounts.ServiceAccountFor(c.Request.Context(), c.Param("id"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // activations counts grant.activate events per grant, read through the auditor's export.
@@ -154,7 +155,7 @@ func TestKillMidProvisioning(t *testing.T) {
 	if !all(b, dev, governance.GrantProvisioning) {
 		t.Fatalf("after a minute with slapd down: %v", grantsOf(b, dev))
 	}
-	var dead struct{ Items []governance.DeadJob }
+	var dead struct{ Items []provisioning.DeadJob }
 	d.call(t, b, 200, "admin", "GET", "/provisioning/dead-letters", nil, &dead)
 	if len(dead.Items) != 0 {
 		t.Fatalf("a minute's outage dead-lettered %d jobs: %+v", len(dead.Items), dead.Items)

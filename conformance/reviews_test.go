@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/ldaptest"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -112,7 +113,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 	d.setUp(t, g, []string{"ops"}, "ivy", "jay")
 	// The first scheduled reconciliation, once the application exists, finds nothing yet; the
 	// next is an hour away, so the one asked for below is the one that finds the access.
-	var report governance.DriftReport
+	var report provisioning.DriftReport
 	waitFor(t, 20*time.Second, "the first scheduled reconciliation", func() bool {
 		return apiCall(t, g, d.tokens["admin"], "GET", "/applications/dir/drift", nil, &report) == 200
 	})
@@ -135,7 +136,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		t.Fatalf("drift: %+v", report)
 	}
 	// On demand, the same access is neither recorded nor reviewed again.
-	var again governance.DriftReport
+	var again provisioning.DriftReport
 	d.call(t, g, 200, "admin", "POST", "/applications/dir/reconcile", nil, &again)
 	if again.Review != "" || again.OutOfBand != 1 {
 		t.Fatalf("a second reconciliation: %+v", again)

@@ -90,6 +90,21 @@ type Application struct {
 	Drift string `json:"drift,omitempty"`
 }
 
+// RecordOnly reports whether the application's grants are records only: with no connector,
+// nothing is provisioned, and a grant is confirmed as soon as it is recorded. Every part that
+// must tell (the provisioning worker, drift reconciliation, the API) asks here.
+func (a Application) RecordOnly() bool { return a.Connector == "" }
+
+// DriftMode is what an application does about access its target shows and no grant gives.
+type DriftMode string
+
+// Drift modes (Application.Drift).
+const (
+	DriftReportOnly DriftMode = "report" // only report (the default)
+	DriftRevoke     DriftMode = "revoke" // remove access no grant gives
+	DriftReview     DriftMode = "review" // review it: adopt as a grant, or remove
+)
+
 // Entitlement is one requestable piece of access in an application.
 type Entitlement struct {
 	ID          string           `json:"id"`

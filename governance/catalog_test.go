@@ -201,3 +201,12 @@ func TestWeakerDriftModeNeedsSecondAdmin(t *testing.T) {
 		t.Error("creating an application took a second admin")
 	}
 }
+
+func TestRecordOnlyIsAnApplicationWithoutConnector(t *testing.T) {
+	if !(Application{ID: "wiki"}).RecordOnly() {
+		t.Error("an application without a connector must be record-only")
+	}
+	if (Application{ID: "ldap", Connector: "corp-ldap"}).RecordOnly() {
+		t.Error("an application naming a connector, configured or not, must not be record-only")
+	}
+}

@@ -27,8 +27,10 @@ func (e *DownstreamError) Error() string {
 
 func (e *DownstreamError) Unwrap() error { return e.Err }
 
-// RecordOnly is the provisioner while an entitlement's application has no connector: the grant
-// is recorded, and confirmed through the same calls a connector will answer.
+// RecordOnly is the provisioner of a setup without a provisioning worker (tests, tools):
+// every grant is confirmed as soon as it is recorded, through the same calls a worker answers.
+// Whether one application's grants are records only is Application.RecordOnly, which the
+// worker asks.
 type RecordOnly struct{}
 
 var _ Provisioner = RecordOnly{}

@@ -19,12 +19,8 @@ import (
 // gives (access granted outside Gatehouse), and grants whose access the target does not show
 // (broken). It is level-triggered reconciliation's report, per application.
 
-// The drift records live in governance; these names read better here.
-type (
-	DriftMode        = governance.DriftMode
-	DriftReport      = governance.DriftReport
-	EntitlementDrift = governance.EntitlementDrift
-)
+// The drift mode is the catalog's (Application.Drift); these names read better here.
+type DriftMode = governance.DriftMode
 
 // Drift modes (Application.Drift).
 const (
@@ -32,6 +28,41 @@ const (
 	DriftRevoke     = governance.DriftRevoke
 	DriftReview     = governance.DriftReview
 )
+
+// EntitlementDrift is one entitlement's disagreement between target and grants.
+type EntitlementDrift struct {
+	Entitlement string   `json:"entitlement"`
+	OutOfBand   []string `json:"outOfBand,omitempty"` // account names holding it without a grant
+	Missing     []string `json:"missing,omitempty"`   // grants (ids) whose access the target lacks
+	Revoked     []string `json:"revoked,omitempty"`   // out-of-band access removed (mode revoke)
+	Repaired    []string `json:"repaired,omitempty"`  // missing grants provisioned again
+	// UnderReview are accounts whose out-of-band access is recorded as a grant awaiting
+	// adoption: found now or by an earlier run, and still shown by the target.
+	UnderReview []string `json:"underReview,omitempty"`
+	// Unmatched are out-of-band accounts of no active identity (mode review): nobody may be
+	// granted them, so they are only reported; mode revoke removes them.
+	Unmatched []string `json:"unmatched,omitempty"`
+	// Ended are grants awaiting adoption whose access the target no longer shows: ended,
+	// never provisioned again, since nobody approved them.
+	Ended []string `json:"ended,omitempty"`
+	// Leavers are out-of-band accounts named like a person the IdP deactivated or deleted:
+	// removed in modes revoke and review (and listed in Revoked too), reported in mode report.
+	Leavers []string `json:"leavers,omitempty"`
+	Error   string   `json:"error,omitempty"` // the target could not be read for it
+}
+
+// DriftReport is one reconciliation of one application.
+type DriftReport struct {
+	Application  string             `json:"application"`
+	Mode         DriftMode          `json:"mode"`
+	At           time.Time          `json:"at"`
+	Entitlements []EntitlementDrift `json:"entitlements"`
+	OutOfBand    int                `json:"outOfBand"`
+	Missing      int                `json:"missing"`
+	// Leavers counts the leavers' out-of-band accounts; entitlements with any come first.
+	Leavers int    `json:"leavers"`
+	Review  string `json:"review,omitempty"` // the review cycle opened for what was found (mode review)
+}
 
 // DriftStore keeps the latest report per application and when each is due again.
 type DriftStore interface {
@@ -79,6 +110,11 @@ const driftLease = 10 * time.Minute
 // ErrNoMemberListing is for a connector that cannot tell who holds what.
 var ErrNoMemberListing = errors.New("provisioning: the connector cannot list members")
 
+// Latest answers the application's latest report; ErrNotFound before its first.
+func (r *Reconciler) Latest(ctx context.Context, appID string) (DriftReport, error) {
+	return r.Store.LatestDrift(ctx, appID)
+}
+
 // Reconcile compares one application now, acts on its mode, and stores the report. One
 // reconciliation of an application runs at a time, across replicas: another answers
 // ErrReconciling.
@@ -105,7 +141,7 @@ func (r *Reconciler) reconcile(ctx context.Context, appID, actor string) (DriftR
 		return DriftReport{}, err
 	}
 	conn, ok := w.Connector(app.Connector)
-	if !ok || app.Connector == "" {
+	if !ok || app.RecordOnly() {
 		return DriftReport{}, fmt.Errorf("provisioning: application %s has no configured connector", app.ID)
 	}
 	lister, ok := conn.(connectors.MemberLister)
@@ -344,7 +380,7 @@ func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	for _, a := range apps {
-		if conn, ok := w.Connector(a.Connector); ok && a.Connector != "" {
+		if conn, ok := w.Connector(a.Connector); ok && !a.RecordOnly() {
 			if _, lists := conn.(connectors.MemberLister); lists {
 				if err := r.Store.ScheduleDrift(ctx, a.ID, w.Now(), true); err != nil {
 					return 0, err

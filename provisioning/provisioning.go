@@ -22,11 +22,18 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// Job is one (identity, application) pair to reconcile.
-type Job = governance.ProvisioningJob
+// Job is one (identity, application) pair whose grants must be applied downstream.
+type Job struct {
+	Identity    string `json:"identity"`
+	Application string `json:"application"`
+}
 
 // DeadJob is a job that will not be retried, and why.
-type DeadJob = governance.DeadJob
+type DeadJob struct {
+	Job
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
 
 // Queue is the provisioning queue.
 type Queue interface {
@@ -64,6 +71,12 @@ type Worker struct {
 	// the queue's visibility timeout (30 s). Default 10 s.
 	Heartbeat time.Duration
 	Now       func() time.Time
+}
+
+// DeadLetters lists the jobs that will not be retried, each with why: what a person must
+// finish by hand.
+func (w *Worker) DeadLetters(ctx context.Context) ([]DeadJob, error) {
+	return w.Queue.DeadJobs(ctx)
 }
 
 // Sweep reconciles the due jobs, several at once (their grants to one group then share a
@@ -258,8 +271,8 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 		mine = append(mine, g)
 		giving = giving || gives(g)
 	}
-	if app.Connector == "" {
-		return w.confirmAll(ctx, mine) // an application without a connector: grants are records
+	if app.RecordOnly() {
+		return w.confirmAll(ctx, mine)
 	}
 	conn, ok := w.Connector(app.Connector)
 	if !ok {

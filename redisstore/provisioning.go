@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/names"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // The provisioning queue: "prov:due" orders jobs ("identity TAB application") by when they
@@ -21,30 +22,30 @@ import (
 // needs it. "prov:attempts" counts a job's failures since its last success; "prov:dead" holds
 // dead-lettered jobs by time, "prov:dead:why" their reasons.
 
-func jobKey(j governance.ProvisioningJob) string { return j.Identity + "\t" + j.Application }
+func jobKey(j provisioning.Job) string { return j.Identity + "\t" + j.Application }
 
 // withJobs appends the jobs' keys to a script's arguments.
-func withJobs(args []any, jobs []governance.ProvisioningJob) []any {
+func withJobs(args []any, jobs []provisioning.Job) []any {
 	for _, j := range jobs {
 		args = append(args, jobKey(j))
 	}
 	return args
 }
 
-func parseJob(m string) (governance.ProvisioningJob, error) {
+func parseJob(m string) (provisioning.Job, error) {
 	identity, app, ok := strings.Cut(m, "\t")
 	if !ok {
-		return governance.ProvisioningJob{}, fmt.Errorf("redisstore: malformed provisioning job %q", m)
+		return provisioning.Job{}, fmt.Errorf("redisstore: malformed provisioning job %q", m)
 	}
-	return governance.ProvisioningJob{Identity: identity, Application: app}, nil
+	return provisioning.Job{Identity: identity, Application: app}, nil
 }
 
-func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]governance.ProvisioningJob, error) {
+func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]provisioning.Job, error) {
 	marks, err := s.due(ctx, "prov:due", now, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]governance.ProvisioningJob, 0, len(marks))
+	out := make([]provisioning.Job, 0, len(marks))
 	for _, m := range marks {
 		j, err := parseJob(m)
 		if err != nil {
@@ -55,7 +56,7 @@ func (s *Store) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]gove
 	return out, nil
 }
 
-func (s *Store) Attempts(ctx context.Context, j governance.ProvisioningJob) (int, error) {
+func (s *Store) Attempts(ctx context.Context, j provisioning.Job) (int, error) {
 	n, err := s.rdb.HGet(ctx, s.prefix+"prov:attempts", jobKey(j)).Int()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
@@ -73,7 +74,7 @@ redis.call("HINCRBY", ARGV[1] .. "prov:attempts", ARGV[2], 1)
 return {"ok"}
 `)
 
-func (s *Store) RetryJob(ctx context.Context, j governance.ProvisioningJob, at time.Time) error {
+func (s *Store) RetryJob(ctx context.Context, j provisioning.Job, at time.Time) error {
 	if err := retryJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), at.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: retry job: %w", err)
 	}
@@ -91,7 +92,7 @@ end
 return {"ok"}
 `)
 
-func (s *Store) DoneJobs(ctx context.Context, jobs []governance.ProvisioningJob, now time.Time) error {
+func (s *Store) DoneJobs(ctx context.Context, jobs []provisioning.Job, now time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -113,7 +114,7 @@ return {"ok"}
 `)
 
 // ExtendJobs keeps jobs this worker still holds claimed for another lease from now.
-func (s *Store) ExtendJobs(ctx context.Context, jobs []governance.ProvisioningJob, now time.Time) error {
+func (s *Store) ExtendJobs(ctx context.Context, jobs []provisioning.Job, now time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -133,19 +134,19 @@ redis.call("HSET", P .. "prov:dead:why", ARGV[2], ARGV[3])
 return {"ok"}
 `)
 
-func (s *Store) DeadJob(ctx context.Context, j governance.ProvisioningJob, reason string, now time.Time) error {
+func (s *Store) DeadJob(ctx context.Context, j provisioning.Job, reason string, now time.Time) error {
 	if err := deadJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), reason, now.UnixMicro()).Err(); err != nil {
 		return fmt.Errorf("redisstore: dead job: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) DeadJobs(ctx context.Context) ([]governance.DeadJob, error) {
+func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
 	marks, err := s.rdb.ZRangeWithScores(ctx, s.prefix+"prov:dead", 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
 	}
-	out := make([]governance.DeadJob, 0, len(marks))
+	out := make([]provisioning.DeadJob, 0, len(marks))
 	for _, m := range marks {
 		key, _ := m.Member.(string)
 		j, err := parseJob(key)
@@ -156,7 +157,7 @@ func (s *Store) DeadJobs(ctx context.Context) ([]governance.DeadJob, error) {
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err
 		}
-		out = append(out, governance.DeadJob{ProvisioningJob: j, Reason: why, At: time.UnixMicro(int64(m.Score)).UTC()})
+		out = append(out, provisioning.DeadJob{Job: j, Reason: why, At: time.UnixMicro(int64(m.Score)).UTC()})
 	}
 	return out, nil
 }
@@ -185,7 +186,7 @@ redis.call("XADD", ARGV[1] .. "audit", "*", "e", ARGV[4])
 return {"ok"}
 `)
 
-func (s *Store) SaveDrift(ctx context.Context, r governance.DriftReport, event governance.Event) error {
+func (s *Store) SaveDrift(ctx context.Context, r provisioning.DriftReport, event governance.Event) error {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -201,8 +202,8 @@ func (s *Store) SaveDrift(ctx context.Context, r governance.DriftReport, event g
 	return nil
 }
 
-func (s *Store) LatestDrift(ctx context.Context, application string) (governance.DriftReport, error) {
-	var r governance.DriftReport
+func (s *Store) LatestDrift(ctx context.Context, application string) (provisioning.DriftReport, error) {
+	var r provisioning.DriftReport
 	raw, err := s.rdb.Get(ctx, s.prefix+"drift:"+application).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return r, governance.ErrNotFound

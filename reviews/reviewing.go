@@ -11,10 +11,10 @@ import (
 
 // Reviewing: what reviewers and campaign owners do with items while a cycle runs.
 
-// Item reads a review item for who: its reviewer, the campaign owner, or one who reads every
-// cycle (auditors and admins: the API checks the role and passes readsAll). Anyone else gets
-// ErrNotFound, as for requests.
-func (r *Service) Item(ctx context.Context, id, who string, readsAll bool) (Item, Cycle, error) {
+// ItemFor reads a review item as the viewer may see it: its reviewer, the campaign owner, or
+// one who reads every cycle (auditors and admins). Anyone else gets ErrNotFound, as for
+// requests.
+func (r *Service) ItemFor(ctx context.Context, id string, v governance.Viewer) (Item, Cycle, error) {
 	it, err := r.ItemStore.GetReviewItem(ctx, id)
 	if err != nil {
 		return it, Cycle{}, err
@@ -23,7 +23,7 @@ func (r *Service) Item(ctx context.Context, id, who string, readsAll bool) (Item
 	if err != nil {
 		return it, cy, err
 	}
-	if !readsAll && who != it.Reviewer && who != cy.Campaign.Owner {
+	if !readsAll(v) && v.ID != it.Reviewer && v.ID != cy.Campaign.Owner {
 		return Item{}, Cycle{}, fmt.Errorf("review item %s: %w", id, governance.ErrNotFound)
 	}
 	return it, cy, nil

@@ -757,7 +757,7 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
-		Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
+		Provisioning: svc.drift.Worker, Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
 		Store: store, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,

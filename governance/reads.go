@@ -1,0 +1,36 @@
+package governance
+
+import "context"
+
+// Reads the adapters serve as they are: every viewer allowed to call them sees all of it (the
+// adapter checks the role), so they take no Viewer.
+
+// Holdings lists an identity's grants, oldest first, whatever their status.
+func (s *Grants) Holdings(ctx context.Context, identity string) ([]Grant, error) {
+	return s.Store.Holdings(ctx, identity)
+}
+
+// RequestsOf lists the requests whose beneficiary is identity, oldest first.
+func (s *Requests) RequestsOf(ctx context.Context, identity string) ([]Request, error) {
+	return s.Store.RequestsOf(ctx, identity)
+}
+
+// Changes lists the catalog changes, oldest first; state, when set, keeps those in it.
+func (s *Catalog) Changes(ctx context.Context, state ChangeState) ([]CatalogChange, error) {
+	all, err := s.Store.CatalogChanges(ctx)
+	if err != nil || state == "" {
+		return all, err
+	}
+	shown := all[:0]
+	for _, ch := range all {
+		if ch.State == state {
+			shown = append(shown, ch)
+		}
+	}
+	return shown, nil
+}
+
+// Change reads one catalog change.
+func (s *Catalog) Change(ctx context.Context, id string) (CatalogChange, error) {
+	return s.Store.CatalogChange(ctx, id)
+}

@@ -1,0 +1,118 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"slices"
+)
+
+// Viewer is who asks to see a record: what the rules of who sees what need to know of them.
+// Every adapter (the REST API, the portal) builds one from its own principal, so that they all
+// share one rule of what each viewer may see.
+type Viewer struct {
+	ID string // the person's SCIM id; empty for a service principal acting as nobody
+	// SeesAll is for auditors and security admins: they see every identity's records.
+	SeesAll bool
+	// CatalogAdmin curates the catalog and runs access reviews: they read every review cycle.
+	CatalogAdmin bool
+}
+
+// seesOwn reports whether the viewer may see what an identity holds and asks for without
+// reading anything: it is theirs, or they see everyone's.
+func (v Viewer) seesOwn(identity string) bool {
+	return v.SeesAll || (v.ID != "" && v.ID == identity)
+}
+
+// SeesIdentity reports whether the viewer may see what an identity holds and asks for: their
+// own, their service accounts', or anyone's for those who see all.
+func (s *Access) SeesIdentity(ctx context.Context, identity string, v Viewer) (bool, error) {
+	if v.seesOwn(identity) {
+		return true, nil
+	}
+	if v.ID == "" || s.ServiceAccounts == nil {
+		return false, nil
+	}
+	sa, err := s.ServiceAccounts.GetServiceAccount(ctx, identity)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return sa.Owner == v.ID, nil
+}
+
+// seesRequest: its requester, its beneficiary, anyone named to decide it, auditors and
+// security admins.
+func (v Viewer) seesRequest(r Request) bool {
+	if v.seesOwn(r.Beneficiary) {
+		return true
+	}
+	if v.ID == "" {
+		return false
+	}
+	if r.Requester == v.ID {
+		return true
+	}
+	for _, st := range r.Stages {
+		if slices.Contains(st.Approvers, v.ID) || slices.Contains(st.Fallback, v.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// RequestFor answers a request as the viewer may see it. A request they may not see does not
+// exist for them (ErrNotFound), so its id reveals nothing.
+func (s *Access) RequestFor(ctx context.Context, id string, v Viewer) (Request, error) {
+	r, err := s.Requests.Store.GetRequest(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if !v.seesRequest(r) {
+		return Request{}, ErrNotFound
+	}
+	return r, nil
+}
+
+// GrantFor answers a grant as the viewer may see it: one of an identity they may not see
+// (SeesIdentity) does not exist for them (ErrNotFound).
+func (s *Access) GrantFor(ctx context.Context, id string, v Viewer) (Grant, error) {
+	g, err := s.Grants.Store.GetGrant(ctx, id)
+	if err != nil {
+		return Grant{}, err
+	}
+	sees, err := s.SeesIdentity(ctx, g.Identity, v)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !sees {
+		return Grant{}, ErrNotFound
+	}
+	return g, nil
+}
+
+// ServiceAccountFor answers a service account as the viewer may see it: its owner and those who
+// see all; to everyone else it does not exist (ErrNotFound).
+func (s *ServiceAccounts) ServiceAccountFor(ctx context.Context, id string, v Viewer) (ServiceAccount, error) {
+	sa, err := s.Store.GetServiceAccount(ctx, id)
+	if err != nil {
+		return ServiceAccount{}, err
+	}
+	if !v.SeesAll && (v.ID == "" || sa.Owner != v.ID) {
+		return ServiceAccount{}, ErrNotFound
+	}
+	return sa, nil
+}
+
+// ServiceAccountsFor lists the service accounts the viewer may see: every one for those who see
+// all, else their own.
+func (s *ServiceAccounts) ServiceAccountsFor(ctx context.Context, v Viewer) ([]ServiceAccount, error) {
+	switch {
+	case v.SeesAll:
+		return s.Store.ServiceAccounts(ctx)
+	case v.ID != "":
+		return s.Store.OwnedBy(ctx, v.ID)
+	}
+	return nil, nil
+}
