@@ -171,7 +171,8 @@ func (s *Server) decide(c *gin.Context, p Principal) {
 		err = governance.ErrNotFound
 	}
 	if err == nil {
-		r, err = s.opts.Access.Decide(ctx, r.ID, p.User.ID, *body.Approve, body.Comment)
+		// The request and the caller were just read: the decision starts from them.
+		r, err = s.opts.Access.DecideFrom(ctx, r, *p.User, *body.Approve, body.Comment)
 	}
 	if err != nil {
 		s.fail(c, err)

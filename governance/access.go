@@ -224,6 +224,19 @@ func (a *Access) Decide(ctx context.Context, id, approverID string, approve bool
 		return Request{}, err
 	}
 	r, err := a.Requests.Decide(ctx, id, approver.Party(), approve, comment)
+	return a.decided(ctx, r, err)
+}
+
+// DecideFrom is Decide for a caller that has just read the request and the approver (the API
+// reads the request to check who may see it, and the approver to authenticate them): it saves
+// reading them again. A stale request loses its compare-and-swap and is read afresh.
+func (a *Access) DecideFrom(ctx context.Context, known Request, approver Person, approve bool, comment string) (Request, error) {
+	r, err := a.Requests.DecideFrom(ctx, known, approver.Party(), approve, comment)
+	return a.decided(ctx, r, err)
+}
+
+// decided grants the access of a request a decision completed.
+func (a *Access) decided(ctx context.Context, r Request, err error) (Request, error) {
 	if err != nil || r.State != RequestApproved {
 		return r, err
 	}

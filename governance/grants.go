@@ -89,20 +89,18 @@ func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time
 	if err != nil || g.Status != GrantProvisioning {
 		return g, err
 	}
-	return s.provision(ctx, g.ID)
+	return s.provision(ctx, g)
 }
 
-// provision asks the provisioner, then records its answer.
-func (s *Grants) provision(ctx context.Context, id string) (Grant, error) {
-	g, err := s.Store.GetGrant(ctx, id)
-	if err != nil {
-		return g, err
-	}
+// provision asks the provisioner for the grant as just stored, then records its answer.
+func (s *Grants) provision(ctx context.Context, g Grant) (Grant, error) {
 	switch perr := s.Provisioner.Grant(ctx, g); {
 	case errors.Is(perr, ErrQueued):
-		return s.Store.GetGrant(ctx, id) // the provisioning worker confirms it, maybe already has
+		// The provisioning worker confirms it (maybe already has): the caller is answered the
+		// grant as queued, without reading it back.
+		return g, nil
 	case perr != nil:
-		return s.Fail(ctx, id, perr.Error())
+		return s.Fail(ctx, g.ID, perr.Error())
 	}
 	return s.Confirm(ctx, g)
 }
