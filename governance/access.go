@@ -254,13 +254,9 @@ func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
 		g, _, err := a.BreakGlass.complete(ctx, r)
 		return g, err
 	}
-	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+	e, rules, err := GetItemWith[Entitlement, SoDRule](ctx, a.Catalog, KindEntitlement, r.Entitlement, KindSoDRule)
 	if err != nil {
 		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
-	}
-	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
-	if err != nil {
-		return Grant{}, err
 	}
 	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true))
 	return g, a.settle(ctx, r, err)
