@@ -22,7 +22,7 @@ func (queued) Revoke(context.Context, governance.Grant) error { return governanc
 // script queues (the worker's reconciliation is its own budget).
 const (
 	submitBudget   = 11
-	approvalBudget = 6
+	approvalBudget = 5
 )
 
 // A submit and the approval that grants it make few round trips to Redis: each is a handful of

@@ -258,7 +258,10 @@ func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
 	}
-	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true))
+	g, settled, err := a.Grants.fromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true), true)
+	if settled {
+		return g, err // the grant's creation took the request off the queue
+	}
 	return g, a.settle(ctx, r, err)
 }
 
