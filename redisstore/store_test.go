@@ -52,6 +52,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
+	"ApprovalSettlesWithItsGrant":         testApprovalSettlesWithItsGrant,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"CheckpointsPublishedOncePerSeal":     testCheckpointsPublishedOncePerSeal,
 	"GovernedGroups":                      testGovernedGroups,
