@@ -28,7 +28,7 @@ func (s *Server) submit(c *gin.Context, p Principal) {
 		return
 	}
 	r, created, err := s.opts.Access.Submit(c.Request.Context(), governance.Ask{Requester: p.User.ID, Beneficiary: body.Beneficiary,
-		Entitlement: body.Entitlement, Justification: body.Justification, Duration: body.Duration, Source: "api:" + p.Name})
+		Entitlement: body.Entitlement, Justification: body.Justification, Duration: body.Duration, Source: "api:" + p.Name, Known: p.User})
 	if err != nil {
 		s.fail(c, err)
 		return

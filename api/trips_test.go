@@ -21,7 +21,7 @@ func (queued) Revoke(context.Context, governance.Grant) error { return governanc
 // scripts already loaded. The final approval stops at the provisioning hint: the job the grant
 // script queues (the worker's reconciliation is its own budget).
 const (
-	submitBudget   = 11
+	submitBudget   = 9
 	approvalBudget = 5
 )
 

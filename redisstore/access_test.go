@@ -334,7 +334,9 @@ func (c *crashAfterGrant) Grant(ctx context.Context, g governance.Grant) error {
 	return governance.ErrQueued
 }
 
-func (c *crashAfterGrant) Revoke(context.Context, governance.Grant) error { return governance.ErrQueued }
+func (c *crashAfterGrant) Revoke(context.Context, governance.Grant) error {
+	return governance.ErrQueued
+}
 
 // The grant of an approved request, its provisioning job and the request leaving the approved
 // queue are one write: a process dying right after it leaves the job to the worker, and
