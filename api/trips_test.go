@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/api"
@@ -62,4 +63,25 @@ func TestApprovalRoundTrips(t *testing.T) {
 			t.Errorf("the final approval took %d round trips, budget %d: %v", approval, approvalBudget, approvalCmds)
 		}
 	}
+}
+
+// Roles come from the caller's groups as they are now, read together: a role group renamed
+// away gives its role no more, and the name matches as SCIM's unique displayName does.
+func TestRolesFollowTheGroupsDisplayName(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	ctx := context.Background()
+	rename := func(name string) {
+		t.Helper()
+		raw, _ := json.Marshal(map[string]any{"displayName": name})
+		if _, err := e.store.Replace(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-Sec", Document: raw,
+			Keys: governance.Keys{Unique: name, Display: name}, Members: []string{"u-sec"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Listing another person's requests is for auditors and security admins.
+	e.must(200, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	rename("Former Security")
+	e.must(403, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	rename("SECURITY")
+	e.must(200, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
 }

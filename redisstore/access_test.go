@@ -369,3 +369,29 @@ func testApprovalSettlesWithItsGrant(t *testing.T, newStore storeFactory) {
 		t.Fatalf("the fulfilment duty found %d approved requests (%v), want none", n, err)
 	}
 }
+
+// An approval that starts from a copy of the request the caller read (the API's) decides on
+// the request as stored: a copy gone stale, the request cancelled meanwhile, approves nothing.
+func testApprovalFromAStaleCopy(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "prod-db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.access.Requests.Cancel(ctx, r.ID, active("ada")); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := w.access.People.Person(ctx, "mgr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.access.DecideFrom(ctx, r, mgr, true, "")
+	if !errors.Is(err, governance.ErrRequestResolved) || got.State != governance.RequestCancelled {
+		t.Fatalf("approving a stale copy of a cancelled request: %s, %v", got.State, err)
+	}
+	if held, err := w.store.Holdings(ctx, "ada"); err != nil || len(held) != 0 {
+		t.Fatalf("holdings after it: %v %+v", err, held)
+	}
+}

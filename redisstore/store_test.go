@@ -53,6 +53,7 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 	"ApprovalSettlesWithItsGrant":         testApprovalSettlesWithItsGrant,
+	"ApprovalFromAStaleCopy":              testApprovalFromAStaleCopy,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"CheckpointsPublishedOncePerSeal":     testCheckpointsPublishedOncePerSeal,
 	"GovernedGroups":                      testGovernedGroups,
