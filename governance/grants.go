@@ -71,16 +71,22 @@ type Grants struct {
 
 // FromRequest creates the grant of an approved request and provisions it, or, for an extension
 // request, moves the end of the grant it extends. Calling it again for the same request
-// changes nothing new and finishes what a crash may have left half done.
+// changes nothing new and finishes what a crash may have left half done. It answers the grant
+// as it is after provisioning: one left to the provisioning worker is read again, since an
+// inline worker may have confirmed it before answering.
 func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string) (Grant, error) {
 	g, _, err := s.fromRequest(ctx, r, asked, maximum, excludes, false)
+	if err == nil && g.Status == GrantProvisioning {
+		return s.Store.GetGrant(ctx, g.ID)
+	}
 	return g, err
 }
 
-// fromRequest is FromRequest; with settle, a grant created for the provisioning worker takes
-// r off the approved queue in the same write (settled says so): from then on the worker's
-// queue carries the rest, so a crash after it loses nothing. A grant the caller alone would
-// finish (one with no application) leaves that to the caller.
+// fromRequest is FromRequest without reading back a grant left to the provisioning worker:
+// what an approval needs, which answers the request. With settle, a grant created for the
+// worker takes r off the approved queue in the same write (settled says so): from then on the
+// worker's queue carries the rest, so a crash after it loses nothing. A grant the caller alone
+// would finish (one with no application) leaves that to the caller.
 func (s *Grants) fromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string, settle bool) (g Grant, settled bool, err error) {
 	if r.Extends != "" {
 		g, err := s.update(ctx, r.Extends, Event{Actor: "system", Action: "grant.extend", Reason: "request " + r.ID + " approved"},
