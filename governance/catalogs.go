@@ -97,8 +97,8 @@ type CatalogStore interface {
 	CatalogItem(ctx context.Context, kind CatalogKind, id string) (CatalogItem, error)
 	// CatalogItems lists every item of a kind in the order they were created.
 	CatalogItems(ctx context.Context, kind CatalogKind) ([]CatalogItem, error)
-	// CatalogItemWith reads an item and every item of another kind together, in one round
-	// trip: what the grant of an approved request is decided on (its entitlement, the SoD rules).
+	// CatalogItemWith reads an item and every item of another, short, kind together, in one
+	// round trip: what a request and its grant are decided on (the entitlement, the SoD rules).
 	CatalogItemWith(ctx context.Context, kind CatalogKind, id string, all CatalogKind) (CatalogItem, []CatalogItem, error)
 	// PutCatalogItem writes an item if the stored version is still item.Version (0: there must
 	// be none), else ErrVersionMismatch, and appends the event in the same step.

@@ -118,44 +118,48 @@ func decodeItem(kind governance.CatalogKind, id string, vals []any) (governance.
 }
 
 func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) ([]governance.CatalogItem, error) {
-	_, all, err := s.catalogRead(ctx, "", "", kind)
-	return all, err
+	ids, err := s.rdb.ZRange(ctx, s.prefix+"cat:"+string(kind), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+	}
+	cmds := make([]*redis.SliceCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.prefix+"cat:"+string(kind)+":"+id, "v", "j")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+	}
+	out := make([]governance.CatalogItem, 0, len(ids))
+	for i, cmd := range cmds {
+		item, err := decodeItem(kind, ids[i], cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, item)
+	}
+	return out, nil
 }
 
 func (s *Store) CatalogItemWith(ctx context.Context, kind governance.CatalogKind, id string, all governance.CatalogKind) (governance.CatalogItem, []governance.CatalogItem, error) {
 	if !validID(id) {
 		return governance.CatalogItem{}, nil, governance.ErrNotFound
 	}
-	return s.catalogRead(ctx, kind, id, all)
-}
-
-// catalogReadScript reads, in one round trip, one item (when ARGV[3] is set) and every item
-// of a kind (ARGV[4]): {item's v and j or false, {id, {v, j}}...}.
-var catalogReadScript = redis.NewScript(`
-local P, kind, id, all = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local out = {false}
-if id ~= "" then out[1] = redis.call("HMGET", P .. "cat:" .. kind .. ":" .. id, "v", "j") end
-for _, x in ipairs(redis.call("ZRANGE", P .. "cat:" .. all, 0, -1)) do
-  out[#out + 1] = {x, redis.call("HMGET", P .. "cat:" .. all .. ":" .. x, "v", "j")}
-end
-return out
-`)
-
-// catalogRead answers the item kind:id (when id is set) and every item of kind all.
-func (s *Store) catalogRead(ctx context.Context, kind governance.CatalogKind, id string, all governance.CatalogKind) (governance.CatalogItem, []governance.CatalogItem, error) {
-	res, err := catalogReadScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), id, string(all)).Slice()
+	res, err := catalogItemWithScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), id, string(all)).Slice()
 	if err != nil {
-		return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s list: %w", all, err)
+		return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s %s with %s: %w", kind, id, all, err)
 	}
-	var item governance.CatalogItem
-	if id != "" {
-		vals, _ := res[0].([]any)
-		if len(vals) != 2 {
-			return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s %s: malformed reply", kind, id)
-		}
-		if item, err = decodeItem(kind, id, vals); err != nil {
-			return governance.CatalogItem{}, nil, err
-		}
+	var vals []any
+	if len(res) > 0 {
+		vals, _ = res[0].([]any)
+	}
+	if len(vals) != 2 {
+		return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s %s: malformed reply", kind, id)
+	}
+	item, err := decodeItem(kind, id, vals)
+	if err != nil {
+		return governance.CatalogItem{}, nil, err
 	}
 	out := make([]governance.CatalogItem, 0, len(res)-1)
 	for _, row := range res[1:] {
@@ -176,6 +180,18 @@ func (s *Store) catalogRead(ctx context.Context, kind governance.CatalogKind, id
 	}
 	return item, out, nil
 }
+
+// catalogItemWithScript reads, in one round trip, one item and every item of a kind (ARGV[4]):
+// {item's v and j, {id, {v, j}}...}. It is for short kinds (the SoD rules): a script holds
+// Redis for its whole run, so long lists are read by CatalogItems' pipeline instead.
+var catalogItemWithScript = redis.NewScript(`
+local P, kind, id, all = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {redis.call("HMGET", P .. "cat:" .. kind .. ":" .. id, "v", "j")}
+for _, x in ipairs(redis.call("ZRANGE", P .. "cat:" .. all, 0, -1)) do
+  out[#out + 1] = {x, redis.call("HMGET", P .. "cat:" .. all .. ":" .. x, "v", "j")}
+end
+return out
+`)
 
 func (s *Store) PutCatalogItem(ctx context.Context, item governance.CatalogItem, event governance.Event) (governance.CatalogItem, error) {
 	if !validID(item.ID) {
