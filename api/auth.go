@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
 // Role is what a principal may do beyond acting for itself.
@@ -251,19 +253,32 @@ func (a *authenticator) withUserName(ctx context.Context, p Principal, userName 
 }
 
 // withPerson makes the principal act as person, whom the caller found active, and adds the
-// roles its groups give.
+// roles its groups give. The person's groups are read in one round trip, whatever the number
+// of roles: a role is given by the group whose displayName is the configured one (under
+// names.Fold, as SCIM keeps displayNames unique), read now rather than trusted from a copy.
 func (a *authenticator) withPerson(ctx context.Context, p Principal, person governance.Person) (Principal, error) {
 	p.User = &person
 	p.Roles = append(p.Roles, RoleRequester)
-	for role, names := range a.roleGroups {
-		for _, name := range names {
-			groups, err := a.groups.FindUnique(ctx, governance.KindGroup, name, governance.ReadOptions{})
-			if err != nil {
-				return Principal{}, err
-			}
-			if len(groups) == 1 && slices.Contains(person.Groups, groups[0].ID) && !p.Has(role) {
-				p.Roles = append(p.Roles, role)
-			}
+	if len(a.roleGroups) == 0 || len(person.Groups) == 0 {
+		return p, nil
+	}
+	groups, err := a.groups.GetMany(ctx, governance.KindGroup, person.Groups, governance.ReadOptions{})
+	if err != nil {
+		return Principal{}, err
+	}
+	held := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		var doc struct {
+			DisplayName string `json:"displayName"`
+		}
+		if err := json.Unmarshal(g.Document, &doc); err != nil {
+			return Principal{}, fmt.Errorf("api: group %s: %w", g.ID, err)
+		}
+		held[names.Fold(doc.DisplayName)] = true
+	}
+	for role, roleGroups := range a.roleGroups {
+		if slices.ContainsFunc(roleGroups, func(name string) bool { return held[names.Fold(name)] }) && !p.Has(role) {
+			p.Roles = append(p.Roles, role)
 		}
 	}
 	return p, nil

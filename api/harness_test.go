@@ -72,6 +72,8 @@ type env struct {
 	reviews *reviews.Service
 	clock   atomic.Int64           // the services' clock, in Unix nanoseconds; a test may move it
 	logs    *observer.ObservedLogs // what the API logged
+	trips   *redistest.RoundTrips  // what the services sent to Redis
+	grants  *governance.Grants     // a test may change its provisioner before its first call
 }
 
 // now is the one clock of the env's services and store.
@@ -97,7 +99,10 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	core, logs := observer.New(zap.DebugLevel)
 	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}, notices: make(chan []byte, 16), logs: logs}
 	e.clock.Store(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixNano())
-	e.store = redisstore.New(rs.Client(t), redistest.Namespace(), e.now)
+	rdb := rs.Client(t)
+	e.trips = &redistest.RoundTrips{}
+	rdb.AddHook(e.trips)
+	e.store = redisstore.New(rdb, redistest.Namespace(), e.now)
 	people := []struct{ name, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat1", ""}, {"cat2", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}}
 	for _, p := range people {
 		e.ids[p.name] = "u-" + p.name
@@ -128,6 +133,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
 	requests := &governance.Requests{Store: e.store, Now: e.now, NewID: id}
 	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now, Ended: requests.WithdrawExtensions}
+	e.grants = grants
 	directory := &governance.People{Store: e.store}
 	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
 		Grants: grants, People: directory, Approved: e.store, ServiceAccounts: e.store}

@@ -28,7 +28,7 @@ func (s *Server) submit(c *gin.Context, p Principal) {
 		return
 	}
 	r, created, err := s.opts.Access.Submit(c.Request.Context(), governance.Ask{Requester: p.User.ID, Beneficiary: body.Beneficiary,
-		Entitlement: body.Entitlement, Justification: body.Justification, Duration: body.Duration, Source: "api:" + p.Name})
+		Entitlement: body.Entitlement, Justification: body.Justification, Duration: body.Duration, Source: "api:" + p.Name, Known: p.User})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -140,7 +140,8 @@ func (s *Server) decide(c *gin.Context, p Principal) {
 	ctx := c.Request.Context()
 	r, err := s.opts.Access.RequestFor(ctx, c.Param("id"), viewer(p))
 	if err == nil {
-		r, err = s.opts.Access.Decide(ctx, r.ID, p.User.ID, *body.Approve, body.Comment)
+		// The request and the caller were just read: the decision starts from them.
+		r, err = s.opts.Access.DecideFrom(ctx, r, *p.User, *body.Approve, body.Comment)
 	}
 	if err != nil {
 		s.fail(c, err)

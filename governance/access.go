@@ -47,6 +47,9 @@ type Ask struct {
 	Justification string
 	Duration      Duration // 0: the entitlement's maximum
 	Source        string   // "api", "scim:<client>"
+	// Known, when set, is the requester as the caller has just read them (the API, which
+	// authenticated them): it saves reading them again. Ignored unless it is Requester.
+	Known *Person
 }
 
 // offer is everything a request for an entitlement is decided against.
@@ -54,10 +57,11 @@ type offer struct {
 	entitlement Entitlement
 	application Application
 	policy      Policy
+	rules       []SoDRule // every separation-of-duties rule, read with the entitlement
 }
 
 func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error) {
-	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, entitlementID)
+	e, rules, err := GetItemWith[Entitlement, SoDRule](ctx, a.Catalog, KindEntitlement, entitlementID, KindSoDRule)
 	if errors.Is(err, ErrNotFound) {
 		return offer{}, fmt.Errorf("%w: no entitlement %s", ErrNotRequestable, entitlementID)
 	}
@@ -74,7 +78,7 @@ func (a *Access) offer(ctx context.Context, entitlementID string) (offer, error)
 		// not the policy's "not found".
 		return offer{}, fmt.Errorf("%w: %s has no usable policy: %s", ErrNotRequestable, e.ID, err.Error())
 	}
-	return offer{entitlement: e, application: app, policy: p}, nil
+	return offer{entitlement: e, application: app, policy: p, rules: rules}, nil
 }
 
 // Submit opens a request, or returns the beneficiary's open request for the same entitlement
@@ -103,8 +107,10 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if err != nil {
 		return Request{}, false, err
 	}
-	requester, err := a.People.Person(ctx, ask.Requester)
-	if err != nil {
+	var requester Person
+	if ask.Known != nil && ask.Known.ID == ask.Requester {
+		requester = *ask.Known
+	} else if requester, err = a.People.Person(ctx, ask.Requester); err != nil {
 		return Request{}, false, err
 	}
 	beneficiary, err := a.beneficiary(ctx, requester, ask.Beneficiary, o.policy)
@@ -136,11 +142,7 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		}
 		extends = g.ID
 	}
-	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
-	if err != nil {
-		return Request{}, false, err
-	}
-	review, err := SoDStages(ctx, a.Directory(), situation.conflicts(rules, o.entitlement.ID), rf)
+	review, err := SoDStages(ctx, a.Directory(), situation.conflicts(o.rules, o.entitlement.ID), rf)
 	if err != nil {
 		return Request{}, false, err
 	}
@@ -153,7 +155,7 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		Application: o.application.ID, Policy: o.policy.ID,
 		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
 		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
-		Guard: unseen(SoDPartners(rules, o.entitlement.ID, false), situation.entitlements()),
+		Guard: unseen(SoDPartners(o.rules, o.entitlement.ID, false), situation.entitlements()),
 	})
 	if err != nil || !created || r.State != RequestApproved {
 		return r, created, err
@@ -224,6 +226,19 @@ func (a *Access) Decide(ctx context.Context, id, approverID string, approve bool
 		return Request{}, err
 	}
 	r, err := a.Requests.Decide(ctx, id, approver.Party(), approve, comment)
+	return a.decided(ctx, r, err)
+}
+
+// DecideFrom is Decide for a caller that has just read the request and the approver (the API
+// reads the request to check who may see it, and the approver to authenticate them): it saves
+// reading them again. A stale request loses its compare-and-swap and is read afresh.
+func (a *Access) DecideFrom(ctx context.Context, known Request, approver Person, approve bool, comment string) (Request, error) {
+	r, err := a.Requests.DecideFrom(ctx, known, approver.Party(), approve, comment)
+	return a.decided(ctx, r, err)
+}
+
+// decided grants the access of a request a decision completed.
+func (a *Access) decided(ctx context.Context, r Request, err error) (Request, error) {
 	if err != nil || r.State != RequestApproved {
 		return r, err
 	}
@@ -241,15 +256,14 @@ func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
 		g, _, err := a.BreakGlass.complete(ctx, r)
 		return g, err
 	}
-	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+	e, rules, err := GetItemWith[Entitlement, SoDRule](ctx, a.Catalog, KindEntitlement, r.Entitlement, KindSoDRule)
 	if err != nil {
 		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
 	}
-	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
-	if err != nil {
-		return Grant{}, err
+	g, settled, err := a.Grants.fromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true), true)
+	if settled {
+		return g, err // the grant's creation took the request off the queue
 	}
-	g, err := a.Grants.FromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true))
 	return g, a.settle(ctx, r, err)
 }
 

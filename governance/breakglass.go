@@ -153,11 +153,7 @@ func (b *BreakGlass) conflicts(ctx context.Context, who string, o offer) ([]SoDC
 	if err != nil {
 		return nil, nil, err
 	}
-	rules, err := ListItems[SoDRule](ctx, b.Access.Catalog, KindSoDRule)
-	if err != nil {
-		return nil, nil, err
-	}
-	return situation.conflicts(rules, o.entitlement.ID), unseen(SoDPartners(rules, o.entitlement.ID, false), situation.entitlements()), nil
+	return situation.conflicts(o.rules, o.entitlement.ID), unseen(SoDPartners(o.rules, o.entitlement.ID, false), situation.entitlements()), nil
 }
 
 // complete grants an approved activation under the break-glass cap and opens its incident
@@ -174,11 +170,7 @@ func (b *BreakGlass) complete(ctx context.Context, r Request) (Grant, IncidentRe
 	}
 	var excludes []string
 	if !o.entitlement.BreakGlass.OverrideSoD {
-		rules, err := ListItems[SoDRule](ctx, b.Access.Catalog, KindSoDRule)
-		if err != nil {
-			return Grant{}, IncidentReview{}, err
-		}
-		excludes, conflicts = SoDPartners(rules, o.entitlement.ID, false), nil
+		excludes, conflicts = SoDPartners(o.rules, o.entitlement.ID, false), nil
 	}
 	g, err := b.Access.Grants.FromRequest(ctx, r, r.Duration.D(), breakGlassCap(o.policy), excludes)
 	if err != nil {

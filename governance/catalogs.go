@@ -97,6 +97,9 @@ type CatalogStore interface {
 	CatalogItem(ctx context.Context, kind CatalogKind, id string) (CatalogItem, error)
 	// CatalogItems lists every item of a kind in the order they were created.
 	CatalogItems(ctx context.Context, kind CatalogKind) ([]CatalogItem, error)
+	// CatalogItemWith reads an item and every item of another, short, kind together, in one
+	// round trip: what a request and its grant are decided on (the entitlement, the SoD rules).
+	CatalogItemWith(ctx context.Context, kind CatalogKind, id string, all CatalogKind) (CatalogItem, []CatalogItem, error)
 	// PutCatalogItem writes an item if the stored version is still item.Version (0: there must
 	// be none), else ErrVersionMismatch, and appends the event in the same step.
 	PutCatalogItem(ctx context.Context, item CatalogItem, event Event) (CatalogItem, error)
@@ -321,6 +324,24 @@ func ListItems[T any](ctx context.Context, c *Catalog, kind CatalogKind) ([]T, e
 	if err != nil {
 		return nil, err
 	}
+	return decodeItems[T](kind, items)
+}
+
+// GetItemWith is GetItem and ListItems of another kind, read together.
+func GetItemWith[T, L any](ctx context.Context, c *Catalog, kind CatalogKind, id string, all CatalogKind) (T, []L, error) {
+	var one T
+	item, items, err := c.Store.CatalogItemWith(ctx, kind, id, all)
+	if err != nil {
+		return one, nil, err
+	}
+	if err := json.Unmarshal(item.Body, &one); err != nil {
+		return one, nil, fmt.Errorf("governance: %s %s: %w", kind, id, err)
+	}
+	list, err := decodeItems[L](all, items)
+	return one, list, err
+}
+
+func decodeItems[T any](kind CatalogKind, items []CatalogItem) ([]T, error) {
 	out := make([]T, 0, len(items))
 	for _, item := range items {
 		var v T

@@ -45,8 +45,9 @@ type GrantStore interface {
 	// created false, so creating the grant of an approved request twice is harmless. It
 	// refuses (ErrInactiveIdentity) a grant to an identity that is neither an active user nor a
 	// service account with its owner, and (ErrSoDBlocked) while the identity holds or has
-	// pending an entitlement of excludes.
-	CreateGrant(ctx context.Context, g Grant, excludes []string, event Event) (stored Grant, created bool, err error)
+	// pending an entitlement of excludes. settles, when set, is an approved request the
+	// creation takes off the approved queue (ApprovedQueue) in the same step.
+	CreateGrant(ctx context.Context, g Grant, excludes []string, settles string, event Event) (stored Grant, created bool, err error)
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	UpdateGrant(ctx context.Context, prev, next Grant, event Event) (Grant, error)
 	// Holdings lists an identity's grants, oldest first, whatever their status.
@@ -72,39 +73,58 @@ type Grants struct {
 
 // FromRequest creates the grant of an approved request and provisions it, or, for an extension
 // request, moves the end of the grant it extends. Calling it again for the same request
-// changes nothing new and finishes what a crash may have left half done.
+// changes nothing new and finishes what a crash may have left half done. It answers the grant
+// as it is after provisioning: one left to the provisioning worker is read again, since an
+// inline worker may have confirmed it before answering.
 func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string) (Grant, error) {
+	g, _, err := s.fromRequest(ctx, r, asked, maximum, excludes, false)
+	if err == nil && g.Status == GrantProvisioning {
+		return s.Store.GetGrant(ctx, g.ID)
+	}
+	return g, err
+}
+
+// fromRequest is FromRequest without reading back a grant left to the provisioning worker:
+// what an approval needs, which answers the request. With settle, a grant created for the
+// worker takes r off the approved queue in the same write (settled says so): from then on the
+// worker's queue carries the rest, so a crash after it loses nothing. A grant the caller alone
+// would finish (one with no application) leaves that to the caller.
+func (s *Grants) fromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string, settle bool) (g Grant, settled bool, err error) {
 	if r.Extends != "" {
 		g, err := s.update(ctx, r.Extends, Event{Actor: "system", Action: "grant.extend", Reason: "request " + r.ID + " approved"},
 			func(g Grant, now time.Time) (Grant, error) { return Extend(g, r, asked, maximum, now) })
 		if errors.Is(err, ErrExtensionApplied) {
-			return s.Store.GetGrant(ctx, r.Extends)
+			g, err = s.Store.GetGrant(ctx, r.Extends)
 		}
-		return g, err
+		return g, false, err
 	}
-	g, err := GrantFor(r, asked, maximum, s.Now())
+	g, err = GrantFor(r, asked, maximum, s.Now())
 	if err != nil {
-		return Grant{}, err
+		return Grant{}, false, err
 	}
-	g, _, err = s.Store.CreateGrant(ctx, g, excludes, Event{At: g.Created, Actor: "system", Action: "grant.create",
+	settles := ""
+	if settle && g.Application != "" && g.Status == GrantProvisioning {
+		settles = r.ID
+	}
+	g, created, err := s.Store.CreateGrant(ctx, g, excludes, settles, Event{At: g.Created, Actor: "system", Action: "grant.create",
 		Target: "grant:" + g.ID, Reason: "request " + r.ID + " approved"})
+	settled = created && settles != ""
 	if err != nil || g.Status != GrantProvisioning {
-		return g, err
+		return g, settled, err
 	}
-	return s.provision(ctx, g.ID)
+	g, err = s.provision(ctx, g)
+	return g, settled, err
 }
 
-// provision asks the provisioner, then records its answer.
-func (s *Grants) provision(ctx context.Context, id string) (Grant, error) {
-	g, err := s.Store.GetGrant(ctx, id)
-	if err != nil {
-		return g, err
-	}
+// provision asks the provisioner for the grant as just stored, then records its answer.
+func (s *Grants) provision(ctx context.Context, g Grant) (Grant, error) {
 	switch perr := s.Provisioner.Grant(ctx, g); {
 	case errors.Is(perr, ErrQueued):
-		return s.Store.GetGrant(ctx, id) // the provisioning worker confirms it, maybe already has
+		// The provisioning worker confirms it (maybe already has): the caller is answered the
+		// grant as queued, without reading it back.
+		return g, nil
 	case perr != nil:
-		return s.Fail(ctx, id, perr.Error())
+		return s.Fail(ctx, g.ID, perr.Error())
 	}
 	return s.Confirm(ctx, g)
 }

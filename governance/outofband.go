@@ -60,7 +60,7 @@ func (s *Grants) RecordOutOfBand(ctx context.Context, app Application, f OutOfBa
 		Identity: f.Identity, Entitlement: f.Entitlement, Application: app.ID, Source: SourceOutOfBand, Status: GrantActive,
 		Justification: fmt.Sprintf("account %q held it in %s without a grant; found by reconciliation", f.Account, app.ID),
 		Starts:        now, Created: now, Updated: now}
-	return s.Store.CreateGrant(ctx, g, nil, Event{At: now, Actor: actor, Action: "grant.record",
+	return s.Store.CreateGrant(ctx, g, nil, "", Event{At: now, Actor: actor, Action: "grant.record",
 		Target: "grant:" + g.ID, Reason: "out-of-band access, for review"})
 }
 

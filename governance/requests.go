@@ -96,11 +96,21 @@ func onBehalf(actor, beneficiary string) string {
 
 // Decide records an approver's decision.
 func (s *Requests) Decide(ctx context.Context, id string, approver Party, approve bool, comment string) (Request, error) {
+	return s.decide(ctx, id, nil, approver, approve, comment)
+}
+
+// DecideFrom is Decide starting from a copy of the request the caller just read, saving a
+// read; a stale copy loses its compare-and-swap and costs one.
+func (s *Requests) DecideFrom(ctx context.Context, known Request, approver Party, approve bool, comment string) (Request, error) {
+	return s.decide(ctx, known.ID, &known, approver, approve, comment)
+}
+
+func (s *Requests) decide(ctx context.Context, id string, known *Request, approver Party, approve bool, comment string) (Request, error) {
 	action := "request.deny"
 	if approve {
 		action = "request.approve"
 	}
-	return s.update(ctx, id, Event{Actor: "user:" + approver.ID, Action: action, Reason: comment},
+	return s.updateFrom(ctx, id, known, Event{Actor: "user:" + approver.ID, Action: action, Reason: comment},
 		func(r Request, now time.Time) (Request, error) { return Decide(r, approver, approve, comment, now) })
 }
 
@@ -193,8 +203,13 @@ func (s *Requests) Sweep(ctx context.Context, limit int) (int, error) {
 
 // update applies a transition to a stored request (see Versioned).
 func (s *Requests) update(ctx context.Context, id string, event Event, transition func(Request, time.Time) (Request, error)) (Request, error) {
+	return s.updateFrom(ctx, id, nil, event, transition)
+}
+
+// updateFrom is update starting from known, when the caller has just read the request.
+func (s *Requests) updateFrom(ctx context.Context, id string, known *Request, event Event, transition func(Request, time.Time) (Request, error)) (Request, error) {
 	v := Versioned[Request]{Target: "request", Get: s.Store.GetRequest, Put: s.Store.UpdateRequest, Now: s.Now}
-	return v.Update(ctx, id, nil, event, transition, func(prev, next Request, e *Event) {
+	return v.Update(ctx, id, known, event, transition, func(prev, next Request, e *Event) {
 		if e.Action == "" {
 			e.Action = timeAction(prev, next)
 		}

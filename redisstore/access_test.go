@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -312,5 +313,86 @@ func testApprovedRequestsAlwaysGetTheirGrant(t *testing.T, newStore storeFactory
 	}
 	if n, _ := w.access.Fulfil(ctx, 10); n != 0 {
 		t.Fatalf("the queue still holds %d", n)
+	}
+}
+
+// crashAfterGrant is a provisioner asked right after the grant script: it looks at the approved
+// queue and the provisioning queue as a process dying there would leave them.
+type crashAfterGrant struct {
+	store    *redisstore.Store
+	approved []string
+	jobs     []provisioning.Job
+}
+
+func (c *crashAfterGrant) Grant(ctx context.Context, g governance.Grant) error {
+	var err error
+	if c.approved, err = c.store.ClaimApproved(ctx, epoch().Add(time.Hour), 10); err != nil {
+		return err
+	}
+	if c.jobs, err = c.store.ClaimJobs(ctx, epoch().Add(time.Hour), 10); err != nil {
+		return err
+	}
+	return governance.ErrQueued
+}
+
+func (c *crashAfterGrant) Revoke(context.Context, governance.Grant) error {
+	return governance.ErrQueued
+}
+
+// The grant of an approved request, its provisioning job and the request leaving the approved
+// queue are one write: a process dying right after it leaves the job to the worker, and
+// nothing for the fulfilment duty to grant a second time.
+func testApprovalSettlesWithItsGrant(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
+	crash := &crashAfterGrant{store: w.store}
+	w.access.Grants.Provisioner = crash
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "prod-db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil || r.State != governance.RequestApproved {
+		t.Fatalf("approval: %v, %s", err, r.State)
+	}
+	if len(crash.approved) != 0 {
+		t.Errorf("right after the grant script, the approved queue still holds %v", crash.approved)
+	}
+	want := provisioning.Job{Identity: "ada", Application: "db"}
+	if len(crash.jobs) != 1 || crash.jobs[0] != want {
+		t.Errorf("right after the grant script, the provisioning queue holds %v, want %v", crash.jobs, want)
+	}
+	held, err := w.store.Holdings(ctx, "ada")
+	if err != nil || len(held) != 1 || held[0].Status != governance.GrantProvisioning {
+		t.Fatalf("holdings: %v %+v", err, held)
+	}
+	if n, err := w.access.Fulfil(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("the fulfilment duty found %d approved requests (%v), want none", n, err)
+	}
+}
+
+// An approval that starts from a copy of the request the caller read (the API's) decides on
+// the request as stored: a copy gone stale, the request cancelled meanwhile, approves nothing.
+func testApprovalFromAStaleCopy(t *testing.T, newStore storeFactory) {
+	ctx, w := context.Background(), newWorld(t, newStore)
+	w.basics()
+	w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
+	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "prod-db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.access.Requests.Cancel(ctx, r.ID, active("ada")); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := w.access.People.Person(ctx, "mgr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.access.DecideFrom(ctx, r, mgr, true, "")
+	if !errors.Is(err, governance.ErrRequestResolved) || got.State != governance.RequestCancelled {
+		t.Fatalf("approving a stale copy of a cancelled request: %s, %v", got.State, err)
+	}
+	if held, err := w.store.Holdings(ctx, "ada"); err != nil || len(held) != 0 {
+		t.Fatalf("holdings after it: %v %+v", err, held)
 	}
 }

@@ -21,7 +21,9 @@ var _ governance.GrantStore = (*Store)(nil)
 // "holds:<identity>" orders an identity's grants by creation; "grant:due" orders grants that
 // still give access by their end.
 
-// ARGV: P id json event created due identity job entitlement, excludes (count, entitlements).
+// ARGV: P id json event created due identity job entitlement settles, excludes (count,
+// entitlements). settles, when set, is the approved request the grant fulfils: it leaves the
+// approved queue in the same step ("req:approved", requests.go).
 // Access goes only to an active user, or to a service account that has its owner: the check is
 // in the same script as the creation, and deactivation sets the flag in the same script that
 // queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
@@ -37,7 +39,7 @@ if redis.call("EXISTS", user) == 1 then
 elseif redis.call("HGET", P .. "sa:" .. ARGV[7], "a") ~= "1" then
   return {"inactive"}
 end
-local excludes, _, excluded = set(9)
+local excludes, _, excluded = set(10)
 if excluded > 0 then
   local held = holdsAny(P, ARGV[7], excludes) or awaitsAny(P, ARGV[7], excludes)
   if held then return {"sod", held} end
@@ -48,6 +50,7 @@ redis.call("ZADD", P .. "grants", ARGV[5], id)
 redis.call("ZADD", P .. "grants:of:" .. ARGV[9], ARGV[5], id)
 due(P, "grant:due", id, ARGV[6])
 queue(P, ARGV[8])
+if ARGV[10] ~= "" then redis.call("ZREM", P .. "req:approved", ARGV[10]) end
 return {"ok"}
 `)
 
@@ -79,7 +82,7 @@ func checkGrantIDs(g governance.Grant) error {
 	return nil
 }
 
-func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, excludes []string, event governance.Event) (governance.Grant, bool, error) {
+func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, excludes []string, settles string, event governance.Event) (governance.Grant, bool, error) {
 	if err := checkGrantIDs(g); err != nil {
 		return governance.Grant{}, false, err
 	}
@@ -94,7 +97,7 @@ func (s *Store) CreateGrant(ctx context.Context, g governance.Grant, excludes []
 		return governance.Grant{}, false, err
 	}
 	args := appendList([]any{s.prefix, g.ID, raw, body, g.Created.UnixMicro(), dueAt(g.NextDeadline()), g.Identity,
-		provisioningJob(g), g.Entitlement}, excludes)
+		provisioningJob(g), g.Entitlement, settles}, excludes)
 	res, err := createGrantScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Grant{}, false, fmt.Errorf("redisstore: create grant: %w", err)

@@ -210,7 +210,7 @@ func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 				}
 				g := governance.Grant{ID: fmt.Sprintf("grant-b%d", i), Identity: fmt.Sprintf("u%d", i), Entitlement: "e",
 					Status: governance.GrantActive, Starts: t0, Ends: t0.Add(time.Hour), Created: t0, Updated: t0}
-				if _, _, err := store.CreateGrant(ctx, g, nil, governance.Event{At: t0, Actor: "system", Action: "grant.create"}); err != nil {
+				if _, _, err := store.CreateGrant(ctx, g, nil, "", governance.Event{At: t0, Actor: "system", Action: "grant.create"}); err != nil {
 					b.Error(err)
 					return
 				}

@@ -49,7 +49,7 @@ func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
 				g := governance.Grant{ID: fmt.Sprintf("grant-%d", i), Identity: fmt.Sprintf("p%d", i%people), Entitlement: fmt.Sprintf("e%d", i/people%100),
 					Application: "db", Request: fmt.Sprintf("r%d", i), Requester: "seed", ApprovedBy: []string{"mgr"}, Status: governance.GrantActive,
 					Starts: w.now, Created: w.now, Updated: w.now}
-				if _, _, err := w.store.CreateGrant(ctx, g, nil, governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:" + g.ID}); err != nil {
+				if _, _, err := w.store.CreateGrant(ctx, g, nil, "", governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:" + g.ID}); err != nil {
 					b.Error(err)
 					return
 				}

@@ -489,7 +489,7 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 	// carol has no manager to approve or review: her grant is made straight in the store.
 	carolRead := governance.Grant{ID: "carol-read", Identity: "carol", Entitlement: "db-read", Application: "db", Request: "seeded",
 		Requester: "carol", ApprovedBy: []string{"sec"}, Status: governance.GrantActive, Starts: w.now, Created: w.now, Updated: w.now}
-	if _, _, err := w.store.CreateGrant(ctx, carolRead, nil, governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
+	if _, _, err := w.store.CreateGrant(ctx, carolRead, nil, "", governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -52,6 +52,8 @@ var suite = map[string]func(*testing.T, storeFactory){
 	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
+	"ApprovalSettlesWithItsGrant":         testApprovalSettlesWithItsGrant,
+	"ApprovalFromAStaleCopy":              testApprovalFromAStaleCopy,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"CheckpointsPublishedOncePerSeal":     testCheckpointsPublishedOncePerSeal,
 	"GovernedGroups":                      testGovernedGroups,

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,42 +26,10 @@ func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
 const testToken = "unit-test-token-0123456789"
 
-// roundTrips counts what the client sends to Redis (one per command or pipeline) and
-// remembers the names of the commands.
-type roundTrips struct {
-	n     atomic.Int64
-	mu    sync.Mutex
-	names []string
-}
-
-func (c *roundTrips) saw(names ...string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.names = append(c.names, names...)
-}
-
-func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		c.saw(cmd.Name())
-		return next(ctx, cmd)
-	}
-}
-func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
-		for _, cmd := range cmds {
-			c.saw(cmd.Name())
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // inProcess is a SCIM endpoint on a real Redis, served without a network.
 type inProcess struct {
 	engine *gin.Engine
-	trips  *roundTrips
+	trips  *redistest.RoundTrips
 	store  *redisstore.Store
 }
 
@@ -74,7 +40,7 @@ func newInProcess(t testing.TB) *inProcess {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisServer.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	trips := &roundTrips{}
+	trips := &redistest.RoundTrips{}
 	rdb.AddHook(trips)
 	store := redisstore.New(rdb, redistest.Namespace(), epoch)
 	srv, err := New(store, Options{
@@ -125,12 +91,12 @@ func TestIndexedLookupsTakeOneRoundTrip(t *testing.T) {
 	p.seed(t, 3)
 	for _, f := range []string{`userName eq "USER000001@contoso.example"`, `externalId eq "ext000002"`,
 		`emails.value eq "user000000@contoso.example"`, `emails[type eq "work"].value eq "user000001@contoso.example"`} {
-		before := p.trips.n.Load()
+		p.trips.Start()
 		rec := p.do(t, "GET", "/Users?filter="+url.QueryEscape(f), "")
 		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"totalResults":1,`)) {
 			t.Fatalf("%s: %d %s", f, rec.Code, rec.Body)
 		}
-		if n := p.trips.n.Load() - before; n > 2 {
+		if n, _ := p.trips.Count(); n > 2 {
 			t.Errorf("%s took %d round trips, want at most 2", f, n)
 		} else {
 			t.Logf("%s: %d round trip(s)", f, n)
@@ -152,21 +118,18 @@ func TestMemberPatchDoesNotReadTheMemberList(t *testing.T) {
 		t.Fatalf("create: %d %s", rec.Code, rec.Body)
 	}
 	gid := rec.Header().Get("Location")[len("http://gatehouse.test/scim/v2/Groups/"):]
-	p.trips.mu.Lock()
-	p.trips.names = nil
-	p.trips.mu.Unlock()
+	p.trips.Start()
 	rec = p.do(t, "PATCH", "/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
 		{"op":"add","path":"members","value":[{"value":"`+ids[45]+`"}]},
 		{"op":"remove","path":"members[value eq \"`+ids[0]+`\"]"}]}`)
 	if rec.Code != 204 {
 		t.Fatalf("patch: %d %s", rec.Code, rec.Body)
 	}
-	p.trips.mu.Lock()
-	defer p.trips.mu.Unlock()
-	if slices.Contains(p.trips.names, "hgetall") {
-		t.Fatalf("the PATCH read the member list: %v", p.trips.names)
+	_, names := p.trips.Count()
+	if slices.Contains(names, "hgetall") {
+		t.Fatalf("the PATCH read the member list: %v", names)
 	}
-	t.Logf("commands: %v", p.trips.names)
+	t.Logf("commands: %v", names)
 }
 
 // Deactivating a user over SCIM queues it as a leaver in the same write (Entra's "False"
