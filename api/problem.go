@@ -74,6 +74,8 @@ var domainProblems = []domainError{
 	{governance.ErrNotEmergency, http.StatusUnprocessableEntity, "not-emergency"},
 	{governance.ErrNotEligible, http.StatusForbidden, "not-eligible"},
 	{governance.ErrOverCap, http.StatusUnprocessableEntity, "over-break-glass-cap"},
+	{governance.ErrPendingRequest, http.StatusConflict, "pending-request"},
+	{governance.ErrSoDChanged, http.StatusConflict, "access-changed"},
 	{reviews.ErrInvalidCampaign, http.StatusBadRequest, "invalid-campaign"},
 	{reviews.ErrNotCampaignOwner, http.StatusForbidden, "not-campaign-owner"},
 	{reviews.ErrOwnAccess, http.StatusForbidden, "own-access"},

@@ -155,7 +155,7 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 		Application: o.application.ID, Policy: o.policy.ID,
 		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
 		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
-		Guard: unseen(SoDPartners(o.rules, o.entitlement.ID, false), situation.entitlements()),
+		Guard: unseen(SoDPartners(o.rules, o.entitlement.ID), situation.entitlements()),
 	})
 	if err != nil || !created || r.State != RequestApproved {
 		return r, created, err
@@ -260,7 +260,7 @@ func (a *Access) fulfil(ctx context.Context, r Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, fmt.Errorf("governance: grant of %s: %w", r.ID, err)
 	}
-	g, settled, err := a.Grants.fromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), SoDPartners(rules, e.ID, true), true)
+	g, settled, err := a.Grants.fromRequest(ctx, r, r.Duration.D(), e.MaxDuration.D(), Excluded(rules, r), true)
 	if settled {
 		return g, err // the grant's creation took the request off the queue
 	}

@@ -28,6 +28,10 @@ var ErrNotEmergency = errors.New("governance: not an emergency entitlement")
 // ErrNotEligible is returned to someone the emergency entitlement does not name as eligible.
 var ErrNotEligible = errors.New("governance: not eligible to break the glass")
 
+// ErrPendingRequest is returned for an activation while the person's own request for the
+// entitlement is pending.
+var ErrPendingRequest = errors.New("governance: a request for it is pending")
+
 // ErrOverCap is returned for an activation asked for longer than the break-glass maximum.
 var ErrOverCap = errors.New("governance: longer than break-glass allows")
 
@@ -136,6 +140,12 @@ func (b *BreakGlass) Activate(ctx context.Context, who, entitlement, justificati
 			return Grant{}, IncidentReview{}, err
 		}
 	}
+	if r.Source != SourceBreakGlass || r.State != RequestApproved {
+		// The person's own request for it is pending, and holds the pair: it must not be
+		// taken for the activation, nor silently dropped.
+		return Grant{}, IncidentReview{}, fmt.Errorf("%w: request %s for %s waits for its approvers; cancel it to break the glass",
+			ErrPendingRequest, r.ID, entitlement)
+	}
 	g, review, err := b.complete(ctx, r)
 	if err != nil {
 		return g, review, err
@@ -153,7 +163,7 @@ func (b *BreakGlass) conflicts(ctx context.Context, who string, o offer) ([]SoDC
 	if err != nil {
 		return nil, nil, err
 	}
-	return situation.conflicts(o.rules, o.entitlement.ID), unseen(SoDPartners(o.rules, o.entitlement.ID, false), situation.entitlements()), nil
+	return situation.conflicts(o.rules, o.entitlement.ID), unseen(SoDPartners(o.rules, o.entitlement.ID), situation.entitlements()), nil
 }
 
 // complete grants an approved activation under the break-glass cap and opens its incident
@@ -170,7 +180,7 @@ func (b *BreakGlass) complete(ctx context.Context, r Request) (Grant, IncidentRe
 	}
 	var excludes []string
 	if !o.entitlement.BreakGlass.OverrideSoD {
-		excludes, conflicts = SoDPartners(o.rules, o.entitlement.ID, false), nil
+		excludes, conflicts = SoDPartners(o.rules, o.entitlement.ID), nil
 	}
 	g, err := b.Access.Grants.FromRequest(ctx, r, r.Duration.D(), breakGlassCap(o.policy), excludes)
 	if err != nil {

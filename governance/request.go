@@ -65,6 +65,9 @@ type Stage struct {
 	Timeout   Duration      `json:"timeout,omitempty"` // 0: no timeout
 	OnTimeout TimeoutAction `json:"onTimeout,omitempty"`
 	Fallback  []string      `json:"fallback,omitempty"` // approvers after an escalation
+	// SoDRule is the separation-of-duties rule a review stage was added for; "" for the
+	// policy's own stages.
+	SoDRule string `json:"sodRule,omitempty"`
 }
 
 // Decision is one approver's word on one stage.

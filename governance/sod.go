@@ -42,12 +42,26 @@ var ErrSoDBlocked = errors.New("governance: separation of duties forbids it")
 // before the write: the caller reads again and decides again.
 var ErrSoDChanged = errors.New("governance: the identity's access changed while the request was decided")
 
-// SoDPartners are the entitlements any rule pairs with entitlement; with blocking true, only
-// blocking rules' (those without a review stage).
-func SoDPartners(rules []SoDRule, entitlement string, blocking bool) []string {
+// Excluded are the entitlements r's grant may not be given beside: the partners of every
+// blocking rule, and of every reviewing rule r did not pass a review stage for. A request
+// approved before its partner appeared (two requests deciding at once, or a crash between an
+// approval and its grant) was never reviewed for the conflict, so its grant waits for none.
+func Excluded(rules []SoDRule, r Request) []string {
+	var kept []SoDRule
+	for _, rule := range rules {
+		reviewed := slices.ContainsFunc(r.Stages, func(st Stage) bool { return st.SoDRule == rule.ID })
+		if rule.Review == nil || !reviewed {
+			kept = append(kept, rule)
+		}
+	}
+	return SoDPartners(kept, r.Entitlement)
+}
+
+// SoDPartners are the entitlements any of the rules pairs with entitlement.
+func SoDPartners(rules []SoDRule, entitlement string) []string {
 	var out []string
 	for _, r := range rules {
-		if !slices.Contains(r.Entitlements, entitlement) || blocking && r.Review != nil {
+		if !slices.Contains(r.Entitlements, entitlement) {
 			continue
 		}
 		for _, e := range r.Entitlements {
@@ -99,7 +113,7 @@ func SoDStages(ctx context.Context, dir Directory, conflicts []SoDConflict, rf R
 			return nil, err
 		}
 		st := *c.Rule.Review
-		stages = append(stages, Stage{Name: "SoD review: " + c.String(), Approvers: approvers, Quorum: st.Quorum,
+		stages = append(stages, Stage{Name: "SoD review: " + c.String(), SoDRule: c.Rule.ID, Approvers: approvers, Quorum: st.Quorum,
 			Timeout: st.Timeout, OnTimeout: st.OnTimeout, Fallback: fallback})
 	}
 	if len(blocked) > 0 {

@@ -57,6 +57,9 @@ var entitlementReach = fieldRules[Entitlement]{
 	"application": anyChange(func(e Entitlement) string { return e.Application }),
 	"resource":    anyChange(func(e Entitlement) string { return e.Downstream() }),
 	"owners":      anySliceChange(func(e Entitlement) []string { return e.Owners }),
+	// Requests approved later, and extensions, are granted under the maximum of that moment,
+	// so a longer one widens what pending requests get, whatever the state.
+	"maxDuration": func(a, b Entitlement) bool { return longer(b.MaxDuration, a.MaxDuration) },
 }
 
 // entitlementOffer are the rules of what a published entitlement offers requesters. While an
@@ -72,7 +75,6 @@ var entitlementOffer = fieldRules[Entitlement]{
 	"requestable": func(a, b Entitlement) bool { return !a.Requestable && b.Requestable },
 	"risk":        func(a, b Entitlement) bool { return b.Risk < a.Risk }, // lower risk: fewer controls
 	"policy":      anyChange(func(e Entitlement) string { return e.Policy }),
-	"maxDuration": func(a, b Entitlement) bool { return longer(b.MaxDuration, a.MaxDuration) },
 	"holders":     func(a, b Entitlement) bool { return !holdersWithin(b.Holders, a.Holders) },
 	"emergency":   func(a, b Entitlement) bool { return !a.Emergency && b.Emergency },
 	// Who may break the glass, and whether it may override separation of duties.

@@ -74,7 +74,7 @@ func openKey(r governance.Request) string { return r.Beneficiary + "\x00" + r.En
 
 // checkRequestIDs keeps every id that becomes part of a key safe (see validID).
 func checkRequestIDs(r governance.Request) error {
-	ids := append([]string{r.ID, r.Beneficiary}, r.Inbox()...)
+	ids := append([]string{r.ID, r.Beneficiary, r.Requester}, r.Inbox()...) // the requester names a key too (reqs:by)
 	for _, st := range r.Stages {
 		ids = append(append(ids, st.Approvers...), st.Fallback...)
 	}

@@ -226,14 +226,25 @@ var scenarios = map[string]func(s *scene){
 	},
 	"break-glass: only the eligible, and never past the cap": func(s *scene) {
 		ctx := context.Background()
+		root, _, err := governance.GetItem[governance.Entitlement](ctx, s.catalog, governance.KindEntitlement, "root")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		root.Requestable = true
+		s.put(governance.KindEntitlement, "root", root)
+		pending := s.submit("ada", "root") // her own request for it, pending
+		if _, _, err := s.breakGlass.Activate(ctx, "ada", "root", "INC-8", 0); !errors.Is(err, governance.ErrPendingRequest) {
+			s.t.Fatalf("break-glass beside one's own pending request: %v", err)
+		}
+		s.state(pending.ID, governance.RequestPending)
 		if _, _, err := s.breakGlass.Activate(ctx, "bob", "root", "INC-8", 0); !errors.Is(err, governance.ErrNotEligible) {
 			s.t.Fatalf("someone the entitlement does not name breaks the glass: %v", err)
 		}
 		if _, _, err := s.breakGlass.Activate(ctx, "ada", "root", "INC-8", governance.Duration(2*time.Hour)); !errors.Is(err, governance.ErrOverCap) {
 			s.t.Fatalf("two hours asked against a one-hour cap: %v", err)
 		}
-		for _, who := range []string{"ada", "bob"} {
-			if reqs, err := s.store.RequestsOf(ctx, who); err != nil || len(reqs) != 0 {
+		for who, want := range map[string]int{"ada": 1, "bob": 0} { // ada's pending request, and nothing else
+			if reqs, err := s.store.RequestsOf(ctx, who); err != nil || len(reqs) != want {
 				s.t.Fatalf("a refused activation left requests for %s: %+v %v", who, reqs, err)
 			}
 		}
@@ -339,6 +350,32 @@ var scenarios = map[string]func(s *scene){
 		s.decide(escalates.ID, "fallback", true, nil)
 		if r := s.state(stranded.ID, governance.RequestCancelled); !strings.Contains(r.Reason, "left") {
 			s.t.Fatalf("a request only a leaver could decide: %q", r.Reason)
+		}
+	},
+	"a reviewing SoD rule is not skipped by a request approved before its partner was asked for": func(s *scene) {
+		ctx := context.Background()
+		s.put(governance.KindSoDRule, "auto-named", governance.SoDRule{ID: "auto-named", Name: "auto and named", Entitlements: []string{"auto", "named"},
+			Review: &governance.PolicyStage{Name: "security", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"own2"}}}}})
+		bob, err := s.access.People.Person(ctx, "bob")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		// Approved at once (auto-approval), and the process dies before its grant.
+		first, _, err := s.access.Requests.Submit(ctx, governance.Submission{Requester: bob.Party(), Beneficiary: bob.Party(),
+			Entitlement: "auto", Application: "db", Policy: "auto", AutoApproved: true})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		// The partner, asked for meanwhile, sees no conflict: nothing of "auto" is held or pending.
+		second := s.submit("bob", "named")
+		s.decide(second.ID, "own1", true, nil)
+		s.grant(second.ID, governance.GrantActive)
+		s.advance(time.Second) // the fulfilment duty finds the first approval
+		if r := s.state(first.ID, governance.RequestApproved); !strings.Contains(r.Reason, "separation of duties") {
+			s.t.Fatalf("the unreviewed conflict was granted, or not said: %q", r.Reason)
+		}
+		if _, err := s.store.GetGrant(ctx, governance.GrantID(first.ID)); !errors.Is(err, governance.ErrNotFound) {
+			s.t.Fatalf("both sides of a reviewing rule held with no review: %v", err)
 		}
 	},
 	"a leaver loses grants and pending requests": func(s *scene) {

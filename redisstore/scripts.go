@@ -263,6 +263,8 @@ if bad then return bad end
 if uniq ~= cur[1] then
   redis.call("HDEL", ukey, cur[1])
   redis.call("HSET", ukey, uniq, id)
+  -- A name a person went by never passes to a service account either.
+  if kind == "user" then redis.call("SADD", P .. "names:retired", redis.sha1hex(cur[1])) end
 end
 if not sameLookups(key, lookups) then
   clearLookups(kind, id, key)

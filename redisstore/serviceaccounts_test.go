@@ -110,6 +110,9 @@ func TestIdentitiesShareOneNamespace(t *testing.T) {
 		}
 	}
 	refused("kim.k", "a present person's user name, in another case")
+	must(t).one(store.Replace(ctx, user("u-lee", "lee.old")))
+	must(t).one(store.Replace(ctx, user("u-lee", "lee")))
+	refused("lee.old", "a name a present person went by before a rename")
 	if err := store.Delete(ctx, governance.KindUser, "u-kim", 0); err != nil {
 		t.Fatal(err)
 	}
