@@ -17,6 +17,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
+var _ provisioning.MetricsStore = (*Store)(nil)
+
 // The provisioning queue: "prov:due" orders jobs ("identity TAB application") by when they
 // are due; the grant scripts queue a job (score 0: now) in the same step as the change that
 // needs it. "prov:attempts" counts a job's failures since its last success; "prov:dead" holds

@@ -21,6 +21,7 @@ var (
 	_ reviews.CycleStore    = (*Store)(nil)
 	_ reviews.ItemStore     = (*Store)(nil)
 	_ reviews.NoticeStore   = (*Store)(nil)
+	_ reviews.MetricsStore  = (*Store)(nil)
 )
 
 // Access reviews (see KEYS.md): campaigns and cycles are plain records with a due index each

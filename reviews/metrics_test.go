@@ -1,4 +1,4 @@
-package main
+package reviews_test
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func TestReviewMetricsShowUndeliveredNotices(t *testing.T) {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(reviewMetrics{store: store})
+	reg.MustRegister(reviews.Metrics{Store: store})
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
