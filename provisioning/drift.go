@@ -1,12 +1,14 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
@@ -72,8 +74,9 @@ type DriftStore interface {
 	// ClaimDrift claims applications whose reconciliation is due; ScheduleDrift sets the next.
 	ClaimDrift(ctx context.Context, now time.Time, limit int) ([]string, error)
 	ScheduleDrift(ctx context.Context, application string, at time.Time, onlyIfAbsent bool) error
-	// LockDrift takes an application's reconciliation lock for holder, for at most lease; it
-	// answers false while another holds it. UnlockDrift lets go of it, if holder still has it.
+	// LockDrift takes an application's reconciliation lock for holder, or renews it, for at
+	// most lease; it answers false while another holds it. UnlockDrift lets go of it, if
+	// holder still has it.
 	LockDrift(ctx context.Context, application, holder string, lease time.Duration) (bool, error)
 	UnlockDrift(ctx context.Context, application, holder string) error
 	// Granted lists the grants of an entitlement that give access now.
@@ -95,6 +98,9 @@ type Reconciler struct {
 	Store   DriftStore
 	Reviews OutOfBandReviewer // needed by applications whose drift mode is review
 	Every   time.Duration     // between scheduled runs; default an hour
+	// Lease is how long a reconciliation holds its application without renewing, should its
+	// process die; it renews the lease every third of it while it runs. Default 10 minutes.
+	Lease time.Duration
 }
 
 // ErrNoReviews is for drift mode review without access reviews to open.
@@ -103,9 +109,6 @@ var ErrNoReviews = errors.New("provisioning: drift mode review, but no access re
 // ErrReconciling is for a reconciliation of an application another one is running: two at
 // once would each record the same out-of-band access and open a review item for it.
 var ErrReconciling = errors.New("provisioning: a reconciliation of this application is already running")
-
-// driftLease bounds how long a reconciliation holds its application, should its process die.
-const driftLease = 10 * time.Minute
 
 // ErrNoMemberListing is for a connector that cannot tell who holds what.
 var ErrNoMemberListing = errors.New("provisioning: the connector cannot list members")
@@ -119,18 +122,36 @@ func (r *Reconciler) Latest(ctx context.Context, appID string) (DriftReport, err
 // reconciliation of an application runs at a time, across replicas: another answers
 // ErrReconciling.
 func (r *Reconciler) Reconcile(ctx context.Context, appID, actor string) (DriftReport, error) {
-	holder := rand.Text()
-	locked, err := r.Store.LockDrift(ctx, appID, holder, driftLease)
+	holder, lease := rand.Text(), cmp.Or(r.Lease, 10*time.Minute)
+	locked, err := r.Store.LockDrift(ctx, appID, holder, lease)
 	if err != nil {
 		return DriftReport{}, err
 	}
 	if !locked {
 		return DriftReport{}, fmt.Errorf("%w: %s", ErrReconciling, appID)
 	}
+	done := make(chan struct{})
+	var renewing sync.WaitGroup
 	defer func() {
+		close(done)
+		renewing.Wait() // a renewal after the unlock would take the lock again
 		// Let go even if the caller's context is done: else the lock waits out its lease.
 		_ = r.Store.UnlockDrift(context.WithoutCancel(ctx), appID, holder)
 	}()
+	// A run longer than the lease keeps the application: else another replica would start
+	// one beside it. A renewal that fails is tried again at the next tick.
+	renewing.Go(func() {
+		tick := time.NewTicker(lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				_, _ = r.Store.LockDrift(context.WithoutCancel(ctx), appID, holder, lease)
+			}
+		}
+	})
 	return r.reconcile(ctx, appID, actor)
 }
 

@@ -1040,7 +1040,11 @@ type slowLister struct {
 
 func (s slowLister) Members(ctx context.Context, ref string) ([]connectors.Member, error) {
 	s.entered <- struct{}{}
-	<-s.release
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return s.Connector.(connectors.MemberLister).Members(ctx, ref)
 }
 
@@ -1057,6 +1061,7 @@ func TestOneReconciliationPerApplication(t *testing.T) {
 	}
 	first, _ := r.reconciler()
 	second, _ := r.reconciler() // another replica's
+	first.Lease = 900 * time.Millisecond
 	done := make(chan error, 1)
 	go func() {
 		_, err := first.Reconcile(ctx, "dir", "user:admin")
@@ -1065,6 +1070,13 @@ func TestOneReconciliationPerApplication(t *testing.T) {
 	<-entered
 	if _, err := second.Reconcile(ctx, "dir", "user:other-admin"); !errors.Is(err, provisioning.ErrReconciling) {
 		t.Fatalf("a second reconciliation while the first runs: %v", err)
+	}
+	// The first outlasts its lease: it renews it, and the application stays its own.
+	time.Sleep(3 * first.Lease)
+	bounded, cancel := context.WithTimeout(ctx, 5*time.Second) // were it let in, it would wait on the directory
+	defer cancel()
+	if _, err := second.Reconcile(bounded, "dir", "user:other-admin"); !errors.Is(err, provisioning.ErrReconciling) {
+		t.Fatalf("a second reconciliation once the first outlasted its lease: %v", err)
 	}
 	close(release)
 	if err := <-done; err != nil {

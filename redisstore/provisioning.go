@@ -233,14 +233,24 @@ if redis.call("GET", key) == ARGV[3] then redis.call("DEL", key) end
 return 1
 `)
 
+// ARGV: P application holder leaseMillis. Takes the lock, or renews it for its holder.
+var lockDriftScript = redis.NewScript(`
+local key = ARGV[1] .. "drift:lock:" .. ARGV[2]
+local held = redis.call("GET", key)
+if held and held ~= ARGV[3] then return 0 end
+redis.call("SET", key, ARGV[3], "PX", ARGV[4])
+return 1
+`)
+
 // LockDrift is one reconciliation per application at a time: "drift:lock:<app>" holds the
-// holder's token, and expires after the lease should its process die.
+// holder's token, and expires after the lease should its process die. The holder calls it
+// again to renew the lease.
 func (s *Store) LockDrift(ctx context.Context, application, holder string, lease time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.prefix+"drift:lock:"+application, holder, lease).Result()
+	ok, err := lockDriftScript.Run(ctx, s.rdb, s.route, s.prefix, application, holder, lease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: lock drift: %w", err)
 	}
-	return ok, nil
+	return ok == 1, nil
 }
 
 func (s *Store) UnlockDrift(ctx context.Context, application, holder string) error {
