@@ -6,18 +6,28 @@
 // Like redistest and ldaptest it fails, never skips, when what it needs is missing: `make test`
 // installs Chromium (Debian's package) and axe-core (from npm, into .cache/axe-core).
 //
+// A test binary that uses it runs its tests through Main, which ends the browser and removes
+// the gateway binary afterwards:
+//
+//	func TestMain(m *testing.M) { browsertest.Main(m) }
+//
 // A scenario:
 //
-//	g := browsertest.Gateway(t, "")                 // the embedded demo configuration
-//	ctx := browsertest.Open(t)                      // a person with their own cookies
-//	browsertest.Goto(t, ctx, g.URL+"/")
-//	browsertest.Fill(t, ctx, "Justification", "quarterly close")
-//	browsertest.Submit(t, ctx, "Request access")
+//	g := browsertest.StartGateway(t, "")             // the embedded demo configuration
+//	ctx := browsertest.Open(t)                       // a person, with their own cookies
+//	browsertest.Goto(t, ctx, g.URL+"/catalog")       // waits for the page's <main>
+//	browsertest.Fill(t, ctx, "Justification", "quarter-end close")
+//	if status := browsertest.Submit(t, ctx, "Request access"); status != http.StatusOK { ... }
 //	browsertest.Axe(t, ctx)
-//	browsertest.Screenshots(t, ctx, "catalog")
+//	browsertest.Screenshots(t, ctx, "catalog")       // .artifacts/screenshots/catalog-{laptop,phone}.png
 //
-// Console errors, uncaught exceptions, failed subresource loads and Content-Security-Policy
-// violations fail the test that opened the tab (Check runs at its cleanup).
+// The helpers act on the page as it stands and fail at once when what they look for is not
+// there; a scenario that waits for a change says so with chromedp.WaitVisible on the same ctx,
+// which is a plain chromedp context.
+//
+// Console errors, uncaught exceptions, failed loads of anything but the page itself, and
+// Content-Security-Policy violations fail the test that opened the tab (Check runs at its
+// cleanup). Chromium asks every site for /favicon.ico, so a site must serve one.
 package browsertest
 
 import (

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -146,7 +147,10 @@ func waitHealthy(url string, exited <-chan struct{}, waitErr *error) error {
 	for {
 		select {
 		case <-exited:
-			return fmt.Errorf("the gateway exited before /healthz answered (%v)", *waitErr)
+			if *waitErr == nil {
+				return errors.New("the gateway exited before /healthz answered")
+			}
+			return fmt.Errorf("the gateway exited before /healthz answered: %w", *waitErr)
 		default:
 		}
 		resp, err := client.Get(url + "/healthz")
@@ -155,9 +159,10 @@ func waitHealthy(url string, exited <-chan struct{}, waitErr *error) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("it answered %d", resp.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the gateway's /healthz did not answer 200 within 60s (last: %v)", err)
+			return fmt.Errorf("the gateway's /healthz did not answer 200 within 60s: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
