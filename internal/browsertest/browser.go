@@ -106,14 +106,13 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// chromiumPath finds Debian's Chromium. /usr/lib/chromium/chromium is the binary itself: the
-// /usr/bin/chromium wrapper only adds the flags of /etc/chromium.d, which headless tests do not
-// want, and prints shell noise on some machines.
-func chromiumPath() (string, error) {
-	if _, err := os.Stat("/usr/lib/chromium/chromium"); err == nil {
-		return "/usr/lib/chromium/chromium", nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+// chromiums are where Chromium is looked for, in order. /usr/lib/chromium/chromium is Debian's
+// binary itself: the /usr/bin/chromium wrapper only adds the flags of /etc/chromium.d, which
+// headless tests do not want, and prints shell noise on some machines.
+var chromiums = []string{"/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome"}
+
+func chromiumPath(candidates []string) (string, error) {
+	for _, name := range candidates {
 		if p, err := exec.LookPath(name); err == nil {
 			return p, nil
 		}
@@ -123,7 +122,7 @@ func chromiumPath() (string, error) {
 
 func startBrowser() (context.Context, error) {
 	browser.once.Do(func() {
-		path, err := chromiumPath()
+		path, err := chromiumPath(chromiums)
 		if err != nil {
 			browser.err = err
 			return
