@@ -83,6 +83,11 @@ func site(t *testing.T) string {
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusOK, "Console", `<main><h1>Approvals</h1><script src="/log.js"></script></main>`)
 	})
+	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"title":"not found"}`)
+	})
 	mux.HandleFunc("GET /unstyled", func(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusOK, "Unstyled", `<main><h1>Unstyled</h1><img src="/missing.png" alt="a chart"></main>`)
 	})
@@ -257,15 +262,29 @@ func TestAnInlineScriptBlockedByThePolicyFailsTheTest(t *testing.T) {
 	}
 }
 
-func TestAConsoleErrorFailsTheTest(t *testing.T) {
+// A console error fails the test, once however often Check runs.
+func TestAConsoleErrorFailsTheTestOnce(t *testing.T) {
 	base := site(t)
 	failures := failing(t, func(tb testing.TB) {
 		ctx := browsertest.Open(tb)
 		browsertest.Goto(tb, ctx, base+"/console")
 		browsertest.Check(tb, ctx)
+		browsertest.Check(tb, ctx)
 	})
-	if !mentions(failures, "console.error: the approvals list failed to load") {
-		t.Errorf("the console error was not reported: %q", failures)
+	if len(failures) != 1 || !mentions(failures, "console.error: the approvals list failed to load") {
+		t.Errorf("want the console error reported once: %q", failures)
+	}
+}
+
+// What answers without a page (a JSON error, say) fails at once, not at the tab's deadline.
+func TestGotoFailsAtOnceWithoutAMainLandmark(t *testing.T) {
+	base := site(t)
+	failures := failing(t, func(tb testing.TB) {
+		ctx := browsertest.Open(tb)
+		browsertest.Goto(tb, ctx, base+"/plain")
+	})
+	if !mentions(failures, "/plain has no <main> landmark") {
+		t.Errorf("failures %q", failures)
 	}
 }
 

@@ -24,7 +24,6 @@ type tabState struct {
 	mu       sync.Mutex
 	frame    cdp.FrameID // the main frame's id, which is its target's
 	status   int64
-	url      string
 	failed   map[string]bool // document URLs that answered an error status: the scenario asserts those
 	problems []string
 }
@@ -48,7 +47,7 @@ func (s *tabState) listen(ev any) {
 		if ev.Type != network.ResourceTypeDocument || ev.FrameID != s.frame {
 			return
 		}
-		s.status, s.url = ev.Response.Status, ev.Response.URL
+		s.status = ev.Response.Status
 		if ev.Response.Status >= 400 {
 			if s.failed == nil {
 				s.failed = map[string]bool{}
@@ -101,7 +100,7 @@ func argsText(args []*runtime.RemoteObject) string {
 }
 
 // Problems are the console errors, uncaught exceptions, failed subresource loads and
-// Content-Security-Policy violations the tab has seen so far.
+// Content-Security-Policy violations the tab has seen and Check has not yet reported.
 func Problems(t testing.TB, ctx context.Context) []string {
 	t.Helper()
 	s := state(t, ctx)
@@ -110,11 +109,16 @@ func Problems(t testing.TB, ctx context.Context) []string {
 	return append([]string(nil), s.problems...)
 }
 
-// Check fails the test for each of the tab's Problems. Open runs it at cleanup; a scenario can
-// call it earlier to fail at the step that caused one.
+// Check fails the test for each of the tab's Problems not yet reported, once each. Open runs
+// it at cleanup; a scenario can call it earlier to fail at the step that caused one.
 func Check(t testing.TB, ctx context.Context) {
 	t.Helper()
-	for _, p := range Problems(t, ctx) {
+	s := state(t, ctx)
+	s.mu.Lock()
+	problems := s.problems
+	s.problems = nil
+	s.mu.Unlock()
+	for _, p := range problems {
 		t.Errorf("browsertest: the page reported %s", p)
 	}
 }
@@ -129,13 +133,14 @@ func Status(t testing.TB, ctx context.Context) int {
 	return int(s.status)
 }
 
-// Goto opens url in the tab and waits until its `main` landmark is there. It returns the
-// page's HTTP status: a page that answers an error still has to be a page, with a main.
+// Goto opens url in the tab, waits until it has loaded, and returns its HTTP status. A page
+// that answers an error still has to be a page: it fails the test when it has no `main`.
 func Goto(t testing.TB, ctx context.Context, url string) int {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("browsertest: open %s: %v", url, err)
 	}
+	present(t, ctx, "document.querySelector('main')", url+" has no <main> landmark")
 	return Status(t, ctx)
 }
 
@@ -216,8 +221,10 @@ func Fill(t testing.TB, ctx context.Context, field, value string) {
 	}
 }
 
-// Submit presses the button whose text, value or name is button, waits for the page it leads
-// to and its `main`, and returns that page's HTTP status.
+// Submit presses the button whose text, value or name is button, waits for the page the form
+// leads to (after any redirect) to load, and returns its HTTP status; like Goto, it fails the
+// test when that page has no `main`. A button that leads to no new page is pressed with
+// chromedp.Click instead.
 func Submit(t testing.TB, ctx context.Context, button string) int {
 	t.Helper()
 	find := `(() => {
@@ -233,8 +240,6 @@ func Submit(t testing.TB, ctx context.Context, button string) int {
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(sel)); err != nil {
 		t.Fatalf("browsertest: submit with %q: %v", button, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
-		t.Fatalf("browsertest: the page after %q has no main: %v", button, err)
-	}
+	present(t, ctx, "document.querySelector('main')", "the page after "+strconv.Quote(button)+" has no <main> landmark")
 	return Status(t, ctx)
 }
