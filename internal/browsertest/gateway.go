@@ -38,7 +38,9 @@ func build() (string, error) {
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "gatehouse")
-		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/gatehouse")
+		// With the race detector, as the conformance suite builds it: scenarios drive the
+		// gateway's concurrent paths too, and the two builds share Go's build cache.
+		cmd := exec.Command("go", "build", "-race", "-o", binary.path, "./cmd/gatehouse")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binary.err = fmt.Errorf("browsertest: go build ./cmd/gatehouse: %w\n%s", err, out)
