@@ -324,6 +324,24 @@ func TestEachOpenHasItsOwnCookies(t *testing.T) {
 	}
 }
 
+// Parallel tests share the browser, each in its own tab and cookie jar.
+func TestTabsOfParallelTestsKeepApart(t *testing.T) {
+	base := site(t)
+	for _, who := range []string{"ada", "grace", "katherine"} {
+		t.Run(who, func(t *testing.T) {
+			t.Parallel()
+			ctx := browsertest.Open(t)
+			browsertest.Goto(t, ctx, base+"/signin?as="+who)
+			if got := browsertest.Text(t, ctx, "#who"); got != who {
+				t.Errorf("signed in as %q", got)
+			}
+			if status := browsertest.Goto(t, ctx, base+"/nowhere"); status != http.StatusNotFound {
+				t.Errorf("status %d: another tab's navigation was read", status)
+			}
+		})
+	}
+}
+
 func TestScreenshotsAtLaptopAndPhoneWidth(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(browsertest.ScreenshotDirEnv, dir)
