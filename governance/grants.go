@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Provisioner grants and removes access downstream: the contract connectors will implement.
@@ -215,34 +217,37 @@ func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
 // a failed downstream call). Every replica may run it: each grant's expiry is recorded once,
 // by whichever compare-and-swap lands first. It returns how many grants it expired.
 func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := s.Store.DueGrants(ctx, s.Now(), limit)
+	return duty.Sweep[string]{Noun: "grant", Claim: s.Store.DueGrants, Step: s.due}.Run(ctx, s.Now(), limit)
+}
+
+// Duty is the grant expiry duty.
+func (s *Grants) Duty() duty.Duty {
+	return duty.Duty{Name: "grants", What: "ending due grants", Run: func(ctx context.Context) (int, error) { return s.Sweep(ctx, 500) }}
+}
+
+// due expires a grant whose time is up and removes its access downstream, or finishes a
+// revocation; it counts an expiry.
+func (s *Grants) due(ctx context.Context, id string) (bool, error) {
+	g, err := s.Store.GetGrant(ctx, id)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	expired := 0
-	for _, id := range ids {
-		g, err := s.Store.GetGrant(ctx, id)
+	expired := false
+	if g.Status != GrantRevoking {
+		g, err = s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
+		if errors.Is(err, ErrGrantState) {
+			return false, nil // another replica got there first, or it is not due after all
+		}
 		if err != nil {
-			return expired, err
+			return false, err
 		}
-		if g.Status != GrantRevoking {
-			g, err = s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
-			if errors.Is(err, ErrGrantState) {
-				continue // another replica got there first, or it is not due after all
-			}
-			if err != nil {
-				return expired, err
-			}
-			expired++
-			if err := s.ending(ctx, g); err != nil {
-				return expired, err
-			}
-		}
-		if _, err := s.deprovisionFrom(ctx, g); err != nil {
+		expired = true
+		if err := s.ending(ctx, g); err != nil {
 			return expired, err
 		}
 	}
-	return expired, nil
+	_, err = s.deprovisionFrom(ctx, g)
+	return expired, err
 }
 
 func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Job is one (identity, application) pair whose grants must be applied downstream.
@@ -126,6 +127,12 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 		err = errors.Join(err, derr)
 	}
 	return settled, err
+}
+
+// Duty is the provisioning duty. Its sweep is not duty.Sweep's: jobs run side by side, share
+// one read of what they need, stay claimed by a heartbeat and leave the queue together.
+func (w *Worker) Duty() duty.Duty {
+	return duty.Duty{Name: "provisioning", What: "provisioning grants downstream", Run: func(ctx context.Context) (int, error) { return w.Sweep(ctx, 200) }}
 }
 
 // heldJobs are a sweep's claimed jobs not yet settled.
