@@ -99,9 +99,8 @@ func (g *Governed) added(ctx context.Context, c GovernedChange, entitlement stri
 	}
 	_, _, err = g.Access.Submit(ctx, Ask{Requester: c.User, Entitlement: entitlement, Source: c.Actor,
 		Justification: fmt.Sprintf("added to group %s by the identity provider (%s)", c.Group, c.Actor)})
-	var downstream *DownstreamError
 	switch {
-	case err == nil, errors.As(err, &downstream):
+	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound) || isRefusal(err):
 		return g.Queue.AppendAudit(ctx, Event{At: g.Now(), Actor: c.Actor, OnBehalfOf: "user:" + c.User, Action: "governed.refuse",
@@ -133,9 +132,7 @@ func (g *Governed) removed(ctx context.Context, c GovernedChange, entitlement st
 		if gr.Entitlement != entitlement || !fromIdP(gr.Source) || gr.Status.Final() || gr.Status == GrantRevoking {
 			continue
 		}
-		_, err := g.Access.Grants.Revoke(ctx, gr.ID, c.Actor, reason)
-		var downstream *DownstreamError
-		if err != nil && !errors.Is(err, ErrGrantState) && !errors.As(err, &downstream) {
+		if _, err := g.Access.Grants.Revoke(ctx, gr.ID, c.Actor, reason); err != nil && !errors.Is(err, ErrGrantState) {
 			return err
 		}
 	}

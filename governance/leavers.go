@@ -48,7 +48,8 @@ type Leavers struct {
 }
 
 // Sweep handles queued leavers and returns how many it finished. A revocation whose downstream
-// removal fails stays revoking, and the grant sweeper retries it; the leaver is still done.
+// removal fails stays revoking, and the provisioning worker retries it; the leaver is still
+// done.
 func (l *Leavers) Sweep(ctx context.Context, limit int) (int, error) {
 	return duty.Sweep[string]{Noun: "leaver", Claim: l.Store.ClaimLeavers, Step: l.done}.Run(ctx, l.Now(), limit)
 }
@@ -129,9 +130,7 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 		if g.Status.Final() || g.Status == GrantRevoking {
 			continue
 		}
-		_, err := l.Grants.Revoke(ctx, g.ID, "system", LeaverReason)
-		var downstream *DownstreamError
-		if err != nil && !errors.Is(err, ErrGrantState) && !errors.As(err, &downstream) {
+		if _, err := l.Grants.Revoke(ctx, g.ID, "system", LeaverReason); err != nil && !errors.Is(err, ErrGrantState) {
 			return err
 		}
 	}

@@ -116,10 +116,7 @@ func (r *Service) settleItem(ctx context.Context, cy Cycle, it Item, g governanc
 	}
 	why := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
 	if _, err := r.Access.Grants.RevokeQueued(ctx, g, CycleActor(cy.ID), why); err != nil && !errors.Is(err, governance.ErrGrantState) {
-		var downstream *governance.DownstreamError
-		if !errors.As(err, &downstream) {
-			return false, err
-		}
+		return false, err
 	}
 	return true, nil
 }

@@ -500,8 +500,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
 		Connector: connector, MaxAttempts: cfg.Provisioning.MaxAttempts, MaxBackoff: cfg.Provisioning.MaxBackoff,
 		Parallel: cfg.Provisioning.Parallel, Now: now}
-	// Every change is provisioned at once by the caller, and queued in case that fails.
-	grants.Provisioner = provisioning.Inline{Worker: worker}
+	// Every change is reconciled at once by the caller, and queued in case that fails.
+	grants.Provisioning = provisioning.Inline{Worker: worker}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
