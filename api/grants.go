@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -104,16 +103,15 @@ func (s *Server) revoke(c *gin.Context, p Principal) {
 		return
 	}
 	g, err := s.opts.Access.Grants.Revoke(c.Request.Context(), c.Param("id"), "user:"+p.Actor(), body.Reason)
-	var downstream *governance.DownstreamError
-	if errors.As(err, &downstream) {
-		c.JSON(http.StatusAccepted, g) // revoking; the sweeper finishes it downstream
-		return
-	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, g)
+	status := http.StatusOK
+	if g.Status == governance.GrantRevoking {
+		status = http.StatusAccepted // the provisioning worker finishes the removal downstream
+	}
+	c.JSON(status, g)
 }
 
 // access answers, for one identity, what it holds, why, approved by whom, until when, and what

@@ -132,7 +132,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
 	requests := &governance.Requests{Store: e.store, Now: e.now, NewID: id}
-	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now, Ended: requests.WithdrawExtensions}
+	grants := &governance.Grants{Store: e.store, Now: e.now, Ended: requests.WithdrawExtensions}
 	e.grants = grants
 	directory := &governance.People{Store: e.store}
 	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
@@ -142,6 +142,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	access.BreakGlass = bg
 	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	worker := &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog, People: directory, Connector: lookupFake, Now: e.now}
+	grants.Provisioning = provisioning.Inline{Worker: worker} // the worker confirms grants, as in the gateway
 	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
 		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),

@@ -12,6 +12,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Event is one entry of the audit trail: who did what to which record, and why. It is written
@@ -189,6 +191,12 @@ func VerifyTrail(ctx context.Context, trail AuditTrail, trusted ...Checkpoint) (
 			ErrAuditTampered, v.Sealed, v.HeadID, after.Count, after.ID)
 	}
 	return v, nil
+}
+
+// SealDuty is the duty that seals the trail. A trail that does not verify is an alarm: no
+// retry mends it.
+func SealDuty(t AuditTrail) duty.Duty {
+	return duty.Duty{Name: "audit", What: "sealing the audit trail", Run: t.SealAudit, Alarm: ErrAuditTampered}
 }
 
 // AuditTrail is where events are sealed and read back.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
@@ -41,9 +42,13 @@ func worldOn(t testing.TB, newStore func(now func() time.Time) *redisstore.Store
 	w.store = newStore(clock)
 	w.catalog = &governance.Catalog{Store: w.store, Identities: w.store, Now: clock, NewID: id}
 	requests := &governance.Requests{Store: w.store, Now: clock, NewID: id}
-	w.access = &governance.Access{Catalog: w.catalog, Requests: requests,
-		Grants: &governance.Grants{Store: w.store, Provisioner: governance.RecordOnly{}, Now: clock, Ended: requests.WithdrawExtensions},
-		People: &governance.People{Store: w.store}, Approved: w.store}
+	grants := &governance.Grants{Store: w.store, Now: clock, Ended: requests.WithdrawExtensions}
+	people := &governance.People{Store: w.store}
+	w.access = &governance.Access{Catalog: w.catalog, Requests: requests, Grants: grants, People: people, Approved: w.store}
+	// The provisioning worker confirms every grant, as in the gateway: the test applications
+	// name no connector, so their grants are records only.
+	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: w.store, Grants: grants, Catalog: w.catalog, People: people,
+		Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
 	return w
 }
 
@@ -316,27 +321,22 @@ func testApprovedRequestsAlwaysGetTheirGrant(t *testing.T, newStore storeFactory
 	}
 }
 
-// crashAfterGrant is a provisioner asked right after the grant script: it looks at the approved
+// crashAfterGrant is the provisioning hint, heard right after the grant script: it looks at the approved
 // queue and the provisioning queue as a process dying there would leave them.
 type crashAfterGrant struct {
 	store    *redisstore.Store
 	approved []string
 	jobs     []provisioning.Job
+	err      error
 }
 
-func (c *crashAfterGrant) Grant(ctx context.Context, g governance.Grant) error {
+func (c *crashAfterGrant) Changed(ctx context.Context, _, _ string) {
 	var err error
 	if c.approved, err = c.store.ClaimApproved(ctx, epoch().Add(time.Hour), 10); err != nil {
-		return err
+		c.err = err
+		return
 	}
-	if c.jobs, err = c.store.ClaimJobs(ctx, epoch().Add(time.Hour), 10); err != nil {
-		return err
-	}
-	return governance.ErrQueued
-}
-
-func (c *crashAfterGrant) Revoke(context.Context, governance.Grant) error {
-	return governance.ErrQueued
+	c.jobs, c.err = c.store.ClaimJobs(ctx, epoch().Add(time.Hour), 10)
 }
 
 // The grant of an approved request, its provisioning job and the request leaving the approved
@@ -347,13 +347,16 @@ func testApprovalSettlesWithItsGrant(t *testing.T, newStore storeFactory) {
 	w.basics()
 	w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
 	crash := &crashAfterGrant{store: w.store}
-	w.access.Grants.Provisioner = crash
+	w.access.Grants.Provisioning = crash
 	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "prod-db"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r, err = w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil || r.State != governance.RequestApproved {
 		t.Fatalf("approval: %v, %s", err, r.State)
+	}
+	if crash.err != nil {
+		t.Fatal(crash.err)
 	}
 	if len(crash.approved) != 0 {
 		t.Errorf("right after the grant script, the approved queue still holds %v", crash.approved)

@@ -14,23 +14,25 @@ import (
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
-// countingProvisioner counts calls and can refuse to grant.
-type countingProvisioner struct {
-	grants, revokes atomic.Int64
-	refuse          bool
+// hints counts the provisioning hints grants give, by "identity application".
+type hints struct {
+	mu    sync.Mutex
+	heard map[string]int
 }
 
-func (p *countingProvisioner) Grant(context.Context, governance.Grant) error {
-	p.grants.Add(1)
-	if p.refuse {
-		return errors.New("ldap: no such group")
+func (h *hints) Changed(_ context.Context, identity, application string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.heard == nil {
+		h.heard = map[string]int{}
 	}
-	return nil
+	h.heard[identity+" "+application]++
 }
 
-func (p *countingProvisioner) Revoke(context.Context, governance.Grant) error {
-	p.revokes.Add(1)
-	return nil
+func (h *hints) of(identity, application string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.heard[identity+" "+application]
 }
 
 // approve makes who an active user (if it is not one yet), then submits and approves a
@@ -55,35 +57,57 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
 	store := newStore(t, epoch)
 	s := requests(store)
-	prov := &countingProvisioner{}
-	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 
+	// A grant in no application is provisioned nowhere: the record is the access.
 	r := approve(t, s, "ada")
 	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
 	if err != nil || g.Status != governance.GrantActive || g.Version != 2 {
 		t.Fatalf("grant: %+v %v", g, err)
 	}
 	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
-	if err != nil || again.ID != g.ID || again.Version != 2 || prov.grants.Load() != 1 {
-		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.grants.Load())
+	if err != nil || again.ID != g.ID || again.Version != 2 {
+		t.Fatalf("the same request again must change nothing: %+v %v", again, err)
 	}
 	held, err := store.Holdings(ctx, "ada")
 	if err != nil || len(held) != 1 || held[0].Request != r.ID || held[0].ApprovedBy[0] != "mgr" {
 		t.Fatalf("holdings: %+v %v", held, err)
 	}
 	revoked, err := grants.Revoke(ctx, g.ID, "user:security", "leaver")
-	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" || prov.revokes.Load() != 1 {
+	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" {
 		t.Fatalf("revoke: %+v %v", revoked, err)
 	}
 	if _, err := grants.Revoke(ctx, g.ID, "user:security", "again"); !errors.Is(err, governance.ErrGrantState) {
 		t.Fatalf("revoking a revoked grant: %v", err)
 	}
 
-	refusing := &governance.Grants{Store: store, Provisioner: &countingProvisioner{refuse: true}, Now: s.Now}
-	failed, err := refusing.FromRequest(ctx, approve(t, s, "grace"), 0, 0, nil)
-	if err != nil || failed.Status != governance.GrantFailed || failed.Reason != "ldap: no such group" {
-		t.Fatalf("a refused grant must say failed, never active: %+v %v", failed, err)
+	// A grant in an application waits for the provisioning worker, which alone confirms it
+	// (or fails it, TestPermanentFailureIsDeadLettered): grants only hint that the identity
+	// and the application changed, once per change, and never record it given themselves.
+	heard := &hints{}
+	hinted := &governance.Grants{Store: store, Provisioning: heard, Now: s.Now}
+	must(t).one(store.Create(ctx, user("grace", "grace")))
+	sub := submission("grace", "prod-db", managerStage)
+	sub.Application = "db"
+	inApp, _, err := s.Submit(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if inApp, err = s.Decide(ctx, inApp.ID, active("mgr"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := hinted.FromRequest(ctx, inApp, 0, 0, nil)
+	if err != nil || waiting.Status != governance.GrantProvisioning || heard.of("grace", "db") != 1 {
+		t.Fatalf("a grant in an application: %+v %v, %d hints; want it provisioning, hinted once", waiting, err, heard.of("grace", "db"))
+	}
+	if again, err := hinted.FromRequest(ctx, inApp, 0, 0, nil); err != nil || again.Status != governance.GrantProvisioning || again.Version != waiting.Version {
+		t.Fatalf("the same request again: %+v %v", again, err)
+	}
+	revoking, err := hinted.Revoke(ctx, waiting.ID, "user:security", "no longer needed")
+	if err != nil || revoking.Status != governance.GrantRevoking || heard.of("grace", "db") < 2 {
+		t.Fatalf("revoking a grant in an application: %+v %v, %d hints; want it revoking until the worker confirms", revoking, err, heard.of("grace", "db"))
+	}
+
 	pending, _, _ := s.Submit(ctx, submission("alan", "prod-db", managerStage))
 	if _, err := grants.FromRequest(ctx, pending, 0, 0, nil); !errors.Is(err, governance.ErrNotApproved) {
 		t.Fatalf("a pending request: %v", err)
@@ -117,10 +141,9 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	store := newStore(t, now)
 	s := requests(store)
-	prov := &countingProvisioner{}
 	var ids []string
 	for i := range 20 {
-		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0, nil)
+		g, err := (&governance.Grants{Store: store, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +154,7 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
-				n, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).Sweep(ctx, 100)
+				n, err := (&governance.Grants{Store: store, Now: now}).Sweep(ctx, 100)
 				if err != nil {
 					t.Error(err)
 				}
@@ -148,9 +171,6 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	if n := sweep(); n != 20 {
 		t.Fatalf("%d expired, want 20, each once", n)
 	}
-	if prov.revokes.Load() < 20 {
-		t.Fatalf("access removed %d times for 20 grants", prov.revokes.Load())
-	}
 	for _, id := range ids {
 		g, err := store.GetGrant(ctx, id)
 		if err != nil || g.Status != governance.GrantExpired {
@@ -161,33 +181,35 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 		t.Fatalf("%d expired twice", n)
 	}
 
-	// A revocation whose downstream call failed is finished by a later sweep.
-	failing := &failingRevoker{}
-	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, approve(t, s, "late"), 0, 0, nil)
+	// A revocation in an application that the worker has not confirmed yet (its target down)
+	// stays revoking, and a later sweep hints the worker again.
+	heard := &hints{}
+	must(t).one(store.Create(ctx, user("late", "late")))
+	sub := submission("late", "prod-db", managerStage)
+	sub.Application = "db"
+	r, _, err := s.Submit(ctx, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).Revoke(ctx, g.ID, "user:sec", "leaver"); err == nil {
-		t.Fatal("a failed downstream revocation was reported done")
-	}
-	if got, _ := store.GetGrant(ctx, g.ID); got.Status != governance.GrantRevoking {
-		t.Fatalf("after a failed removal the grant says %s, want revoking", got.Status)
-	}
-	clock.Add(int64(time.Minute))
-	if _, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).Sweep(ctx, 100); err != nil {
+	if r, err = s.Decide(ctx, r.ID, active("mgr"), true, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := store.GetGrant(ctx, g.ID); got.Status != governance.GrantRevoked {
-		t.Fatalf("the sweep did not finish the revocation: %s", got.Status)
+	hinted := &governance.Grants{Store: store, Provisioning: heard, Now: now}
+	g, err := hinted.FromRequest(ctx, r, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// failingRevoker grants but cannot revoke.
-type failingRevoker struct{}
-
-func (failingRevoker) Grant(context.Context, governance.Grant) error { return nil }
-func (failingRevoker) Revoke(context.Context, governance.Grant) error {
-	return errors.New("ldap: server down")
+	if g, err = hinted.Revoke(ctx, g.ID, "user:sec", "leaver"); err != nil || g.Status != governance.GrantRevoking {
+		t.Fatalf("a revocation nobody confirmed: %+v %v", g, err)
+	}
+	before := heard.of("late", "db")
+	clock.Add(int64(time.Hour))
+	if n, err := hinted.Sweep(ctx, 100); err != nil || n != 0 {
+		t.Fatalf("the sweep of a revoking grant: %d expired, %v", n, err)
+	}
+	if got, _ := store.GetGrant(ctx, g.ID); got.Status != governance.GrantRevoking || heard.of("late", "db") != before+1 {
+		t.Fatalf("after the sweep the grant says %s with %d hints, want revoking, hinted again", got.Status, heard.of("late", "db")-before)
+	}
 }
 
 // BenchmarkExpireSimultaneousGrants: N grants ending at the same moment, swept by two replicas'
@@ -223,7 +245,7 @@ func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 	var expired atomic.Int64
 	for range 2 { // two replicas
 		wg.Go(func() {
-			g := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: now}
+			g := &governance.Grants{Store: store, Now: now}
 			for {
 				n, err := g.Sweep(ctx, 500)
 				if err != nil {

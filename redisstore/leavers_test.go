@@ -14,7 +14,7 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
 	store := newStore(t, epoch)
 	s := requests(store)
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 	leavers := &governance.Leavers{Store: store, Requests: s, Grants: grants, Now: s.Now}
 
 	for _, id := range []string{"ada", "grace"} {
@@ -87,7 +87,7 @@ func testManyAtOnce(t *testing.T, newStore storeFactory) {
 	ctx := context.Background()
 	store := newStore(t, epoch)
 	s := requests(store)
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 	for _, id := range []string{"ada", "grace"} {
 		must(t).one(store.Create(ctx, user(id, id)))
 	}
