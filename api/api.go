@@ -6,7 +6,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,28 +30,20 @@ import (
 // Prefix is where the API is mounted.
 const Prefix = "/api/v1"
 
-// Store is what the API reads beyond the governance services.
-type Store interface {
-	governance.AuditTrail
-	// GrantPage lists grants in creation order from offset.
-	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
-	// LastCheckpoint is the audit trail's last signed checkpoint (zero for none).
-	LastCheckpoint(ctx context.Context) (governance.Checkpoint, error)
-}
-
 // Options configure the API.
 type Options struct {
 	Access     *governance.Access
 	BreakGlass *governance.BreakGlass
 	// ServiceAccounts are the non-human identities people own.
 	ServiceAccounts *governance.ServiceAccounts
-	Store           Store
-	Identities      governance.IdentityStore
-	Tokens          []Token
-	OIDC            OIDC
-	RoleGroups      map[Role][]string
-	MaxBodyBytes    int64
-	HTTPClient      *http.Client // for OIDC discovery and keys; its Timeout is capped at OIDC.Timeout
+	// Audit reads the audit trail and its checkpoints' status.
+	Audit        *governance.AuditReader
+	Identities   governance.IdentityStore
+	Tokens       []Token
+	OIDC         OIDC
+	RoleGroups   map[Role][]string
+	MaxBodyBytes int64
+	HTTPClient   *http.Client // for OIDC discovery and keys; its Timeout is capped at OIDC.Timeout
 	// Connector answers a configured connector by name.
 	Connector func(name string) (connectors.Connector, bool)
 	// Drift reconciles applications on demand and keeps their reports.
@@ -61,8 +52,6 @@ type Options struct {
 	Provisioning *provisioning.Worker
 	// Reviews runs access-review campaigns.
 	Reviews *reviews.Service
-	// CheckpointKeys check the audit checkpoints' signatures; none when checkpoints are off.
-	CheckpointKeys governance.CheckpointKeys
 }
 
 // Server is the REST API.

@@ -81,7 +81,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	e.must(400, "sec", "POST", "/grants/"+g.ID+"/revoke", map[string]string{}, nil)
 
 	var events struct {
-		Items []api.AuditRecord `json:"items"`
+		Items []governance.AuditRecord `json:"items"`
 	}
 	e.must(200, "aud", "GET", "/audit/events?target=request:"+r.ID, nil, &events)
 	var actions []string
@@ -109,7 +109,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	resp = e.do("aud", "GET", "/audit/export?action=catalog.*", nil, nil)
 	lines := 0
 	for sc := bufio.NewScanner(resp.Body); sc.Scan(); lines++ {
-		var rec api.AuditRecord
+		var rec governance.AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || !strings.HasPrefix(rec.Event.Action, "catalog.") {
 			t.Fatalf("jsonl line %d: %v %s", lines, err, sc.Bytes())
 		}
@@ -260,7 +260,7 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 		t.Fatalf("a closed review is still open: %+v", reviews)
 	}
 	var events struct {
-		Items []api.AuditRecord `json:"items"`
+		Items []governance.AuditRecord `json:"items"`
 	}
 	e.must(200, "aud", "GET", "/audit/events?action=breakglass.*", nil, &events)
 	if len(events.Items) != 3 || events.Items[0].Event.Reason != "outage INC-9" {

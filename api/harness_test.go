@@ -142,9 +142,10 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	access.BreakGlass = bg
 	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	worker := &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog, People: directory, Connector: lookupFake, Now: e.now}
-	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
+	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
+		Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store, Keys: governance.NewCheckpointKeys(checkpointPub)},
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: worker}, Provisioning: worker}, zap.New(core))
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
 		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})

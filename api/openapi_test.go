@@ -43,12 +43,12 @@ var openAPITypes = map[string]reflect.Type{
 	"CampaignDefinition": typeOf[campaignBody](), "Campaign": typeOf[reviews.Campaign](), "CampaignScope": typeOf[reviews.CampaignScope](),
 	"Cycle": typeOf[reviews.Cycle](), "CycleProgress": typeOf[cycleView](), "ReviewReport": typeOf[reportWithItems](),
 	"ReviewSummary": typeOf[reviews.Summary](), "AuditHead": typeOf[governance.AuditHead](),
-	"AuditCheckpointStatus": typeOf[AuditCheckpointStatus](), "AuditPosition": typeOf[AuditPosition](), "AuditCheckpoint": typeOf[governance.Checkpoint](),
+	"AuditCheckpointStatus": typeOf[governance.AuditStatus](), "AuditCheckpoint": typeOf[governance.Checkpoint](),
 	"BreakGlassPolicy":    typeOf[governance.BreakGlassPolicy](),
 	"ReviewItemInContext": typeOf[itemView](), "PreviousVerdict": typeOf[previousVerdict](), "ReviewItem": typeOf[reviews.Item](),
 	"ItemStep": typeOf[reviews.ItemStep](), "Verdict": typeOf[verdictBody](), "BulkVerdict": typeOf[bulkBody](),
 	"BulkResults": typeOf[bulkView](), "BulkResult": typeOf[bulkResult](), "Reassign": typeOf[reassignBody](),
-	"AuditRecord": typeOf[AuditRecord](), "Event": typeOf[governance.Event](),
+	"AuditRecord": typeOf[governance.AuditRecord](), "Event": typeOf[governance.Event](),
 	"Duration": typeOf[governance.Duration](), "Risk": typeOf[governance.Risk](),
 	"ApplicationPage": typeOf[page[governance.Application]](), "EntitlementPage": typeOf[page[governance.Entitlement]](),
 	"PolicyPage": typeOf[page[governance.Policy]](), "SoDRulePage": typeOf[page[governance.SoDRule]](),
@@ -56,7 +56,7 @@ var openAPITypes = map[string]reflect.Type{
 	"InboxPage": typeOf[page[governance.InboxItem]](), "GrantPage": typeOf[page[governance.Grant]](),
 	"ServiceAccountPage": typeOf[page[governance.ServiceAccount]](), "IncidentReviewPage": typeOf[page[incidentView]](),
 	"DeadLetterPage": typeOf[page[provisioning.DeadJob]](), "CampaignPage": typeOf[page[reviews.Campaign]](),
-	"CyclePage": typeOf[page[reviews.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[AuditRecord]](),
+	"CyclePage": typeOf[page[reviews.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[governance.AuditRecord]](),
 }
 
 // freeForm are the schemas that may take any object, each for its reason.

@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -115,4 +116,97 @@ func (s *ServiceAccounts) ServiceAccountsFor(ctx context.Context, v Viewer) ([]S
 		return s.Store.OwnedBy(ctx, v.ID)
 	}
 	return nil, nil
+}
+
+// GrantQuery selects grants: of one identity, one entitlement, in one status (each when set),
+// a page of up to Limit from Offset, a position in the order GrantsFor answers in.
+type GrantQuery struct {
+	Identity, Entitlement string
+	Status                GrantStatus
+	Offset, Limit         int
+}
+
+// GrantList is one page of grants; Next is the offset to go on from (0 at the end).
+type GrantList struct {
+	Items []Grant
+	Next  int
+}
+
+// grantScan bounds the grants one page reads while filtering the whole set: a sparse filter
+// answers fewer items and an offset to go on from.
+const grantScan = 2000
+
+// GrantsFor lists the grants the query selects that the viewer may see. Without an identity,
+// those who see all list every grant, in creation order; anyone else lists their own. An
+// identity they may not see does not exist for them (ErrNotFound), as with RequestFor.
+func (s *Access) GrantsFor(ctx context.Context, v Viewer, q GrantQuery) (GrantList, error) {
+	if q.Limit < 1 || q.Offset < 0 {
+		return GrantList{}, fmt.Errorf("%w: a page starts at 0 or after and holds at least one grant", ErrInvalidRequest)
+	}
+	keep := func(g Grant) bool {
+		return (q.Entitlement == "" || g.Entitlement == q.Entitlement) && (q.Status == "" || g.Status == q.Status)
+	}
+	if q.Identity == "" && !v.SeesAll {
+		if v.ID == "" {
+			return GrantList{Items: []Grant{}}, nil
+		}
+		q.Identity = v.ID
+	}
+	if q.Identity != "" {
+		sees, err := s.SeesIdentity(ctx, q.Identity, v)
+		if err != nil {
+			return GrantList{}, err
+		}
+		if !sees {
+			return GrantList{}, ErrNotFound
+		}
+		held, err := s.Grants.Store.Holdings(ctx, q.Identity)
+		if err != nil {
+			return GrantList{}, err
+		}
+		shown := []Grant{}
+		for _, g := range held {
+			if keep(g) {
+				shown = append(shown, g)
+			}
+		}
+		if q.Offset >= len(shown) {
+			return GrantList{Items: []Grant{}}, nil
+		}
+		end := min(q.Offset+q.Limit, len(shown))
+		out := GrantList{Items: shown[q.Offset:end]}
+		if end < len(shown) {
+			out.Next = end
+		}
+		return out, nil
+	}
+	out, off := GrantList{Items: []Grant{}}, q.Offset
+	for scanned := 0; scanned < grantScan && len(out.Items) < q.Limit; {
+		batch, err := s.Grants.Store.GrantPage(ctx, off, min(q.Limit, grantScan-scanned))
+		if err != nil {
+			return GrantList{}, err
+		}
+		if len(batch) == 0 {
+			return out, nil
+		}
+		for i, g := range batch {
+			if keep(g) {
+				out.Items = append(out.Items, g)
+				if len(out.Items) == q.Limit {
+					batch = batch[:i+1]
+					break
+				}
+			}
+		}
+		off += len(batch)
+		scanned += len(batch)
+	}
+	more, err := s.Grants.Store.GrantPage(ctx, off, 1)
+	if err != nil {
+		return GrantList{}, err
+	}
+	if len(more) > 0 {
+		out.Next = off
+	}
+	return out, nil
 }
