@@ -387,3 +387,53 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	}
 	return out
 }
+
+// Every field the API answers or reads is named in camelCase by its own json tag: a field
+// without one would be spelt as its Go name ("ID", "Hash"), unlike every other. The walk
+// starts from the types the document describes and follows their fields' types.
+func TestJSONFieldsAreCamelCase(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(at string, rt reflect.Type)
+	walk = func(at string, rt reflect.Type) {
+		for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice || rt.Kind() == reflect.Array || rt.Kind() == reflect.Map {
+			rt = rt.Elem()
+		}
+		if seen[rt] || rt.Kind() != reflect.Struct || rt == timeType || encodesItself(rt) {
+			return
+		}
+		seen[rt] = true
+		for f := range rt.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case tag == "-":
+				continue
+			case f.Anonymous && tag == "":
+				walk(at, f.Type) // its fields are the outer object's
+				continue
+			case tag == "":
+				t.Errorf("%s.%s (%v) has no json tag: it is answered as %q", at, f.Name, rt, f.Name)
+			case !camelCase.MatchString(tag):
+				t.Errorf("%s.%s (%v) is named %q, not camelCase", at, f.Name, rt, tag)
+			}
+			walk(at+"."+f.Name, f.Type)
+		}
+	}
+	for name, typ := range openAPITypes {
+		walk(name, typ)
+	}
+}
+
+var camelCase = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+
+// encodesItself: a type with its own JSON or text form, whose fields are not its JSON.
+func encodesItself(rt reflect.Type) bool {
+	for _, i := range []reflect.Type{marshalerType, textType} {
+		if rt.Implements(i) || reflect.PointerTo(rt).Implements(i) {
+			return true
+		}
+	}
+	return false
+}
