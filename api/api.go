@@ -108,9 +108,11 @@ func (s *Server) routes() []route {
 		{"PUT", "/entitlements/:id", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, false)},
 		{"GET", "/policies", everyone, listItems[governance.Policy](s, governance.KindPolicy, nil)},
 		{"GET", "/policies/:id", everyone, getItem[governance.Policy](s, governance.KindPolicy, nil)},
+		{"POST", "/policies", catalogers, putItem[governance.Policy](s, governance.KindPolicy, true)},
 		{"PUT", "/policies/:id", catalogers, putItem[governance.Policy](s, governance.KindPolicy, false)},
 		{"GET", "/sod-rules", everyone, listItems[governance.SoDRule](s, governance.KindSoDRule, nil)},
 		{"GET", "/sod-rules/:id", everyone, getItem[governance.SoDRule](s, governance.KindSoDRule, nil)},
+		{"POST", "/sod-rules", security, putItem[governance.SoDRule](s, governance.KindSoDRule, true)},
 		{"PUT", "/sod-rules/:id", security, putItem[governance.SoDRule](s, governance.KindSoDRule, false)},
 		{"GET", "/catalog-changes", append(admins, RoleAuditor), s.listChanges},
 		{"POST", "/catalog-changes/:id/approve", admins, s.decideChange(true)},
@@ -392,6 +394,19 @@ func pageWindow[T any](c *gin.Context, all []T) ([]T, string, bool) {
 		next = encodeCursor(strconv.Itoa(end))
 	}
 	return all[off:end], next, true
+}
+
+// The forms the API still takes but will drop: since when (RFC 9745's Deprecation, a Unix
+// time), and until when (RFC 8594's Sunset). docs/api.md lists them with what replaces them.
+const (
+	deprecatedSince = "@1796515200"                   // 2026-12-06
+	sunset          = "Wed, 30 Jun 2027 00:00:00 GMT" // six months on
+)
+
+// deprecated marks an answer to a deprecated form: it still works until the sunset.
+func deprecated(c *gin.Context) {
+	c.Header("Deprecation", deprecatedSince)
+	c.Header("Sunset", sunset)
 }
 
 // meView is who the caller is: the principal, its roles, and the user it acts as.

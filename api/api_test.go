@@ -146,7 +146,7 @@ func TestBadInputIsAProblem(t *testing.T) {
 		"unknown account state": {"aud", "GET", "/service-accounts?state=bogus", nil, 400, "invalid-parameter"},
 		"unknown change state":  {"aud", "GET", "/catalog-changes?state=bogus", nil, 400, "invalid-parameter"},
 		"unknown review state":  {"aud", "GET", "/incident-reviews?state=bogus", nil, 400, "invalid-parameter"},
-		"invalid policy":        {"cat1", "PUT", "/policies/other", map[string]any{"id": "other", "stages": []any{}}, 400, "invalid-catalog-entry"},
+		"invalid policy":        {"cat1", "POST", "/policies", map[string]any{"id": "other", "stages": []any{}}, 400, "invalid-catalog-entry"},
 		"path and body ids":     {"cat1", "PUT", "/applications/db", governance.Application{ID: "web", Name: "Web"}, 400, "invalid-body"},
 		"stale If-Match":        {"cat1", "PUT", "/applications/db", governance.Application{ID: "db", Name: "DB"}, 409, "version-mismatch"},
 	} {
@@ -313,14 +313,14 @@ func TestCatalogChangesNeedPeople(t *testing.T) {
 	policy := map[string]any{"id": "robots", "name": "robots", "stages": []any{map[string]any{"name": "manager", "quorum": 1,
 		"approvers": []any{map[string]any{"kind": "manager"}}}}}
 	var p api.Problem
-	if code := e.call("robot1", "PUT", "/policies/robots", policy, &p); code != 403 || !strings.HasSuffix(p.Type, "/not-a-person") {
+	if code := e.call("robot1", "POST", "/policies", policy, &p); code != 403 || !strings.HasSuffix(p.Type, "/not-a-person") {
 		t.Fatalf("a service token proposes a policy: %d %+v", code, p)
 	}
 	if code := e.call("robot1", "POST", "/applications", map[string]any{"id": "bots", "name": "Bots", "owners": []string{"u-cat1"}}, &p); code != 403 {
 		t.Fatalf("a service token creates an application: %d %+v", code, p)
 	}
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/robots", policy, &change)
+	e.must(202, "cat1", "POST", "/policies", policy, &change)
 	e.must(403, "robot2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	e.must(404, "cat1", "GET", "/policies/robots", nil, nil) // still only proposed
 }

@@ -44,9 +44,11 @@ var allowed = map[string]string{
 	"PUT /entitlements/{id}":                  "catalogAdmin",
 	"GET /policies":                           "user catalogAdmin securityAdmin auditor siem",
 	"GET /policies/{id}":                      "user catalogAdmin securityAdmin auditor siem",
+	"POST /policies":                          "catalogAdmin",
 	"PUT /policies/{id}":                      "catalogAdmin",
 	"GET /sod-rules":                          "user catalogAdmin securityAdmin auditor siem",
 	"GET /sod-rules/{id}":                     "user catalogAdmin securityAdmin auditor siem",
+	"POST /sod-rules":                         "securityAdmin",
 	"PUT /sod-rules/{id}":                     "securityAdmin",
 	"GET /catalog-changes":                    "catalogAdmin securityAdmin auditor siem",
 	"POST /catalog-changes/{id}/approve":      "catalogAdmin securityAdmin",
@@ -194,7 +196,7 @@ func TestSomeoneElsesServiceAccountLooksUnknown(t *testing.T) {
 	e.catalog()
 	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/for-others", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
+	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
 		"stages": []any{map[string]any{"name": "owners", "quorum": 1, "approvers": []any{map[string]any{"kind": "entitlementOwners"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	e.publish(map[string]any{"id": "db-robot-2", "name": "robot 2", "application": "db", "owners": []string{"u-cat1"},

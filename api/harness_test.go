@@ -242,7 +242,7 @@ func (e *env) catalog() {
 	e.t.Helper()
 	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "db", Name: "Database", Owners: []string{"u-cat1"}}, nil)
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
+	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
 		"justificationFrom": "high", "breakGlassMax": "30m",
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)

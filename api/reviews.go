@@ -17,27 +17,45 @@ import (
 // and closes cycles early; reviewers decide their items; auditors read everything and export
 // the evidence.
 
+// campaignBody is a campaign definition as POST and PUT take it.
 type campaignBody struct {
 	reviews.Campaign
-	IfVersion int64 `json:"ifVersion,omitempty"` // to replace: the version read; 0 creates
+	// IfVersion is the version a replacement is on top of: the deprecated form of If-Match.
+	IfVersion int64 `json:"ifVersion,omitempty"`
 }
 
+// saveCampaign creates a campaign (POST to the collection) or replaces one (PUT, If-Match the
+// ETag a GET gave, as for the catalog). The body's ifVersion still says the version, with a
+// Deprecation header, until the sunset.
 func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 	return func(c *gin.Context, p Principal) {
 		var body campaignBody
 		if !readJSON(c, &body) {
 			return
 		}
-		if !create {
-			if body.ID != c.Param("id") || body.IfVersion == 0 {
-				problem(c, http.StatusBadRequest, "invalid-request", "the body's id must be the path's, with ifVersion the version read")
-				return
-			}
-		} else if body.IfVersion != 0 {
-			problem(c, http.StatusBadRequest, "invalid-request", "ifVersion is for replacing a campaign (PUT)")
+		version, ok := ifMatch(c)
+		if !ok {
 			return
 		}
-		saved, err := s.opts.Reviews.SaveCampaign(c.Request.Context(), p.Actor(), body.Campaign, body.IfVersion)
+		switch {
+		case create && (version != 0 || body.IfVersion != 0):
+			problem(c, http.StatusBadRequest, "invalid-request", "POST creates a campaign: to replace one, PUT it with If-Match")
+			return
+		case create:
+		case body.ID != c.Param("id"):
+			problem(c, http.StatusBadRequest, "invalid-body", "the body's id must be the id in the path")
+			return
+		case version != 0 && body.IfVersion != 0 && version != body.IfVersion:
+			problem(c, http.StatusBadRequest, "invalid-request", "If-Match and ifVersion name different versions: send If-Match alone")
+			return
+		case version == 0 && body.IfVersion == 0:
+			problem(c, http.StatusBadRequest, "invalid-header", "If-Match is required to replace a campaign: the ETag a GET gave")
+			return
+		case version == 0:
+			deprecated(c) // ifVersion in the body: If-Match says it now
+			version = body.IfVersion
+		}
+		saved, err := s.opts.Reviews.SaveCampaign(c.Request.Context(), p.Actor(), body.Campaign, version)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -45,7 +63,9 @@ func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 		status := http.StatusOK
 		if create {
 			status = http.StatusCreated
+			c.Header("Location", Prefix+"/campaigns/"+saved.ID)
 		}
+		c.Header("ETag", etag(saved.Version))
 		c.JSON(status, saved)
 	}
 }
@@ -65,6 +85,7 @@ func (s *Server) getCampaign(c *gin.Context, _ Principal) {
 		s.fail(c, err)
 		return
 	}
+	c.Header("ETag", etag(camp.Version))
 	c.JSON(http.StatusOK, camp)
 }
 
