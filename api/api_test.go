@@ -60,7 +60,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 		g.Ends.Sub(g.Starts) != 2*time.Hour || g.Source != "api:token:ada" || g.Policy != "by-manager" {
 		t.Fatalf("grant provenance: %+v", g)
 	}
-	e.must(403, "bob", "GET", "/identities/u-ada/access", nil, nil)
+	e.must(404, "bob", "GET", "/identities/u-ada/access", nil, nil)
 	e.must(404, "bob", "GET", "/grants/"+g.ID, nil, nil)
 	e.must(200, "aud", "GET", "/identities/u-ada/access", nil, nil)
 

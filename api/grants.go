@@ -80,41 +80,10 @@ func (s *Server) access(c *gin.Context, p Principal) {
 	if id == "me" && p.User != nil {
 		id = p.User.ID
 	}
-	if !s.mayView(c, p, id, "you may see your own access and your service accounts'; auditors and security admins anyone's") {
-		return
-	}
-	ctx := c.Request.Context()
-	held, err := s.opts.Access.Grants.Holdings(ctx, id)
+	out, err := s.opts.Access.AccessFor(c.Request.Context(), id, viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	requests, err := s.opts.Access.Requests.RequestsOf(ctx, id)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	current, past := []governance.Grant{}, []governance.Grant{}
-	for _, g := range held {
-		if g.Status.Final() {
-			past = append(past, g)
-		} else {
-			current = append(current, g)
-		}
-	}
-	pending := []governance.Request{}
-	for _, r := range requests {
-		if r.State == governance.RequestPending {
-			pending = append(pending, r)
-		}
-	}
-	c.JSON(http.StatusOK, accessView{Identity: id, Grants: current, Pending: pending, Past: past})
-}
-
-// accessView is what one identity holds, asks for and held.
-type accessView struct {
-	Identity string               `json:"identity"`
-	Grants   []governance.Grant   `json:"grants"`  // current: not revoked or expired
-	Pending  []governance.Request `json:"pending"` // requests waiting for decisions
-	Past     []governance.Grant   `json:"past"`    // revoked or expired
+	c.JSON(http.StatusOK, out)
 }

@@ -36,7 +36,7 @@ var openAPITypes = map[string]reflect.Type{
 	"Submit": typeOf[submitBody](), "WhatIfQuery": typeOf[whatIfBody](), "WhatIf": typeOf[whatIfView](),
 	"Request": typeOf[governance.Request](), "Stage": typeOf[governance.Stage](), "RecordedDecision": typeOf[governance.Decision](),
 	"Decision": typeOf[decisionBody](), "InboxItem": typeOf[governance.InboxItem](), "Situation": typeOf[governance.Situation](),
-	"Grant": typeOf[governance.Grant](), "Reason": typeOf[reasonBody](), "Access": typeOf[accessView](),
+	"Grant": typeOf[governance.Grant](), "Reason": typeOf[reasonBody](), "Access": typeOf[governance.IdentityAccess](),
 	"NewServiceAccount": typeOf[serviceAccountBody](), "ServiceAccount": typeOf[governance.ServiceAccount](), "NewOwner": typeOf[ownerBody](),
 	"BreakGlassRequest": typeOf[breakGlassBody](), "Activation": typeOf[activationView](), "IncidentReview": typeOf[governance.IncidentReview](),
 	"IncidentReviewView": typeOf[incidentView](), "Findings": typeOf[findingsBody](), "DeadLetter": typeOf[provisioning.DeadJob](),

@@ -89,8 +89,16 @@ func (s *Server) getCampaign(c *gin.Context, _ Principal) {
 	c.JSON(http.StatusOK, camp)
 }
 
+// launchCampaign starts a cycle now. A campaign the caller may not see answers as a missing
+// one (404); one they see but do not own answers not-campaign-owner.
 func (s *Server) launchCampaign(c *gin.Context, p Principal) {
-	cy, err := s.opts.Reviews.Launch(c.Request.Context(), c.Param("id"), p.User.ID, s.opts.Reviews.Now())
+	ctx := c.Request.Context()
+	camp, err := s.opts.Reviews.CampaignFor(ctx, c.Param("id"), viewer(p))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cy, err := s.opts.Reviews.Launch(ctx, camp.ID, p.User.ID, s.opts.Reviews.Now())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -137,7 +145,11 @@ func (s *Server) getCycle(c *gin.Context, p Principal) {
 }
 
 func (s *Server) closeCycle(c *gin.Context, p Principal) {
-	cy, err := s.opts.Reviews.Close(c.Request.Context(), c.Param("id"), p.User.ID)
+	cy, ok := s.cycle(c, p)
+	if !ok {
+		return
+	}
+	cy, err := s.opts.Reviews.Close(c.Request.Context(), cy.ID, p.User.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -307,12 +319,22 @@ func (s *Server) decideReview(c *gin.Context, p Principal) {
 	if !readJSON(c, &body) || !body.valid(c) {
 		return
 	}
-	it, err := s.opts.Reviews.Decide(c.Request.Context(), c.Param("id"), p.User.ID, *body.Certify, body.Comment)
+	it, err := s.decideItem(c, p, c.Param("id"), *body.Certify, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, it)
+}
+
+// decideItem decides an item the caller may see: one they may not see answers as a missing one
+// (404), and one they see but do not review answers not-the-reviewer.
+func (s *Server) decideItem(c *gin.Context, p Principal, id string, certify bool, comment string) (reviews.Item, error) {
+	ctx := c.Request.Context()
+	if _, _, err := s.opts.Reviews.ItemFor(ctx, id, viewer(p)); err != nil {
+		return reviews.Item{}, err
+	}
+	return s.opts.Reviews.Decide(ctx, id, p.User.ID, certify, comment)
 }
 
 // maxBulk bounds one bulk decision.
@@ -335,7 +357,7 @@ func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 	}
 	out := make([]bulkResult, 0, len(body.Items))
 	for _, id := range body.Items {
-		it, err := s.opts.Reviews.Decide(c.Request.Context(), id, p.User.ID, *body.Certify, body.Comment)
+		it, err := s.decideItem(c, p, id, *body.Certify, body.Comment)
 		if err != nil {
 			p, ok := domainProblem(err)
 			if !ok {
@@ -381,7 +403,12 @@ func (s *Server) reassignReview(c *gin.Context, p Principal) {
 		problem(c, http.StatusBadRequest, "invalid-request", "to (a user id) is required")
 		return
 	}
-	it, err := s.opts.Reviews.Reassign(c.Request.Context(), c.Param("id"), p.User.ID, body.To, body.Comment)
+	ctx := c.Request.Context()
+	if _, _, err := s.opts.Reviews.ItemFor(ctx, c.Param("id"), viewer(p)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	it, err := s.opts.Reviews.Reassign(ctx, c.Param("id"), p.User.ID, body.To, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -135,3 +135,80 @@ func TestGrantsForPagesByOffset(t *testing.T) {
 		t.Fatalf("the rest of a sparse filter: %q next %d, %v; want the end", ids(got.Items), got.Next, err)
 	}
 }
+
+// requestsIn is a request store answering RequestsOf from a list.
+type requestsIn struct {
+	RequestStore
+	all []Request
+}
+
+func (s requestsIn) RequestsOf(_ context.Context, identity string) ([]Request, error) {
+	var out []Request
+	for _, r := range s.all {
+		if r.Beneficiary == identity {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func TestAccessForAndRequestsFor(t *testing.T) {
+	ctx := context.Background()
+	access := grantsAccess([]Grant{
+		{ID: "g1", Identity: "alice", Status: GrantActive}, {ID: "g2", Identity: "alice", Status: GrantExpired},
+		{ID: "g3", Identity: "bot", Status: GrantProvisioning},
+	})
+	access.Requests = &Requests{Store: requestsIn{all: []Request{
+		{ID: "r1", Beneficiary: "alice", State: RequestPending}, {ID: "r2", Beneficiary: "alice", State: RequestDenied},
+		{ID: "r3", Beneficiary: "bot", State: RequestPending},
+	}}}
+	got, err := access.AccessFor(ctx, "alice", Viewer{ID: "alice"})
+	if err != nil || ids(got.Grants) != "g1 " || ids(got.Past) != "g2 " || len(got.Pending) != 1 || got.Pending[0].ID != "r1" {
+		t.Fatalf("alice's own access: %+v, %v", got, err)
+	}
+	if got, err := access.AccessFor(ctx, "bot", Viewer{ID: "alice"}); err != nil || ids(got.Grants) != "g3 " || got.Past == nil {
+		t.Fatalf("her service account's: %+v, %v", got, err)
+	}
+	if mine, err := access.RequestsFor(ctx, "", Viewer{ID: "alice"}); err != nil || len(mine) != 2 {
+		t.Fatalf("her own requests by default: %+v, %v", mine, err)
+	}
+	for _, identity := range []string{"alice", "bot", "nobody"} {
+		if got, err := access.AccessFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got.Identity != "" {
+			t.Errorf("mallory reading %s's access: %+v, %v; want not found", identity, got, err)
+		}
+		if got, err := access.RequestsFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Errorf("mallory listing %s's requests: %+v, %v; want not found", identity, got, err)
+		}
+		if got, err := access.WhatIfFor(ctx, identity, "db", Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Errorf("mallory's what-if for %s: %+v, %v; want not found", identity, got, err)
+		}
+	}
+	// A service principal acts as nobody: it names whom it asks about.
+	if _, err := access.RequestsFor(ctx, "", Viewer{SeesAll: true}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("a service principal's own requests: %v", err)
+	}
+	if all, err := access.RequestsFor(ctx, "bot", Viewer{SeesAll: true}); err != nil || len(all) != 1 {
+		t.Fatalf("an auditor listing the bot's requests: %+v, %v", all, err)
+	}
+}
+
+// incidentsIn is an incident store answering IncidentReviews from a list.
+type incidentsIn struct {
+	IncidentStore
+	all []IncidentReview
+}
+
+func (s incidentsIn) IncidentReviews(context.Context) ([]IncidentReview, error) { return s.all, nil }
+
+func TestIncidentReviewsFor(t *testing.T) {
+	b := &BreakGlass{Incidents: incidentsIn{all: []IncidentReview{{ID: "i1", Identity: "alice"}, {ID: "i2", Identity: "bob"}}}}
+	for _, tc := range []struct {
+		viewer Viewer
+		want   int
+	}{{Viewer{SeesAll: true}, 2}, {Viewer{ID: "alice"}, 1}, {Viewer{ID: "mallory"}, 0}, {Viewer{}, 0}} {
+		got, err := b.IncidentReviewsFor(context.Background(), tc.viewer)
+		if err != nil || len(got) != tc.want || tc.want == 1 && got[0].ID != "i1" {
+			t.Errorf("%+v: %+v, %v; want %d", tc.viewer, got, err, tc.want)
+		}
+	}
+}

@@ -118,6 +118,81 @@ func (s *ServiceAccounts) ServiceAccountsFor(ctx context.Context, v Viewer) ([]S
 	return nil, nil
 }
 
+// seen answers ErrNotFound unless the viewer may see what identity holds and asks for: an
+// identity they may not see is, to them, one that does not exist.
+func (s *Access) seen(ctx context.Context, identity string, v Viewer) error {
+	sees, err := s.SeesIdentity(ctx, identity, v)
+	switch {
+	case err != nil:
+		return err
+	case !sees:
+		return fmt.Errorf("identity %s: %w", identity, ErrNotFound)
+	}
+	return nil
+}
+
+// RequestsFor lists the requests of a beneficiary the viewer may see, oldest first; "" is the
+// viewer themself.
+func (s *Access) RequestsFor(ctx context.Context, beneficiary string, v Viewer) ([]Request, error) {
+	if beneficiary == "" {
+		if v.ID == "" {
+			return nil, fmt.Errorf("%w: name the beneficiary: this principal acts as nobody", ErrInvalidRequest)
+		}
+		beneficiary = v.ID
+	}
+	if err := s.seen(ctx, beneficiary, v); err != nil {
+		return nil, err
+	}
+	return s.Requests.Store.RequestsOf(ctx, beneficiary)
+}
+
+// IdentityAccess is what one identity holds, asks for and held.
+type IdentityAccess struct {
+	Identity string    `json:"identity"`
+	Grants   []Grant   `json:"grants"`  // current: not revoked or expired
+	Pending  []Request `json:"pending"` // requests waiting for decisions
+	Past     []Grant   `json:"past"`    // revoked or expired
+}
+
+// AccessFor answers what an identity the viewer may see holds, why, approved by whom, until
+// when, what it has asked for and what it held.
+func (s *Access) AccessFor(ctx context.Context, identity string, v Viewer) (IdentityAccess, error) {
+	if err := s.seen(ctx, identity, v); err != nil {
+		return IdentityAccess{}, err
+	}
+	held, err := s.Grants.Store.Holdings(ctx, identity)
+	if err != nil {
+		return IdentityAccess{}, err
+	}
+	requests, err := s.Requests.Store.RequestsOf(ctx, identity)
+	if err != nil {
+		return IdentityAccess{}, err
+	}
+	out := IdentityAccess{Identity: identity, Grants: []Grant{}, Pending: []Request{}, Past: []Grant{}}
+	for _, g := range held {
+		if g.Status.Final() {
+			out.Past = append(out.Past, g)
+		} else {
+			out.Grants = append(out.Grants, g)
+		}
+	}
+	for _, r := range requests {
+		if r.State == RequestPending {
+			out.Pending = append(out.Pending, r)
+		}
+	}
+	return out, nil
+}
+
+// WhatIfFor is WhatIf for a beneficiary the viewer may see: the answer reveals what the
+// beneficiary holds.
+func (s *Access) WhatIfFor(ctx context.Context, beneficiary, entitlement string, v Viewer) ([]SoDConflict, error) {
+	if err := s.seen(ctx, beneficiary, v); err != nil {
+		return nil, err
+	}
+	return s.WhatIf(ctx, beneficiary, entitlement)
+}
+
 // GrantQuery selects grants: of one identity, one entitlement, in one status (each when set),
 // a page of up to Limit from Offset, a position in the order GrantsFor answers in.
 type GrantQuery struct {
@@ -153,12 +228,8 @@ func (s *Access) GrantsFor(ctx context.Context, v Viewer, q GrantQuery) (GrantLi
 		q.Identity = v.ID
 	}
 	if q.Identity != "" {
-		sees, err := s.SeesIdentity(ctx, q.Identity, v)
-		if err != nil {
+		if err := s.seen(ctx, q.Identity, v); err != nil {
 			return GrantList{}, err
-		}
-		if !sees {
-			return GrantList{}, ErrNotFound
 		}
 		held, err := s.Grants.Store.Holdings(ctx, q.Identity)
 		if err != nil {
@@ -209,4 +280,20 @@ func (s *Access) GrantsFor(ctx context.Context, v Viewer, q GrantQuery) (GrantLi
 		out.Next = off
 	}
 	return out, nil
+}
+
+// IncidentReviewsFor lists the incident reviews the viewer may see, oldest first: every one for
+// those who see all, else those of their own break-glass activations.
+func (b *BreakGlass) IncidentReviewsFor(ctx context.Context, v Viewer) ([]IncidentReview, error) {
+	all, err := b.Incidents.IncidentReviews(ctx)
+	if err != nil || v.SeesAll {
+		return all, err
+	}
+	mine := []IncidentReview{}
+	for _, r := range all {
+		if v.ID != "" && r.Identity == v.ID {
+			mine = append(mine, r)
+		}
+	}
+	return mine, nil
 }
