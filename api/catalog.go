@@ -113,6 +113,11 @@ func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*g
 		status := http.StatusOK
 		if res.Item.Version == 1 {
 			status = http.StatusCreated
+			location := c.Request.URL.Path
+			if create {
+				location += "/" + named.ID
+			}
+			c.Header("Location", location)
 		}
 		c.Header("ETag", etag(res.Item.Version))
 		c.Data(status, "application/json; charset=utf-8", res.Item.Body)

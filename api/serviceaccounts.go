@@ -36,6 +36,7 @@ func (s *Server) createServiceAccount(c *gin.Context, p Principal) {
 		return
 	}
 	c.Header("Location", Prefix+"/service-accounts/"+sa.ID)
+	c.Header("Location", Prefix+"/service-accounts/"+sa.ID)
 	c.JSON(http.StatusCreated, sa)
 }
 

@@ -54,6 +54,9 @@ func TestEveryKindIsCreatedByPOST(t *testing.T) {
 			if a.status != tc.status || a.deprecated() {
 				t.Fatalf("POST %s: %d %s, deprecated %v; want %d", tc.collection, a.status, a.problem, a.deprecated(), tc.status)
 			}
+			if want := api.Prefix + tc.collection + "/" + tc.body["id"].(string); tc.status == 201 && a.header.Get("Location") != want {
+				t.Fatalf("created at %q, want %q", a.header.Get("Location"), want)
+			}
 			if tc.status == 202 && a.header.Get("Location") == "" {
 				t.Fatalf("a proposal without its Location")
 			}
