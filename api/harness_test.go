@@ -143,9 +143,10 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	worker := &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog, People: directory, Connector: lookupFake, Now: e.now}
 	grants.Provisioning = provisioning.Inline{Worker: worker} // the worker confirms grants, as in the gateway
-	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
+	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
+		Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store, Keys: governance.NewCheckpointKeys(checkpointPub)},
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: worker}, Provisioning: worker}, zap.New(core))
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
 		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
@@ -242,7 +243,7 @@ func (e *env) catalog() {
 	e.t.Helper()
 	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "db", Name: "Database", Owners: []string{"u-cat1"}}, nil)
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
+	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
 		"justificationFrom": "high", "breakGlassMax": "30m",
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)

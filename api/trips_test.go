@@ -72,7 +72,7 @@ func TestRolesFollowTheGroupsDisplayName(t *testing.T) {
 	// Listing another person's requests is for auditors and security admins.
 	e.must(200, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
 	rename("Former Security")
-	e.must(403, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	e.must(404, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
 	rename("SECURITY")
 	e.must(200, "sec", "GET", "/requests?beneficiary=u-ada", nil, nil)
 }

@@ -39,6 +39,9 @@ type GrantStore interface {
 	GrantsByID(ctx context.Context, ids []string) (map[string]Grant, error)
 	// HoldingsOf is Holdings for several identities at once.
 	HoldingsOf(ctx context.Context, identities []string) (map[string][]Grant, error)
+	// GrantPage lists grants in creation order from offset: grants are never deleted, so an
+	// offset is a stable cursor.
+	GrantPage(ctx context.Context, offset, count int) ([]Grant, error)
 	// DueGrants claims up to limit grants whose NextDeadline is at or before now, for a
 	// while, so that concurrent sweepers take different ones.
 	DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error)

@@ -657,8 +657,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
-		Provisioning: svc.drift.Worker, Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
-		Store: store, Identities: store,
+		Provisioning: svc.drift.Worker, Reviews: svc.reviews,
+		Audit: &governance.AuditReader{Trail: store, Checkpoints: store, Keys: svc.checkpointKeys}, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
 			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},
