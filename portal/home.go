@@ -1,0 +1,42 @@
+package portal
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// homeView is the signed-in home: what waits for the person and what they asked for.
+type homeView struct {
+	Approvals     []governance.InboxItem
+	ApprovalCount int
+	Open          []governance.Request
+}
+
+// home is the front door: what Gatehouse is and "Sign in" for someone signed out; for a
+// signed-in person, what waits for them.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	sess := current(r)
+	if sess == nil {
+		s.page(w, r, http.StatusOK, "welcome", "Welcome", nil)
+		return
+	}
+	ctx := r.Context()
+	approvals, total, err := s.opts.Access.Inbox(ctx, sess.Person.ID, 0, 5)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	mine, err := s.opts.Access.Requests.RequestsOf(ctx, sess.Person.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := homeView{Approvals: approvals, ApprovalCount: total}
+	for _, q := range mine {
+		if q.State == governance.RequestPending {
+			v.Open = append(v.Open, q)
+		}
+	}
+	s.page(w, r, http.StatusOK, "home", "Home", v)
+}
