@@ -2,6 +2,8 @@ package portal_test
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -233,4 +235,10 @@ func (e *env) cookie(b *browser) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+// integrity is a Subresource Integrity value of body.
+func integrity(body string) string {
+	sum := sha512.Sum384([]byte(body))
+	return "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -160,9 +160,11 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+	// The cross-origin check sits inside the session so that its refusal is a page like any
+	// other; it runs before any handler can change anything.
+	h = cop.Handler(h)
 	h = s.whoIsIt(h)
 	h = s.sessions.LoadAndSave(h)
-	h = cop.Handler(h)
 	return headers(h)
 }
 
