@@ -133,6 +133,13 @@ func (e *env) seedCatalog(ctx context.Context) {
 	put(governance.KindEntitlement, "db-read", map[string]any{"id": "db-read", "name": "Database read", "application": "db",
 		"owners": []string{"u-cat"}, "risk": "low", "state": "published", "requestable": true, "policy": "by-manager",
 		"maxDuration": "8h", "holders": "humans"})
+	put(governance.KindEntitlement, "db-write", map[string]any{"id": "db-write", "name": "Database write", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "high", "state": "published", "requestable": true, "policy": "by-manager",
+		"maxDuration": "8h", "holders": "humans"})
+	put(governance.KindEntitlement, "db-draft", map[string]any{"id": "db-draft", "name": "Database draft", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "low", "state": "draft", "requestable": true, "policy": "by-manager", "holders": "humans"})
+	put(governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
+		"entitlements": []string{"db-read", "db-write"}})
 }
 
 // ask opens a request for db-read as who.

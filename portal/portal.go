@@ -141,6 +141,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)
 	mux.HandleFunc("POST /signout", s.signOut)
+	mux.Handle("GET /catalog", s.signedIn(s.catalog))
+	mux.Handle("GET /catalog/{id}", s.signedIn(s.entry))
+	mux.Handle("POST /catalog/{id}/request", s.signedIn(s.ask))
 	mux.Handle("GET /requests", s.signedIn(s.requests))
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
@@ -181,6 +184,10 @@ func staticFiles(next http.Handler) http.Handler {
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
+// maxBody bounds a request's body: the largest form, a request with its justification, is a
+// few kilobytes.
+const maxBody = 64 << 10
+
 // headers sets what every answer carries. Pages are never cached: they show one person's
 // access, and a shared or back-button cache would show it to the next person.
 func headers(next http.Handler) http.Handler {
@@ -191,6 +198,8 @@ func headers(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cache-Control", "no-store")
+		// Every form the portal takes is small; a larger body is refused before it is read.
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -36,7 +36,7 @@ func nav(sess *Session) []navItem {
 	if sess == nil {
 		return nil
 	}
-	items := []navItem{{"/", "Home"}, {"/requests", "My requests"}}
+	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}}
 	if sess.Has(governance.RoleCatalogAdmin) {
 		items = append(items, navItem{"/admin", "Admin"})
 	}
@@ -109,4 +109,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w) // the client went away: nothing to do
+}
+
+// form reads a posted form; a body over the cap or one that does not parse is answered here.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		s.page(w, r, http.StatusRequestEntityTooLarge, "error", "Form not accepted", errorView{
+			Message: "The form was too large or could not be read. Shorten what you wrote and send it again."})
+		return false
+	}
+	return true
 }
