@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -206,7 +207,8 @@ func (s *Server) ask(w http.ResponseWriter, r *http.Request, sess *Session) {
 		return
 	}
 	id := r.PathValue("id")
-	back := "/catalog/" + id
+	// The id is one path segment, escaped again: the redirect stays on this entry's page.
+	back := "/catalog/" + url.PathEscape(id)
 	justification := strings.TrimSpace(r.PostFormValue("justification"))
 	if len(justification) > maxJustification {
 		s.flash(r, "error", "The justification is too long: keep it under 2,000 characters.")
