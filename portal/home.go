@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
@@ -11,7 +12,11 @@ type homeView struct {
 	Approvals     []governance.InboxItem
 	ApprovalCount int
 	Open          []governance.Request
+	Ending        []governance.Grant
 }
+
+// endingSoon is how far ahead the home page looks for access about to end.
+const endingSoon = 7 * 24 * time.Hour
 
 // home is the front door: what Gatehouse is and "Sign in" for someone signed out; for a
 // signed-in person, what waits for them.
@@ -32,7 +37,18 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	held, err := s.opts.Access.Grants.Store.Holdings(ctx, sess.Person.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := homeView{Approvals: approvals, ApprovalCount: total}
+	horizon := s.opts.Now().Add(endingSoon)
+	for _, g := range held {
+		if g.Status == governance.GrantActive && !g.Ends.IsZero() && g.Ends.Before(horizon) {
+			v.Ending = append(v.Ending, g)
+		}
+	}
 	for _, q := range mine {
 		if q.State == governance.RequestPending {
 			v.Open = append(v.Open, q)
