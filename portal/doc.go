@@ -35,9 +35,11 @@
 // templates/common/layout.html (the "base" template: skip link, header, nav, main, footer,
 // the flash message, the demo banner). A view defines "content"; the layout gives it
 // .Session, .Demo and .Data (the handler's data). A request from htmx (HX-Request: true) gets
-// "content" alone, so the same handler serves the page and the fragment that replaces main's
-// content; answers vary on HX-Request. A region swapped on its own is a named template in the
-// view's file, rendered the same way.
+// "content" alone, so the same handler serves the page and the fragment that replaces the
+// layout's #content region, below the page's h1 (hx-target="#content"; the catalog's filter
+// form is the example). Answers vary on HX-Request, and a history restore
+// (HX-History-Restore-Request) gets the whole page. A region swapped on its own is a named
+// template in the view's file, rendered the same way.
 //
 // State changes are POST only, each a plain HTML form that works without JavaScript; htmx
 // (static/htmx.min.js, configured by the htmx-config meta tag in the layout: no eval, no

@@ -188,4 +188,14 @@ func TestFragmentForHtmx(t *testing.T) {
 	if frag.header.Get("Vary") != "HX-Request" {
 		t.Fatal("fragment answers do not vary on HX-Request, so a cache could serve one as the page")
 	}
+	// Restoring from history, htmx needs the whole page.
+	whole := b.do("GET", e.url+"/requests", nil, http.Header{"Hx-Request": {"true"}, "Hx-History-Restore-Request": {"true"}})
+	if !strings.Contains(whole.body, "<html") {
+		t.Fatal("a history restore got a fragment")
+	}
+	// The catalog's filters work without JavaScript (a plain GET form) and with htmx (its region).
+	catalog := b.get(e.url + "/catalog")
+	if !strings.Contains(catalog.body, `method="get" action="/catalog"`) || !strings.Contains(catalog.body, `hx-target="#content"`) || !strings.Contains(catalog.body, `<div id="content">`) {
+		t.Fatalf("the catalog's filter form: %s", catalog.body)
+	}
 }

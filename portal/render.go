@@ -47,7 +47,8 @@ func nav(sess *Session) []navItem {
 type errorView struct{ Message string }
 
 // page renders a view in the layout; an htmx request (HX-Request) gets the view's "content"
-// block alone, so one handler serves a page and the fragment that replaces part of it. The page
+// block alone, for the layout's #content region, so one handler serves a page and the fragment
+// that replaces part of it. htmx restoring a page from history asks for the whole page. The page
 // is rendered to a buffer first, so a template failure is answered as one, not half a page.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, view, title string, data any) {
 	t, ok := s.views[view]
@@ -61,7 +62,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, view, 
 		l.Flash = &flash{Kind: s.sessions.PopString(r.Context(), keyFlashKind), Message: msg}
 	}
 	name := "base"
-	if r.Header.Get("HX-Request") == "true" {
+	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-History-Restore-Request") != "true" {
 		name = "content"
 	}
 	var buf bytes.Buffer
