@@ -59,19 +59,12 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	who := func(id string) string {
-		if p, ok := people[id]; ok {
-			return name(p)
-		}
-		return id
-	}
-	v := requestView{Request: q, CanCancel: q.State == governance.RequestPending &&
-		(q.Requester == sess.Person.ID || q.Beneficiary == sess.Person.ID)}
+	v := requestView{Request: q, CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
 	for i, st := range q.Stages {
 		sv := stageView{Name: st.Name, Status: "waiting"}
 		for _, d := range q.Decisions {
 			if d.Stage == i {
-				sv.Decisions = append(sv.Decisions, decisionView{Who: who(d.Approver), Approve: d.Approve, Comment: d.Comment, At: date(d.At)})
+				sv.Decisions = append(sv.Decisions, decisionView{Who: named(people, d.Approver), Approve: d.Approve, Comment: d.Comment, At: date(d.At)})
 			}
 		}
 		switch {
@@ -83,7 +76,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 			}
 			for _, a := range approvers {
 				if !slices.ContainsFunc(q.Decisions, func(d governance.Decision) bool { return d.Stage == i && d.Approver == a }) {
-					sv.Awaited = append(sv.Awaited, who(a))
+					sv.Awaited = append(sv.Awaited, named(people, a))
 				}
 			}
 		case slices.ContainsFunc(sv.Decisions, func(d decisionView) bool { return !d.Approve }):
