@@ -42,6 +42,12 @@ type env struct {
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
 func setup(t *testing.T, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
 	t.Helper()
+	return setupAt(t, "", oidc, idp)
+}
+
+// setupAt is setup with the portal's public URL other than the test server's ("": the same).
+func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
+	t.Helper()
 	ctx := context.Background()
 	// go-oidc and mockoidc stamp tokens on the wall clock, so the fixed clock starts from it.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
@@ -67,7 +73,10 @@ func setup(t *testing.T, oidc func(portalURL string) portal.OIDC, idp func(porta
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
-	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: srv.URL,
+	if publicURL == "" {
+		publicURL = srv.URL
+	}
+	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {

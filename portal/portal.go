@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -66,6 +67,11 @@ type Session struct {
 // Has reports whether the person holds a role.
 func (s *Session) Has(r governance.Role) bool { return s != nil && slices.Contains(s.Roles, r) }
 
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
 // New builds the portal; it parses every template now, so a broken one stops the start.
 func New(opts Options) (*Server, error) {
 	u, err := url.Parse(opts.PublicURL)
@@ -80,7 +86,9 @@ func New(opts Options) (*Server, error) {
 	s.sessions.Cookie.Name = "gatehouse_session"
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
-	s.sessions.Cookie.Secure = u.Scheme == "https"
+	// Secure everywhere but plain http on a loopback host (the demo, tests), where the browser
+	// would otherwise never send the cookie back.
+	s.sessions.Cookie.Secure = u.Scheme != "http" || !loopback(u.Hostname())
 	s.sessions.Cookie.Path = "/"
 	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err) }
 	js, err := assets.ReadFile("static/htmx.min.js")

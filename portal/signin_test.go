@@ -164,3 +164,21 @@ func TestSignOutEndsSession(t *testing.T) {
 		t.Fatalf("the old cookie still opens my requests: %d", got.status)
 	}
 }
+
+// Behind TLS (any public URL but plain http on loopback) the session cookie is Secure.
+func TestSessionCookieSecureOutsideLoopback(t *testing.T) {
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	for publicURL, secure := range map[string]bool{"https://gatehouse.example": true, "http://gatehouse.example": true, "http://localhost:8080": false} {
+		e := setupAt(t, publicURL, func(portalURL string) portal.OIDC {
+			return portal.OIDC{Issuer: m.Issuer(), ClientID: m.ClientID, ClientSecret: m.ClientSecret, RedirectURL: portalURL + "/auth/callback"}
+		}, nil)
+		set := e.browser().post(e.url+"/signin", nil).header.Get("Set-Cookie")
+		if got := strings.Contains(set, "; Secure"); got != secure || !strings.Contains(set, "HttpOnly") {
+			t.Errorf("%s: session cookie %q, want Secure %v", publicURL, set, secure)
+		}
+	}
+}
