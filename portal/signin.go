@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -41,12 +41,16 @@ const (
 
 // signIn discovers the issuer on the first sign-in rather than at start, so the portal starts
 // while the IdP is unreachable (and the demo's IdP, served by this same process, is not yet
-// listening); a failed discovery is tried again on the next sign-in.
+// listening); a failed discovery is tried again on the next sign-in. No lock is held while it
+// waits on the network: sign-ins that start together before the first discovery each discover,
+// bounded by the client's timeout, and the first to finish is kept.
 type signIn struct {
-	cfg OIDC
-	now func() time.Time
+	cfg   OIDC
+	now   func() time.Time
+	ready atomic.Pointer[discovered]
+}
 
-	mu       sync.Mutex
+type discovered struct {
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 }
@@ -59,21 +63,23 @@ func newSignIn(cfg OIDC, now func() time.Time) *signIn {
 }
 
 func (s *signIn) provider(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.oauth != nil {
-		return s.oauth, s.verifier, nil
+	if d := s.ready.Load(); d != nil {
+		return d.oauth, d.verifier, nil
 	}
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, s.cfg.Client), s.cfg.Issuer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("portal: discover the identity provider %s: %w", s.cfg.Issuer, err)
 	}
-	s.oauth = &oauth2.Config{ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, RedirectURL: s.cfg.RedirectURL,
-		Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
-	// The key set outlives this request: it refetches keys when the issuer rotates them.
-	s.verifier = p.VerifierContext(oidc.ClientContext(context.Background(), s.cfg.Client),
-		&oidc.Config{ClientID: s.cfg.ClientID, Now: s.now})
-	return s.oauth, s.verifier, nil
+	d := &discovered{
+		oauth: &oauth2.Config{ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, RedirectURL: s.cfg.RedirectURL,
+			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
+		// The key set outlives this request: it refetches keys when the issuer rotates them.
+		verifier: p.VerifierContext(oidc.ClientContext(context.Background(), s.cfg.Client),
+			&oidc.Config{ClientID: s.cfg.ClientID, Now: s.now}),
+	}
+	s.ready.CompareAndSwap(nil, d)
+	d = s.ready.Load()
+	return d.oauth, d.verifier, nil
 }
 
 func random() string {

@@ -182,3 +182,18 @@ func TestSessionCookieSecureOutsideLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The portal starts while its IdP is down; a sign-in then says so, and nobody is signed in.
+func TestSignInWhileTheIdPIsDown(t *testing.T) {
+	e := setup(t, func(portalURL string) portal.OIDC {
+		return portal.OIDC{Issuer: "http://127.0.0.1:1/down", ClientID: "portal", RedirectURL: portalURL + "/auth/callback"}
+	}, nil)
+	b := e.browser()
+	got := b.post(e.url+"/signin", nil)
+	if got.status != http.StatusServiceUnavailable || !strings.Contains(got.body, "identity provider did not answer") || strings.Contains(got.body, "127.0.0.1:1") {
+		t.Fatalf("sign-in with the IdP down: %d %s", got.status, got.body)
+	}
+	if home := b.get(e.url + "/"); !strings.Contains(home.body, `action="/signin"`) {
+		t.Fatal("signed in without an IdP")
+	}
+}
