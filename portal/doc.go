@@ -58,4 +58,15 @@
 // and the service reads the next page from there, so a list that grows while someone reads it
 // neither skips nor repeats a row. (The lists so far are one person's own requests and the
 // catalog, read whole.)
+//
+// # Tests
+//
+// The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
+// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat, a
+// catalog admin; gone, deactivated) and a catalog; withMockIdP signs people in through a mock
+// OpenID Connect provider (env.signIn); a browser keeps its cookies and follows redirects by
+// hand; browser.post sends a form as the portal's own page would (Sec-Fetch-Site:
+// same-origin). Each page gets, beside its happy path, the person it is not for (the
+// not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
+// and the domain's refusals shown as a flash.
 package portal
