@@ -66,7 +66,7 @@ func New(opts Options, log *zap.Logger) *Server {
 	if opts.Connector == nil {
 		opts.Connector = func(string) (connectors.Connector, bool) { return nil, false }
 	}
-	a := &authenticator{tokens: opts.Tokens, people: opts.Access.People, roleGroups: opts.RoleGroups, groups: opts.Identities}
+	a := &authenticator{tokens: opts.Tokens, people: opts.Access.People, roles: governance.RoleGroups{Groups: opts.RoleGroups, Identities: opts.Identities}}
 	if opts.OIDC.Issuer != "" {
 		a.oidc = newOIDCVerifier(opts.OIDC, opts.HTTPClient)
 	}

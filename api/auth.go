@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,19 +18,18 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/governance/names"
 )
 
-// Role is what a principal may do beyond acting for itself.
-type Role string
+// Role is what a principal may do beyond acting for itself: the roles are governance's, so
+// the API and the portal give one person the same ones (governance.RoleGroups).
+type Role = governance.Role
 
-// Roles. Every principal mapped to an active user is a requester; approving is not a role but
-// a relation to one request (its current approvers), checked by the domain on every decision.
+// Roles, as governance names them.
 const (
-	RoleRequester     Role = "requester"
-	RoleCatalogAdmin  Role = "catalogAdmin"
-	RoleSecurityAdmin Role = "securityAdmin"
-	RoleAuditor       Role = "auditor"
+	RoleRequester     = governance.RoleRequester
+	RoleCatalogAdmin  = governance.RoleCatalogAdmin
+	RoleSecurityAdmin = governance.RoleSecurityAdmin
+	RoleAuditor       = governance.RoleAuditor
 )
 
 // Principal is who is calling.
@@ -75,11 +73,10 @@ const defaultOIDCTimeout = 10 * time.Second
 
 // authenticator maps a bearer credential to a principal.
 type authenticator struct {
-	tokens     []Token
-	oidc       *oidcVerifier // nil: OIDC off
-	people     *governance.People
-	roleGroups map[Role][]string // role to SCIM group displayNames
-	groups     governance.IdentityStore
+	tokens []Token
+	oidc   *oidcVerifier // nil: OIDC off
+	people *governance.People
+	roles  governance.RoleGroups
 }
 
 // oidcVerifier discovers the issuer on first use and again after a failure, so the gateway
@@ -253,32 +250,16 @@ func (a *authenticator) withUserName(ctx context.Context, p Principal, userName 
 }
 
 // withPerson makes the principal act as person, whom the caller found active, and adds the
-// roles its groups give. The person's groups are read in one round trip, whatever the number
-// of roles: a role is given by the group whose displayName is the configured one (under
-// names.Fold, as SCIM keeps displayNames unique), read now rather than trusted from a copy.
+// roles its groups give (governance.RoleGroups) to those of its token.
 func (a *authenticator) withPerson(ctx context.Context, p Principal, person governance.Person) (Principal, error) {
 	p.User = &person
-	p.Roles = append(p.Roles, RoleRequester)
-	if len(a.roleGroups) == 0 || len(person.Groups) == 0 {
-		return p, nil
-	}
-	groups, err := a.groups.GetMany(ctx, governance.KindGroup, person.Groups, governance.ReadOptions{})
+	roles, err := a.roles.Of(ctx, person)
 	if err != nil {
 		return Principal{}, err
 	}
-	held := make(map[string]bool, len(groups))
-	for _, g := range groups {
-		var doc struct {
-			DisplayName string `json:"displayName"`
-		}
-		if err := json.Unmarshal(g.Document, &doc); err != nil {
-			return Principal{}, fmt.Errorf("api: group %s: %w", g.ID, err)
-		}
-		held[names.Fold(doc.DisplayName)] = true
-	}
-	for role, roleGroups := range a.roleGroups {
-		if slices.ContainsFunc(roleGroups, func(name string) bool { return held[names.Fold(name)] }) && !p.Has(role) {
-			p.Roles = append(p.Roles, role)
+	for _, r := range roles {
+		if !p.Has(r) {
+			p.Roles = append(p.Roles, r)
 		}
 	}
 	return p, nil

@@ -10,11 +10,10 @@ import (
 
 // viewer is the principal as the domain's rules of who sees what know it.
 func viewer(p Principal) governance.Viewer {
-	v := governance.Viewer{SeesAll: p.Has(RoleAuditor) || p.Has(RoleSecurityAdmin), CatalogAdmin: p.Has(RoleCatalogAdmin)}
 	if p.User != nil {
-		v.ID = p.User.ID
+		return governance.ViewerOf(p.User.ID, p.Roles)
 	}
-	return v
+	return governance.ViewerOf("", p.Roles)
 }
 
 type serviceAccountBody struct {

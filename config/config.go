@@ -44,6 +44,8 @@ type Config struct {
 	SCIM SCIM `yaml:"scim"`
 	// API configures the REST API at /api/v1: who may call it and in which roles.
 	API API `yaml:"api"`
+	// Portal configures the web portal at / and how people sign in to it.
+	Portal Portal `yaml:"portal"`
 	// BreakGlass configures emergency access.
 	BreakGlass BreakGlass `yaml:"breakGlass"`
 	// Audit configures forwarding the audit trail.
@@ -418,6 +420,64 @@ type OIDC struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// Portal configures the web portal: people sign in at the organisation's OpenID Connect
+// provider (authorization code with PKCE), mapped to their SCIM user by api.oidc.userClaim and
+// api.oidc.userAttribute, as API tokens are. Without an issuer the portal is off, except in
+// demo mode, where it signs in through the built-in demo identity provider.
+type Portal struct {
+	// Issuer is the identity provider's issuer URL: https, or http for a loopback host only.
+	// Default none (portal off outside the demo).
+	Issuer string `yaml:"issuer"`
+	// ClientID is the portal's client id at the issuer. Required with Issuer.
+	ClientID string `yaml:"clientID"`
+	// ClientSecret is a reference (env:NAME or file:/path) to the client secret; none for a
+	// public client, which PKCE alone protects. Never logged or shown.
+	ClientSecret Secret `yaml:"clientSecret"`
+	// PublicURL is where people reach the portal; the IdP must allow PublicURL/auth/callback
+	// as a redirect. Default the top-level publicURL. Session cookies are Secure unless it is
+	// http on a loopback host.
+	PublicURL string `yaml:"publicURL"`
+	// IdleTimeout ends a session unused this long. Default 1h; between 1m and 24h.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// Lifetime ends a session this long after sign-in, however used. Default 12h; at least the
+	// idle timeout, at most 30 days.
+	Lifetime time.Duration `yaml:"lifetime"`
+}
+
+func (p Portal) validate(bad func(field, format string, args ...any)) {
+	if p.Issuer != "" {
+		u, err := url.Parse(p.Issuer)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			bad("portal.issuer", "%q is not an http(s) URL", p.Issuer)
+		case u.Scheme == "http" && !loopback(u.Hostname()):
+			bad("portal.issuer", "%q uses plain http, so sign-ins would travel unauthenticated: use https "+
+				"(http is accepted only for a loopback host such as 127.0.0.1, for tests)", p.Issuer)
+		}
+		if p.ClientID == "" {
+			bad("portal.clientID", "is required with an issuer")
+		}
+		if p.ClientSecret != "" {
+			if _, err := p.ClientSecret.Resolve(); err != nil {
+				bad("portal.clientSecret", "%v", err)
+			}
+		}
+	}
+	u, err := url.Parse(p.PublicURL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		bad("portal.publicURL", "%q is not an http(s) URL", p.PublicURL)
+	case p.Issuer != "" && u.Scheme == "http" && !loopback(u.Hostname()):
+		bad("portal.publicURL", "%q is plain http on a host other than loopback: session cookies would travel in the clear; use https", p.PublicURL)
+	}
+	if p.IdleTimeout < time.Minute || p.IdleTimeout > 24*time.Hour {
+		bad("portal.idleTimeout", "%s must be between 1m and 24h", p.IdleTimeout)
+	}
+	if p.Lifetime < p.IdleTimeout || p.Lifetime > 30*24*time.Hour {
+		bad("portal.lifetime", "%s must be at least the idle timeout (%s) and at most 720h", p.Lifetime, p.IdleTimeout)
+	}
+}
+
 // OIDCUserAttributes are the SCIM attributes a sign-in claim can be matched against.
 var OIDCUserAttributes = []string{"externalId", "userName", "emails"}
 
@@ -495,6 +555,7 @@ func Defaults() Config {
 		Redis:          Redis{Namespace: "gatehouse"},
 		SCIM:           SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
 		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "sub", UserAttribute: "externalId", Timeout: 10 * time.Second}},
+		Portal:         Portal{IdleTimeout: time.Hour, Lifetime: 12 * time.Hour},
 		BreakGlass:     BreakGlass{ReviewSLA: 72 * time.Hour},
 		Provisioning:   Provisioning{MaxAttempts: 20, MaxBackoff: 5 * time.Minute, Parallel: 16},
 		ReconcileEvery: time.Hour,
@@ -562,6 +623,10 @@ func Parse(data []byte, getenv func(string) string) (Config, error) {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.Portal.PublicURL == "" {
+		cfg.Portal.PublicURL = cfg.PublicURL
+	}
+	cfg.Portal.PublicURL = strings.TrimRight(cfg.Portal.PublicURL, "/")
 	return cfg, errors.Join(problems...)
 }
 
@@ -648,6 +713,7 @@ func (c Config) Validate() error {
 		}
 	}
 	c.API.validate(bad)
+	c.Portal.validate(bad)
 	if c.BreakGlass.ReviewSLA <= 0 {
 		bad("breakGlass.reviewSLA", "must be positive")
 	}

@@ -404,3 +404,36 @@ connectors:
 		}
 	}
 }
+
+func TestPortal(t *testing.T) {
+	const scim = "scim: {clients: [{name: idp, token: \"sha256:" + "abababababababababababababababababababababababababababababababab" + "\"}]}\n"
+	cfg, err := Parse([]byte(scim+"publicURL: https://gh.example.org/\nportal: {issuer: https://login.example.org, clientID: gh, clientSecret: env:PORTAL_SECRET}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Portal; p.PublicURL != "https://gh.example.org" || p.IdleTimeout != time.Hour || p.Lifetime != 12*time.Hour {
+		t.Fatalf("defaults: %+v", p)
+	}
+	t.Setenv("PORTAL_SECRET", "s3cret-value")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cfg.Portal.ClientSecret.String(), "PORTAL_SECRET") {
+		t.Fatal("the secret's reference is shown")
+	}
+	bad := cfg
+	bad.Portal = Portal{Issuer: "http://login.example.org", ClientSecret: "env:UNSET_PORTAL_SECRET", PublicURL: "http://gh.example.org",
+		IdleTimeout: 2 * time.Hour, Lifetime: time.Hour}
+	err = bad.Validate()
+	for _, want := range []string{
+		`portal.issuer: "http://login.example.org" uses plain http`,
+		"portal.clientID: is required with an issuer",
+		"portal.clientSecret: environment variable UNSET_PORTAL_SECRET is not set",
+		`portal.publicURL: "http://gh.example.org" is plain http`,
+		"portal.lifetime: 1h0m0s must be at least the idle timeout",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}

@@ -35,6 +35,9 @@ type Options struct {
 	// format of the adapter that owns the prefix: status is 404, or 405 with the Allow header
 	// already set. A path under no prefix gets gin's bare 404 or 405.
 	Unmatched map[string]func(c *gin.Context, status int)
+	// FrontDoor serves every path that no route and no Unmatched prefix takes: the portal,
+	// whose pages live at /. nil: gin's bare 404.
+	FrontDoor http.Handler
 }
 
 // RouteKey is the gin context key an adapter sets to name a request's route in metrics and
@@ -54,8 +57,8 @@ func New(opts Options) *gin.Engine {
 		opts.Log.Error("panic serving request", zap.String("request_id", c.Request.Header.Get(requestIDHeader)), zap.Any("panic", err))
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
-	r.NoRoute(unmatched(opts.Unmatched, http.StatusNotFound))
-	r.NoMethod(unmatched(opts.Unmatched, http.StatusMethodNotAllowed))
+	r.NoRoute(unmatched(opts.Unmatched, opts.FrontDoor, http.StatusNotFound))
+	r.NoMethod(unmatched(opts.Unmatched, nil, http.StatusMethodNotAllowed))
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -72,8 +75,8 @@ func New(opts Options) *gin.Engine {
 }
 
 // unmatched hands a request no route took to the adapter whose prefix is the longest that
-// contains its path; with none, gin answers on its own.
-func unmatched(by map[string]func(*gin.Context, int), status int) gin.HandlerFunc {
+// contains its path; with none, to the front door; without one, gin answers on its own.
+func unmatched(by map[string]func(*gin.Context, int), frontDoor http.Handler, status int) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		path, owner := c.Request.URL.Path, ""
 		for prefix := range by {
@@ -81,8 +84,11 @@ func unmatched(by map[string]func(*gin.Context, int), status int) gin.HandlerFun
 				owner = prefix
 			}
 		}
-		if owner != "" {
+		switch {
+		case owner != "":
 			by[owner](c, status)
+		case frontDoor != nil:
+			frontDoor.ServeHTTP(c.Writer, c.Request)
 		}
 	}
 }

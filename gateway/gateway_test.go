@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -82,4 +83,26 @@ func sameMethods(a, b string) bool {
 		return out
 	}
 	return slices.Equal(split(a), split(b))
+}
+
+// The front door (the portal) answers every path no adapter owns, and none that one does.
+func TestFrontDoorTakesWhatNoAdapterOwns(t *testing.T) {
+	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: func(context.Context) error { return nil },
+		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched},
+		FrontDoor: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = w.Write([]byte("portal " + r.Method + " " + r.URL.Path))
+		})})
+	for path, want := range map[string]int{"/": 418, "/requests/r1": 418, "/api/v1/nothing": 404, "/healthz": 200} {
+		rec := httptest.NewRecorder()
+		engine.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d, want %d: %s", path, rec.Code, want, rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	engine.ServeHTTP(rec, httptest.NewRequest("POST", "/signout", nil))
+	if rec.Code != 418 || rec.Body.String() != "portal POST /signout" {
+		t.Errorf("POST /signout: %d %s", rec.Code, rec.Body)
+	}
 }

@@ -129,34 +129,15 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	if i := slices.IndexFunc(situation.Pending, func(r Request) bool { return r.Entitlement == o.entitlement.ID }); i >= 0 {
 		return situation.Pending[i], false, nil // the store makes the same answer race-free
 	}
-	rf := RequestFor{Beneficiary: beneficiary.ID, BeneficiaryGroup: beneficiary.groups, Entitlement: o.entitlement,
-		Application: o.application, Justification: ask.Justification}
-	stages, auto, err := Resolve(ctx, a.Directory(), o.policy, rf)
+	route, err := a.route(ctx, o, beneficiary, situation, ask.Justification)
 	if err != nil {
 		return Request{}, false, err
-	}
-	extends := ""
-	if g, held := situation.holds(o.entitlement.ID); held {
-		// Out-of-band access awaiting adoption is put on the governed path by a request, whatever
-		// the policy says of extensions: approved, the request adopts it.
-		if !o.policy.Extensions && !g.AwaitsAdoption() {
-			return Request{}, false, fmt.Errorf("%w: %s holds %s (%s)", ErrAlreadyHeld, beneficiary.ID, o.entitlement.ID, g.ID)
-		}
-		extends = g.ID
-	}
-	review, err := SoDStages(ctx, a.Directory(), situation.conflicts(o.rules, o.entitlement.ID), rf)
-	if err != nil {
-		return Request{}, false, err
-	}
-	if len(review) > 0 {
-		auto = false // a conflict always goes to a person
-		stages = append(stages, review...)
 	}
 	r, created, err := a.Requests.Submit(ctx, Submission{
 		Requester: requester.Party(), Beneficiary: beneficiary.Party, Entitlement: o.entitlement.ID,
 		Application: o.application.ID, Policy: o.policy.ID,
-		Justification: ask.Justification, Duration: ask.Duration, Extends: extends, Source: ask.Source,
-		Stages: stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: auto,
+		Justification: ask.Justification, Duration: ask.Duration, Extends: route.Extends, Source: ask.Source,
+		Stages: route.Stages, PendingFor: o.policy.PendingFor.D(), AutoApproved: route.Auto,
 		Guard: unseen(SoDPartners(o.rules, o.entitlement.ID), situation.entitlements()),
 	})
 	if err != nil || !created || r.State != RequestApproved {
@@ -164,6 +145,80 @@ func (a *Access) submit(ctx context.Context, ask Ask) (Request, bool, error) {
 	}
 	_, err = a.fulfil(ctx, r)
 	return r, created, err
+}
+
+// Route is what a request for an entitlement would go through, decided as Submit decides it:
+// the stages with their approvers (the policy's, then one per separation-of-duties rule that
+// asks for a review), whether it would be approved at once, the rules it would break, and the
+// grant it would extend. Blocked says a rule would refuse it (Submit answers ErrSoDBlocked).
+type Route struct {
+	Stages    []Stage
+	Auto      bool
+	Conflicts []SoDConflict
+	Blocked   bool
+	Extends   string // the grant a request would extend; "" for new access
+	// JustificationRequired says the entitlement's risk needs a justification under its policy.
+	JustificationRequired bool
+}
+
+// route decides the stages of a request for o by b, who is in situation. A blocking
+// separation-of-duties rule answers the route with Blocked set and ErrSoDBlocked.
+func (a *Access) route(ctx context.Context, o offer, b beneficiary, situation Situation, justification string) (Route, error) {
+	rf := RequestFor{Beneficiary: b.ID, BeneficiaryGroup: b.groups, Entitlement: o.entitlement,
+		Application: o.application, Justification: justification}
+	stages, auto, err := Resolve(ctx, a.Directory(), o.policy, rf)
+	if err != nil {
+		return Route{}, err
+	}
+	r := Route{Stages: stages, Auto: auto, Conflicts: situation.conflicts(o.rules, o.entitlement.ID)}
+	if g, held := situation.holds(o.entitlement.ID); held {
+		// Out-of-band access awaiting adoption is put on the governed path by a request, whatever
+		// the policy says of extensions: approved, the request adopts it.
+		if !o.policy.Extensions && !g.AwaitsAdoption() {
+			return Route{}, fmt.Errorf("%w: %s holds %s (%s)", ErrAlreadyHeld, b.ID, o.entitlement.ID, g.ID)
+		}
+		r.Extends = g.ID
+	}
+	review, err := SoDStages(ctx, a.Directory(), r.Conflicts, rf)
+	if errors.Is(err, ErrSoDBlocked) {
+		r.Blocked = true
+		return r, err
+	}
+	if err != nil {
+		return Route{}, err
+	}
+	if len(review) > 0 {
+		r.Auto = false // a conflict always goes to a person
+		r.Stages = append(r.Stages, review...)
+	}
+	return r, nil
+}
+
+// RouteFor answers, before anything is asked, what a person's request for an entitlement for
+// themselves would go through: the route Submit would give it now (the what-if and the approval
+// route in one). An entitlement that is not requestable answers ErrNotRequestable; one the
+// person already holds without extensions, ErrAlreadyHeld; a blocking rule, a route marked
+// Blocked.
+func (a *Access) RouteFor(ctx context.Context, requester Person, entitlement string) (Route, error) {
+	o, err := a.offer(ctx, entitlement)
+	if err != nil {
+		return Route{}, err
+	}
+	if !o.entitlement.Holders.Allows(true) {
+		return Route{}, fmt.Errorf("%w: %s is for %s", ErrNotHolder, o.entitlement.ID, o.entitlement.Holders)
+	}
+	situation, err := a.situation(ctx, requester.ID)
+	if err != nil {
+		return Route{}, err
+	}
+	// The route is the one the request takes once its justification is given, which is asked
+	// for beside it; whether one is needed is said apart.
+	r, err := a.route(ctx, o, beneficiary{Party: requester.Party(), groups: requester.Groups, human: true}, situation, "(to be given)")
+	if errors.Is(err, ErrSoDBlocked) {
+		err = nil
+	}
+	r.JustificationRequired = o.policy.JustificationFrom > 0 && o.entitlement.Risk >= o.policy.JustificationFrom
+	return r, err
 }
 
 // beneficiary is who a request is for: the requester, a person where the policy allows

@@ -285,12 +285,18 @@ func Cancel(r Request, actor Party, now time.Time) (Request, error) {
 	switch {
 	case r.State.Resolved():
 		return r, fmt.Errorf("%w: %s (%s)", ErrRequestResolved, r.State, r.Reason)
-	case actor.ID != r.Requester && actor.ID != r.Beneficiary:
+	case !r.MayCancel(actor.ID):
 		return r, ErrNotYours
 	}
 	r.Updated = now
 	r.resolve(RequestCancelled, "cancelled by "+actor.ID)
 	return r, nil
+}
+
+// MayCancel reports whether a person may cancel the request while it is pending: its
+// requester or its beneficiary, not its approvers.
+func (r Request) MayCancel(id string) bool {
+	return id != "" && (id == r.Requester || id == r.Beneficiary)
 }
 
 // Withdraw cancels a pending request on the system's behalf, as when its beneficiary leaves.

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/portal/demoidp"
 )
 
 // demoCatalog is fixtures/demo/catalog.json.
@@ -106,4 +107,31 @@ func demoAPITokens() ([]api.Token, map[string]string, error) {
 		shown[u] = tok
 	}
 	return tokens, shown, nil
+}
+
+// demoIdPUsers are the demo people the demo identity provider offers, in demoUsers' order,
+// each with the subject the portal's sign-in mapping (attribute) finds them by.
+func demoIdPUsers(attribute string) ([]demoidp.User, error) {
+	var users []struct {
+		UserName    string `json:"userName"`
+		ExternalID  string `json:"externalId"`
+		DisplayName string `json:"displayName"`
+	}
+	if err := json.Unmarshal(fixtures.DemoUsers(), &users); err != nil {
+		return nil, fmt.Errorf("demo users: %w", err)
+	}
+	var out []demoidp.User
+	for _, name := range demoUsers {
+		for _, u := range users {
+			if u.UserName != name {
+				continue
+			}
+			subject := u.ExternalID
+			if attribute != governance.MatchExternalID {
+				subject = u.UserName // the demo people's one email is their userName
+			}
+			out = append(out, demoidp.User{Subject: subject, Name: u.DisplayName, Email: u.UserName})
+		}
+	}
+	return out, nil
 }

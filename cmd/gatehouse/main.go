@@ -40,6 +40,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/duty"
 	"github.com/gatehouse-iam/gatehouse/notify"
+	"github.com/gatehouse-iam/gatehouse/portal"
+	"github.com/gatehouse-iam/gatehouse/portal/demoidp"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 	"github.com/gatehouse-iam/gatehouse/reviews"
@@ -435,9 +437,13 @@ func serve(cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	frontDoor, err := newPortal(cfg, svc, store, now, log.Named("portal"))
+	if err != nil {
+		return err
+	}
 	engine := gateway.New(gateway.Options{Log: log.Named("http"), Ready: store.Ping,
 		Collectors: append(provisioning.Metrics(store, svc.access.Catalog), reviews.Metrics{Store: store}),
-		Unmatched:  map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
+		Unmatched:  map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}, FrontDoor: frontDoor})
 	scimServer.Mount(engine)
 	apiServer.Mount(engine)
 
@@ -615,6 +621,12 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 }
 
 func banner(w io.Writer, cfg config.Config, addr, demoToken string, demoAPI map[string]string) {
+	if portalOn(cfg) {
+		fmt.Fprintf(w, "Gatehouse portal: %s/\n", cfg.Portal.PublicURL)
+		if cfg.Demo && cfg.Portal.Issuer == "" {
+			fmt.Fprintf(w, "  (demo mode: sign in as one of the demo people through the built-in demo identity provider)\n")
+		}
+	}
 	fmt.Fprintf(w, "Gatehouse is listening on %s\n", addr)
 	fmt.Fprintf(w, "  SCIM base URL: %s%s\n", cfg.PublicURL, scim.Prefix)
 	if demoToken != "" {
@@ -651,19 +663,63 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 		}
 		tokens = append(tokens, tok)
 	}
-	roleGroups := map[api.Role][]string{}
-	for r, groups := range cfg.Roles {
-		roleGroups[api.Role(r)] = groups
-	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
 		Provisioning: svc.drift.Worker, Reviews: svc.reviews,
 		Audit: &governance.AuditReader{Trail: store, Checkpoints: store, Keys: svc.checkpointKeys}, Identities: store,
-		Tokens: tokens, RoleGroups: roleGroups,
+		Tokens: tokens, RoleGroups: roleGroups(cfg.Roles),
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
 			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},
 		MaxBodyBytes: cfg.MaxBodyBytes,
 	}, log), nil
+}
+
+// roleGroups are the configured roles, by the groups that give them: the API and the portal
+// resolve roles from the same ones.
+func roleGroups(cfg map[string][]string) map[governance.Role][]string {
+	out := map[governance.Role][]string{}
+	for r, groups := range cfg {
+		out[governance.Role(r)] = groups
+	}
+	return out
+}
+
+// portalOn: the portal runs with an identity provider to sign in at, configured or the demo's.
+func portalOn(cfg config.Config) bool { return cfg.Portal.Issuer != "" || cfg.Demo }
+
+// newPortal builds the portal, signing in at the configured identity provider or, in demo mode
+// without one, at the demo identity provider it serves itself; nil when the portal is off.
+func newPortal(cfg config.Config, svc services, store *redisstore.Store, now func() time.Time, log *zap.Logger) (http.Handler, error) {
+	if !portalOn(cfg) {
+		return nil, nil
+	}
+	p := cfg.Portal
+	oidcCfg := portal.OIDC{Issuer: p.Issuer, ClientID: p.ClientID, RedirectURL: p.PublicURL + "/auth/callback",
+		Map:    governance.SignInMapping{Claim: cfg.API.OIDC.UserClaim, Attribute: cfg.API.OIDC.UserAttribute},
+		Client: &http.Client{Timeout: cfg.API.OIDC.Timeout}}
+	if p.ClientSecret != "" {
+		secret, err := p.ClientSecret.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("portal.clientSecret: %w", err)
+		}
+		oidcCfg.ClientSecret = secret
+	}
+	var demoIdP http.Handler
+	if p.Issuer == "" {
+		oidcCfg.Issuer, oidcCfg.ClientID = p.PublicURL+"/demo-idp", "gatehouse-portal"
+		users, err := demoIdPUsers(cfg.API.OIDC.UserAttribute)
+		if err != nil {
+			return nil, err
+		}
+		idp, err := demoidp.New(oidcCfg.Issuer, oidcCfg.ClientID, oidcCfg.RedirectURL, users, now)
+		if err != nil {
+			return nil, err
+		}
+		demoIdP = idp
+	}
+	return portal.New(portal.Options{Access: svc.access, Roles: governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
+		Sessions: store.Sessions(), OIDC: oidcCfg, PublicURL: p.PublicURL, IdleTimeout: p.IdleTimeout, Lifetime: p.Lifetime,
+		Demo: cfg.Demo, DemoIdP: demoIdP, Now: now, Log: log})
 }
 
 // webhook builds the notifier for a configured webhook; nil when none is configured.

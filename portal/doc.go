@@ -1,0 +1,72 @@
+// Package portal is Gatehouse's web portal: server-rendered pages (html/template, assets
+// embedded) where people ask for access, follow their requests, approve, review and
+// administer. It calls the same governance services as the REST API and holds no rule of its
+// own: who may see what is the services' (a method that takes a governance.Viewer answers
+// governance.ErrNotFound for what the viewer may not see), and every decision is the domain's.
+//
+// # Sign-in and sessions
+//
+// People sign in at the organisation's OpenID Connect provider (authorization code with PKCE,
+// state and nonce kept in the session), mapped to their SCIM user by governance.People.SignIn,
+// exactly as the API maps bearer tokens; in demo mode through portal/demoidp, served by the same
+// process. Sessions live in Redis (redisstore.Store.Sessions) behind an opaque cookie (HttpOnly,
+// SameSite=Lax, Secure unless the portal is plain http on loopback); the token is renewed at
+// sign-in; sign-out deletes the session. The session keeps the person's id only: on every
+// request whoIsIt reads the person afresh (a deactivated or deleted person is signed out at
+// once) and their roles from their groups (governance.RoleGroups).
+//
+// # Conventions for pages
+//
+// One file per area, with its templates named after it: catalog.go (templates/catalog.html,
+// entry.html), requests.go (requests.html, request.html), and next access.go, approvals.go,
+// reviews.go, admin.go, security.go, audit.go, each with templates/<area>*.html. Every route is
+// in routes() (portal.go), one line each, so the table shows who may reach what:
+//
+//   - s.signedIn(h) serves h(w, r, sess) to a signed-in person, and sends anyone else to sign
+//     in. sess.Person is the person, sess.Roles their roles, sess.Viewer what to pass to the
+//     services; never build a Viewer by hand.
+//   - s.holding(role, h) serves h only to holders of role; to anyone else the page does not
+//     exist (s.notFound), exactly like a missing id, so a URL reveals nothing. nav() in render.go
+//     lists an area only for those holding its role: add the link there too.
+//   - A record of someone else is asked for through the service's ...For(ctx, id, sess.Viewer)
+//     method; its governance.ErrNotFound goes to s.fail, which answers the not-found page.
+//
+// Rendering: s.page(w, r, status, view, title, data) renders templates/<view>.html inside
+// templates/common/layout.html (the "base" template: skip link, header, nav, main, footer,
+// the flash message, the demo banner). A view defines "content"; the layout gives it
+// .Session, .Demo and .Data (the handler's data). A request from htmx (HX-Request: true) gets
+// "content" alone, so the same handler serves the page and the fragment that replaces the
+// layout's #content region, below the page's h1 (hx-target="#content"; the catalog's filter
+// form is the example). Answers vary on HX-Request, and a history restore
+// (HX-History-Restore-Request) gets the whole page. A region swapped on its own is a named
+// template in the view's file, rendered the same way.
+//
+// State changes are POST only, each a plain HTML form that works without JavaScript; htmx
+// (static/htmx.min.js, configured by the htmx-config meta tag in the layout: no eval, no
+// script tags, same-origin requests only) only enhances. A handler that changes state reads
+// the form with s.form (bodies are capped), calls the service, keeps the outcome for the next
+// page with s.flash(r, "info"|"error", message), and redirects with 303 See Other
+// (POST-redirect-GET). Domain errors are translated in the handler into a sentence the person
+// can act on; anything unexpected goes to s.fail, which logs the cause and shows a plain page.
+// GET never changes anything: http.CrossOriginProtection lets GET through unchecked.
+//
+// Pages: no inline script, no style attribute, no event-handler attribute (the CSP forbids
+// them); classes from static/gatehouse.css. Forms label every control; tables have a caption
+// and th scope; a status message uses role="status", an error role="alert".
+//
+// Lists are paged by cursor: a page link carries ?after=<the last id shown>, never an offset,
+// and the service reads the next page from there, so a list that grows while someone reads it
+// neither skips nor repeats a row. (The lists so far are one person's own requests and the
+// catalog, read whole.)
+//
+// # Tests
+//
+// The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
+// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat, a
+// catalog admin; gone, deactivated) and a catalog; withMockIdP signs people in through a mock
+// OpenID Connect provider (env.signIn); a browser keeps its cookies and follows redirects by
+// hand; browser.post sends a form as the portal's own page would (Sec-Fetch-Site:
+// same-origin). Each page gets, beside its happy path, the person it is not for (the
+// not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
+// and the domain's refusals shown as a flash.
+package portal

@@ -1,0 +1,266 @@
+package portal_test
+
+import (
+	"context"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/connectors"
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/portal"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
+)
+
+var redisServer *redistest.Server
+
+func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
+
+// env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
+// cat (a catalog admin), gone (deactivated), and a catalog of one low-risk entitlement
+// approved by the requester's manager.
+type env struct {
+	t      *testing.T
+	url    string
+	store  *redisstore.Store
+	access *governance.Access
+	now    time.Time
+}
+
+// setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
+func setup(t *testing.T, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
+	t.Helper()
+	return setupAt(t, "", oidc, idp)
+}
+
+// setupAt is setup with the portal's public URL other than the test server's ("": the same).
+func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
+	t.Helper()
+	ctx := context.Background()
+	// go-oidc and mockoidc stamp tokens on the wall clock, so the fixed clock starts from it.
+	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
+	clock := func() time.Time { return e.now }
+	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"gone", ""}} {
+		e.createUser(ctx, u.id, u.manager, u.id != "gone")
+	}
+	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
+	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
+		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat"}}); err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	id := func() string { return fmt.Sprintf("r%d", n.Add(1)) }
+	requests := &governance.Requests{Store: e.store, Now: clock, NewID: id}
+	grants := &governance.Grants{Store: e.store, Now: clock, Ended: requests.WithdrawExtensions}
+	e.access = &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: clock, NewID: id},
+		Requests: requests, Grants: grants, People: &governance.People{Store: e.store}, Approved: e.store, ServiceAccounts: e.store}
+	// The provisioning worker confirms grants, as in the gateway: the test applications name no
+	// connector, so their grants are records only.
+	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
+		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
+	e.seedCatalog(ctx)
+
+	var h atomic.Pointer[http.Handler]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	if publicURL == "" {
+		publicURL = srv.URL
+	}
+	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
+		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
+	if idp != nil {
+		opts.Demo, opts.DemoIdP = true, idp(srv.URL)
+	}
+	p, err := portal.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handler http.Handler = p
+	h.Store(&handler)
+	return e
+}
+
+func (e *env) createUser(ctx context.Context, name, manager string, active bool) {
+	e.t.Helper()
+	userName := name + "@example.org"
+	doc := map[string]any{"userName": userName, "active": active, "externalId": "idp-" + name, "displayName": strings.ToUpper(name[:1]) + name[1:],
+		"emails": []any{map[string]any{"value": userName, "primary": true}}}
+	if manager != "" {
+		doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + manager}}
+	}
+	raw, _ := json.Marshal(doc)
+	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw,
+		Keys: governance.Keys{Unique: userName, Display: name, Inactive: !active,
+			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// deactivate is the IdP setting active false on a user, as SCIM would.
+func (e *env) deactivate(name string) {
+	e.t.Helper()
+	ctx := context.Background()
+	cur, err := e.store.Get(ctx, governance.KindUser, "u-"+name, governance.ReadOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var doc map[string]any
+	_ = json.Unmarshal(cur.Document, &doc)
+	doc["active"] = false
+	raw, _ := json.Marshal(doc)
+	userName := name + "@example.org"
+	if _, err := e.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw, IfVersion: cur.Version,
+		Keys: governance.Keys{Unique: userName, Display: name, Inactive: true,
+			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) seedCatalog(ctx context.Context) {
+	e.t.Helper()
+	put := func(kind governance.CatalogKind, id string, v any) {
+		body, _ := json.Marshal(v)
+		if _, err := e.store.PutCatalogItem(ctx, governance.CatalogItem{Kind: kind, ID: id, Body: body},
+			governance.Event{At: e.now, Actor: "test", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	put(governance.KindApplication, "db", map[string]any{"id": "db", "name": "Database", "owners": []string{"u-cat"}})
+	put(governance.KindPolicy, "by-manager", map[string]any{"id": "by-manager", "name": "manager",
+		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}})
+	put(governance.KindEntitlement, "db-read", map[string]any{"id": "db-read", "name": "Database read", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "low", "state": "published", "requestable": true, "policy": "by-manager",
+		"maxDuration": "8h", "holders": "humans"})
+	put(governance.KindEntitlement, "db-write", map[string]any{"id": "db-write", "name": "Database write", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "high", "state": "published", "requestable": true, "policy": "by-manager",
+		"maxDuration": "8h", "holders": "humans"})
+	put(governance.KindEntitlement, "db-draft", map[string]any{"id": "db-draft", "name": "Database draft", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "low", "state": "draft", "requestable": true, "policy": "by-manager", "holders": "humans"})
+	put(governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
+		"entitlements": []string{"db-read", "db-write"}})
+}
+
+// ask opens a request for db-read as who.
+func (e *env) ask(who string) governance.Request {
+	e.t.Helper()
+	r, _, err := e.access.Submit(context.Background(), governance.Ask{Requester: "u-" + who, Entitlement: "db-read",
+		Justification: "reporting", Source: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// browser is a person's browser: its own cookies, redirects followed by hand so a test sees
+// each step.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: e.t, client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+	url    *url.URL
+}
+
+func (b *browser) do(method, target string, form url.Values, header http.Header) answer {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(raw), url: req.URL}
+}
+
+func (b *browser) get(target string) answer { return b.do("GET", target, nil, nil) }
+
+// post sends a form as the portal's own page would: same origin, as a browser says.
+func (b *browser) post(target string, form url.Values) answer {
+	return b.do("POST", target, form, http.Header{"Sec-Fetch-Site": {"same-origin"}})
+}
+
+// follow follows redirects from a until an answer that is not one.
+func (b *browser) follow(a answer) answer {
+	b.t.Helper()
+	for i := 0; a.status == http.StatusSeeOther || a.status == http.StatusFound; i++ {
+		if i > 10 {
+			b.t.Fatal("too many redirects")
+		}
+		loc, err := a.url.Parse(a.header.Get("Location"))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		a = b.get(loc.String())
+	}
+	return a
+}
+
+// location is where a redirect points.
+func (a answer) location(t *testing.T) *url.URL {
+	t.Helper()
+	if a.status != http.StatusSeeOther && a.status != http.StatusFound {
+		t.Fatalf("%s: %d, want a redirect: %s", a.url, a.status, a.body)
+	}
+	loc, err := a.url.Parse(a.header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func (e *env) cookie(b *browser) *http.Cookie {
+	u, _ := url.Parse(e.url)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "gatehouse_session" {
+			return c
+		}
+	}
+	return nil
+}
+
+// integrity is a Subresource Integrity value of body.
+func integrity(body string) string {
+	sum := sha512.Sum384([]byte(body))
+	return "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
+}

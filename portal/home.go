@@ -1,0 +1,49 @@
+package portal
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// homeView is the signed-in home: what waits for the person and what they asked for.
+type homeView struct {
+	Approvals     []governance.InboxItem
+	ApprovalCount int
+	Open          []governance.Request
+	Ending        []governance.Grant
+}
+
+// endingSoon is how far ahead the home page looks for access about to end.
+const endingSoon = 7 * 24 * time.Hour
+
+// home is the front door: what Gatehouse is and "Sign in" for someone signed out; for a
+// signed-in person, what waits for them.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	sess := current(r)
+	if sess == nil {
+		s.page(w, r, http.StatusOK, "welcome", "Welcome", nil)
+		return
+	}
+	ctx := r.Context()
+	approvals, total, err := s.opts.Access.Inbox(ctx, sess.Person.ID, 0, 5)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	mine, err := s.opts.Access.AccessFor(ctx, sess.Person.ID, sess.Viewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := homeView{Approvals: approvals, ApprovalCount: total}
+	horizon := s.opts.Now().Add(endingSoon)
+	for _, g := range mine.Grants {
+		if g.Status == governance.GrantActive && !g.Ends.IsZero() && g.Ends.Before(horizon) {
+			v.Ending = append(v.Ending, g)
+		}
+	}
+	v.Open = mine.Pending
+	s.page(w, r, http.StatusOK, "home", "Home", v)
+}

@@ -1,0 +1,287 @@
+package portal
+
+import (
+	"context"
+	"crypto/sha512"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// Options are what the portal is built from.
+type Options struct {
+	Access *governance.Access
+	Roles  governance.RoleGroups
+	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
+	Sessions scs.CtxStore
+	OIDC     OIDC
+	// PublicURL is where people reach the portal, e.g. https://gatehouse.example.org. Its
+	// scheme decides the cookie's Secure flag: a session cookie travels in the clear only to a
+	// loopback http address.
+	PublicURL string
+	// IdleTimeout ends a session unused that long; Lifetime ends every session that long after
+	// sign-in, used or not.
+	IdleTimeout, Lifetime time.Duration
+	// Demo says "Demo mode" on every page; DemoIdP, when set, is served under /demo-idp/.
+	Demo    bool
+	DemoIdP http.Handler
+	Now     func() time.Time
+	Log     *zap.Logger
+}
+
+// Server is the portal: server-rendered pages over the governance services.
+type Server struct {
+	opts     Options
+	sessions *scs.SessionManager
+	views    map[string]*template.Template
+	signIn   *signIn
+	htmxSRI  string
+	handler  http.Handler
+}
+
+// Session is the signed-in person as every handler sees them: who, their roles, and the viewer
+// the governance services take to decide what they may see.
+type Session struct {
+	Person governance.Person
+	Roles  []governance.Role
+	Viewer governance.Viewer
+}
+
+// Has reports whether the person holds a role.
+func (s *Session) Has(r governance.Role) bool { return s != nil && slices.Contains(s.Roles, r) }
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// New builds the portal; it parses every template now, so a broken one stops the start.
+func New(opts Options) (*Server, error) {
+	u, err := url.Parse(opts.PublicURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("portal: public URL %q is not an absolute URL", opts.PublicURL)
+	}
+	s := &Server{opts: opts, views: map[string]*template.Template{}}
+	s.sessions = scs.New()
+	s.sessions.Store = opts.Sessions
+	s.sessions.IdleTimeout = opts.IdleTimeout
+	s.sessions.Lifetime = opts.Lifetime
+	s.sessions.Cookie.Name = "gatehouse_session"
+	s.sessions.Cookie.HttpOnly = true
+	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
+	// Secure everywhere but plain http on a loopback host (the demo, tests), where the browser
+	// would otherwise never send the cookie back.
+	s.sessions.Cookie.Secure = u.Scheme != "http" || !loopback(u.Hostname())
+	s.sessions.Cookie.Path = "/"
+	s.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err) }
+	js, err := assets.ReadFile("static/htmx.min.js")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha512.Sum384(js)
+	s.htmxSRI = "sha384-" + base64.StdEncoding.EncodeToString(sum[:])
+	if err := s.parseViews(); err != nil {
+		return nil, err
+	}
+	s.signIn = newSignIn(opts.OIDC, opts.Now)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// parseViews makes one template set per view: the common templates plus the view's own file.
+func (s *Server) parseViews() error {
+	files, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		name := path.Base(f)
+		name = name[:len(name)-len(".html")]
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/common/*.html", f)
+		if err != nil {
+			return fmt.Errorf("portal: template %s: %w", name, err)
+		}
+		s.views[name] = t
+	}
+	return nil
+}
+
+var funcs = template.FuncMap{
+	"date": date,
+	"inc":  func(i int) int { return i + 1 },
+}
+
+// date is how pages show a time: in UTC, to the minute; nothing for none.
+func date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+}
+
+// ServeHTTP serves every path the portal owns.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// routes is the portal's table of pages: each state change is a POST behind the cross-origin
+// check; GET never changes anything but the sign-in handshake's own session keys.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("POST /signin", s.startSignIn)
+	mux.HandleFunc("GET /auth/callback", s.callback)
+	mux.HandleFunc("POST /signout", s.signOut)
+	mux.Handle("GET /catalog", s.signedIn(s.catalog))
+	mux.Handle("GET /catalog/{id}", s.signedIn(s.entry))
+	mux.Handle("POST /catalog/{id}/request", s.signedIn(s.ask))
+	mux.Handle("GET /requests", s.signedIn(s.requests))
+	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
+	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
+	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
+	if s.opts.DemoIdP != nil {
+		mux.Handle("/demo-idp/", s.opts.DemoIdP)
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusForbidden, "error", "Request refused", errorView{
+			Message: "This form was sent from another site, so it was refused. Open the page in Gatehouse and send it from there."})
+	}))
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			s.notFound(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	// The cross-origin check sits inside the session so that its refusal is a page like any
+	// other; it runs before any handler can change anything.
+	h = cop.Handler(h)
+	h = s.whoIsIt(h)
+	h = s.sessions.LoadAndSave(h)
+	return headers(h)
+}
+
+// staticFiles may be cached: their names change with their content only in a release.
+func staticFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// csp allows scripts, styles and images from the portal itself only: no inline script or style
+// attribute runs, and no other site may frame a page.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'"
+
+// maxBody bounds a request's body: the largest form, a request with its justification, is a
+// few kilobytes.
+const maxBody = 64 << 10
+
+// headers sets what every answer carries. Pages are never cached: they show one person's
+// access, and a shared or back-button cache would show it to the next person.
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		// Every form the portal takes is small; a larger body is refused before it is read.
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+type sessionKey struct{}
+
+// Session keys.
+const (
+	keyUser      = "user"
+	keyFlash     = "flash"
+	keyFlashKind = "flashKind"
+)
+
+// whoIsIt puts the signed-in person in the request's context, read afresh on every request: a
+// person the IdP deactivated or deleted, or whose session's user is gone, is signed out at once,
+// and a person's roles follow their groups without signing in again.
+func (s *Server) whoIsIt(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id := s.sessions.GetString(ctx, keyUser)
+		if id == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.opts.Access.People.Person(ctx, id)
+		if errors.Is(err, governance.ErrNotFound) || err == nil && !p.Active {
+			if err := s.sessions.Destroy(ctx); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		roles, err := s.opts.Roles.Of(ctx, p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sess := &Session{Person: p, Roles: roles, Viewer: governance.ViewerOf(p.ID, roles)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
+	})
+}
+
+// current is the signed-in person, nil when nobody is.
+func current(r *http.Request) *Session {
+	s, _ := r.Context().Value(sessionKey{}).(*Session)
+	return s
+}
+
+// signedIn serves h to a signed-in person; anyone else is sent to the front door to sign in.
+func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess := current(r)
+		if sess == nil {
+			s.flash(r, "info", "Sign in to continue.")
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+// holding serves h to those holding role; to everyone else the page does not exist, exactly
+// like a path that names nothing, so a URL reveals nothing.
+func (s *Server) holding(role governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
+		if !sess.Has(role) {
+			s.notFound(w, r)
+			return
+		}
+		h(w, r, sess)
+	})
+}
