@@ -11,93 +11,57 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
-// countingProvisioner counts calls and can refuse to grant.
-type countingProvisioner struct {
-	grants, revokes atomic.Int64
-	refuse          bool
-}
-
-func (p *countingProvisioner) Grant(context.Context, governance.Grant) error {
-	p.grants.Add(1)
-	if p.refuse {
-		return errors.New("ldap: no such group")
-	}
-	return nil
-}
-
-func (p *countingProvisioner) Revoke(context.Context, governance.Grant) error {
-	p.revokes.Add(1)
-	return nil
-}
-
-// approve makes who an active user (if it is not one yet), then submits and approves a
-// request for it.
-func approve(t *testing.T, s *governance.Requests, who string) governance.Request {
-	t.Helper()
+func testGrantsFromApprovedRequests(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
-	if _, err := s.Store.(*redisstore.Store).Create(ctx, user(who, who)); err != nil && !errors.Is(err, governance.ErrConflict) {
-		t.Fatal(err)
-	}
-	r, _, err := s.Submit(ctx, submission(who, "prod-db", managerStage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err = s.Decide(ctx, r.ID, active("mgr"), true, ""); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
-	ctx := context.Background()
-	store := newStore(t, epoch)
-	s := requests(store)
-	prov := &countingProvisioner{}
+	store := newStore(t, storetest.Epoch)
+	s := storetest.Requests(store)
+	prov := &storetest.CountingProvisioner{}
 	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
 
-	r := approve(t, s, "ada")
+	r := storetest.Approve(t, s, "ada")
 	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
 	if err != nil || g.Status != governance.GrantActive || g.Version != 2 {
 		t.Fatalf("grant: %+v %v", g, err)
 	}
 	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
-	if err != nil || again.ID != g.ID || again.Version != 2 || prov.grants.Load() != 1 {
-		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.grants.Load())
+	if err != nil || again.ID != g.ID || again.Version != 2 || prov.Grants.Load() != 1 {
+		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.Grants.Load())
 	}
 	held, err := store.Holdings(ctx, "ada")
 	if err != nil || len(held) != 1 || held[0].Request != r.ID || held[0].ApprovedBy[0] != "mgr" {
 		t.Fatalf("holdings: %+v %v", held, err)
 	}
 	revoked, err := grants.Revoke(ctx, g.ID, "user:security", "leaver")
-	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" || prov.revokes.Load() != 1 {
+	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" || prov.Revokes.Load() != 1 {
 		t.Fatalf("revoke: %+v %v", revoked, err)
 	}
 	if _, err := grants.Revoke(ctx, g.ID, "user:security", "again"); !errors.Is(err, governance.ErrGrantState) {
 		t.Fatalf("revoking a revoked grant: %v", err)
 	}
 
-	refusing := &governance.Grants{Store: store, Provisioner: &countingProvisioner{refuse: true}, Now: s.Now}
-	failed, err := refusing.FromRequest(ctx, approve(t, s, "grace"), 0, 0, nil)
+	refusing := &governance.Grants{Store: store, Provisioner: &storetest.CountingProvisioner{Refuse: true}, Now: s.Now}
+	failed, err := refusing.FromRequest(ctx, storetest.Approve(t, s, "grace"), 0, 0, nil)
 	if err != nil || failed.Status != governance.GrantFailed || failed.Reason != "ldap: no such group" {
 		t.Fatalf("a refused grant must say failed, never active: %+v %v", failed, err)
 	}
-	pending, _, _ := s.Submit(ctx, submission("alan", "prod-db", managerStage))
+	pending, _, _ := s.Submit(ctx, storetest.Submission("alan", "prod-db", storetest.ManagerStage))
 	if _, err := grants.FromRequest(ctx, pending, 0, 0, nil); !errors.Is(err, governance.ErrNotApproved) {
 		t.Fatalf("a pending request: %v", err)
 	}
 	// No access for an identity that is not an active user: unknown, deactivated or deleted.
-	ghost, _, _ := s.Submit(ctx, submission("ghost", "prod-db", managerStage))
-	if ghost, err = s.Decide(ctx, ghost.ID, active("mgr"), true, ""); err != nil {
+	ghost, _, _ := s.Submit(ctx, storetest.Submission("ghost", "prod-db", storetest.ManagerStage))
+	if ghost, err = s.Decide(ctx, ghost.ID, storetest.Active("mgr"), true, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := grants.FromRequest(ctx, ghost, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
 		t.Fatalf("a grant for an unknown identity: %v", err)
 	}
-	late := approve(t, s, "leaving")
-	gone := user("leaving", "leaving")
+	late := storetest.Approve(t, s, "leaving")
+	gone := storetest.User("leaving", "leaving")
 	gone.Keys.Inactive = true
 	if _, err := store.Replace(ctx, gone); err != nil {
 		t.Fatal(err)
@@ -109,18 +73,18 @@ func testGrantsFromApprovedRequests(t *testing.T, newStore storeFactory) {
 
 // Time-bound grants expire once, whichever replica's sweeper gets there first; their access is
 // removed at least once.
-func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
+func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	var clock atomic.Int64
-	t0 := epoch()
+	t0 := storetest.Epoch()
 	clock.Store(t0.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	store := newStore(t, now)
-	s := requests(store)
-	prov := &countingProvisioner{}
+	s := storetest.Requests(store)
+	prov := &storetest.CountingProvisioner{}
 	var ids []string
 	for i := range 20 {
-		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0, nil)
+		g, err := (&governance.Grants{Store: store, Provisioner: prov, Now: now}).FromRequest(ctx, storetest.Approve(t, s, fmt.Sprintf("x%d", i)), time.Hour, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,8 +112,8 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	if n := sweep(); n != 20 {
 		t.Fatalf("%d expired, want 20, each once", n)
 	}
-	if prov.revokes.Load() < 20 {
-		t.Fatalf("access removed %d times for 20 grants", prov.revokes.Load())
+	if prov.Revokes.Load() < 20 {
+		t.Fatalf("access removed %d times for 20 grants", prov.Revokes.Load())
 	}
 	for _, id := range ids {
 		g, err := store.GetGrant(ctx, id)
@@ -163,7 +127,7 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 
 	// A revocation whose downstream call failed is finished by a later sweep.
 	failing := &failingRevoker{}
-	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, approve(t, s, "late"), 0, 0, nil)
+	g, err := (&governance.Grants{Store: store, Provisioner: failing, Now: now}).FromRequest(ctx, storetest.Approve(t, s, "late"), 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +150,7 @@ func testGrantsExpireOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 type failingRevoker struct{}
 
 func (failingRevoker) Grant(context.Context, governance.Grant) error { return nil }
+
 func (failingRevoker) Revoke(context.Context, governance.Grant) error {
 	return errors.New("ldap: server down")
 }
@@ -195,7 +160,7 @@ func (failingRevoker) Revoke(context.Context, governance.Grant) error {
 // 100,000 grants within 30 s (`-bench ExpireSimultaneous -benchtime 100000x`).
 func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 	ctx := context.Background()
-	t0 := epoch()
+	t0 := storetest.Epoch()
 	var clock atomic.Int64
 	clock.Store(t0.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
@@ -204,7 +169,7 @@ func BenchmarkExpireSimultaneousGrants(b *testing.B) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < b.N; i += 8 {
-				if _, err := store.Create(ctx, user(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i))); err != nil {
+				if _, err := store.Create(ctx, storetest.User(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i))); err != nil {
 					b.Error(err)
 					return
 				}

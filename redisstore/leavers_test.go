@@ -6,24 +6,25 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
 // A user the IdP deactivates or deletes loses every grant and every pending request, once,
 // whichever replica's duty handles it.
-func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
+func testLeaversLoseEverything(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
-	store := newStore(t, epoch)
-	s := requests(store)
+	store := newStore(t, storetest.Epoch)
+	s := storetest.Requests(store)
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
 	leavers := &governance.Leavers{Store: store, Requests: s, Grants: grants, Now: s.Now}
 
 	for _, id := range []string{"ada", "grace"} {
-		must(t).one(store.Create(ctx, user(id, id)))
-		if _, err := grants.FromRequest(ctx, approve(t, s, id), 0, 0, nil); err != nil {
+		storetest.Must(t).One(store.Create(ctx, storetest.User(id, id)))
+		if _, err := grants.FromRequest(ctx, storetest.Approve(t, s, id), 0, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	pending, _, err := s.Submit(ctx, submission("ada", "billing", managerStage))
+	pending, _, err := s.Submit(ctx, storetest.Submission("ada", "billing", storetest.ManagerStage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +32,10 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 		t.Fatalf("no leaver yet: %d %v", n, err)
 	}
 
-	deactivated := user("ada", "ada")
+	deactivated := storetest.User("ada", "ada")
 	deactivated.Keys.Inactive = true
-	must(t).one(store.Replace(ctx, deactivated))
-	must(t).one(store.Replace(ctx, deactivated)) // still inactive: queued once
+	storetest.Must(t).One(store.Replace(ctx, deactivated))
+	storetest.Must(t).One(store.Replace(ctx, deactivated)) // still inactive: queued once
 	if err := store.Delete(ctx, governance.KindUser, "grace", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -54,18 +55,18 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 		t.Fatalf("leavers handled twice: %d %v", n, err)
 	}
 	// Deactivated anew (after a reactivation) while being handled: it stays queued.
-	must(t).one(store.Create(ctx, user("eve", "eve")))
-	eve := user("eve", "eve")
+	storetest.Must(t).One(store.Create(ctx, storetest.User("eve", "eve")))
+	eve := storetest.User("eve", "eve")
 	eve.Keys.Inactive = true
-	must(t).one(store.Replace(ctx, eve))
+	storetest.Must(t).One(store.Replace(ctx, eve))
 	claimed, err := store.ClaimLeavers(ctx, s.Now(), 10)
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
 	eve.Keys.Inactive = false
-	must(t).one(store.Replace(ctx, eve))
+	storetest.Must(t).One(store.Replace(ctx, eve))
 	eve.Keys.Inactive = true
-	must(t).one(store.Replace(ctx, eve))
+	storetest.Must(t).One(store.Replace(ctx, eve))
 	if err := store.DoneLeaver(ctx, "eve", s.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -83,15 +84,15 @@ func testLeaversLoseEverything(t *testing.T, newStore storeFactory) {
 
 // The reads a provisioning sweep makes for all its jobs at once answer what one read each
 // would: invalid and unknown ids are left out, never an error.
-func testManyAtOnce(t *testing.T, newStore storeFactory) {
+func testManyAtOnce(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
-	store := newStore(t, epoch)
-	s := requests(store)
+	store := newStore(t, storetest.Epoch)
+	s := storetest.Requests(store)
 	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
 	for _, id := range []string{"ada", "grace"} {
-		must(t).one(store.Create(ctx, user(id, id)))
+		storetest.Must(t).One(store.Create(ctx, storetest.User(id, id)))
 	}
-	if _, err := grants.FromRequest(ctx, approve(t, s, "ada"), 0, 0, nil); err != nil {
+	if _, err := grants.FromRequest(ctx, storetest.Approve(t, s, "ada"), 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{"ada", "grace", "nobody", "bad id", ""}

@@ -8,18 +8,19 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // Service accounts: only their owner asks for their access, the owner's manager approves, only
 // entitlements for non-humans fit, and an owner who leaves leaves them orphaned (no new
 // grants) until security reassigns them.
-func testServiceAccounts(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
-	sas := &governance.ServiceAccounts{Store: w.store, People: w.access.People, Now: w.access.Requests.Now}
-	w.access.ServiceAccounts = w.store
-	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, ServiceAccounts: sas, Now: w.access.Requests.Now}
+func testServiceAccounts(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	sas := &governance.ServiceAccounts{Store: w.Store, People: w.Access.People, Now: w.Access.Requests.Now}
+	w.Access.ServiceAccounts = w.Store
+	leavers := &governance.Leavers{Store: w.Store, Requests: w.Access.Requests, Grants: w.Access.Grants, ServiceAccounts: sas, Now: w.Access.Requests.Now}
 
 	if _, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "bob", Name: "clash"}); !errors.Is(err, governance.ErrInvalidRequest) {
 		t.Fatalf("a service account with a person's id: %v", err)
@@ -28,50 +29,50 @@ func testServiceAccounts(t *testing.T, newStore storeFactory) {
 	if err != nil || sa.Owner != "ada" || sa.State != governance.ServiceAccountActive {
 		t.Fatalf("create: %+v %v", sa, err)
 	}
-	human := w.entitlement("prod-db", governance.RiskLow, managerPolicy.ID)
+	human := w.Entitlement("prod-db", governance.RiskLow, storetest.ManagerPolicy.ID)
 	robot := human
 	robot.ID, robot.Name, robot.Holders = "deploy-key", "deploy", governance.HoldersNonHumans
-	w.put(governance.KindEntitlement, robot.ID, robot)
+	w.Put(governance.KindEntitlement, robot.ID, robot)
 
-	if _, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "prod-db"}); !errors.Is(err, governance.ErrNotHolder) {
+	if _, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "prod-db"}); !errors.Is(err, governance.ErrNotHolder) {
 		t.Fatalf("a humans-only entitlement for a service account: %v", err)
 	}
-	if _, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "deploy-key"}); !errors.Is(err, governance.ErrNotHolder) {
+	if _, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "deploy-key"}); !errors.Is(err, governance.ErrNotHolder) {
 		t.Fatalf("a non-human entitlement for a person: %v", err)
 	}
 	// Someone else's service account is answered exactly as an id that names nothing, so the
 	// answer tells neither that it exists nor who owns it.
-	_, _, theirs := w.access.Submit(ctx, governance.Ask{Requester: "bob", Beneficiary: "ci-deployer", Entitlement: "deploy-key"})
-	_, _, nothing := w.access.Submit(ctx, governance.Ask{Requester: "bob", Beneficiary: "no-such-one", Entitlement: "deploy-key"})
+	_, _, theirs := w.Access.Submit(ctx, governance.Ask{Requester: "bob", Beneficiary: "ci-deployer", Entitlement: "deploy-key"})
+	_, _, nothing := w.Access.Submit(ctx, governance.Ask{Requester: "bob", Beneficiary: "no-such-one", Entitlement: "deploy-key"})
 	if theirs == nil || nothing == nil || strings.ReplaceAll(theirs.Error(), "ci-deployer", "no-such-one") != nothing.Error() {
 		t.Fatalf("someone else's service account: %v; an unknown id: %v", theirs, nothing)
 	}
-	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key"})
+	r, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key"})
 	if err != nil || r.Stages[0].Approvers[0] != "mgr" {
 		t.Fatalf("the owner asks, the owner's manager decides: %+v %v", r, err)
 	}
-	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
+	if _, err := w.Access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
 		t.Fatal(err)
 	}
-	held, _ := w.store.Holdings(ctx, "ci-deployer")
+	held, _ := w.Store.Holdings(ctx, "ci-deployer")
 	if len(held) != 1 || held[0].Status != governance.GrantActive {
 		t.Fatalf("the service account's grant: %+v", held)
 	}
 
 	// The owner leaves: the account is flagged, keeps its grant, and gets no new one.
-	w.deactivate("ada")
+	w.Deactivate("ada")
 	if _, err := leavers.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
-	sa, _ = w.store.GetServiceAccount(ctx, "ci-deployer")
+	sa, _ = w.Store.GetServiceAccount(ctx, "ci-deployer")
 	if sa.State != governance.ServiceAccountOrphaned || sa.Orphaned.IsZero() {
 		t.Fatalf("after its owner left: %+v", sa)
 	}
-	if g, _ := w.store.GetGrant(ctx, held[0].ID); g.Status != governance.GrantActive {
+	if g, _ := w.Store.GetGrant(ctx, held[0].ID); g.Status != governance.GrantActive {
 		t.Fatalf("the orphan's grant: %s", g.Status)
 	}
 	extra := governance.Request{ID: "orphan-extra", Requester: "ada", Beneficiary: "ci-deployer", Entitlement: "deploy-key", State: governance.RequestApproved}
-	if _, err := w.access.Grants.FromRequest(ctx, extra, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
+	if _, err := w.Access.Grants.FromRequest(ctx, extra, 0, 0, nil); !errors.Is(err, governance.ErrInactiveIdentity) {
 		t.Fatalf("a new grant to an orphaned account: %v", err)
 	}
 	if _, err := sas.Reassign(ctx, "ci-deployer", "ada", "sec", "back"); !errors.Is(err, governance.ErrInactiveIdentity) {
@@ -81,10 +82,10 @@ func testServiceAccounts(t *testing.T, newStore storeFactory) {
 	if err != nil || sa.Owner != "bob" || sa.State != governance.ServiceAccountActive {
 		t.Fatalf("reassign: %+v %v", sa, err)
 	}
-	if owned, _ := w.store.OwnedBy(ctx, "bob"); len(owned) != 1 {
+	if owned, _ := w.Store.OwnedBy(ctx, "bob"); len(owned) != 1 {
 		t.Fatalf("bob owns %d", len(owned))
 	}
-	if owned, _ := w.store.OwnedBy(ctx, "ada"); len(owned) != 0 {
+	if owned, _ := w.Store.OwnedBy(ctx, "ada"); len(owned) != 0 {
 		t.Fatalf("ada still owns %d", len(owned))
 	}
 }
@@ -95,12 +96,12 @@ func testServiceAccounts(t *testing.T, newStore storeFactory) {
 // access back); and no person can take a service account's name.
 func TestIdentitiesShareOneNamespace(t *testing.T) {
 	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
-	store := redisstore.New(rdb, ns, epoch)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
 	people := &governance.People{Store: store}
-	sas := &governance.ServiceAccounts{Store: store, People: people, Now: epoch}
-	must(t).one(store.Create(ctx, user("owner-id", "owner")))
-	must(t).one(store.Create(ctx, user("u-kim", "Kim.K")))
-	must(t).one(store.Create(ctx, user("u-lee", "lee")))
+	sas := &governance.ServiceAccounts{Store: store, People: people, Now: storetest.Epoch}
+	storetest.Must(t).One(store.Create(ctx, storetest.User("owner-id", "owner")))
+	storetest.Must(t).One(store.Create(ctx, storetest.User("u-kim", "Kim.K")))
+	storetest.Must(t).One(store.Create(ctx, storetest.User("u-lee", "lee")))
 
 	refused := func(id, why string) {
 		t.Helper()
@@ -110,8 +111,8 @@ func TestIdentitiesShareOneNamespace(t *testing.T) {
 		}
 	}
 	refused("kim.k", "a present person's user name, in another case")
-	must(t).one(store.Replace(ctx, user("u-lee", "lee.old")))
-	must(t).one(store.Replace(ctx, user("u-lee", "lee")))
+	storetest.Must(t).One(store.Replace(ctx, storetest.User("u-lee", "lee.old")))
+	storetest.Must(t).One(store.Replace(ctx, storetest.User("u-lee", "lee")))
 	refused("lee.old", "a name a present person went by before a rename")
 	if err := store.Delete(ctx, governance.KindUser, "u-kim", 0); err != nil {
 		t.Fatal(err)
@@ -126,10 +127,10 @@ func TestIdentitiesShareOneNamespace(t *testing.T) {
 	if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: "build-bot", Name: "CI"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Create(ctx, user("u-bot", "Build-Bot")); !errors.Is(err, governance.ErrConflict) {
+	if _, err := store.Create(ctx, storetest.User("u-bot", "Build-Bot")); !errors.Is(err, governance.ErrConflict) {
 		t.Fatalf("a person named like a service account: %v", err)
 	}
-	renamed := user("u-lee", "build-bot")
+	renamed := storetest.User("u-lee", "build-bot")
 	if _, err := store.Replace(ctx, renamed); !errors.Is(err, governance.ErrConflict) {
 		t.Fatalf("a person renamed like a service account: %v", err)
 	}
