@@ -1,4 +1,4 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
-	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/internal/storetest"
-	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // Service accounts: only their owner asks for their access, the owner's manager approves, only
@@ -87,51 +85,5 @@ func testServiceAccounts(t *testing.T, newStore storetest.Factory) {
 	}
 	if owned, _ := w.Store.OwnedBy(ctx, "ada"); len(owned) != 0 {
 		t.Fatalf("ada still owns %d", len(owned))
-	}
-}
-
-// Identities share one namespace, never reused: a service account cannot take the id or the
-// user name of a person, present or departed, even once the departed record has expired (the
-// worker would take the account for the person, and the leaver's directory account would get
-// access back); and no person can take a service account's name.
-func TestIdentitiesShareOneNamespace(t *testing.T) {
-	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
-	store := redisstore.New(rdb, ns, storetest.Epoch)
-	people := &governance.People{Store: store}
-	sas := &governance.ServiceAccounts{Store: store, People: people, Now: storetest.Epoch}
-	storetest.Must(t).One(store.Create(ctx, storetest.User("owner-id", "owner")))
-	storetest.Must(t).One(store.Create(ctx, storetest.User("u-kim", "Kim.K")))
-	storetest.Must(t).One(store.Create(ctx, storetest.User("u-lee", "lee")))
-
-	refused := func(id, why string) {
-		t.Helper()
-		if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: id, Name: "robot"}); !errors.Is(err, governance.ErrConflict) &&
-			!errors.Is(err, governance.ErrInvalidRequest) {
-			t.Fatalf("a service account named %s (%s): %v", id, why, err)
-		}
-	}
-	refused("kim.k", "a present person's user name, in another case")
-	storetest.Must(t).One(store.Replace(ctx, storetest.User("u-lee", "lee.old")))
-	storetest.Must(t).One(store.Replace(ctx, storetest.User("u-lee", "lee")))
-	refused("lee.old", "a name a present person went by before a rename")
-	if err := store.Delete(ctx, governance.KindUser, "u-kim", 0); err != nil {
-		t.Fatal(err)
-	}
-	refused("u-kim", "a departed person's id")
-	if err := rdb.Del(ctx, "gh:{"+ns+"}:departed:u-kim").Err(); err != nil { // 30 days later
-		t.Fatal(err)
-	}
-	refused("u-kim", "the id of a person deleted long ago")
-	refused("kim.k", "the user name of a person deleted long ago")
-
-	if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: "build-bot", Name: "CI"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Create(ctx, storetest.User("u-bot", "Build-Bot")); !errors.Is(err, governance.ErrConflict) {
-		t.Fatalf("a person named like a service account: %v", err)
-	}
-	renamed := storetest.User("u-lee", "build-bot")
-	if _, err := store.Replace(ctx, renamed); !errors.Is(err, governance.ErrConflict) {
-		t.Fatalf("a person renamed like a service account: %v", err)
 	}
 }

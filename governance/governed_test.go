@@ -1,11 +1,8 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -113,52 +110,5 @@ func testGovernedGroups(t *testing.T, newStore storetest.Factory) {
 		State: governance.EntitlementDraft, Holders: governance.HoldersHumans, GovernedGroup: "no-such-group"}
 	if _, err := w.Catalog.Put(ctx, "cat1", governance.KindEntitlement, ghost.ID, 0, ghost, ""); !errors.Is(err, governance.ErrInvalidCatalog) {
 		t.Fatalf("governing a group that does not exist: %v", err)
-	}
-}
-
-// Identity writes are in the audit trail when they change what governance depends on (names,
-// activation, memberships), with the IdP client as actor; a profile edit is not.
-func testIdentityChangesAreAudited(t *testing.T, newStore storetest.Factory) {
-	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
-	idp := governance.WithActor(ctx, "scim:okta")
-	write := func(active bool, phone string) {
-		raw, _ := json.Marshal(map[string]any{"userName": "ann", "active": active, "phone": phone})
-		if _, err := w.Store.Replace(idp, governance.Write{Kind: governance.KindUser, ID: "ann", Document: raw,
-			Keys: governance.Keys{Unique: "ann", Display: "ann", Inactive: !active}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, _ := json.Marshal(map[string]any{"userName": "ann", "active": true})
-	if _, err := w.Store.Create(idp, governance.Write{Kind: governance.KindUser, ID: "ann", Document: raw,
-		Keys: governance.Keys{Unique: "ann", Display: "ann"}}); err != nil {
-		t.Fatal(err)
-	}
-	write(true, "+1 555") // a profile edit
-	write(false, "+1 555")
-	w.IdPGroup("ops", "ann")
-	w.IdPMembers("ops", "-ann")
-	if err := w.Store.Delete(idp, governance.KindUser, "ann", 0); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for e, err := range w.Store.AuditEvents(ctx) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev governance.Event
-		if err := json.Unmarshal(e.Body, &ev); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, ev.Actor+" "+ev.Action+" "+ev.Target+" "+string(ev.After))
-	}
-	want := []string{
-		`scim:okta identity.create user:ann {"name":"ann","active":true}`,
-		`scim:okta identity.update user:ann {"name":"ann","active":false}`,
-		`scim:okta identity.create group:ops {"name":"ops","members":1}`,
-		`scim:okta identity.update group:ops {"name":"ops","removed":["ann"]}`,
-		`scim:okta identity.delete user:ann `,
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("identity events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

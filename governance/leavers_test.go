@@ -1,4 +1,4 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
@@ -79,38 +79,5 @@ func testLeaversLoseEverything(t *testing.T, newStore storetest.Factory) {
 	head, _ := store.AuditHead(ctx)
 	if _, err := governance.VerifyAudit(store.AuditEvents(ctx), head); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The reads a provisioning sweep makes for all its jobs at once answer what one read each
-// would: invalid and unknown ids are left out, never an error.
-func testManyAtOnce(t *testing.T, newStore storetest.Factory) {
-	ctx := context.Background()
-	store := newStore(t, storetest.Epoch)
-	s := storetest.Requests(store)
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
-	for _, id := range []string{"ada", "grace"} {
-		storetest.Must(t).One(store.Create(ctx, storetest.User(id, id)))
-	}
-	if _, err := grants.FromRequest(ctx, storetest.Approve(t, s, "ada"), 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	ids := []string{"ada", "grace", "nobody", "bad id", ""}
-	found, err := store.GetMany(ctx, governance.KindUser, ids, governance.ReadOptions{})
-	if err != nil || len(found) != 2 {
-		t.Fatalf("users among %q: %+v %v", ids, found, err)
-	}
-	held, err := store.HoldingsOf(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		one, _ := store.Holdings(ctx, id)
-		if len(held[id]) != len(one) || (len(one) > 0 && held[id][0].ID != one[0].ID) {
-			t.Fatalf("%q: together %+v, alone %+v", id, held[id], one)
-		}
-	}
-	if len(held["ada"]) != 1 || len(held["grace"]) != 0 {
-		t.Fatalf("holdings: %+v", held)
 	}
 }

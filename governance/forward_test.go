@@ -1,4 +1,4 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
