@@ -27,7 +27,7 @@ func reviewWorld(b *testing.B, n int) (*storetest.World, *reviews.Service) {
 		return redisstore.New(srv.Client(b), redistest.Namespace(), now)
 	})
 	w.Rdb = srv.Client(b)
-	w.Access.Grants.Provisioner = queued{} // revocations are enqueued for the provisioning worker
+	w.Access.Grants.Provisioner = storetest.Queued{} // revocations are enqueued for the provisioning worker
 	ctx := context.Background()
 	people := max(1, n/100)
 	for _, id := range []string{"mgr", "sec", "owner"} {
@@ -65,11 +65,6 @@ func reviewWorld(b *testing.B, n int) (*storetest.World, *reviews.Service) {
 	}
 	return w, rev
 }
-
-type queued struct{}
-
-func (queued) Grant(context.Context, governance.Grant) error  { return governance.ErrQueued }
-func (queued) Revoke(context.Context, governance.Grant) error { return governance.ErrQueued }
 
 // rss is the process's resident memory in bytes.
 func rss() int64 {

@@ -175,3 +175,13 @@ func (p *CountingProvisioner) Revoke(context.Context, governance.Grant) error {
 	p.Revokes.Add(1)
 	return nil
 }
+
+// Queued answers as the provisioner does when a worker runs: the grant script queued the job,
+// and the worker confirms the grant or its removal.
+type Queued struct{}
+
+// Grant leaves the grant to the worker.
+func (Queued) Grant(context.Context, governance.Grant) error { return governance.ErrQueued }
+
+// Revoke leaves the removal to the worker.
+func (Queued) Revoke(context.Context, governance.Grant) error { return governance.ErrQueued }
