@@ -10,6 +10,9 @@ import (
 	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
+// An approved request gives one grant however often it is asked for, provisioned once, with the
+// request's provenance; a refused provisioning says failed, never active; a pending request,
+// an unknown identity and a deactivated one get none.
 func testGrantsFromApprovedRequests(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	store := newStore(t, storetest.Epoch)

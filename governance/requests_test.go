@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
+// ownersStage needs both owners of the entitlement.
 var ownersStage = governance.Stage{Name: "owners", Approvers: []string{"own1", "own2"}, Quorum: 2}
 
 // One open request per beneficiary and entitlement; inboxes follow the stages.
