@@ -1,9 +1,11 @@
 # `make test` is the one command that runs every test on a fresh Debian machine: it installs
-# what is missing (redis-server, and OpenLDAP's slapd for the LDAP connector, with apt-get when
-# run as root, newman from npm for Microsoft's SCIM test collection, and Redocly's CLI from npm
-# to lint the OpenAPI document), then runs the checks and the race-enabled test suite. Each test binary that needs Redis or LDAP starts its own
-# private server on free loopback ports (internal/redistest, internal/ldaptest), so nothing
-# already running is used or touched.
+# what is missing (redis-server, OpenLDAP's slapd for the LDAP connector, and Chromium with the
+# Liberation fonts for the browser tests, with apt-get when run as root; newman from npm for
+# Microsoft's SCIM test collection, Redocly's CLI from npm to lint the OpenAPI document, and
+# axe-core from npm for the accessibility checks), then runs the checks and the race-enabled
+# test suite. Each test binary that needs Redis or LDAP starts its own private server on free
+# loopback ports (internal/redistest, internal/ldaptest), and each that needs a browser its own
+# headless Chromium (internal/browsertest), so nothing already running is used or touched.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -32,7 +34,15 @@ define need_npm
 	fi
 endef
 
-deps: $(REDOCLY)
+# Debian's chromium is not pinned to a version: bookworm ships it through security updates
+# only, and the mirror keeps the newest. The fonts give pages the same metrics on every
+# machine, so screenshots compare. axe-core is pinned; the stamp re-installs it when the pin
+# changes (internal/browsertest reads it from .cache/axe-core, docs/adr/0018).
+CHROMIUM_PACKAGES ?= chromium fonts-liberation
+AXE_CORE_VERSION ?= 4.14.1
+AXE_CORE = .cache/axe-core/installed-$(AXE_CORE_VERSION)
+
+deps: $(REDOCLY) $(AXE_CORE)
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing redis-server with apt-get"; \
@@ -51,6 +61,15 @@ deps: $(REDOCLY)
 	    exit 1; \
 	  fi; \
 	fi
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/fonts/truetype/liberation ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(CHROMIUM_PACKAGES) with apt-get (a private headless browser per test binary for the browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it with 'sudo apt-get install $(CHROMIUM_PACKAGES)', then run make test again"; \
+	    exit 1; \
+	  fi; \
+	fi
 	$(need_npm)
 	@if [ ! -x .cache/newman/node_modules/.bin/newman ]; then \
 	  echo "installing newman $(NEWMAN_VERSION) into .cache/newman"; \
@@ -61,6 +80,12 @@ $(REDOCLY):
 	$(need_npm)
 	@echo "installing @redocly/cli $(REDOCLY_VERSION) into .cache/redocly"
 	@mkdir -p .cache/redocly && cd .cache/redocly && npm install --silent --no-audit --no-fund @redocly/cli@$(REDOCLY_VERSION) >/dev/null
+
+$(AXE_CORE):
+	$(need_npm)
+	@echo "installing axe-core $(AXE_CORE_VERSION) into .cache/axe-core"
+	@mkdir -p .cache/axe-core && cd .cache/axe-core && rm -f installed-* && \
+	  npm install --silent --no-audit --no-fund axe-core@$(AXE_CORE_VERSION) >/dev/null && touch installed-$(AXE_CORE_VERSION)
 
 # The OpenAPI document is linted with the rules in redocly.yaml; TestOpenAPI* keep it true to
 # the routes and the Go types.

@@ -6,7 +6,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,28 +30,20 @@ import (
 // Prefix is where the API is mounted.
 const Prefix = "/api/v1"
 
-// Store is what the API reads beyond the governance services.
-type Store interface {
-	governance.AuditTrail
-	// GrantPage lists grants in creation order from offset.
-	GrantPage(ctx context.Context, offset, count int) ([]governance.Grant, error)
-	// LastCheckpoint is the audit trail's last signed checkpoint (zero for none).
-	LastCheckpoint(ctx context.Context) (governance.Checkpoint, error)
-}
-
 // Options configure the API.
 type Options struct {
 	Access     *governance.Access
 	BreakGlass *governance.BreakGlass
 	// ServiceAccounts are the non-human identities people own.
 	ServiceAccounts *governance.ServiceAccounts
-	Store           Store
-	Identities      governance.IdentityStore
-	Tokens          []Token
-	OIDC            OIDC
-	RoleGroups      map[Role][]string
-	MaxBodyBytes    int64
-	HTTPClient      *http.Client // for OIDC discovery and keys; its Timeout is capped at OIDC.Timeout
+	// Audit reads the audit trail and its checkpoints' status.
+	Audit        *governance.AuditReader
+	Identities   governance.IdentityStore
+	Tokens       []Token
+	OIDC         OIDC
+	RoleGroups   map[Role][]string
+	MaxBodyBytes int64
+	HTTPClient   *http.Client // for OIDC discovery and keys; its Timeout is capped at OIDC.Timeout
 	// Connector answers a configured connector by name.
 	Connector func(name string) (connectors.Connector, bool)
 	// Drift reconciles applications on demand and keeps their reports.
@@ -61,8 +52,6 @@ type Options struct {
 	Provisioning *provisioning.Worker
 	// Reviews runs access-review campaigns.
 	Reviews *reviews.Service
-	// CheckpointKeys check the audit checkpoints' signatures; none when checkpoints are off.
-	CheckpointKeys governance.CheckpointKeys
 }
 
 // Server is the REST API.
@@ -119,9 +108,11 @@ func (s *Server) routes() []route {
 		{"PUT", "/entitlements/:id", catalogers, putItem[governance.Entitlement](s, governance.KindEntitlement, false)},
 		{"GET", "/policies", everyone, listItems[governance.Policy](s, governance.KindPolicy, nil)},
 		{"GET", "/policies/:id", everyone, getItem[governance.Policy](s, governance.KindPolicy, nil)},
+		{"POST", "/policies", catalogers, putItem[governance.Policy](s, governance.KindPolicy, true)},
 		{"PUT", "/policies/:id", catalogers, putItem[governance.Policy](s, governance.KindPolicy, false)},
 		{"GET", "/sod-rules", everyone, listItems[governance.SoDRule](s, governance.KindSoDRule, nil)},
 		{"GET", "/sod-rules/:id", everyone, getItem[governance.SoDRule](s, governance.KindSoDRule, nil)},
+		{"POST", "/sod-rules", security, putItem[governance.SoDRule](s, governance.KindSoDRule, true)},
 		{"PUT", "/sod-rules/:id", security, putItem[governance.SoDRule](s, governance.KindSoDRule, false)},
 		{"GET", "/catalog-changes", append(admins, RoleAuditor), s.listChanges},
 		{"POST", "/catalog-changes/:id/approve", admins, s.decideChange(true)},
@@ -403,6 +394,19 @@ func pageWindow[T any](c *gin.Context, all []T) ([]T, string, bool) {
 		next = encodeCursor(strconv.Itoa(end))
 	}
 	return all[off:end], next, true
+}
+
+// The forms the API still takes but will drop: since when (RFC 9745's Deprecation, a Unix
+// time), and until when (RFC 8594's Sunset). docs/api.md lists them with what replaces them.
+const (
+	deprecatedSince = "@1796515200"                   // 2026-12-06
+	sunset          = "Wed, 30 Jun 2027 00:00:00 GMT" // six months on
+)
+
+// deprecated marks an answer to a deprecated form: it still works until the sunset.
+func deprecated(c *gin.Context) {
+	c.Header("Deprecation", deprecatedSince)
+	c.Header("Sunset", sunset)
 }
 
 // meView is who the caller is: the principal, its roles, and the user it acts as.

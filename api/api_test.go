@@ -60,7 +60,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 		g.Ends.Sub(g.Starts) != 2*time.Hour || g.Source != "api:token:ada" || g.Policy != "by-manager" {
 		t.Fatalf("grant provenance: %+v", g)
 	}
-	e.must(403, "bob", "GET", "/identities/u-ada/access", nil, nil)
+	e.must(404, "bob", "GET", "/identities/u-ada/access", nil, nil)
 	e.must(404, "bob", "GET", "/grants/"+g.ID, nil, nil)
 	e.must(200, "aud", "GET", "/identities/u-ada/access", nil, nil)
 
@@ -81,7 +81,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	e.must(400, "sec", "POST", "/grants/"+g.ID+"/revoke", map[string]string{}, nil)
 
 	var events struct {
-		Items []api.AuditRecord `json:"items"`
+		Items []governance.AuditRecord `json:"items"`
 	}
 	e.must(200, "aud", "GET", "/audit/events?target=request:"+r.ID, nil, &events)
 	var actions []string
@@ -109,7 +109,7 @@ func TestRequestToGrantOverHTTP(t *testing.T) {
 	resp = e.do("aud", "GET", "/audit/export?action=catalog.*", nil, nil)
 	lines := 0
 	for sc := bufio.NewScanner(resp.Body); sc.Scan(); lines++ {
-		var rec api.AuditRecord
+		var rec governance.AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || !strings.HasPrefix(rec.Event.Action, "catalog.") {
 			t.Fatalf("jsonl line %d: %v %s", lines, err, sc.Bytes())
 		}
@@ -146,7 +146,7 @@ func TestBadInputIsAProblem(t *testing.T) {
 		"unknown account state": {"aud", "GET", "/service-accounts?state=bogus", nil, 400, "invalid-parameter"},
 		"unknown change state":  {"aud", "GET", "/catalog-changes?state=bogus", nil, 400, "invalid-parameter"},
 		"unknown review state":  {"aud", "GET", "/incident-reviews?state=bogus", nil, 400, "invalid-parameter"},
-		"invalid policy":        {"cat1", "PUT", "/policies/other", map[string]any{"id": "other", "stages": []any{}}, 400, "invalid-catalog-entry"},
+		"invalid policy":        {"cat1", "POST", "/policies", map[string]any{"id": "other", "stages": []any{}}, 400, "invalid-catalog-entry"},
 		"path and body ids":     {"cat1", "PUT", "/applications/db", governance.Application{ID: "web", Name: "Web"}, 400, "invalid-body"},
 		"stale If-Match":        {"cat1", "PUT", "/applications/db", governance.Application{ID: "db", Name: "DB"}, 409, "version-mismatch"},
 	} {
@@ -260,7 +260,7 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 		t.Fatalf("a closed review is still open: %+v", reviews)
 	}
 	var events struct {
-		Items []api.AuditRecord `json:"items"`
+		Items []governance.AuditRecord `json:"items"`
 	}
 	e.must(200, "aud", "GET", "/audit/events?action=breakglass.*", nil, &events)
 	if len(events.Items) != 3 || events.Items[0].Event.Reason != "outage INC-9" {
@@ -313,14 +313,14 @@ func TestCatalogChangesNeedPeople(t *testing.T) {
 	policy := map[string]any{"id": "robots", "name": "robots", "stages": []any{map[string]any{"name": "manager", "quorum": 1,
 		"approvers": []any{map[string]any{"kind": "manager"}}}}}
 	var p api.Problem
-	if code := e.call("robot1", "PUT", "/policies/robots", policy, &p); code != 403 || !strings.HasSuffix(p.Type, "/not-a-person") {
+	if code := e.call("robot1", "POST", "/policies", policy, &p); code != 403 || !strings.HasSuffix(p.Type, "/not-a-person") {
 		t.Fatalf("a service token proposes a policy: %d %+v", code, p)
 	}
 	if code := e.call("robot1", "POST", "/applications", map[string]any{"id": "bots", "name": "Bots", "owners": []string{"u-cat1"}}, &p); code != 403 {
 		t.Fatalf("a service token creates an application: %d %+v", code, p)
 	}
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/robots", policy, &change)
+	e.must(202, "cat1", "POST", "/policies", policy, &change)
 	e.must(403, "robot2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	e.must(404, "cat1", "GET", "/policies/robots", nil, nil) // still only proposed
 }

@@ -3,10 +3,7 @@ package api
 import (
 	"encoding/csv"
 	"encoding/json"
-	"iter"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,23 +11,10 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// AuditRecord is an audit event as the API shows it: its position, its chain hash once sealed,
-// and the event.
-type AuditRecord struct {
-	Position string           `json:"position"`
-	Hash     string           `json:"hash,omitempty"`
-	Event    governance.Event `json:"event"`
-}
-
-// auditFilter selects events by actor, target, action and time.
-type auditFilter struct {
-	actor, target, action string
-	since, until          time.Time
-}
-
-func readAuditFilter(c *gin.Context) (auditFilter, bool) {
-	f := auditFilter{actor: c.Query("actor"), target: c.Query("target"), action: c.Query("action")}
-	for name, field := range map[string]*time.Time{"since": &f.since, "until": &f.until} {
+// readAuditFilter reads the query's actor, target, action, since and until.
+func readAuditFilter(c *gin.Context) (governance.AuditFilter, bool) {
+	f := governance.AuditFilter{Actor: c.Query("actor"), Target: c.Query("target"), Action: c.Query("action")}
+	for name, field := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if v := c.Query(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
@@ -43,60 +27,7 @@ func readAuditFilter(c *gin.Context) (auditFilter, bool) {
 	return f, true
 }
 
-// matches: actor, target and action match exactly, or by prefix when they end in "*"
-// ("request.*", "grant:grant-*").
-func (f auditFilter) matches(e governance.Event) bool {
-	return match(f.actor, e.Actor) && match(f.target, e.Target) && match(f.action, e.Action) &&
-		(f.since.IsZero() || !e.At.Before(f.since)) && (f.until.IsZero() || e.At.Before(f.until))
-}
-
-func match(pattern, v string) bool {
-	if pattern == "" {
-		return true
-	}
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(v, prefix)
-	}
-	return pattern == v
-}
-
-// start is where a walk begins: after the cursor's position, or at since (positions are
-// times in milliseconds, so the trail need not be read from its beginning).
-func (f auditFilter) start(cursor string) string {
-	if cursor != "" || f.since.IsZero() {
-		return cursor
-	}
-	return strconv.FormatInt(f.since.UnixMilli()-1, 10) + "-18446744073709551615"
-}
-
-// records walks the events after a position up to the filter's until; callers apply the rest
-// of the filter.
-func (s *Server) records(c *gin.Context, f auditFilter, after string) iter.Seq2[AuditRecord, error] {
-	return func(yield func(AuditRecord, error) bool) {
-		for stored, err := range s.opts.Store.AuditEventsAfter(c.Request.Context(), after) {
-			if err != nil {
-				yield(AuditRecord{}, err)
-				return
-			}
-			var e governance.Event
-			if err := json.Unmarshal(stored.Body, &e); err != nil {
-				yield(AuditRecord{}, err)
-				return
-			}
-			if !f.until.IsZero() && !e.At.Before(f.until) {
-				return // events are appended in time order
-			}
-			if !yield(AuditRecord{Position: stored.ID, Hash: stored.Hash, Event: e}, nil) {
-				return
-			}
-		}
-	}
-}
-
-// auditScan bounds the events one page request reads while filtering.
-const auditScan = 5000
-
-func (s *Server) auditEvents(c *gin.Context, _ Principal) {
+func (s *Server) auditEvents(c *gin.Context, p Principal) {
 	f, ok := readAuditFilter(c)
 	if !ok {
 		return
@@ -109,21 +40,14 @@ func (s *Server) auditEvents(c *gin.Context, _ Principal) {
 	if !ok {
 		return
 	}
-	out := page[AuditRecord]{Items: []AuditRecord{}}
-	scanned, last := 0, ""
-	for rec, err := range s.records(c, f, f.start(cursor)) {
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		scanned, last = scanned+1, rec.Position
-		if f.matches(rec.Event) {
-			out.Items = append(out.Items, rec)
-		}
-		if len(out.Items) == n || scanned == auditScan {
-			out.NextCursor = encodeCursor(last)
-			break
-		}
+	got, err := s.opts.Audit.EventsFor(c.Request.Context(), viewer(p), f, cursor, n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := page[governance.AuditRecord]{Items: got.Items}
+	if got.Next != "" {
+		out.NextCursor = encodeCursor(got.Next)
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -131,7 +55,7 @@ func (s *Server) auditEvents(c *gin.Context, _ Principal) {
 // auditExport streams every matching event as JSON lines (the default) or CSV. The CSV is for
 // reading in a spreadsheet, so free text that would run as a formula is defused; the JSON
 // lines keep every event exactly as hashed, for verification.
-func (s *Server) auditExport(c *gin.Context, _ Principal) {
+func (s *Server) auditExport(c *gin.Context, p Principal) {
 	f, ok := readAuditFilter(c)
 	if !ok {
 		return
@@ -141,13 +65,18 @@ func (s *Server) auditExport(c *gin.Context, _ Principal) {
 		problem(c, http.StatusBadRequest, "invalid-parameter", "format is jsonl or csv")
 		return
 	}
-	var write func(AuditRecord) error
+	records, err := s.opts.Audit.ExportFor(c.Request.Context(), viewer(p), f)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var write func(governance.AuditRecord) error
 	var flush func() error
 	if format == "csv" {
 		c.Header("Content-Type", "text/csv; charset=utf-8")
 		w := csv.NewWriter(c.Writer)
 		_ = w.Write([]string{"position", "hash", "at", "actor", "onBehalfOf", "action", "target", "reason", "requestId", "before", "after"})
-		write = func(r AuditRecord) error {
+		write = func(r governance.AuditRecord) error {
 			e := r.Event
 			return w.Write([]string{r.Position, r.Hash, e.At.Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.OnBehalfOf), e.Action,
 				csvSafe(e.Target), csvSafe(e.Reason), csvSafe(e.RequestID), string(e.Before), string(e.After)})
@@ -156,13 +85,13 @@ func (s *Server) auditExport(c *gin.Context, _ Principal) {
 	} else {
 		c.Header("Content-Type", "application/x-ndjson")
 		enc := json.NewEncoder(c.Writer)
-		write = func(r AuditRecord) error { return enc.Encode(r) }
+		write = func(r governance.AuditRecord) error { return enc.Encode(r) }
 		flush = func() error { return nil }
 	}
 	c.Header("Content-Disposition", `attachment; filename="gatehouse-audit.`+format+`"`)
 	c.Status(http.StatusOK)
-	for rec, err := range s.records(c, f, f.start("")) {
-		if err == nil && f.matches(rec.Event) {
+	for rec, err := range records {
+		if err == nil {
 			err = write(rec)
 		}
 		if err != nil {
@@ -174,48 +103,11 @@ func (s *Server) auditExport(c *gin.Context, _ Principal) {
 	_ = flush()
 }
 
-// AuditPosition is a sealed position of the trail: how many events are sealed up to it, and
-// its chain hash.
-type AuditPosition struct {
-	Position string `json:"position"`
-	Count    int64  `json:"count"`
-	Hash     string `json:"hash"`
-}
-
-// AuditCheckpointStatus is the trail's head beside its last signed checkpoint, both as Redis
-// holds them: what the trail's status page shows. Proof is `gatehouse audit verify` against
-// checkpoints kept outside Redis; this says whether the gateway keeps signing.
-type AuditCheckpointStatus struct {
-	Head AuditPosition `json:"head"`
-	// Checkpoint is the last one signed; null when none was (checkpoints off, or nothing sealed).
-	Checkpoint *governance.Checkpoint `json:"checkpoint"`
-	// SignatureValid says a configured key signed the checkpoint as it reads.
-	SignatureValid bool `json:"signatureValid"`
-	// SealedSinceCheckpoint counts the events sealed after the checkpoint, which only the next
-	// one will cover. It stays above zero for a second or two after a seal; if it keeps
-	// growing, checkpoints are not being signed (the gateway's log says why); below zero, the
-	// head counts fewer events than the checkpoint: sealed events were removed.
-	SealedSinceCheckpoint int64 `json:"sealedSinceCheckpoint"`
-}
-
-func (s *Server) auditCheckpoint(c *gin.Context, _ Principal) {
-	ctx := c.Request.Context()
-	// The checkpoint first: it never counts more than the head read after it.
-	last, err := s.opts.Store.LastCheckpoint(ctx)
+func (s *Server) auditCheckpoint(c *gin.Context, p Principal) {
+	status, err := s.opts.Audit.StatusFor(c.Request.Context(), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	head, err := s.opts.Store.AuditHead(ctx)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	out := AuditCheckpointStatus{Head: AuditPosition{Position: head.ID, Count: head.Count, Hash: head.Hash}, SealedSinceCheckpoint: head.Count}
-	if last.Position != "" {
-		out.Checkpoint = &last
-		out.SignatureValid = s.opts.CheckpointKeys.Verify(last) == nil
-		out.SealedSinceCheckpoint = head.Count - last.Count
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, status)
 }

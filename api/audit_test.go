@@ -16,9 +16,9 @@ import (
 func TestAuditCheckpointStatus(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, api.OIDC{}, nil)
-	status := func() api.AuditCheckpointStatus {
+	status := func() governance.AuditStatus {
 		t.Helper()
-		var s api.AuditCheckpointStatus
+		var s governance.AuditStatus
 		e.must(200, "aud", "GET", "/audit/checkpoint", nil, &s)
 		return s
 	}
@@ -39,7 +39,7 @@ func TestAuditCheckpointStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := status()
-	if s.Checkpoint == nil || !s.SignatureValid || s.SealedSinceCheckpoint != 0 || s.Checkpoint.Position != s.Head.Position ||
+	if s.Checkpoint == nil || !s.SignatureValid || s.SealedSinceCheckpoint != 0 || s.Checkpoint.Position != s.Head.ID ||
 		s.Checkpoint.Hash != s.Head.Hash || s.Checkpoint.KeyID != governance.CheckpointKeyID(checkpointPub) {
 		t.Fatalf("after a checkpoint: %+v", s)
 	}

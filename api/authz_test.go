@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // routes lists what the API serves, as "METHOD /path/{param}".
@@ -44,9 +45,11 @@ var allowed = map[string]string{
 	"PUT /entitlements/{id}":                  "catalogAdmin",
 	"GET /policies":                           "user catalogAdmin securityAdmin auditor siem",
 	"GET /policies/{id}":                      "user catalogAdmin securityAdmin auditor siem",
+	"POST /policies":                          "catalogAdmin",
 	"PUT /policies/{id}":                      "catalogAdmin",
 	"GET /sod-rules":                          "user catalogAdmin securityAdmin auditor siem",
 	"GET /sod-rules/{id}":                     "user catalogAdmin securityAdmin auditor siem",
+	"POST /sod-rules":                         "securityAdmin",
 	"PUT /sod-rules/{id}":                     "securityAdmin",
 	"GET /catalog-changes":                    "catalogAdmin securityAdmin auditor siem",
 	"POST /catalog-changes/{id}/approve":      "catalogAdmin securityAdmin",
@@ -135,8 +138,8 @@ func TestOtherPeoplesThings(t *testing.T) {
 	e.must(404, "bob", "GET", "/requests/"+r.ID, nil, nil)
 	e.must(404, "bob", "POST", "/requests/"+r.ID+"/cancel", nil, nil)
 	e.must(404, "bob", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
-	e.must(403, "bob", "GET", "/requests?beneficiary=u-ada", nil, nil)
-	e.must(403, "bob", "POST", "/requests/what-if", map[string]any{"entitlement": "db-read", "beneficiary": "u-ada"}, nil)
+	e.must(404, "bob", "GET", "/requests?beneficiary=u-ada", nil, nil)
+	e.must(404, "bob", "POST", "/requests/what-if", map[string]any{"entitlement": "db-read", "beneficiary": "u-ada"}, nil)
 	e.must(404, "cat1", "GET", "/requests/"+r.ID, nil, nil) // an admin of the catalog is not an auditor
 	e.must(200, "mgr", "GET", "/requests/"+r.ID, nil, nil)  // the approver sees it
 	e.must(200, "aud", "GET", "/requests/"+r.ID, nil, nil)
@@ -164,7 +167,7 @@ func TestServiceAccountsOverHTTP(t *testing.T) {
 	e.must(200, "ada", "GET", "/grants/grant-"+r.ID, nil, nil)
 	e.must(200, "ada", "GET", "/service-accounts/ci-bot", nil, nil)
 	e.must(404, "bob", "GET", "/service-accounts/ci-bot", nil, nil)
-	e.must(403, "bob", "GET", "/identities/ci-bot/access", nil, nil)
+	e.must(404, "bob", "GET", "/identities/ci-bot/access", nil, nil)
 	var list struct {
 		Items []governance.ServiceAccount `json:"items"`
 	}
@@ -194,7 +197,7 @@ func TestSomeoneElsesServiceAccountLooksUnknown(t *testing.T) {
 	e.catalog()
 	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/for-others", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
+	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
 		"stages": []any{map[string]any{"name": "owners", "quorum": 1, "approvers": []any{map[string]any{"kind": "entitlementOwners"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", nil, nil)
 	e.publish(map[string]any{"id": "db-robot-2", "name": "robot 2", "application": "db", "owners": []string{"u-cat1"},
@@ -213,4 +216,107 @@ func TestSomeoneElsesServiceAccountLooksUnknown(t *testing.T) {
 		}
 	}
 	e.must(404, "bob", "GET", "/service-accounts/ci-bot", nil, nil)
+}
+
+// One rule for what is not the caller's, across every kind of object: what they may not see
+// answers 404 not-found, exactly as an id that names nothing does (the detail too, but for the
+// id), so the answer reveals nothing; what they see but may not do answers 403 with a problem
+// type saying why; a role they lack answers 403 forbidden before anything is read.
+func TestNotYoursIsOneRule(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	e.catalog()
+	var r, pending governance.Request
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read"}, &r)
+	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
+	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-admin", "justification": "on call"}, &pending)
+	grant := governance.GrantID(r.ID)
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	e.must(201, "cat1", "POST", "/campaigns", map[string]any{"id": "q1", "name": "Q1", "owner": "u-sec",
+		"scope": map[string]any{"entitlements": []string{"db-read"}}, "reviewers": []any{map[string]any{"kind": "manager"}}}, nil)
+	var cycle reviews.Cycle
+	e.must(201, "sec", "POST", "/campaigns/q1/launch", nil, &cycle)
+	item := reviews.ItemID(cycle.ID, grant)
+	var bg struct {
+		Review governance.IncidentReview `json:"incidentReview"`
+	}
+	e.must(201, "ada", "POST", "/break-glass", map[string]any{"entitlement": "db-root", "justification": "outage", "duration": "30m"}, &bg)
+
+	decide := map[string]any{"approve": true}
+	certify := map[string]any{"certify": true}
+	for _, tc := range []struct {
+		name, who, method, path string
+		body                    any
+		status                  int
+		kind                    string
+		hidden                  string // for a 404: the id that, swapped for one naming nothing, must answer the same
+	}{
+		{"another's request", "bob", "GET", "/requests/" + pending.ID, nil, 404, "not-found", pending.ID},
+		{"cancelling another's request", "bob", "POST", "/requests/" + pending.ID + "/cancel", nil, 404, "not-found", pending.ID},
+		{"deciding a request one may not see", "bob", "POST", "/requests/" + pending.ID + "/decision", decide, 404, "not-found", pending.ID},
+		{"a catalog admin deciding it", "cat1", "POST", "/requests/" + pending.ID + "/decision", decide, 404, "not-found", pending.ID},
+		{"an auditor deciding it", "aud", "POST", "/requests/" + pending.ID + "/decision", decide, 403, "not-an-approver", ""},
+		{"the requester deciding it", "ada", "POST", "/requests/" + pending.ID + "/decision", decide, 403, "self-approval", ""},
+		{"the approver cancelling it", "mgr", "POST", "/requests/" + pending.ID + "/cancel", nil, 403, "not-yours", ""},
+		{"a service token deciding it", "siem", "POST", "/requests/" + pending.ID + "/decision", decide, 403, "forbidden", ""},
+		{"another's requests", "bob", "GET", "/requests?beneficiary=u-ada", nil, 404, "not-found", "u-ada"},
+		{"a what-if for another", "bob", "POST", "/requests/what-if", map[string]any{"entitlement": "db-read", "beneficiary": "u-ada"}, 404, "not-found", "u-ada"},
+		{"another's grant", "bob", "GET", "/grants/" + grant, nil, 404, "not-found", grant},
+		{"another's access", "bob", "GET", "/identities/u-ada/access", nil, 404, "not-found", "u-ada"},
+		{"revoking without the role", "cat1", "POST", "/grants/" + grant + "/revoke", map[string]string{"reason": "x"}, 403, "forbidden", ""},
+		{"another's service account", "bob", "GET", "/service-accounts/ci-bot", nil, 404, "not-found", "ci-bot"},
+		{"another's service account's access", "bob", "GET", "/identities/ci-bot/access", nil, 404, "not-found", "ci-bot"},
+		{"another's service account's requests", "bob", "GET", "/requests?beneficiary=ci-bot", nil, 404, "not-found", "ci-bot"},
+		{"another's review item", "ada", "GET", "/reviews/" + item, nil, 404, "not-found", item},
+		{"deciding another's review item", "ada", "POST", "/reviews/" + item + "/decision", certify, 404, "not-found", item},
+		{"reassigning another's review item", "bob", "POST", "/reviews/" + item + "/reassign", map[string]any{"to": "u-cat1"}, 404, "not-found", item},
+		{"an admin deciding a reviewer's item", "cat1", "POST", "/reviews/" + item + "/decision", certify, 403, "not-the-reviewer", ""},
+		{"a cycle one does not own", "mgr", "GET", "/cycles/" + cycle.ID, nil, 404, "not-found", cycle.ID},
+		{"closing it", "mgr", "POST", "/cycles/" + cycle.ID + "/close", nil, 404, "not-found", cycle.ID},
+		{"its report", "bob", "GET", "/cycles/" + cycle.ID + "/report", nil, 404, "not-found", cycle.ID},
+		{"an admin closing it", "cat1", "POST", "/cycles/" + cycle.ID + "/close", nil, 403, "not-campaign-owner", ""},
+		{"launching a campaign one does not own", "mgr", "POST", "/campaigns/q1/launch", nil, 404, "not-found", "q1"},
+		{"an admin launching it", "cat1", "POST", "/campaigns/q1/launch", nil, 403, "not-campaign-owner", ""},
+		{"closing an incident review without the role", "ada", "POST", "/incident-reviews/" + bg.Review.ID + "/close", map[string]string{"findings": "fine"}, 403, "forbidden", ""},
+		{"listing incident reviews without the role", "bob", "GET", "/incident-reviews", nil, 403, "forbidden", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got api.Problem
+			if status := e.call(tc.who, tc.method, tc.path, tc.body, &got); status != tc.status || got.Type != "https://gatehouse.dev/problems/"+tc.kind {
+				t.Fatalf("%s %s as %s: %d %s (%s); want %d %s", tc.method, tc.path, tc.who, status, got.Type, got.Detail, tc.status, tc.kind)
+			}
+			if tc.hidden == "" {
+				return
+			}
+			missing := "no-such-" + tc.hidden
+			var none api.Problem
+			status := e.call(tc.who, tc.method, strings.ReplaceAll(tc.path, tc.hidden, missing), replaceIn(tc.body, tc.hidden, missing), &none)
+			if status != tc.status || none.Type != got.Type || strings.ReplaceAll(got.Detail, tc.hidden, missing) != none.Detail {
+				t.Fatalf("hidden: %d %s %q; an id naming nothing: %d %s %q", tc.status, got.Type, got.Detail, status, none.Type, none.Detail)
+			}
+		})
+	}
+	// Nothing above changed anything: the pending request is still pending, the item open.
+	var still governance.Request
+	e.must(200, "ada", "GET", "/requests/"+pending.ID, nil, &still)
+	var it reviews.Item
+	e.must(200, "aud", "GET", "/reviews/"+item, nil, &it)
+	if still.State != governance.RequestPending || !it.Open() {
+		t.Fatalf("a refusal changed something: %+v %+v", still, it)
+	}
+}
+
+// replaceIn is body with one id swapped for another in its string values.
+func replaceIn(body any, from, to string) any {
+	m, ok := body.(map[string]any)
+	if !ok {
+		return body
+	}
+	out := map[string]any{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			v = strings.ReplaceAll(s, from, to)
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -44,7 +44,7 @@ type incidentView struct {
 const incidentsAll governance.IncidentState = "all"
 
 // listIncidentReviews lists reviews, open ones by default (?state=closed or all).
-func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
+func (s *Server) listIncidentReviews(c *gin.Context, p Principal) {
 	state, ok := oneOf(c, "state", governance.IncidentOpen, governance.IncidentClosed, incidentsAll)
 	if !ok {
 		return
@@ -52,7 +52,7 @@ func (s *Server) listIncidentReviews(c *gin.Context, _ Principal) {
 	if state == "" {
 		state = governance.IncidentOpen
 	}
-	all, err := s.opts.BreakGlass.Incidents.IncidentReviews(c.Request.Context())
+	all, err := s.opts.BreakGlass.IncidentReviewsFor(c.Request.Context(), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -54,8 +54,24 @@ func getItem[T any](s *Server, kind governance.CatalogKind, visible func(T, Prin
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// putItem creates (POST, the id in the body) or replaces (PUT, If-Match required) an item. A
-// change that needs a second admin answers 202 with the proposed change.
+// ifMatch reads the version an If-Match header names (0 when there is none); it answers the
+// problem itself and reports false for a tag this API did not give.
+func ifMatch(c *gin.Context) (int64, bool) {
+	match := c.GetHeader("If-Match")
+	if match == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(strings.Trim(match, `"`), 10, 64)
+	if err != nil || n < 1 {
+		problem(c, http.StatusBadRequest, "invalid-header", `If-Match must be an ETag this API gave, like "3"`)
+		return 0, false
+	}
+	return n, true
+}
+
+// putItem creates (POST to the collection, the id in the body) or replaces (PUT, If-Match
+// required) an item. A PUT without If-Match still creates, deprecated. A change that needs a
+// second admin answers 202 with the proposed change, whatever the verb.
 func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*gin.Context, Principal) {
 	return func(c *gin.Context, p Principal) {
 		if !curator(c, p) {
@@ -76,14 +92,12 @@ func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*g
 				problem(c, http.StatusBadRequest, "invalid-body", "the body's id must be the id in the path")
 				return
 			}
-			match := c.GetHeader("If-Match")
-			if match != "" {
-				n, err := strconv.ParseInt(strings.Trim(match, `"`), 10, 64)
-				if err != nil || n < 1 {
-					problem(c, http.StatusBadRequest, "invalid-header", `If-Match must be an ETag this API gave, like "3"`)
-					return
-				}
-				ifVersion = n
+			var ok bool
+			if ifVersion, ok = ifMatch(c); !ok {
+				return
+			}
+			if ifVersion == 0 {
+				deprecated(c) // creating with PUT: POST to the collection creates
 			}
 		}
 		res, err := s.opts.Access.Catalog.Put(c.Request.Context(), p.Actor(), kind, named.ID, ifVersion, v, c.GetHeader("X-Change-Reason"))
@@ -99,6 +113,11 @@ func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*g
 		status := http.StatusOK
 		if res.Item.Version == 1 {
 			status = http.StatusCreated
+			location := c.Request.URL.Path
+			if create {
+				location += "/" + named.ID
+			}
+			c.Header("Location", location)
 		}
 		c.Header("ETag", etag(res.Item.Version))
 		c.Data(status, "application/json; charset=utf-8", res.Item.Body)

@@ -132,7 +132,7 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("%d", n.Add(1)) }
 	requests := &governance.Requests{Store: e.store, Now: e.now, NewID: id}
-	grants := &governance.Grants{Store: e.store, Provisioner: governance.RecordOnly{}, Now: e.now, Ended: requests.WithdrawExtensions}
+	grants := &governance.Grants{Store: e.store, Now: e.now, Ended: requests.WithdrawExtensions}
 	e.grants = grants
 	directory := &governance.People{Store: e.store}
 	access := &governance.Access{Catalog: &governance.Catalog{Store: e.store, Identities: e.store, Now: e.now, NewID: id}, Requests: requests,
@@ -142,9 +142,11 @@ func newEnvOn(t *testing.T, rs *redistest.Server, oidc api.OIDC, client *http.Cl
 	access.BreakGlass = bg
 	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: access, Trail: e.store, Now: e.now}
 	worker := &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: access.Catalog, People: directory, Connector: lookupFake, Now: e.now}
-	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Store: e.store, Identities: e.store, Tokens: tokens,
+	grants.Provisioning = provisioning.Inline{Worker: worker} // the worker confirms grants, as in the gateway
+	server := api.New(api.Options{Access: access, BreakGlass: bg, ServiceAccounts: sas, Reviews: e.reviews, Identities: e.store, Tokens: tokens,
 		RoleGroups: map[api.Role][]string{api.RoleCatalogAdmin: {"Catalog Admins"}, api.RoleSecurityAdmin: {"Security"}, api.RoleAuditor: {"Audit"}},
-		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake, CheckpointKeys: governance.NewCheckpointKeys(checkpointPub),
+		OIDC:       oidc, HTTPClient: client, MaxBodyBytes: 4096, Connector: lookupFake,
+		Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store, Keys: governance.NewCheckpointKeys(checkpointPub)},
 		Drift: &provisioning.Reconciler{Store: e.store, Worker: worker}, Provisioning: worker}, zap.New(core))
 	engine := gateway.New(gateway.Options{Log: zap.NewNop(), Ready: e.store.Ping,
 		Unmatched: map[string]func(*gin.Context, int){api.Prefix: api.Unmatched}})
@@ -241,7 +243,7 @@ func (e *env) catalog() {
 	e.t.Helper()
 	e.must(201, "cat1", "POST", "/applications", governance.Application{ID: "db", Name: "Database", Owners: []string{"u-cat1"}}, nil)
 	var change governance.CatalogChange
-	e.must(202, "cat1", "PUT", "/policies/by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
+	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
 		"justificationFrom": "high", "breakGlassMax": "30m",
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}}, &change)
 	e.must(200, "cat2", "POST", "/catalog-changes/"+change.ID+"/approve", map[string]string{"comment": "ok"}, nil)

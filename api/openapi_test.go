@@ -36,19 +36,19 @@ var openAPITypes = map[string]reflect.Type{
 	"Submit": typeOf[submitBody](), "WhatIfQuery": typeOf[whatIfBody](), "WhatIf": typeOf[whatIfView](),
 	"Request": typeOf[governance.Request](), "Stage": typeOf[governance.Stage](), "RecordedDecision": typeOf[governance.Decision](),
 	"Decision": typeOf[decisionBody](), "InboxItem": typeOf[governance.InboxItem](), "Situation": typeOf[governance.Situation](),
-	"Grant": typeOf[governance.Grant](), "Reason": typeOf[reasonBody](), "Access": typeOf[accessView](),
+	"Grant": typeOf[governance.Grant](), "Reason": typeOf[reasonBody](), "Access": typeOf[governance.IdentityAccess](),
 	"NewServiceAccount": typeOf[serviceAccountBody](), "ServiceAccount": typeOf[governance.ServiceAccount](), "NewOwner": typeOf[ownerBody](),
 	"BreakGlassRequest": typeOf[breakGlassBody](), "Activation": typeOf[activationView](), "IncidentReview": typeOf[governance.IncidentReview](),
 	"IncidentReviewView": typeOf[incidentView](), "Findings": typeOf[findingsBody](), "DeadLetter": typeOf[provisioning.DeadJob](),
 	"CampaignDefinition": typeOf[campaignBody](), "Campaign": typeOf[reviews.Campaign](), "CampaignScope": typeOf[reviews.CampaignScope](),
 	"Cycle": typeOf[reviews.Cycle](), "CycleProgress": typeOf[cycleView](), "ReviewReport": typeOf[reportWithItems](),
 	"ReviewSummary": typeOf[reviews.Summary](), "AuditHead": typeOf[governance.AuditHead](),
-	"AuditCheckpointStatus": typeOf[AuditCheckpointStatus](), "AuditPosition": typeOf[AuditPosition](), "AuditCheckpoint": typeOf[governance.Checkpoint](),
+	"AuditCheckpointStatus": typeOf[governance.AuditStatus](), "AuditCheckpoint": typeOf[governance.Checkpoint](),
 	"BreakGlassPolicy":    typeOf[governance.BreakGlassPolicy](),
 	"ReviewItemInContext": typeOf[itemView](), "PreviousVerdict": typeOf[previousVerdict](), "ReviewItem": typeOf[reviews.Item](),
 	"ItemStep": typeOf[reviews.ItemStep](), "Verdict": typeOf[verdictBody](), "BulkVerdict": typeOf[bulkBody](),
 	"BulkResults": typeOf[bulkView](), "BulkResult": typeOf[bulkResult](), "Reassign": typeOf[reassignBody](),
-	"AuditRecord": typeOf[AuditRecord](), "Event": typeOf[governance.Event](),
+	"AuditRecord": typeOf[governance.AuditRecord](), "Event": typeOf[governance.Event](),
 	"Duration": typeOf[governance.Duration](), "Risk": typeOf[governance.Risk](),
 	"ApplicationPage": typeOf[page[governance.Application]](), "EntitlementPage": typeOf[page[governance.Entitlement]](),
 	"PolicyPage": typeOf[page[governance.Policy]](), "SoDRulePage": typeOf[page[governance.SoDRule]](),
@@ -56,7 +56,7 @@ var openAPITypes = map[string]reflect.Type{
 	"InboxPage": typeOf[page[governance.InboxItem]](), "GrantPage": typeOf[page[governance.Grant]](),
 	"ServiceAccountPage": typeOf[page[governance.ServiceAccount]](), "IncidentReviewPage": typeOf[page[incidentView]](),
 	"DeadLetterPage": typeOf[page[provisioning.DeadJob]](), "CampaignPage": typeOf[page[reviews.Campaign]](),
-	"CyclePage": typeOf[page[reviews.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[AuditRecord]](),
+	"CyclePage": typeOf[page[reviews.Cycle]](), "ReviewItemPage": typeOf[page[itemView]](), "AuditRecordPage": typeOf[page[governance.AuditRecord]](),
 }
 
 // freeForm are the schemas that may take any object, each for its reason.
@@ -386,4 +386,54 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		}
 	}
 	return out
+}
+
+// Every field the API answers or reads is named in camelCase by its own json tag: a field
+// without one would be spelt as its Go name ("ID", "Hash"), unlike every other. The walk
+// starts from the types the document describes and follows their fields' types.
+func TestJSONFieldsAreCamelCase(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(at string, rt reflect.Type)
+	walk = func(at string, rt reflect.Type) {
+		for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice || rt.Kind() == reflect.Array || rt.Kind() == reflect.Map {
+			rt = rt.Elem()
+		}
+		if seen[rt] || rt.Kind() != reflect.Struct || rt == timeType || encodesItself(rt) {
+			return
+		}
+		seen[rt] = true
+		for f := range rt.Fields() {
+			if !f.IsExported() {
+				continue
+			}
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case tag == "-":
+				continue
+			case f.Anonymous && tag == "":
+				walk(at, f.Type) // its fields are the outer object's
+				continue
+			case tag == "":
+				t.Errorf("%s.%s (%v) has no json tag: it is answered as %q", at, f.Name, rt, f.Name)
+			case !camelCase.MatchString(tag):
+				t.Errorf("%s.%s (%v) is named %q, not camelCase", at, f.Name, rt, tag)
+			}
+			walk(at+"."+f.Name, f.Type)
+		}
+	}
+	for name, typ := range openAPITypes {
+		walk(name, typ)
+	}
+}
+
+var camelCase = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+
+// encodesItself: a type with its own JSON or text form, whose fields are not its JSON.
+func encodesItself(rt reflect.Type) bool {
+	for _, i := range []reflect.Type{marshalerType, textType} {
+		if rt.Implements(i) || reflect.PointerTo(rt).Implements(i) {
+			return true
+		}
+	}
+	return false
 }

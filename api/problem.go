@@ -59,6 +59,7 @@ var domainProblems = []domainError{
 	{governance.ErrSelfApproval, http.StatusForbidden, "self-approval"},
 	{governance.ErrNotApprover, http.StatusForbidden, "not-an-approver"},
 	{governance.ErrNotYours, http.StatusForbidden, "not-yours"},
+	{governance.ErrAuditorsOnly, http.StatusForbidden, "forbidden"},
 	{governance.ErrOwnChange, http.StatusForbidden, "own-change"},
 	{governance.ErrInactiveIdentity, http.StatusForbidden, "inactive-identity"},
 	{governance.ErrRequestResolved, http.StatusConflict, "already-resolved"},

@@ -48,7 +48,7 @@ type whatIfBody struct {
 
 // whatIf tells a requester which SoD rules a request would break. For someone else it reveals
 // what they hold, so it is for those who may see that: a service account's owner, auditors
-// and security admins.
+// and security admins; to anyone else the beneficiary does not exist (404).
 func (s *Server) whatIf(c *gin.Context, p Principal) {
 	var body whatIfBody
 	if !readJSON(c, &body) {
@@ -57,10 +57,7 @@ func (s *Server) whatIf(c *gin.Context, p Principal) {
 	if body.Beneficiary == "" {
 		body.Beneficiary = p.User.ID
 	}
-	if !s.mayView(c, p, body.Beneficiary, "a what-if for someone else is for their owner, auditors and security admins") {
-		return
-	}
-	conflicts, err := s.opts.Access.WhatIf(c.Request.Context(), body.Beneficiary, body.Entitlement)
+	conflicts, err := s.opts.Access.WhatIfFor(c.Request.Context(), body.Beneficiary, body.Entitlement, viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -77,21 +74,10 @@ type whatIfView struct {
 	Blocked   bool                     `json:"blocked"`
 }
 
-// listRequests lists the requests of one beneficiary (?beneficiary=, default oneself).
+// listRequests lists the requests of one beneficiary (?beneficiary=, default oneself): one's
+// own, one's service accounts', and for auditors and security admins anyone's.
 func (s *Server) listRequests(c *gin.Context, p Principal) {
-	who := c.Query("beneficiary")
-	if who == "" && p.User != nil {
-		who = p.User.ID
-	}
-	const forbidden = "you may list your own requests and your service accounts'; auditors and security admins anyone's"
-	if who == "" {
-		problem(c, http.StatusForbidden, "forbidden", forbidden)
-		return
-	}
-	if !s.mayView(c, p, who, forbidden) {
-		return
-	}
-	all, err := s.opts.Access.Requests.RequestsOf(c.Request.Context(), who)
+	all, err := s.opts.Access.RequestsFor(c.Request.Context(), c.Query("beneficiary"), viewer(p))
 	if err != nil {
 		s.fail(c, err)
 		return

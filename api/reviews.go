@@ -17,27 +17,45 @@ import (
 // and closes cycles early; reviewers decide their items; auditors read everything and export
 // the evidence.
 
+// campaignBody is a campaign definition as POST and PUT take it.
 type campaignBody struct {
 	reviews.Campaign
-	IfVersion int64 `json:"ifVersion,omitempty"` // to replace: the version read; 0 creates
+	// IfVersion is the version a replacement is on top of: the deprecated form of If-Match.
+	IfVersion int64 `json:"ifVersion,omitempty"`
 }
 
+// saveCampaign creates a campaign (POST to the collection) or replaces one (PUT, If-Match the
+// ETag a GET gave, as for the catalog). The body's ifVersion still says the version, with a
+// Deprecation header, until the sunset.
 func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 	return func(c *gin.Context, p Principal) {
 		var body campaignBody
 		if !readJSON(c, &body) {
 			return
 		}
-		if !create {
-			if body.ID != c.Param("id") || body.IfVersion == 0 {
-				problem(c, http.StatusBadRequest, "invalid-request", "the body's id must be the path's, with ifVersion the version read")
-				return
-			}
-		} else if body.IfVersion != 0 {
-			problem(c, http.StatusBadRequest, "invalid-request", "ifVersion is for replacing a campaign (PUT)")
+		version, ok := ifMatch(c)
+		if !ok {
 			return
 		}
-		saved, err := s.opts.Reviews.SaveCampaign(c.Request.Context(), p.Actor(), body.Campaign, body.IfVersion)
+		switch {
+		case create && (version != 0 || body.IfVersion != 0):
+			problem(c, http.StatusBadRequest, "invalid-request", "POST creates a campaign: to replace one, PUT it with If-Match")
+			return
+		case create:
+		case body.ID != c.Param("id"):
+			problem(c, http.StatusBadRequest, "invalid-body", "the body's id must be the id in the path")
+			return
+		case version != 0 && body.IfVersion != 0 && version != body.IfVersion:
+			problem(c, http.StatusBadRequest, "invalid-request", "If-Match and ifVersion name different versions: send If-Match alone")
+			return
+		case version == 0 && body.IfVersion == 0:
+			problem(c, http.StatusBadRequest, "invalid-header", "If-Match is required to replace a campaign: the ETag a GET gave")
+			return
+		case version == 0:
+			deprecated(c) // ifVersion in the body: If-Match says it now
+			version = body.IfVersion
+		}
+		saved, err := s.opts.Reviews.SaveCampaign(c.Request.Context(), p.Actor(), body.Campaign, version)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -45,7 +63,9 @@ func (s *Server) saveCampaign(create bool) func(*gin.Context, Principal) {
 		status := http.StatusOK
 		if create {
 			status = http.StatusCreated
+			c.Header("Location", Prefix+"/campaigns/"+saved.ID)
 		}
+		c.Header("ETag", etag(saved.Version))
 		c.JSON(status, saved)
 	}
 }
@@ -65,11 +85,20 @@ func (s *Server) getCampaign(c *gin.Context, _ Principal) {
 		s.fail(c, err)
 		return
 	}
+	c.Header("ETag", etag(camp.Version))
 	c.JSON(http.StatusOK, camp)
 }
 
+// launchCampaign starts a cycle now. A campaign the caller may not see answers as a missing
+// one (404); one they see but do not own answers not-campaign-owner.
 func (s *Server) launchCampaign(c *gin.Context, p Principal) {
-	cy, err := s.opts.Reviews.Launch(c.Request.Context(), c.Param("id"), p.User.ID, s.opts.Reviews.Now())
+	ctx := c.Request.Context()
+	camp, err := s.opts.Reviews.CampaignFor(ctx, c.Param("id"), viewer(p))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cy, err := s.opts.Reviews.Launch(ctx, camp.ID, p.User.ID, s.opts.Reviews.Now())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -116,7 +145,11 @@ func (s *Server) getCycle(c *gin.Context, p Principal) {
 }
 
 func (s *Server) closeCycle(c *gin.Context, p Principal) {
-	cy, err := s.opts.Reviews.Close(c.Request.Context(), c.Param("id"), p.User.ID)
+	cy, ok := s.cycle(c, p)
+	if !ok {
+		return
+	}
+	cy, err := s.opts.Reviews.Close(c.Request.Context(), cy.ID, p.User.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -286,12 +319,22 @@ func (s *Server) decideReview(c *gin.Context, p Principal) {
 	if !readJSON(c, &body) || !body.valid(c) {
 		return
 	}
-	it, err := s.opts.Reviews.Decide(c.Request.Context(), c.Param("id"), p.User.ID, *body.Certify, body.Comment)
+	it, err := s.decideItem(c, p, c.Param("id"), *body.Certify, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, it)
+}
+
+// decideItem decides an item the caller may see: one they may not see answers as a missing one
+// (404), and one they see but do not review answers not-the-reviewer.
+func (s *Server) decideItem(c *gin.Context, p Principal, id string, certify bool, comment string) (reviews.Item, error) {
+	ctx := c.Request.Context()
+	if _, _, err := s.opts.Reviews.ItemFor(ctx, id, viewer(p)); err != nil {
+		return reviews.Item{}, err
+	}
+	return s.opts.Reviews.Decide(ctx, id, p.User.ID, certify, comment)
 }
 
 // maxBulk bounds one bulk decision.
@@ -314,7 +357,7 @@ func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 	}
 	out := make([]bulkResult, 0, len(body.Items))
 	for _, id := range body.Items {
-		it, err := s.opts.Reviews.Decide(c.Request.Context(), id, p.User.ID, *body.Certify, body.Comment)
+		it, err := s.decideItem(c, p, id, *body.Certify, body.Comment)
 		if err != nil {
 			p, ok := domainProblem(err)
 			if !ok {
@@ -360,7 +403,12 @@ func (s *Server) reassignReview(c *gin.Context, p Principal) {
 		problem(c, http.StatusBadRequest, "invalid-request", "to (a user id) is required")
 		return
 	}
-	it, err := s.opts.Reviews.Reassign(c.Request.Context(), c.Param("id"), p.User.ID, body.To, body.Comment)
+	ctx := c.Request.Context()
+	if _, _, err := s.opts.Reviews.ItemFor(ctx, c.Param("id"), viewer(p)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	it, err := s.opts.Reviews.Reassign(ctx, c.Param("id"), p.User.ID, body.To, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -44,7 +44,12 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	}
 	e.must(201, "cat1", "POST", "/campaigns", campaign, nil)
 
-	e.must(403, "mgr", "POST", "/campaigns/q4/launch", nil, &p) // not the owner
+	// Not-yours: who may not see the campaign finds none; an admin who sees it is not its owner.
+	e.must(404, "mgr", "POST", "/campaigns/q4/launch", nil, &p)
+	e.must(403, "cat1", "POST", "/campaigns/q4/launch", nil, &p)
+	if p.Type != "https://gatehouse.dev/problems/not-campaign-owner" {
+		t.Fatalf("an admin launching another's campaign: %+v", p)
+	}
 	var cycle reviews.Cycle
 	e.must(201, "sec", "POST", "/campaigns/q4/launch", nil, &cycle)
 	if cycle.State != reviews.CycleRunning || cycle.Items != 4 {
@@ -78,11 +83,14 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	}
 	item := func(grant string) string { return reviews.ItemID(cycle.ID, grant) }
 	e.must(404, "ada", "GET", "/reviews/"+item(grants[2]), nil, nil) // bob's item, not hers
-	e.must(403, "ada", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, &p)
-	if p.Type != "https://gatehouse.dev/problems/own-access" {
-		t.Fatalf("ada on her own access: %+v", p)
+	// An item one may not see cannot be decided either, and answers as a missing one: ada's
+	// item is mgr's to review, not hers (she is refused her own access as a reviewer, below).
+	e.must(404, "ada", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, &p)
+	e.must(404, "bob", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, nil)
+	e.must(403, "cat1", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, &p) // sees it, reviews it not
+	if p.Type != "https://gatehouse.dev/problems/not-the-reviewer" {
+		t.Fatalf("an admin deciding another's item: %+v", p)
 	}
-	e.must(403, "bob", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true}, nil)
 	e.must(400, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": false}, nil) // revoking needs a why
 	e.must(400, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"comment": "no verdict"}, nil)
 	e.must(200, "mgr", "POST", "/reviews/"+item(grants[0])+"/decision", map[string]any{"certify": true, "comment": "needed"}, nil)
@@ -96,11 +104,15 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	if len(bulk.Results) != 3 || bulk.Results[0].Verdict != "revoked" || bulk.Results[1].Error != "already-decided" || bulk.Results[2].Error != "not-found" {
 		t.Fatalf("bulk: %+v", bulk)
 	}
-	e.must(403, "ada", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-cat1"}, nil)
+	e.must(404, "ada", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-cat1"}, nil)
 	e.must(403, "mgr", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-bob"}, nil) // his own access
 	e.must(200, "mgr", "POST", "/reviews/"+item(grants[2])+"/reassign", map[string]any{"to": "u-cat1", "comment": "knows the db"}, nil)
 
-	e.must(403, "mgr", "POST", "/cycles/"+cycle.ID+"/close", nil, nil)
+	e.must(404, "mgr", "POST", "/cycles/"+cycle.ID+"/close", nil, nil)
+	e.must(403, "cat1", "POST", "/cycles/"+cycle.ID+"/close", nil, &p)
+	if p.Type != "https://gatehouse.dev/problems/not-campaign-owner" {
+		t.Fatalf("an admin closing another's cycle: %+v", p)
+	}
 	e.must(200, "sec", "POST", "/cycles/"+cycle.ID+"/close", nil, &cycle)
 	e.must(409, "cat1", "POST", "/reviews/"+item(grants[2])+"/decision", map[string]any{"certify": true}, nil)
 	// Revocations are queued for the provisioning worker (none runs here): revoking.

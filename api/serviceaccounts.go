@@ -17,20 +17,6 @@ func viewer(p Principal) governance.Viewer {
 	return v
 }
 
-// mayView answers whether p may see what an identity holds and asks for (itself, a service
-// account's owner, auditors and security admins); when not, it has answered why: forbidden,
-// with the message, or the store's failure.
-func (s *Server) mayView(c *gin.Context, p Principal, identity, forbidden string) bool {
-	sees, err := s.opts.Access.SeesIdentity(c.Request.Context(), identity, viewer(p))
-	switch {
-	case err != nil:
-		s.fail(c, err)
-	case !sees:
-		problem(c, http.StatusForbidden, "forbidden", forbidden)
-	}
-	return err == nil && sees
-}
-
 type serviceAccountBody struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
@@ -49,6 +35,7 @@ func (s *Server) createServiceAccount(c *gin.Context, p Principal) {
 		s.fail(c, err)
 		return
 	}
+	c.Header("Location", Prefix+"/service-accounts/"+sa.ID)
 	c.Header("Location", Prefix+"/service-accounts/"+sa.ID)
 	c.JSON(http.StatusCreated, sa)
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-iam/gatehouse/api"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
@@ -33,7 +32,7 @@ func (d *directory) activations(t *testing.T, g *gateway) map[string]int {
 	defer resp.Body.Close()
 	out := map[string]int{}
 	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
-		var rec api.AuditRecord
+		var rec governance.AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func TestLeaverLosesAccessWithinSeconds(t *testing.T) {
 	store := redisstore.New(redis.Client(t), "shared", time.Now) // the running binary's clock is the wall clock
 	var n int
 	requests := &governance.Requests{Store: store, Now: time.Now, NewID: func() string { n++; return fmt.Sprintf("leaver-%d-%d", time.Now().UnixNano(), n) }}
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: time.Now}
+	grants := &governance.Grants{Store: store, Now: time.Now}
 
 	uid := str(gw.createUser(t, unique("leaver"))["id"])
 	who := governance.Party{ID: uid, Active: true}

@@ -88,7 +88,7 @@ api "$GATEHOUSE_ADMIN_TOKEN" 8082 /applications -X POST \
 api "$GATEHOUSE_ADMIN_TOKEN" 8082 /applications/dir/test-connection -X POST >/dev/null || fail "the gateway does not reach the directory"
 ops=$(api "$GATEHOUSE_ADMIN_TOKEN" 8082 /applications/dir/import -X POST | jq -r '.imported[] | select(.resource == "ops") | .id')
 [ -n "$ops" ] || fail "the seeded group ops was not imported"
-change=$(curl -s -H "Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN" -X PUT http://localhost:8081/api/v1/policies/manager \
+change=$(curl -s -H "Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN" -X POST http://localhost:8081/api/v1/policies \
 	-d '{"id": "manager", "name": "manager", "stages": [{"name": "manager", "quorum": 1, "approvers": [{"kind": "manager"}]}]}' | jq -r .id)
 api "$GATEHOUSE_ADMIN2_TOKEN" 8082 "/catalog-changes/$change/approve" -X POST >/dev/null || fail "the second admin could not approve the policy"
 etag=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN" "http://localhost:8081/api/v1/entitlements/$ops" |

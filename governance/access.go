@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Access is the governed path from a request to a grant: it resolves the catalog, the policy,
@@ -311,20 +313,25 @@ func unseen(all, seen []string) []string {
 // Fulfil turns queued approved requests into grants: those whose grant a crash or a failed
 // call left unmade. Every replica may run it; creating a grant twice is harmless.
 func (a *Access) Fulfil(ctx context.Context, limit int) (int, error) {
-	ids, err := a.Approved.ClaimApproved(ctx, a.Requests.Now(), limit)
+	return duty.Sweep[string]{Noun: "approved request", Claim: a.Approved.ClaimApproved, Step: a.fulfilQueued}.Run(ctx, a.Requests.Now(), limit)
+}
+
+// Duty is the fulfilment duty.
+func (a *Access) Duty() duty.Duty {
+	return duty.Duty{Name: "access", What: "granting approved requests", Run: func(ctx context.Context) (int, error) { return a.Fulfil(ctx, 500) }}
+}
+
+// fulfilQueued fulfils a queued approved request; one that can never have its grant is done
+// too, and settled off the queue.
+func (a *Access) fulfilQueued(ctx context.Context, id string) (bool, error) {
+	r, err := a.Requests.Store.GetRequest(ctx, id)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	for i, id := range ids {
-		r, err := a.Requests.Store.GetRequest(ctx, id)
-		if err != nil {
-			return i, err
-		}
-		if _, err := a.fulfil(ctx, r); err != nil && !unfulfillable(err) {
-			return i, err
-		}
+	if _, err := a.fulfil(ctx, r); err != nil && !unfulfillable(err) {
+		return false, err
 	}
-	return len(ids), nil
+	return true, nil
 }
 
 // Situation is what an identity holds and has pending: the context an approver decides in.

@@ -33,7 +33,7 @@ func BenchmarkFinalApproval(b *testing.B) {
 		return redisstore.New(rdb, redistest.Namespace(), now)
 	})
 	w.Basics()
-	w.Access.Grants.Provisioner = storetest.Queued{}
+	w.Access.Grants.Provisioning = nil // no hint: each grant waits in the provisioning queue, for no worker
 	w.Entitlement("prod-db", governance.RiskLow, storetest.ManagerPolicy.ID)
 	for i := range 3 {
 		left, right := fmt.Sprintf("left-%d", i), fmt.Sprintf("right-%d", i)

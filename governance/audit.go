@@ -11,7 +11,11 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Event is one entry of the audit trail: who did what to which record, and why. It is written
@@ -68,9 +72,9 @@ var ErrAuditTampered = errors.New("governance: audit trail does not verify")
 
 // AuditHead is the last sealed position and how many events are sealed up to it.
 type AuditHead struct {
-	ID    string
-	Hash  string
-	Count int64
+	ID    string `json:"position"`
+	Hash  string `json:"hash"`
+	Count int64  `json:"count"`
 }
 
 // Verification is what VerifyAudit found.
@@ -191,6 +195,12 @@ func VerifyTrail(ctx context.Context, trail AuditTrail, trusted ...Checkpoint) (
 	return v, nil
 }
 
+// SealDuty is the duty that seals the trail. A trail that does not verify is an alarm: no
+// retry mends it.
+func SealDuty(t AuditTrail) duty.Duty {
+	return duty.Duty{Name: "audit", What: "sealing the audit trail", Run: t.SealAudit, Alarm: ErrAuditTampered}
+}
+
 // AuditTrail is where events are sealed and read back.
 type AuditTrail interface {
 	// SealAudit chains the events appended since the last seal, oldest first, and returns how
@@ -202,4 +212,45 @@ type AuditTrail interface {
 	AuditEventsAfter(ctx context.Context, after string) iter.Seq2[StoredEvent, error]
 	// AuditHead is the last seal.
 	AuditHead(ctx context.Context) (AuditHead, error)
+}
+
+// AuditRecord is an event as readers see it: its position in the trail, its chain hash once
+// sealed, and the event.
+type AuditRecord struct {
+	Position string `json:"position"`
+	Hash     string `json:"hash,omitempty"`
+	Event    Event  `json:"event"`
+}
+
+// AuditFilter selects events: actor, target and action match exactly, or by prefix when they
+// end in "*" ("request.*", "grant:grant-*"); Since and Until (exclusive) bound the time when
+// set.
+type AuditFilter struct {
+	Actor, Target, Action string
+	Since, Until          time.Time
+}
+
+// Matches reports whether the filter selects the event.
+func (f AuditFilter) Matches(e Event) bool {
+	return matchPattern(f.Actor, e.Actor) && matchPattern(f.Target, e.Target) && matchPattern(f.Action, e.Action) &&
+		(f.Since.IsZero() || !e.At.Before(f.Since)) && (f.Until.IsZero() || e.At.Before(f.Until))
+}
+
+func matchPattern(pattern, v string) bool {
+	if pattern == "" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(v, prefix)
+	}
+	return pattern == v
+}
+
+// start is where a walk begins: after the cursor's position, or just before Since (positions
+// begin with the time in milliseconds, so the trail need not be read from its beginning).
+func (f AuditFilter) start(cursor string) string {
+	if cursor != "" || f.Since.IsZero() {
+		return cursor
+	}
+	return strconv.FormatInt(f.Since.UnixMilli()-1, 10) + "-18446744073709551615"
 }

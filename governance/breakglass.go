@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Break-glass: an entitlement marked emergency can be activated at once by the people it names
@@ -258,21 +260,38 @@ func (b *BreakGlass) Close(ctx context.Context, id, by, findings string) (Incide
 
 // Sweep retries notifications that were not delivered. It returns how many it delivered.
 func (b *BreakGlass) Sweep(ctx context.Context) (int, error) {
+	return duty.Sweep[IncidentReview]{Noun: "incident review", Name: func(r IncidentReview) string { return r.ID },
+		Claim: b.unnotified, Step: b.renotify}.Run(ctx, b.Now(), 0)
+}
+
+// Duty is the break-glass notification duty.
+func (b *BreakGlass) Duty() duty.Duty {
+	return duty.Duty{Name: "breakglass", What: "sending break-glass notifications", Run: b.Sweep}
+}
+
+// unnotified are the incident reviews whose notification was not delivered: all of them, since
+// they are few (one per activation) and a notification is not claimed but delivered again.
+func (b *BreakGlass) unnotified(ctx context.Context, _ time.Time, _ int) ([]IncidentReview, error) {
 	all, err := b.Incidents.IncidentReviews(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	sent := 0
+	var out []IncidentReview
 	for _, r := range all {
-		if r.Notified {
-			continue
+		if !r.Notified {
+			out = append(out, r)
 		}
-		if _, err := b.notify(ctx, r); err != nil && !errors.Is(err, errUnchanged) {
-			return sent, err
-		}
-		sent++
 	}
-	return sent, nil
+	return out, nil
+}
+
+// renotify delivers an incident review's notification again; one another replica recorded
+// meanwhile counts too.
+func (b *BreakGlass) renotify(ctx context.Context, r IncidentReview) (bool, error) {
+	if _, err := b.notify(ctx, r); err != nil && !errors.Is(err, errUnchanged) {
+		return false, err
+	}
+	return true, nil
 }
 
 func (b *BreakGlass) update(ctx context.Context, id string, event Event, change func(IncidentReview, time.Time) (IncidentReview, error)) (IncidentReview, error) {

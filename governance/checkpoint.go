@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // The chain lives in the same Redis as the events it protects, so whoever can write Redis can
@@ -119,6 +121,11 @@ type Checkpointer struct {
 
 	newest      Checkpoint            // the newest this replica signed or found in the store
 	undelivered map[string]Checkpoint // by sink: the newest it has not yet received
+}
+
+// Duty is the checkpoint duty. A trail that no longer extends the last checkpoint is an alarm.
+func (p *Checkpointer) Duty() duty.Duty {
+	return duty.Duty{Name: "checkpoints", What: "signing and publishing audit checkpoints", Run: p.Checkpoint, Alarm: ErrAuditTampered}
 }
 
 // Checkpoint signs the head if a seal moved it past the last checkpoint, then delivers to each

@@ -3,6 +3,8 @@ package governance
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // The audit trail is forwarded to a SIEM at least once, in order: a forwarder reads sealed
@@ -35,6 +37,11 @@ type Forwarder struct {
 	Cursors AuditCursors
 	Deliver func(ctx context.Context, events []ForwardedEvent) error
 	Batch   int
+}
+
+// Duty is the forwarding duty, named after the destination.
+func (f *Forwarder) Duty() duty.Duty {
+	return duty.Duty{Name: f.Name, What: "forwarding the audit trail", Run: f.Forward, Alarm: ErrAuditTampered}
 }
 
 // Forward delivers the next batch of sealed events, and returns how many it delivered.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Governed groups: an admin marks a SCIM group as governed by an entitlement. The SCIM view
@@ -48,19 +50,25 @@ func fromIdP(source string) bool { return strings.HasPrefix(source, "scim:") }
 
 // Sweep handles marked pairs and returns how many it handled.
 func (g *Governed) Sweep(ctx context.Context, limit int) (int, error) {
-	changes, err := g.Queue.ClaimGoverned(ctx, g.Now(), limit)
-	if err != nil {
-		return 0, err
+	return duty.Sweep[GovernedChange]{Noun: "membership", Name: func(c GovernedChange) string { return "of " + c.User + " in group " + c.Group },
+		Claim: g.Queue.ClaimGoverned, Step: g.done}.Run(ctx, g.Now(), limit)
+}
+
+// Duty is the governed-groups duty.
+func (g *Governed) Duty() duty.Duty {
+	return duty.Duty{Name: "governed", What: "turning governed group memberships into requests and revocations",
+		Run: func(ctx context.Context) (int, error) { return g.Sweep(ctx, 200) }}
+}
+
+// done handles a marked pair and unmarks it; one that fails stays marked.
+func (g *Governed) done(ctx context.Context, c GovernedChange) (bool, error) {
+	if err := g.handle(ctx, c); err != nil {
+		return false, err
 	}
-	for i, c := range changes {
-		if err := g.handle(ctx, c); err != nil {
-			return i, err
-		}
-		if err := g.Queue.DoneGoverned(ctx, c, g.Now()); err != nil {
-			return i, err
-		}
+	if err := g.Queue.DoneGoverned(ctx, c, g.Now()); err != nil {
+		return false, err
 	}
-	return len(changes), nil
+	return true, nil
 }
 
 func (g *Governed) handle(ctx context.Context, c GovernedChange) error {
@@ -91,9 +99,8 @@ func (g *Governed) added(ctx context.Context, c GovernedChange, entitlement stri
 	}
 	_, _, err = g.Access.Submit(ctx, Ask{Requester: c.User, Entitlement: entitlement, Source: c.Actor,
 		Justification: fmt.Sprintf("added to group %s by the identity provider (%s)", c.Group, c.Actor)})
-	var downstream *DownstreamError
 	switch {
-	case err == nil, errors.As(err, &downstream):
+	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound) || isRefusal(err):
 		return g.Queue.AppendAudit(ctx, Event{At: g.Now(), Actor: c.Actor, OnBehalfOf: "user:" + c.User, Action: "governed.refuse",
@@ -125,9 +132,7 @@ func (g *Governed) removed(ctx context.Context, c GovernedChange, entitlement st
 		if gr.Entitlement != entitlement || !fromIdP(gr.Source) || gr.Status.Final() || gr.Status == GrantRevoking {
 			continue
 		}
-		_, err := g.Access.Grants.Revoke(ctx, gr.ID, c.Actor, reason)
-		var downstream *DownstreamError
-		if err != nil && !errors.Is(err, ErrGrantState) && !errors.As(err, &downstream) {
+		if _, err := g.Access.Grants.Revoke(ctx, gr.ID, c.Actor, reason); err != nil && !errors.Is(err, ErrGrantState) {
 			return err
 		}
 	}

@@ -4,39 +4,22 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
-// Provisioner grants and removes access downstream: the contract connectors will implement.
-// Both calls must be idempotent (a repeat changes nothing), since a crash or a second replica
-// may repeat them.
-type Provisioner interface {
-	Grant(ctx context.Context, g Grant) error
-	Revoke(ctx context.Context, g Grant) error
+// Provisioning is the port to the provisioning worker: a hint that an identity's access in an
+// application changed. The grant scripts queue the worker's job in the same write as the
+// change, so the hint only hurries the worker, and one lost (a crash, no worker here) costs
+// latency, never the change. The worker alone confirms a grant given or removed downstream, or
+// fails it; whether an application's grants are records only is Application.RecordOnly, which
+// the worker asks. A grant in no application at all is provisioned nowhere: Grants records it
+// given, or removed, at once.
+type Provisioning interface {
+	// Changed hears of a change; it may reconcile at once, within a bound of its own. What it
+	// did is on the grant, not in an answer.
+	Changed(ctx context.Context, identity, application string)
 }
-
-// DownstreamError says the provisioner could not do its part; the grant keeps waiting (a
-// revocation stays revoking) and the sweeper tries again.
-type DownstreamError struct {
-	Grant string
-	Err   error
-}
-
-func (e *DownstreamError) Error() string {
-	return "governance: provisioning for " + e.Grant + " failed: " + e.Err.Error()
-}
-
-func (e *DownstreamError) Unwrap() error { return e.Err }
-
-// RecordOnly is the provisioner of a setup without a provisioning worker (tests, tools):
-// every grant is confirmed as soon as it is recorded, through the same calls a worker answers.
-// Whether one application's grants are records only is Application.RecordOnly, which the
-// worker asks.
-type RecordOnly struct{}
-
-var _ Provisioner = RecordOnly{}
-
-func (RecordOnly) Grant(context.Context, Grant) error  { return nil }
-func (RecordOnly) Revoke(context.Context, Grant) error { return nil }
 
 // GrantStore keeps grants, with compare-and-swap updates and their audit events, as
 // RequestStore does for requests.
@@ -56,6 +39,9 @@ type GrantStore interface {
 	GrantsByID(ctx context.Context, ids []string) (map[string]Grant, error)
 	// HoldingsOf is Holdings for several identities at once.
 	HoldingsOf(ctx context.Context, identities []string) (map[string][]Grant, error)
+	// GrantPage lists grants in creation order from offset: grants are never deleted, so an
+	// offset is a stable cursor.
+	GrantPage(ctx context.Context, offset, count int) ([]Grant, error)
 	// DueGrants claims up to limit grants whose NextDeadline is at or before now, for a
 	// while, so that concurrent sweepers take different ones.
 	DueGrants(ctx context.Context, now time.Time, limit int) ([]string, error)
@@ -63,19 +49,21 @@ type GrantStore interface {
 
 // Grants runs grants through their lifecycle.
 type Grants struct {
-	Store       GrantStore
-	Provisioner Provisioner
-	Now         func() time.Time
+	Store GrantStore
+	// Provisioning hears of every change to provision; nil: the worker finds the queued job
+	// on its own.
+	Provisioning Provisioning
+	Now          func() time.Time
 	// Ended, when set, hears of every grant whose access starts to end (revoked or expired),
 	// once that is recorded: pending extensions of it are withdrawn there.
 	Ended func(ctx context.Context, g Grant) error
 }
 
-// FromRequest creates the grant of an approved request and provisions it, or, for an extension
-// request, moves the end of the grant it extends. Calling it again for the same request
-// changes nothing new and finishes what a crash may have left half done. It answers the grant
-// as it is after provisioning: one left to the provisioning worker is read again, since an
-// inline worker may have confirmed it before answering.
+// FromRequest creates the grant of an approved request and asks for it downstream, or, for an
+// extension request, moves the end of the grant it extends. Calling it again for the same
+// request changes nothing new and finishes what a crash may have left half done. It answers
+// the grant as it is after the hint: one left to the provisioning worker is read again, since
+// an inline worker may have confirmed it before answering.
 func (s *Grants) FromRequest(ctx context.Context, r Request, asked, maximum time.Duration, excludes []string) (Grant, error) {
 	g, _, err := s.fromRequest(ctx, r, asked, maximum, excludes, false)
 	if err == nil && g.Status == GrantProvisioning {
@@ -112,26 +100,22 @@ func (s *Grants) fromRequest(ctx context.Context, r Request, asked, maximum time
 	if err != nil || g.Status != GrantProvisioning {
 		return g, settled, err
 	}
-	g, err = s.provision(ctx, g)
-	return g, settled, err
-}
-
-// provision asks the provisioner for the grant as just stored, then records its answer.
-func (s *Grants) provision(ctx context.Context, g Grant) (Grant, error) {
-	switch perr := s.Provisioner.Grant(ctx, g); {
-	case errors.Is(perr, ErrQueued):
-		// The provisioning worker confirms it (maybe already has): the caller is answered the
-		// grant as queued, without reading it back.
-		return g, nil
-	case perr != nil:
-		return s.Fail(ctx, g.ID, perr.Error())
+	if g.Application == "" {
+		g, err = s.Confirm(ctx, g) // provisioned nowhere: the record is the access
+		return g, settled, err
 	}
-	return s.Confirm(ctx, g)
+	// The worker confirms it (maybe already has): the caller is answered the grant as queued,
+	// without reading it back.
+	s.changed(ctx, g)
+	return g, settled, nil
 }
 
-// ErrQueued is a provisioner's answer that the provisioning worker will do the change and
-// confirm it: the grant stays provisioning, or revoking, until then.
-var ErrQueued = errors.New("governance: queued for the provisioning worker")
+// changed hints the provisioning worker that g's identity and application changed.
+func (s *Grants) changed(ctx context.Context, g Grant) {
+	if s.Provisioning != nil {
+		s.Provisioning.Changed(ctx, g.Identity, g.Application)
+	}
+}
 
 // Confirm records that a grant's access was granted downstream, starting from the copy the
 // caller read (a stale one costs a read).
@@ -195,54 +179,58 @@ func (s *Grants) ending(ctx context.Context, g Grant) error {
 	return s.Ended(ctx, g)
 }
 
-// deprovisionFrom removes a revoking grant's access downstream and records it. Two callers
-// may race (a revocation and a sweeper finishing it): the provisioner may be asked twice,
-// which it must bear, and the grant is recorded revoked once.
+// deprovisionFrom has a revoking grant's access removed: one provisioned nowhere is recorded
+// revoked at once; otherwise the worker is hinted, and the grant read back, since an inline
+// worker may have confirmed the removal. Two callers may race (a revocation and a sweeper
+// finishing it): the grant is recorded revoked once.
 func (s *Grants) deprovisionFrom(ctx context.Context, g Grant) (Grant, error) {
-	if g.Status != GrantRevoking {
+	switch {
+	case g.Status != GrantRevoking:
 		return g, nil
+	case g.Application == "":
+		return s.ConfirmRevoked(ctx, g)
+	case s.Provisioning == nil:
+		return g, nil // the queued job alone: nothing changed since the revocation's write
 	}
-	switch err := s.Provisioner.Revoke(ctx, g); {
-	case errors.Is(err, ErrQueued):
-		return s.Store.GetGrant(ctx, g.ID)
-	case err != nil:
-		return g, &DownstreamError{Grant: g.ID, Err: err}
-	}
-	return s.ConfirmRevoked(ctx, g)
+	s.changed(ctx, g)
+	return s.Store.GetGrant(ctx, g.ID)
 }
 
-// Sweep ends the grants whose time is up and finishes revocations left unconfirmed (a crash,
-// a failed downstream call). Every replica may run it: each grant's expiry is recorded once,
+// Sweep ends the grants whose time is up and hurries revocations left unconfirmed (a crash, a
+// target down) along. Every replica may run it: each grant's expiry is recorded once,
 // by whichever compare-and-swap lands first. It returns how many grants it expired.
 func (s *Grants) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := s.Store.DueGrants(ctx, s.Now(), limit)
+	return duty.Sweep[string]{Noun: "grant", Claim: s.Store.DueGrants, Step: s.due}.Run(ctx, s.Now(), limit)
+}
+
+// Duty is the grant expiry duty.
+func (s *Grants) Duty() duty.Duty {
+	return duty.Duty{Name: "grants", What: "ending due grants", Run: func(ctx context.Context) (int, error) { return s.Sweep(ctx, 500) }}
+}
+
+// due expires a grant whose time is up and removes its access downstream, or finishes a
+// revocation; it counts an expiry.
+func (s *Grants) due(ctx context.Context, id string) (bool, error) {
+	g, err := s.Store.GetGrant(ctx, id)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	expired := 0
-	for _, id := range ids {
-		g, err := s.Store.GetGrant(ctx, id)
+	expired := false
+	if g.Status != GrantRevoking {
+		g, err = s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
+		if errors.Is(err, ErrGrantState) {
+			return false, nil // another replica got there first, or it is not due after all
+		}
 		if err != nil {
-			return expired, err
+			return false, err
 		}
-		if g.Status != GrantRevoking {
-			g, err = s.updateFrom(ctx, g, Event{Actor: "system", Action: "grant.expire", Reason: expiryReason}, Expire)
-			if errors.Is(err, ErrGrantState) {
-				continue // another replica got there first, or it is not due after all
-			}
-			if err != nil {
-				return expired, err
-			}
-			expired++
-			if err := s.ending(ctx, g); err != nil {
-				return expired, err
-			}
-		}
-		if _, err := s.deprovisionFrom(ctx, g); err != nil {
+		expired = true
+		if err := s.ending(ctx, g); err != nil {
 			return expired, err
 		}
 	}
-	return expired, nil
+	_, err = s.deprovisionFrom(ctx, g)
+	return expired, err
 }
 
 func (s *Grants) update(ctx context.Context, id string, event Event, transition func(Grant, time.Time) (Grant, error)) (Grant, error) {

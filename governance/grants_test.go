@@ -10,42 +10,64 @@ import (
 	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
-// An approved request gives one grant however often it is asked for, provisioned once, with the
-// request's provenance; a refused provisioning says failed, never active; a pending request,
-// an unknown identity and a deactivated one get none.
+// An approved request gives one grant however often it is asked for, with the request's
+// provenance; a grant in an application waits for the provisioning worker, hinted once per
+// change; a pending request, an unknown identity and a deactivated one get none.
 func testGrantsFromApprovedRequests(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	store := newStore(t, storetest.Epoch)
 	s := storetest.Requests(store)
-	prov := &storetest.CountingProvisioner{}
-	grants := &governance.Grants{Store: store, Provisioner: prov, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 
+	// A grant in no application is provisioned nowhere: the record is the access.
 	r := storetest.Approve(t, s, "ada")
 	g, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
 	if err != nil || g.Status != governance.GrantActive || g.Version != 2 {
 		t.Fatalf("grant: %+v %v", g, err)
 	}
 	again, err := grants.FromRequest(ctx, r, 0, 8*time.Hour, nil)
-	if err != nil || again.ID != g.ID || again.Version != 2 || prov.Grants.Load() != 1 {
-		t.Fatalf("the same request again must change nothing: %+v %v (%d grants downstream)", again, err, prov.Grants.Load())
+	if err != nil || again.ID != g.ID || again.Version != 2 {
+		t.Fatalf("the same request again must change nothing: %+v %v", again, err)
 	}
 	held, err := store.Holdings(ctx, "ada")
 	if err != nil || len(held) != 1 || held[0].Request != r.ID || held[0].ApprovedBy[0] != "mgr" {
 		t.Fatalf("holdings: %+v %v", held, err)
 	}
 	revoked, err := grants.Revoke(ctx, g.ID, "user:security", "leaver")
-	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" || prov.Revokes.Load() != 1 {
+	if err != nil || revoked.Status != governance.GrantRevoked || revoked.Reason != "leaver" {
 		t.Fatalf("revoke: %+v %v", revoked, err)
 	}
 	if _, err := grants.Revoke(ctx, g.ID, "user:security", "again"); !errors.Is(err, governance.ErrGrantState) {
 		t.Fatalf("revoking a revoked grant: %v", err)
 	}
 
-	refusing := &governance.Grants{Store: store, Provisioner: &storetest.CountingProvisioner{Refuse: true}, Now: s.Now}
-	failed, err := refusing.FromRequest(ctx, storetest.Approve(t, s, "grace"), 0, 0, nil)
-	if err != nil || failed.Status != governance.GrantFailed || failed.Reason != "ldap: no such group" {
-		t.Fatalf("a refused grant must say failed, never active: %+v %v", failed, err)
+	// A grant in an application waits for the provisioning worker, which alone confirms it
+	// (or fails it, TestPermanentFailureIsDeadLettered): grants only hint that the identity
+	// and the application changed, once per change, and never record it given themselves.
+	heard := &storetest.Hints{}
+	hinted := &governance.Grants{Store: store, Provisioning: heard, Now: s.Now}
+	storetest.Must(t).One(store.Create(ctx, storetest.User("grace", "grace")))
+	sub := storetest.Submission("grace", "prod-db", storetest.ManagerStage)
+	sub.Application = "db"
+	inApp, _, err := s.Submit(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if inApp, err = s.Decide(ctx, inApp.ID, storetest.Active("mgr"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := hinted.FromRequest(ctx, inApp, 0, 0, nil)
+	if err != nil || waiting.Status != governance.GrantProvisioning || heard.Of("grace", "db") != 1 {
+		t.Fatalf("a grant in an application: %+v %v, %d hints; want it provisioning, hinted once", waiting, err, heard.Of("grace", "db"))
+	}
+	if again, err := hinted.FromRequest(ctx, inApp, 0, 0, nil); err != nil || again.Status != governance.GrantProvisioning || again.Version != waiting.Version {
+		t.Fatalf("the same request again: %+v %v", again, err)
+	}
+	revoking, err := hinted.Revoke(ctx, waiting.ID, "user:security", "no longer needed")
+	if err != nil || revoking.Status != governance.GrantRevoking || heard.Of("grace", "db") < 2 {
+		t.Fatalf("revoking a grant in an application: %+v %v, %d hints; want it revoking until the worker confirms", revoking, err, heard.Of("grace", "db"))
+	}
+
 	pending, _, _ := s.Submit(ctx, storetest.Submission("alan", "prod-db", storetest.ManagerStage))
 	if _, err := grants.FromRequest(ctx, pending, 0, 0, nil); !errors.Is(err, governance.ErrNotApproved) {
 		t.Fatalf("a pending request: %v", err)

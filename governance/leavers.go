@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // A leaver is a user the IdP deactivated or deleted over SCIM. The identity store queues it in
@@ -46,23 +48,26 @@ type Leavers struct {
 }
 
 // Sweep handles queued leavers and returns how many it finished. A revocation whose downstream
-// removal fails stays revoking, and the grant sweeper retries it; the leaver is still done.
+// removal fails stays revoking, and the provisioning worker retries it; the leaver is still
+// done.
 func (l *Leavers) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := l.Store.ClaimLeavers(ctx, l.Now(), limit)
-	if err != nil {
-		return 0, err
+	return duty.Sweep[string]{Noun: "leaver", Claim: l.Store.ClaimLeavers, Step: l.done}.Run(ctx, l.Now(), limit)
+}
+
+// Duty is the leaver duty.
+func (l *Leavers) Duty() duty.Duty {
+	return duty.Duty{Name: "leavers", What: "handling leavers", Run: func(ctx context.Context) (int, error) { return l.Sweep(ctx, 100) }}
+}
+
+// done handles a leaver and takes it off the queue; one that fails stays queued.
+func (l *Leavers) done(ctx context.Context, id string) (bool, error) {
+	if err := l.leave(ctx, id); err != nil {
+		return false, err
 	}
-	done := 0
-	for _, id := range ids {
-		if err := l.leave(ctx, id); err != nil {
-			return done, err
-		}
-		if err := l.Store.DoneLeaver(ctx, id, l.Now()); err != nil {
-			return done, err
-		}
-		done++
+	if err := l.Store.DoneLeaver(ctx, id, l.Now()); err != nil {
+		return false, err
 	}
-	return done, nil
+	return true, nil
 }
 
 // rerouteInbox escalates or withdraws the requests that were waiting on the leaver and can no
@@ -125,9 +130,7 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 		if g.Status.Final() || g.Status == GrantRevoking {
 			continue
 		}
-		_, err := l.Grants.Revoke(ctx, g.ID, "system", LeaverReason)
-		var downstream *DownstreamError
-		if err != nil && !errors.Is(err, ErrGrantState) && !errors.As(err, &downstream) {
+		if _, err := l.Grants.Revoke(ctx, g.ID, "system", LeaverReason); err != nil && !errors.Is(err, ErrGrantState) {
 			return err
 		}
 	}

@@ -15,7 +15,7 @@ func testLeaversLoseEverything(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	store := newStore(t, storetest.Epoch)
 	s := storetest.Requests(store)
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 	leavers := &governance.Leavers{Store: store, Requests: s, Grants: grants, Now: s.Now}
 
 	for _, id := range []string{"ada", "grace"} {

@@ -5,16 +5,6 @@ import "context"
 // Reads the adapters serve as they are: every viewer allowed to call them sees all of it (the
 // adapter checks the role), so they take no Viewer.
 
-// Holdings lists an identity's grants, oldest first, whatever their status.
-func (s *Grants) Holdings(ctx context.Context, identity string) ([]Grant, error) {
-	return s.Store.Holdings(ctx, identity)
-}
-
-// RequestsOf lists the requests whose beneficiary is identity, oldest first.
-func (s *Requests) RequestsOf(ctx context.Context, identity string) ([]Request, error) {
-	return s.Store.RequestsOf(ctx, identity)
-}
-
 // Changes lists the catalog changes, oldest first; state, when set, keeps those in it.
 func (s *Catalog) Changes(ctx context.Context, state ChangeState) ([]CatalogChange, error) {
 	all, err := s.Store.CatalogChanges(ctx)

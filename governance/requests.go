@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // RequestStore keeps access requests. Updates are compare-and-swap on the version the store
@@ -177,28 +179,27 @@ var errUnchanged = errors.New("governance: nothing to change")
 // each change is written once, by whichever replica's compare-and-swap lands first, and the
 // others find nothing left to do. It returns how many requests it changed.
 func (s *Requests) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := s.Store.DueRequests(ctx, s.Now(), limit)
-	if err != nil {
-		return 0, err
-	}
-	changed := 0
-	for _, id := range ids {
-		_, err := s.update(ctx, id, Event{Actor: "system"}, func(r Request, now time.Time) (Request, error) {
-			next := Tick(r, now)
-			if next.State == r.State && next.Escalated == r.Escalated {
-				return r, errUnchanged
-			}
-			return next, nil
-		})
-		switch {
-		case errors.Is(err, errUnchanged):
-		case err != nil:
-			return changed, err
-		default:
-			changed++
+	return duty.Sweep[string]{Noun: "request", Claim: s.Store.DueRequests, Step: s.tick}.Run(ctx, s.Now(), limit)
+}
+
+// Duty is the request timeout duty.
+func (s *Requests) Duty() duty.Duty {
+	return duty.Duty{Name: "requests", What: "applying request timeouts", Run: func(ctx context.Context) (int, error) { return s.Sweep(ctx, 500) }}
+}
+
+// tick applies what time alone does to a request; it counts a change.
+func (s *Requests) tick(ctx context.Context, id string) (bool, error) {
+	_, err := s.update(ctx, id, Event{Actor: "system"}, func(r Request, now time.Time) (Request, error) {
+		next := Tick(r, now)
+		if next.State == r.State && next.Escalated == r.Escalated {
+			return r, errUnchanged
 		}
+		return next, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
 	}
-	return changed, nil
+	return err == nil, err
 }
 
 // update applies a transition to a stored request (see Versioned).

@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -115,4 +116,184 @@ func (s *ServiceAccounts) ServiceAccountsFor(ctx context.Context, v Viewer) ([]S
 		return s.Store.OwnedBy(ctx, v.ID)
 	}
 	return nil, nil
+}
+
+// seen answers ErrNotFound unless the viewer may see what identity holds and asks for: an
+// identity they may not see is, to them, one that does not exist.
+func (s *Access) seen(ctx context.Context, identity string, v Viewer) error {
+	sees, err := s.SeesIdentity(ctx, identity, v)
+	switch {
+	case err != nil:
+		return err
+	case !sees:
+		return fmt.Errorf("identity %s: %w", identity, ErrNotFound)
+	}
+	return nil
+}
+
+// RequestsFor lists the requests of a beneficiary the viewer may see, oldest first; "" is the
+// viewer themself.
+func (s *Access) RequestsFor(ctx context.Context, beneficiary string, v Viewer) ([]Request, error) {
+	if beneficiary == "" {
+		if v.ID == "" {
+			return nil, fmt.Errorf("%w: name the beneficiary: this principal acts as nobody", ErrInvalidRequest)
+		}
+		beneficiary = v.ID
+	}
+	if err := s.seen(ctx, beneficiary, v); err != nil {
+		return nil, err
+	}
+	return s.Requests.Store.RequestsOf(ctx, beneficiary)
+}
+
+// IdentityAccess is what one identity holds, asks for and held.
+type IdentityAccess struct {
+	Identity string    `json:"identity"`
+	Grants   []Grant   `json:"grants"`  // current: not revoked or expired
+	Pending  []Request `json:"pending"` // requests waiting for decisions
+	Past     []Grant   `json:"past"`    // revoked or expired
+}
+
+// AccessFor answers what an identity the viewer may see holds, why, approved by whom, until
+// when, what it has asked for and what it held.
+func (s *Access) AccessFor(ctx context.Context, identity string, v Viewer) (IdentityAccess, error) {
+	if err := s.seen(ctx, identity, v); err != nil {
+		return IdentityAccess{}, err
+	}
+	held, err := s.Grants.Store.Holdings(ctx, identity)
+	if err != nil {
+		return IdentityAccess{}, err
+	}
+	requests, err := s.Requests.Store.RequestsOf(ctx, identity)
+	if err != nil {
+		return IdentityAccess{}, err
+	}
+	out := IdentityAccess{Identity: identity, Grants: []Grant{}, Pending: []Request{}, Past: []Grant{}}
+	for _, g := range held {
+		if g.Status.Final() {
+			out.Past = append(out.Past, g)
+		} else {
+			out.Grants = append(out.Grants, g)
+		}
+	}
+	for _, r := range requests {
+		if r.State == RequestPending {
+			out.Pending = append(out.Pending, r)
+		}
+	}
+	return out, nil
+}
+
+// WhatIfFor is WhatIf for a beneficiary the viewer may see: the answer reveals what the
+// beneficiary holds.
+func (s *Access) WhatIfFor(ctx context.Context, beneficiary, entitlement string, v Viewer) ([]SoDConflict, error) {
+	if err := s.seen(ctx, beneficiary, v); err != nil {
+		return nil, err
+	}
+	return s.WhatIf(ctx, beneficiary, entitlement)
+}
+
+// GrantQuery selects grants: of one identity, one entitlement, in one status (each when set),
+// a page of up to Limit from Offset, a position in the order GrantsFor answers in.
+type GrantQuery struct {
+	Identity, Entitlement string
+	Status                GrantStatus
+	Offset, Limit         int
+}
+
+// GrantList is one page of grants; Next is the offset to go on from (0 at the end).
+type GrantList struct {
+	Items []Grant
+	Next  int
+}
+
+// grantScan bounds the grants one page reads while filtering the whole set: a sparse filter
+// answers fewer items and an offset to go on from.
+const grantScan = 2000
+
+// GrantsFor lists the grants the query selects that the viewer may see. Without an identity,
+// those who see all list every grant, in creation order; anyone else lists their own. An
+// identity they may not see does not exist for them (ErrNotFound), as with RequestFor.
+func (s *Access) GrantsFor(ctx context.Context, v Viewer, q GrantQuery) (GrantList, error) {
+	if q.Limit < 1 || q.Offset < 0 {
+		return GrantList{}, fmt.Errorf("%w: a page starts at 0 or after and holds at least one grant", ErrInvalidRequest)
+	}
+	keep := func(g Grant) bool {
+		return (q.Entitlement == "" || g.Entitlement == q.Entitlement) && (q.Status == "" || g.Status == q.Status)
+	}
+	if q.Identity == "" && !v.SeesAll {
+		if v.ID == "" {
+			return GrantList{Items: []Grant{}}, nil
+		}
+		q.Identity = v.ID
+	}
+	if q.Identity != "" {
+		if err := s.seen(ctx, q.Identity, v); err != nil {
+			return GrantList{}, err
+		}
+		held, err := s.Grants.Store.Holdings(ctx, q.Identity)
+		if err != nil {
+			return GrantList{}, err
+		}
+		shown := []Grant{}
+		for _, g := range held {
+			if keep(g) {
+				shown = append(shown, g)
+			}
+		}
+		if q.Offset >= len(shown) {
+			return GrantList{Items: []Grant{}}, nil
+		}
+		end := min(q.Offset+q.Limit, len(shown))
+		out := GrantList{Items: shown[q.Offset:end]}
+		if end < len(shown) {
+			out.Next = end
+		}
+		return out, nil
+	}
+	out, off := GrantList{Items: []Grant{}}, q.Offset
+	for scanned := 0; scanned < grantScan && len(out.Items) < q.Limit; {
+		batch, err := s.Grants.Store.GrantPage(ctx, off, min(q.Limit, grantScan-scanned))
+		if err != nil {
+			return GrantList{}, err
+		}
+		if len(batch) == 0 {
+			return out, nil
+		}
+		for i, g := range batch {
+			if keep(g) {
+				out.Items = append(out.Items, g)
+				if len(out.Items) == q.Limit {
+					batch = batch[:i+1]
+					break
+				}
+			}
+		}
+		off += len(batch)
+		scanned += len(batch)
+	}
+	more, err := s.Grants.Store.GrantPage(ctx, off, 1)
+	if err != nil {
+		return GrantList{}, err
+	}
+	if len(more) > 0 {
+		out.Next = off
+	}
+	return out, nil
+}
+
+// IncidentReviewsFor lists the incident reviews the viewer may see, oldest first: every one for
+// those who see all, else those of their own break-glass activations.
+func (b *BreakGlass) IncidentReviewsFor(ctx context.Context, v Viewer) ([]IncidentReview, error) {
+	all, err := b.Incidents.IncidentReviews(ctx)
+	if err != nil || v.SeesAll {
+		return all, err
+	}
+	mine := []IncidentReview{}
+	for _, r := range all {
+		if v.ID != "" && r.Identity == v.ID {
+			mine = append(mine, r)
+		}
+	}
+	return mine, nil
 }

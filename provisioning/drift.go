@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/governance/names"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -389,13 +390,10 @@ func (r *Reconciler) holder(ctx context.Context, m connectors.Member) (holder, e
 
 // Sweep runs the reconciliations that are due, and schedules the next of each. Applications
 // with a connector that lists members are scheduled the first time the sweep sees them. It
-// answers how many it reconciled, and what failed.
+// answers how many it reconciled, and what failed. One application failing does not hold up
+// the others: it stays claimed, so it is tried again once the claim lapses.
 func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 	w := r.Worker
-	every := r.Every
-	if every <= 0 {
-		every = time.Hour
-	}
 	apps, err := governance.ListItems[governance.Application](ctx, w.Catalog, governance.KindApplication)
 	if err != nil {
 		return 0, err
@@ -409,22 +407,26 @@ func (r *Reconciler) Sweep(ctx context.Context, limit int) (int, error) {
 			}
 		}
 	}
-	due, err := r.Store.ClaimDrift(ctx, w.Now(), limit)
-	if err != nil {
-		return 0, err
+	return duty.Sweep[string]{Noun: "application", Claim: r.Store.ClaimDrift, Step: r.reconcileDue}.Run(ctx, w.Now(), limit)
+}
+
+// reconcileDue reconciles a due application and schedules its next reconciliation. One
+// already running (an admin's, on demand) covers this one.
+func (r *Reconciler) reconcileDue(ctx context.Context, id string) (bool, error) {
+	if _, err := r.Reconcile(ctx, id, "system"); err != nil && !errors.Is(err, governance.ErrNotFound) && !errors.Is(err, ErrReconciling) {
+		return false, err
 	}
-	// One application failing does not hold up the others: it stays claimed, so it is tried
-	// again once the claim lapses, and the sweep reports it.
-	var failed []error
-	for _, id := range due {
-		// One already running (an admin's, on demand) covers this one.
-		if _, err := r.Reconcile(ctx, id, "system"); err != nil && !errors.Is(err, governance.ErrNotFound) && !errors.Is(err, ErrReconciling) {
-			failed = append(failed, fmt.Errorf("application %s: %w", id, err))
-			continue
-		}
-		if err := r.Store.ScheduleDrift(ctx, id, w.Now().Add(every), false); err != nil {
-			return 0, err
-		}
+	every := r.Every
+	if every <= 0 {
+		every = time.Hour
 	}
-	return len(due) - len(failed), errors.Join(failed...)
+	if err := r.Store.ScheduleDrift(ctx, id, r.Worker.Now().Add(every), false); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Duty is the drift duty.
+func (r *Reconciler) Duty() duty.Duty {
+	return duty.Duty{Name: "drift", What: "reconciling applications", Run: func(ctx context.Context) (int, error) { return r.Sweep(ctx, 10) }}
 }

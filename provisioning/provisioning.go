@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Job is one (identity, application) pair whose grants must be applied downstream.
@@ -126,6 +127,12 @@ func (w *Worker) Sweep(ctx context.Context, limit int) (int, error) {
 		err = errors.Join(err, derr)
 	}
 	return settled, err
+}
+
+// Duty is the provisioning duty. Its sweep is not duty.Sweep's: jobs run side by side, share
+// one read of what they need, stay claimed by a heartbeat and leave the queue together.
+func (w *Worker) Duty() duty.Duty {
+	return duty.Duty{Name: "provisioning", What: "provisioning grants downstream", Run: func(ctx context.Context) (int, error) { return w.Sweep(ctx, 200) }}
 }
 
 // heldJobs are a sweep's claimed jobs not yet settled.
@@ -432,25 +439,20 @@ func (w *Worker) identity(ctx context.Context, id string, view *sweepView) (conn
 	return connectors.Identity{ID: sa.ID, UserName: sa.ID, DisplayName: sa.Name, NonHuman: true}, sa.State == governance.ServiceAccountActive, nil
 }
 
-// Inline is the provisioner grants use when a worker runs: each change is reconciled at once,
-// in the caller, for low latency; the queued job stays the safety net, and a failure here is
-// left to it.
+// Inline is the hint grants give when a worker runs: each change is reconciled at once, in the
+// caller, for low latency; the job the grant script queued stays the safety net, and a failure
+// here is left to it (retried, or dead-lettered and the grant failed, by the worker's sweep).
 type Inline struct{ Worker *Worker }
 
-var _ governance.Provisioner = Inline{}
-
-func (p Inline) Grant(ctx context.Context, g governance.Grant) error  { return p.now(ctx, g) }
-func (p Inline) Revoke(ctx context.Context, g governance.Grant) error { return p.now(ctx, g) }
+var _ governance.Provisioning = Inline{}
 
 // InlineBudget bounds how long the caller of a change (an approval, a revocation) waits for
 // the target system: a slow or hung one leaves the change to the queue rather than holding
 // the API call. The attempt itself may run on (LDAP operations end at their own timeout).
 const InlineBudget = 3 * time.Second
 
-func (p Inline) now(ctx context.Context, g governance.Grant) error {
-	if g.Application == "" {
-		return nil // nowhere to provision: recorded as done, as the record-only provisioner does
-	}
+// Changed reconciles the identity in the application, waiting at most InlineBudget.
+func (p Inline) Changed(ctx context.Context, identity, application string) {
 	// The attempt is not the caller's to cancel: a client hanging up must not cut a change
 	// half way (the queue would finish it, but later).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), InlineBudget)
@@ -458,13 +460,12 @@ func (p Inline) now(ctx context.Context, g governance.Grant) error {
 	go func() {
 		defer close(done)
 		defer cancel()
-		_ = p.Worker.Reconcile(ctx, Job{Identity: g.Identity, Application: g.Application})
+		_ = p.Worker.Reconcile(ctx, Job{Identity: identity, Application: application})
 	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
 	}
-	return governance.ErrQueued
 }
 
 // sweepView is what a sweep reads once for all its jobs: each application and entitlement,

@@ -11,27 +11,22 @@ import (
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
-// crashAfterGrant is a provisioner asked right after the grant script: it looks at the approved
+// crashAfterGrant is the provisioning hint, heard right after the grant script: it looks at the approved
 // queue and the provisioning queue as a process dying there would leave them.
 type crashAfterGrant struct {
 	store    *redisstore.Store
 	approved []string
 	jobs     []provisioning.Job
+	err      error
 }
 
-func (c *crashAfterGrant) Grant(ctx context.Context, g governance.Grant) error {
+func (c *crashAfterGrant) Changed(ctx context.Context, _, _ string) {
 	var err error
 	if c.approved, err = c.store.ClaimApproved(ctx, storetest.Epoch().Add(time.Hour), 10); err != nil {
-		return err
+		c.err = err
+		return
 	}
-	if c.jobs, err = c.store.ClaimJobs(ctx, storetest.Epoch().Add(time.Hour), 10); err != nil {
-		return err
-	}
-	return governance.ErrQueued
-}
-
-func (c *crashAfterGrant) Revoke(context.Context, governance.Grant) error {
-	return governance.ErrQueued
+	c.jobs, c.err = c.store.ClaimJobs(ctx, storetest.Epoch().Add(time.Hour), 10)
 }
 
 // The grant of an approved request, its provisioning job and the request leaving the approved
@@ -42,13 +37,16 @@ func testApprovalSettlesWithItsGrant(t *testing.T, newStore storetest.Factory) {
 	w.Basics()
 	w.Entitlement("prod-db", governance.RiskLow, storetest.ManagerPolicy.ID)
 	crash := &crashAfterGrant{store: w.Store}
-	w.Access.Grants.Provisioner = crash
+	w.Access.Grants.Provisioning = crash
 	r, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "prod-db"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r, err = w.Access.Decide(ctx, r.ID, "mgr", true, ""); err != nil || r.State != governance.RequestApproved {
 		t.Fatalf("approval: %v, %s", err, r.State)
+	}
+	if crash.err != nil {
+		t.Fatal(crash.err)
 	}
 	if len(crash.approved) != 0 {
 		t.Errorf("right after the grant script, the approved queue still holds %v", crash.approved)

@@ -27,7 +27,7 @@ func reviewWorld(b *testing.B, n int) (*storetest.World, *reviews.Service) {
 		return redisstore.New(srv.Client(b), redistest.Namespace(), now)
 	})
 	w.Rdb = srv.Client(b)
-	w.Access.Grants.Provisioner = storetest.Queued{} // revocations are enqueued for the provisioning worker
+	w.Access.Grants.Provisioning = nil // revocations wait in the provisioning queue, for no worker
 	ctx := context.Background()
 	people := max(1, n/100)
 	for _, id := range []string{"mgr", "sec", "owner"} {

@@ -365,7 +365,7 @@ func testManyAtOnce(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	store := newStore(t, storetest.Epoch)
 	s := storetest.Requests(store)
-	grants := &governance.Grants{Store: store, Provisioner: governance.RecordOnly{}, Now: s.Now}
+	grants := &governance.Grants{Store: store, Now: s.Now}
 	for _, id := range []string{"ada", "grace"} {
 		storetest.Must(t).One(store.Create(ctx, storetest.User(id, id)))
 	}

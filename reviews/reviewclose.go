@@ -7,8 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse-iam/gatehouse/governance"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // Closing: the cycle's duties up to and after its deadline.
@@ -114,10 +116,7 @@ func (r *Service) settleItem(ctx context.Context, cy Cycle, it Item, g governanc
 	}
 	why := fmt.Sprintf("review: cycle %s: %s", cy.ID, it.Verdict)
 	if _, err := r.Access.Grants.RevokeQueued(ctx, g, CycleActor(cy.ID), why); err != nil && !errors.Is(err, governance.ErrGrantState) {
-		var downstream *governance.DownstreamError
-		if !errors.As(err, &downstream) {
-			return false, err
-		}
+		return false, err
 	}
 	return true, nil
 }
@@ -125,20 +124,28 @@ func (r *Service) settleItem(ctx context.Context, cy Cycle, it Item, g governanc
 // Sweep does the due duties of cycles: continues launches, sends reminders and the escalation,
 // closes at the deadline, and confirms revocations. Every replica may run it.
 func (r *Service) Sweep(ctx context.Context, limit int) (int, error) {
-	ids, err := r.CycleStore.DueCycles(ctx, r.Now(), limit)
+	return duty.Sweep[string]{Noun: "review cycle", Claim: r.CycleStore.DueCycles, Step: r.dueCycle}.Run(ctx, r.Now(), limit)
+}
+
+// dueCycle does a cycle's due duty. A version mismatch means another replica did it; the cycle
+// stays due.
+func (r *Service) dueCycle(ctx context.Context, id string) (bool, error) {
+	cy, err := r.CycleStore.GetCycle(ctx, id)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	for i, id := range ids {
-		cy, err := r.CycleStore.GetCycle(ctx, id)
-		if err != nil {
-			return i, err
-		}
-		if err := r.duty(ctx, cy); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
-			return i, err // a version mismatch: another replica did it; the cycle stays due
-		}
+	if err := r.duty(ctx, cy); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
+		return false, err
 	}
-	return len(ids), nil
+	return true, nil
+}
+
+// Duties are the review duties: launching scheduled campaigns and running their cycles.
+func (r *Service) Duties() []duty.Duty {
+	return []duty.Duty{
+		{Name: "campaigns", What: "launching scheduled access reviews", Run: func(ctx context.Context) (int, error) { return r.Schedule(ctx, 10) }},
+		{Name: "reviews", What: "running access-review cycles", Run: func(ctx context.Context) (int, error) { return r.Sweep(ctx, 10) }},
+	}
 }
 
 func (r *Service) duty(ctx context.Context, cy Cycle) error {

@@ -16,15 +16,18 @@ import (
 // requests.
 func (r *Service) ItemFor(ctx context.Context, id string, v governance.Viewer) (Item, Cycle, error) {
 	it, err := r.ItemStore.GetReviewItem(ctx, id)
+	if errors.Is(err, governance.ErrNotFound) {
+		return Item{}, Cycle{}, notFound("review item", id)
+	}
 	if err != nil {
-		return it, Cycle{}, err
+		return Item{}, Cycle{}, err
 	}
 	cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 	if err != nil {
-		return it, cy, err
+		return Item{}, Cycle{}, err
 	}
-	if !readsAll(v) && v.ID != it.Reviewer && v.ID != cy.Campaign.Owner {
-		return Item{}, Cycle{}, fmt.Errorf("review item %s: %w", id, governance.ErrNotFound)
+	if !readsAll(v) && (v.ID == "" || v.ID != it.Reviewer && v.ID != cy.Campaign.Owner) {
+		return Item{}, Cycle{}, notFound("review item", id)
 	}
 	return it, cy, nil
 }

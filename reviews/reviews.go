@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 )
 
 // The review service's ports, split by what they keep. Each change is written with its audit
@@ -175,33 +176,30 @@ func actorOf(by string) string {
 
 // Schedule launches the campaigns whose time has come, and moves each to its next launch.
 func (r *Service) Schedule(ctx context.Context, limit int) (int, error) {
-	ids, err := r.CampaignStore.DueCampaigns(ctx, r.Now(), limit)
+	return duty.Sweep[string]{Noun: "campaign", Claim: r.CampaignStore.DueCampaigns, Step: r.launchDue}.Run(ctx, r.Now(), limit)
+}
+
+// launchDue launches a due campaign and moves it to its next launch; it counts a launch.
+func (r *Service) launchDue(ctx context.Context, id string) (bool, error) {
+	c, err := r.CampaignStore.GetCampaign(ctx, id)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	launched := 0
-	for _, id := range ids {
-		c, err := r.CampaignStore.GetCampaign(ctx, id)
-		if err != nil {
-			return launched, err
-		}
-		if c.NextLaunch.After(r.Now()) {
-			continue // moved meanwhile
-		}
-		if _, err := r.Launch(ctx, id, "schedule", c.NextLaunch); err != nil {
-			return launched, err
-		}
-		next, err := c.Normalize(r.Now())
-		if err != nil {
-			return launched, err
-		}
-		if _, err := r.CampaignStore.UpdateCampaign(ctx, c, next, governance.Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
-			Target: "campaign:" + id, Reason: "next launch " + next.NextLaunch.Format(time.RFC3339)}); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
-			return launched, err
-		}
-		launched++
+	if c.NextLaunch.After(r.Now()) {
+		return false, nil // moved meanwhile
 	}
-	return launched, nil
+	if _, err := r.Launch(ctx, id, "schedule", c.NextLaunch); err != nil {
+		return false, err
+	}
+	next, err := c.Normalize(r.Now())
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.CampaignStore.UpdateCampaign(ctx, c, next, governance.Event{At: r.Now(), Actor: "system", Action: "campaign.schedule",
+		Target: "campaign:" + id, Reason: "next launch " + next.NextLaunch.Format(time.RFC3339)}); err != nil && !errors.Is(err, governance.ErrVersionMismatch) {
+		return false, err
+	}
+	return true, nil
 }
 
 // continueLaunch snapshots grants into items a page at a time, recording its cursor after each

@@ -2,12 +2,19 @@ package reviews
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
 // What each viewer may see of reviews: the rule the REST API and the portal share.
+
+// notFound is the one answer for a record that does not exist and for one the viewer may not
+// see, so that the two cannot be told apart.
+func notFound(what, id string) error {
+	return fmt.Errorf("%s %s: %w", what, id, governance.ErrNotFound)
+}
 
 // readsAll reports whether the viewer reads every cycle and item: auditors and admins.
 func readsAll(v governance.Viewer) bool { return v.SeesAll || v.CatalogAdmin }
@@ -22,6 +29,19 @@ func (r *Service) Campaign(ctx context.Context, id string) (Campaign, error) {
 	return r.CampaignStore.GetCampaign(ctx, id)
 }
 
+// CampaignFor reads a campaign as the viewer may see it: auditors, admins and its owner see
+// it; to anyone else it does not exist (ErrNotFound), as for cycles.
+func (r *Service) CampaignFor(ctx context.Context, id string, v governance.Viewer) (Campaign, error) {
+	c, err := r.CampaignStore.GetCampaign(ctx, id)
+	if errors.Is(err, governance.ErrNotFound) || (err == nil && !readsAll(v) && (v.ID == "" || v.ID != c.Owner)) {
+		return Campaign{}, notFound("campaign", id)
+	}
+	if err != nil {
+		return Campaign{}, err
+	}
+	return c, nil
+}
+
 // Cycles lists the cycles.
 func (r *Service) Cycles(ctx context.Context) ([]Cycle, error) {
 	return r.CycleStore.Cycles(ctx)
@@ -31,11 +51,11 @@ func (r *Service) Cycles(ctx context.Context) ([]Cycle, error) {
 // see it; to anyone else it does not exist (ErrNotFound), as for requests.
 func (r *Service) CycleFor(ctx context.Context, id string, v governance.Viewer) (Cycle, error) {
 	cy, err := r.CycleStore.GetCycle(ctx, id)
+	if errors.Is(err, governance.ErrNotFound) || (err == nil && !readsAll(v) && (v.ID == "" || v.ID != cy.Campaign.Owner)) {
+		return Cycle{}, notFound("review cycle", id)
+	}
 	if err != nil {
 		return Cycle{}, err
-	}
-	if !readsAll(v) && (v.ID == "" || v.ID != cy.Campaign.Owner) {
-		return Cycle{}, fmt.Errorf("review cycle %s: %w", id, governance.ErrNotFound)
 	}
 	return cy, nil
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/fixtures"
 	"github.com/gatehouse-iam/gatehouse/gateway"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/duty"
 	"github.com/gatehouse-iam/gatehouse/notify"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
@@ -482,6 +483,7 @@ type services struct {
 }
 
 // governed builds the governance services on the store and starts their background duties.
+// Every replica runs the same duties (see duty.Duty).
 func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, now func() time.Time, log *zap.Logger) (services, error) {
 	requests := &governance.Requests{Store: store, Now: now, NewID: uuid.NewString}
 	grants := &governance.Grants{Store: store, Now: now, Ended: requests.WithdrawExtensions}
@@ -498,8 +500,8 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	worker := &provisioning.Worker{Queue: store, Grants: grants, Catalog: catalog, People: people, ServiceAccounts: store,
 		Connector: connector, MaxAttempts: cfg.Provisioning.MaxAttempts, MaxBackoff: cfg.Provisioning.MaxBackoff,
 		Parallel: cfg.Provisioning.Parallel, Now: now}
-	// Every change is provisioned at once by the caller, and queued in case that fails.
-	grants.Provisioner = provisioning.Inline{Worker: worker}
+	// Every change is reconciled at once by the caller, and queued in case that fails.
+	grants.Provisioning = provisioning.Inline{Worker: worker}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: now}
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
@@ -519,25 +521,10 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: rev,
 		People: people, Now: now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
-	type duty struct {
-		name, what string
-		run        func(context.Context) (int, error)
-	}
-	duties := []duty{
-		{"audit", "sealing the audit trail", store.SealAudit},
-		{"requests", "applying request timeouts", func(ctx context.Context) (int, error) { return requests.Sweep(ctx, 500) }},
-		{"access", "granting approved requests", func(ctx context.Context) (int, error) { return access.Fulfil(ctx, 500) }},
-		{"grants", "ending due grants", func(ctx context.Context) (int, error) { return grants.Sweep(ctx, 500) }},
-		{"leavers", "handling leavers", func(ctx context.Context) (int, error) { return leavers.Sweep(ctx, 100) }},
-		{"breakglass", "sending break-glass notifications", breakGlass.Sweep},
-		{"governed", "turning governed group memberships into requests and revocations", func(ctx context.Context) (int, error) {
-			return governed.Sweep(ctx, 200)
-		}},
-		{"provisioning", "provisioning grants downstream", func(ctx context.Context) (int, error) { return worker.Sweep(ctx, 200) }},
-		{"drift", "reconciling applications", func(ctx context.Context) (int, error) { return drift.Sweep(ctx, 10) }},
-		{"campaigns", "launching scheduled access reviews", func(ctx context.Context) (int, error) { return rev.Schedule(ctx, 10) }},
-		{"reviews", "running access-review cycles", func(ctx context.Context) (int, error) { return rev.Sweep(ctx, 10) }},
-	}
+	// Each part offers its duties; the wiring only says which run here.
+	duties := []duty.Duty{governance.SealDuty(store), requests.Duty(), access.Duty(), grants.Duty(), leavers.Duty(), breakGlass.Duty(),
+		governed.Duty(), worker.Duty(), drift.Duty()}
+	duties = append(duties, rev.Duties()...)
 	siem, err := webhook(cfg.Audit.SIEM, now)
 	if err != nil {
 		return services{}, fmt.Errorf("audit.siem: %w", err)
@@ -547,7 +534,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 			Deliver: func(ctx context.Context, events []governance.ForwardedEvent) error {
 				return siem.Notify(ctx, "audit.events", events)
 			}}
-		duties = append(duties, duty{"siem", "forwarding the audit trail", forwarder.Forward})
+		duties = append(duties, forwarder.Duty())
 	}
 	key, keys, err := checkpointKeys(cfg.Audit.Checkpoints)
 	if err != nil {
@@ -558,11 +545,9 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		if err != nil {
 			return services{}, fmt.Errorf("audit.checkpoints: %w", err)
 		}
-		duties = append(duties, duty{"checkpoints", "signing and publishing audit checkpoints", checkpointer.Checkpoint})
+		duties = append(duties, checkpointer.Duty())
 	}
-	for _, d := range duties {
-		go everySecond(ctx, log.Named(d.name), d.what, d.run)
-	}
+	duty.Start(ctx, log, duties...)
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
 		reviews: rev, checkpointKeys: keys}, nil
 }
@@ -629,29 +614,6 @@ func newConnectors(cfgs []config.Connector) (map[string]connectors.Connector, er
 	return out, nil
 }
 
-// everySecond runs a background duty until ctx ends. Every replica runs the same duties
-// (sealing the audit trail, request timeouts, grant expiry, leavers); each is safe to run concurrently, since its
-// writes are compare-and-swap, so there is no leader to elect.
-func everySecond(ctx context.Context, log *zap.Logger, what string, duty func(context.Context) (int, error)) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			_, err := duty(ctx)
-			switch {
-			case err == nil || ctx.Err() != nil:
-			case errors.Is(err, governance.ErrAuditTampered):
-				log.Error(what+": the audit trail does not verify", zap.Error(err))
-			default:
-				log.Warn(what+" failed; retrying", zap.Error(err))
-			}
-		}
-	}
-}
-
 func banner(w io.Writer, cfg config.Config, addr, demoToken string, demoAPI map[string]string) {
 	fmt.Fprintf(w, "Gatehouse is listening on %s\n", addr)
 	fmt.Fprintf(w, "  SCIM base URL: %s%s\n", cfg.PublicURL, scim.Prefix)
@@ -695,8 +657,8 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	}
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
-		Provisioning: svc.drift.Worker, Reviews: svc.reviews, CheckpointKeys: svc.checkpointKeys,
-		Store: store, Identities: store,
+		Provisioning: svc.drift.Worker, Reviews: svc.reviews,
+		Audit: &governance.AuditReader{Trail: store, Checkpoints: store, Keys: svc.checkpointKeys}, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups,
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
 			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},

@@ -14,9 +14,10 @@ import (
 
 // wallClockDirs may read the wall clock throughout: they time real processes, not governance.
 var wallClockDirs = map[string]string{
-	"cmd/gatehouse-load": "the load tool measures real latencies",
-	"internal/redistest": "the test harness waits for a real redis-server to start",
-	"internal/ldaptest":  "the test harness waits for a real slapd to start",
+	"cmd/gatehouse-load":   "the load tool measures real latencies",
+	"internal/redistest":   "the test harness waits for a real redis-server to start",
+	"internal/ldaptest":    "the test harness waits for a real slapd to start",
+	"internal/browsertest": "the test harness bounds a real browser's tabs and waits for the real gateway to start",
 }
 
 // wallClockMark allows one read elsewhere, on its line or the line before, with the reason:

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,33 +156,26 @@ func Approve(t *testing.T, s *governance.Requests, who string) governance.Reques
 	return r
 }
 
-// CountingProvisioner counts calls and can refuse to grant.
-type CountingProvisioner struct {
-	Grants, Revokes atomic.Int64
-	Refuse          bool
+// Hints records the provisioning hints grants give, by identity and application: a grant in
+// an application waits for the worker, and these tests look at what the worker was told.
+type Hints struct {
+	mu    sync.Mutex
+	heard map[[2]string]int
 }
 
-// Grant counts, and refuses when told to.
-func (p *CountingProvisioner) Grant(context.Context, governance.Grant) error {
-	p.Grants.Add(1)
-	if p.Refuse {
-		return errors.New("ldap: no such group")
+// Changed records one hint.
+func (h *Hints) Changed(_ context.Context, identity, application string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.heard == nil {
+		h.heard = map[[2]string]int{}
 	}
-	return nil
+	h.heard[[2]string{identity, application}]++
 }
 
-// Revoke counts.
-func (p *CountingProvisioner) Revoke(context.Context, governance.Grant) error {
-	p.Revokes.Add(1)
-	return nil
+// Of is how many hints named the identity in the application.
+func (h *Hints) Of(identity, application string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.heard[[2]string{identity, application}]
 }
-
-// Queued answers as the provisioner does when a worker runs: the grant script queued the job,
-// and the worker confirms the grant or its removal.
-type Queued struct{}
-
-// Grant leaves the grant to the worker.
-func (Queued) Grant(context.Context, governance.Grant) error { return governance.ErrQueued }
-
-// Revoke leaves the removal to the worker.
-func (Queued) Revoke(context.Context, governance.Grant) error { return governance.ErrQueued }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -40,9 +42,13 @@ func WorldOn(t testing.TB, newStore func(now func() time.Time) *redisstore.Store
 	w.Store = newStore(clock)
 	w.Catalog = &governance.Catalog{Store: w.Store, Identities: w.Store, Now: clock, NewID: id}
 	requests := &governance.Requests{Store: w.Store, Now: clock, NewID: id}
-	w.Access = &governance.Access{Catalog: w.Catalog, Requests: requests,
-		Grants: &governance.Grants{Store: w.Store, Provisioner: governance.RecordOnly{}, Now: clock, Ended: requests.WithdrawExtensions},
-		People: &governance.People{Store: w.Store}, Approved: w.Store}
+	grants := &governance.Grants{Store: w.Store, Now: clock, Ended: requests.WithdrawExtensions}
+	people := &governance.People{Store: w.Store}
+	w.Access = &governance.Access{Catalog: w.Catalog, Requests: requests, Grants: grants, People: people, Approved: w.Store}
+	// The provisioning worker confirms every grant, as in the gateway: the test applications
+	// name no connector, so their grants are records only.
+	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: w.Store, Grants: grants, Catalog: w.Catalog, People: people,
+		Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
 	return w
 }
 

@@ -1,0 +1,137 @@
+package governance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+)
+
+// ErrAuditorsOnly refuses the audit trail to a viewer who does not see everything: the trail
+// names every identity and what was done to it.
+var ErrAuditorsOnly = errors.New("governance: the audit trail is read by auditors and security admins")
+
+// AuditReader answers the audit trail to those who may read it (Viewer.SeesAll): the REST API
+// and the portal read it through here, never through the store.
+type AuditReader struct {
+	Trail       AuditTrail
+	Checkpoints CheckpointStore
+	// Keys check the last checkpoint's signature; none when checkpoints are off.
+	Keys CheckpointKeys
+}
+
+// auditScan bounds the events one page reads while filtering, so a sparse filter over a long
+// trail answers a short page and a cursor rather than walking the whole trail in one call.
+const auditScan = 5000
+
+// AuditPage is one page of matching events; Next is the position to go on after ("" at the
+// end of the trail).
+type AuditPage struct {
+	Items []AuditRecord
+	Next  string
+}
+
+// EventsFor answers up to limit events the filter selects, after the position after ("" from
+// the start, or from the filter's Since).
+func (a *AuditReader) EventsFor(ctx context.Context, v Viewer, f AuditFilter, after string, limit int) (AuditPage, error) {
+	if !v.SeesAll {
+		return AuditPage{}, ErrAuditorsOnly
+	}
+	out := AuditPage{Items: []AuditRecord{}}
+	scanned := 0
+	for rec, err := range a.records(ctx, f, f.start(after)) {
+		if err != nil {
+			return AuditPage{}, err
+		}
+		scanned++
+		if f.Matches(rec.Event) {
+			out.Items = append(out.Items, rec)
+		}
+		if len(out.Items) == limit || scanned == auditScan {
+			out.Next = rec.Position
+			break
+		}
+	}
+	return out, nil
+}
+
+// ExportFor walks every event the filter selects, in order; the refusal comes before the walk,
+// so a caller streaming the events has not started answering when it is refused.
+func (a *AuditReader) ExportFor(ctx context.Context, v Viewer, f AuditFilter) (iter.Seq2[AuditRecord, error], error) {
+	if !v.SeesAll {
+		return nil, ErrAuditorsOnly
+	}
+	return func(yield func(AuditRecord, error) bool) {
+		for rec, err := range a.records(ctx, f, f.start("")) {
+			if err != nil || f.Matches(rec.Event) {
+				if !yield(rec, err) || err != nil {
+					return
+				}
+			}
+		}
+	}, nil
+}
+
+// records walks the events after a position up to the filter's Until; callers apply the rest
+// of the filter.
+func (a *AuditReader) records(ctx context.Context, f AuditFilter, after string) iter.Seq2[AuditRecord, error] {
+	return func(yield func(AuditRecord, error) bool) {
+		for stored, err := range a.Trail.AuditEventsAfter(ctx, after) {
+			if err != nil {
+				yield(AuditRecord{}, err)
+				return
+			}
+			var e Event
+			if err := json.Unmarshal(stored.Body, &e); err != nil {
+				yield(AuditRecord{}, fmt.Errorf("governance: audit event %s: %w", stored.ID, err))
+				return
+			}
+			if !f.Until.IsZero() && !e.At.Before(f.Until) {
+				return // events are appended in time order
+			}
+			if !yield(AuditRecord{Position: stored.ID, Hash: stored.Hash, Event: e}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// AuditStatus is the trail's head beside its last signed checkpoint, both as the store holds
+// them: what a status page shows. Proof is `gatehouse audit verify` against checkpoints kept
+// outside the store; this says whether the gateway keeps signing.
+type AuditStatus struct {
+	Head AuditHead `json:"head"`
+	// Checkpoint is the last one signed; null when none was (checkpoints off, or nothing sealed).
+	Checkpoint *Checkpoint `json:"checkpoint"`
+	// SignatureValid says a configured key signed the checkpoint as it reads.
+	SignatureValid bool `json:"signatureValid"`
+	// SealedSinceCheckpoint counts the events sealed after the checkpoint, which only the next
+	// one will cover. It stays above zero for a second or two after a seal; if it keeps
+	// growing, checkpoints are not being signed (the gateway's log says why); below zero, the
+	// head counts fewer events than the checkpoint: sealed events were removed.
+	SealedSinceCheckpoint int64 `json:"sealedSinceCheckpoint"`
+}
+
+// StatusFor answers the trail's status.
+func (a *AuditReader) StatusFor(ctx context.Context, v Viewer) (AuditStatus, error) {
+	if !v.SeesAll {
+		return AuditStatus{}, ErrAuditorsOnly
+	}
+	// The checkpoint first: it never counts more than the head read after it.
+	last, err := a.Checkpoints.LastCheckpoint(ctx)
+	if err != nil {
+		return AuditStatus{}, err
+	}
+	head, err := a.Trail.AuditHead(ctx)
+	if err != nil {
+		return AuditStatus{}, err
+	}
+	out := AuditStatus{Head: head, SealedSinceCheckpoint: head.Count}
+	if last.Position != "" {
+		out.Checkpoint = &last
+		out.SignatureValid = a.Keys.Verify(last) == nil
+		out.SealedSinceCheckpoint = head.Count - last.Count
+	}
+	return out, nil
+}
