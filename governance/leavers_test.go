@@ -2,6 +2,9 @@ package governance_test
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,5 +82,55 @@ func testLeaversLoseEverything(t *testing.T, newStore storetest.Factory) {
 	head, _ := store.AuditHead(ctx)
 	if _, err := governance.VerifyAudit(store.AuditEvents(ctx), head); err != nil {
 		t.Fatal(err)
+	}
+}
+
+var errHandover = errors.New("reviews: the store is unavailable")
+
+// handover fails to hand over the review items of the leavers it names.
+type handover struct{ failing atomic.Value } // string: the leaver whose handover fails
+
+func (h *handover) ReviewerLeft(_ context.Context, id string) error {
+	if h.failing.Load() == id {
+		return errHandover
+	}
+	return nil
+}
+
+// A leaver whose handling fails does not hold up the others of its batch: they are done, it
+// stays queued (claimed until its claim lapses), the failure names it, and a later sweep
+// finishes it.
+func TestOneFailingLeaverDoesNotHoldUpTheOthers(t *testing.T) {
+	ctx := context.Background()
+	var clock atomic.Int64
+	t0 := storetest.Epoch()
+	clock.Store(t0.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	store := storetest.SingleNode(srv)(t, now)
+	reviews := &handover{}
+	reviews.failing.Store("l2")
+	leavers := &governance.Leavers{Store: store, Requests: &governance.Requests{Store: store, Now: now},
+		Grants: &governance.Grants{Store: store, Now: now}, Reviews: reviews, Now: now}
+
+	for _, id := range []string{"l1", "l2", "l3"} {
+		w := storetest.User(id, id)
+		storetest.Must(t).One(store.Create(ctx, w))
+		w.Keys.Inactive = true
+		storetest.Must(t).One(store.Replace(ctx, w))
+	}
+	n, err := leavers.Sweep(ctx, 10)
+	if n != 2 || !errors.Is(err, errHandover) || !strings.Contains(err.Error(), "leaver l2") {
+		t.Fatalf("first sweep: %d done, %v; want l1 and l3 done and l2's failure named", n, err)
+	}
+	if n, err := leavers.Sweep(ctx, 10); n != 0 || err != nil {
+		t.Fatalf("while l2 is still claimed: %d done, %v", n, err)
+	}
+	reviews.failing.Store("")
+	clock.Add(int64(time.Minute)) // the claim lapses
+	if n, err := leavers.Sweep(ctx, 10); n != 1 || err != nil {
+		t.Fatalf("once the claim lapsed: %d done, %v; want l2 done", n, err)
+	}
+	if n, err := leavers.Sweep(ctx, 10); n != 0 || err != nil {
+		t.Fatalf("after every leaver was done: %d, %v", n, err)
 	}
 }
