@@ -20,6 +20,8 @@ const accessPage = 25
 // they own), where it came from and how long is left.
 type heldGrant struct {
 	Grant governance.Grant
+	// Name is the entitlement's name in the catalog, else its id.
+	Name string
 	// Account names the service account the grant is of; "" for the person's own.
 	Account string
 	Source  string
@@ -51,6 +53,10 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		owned[sa.ID] = sa
 		identities = append(identities, sa.ID)
 	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		return nil, nil, err
+	}
 	now := s.opts.Now()
 	var out []heldGrant
 	for _, id := range identities {
@@ -59,7 +65,11 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 			return nil, nil, err
 		}
 		for _, g := range slices.Concat(a.Grants, a.Past) {
-			out = append(out, held(g, owned, now))
+			h := held(g, owned, now)
+			if i := slices.IndexFunc(ents, func(e governance.Entitlement) bool { return e.ID == g.Entitlement }); i >= 0 {
+				h.Name = ents[i].Name
+			}
+			out = append(out, h)
 		}
 	}
 	slices.SortFunc(out, func(a, b heldGrant) int {
@@ -69,7 +79,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 }
 
 func held(g governance.Grant, owned map[string]governance.ServiceAccount, now time.Time) heldGrant {
-	h := heldGrant{Grant: g, Source: source(g), Ongoing: g.Status == governance.GrantActive || g.Status == governance.GrantProvisioning}
+	h := heldGrant{Grant: g, Name: g.Entitlement, Source: source(g), Ongoing: g.Status == governance.GrantActive || g.Status == governance.GrantProvisioning}
 	if sa, ok := owned[g.Identity]; ok {
 		h.Account = cmp.Or(sa.Name, sa.ID)
 	}
@@ -103,22 +113,37 @@ func left(now, ends time.Time) string {
 	if d <= 0 {
 		return "ending now"
 	}
-	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	return spoken(d) + " left"
+}
+
+// spoken is a duration in words, to the minute under a day and to the hour above: "3 hours 59
+// minutes", "2 days 4 hours".
+func spoken(d time.Duration) string {
+	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
 	plural := func(n int, unit string) string {
 		if n == 1 {
 			return "1 " + unit
 		}
 		return fmt.Sprintf("%d %ss", n, unit)
 	}
+	var parts []string
 	switch {
-	case days > 0 && hours > 0:
-		return plural(days, "day") + " " + plural(hours, "hour") + " left"
 	case days > 0:
-		return plural(days, "day") + " left"
+		parts = append(parts, plural(days, "day"))
+		if hours > 0 {
+			parts = append(parts, plural(hours, "hour"))
+		}
 	case hours > 0:
-		return plural(hours, "hour") + " left"
+		parts = append(parts, plural(hours, "hour"))
+		if minutes > 0 {
+			parts = append(parts, plural(minutes, "minute"))
+		}
+	case minutes > 0:
+		parts = append(parts, plural(minutes, "minute"))
+	default:
+		return "less than a minute"
 	}
-	return "less than an hour left"
+	return strings.Join(parts, " ")
 }
 
 // endedShown bounds the access that ended listed under My access; each stays on its own page.
@@ -227,9 +252,9 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, sess *Session) {
 		v.Policy = p.Name
 	}
 	if e, _, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, g.Entitlement); err == nil {
-		v.Durations = durationsWithin(e.MaxDuration.D())
+		v.Name, v.Durations = e.Name, durationsWithin(e.MaxDuration.D())
 	}
-	s.page(w, r, http.StatusOK, "access-grant", "Access: "+g.Entitlement, v)
+	s.page(w, r, http.StatusOK, "access-grant", "Access: "+v.Name, v)
 }
 
 // extend asks for more time on a grant of the person's: a request for the same entitlement,

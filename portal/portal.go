@@ -125,9 +125,10 @@ func (s *Server) parseViews() error {
 }
 
 var funcs = template.FuncMap{
-	"date": date,
-	"inc":  func(i int) int { return i + 1 },
-	"join": strings.Join,
+	"date":   date,
+	"inc":    func(i int) int { return i + 1 },
+	"join":   strings.Join,
+	"spoken": spoken,
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
