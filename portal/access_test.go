@@ -3,6 +3,7 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -235,5 +236,36 @@ func TestExtendWithinPolicy(t *testing.T) {
 	}
 	if again := b.follow(b.post(path, url.Values{"duration": {"4h"}})); !strings.Contains(again.body, "You already asked to extend") {
 		t.Errorf("asking twice: %s", again.body)
+	}
+}
+
+// Seeing everyone's access is no licence to give it up: to an auditor, someone else's grant
+// is not found. The owner of a service account gives up its access as their own.
+func TestGiveUpIsTheHoldersOnly(t *testing.T) {
+	e, _ := withMockIdP(t)
+	ctx := context.Background()
+	g := e.granted("ada")
+	if _, err := e.access.GiveUp(ctx, g.ID, governance.Viewer{ID: "u-cat", SeesAll: true}, "tidying"); !errors.Is(err, governance.ErrNotFound) {
+		t.Errorf("an auditor gave up ada's grant: %v", err)
+	}
+	if _, err := e.access.GiveUp(ctx, "grant-nothing", governance.Viewer{ID: "u-ada"}, "gone"); !errors.Is(err, governance.ErrNotFound) {
+		t.Errorf("a missing grant: %v", err)
+	}
+	if _, err := e.store.CreateServiceAccount(ctx, governance.ServiceAccount{ID: "sa-bot", Name: "bot", Owner: "u-ada",
+		State: governance.ServiceAccountActive, Created: e.now, Updated: e.now}, governance.Event{At: e.now, Actor: "test", Action: "sa.create"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.CreateGrant(ctx, governance.Grant{ID: "grant-bot", Identity: "sa-bot", Entitlement: "db-read", Status: governance.GrantActive,
+		Source: "api", Starts: e.now, Created: e.now, Updated: e.now}, nil, "", governance.Event{At: e.now, Actor: "test", Action: "grant.create"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.access.GiveUp(ctx, "grant-bot", governance.Viewer{ID: "u-bob"}, "not mine"); !errors.Is(err, governance.ErrNotFound) {
+		t.Errorf("bob gave up ada's account's grant: %v", err)
+	}
+	if got, err := e.access.GiveUp(ctx, "grant-bot", governance.Viewer{ID: "u-ada"}, "bot retired"); err != nil || !got.Status.Final() && got.Status != governance.GrantRevoking {
+		t.Errorf("the owner giving up the account's grant: %+v %v", got, err)
+	}
+	if got := e.grantOf(g.ID); got.Status != governance.GrantActive {
+		t.Errorf("refused give-ups changed ada's grant: %+v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,43 @@ func TestApprovalsNeverOfferOnesOwnAndRefuseForgedDecisions(t *testing.T) {
 	}
 	if page := mgr.get(e.url + "/approvals/" + r.ID); strings.Contains(page.body, ">Approve<") || !strings.Contains(page.body, "no longer waiting") {
 		t.Errorf("a decided request still offers a decision: %s", page.body)
+	}
+}
+
+// The department count reads at most governance.PeerScan people and says when it stopped; it
+// counts access held now, not access that ended.
+func TestPeersHoldingIsBoundedAndCountsCurrentAccess(t *testing.T) {
+	e, _ := withMockIdP(t)
+	ctx := context.Background()
+	e.inDepartment("Sales", "ada", "bob")
+	g := e.granted("bob")
+	ada, err := e.access.People.Person(ctx, "u-ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := e.access.PeersHolding(ctx, ada, "db-read")
+	if err != nil || peers != (governance.Peers{Department: "Sales", People: 2, Holders: 1}) {
+		t.Fatalf("peers: %+v %v", peers, err)
+	}
+	if _, err := e.access.GiveUp(ctx, g.ID, governance.Viewer{ID: "u-bob"}, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if peers, _ := e.access.PeersHolding(ctx, ada, "db-read"); peers.Holders != 0 {
+		t.Errorf("access given up still counts: %+v", peers)
+	}
+	for i := range governance.PeerScan {
+		raw, _ := json.Marshal(map[string]any{"userName": "p" + strconv.Itoa(i), "active": true})
+		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-p" + strconv.Itoa(i), Document: raw,
+			Keys: governance.Keys{Unique: "p" + strconv.Itoa(i), Lookups: []governance.Lookup{governance.DepartmentLookup("SALES")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers, err = e.access.PeersHolding(ctx, ada, "db-read")
+	if err != nil || peers.People != governance.PeerScan || !peers.Partial {
+		t.Errorf("a department over the bound: %+v %v", peers, err)
+	}
+	nobody, _ := e.access.People.Person(ctx, "u-cat")
+	if peers, err := e.access.PeersHolding(ctx, nobody, "db-read"); err != nil || peers != (governance.Peers{}) {
+		t.Errorf("no department: %+v %v", peers, err)
 	}
 }
