@@ -93,13 +93,13 @@ func TestAskApproveHoldAndGiveUp(t *testing.T) {
 	look(t, grace, "request-approved")
 
 	browsertest.Goto(t, grace, g.URL+"/access")
-	if row := browsertest.Text(t, grace, "tbody"); !strings.Contains(row, "db-admin") || !strings.Contains(row, "left") {
+	if row := browsertest.Text(t, grace, "tbody"); !strings.Contains(row, "Administer the production database") || !strings.Contains(row, "minutes left") {
 		t.Errorf("My access does not show the grant with its expiry: %q", row)
 	}
 	look(t, grace, "access")
 	browsertest.Goto(t, grace, g.URL+"/access/grant-"+id)
 	facts := browsertest.Text(t, grace, ".facts")
-	for _, want := range []string{"Ada Lovelace", "Katherine Johnson", "Manager, then the entitlement's owner", "hours left"} {
+	for _, want := range []string{"Ada Lovelace", "Katherine Johnson", "Manager, then the entitlement's owner", "(3 hours", "minutes left)"} {
 		if !strings.Contains(facts, want) {
 			t.Errorf("the grant's page lacks %q: %q", want, facts)
 		}
