@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -124,8 +125,10 @@ func (s *Server) parseViews() error {
 }
 
 var funcs = template.FuncMap{
-	"date": date,
-	"inc":  func(i int) int { return i + 1 },
+	"date":   date,
+	"inc":    func(i int) int { return i + 1 },
+	"join":   strings.Join,
+	"spoken": spoken,
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
@@ -145,6 +148,11 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	// Browsers ask every site for an icon; the portal has none, and says so without a 404.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)
@@ -155,6 +163,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /requests", s.signedIn(s.requests))
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
+	mux.Handle("GET /access", s.signedIn(s.access))
+	mux.Handle("GET /access/{id}", s.signedIn(s.grant))
+	mux.Handle("POST /access/{id}/extend", s.signedIn(s.extend))
+	mux.Handle("POST /access/{id}/give-up", s.signedIn(s.giveUp))
+	mux.Handle("GET /approvals", s.signedIn(s.approvals))
+	mux.Handle("GET /approvals/{id}", s.signedIn(s.approval))
+	mux.Handle("POST /approvals/{id}/decide", s.signedIn(s.decide))
 	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
