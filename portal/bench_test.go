@@ -63,8 +63,7 @@ func seedVolumes(b *testing.B, e *env) string {
 		if i >= benchTeam {
 			manager = fmt.Sprintf("p%d", i/100)
 		}
-		e.createUser(ctx, fmt.Sprintf("p%d", i), manager, true)
-		return nil
+		return e.newUser(ctx, fmt.Sprintf("p%d", i), manager, true)
 	})
 	parallel(benchPeople*benchHeld, func(i int) error {
 		person, k := i/benchHeld, i%benchHeld

@@ -99,6 +99,13 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 
 func (e *env) createUser(ctx context.Context, name, manager string, active bool) {
 	e.t.Helper()
+	if err := e.newUser(ctx, name, manager, active); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// newUser is createUser answering its error, for a seed that writes from several goroutines.
+func (e *env) newUser(ctx context.Context, name, manager string, active bool) error {
 	userName := name + "@example.org"
 	doc := map[string]any{"userName": userName, "active": active, "externalId": "idp-" + name, "displayName": strings.ToUpper(name[:1]) + name[1:],
 		"emails": []any{map[string]any{"value": userName, "primary": true}}}
@@ -106,11 +113,10 @@ func (e *env) createUser(ctx context.Context, name, manager string, active bool)
 		doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + manager}}
 	}
 	raw, _ := json.Marshal(doc)
-	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw,
+	_, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw,
 		Keys: governance.Keys{Unique: userName, Display: name, Inactive: !active,
-			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}}); err != nil {
-		e.t.Fatal(err)
-	}
+			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}})
+	return err
 }
 
 // deactivate is the IdP setting active false on a user, as SCIM would.
