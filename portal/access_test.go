@@ -29,17 +29,6 @@ func (e *env) granted(who string) governance.Grant {
 	return g
 }
 
-// put writes a catalog item, replacing what the harness seeded.
-func (e *env) put(kind governance.CatalogKind, id string, v any) {
-	e.t.Helper()
-	body, _ := json.Marshal(v)
-	cur, _ := e.store.CatalogItem(context.Background(), kind, id) // none yet: version 0
-	if _, err := e.store.PutCatalogItem(context.Background(), governance.CatalogItem{Kind: kind, ID: id, Body: body, Version: cur.Version},
-		governance.Event{At: e.now, Actor: "test", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body}); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 // grantOf reads a grant as it is stored.
 func (e *env) grantOf(id string) governance.Grant {
 	e.t.Helper()
@@ -214,7 +203,7 @@ func TestExtendWithinPolicy(t *testing.T) {
 	if got := b.follow(b.post(path, url.Values{"justification": {"more"}, "duration": {"4h"}})); !strings.Contains(got.body, "does not let you extend") {
 		t.Fatalf("an extension the policy refuses: %s", got.body)
 	}
-	e.put(governance.KindPolicy, "by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
+	e.put(context.Background(), governance.KindPolicy, "by-manager", map[string]any{"id": "by-manager", "name": "manager", "extensions": true,
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}})
 	if got := b.follow(b.post(path, url.Values{"duration": {"forever"}})); !strings.Contains(got.body, "Choose a duration from the list") {
 		t.Errorf("a duration not offered: %s", got.body)

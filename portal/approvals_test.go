@@ -87,7 +87,7 @@ func TestApprovalsShowSeparationOfDutiesAndTheRouteAfter(t *testing.T) {
 	e, m := withMockIdP(t)
 	// The rule asks for a review by the entitlement's owners rather than blocking: a stage
 	// after the manager's.
-	e.put(governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
+	e.put(context.Background(), governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
 		"entitlements": []string{"db-read", "db-write"}, "review": map[string]any{"name": "risk review", "quorum": 1,
 			"approvers": []any{map[string]any{"kind": "entitlementOwners"}}}})
 	e.granted("ada")

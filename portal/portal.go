@@ -191,7 +191,7 @@ func (s *Server) routes() http.Handler {
 	h = cop.Handler(h)
 	h = s.whoIsIt(h)
 	h = s.sessions.LoadAndSave(h)
-	return headers(h)
+	return headers(policy(s.opts.OIDC.Issuer), h)
 }
 
 // staticFiles may be cached: their names change with their content only in a release.
@@ -202,10 +202,20 @@ func staticFiles(next http.Handler) http.Handler {
 	})
 }
 
-// csp allows scripts, styles and images from the portal itself only: no inline script or style
-// attribute runs, and no other site may frame a page.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
-	"frame-ancestors 'none'; base-uri 'none'"
+// policy is the Content-Security-Policy: scripts, styles and images from the portal itself
+// only, so no inline script or style attribute runs, and no other site may frame a page. Forms
+// post to the portal only, and to the identity provider's origin: browsers hold the redirects
+// that follow a form's post to form-action too, and the sign-in form's post is answered with a
+// redirect to the provider's authorization endpoint (on the issuer's origin at the providers
+// Gatehouse supports; the demo's is the portal itself).
+func policy(issuer string) string {
+	formAction := "'self'"
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action " + formAction + "; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+}
 
 // maxBody bounds a request's body: the largest form, a request with its justification, is a
 // few kilobytes.
@@ -213,7 +223,7 @@ const maxBody = 64 << 10
 
 // headers sets what every answer carries. Pages are never cached: they show one person's
 // access, and a shared or back-button cache would show it to the next person.
-func headers(next http.Handler) http.Handler {
+func headers(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
