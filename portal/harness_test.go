@@ -31,7 +31,7 @@ var redisServer *redistest.Server
 func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
-// cat (a catalog admin), gone (deactivated), and a catalog of one low-risk entitlement
+// cat and dee (catalog admins), gone (deactivated), and a catalog of one low-risk entitlement
 // approved by the requester's manager.
 type env struct {
 	t      *testing.T
@@ -55,12 +55,12 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
 	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
-	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"gone", ""}} {
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}
 	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
 	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
-		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat"}}); err != nil {
+		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat", "u-dee"}}); err != nil {
 		t.Fatal(err)
 	}
 	var n atomic.Int64

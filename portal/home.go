@@ -13,6 +13,8 @@ type homeView struct {
 	ApprovalCount int
 	Open          []governance.Request
 	Ending        []governance.Grant
+	// Changes counts the catalog changes awaiting this admin's approval; admins only.
+	Changes int
 }
 
 // endingSoon is how far ahead the home page looks for access about to end.
@@ -45,5 +47,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.Open = mine.Pending
+	if sess.Has(governance.RoleCatalogAdmin) {
+		if v.Changes, err = s.awaitingMe(r, sess); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	s.page(w, r, http.StatusOK, "home", "Home", v)
 }

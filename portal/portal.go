@@ -126,6 +126,8 @@ func (s *Server) parseViews() error {
 var funcs = template.FuncMap{
 	"date": date,
 	"inc":  func(i int) int { return i + 1 },
+	// changes gives the admin page's table of changes its caption.
+	"changes": func(caption string, cs []changeView) changeTable { return changeTable{caption, cs} },
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
@@ -156,6 +158,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
 	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
+	mux.Handle("GET /admin/changes/{id}", s.holding(governance.RoleCatalogAdmin, s.change))
+	mux.Handle("POST /admin/changes/{id}/approve", s.holding(governance.RoleCatalogAdmin, s.decideChange(true)))
+	mux.Handle("POST /admin/changes/{id}/reject", s.holding(governance.RoleCatalogAdmin, s.decideChange(false)))
+	mux.Handle("GET /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.policy))
+	mux.Handle("POST /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
