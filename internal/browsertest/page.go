@@ -200,7 +200,9 @@ func Fill(t testing.TB, ctx context.Context, field, value string) {
 	t.Helper()
 	sel := chromedp.JSPath(findControl(field))
 	if tag := present(t, ctx, findControl(field), "no field labelled or named "+strconv.Quote(field)); tag != "SELECT" {
-		if err := chromedp.Do(ctx, chromedp.Clear(sel), chromedp.SendKeys(sel, value)); err != nil {
+		// Cleared by script: chromedp.Clear fails on an empty textarea, which has no text node.
+		clear := chromedp.Evaluate[chromedp.Void](`(el => { el.value = ''; })(` + findControl(field) + `)`)
+		if err := chromedp.Do(ctx, clear, chromedp.SendKeys(sel, value)); err != nil {
 			t.Fatalf("browsertest: fill %q: %v", field, err)
 		}
 		return
