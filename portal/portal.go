@@ -147,6 +147,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	// Browsers ask every site for its icon; the portal has none, and says so without a 404.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)

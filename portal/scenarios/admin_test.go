@@ -1,0 +1,116 @@
+package scenarios_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-iam/gatehouse/internal/browsertest"
+)
+
+const (
+	katherine = "Katherine Johnson (katherine.johnson@example.org)"
+	ada       = "Ada Lovelace (ada.lovelace@example.org)"
+	grace     = "Grace Hopper (grace.hopper@example.org)"
+)
+
+// policyName is the name the demo's "manager" policy form shows now.
+func policyName(t *testing.T, ctx context.Context, g *browsertest.Gateway) string {
+	t.Helper()
+	browsertest.Goto(t, ctx, g.URL+"/admin/policies/manager")
+	name, err := chromedp.Run(ctx, chromedp.Value("#name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func mainText(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return browsertest.Text(t, ctx, "main")
+}
+
+// Katherine changes an approval policy: it waits as a proposal, the policy in effect is
+// unchanged and she is not offered to approve it; Ada, the demo's second catalog admin, finds
+// it counted on her home page and listed under changes awaiting her approval, approves it, and
+// the policy is changed. Grace, a requester, finds no admin area.
+func TestAnAdminsPolicyChangeWaitsForASecondAdmin(t *testing.T) {
+	g := browsertest.StartGateway(t, "")
+	k := signIn(t, g, katherine)
+	if !strings.Contains(mainText(t, k), "No catalog change waits for your approval") {
+		t.Errorf("katherine's home: %s", mainText(t, k))
+	}
+	if status := browsertest.Goto(t, k, g.URL+"/admin"); status != http.StatusOK {
+		t.Fatalf("the admin page: %d", status)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin")
+	before := policyName(t, k, g)
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-policy")
+
+	browsertest.Fill(t, k, "Name", "Manager approves, justification from medium")
+	browsertest.Fill(t, k, "Justification required from", "medium risk and above")
+	browsertest.Fill(t, k, "Why this change (shown to the approving admin)", "payments auditors asked for it")
+	if status := browsertest.Submit(t, k, "Propose this change"); status != http.StatusOK {
+		t.Fatalf("after proposing: %d", status)
+	}
+	page := mainText(t, k)
+	for _, want := range []string{"Your change is proposed", "awaiting a second admin", "Katherine Johnson", "payments auditors asked for it", "justificationFrom"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the change page lacks %q: %s", want, page)
+		}
+	}
+	if strings.Contains(page, "Approve this change") {
+		t.Error("katherine is offered to approve her own change")
+	}
+	changeURL, err := chromedp.Run(k, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-change-pending")
+	if now := policyName(t, k, g); now != before {
+		t.Fatalf("the policy in effect changed before a second admin approved: %q", now)
+	}
+	if !strings.Contains(mainText(t, k), "Changes awaiting a second admin") {
+		t.Error("the policy's page does not show its pending change")
+	}
+
+	a := signIn(t, g, ada)
+	if !strings.Contains(mainText(t, a), "1 catalog change waits for your approval") {
+		t.Errorf("ada's home: %s", mainText(t, a))
+	}
+	browsertest.Axe(t, a)
+	browsertest.Screenshots(t, a, "home-admin")
+	browsertest.Goto(t, a, g.URL+"/admin")
+	if !strings.Contains(mainText(t, a), "Proposed by another admin") {
+		t.Errorf("ada's admin page: %s", mainText(t, a))
+	}
+	browsertest.Goto(t, a, changeURL)
+	browsertest.Fill(t, a, "Comment (optional)", "agreed with the auditors")
+	if status := browsertest.Submit(t, a, "Approve this change"); status != http.StatusOK {
+		t.Fatalf("after approving: %d", status)
+	}
+	if page := mainText(t, a); !strings.Contains(page, "approved and now in effect") || !strings.Contains(page, "by Ada Lovelace") {
+		t.Errorf("after approving: %s", page)
+	}
+	browsertest.Axe(t, a)
+	browsertest.Screenshots(t, a, "admin-change-approved")
+	if now := policyName(t, a, g); now != "Manager approves, justification from medium" {
+		t.Errorf("the policy after the second admin approved: %q", now)
+	}
+
+	gr := signIn(t, g, grace)
+	if strings.Contains(browsertest.Text(t, gr, "nav"), "Admin") {
+		t.Error("a requester's nav shows the admin area")
+	}
+	for _, path := range []string{"/admin", "/admin/policies/manager", strings.TrimPrefix(changeURL, g.URL)} {
+		if status := browsertest.Goto(t, gr, g.URL+path); status != http.StatusNotFound {
+			t.Errorf("%s to a requester: %d", path, status)
+		}
+	}
+}
