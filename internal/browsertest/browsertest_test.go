@@ -204,7 +204,7 @@ func TestFillSubmitTextAndStatusThroughARealForm(t *testing.T) {
 	ctx := browsertest.Open(t)
 	browsertest.Goto(t, ctx, base+"/request")
 	browsertest.Fill(t, ctx, "Justification", "quarter-end close")
-	browsertest.Fill(t, ctx, "duration", "8 hours") // by name, and an option by its text
+	browsertest.Fill(t, ctx, "duration", "8 hours")      // by name, and an option by its text
 	browsertest.Fill(t, ctx, "Note", "for the auditors") // an empty textarea
 	if status := browsertest.Submit(t, ctx, "Request access"); status != http.StatusOK {
 		t.Fatalf("status after the post and its redirect: %d", status)
