@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // changeView is a proposed catalog change as an admin reads it: who proposed it, when, and
@@ -238,8 +239,7 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *Session) {
 	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
 		return c.Kind != governance.KindPolicy || c.Target != p.ID
 	})
-	v := policyView{Policy: p, Version: version,
-		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
+	v := policyView{Policy: p, Version: version, Risks: risks}
 	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
 		s.fail(w, r, err)
 		return
@@ -265,8 +265,8 @@ func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Sessio
 	back := "/admin/policies/" + p.ID
 	f := r.PostForm
 	problem := ""
-	version, err := strconv.ParseInt(f.Get("version"), 10, 64)
-	if err != nil || version < 1 {
+	version, ok := formVersion(f, false)
+	if !ok {
 		problem = "The form was not sent from this page. Open the policy again and make your change there."
 	}
 	if p.Name = strings.TrimSpace(f.Get("name")); p.Name == "" || len(p.Name) > 200 {
@@ -300,18 +300,26 @@ func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Sessio
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	res, err := s.opts.Access.Catalog.Put(ctx, sess.Person.ID, governance.KindPolicy, p.ID, version, p, reason)
+	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back)
+}
+
+// propose writes an item from an admin's form at the version the form was read at: saved at
+// once, or proposed when it needs a second admin (governance.Catalog.Put decides), then to
+// the change's page; a form read before someone else's write goes back to the current
+// version and nothing is written.
+func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, kind governance.CatalogKind, id string, version int64, value any, reason, back string) {
+	res, err := s.opts.Access.Catalog.Put(r.Context(), sess.Person.ID, kind, id, version, value, reason)
 	switch {
 	case err == nil && res.Change != nil:
-		s.flash(r, "info", "Your change is proposed. It takes effect when another admin approves it; until then the policy stays as it was.")
+		s.flash(r, "info", "Your change is proposed. It takes effect when another admin approves it; until then everything stays as it was.")
 		http.Redirect(w, r, "/admin/changes/"+res.Change.ID, http.StatusSeeOther)
 		return
 	case err == nil:
-		s.flash(r, "info", "The policy is saved.")
+		s.flash(r, "info", "Saved. It is in effect now.")
 	case errors.Is(err, governance.ErrVersionMismatch):
-		s.flash(r, "error", "Someone changed this policy meanwhile, so your change was not proposed. Here is the current version: make your change again on it.")
+		s.flash(r, "error", "Someone changed this meanwhile, so your change was not saved. Here is the current version: make your change again on it.")
 	case errors.Is(err, governance.ErrInvalidCatalog):
-		s.flash(r, "error", "The policy cannot be saved like this: "+catalogProblem(err))
+		s.flash(r, "error", "This cannot be saved like this: "+catalogProblem(err))
 	default:
 		s.fail(w, r, err)
 		return
@@ -330,4 +338,375 @@ func catalogProblem(err error) string {
 		parts = append(parts, line)
 	}
 	return strings.Join(parts, "; ") + "."
+}
+
+// risks are the risks a form offers, lowest first.
+var risks = []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}
+
+// appRow is an application as the admin list shows it.
+type appRow struct {
+	App               governance.Application
+	Published, Drafts int
+	Owners            []string
+}
+
+// applicationsView lists the applications, with the form that adds one.
+type applicationsView struct {
+	Apps []appRow
+}
+
+// applications lists every application with its connector and how many of its entitlements
+// are published and how many wait as drafts.
+func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.Owners...)
+	}
+	people, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var v applicationsView
+	for _, a := range apps {
+		row := appRow{App: a}
+		for _, o := range a.Owners {
+			row.Owners = append(row.Owners, named(people, o))
+		}
+		for _, e := range ents {
+			switch {
+			case e.Application != a.ID:
+			case e.State == governance.EntitlementPublished:
+				row.Published++
+			case e.State == governance.EntitlementDraft:
+				row.Drafts++
+			}
+		}
+		v.Apps = append(v.Apps, row)
+	}
+	s.page(w, r, http.StatusOK, "admin-applications", "Applications", v)
+}
+
+// applicationView is one application: its form, the attach steps and its entitlements.
+type applicationView struct {
+	App          governance.Application
+	Version      int64
+	Owners       string // user names, one per line, as the form edits them
+	Entitlements []governance.Entitlement
+}
+
+// application shows an application's form, the steps that attach it (test the connection,
+// import its groups as drafts) and its entitlements, drafts first: what waits for review.
+func (s *Server) application(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	a, version, err := governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := applicationView{App: a, Version: version}
+	if v.Owners, err = s.userNames(r, a.Owners); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, e := range ents {
+		if e.Application == a.ID {
+			v.Entitlements = append(v.Entitlements, e)
+		}
+	}
+	slices.SortStableFunc(v.Entitlements, func(x, y governance.Entitlement) int {
+		return boolOrder(x.State != governance.EntitlementDraft, y.State != governance.EntitlementDraft)
+	})
+	s.page(w, r, http.StatusOK, "admin-application", a.Name, v)
+}
+
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// userNames are people's user names, one per line, for a form; an id whose person is gone
+// stays as the id.
+func (s *Server) userNames(r *http.Request, ids []string) (string, error) {
+	people, err := s.opts.Access.People.Many(r.Context(), ids)
+	if err != nil {
+		return "", err
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := people[id]; ok {
+			out = append(out, p.UserName)
+		} else {
+			out = append(out, id)
+		}
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// maxOwners bounds the owners a form may name.
+const maxOwners = 20
+
+// ownerIDs reads a form's owners (user names, one per line or separated by commas) as ids;
+// a name nobody has is a problem said in words.
+func (s *Server) ownerIDs(r *http.Request, raw string) ([]string, string, error) {
+	names := strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '\n' || c == '\r' || c == ' ' || c == '\t' })
+	if len(names) > maxOwners {
+		return nil, "Name at most 20 owners.", nil
+	}
+	ids := []string{}
+	for _, n := range names {
+		p, err := s.opts.Access.People.ByUserName(r.Context(), n)
+		if errors.Is(err, governance.ErrNotFound) {
+			return nil, "Nobody has the user name " + strconv.Quote(n) + ": write owners by their user names, like ada.lovelace@example.org.", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if !slices.Contains(ids, p.ID) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids, "", nil
+}
+
+// formVersion reads the version a form was read at; new is true for the form that adds an
+// item, which carries none.
+func formVersion(f map[string][]string, isNew bool) (int64, bool) {
+	raw := ""
+	if v := f["version"]; len(v) > 0 {
+		raw = v[0]
+	}
+	if isNew {
+		return 0, raw == ""
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	return n, err == nil && n >= 1
+}
+
+// saveApplication adds an application (POST /admin/applications, its id in the form) or
+// changes one (its id in the path, at the version the form was read at). A new application
+// goes alone; a change of its owners or connector waits for a second admin.
+func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
+	var a governance.Application
+	back := "/admin/applications"
+	if isNew {
+		id = strings.TrimSpace(f.Get("id"))
+		a.ID = id
+	} else {
+		var err error
+		if a, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		back += "/" + a.ID
+	}
+	problem := ""
+	version, ok := formVersion(f, isNew)
+	if !ok {
+		problem = "The form was not sent from this page. Open the application again and make your change there."
+	}
+	a.Name, a.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
+	a.Connector = strings.TrimSpace(f.Get("connector"))
+	switch {
+	case a.Name == "" || len(a.Name) > 200:
+		problem = "Give the application a name of at most 200 characters."
+	case len(a.Description) > maxComment || len(a.Connector) > 200:
+		problem = "The description or the connector is too long."
+	}
+	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	a.Owners = owners
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if isNew {
+		back += "/" + a.ID
+	}
+	s.propose(w, r, sess, governance.KindApplication, id, version, a, strings.TrimSpace(f.Get("reason")), back)
+}
+
+// testConnection checks the application's connector reaches its target, and says what it
+// found in words: a record-only application has nothing to test.
+func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, sess *Session) {
+	app, err := s.opts.Attach.TestConnection(r.Context(), r.PathValue("id"))
+	if !s.attachOutcome(w, r, app, err) {
+		return
+	}
+	s.flash(r, "info", "The connection works: Gatehouse reached "+app.Name+" through its connector "+app.Connector+".")
+	http.Redirect(w, r, "/admin/applications/"+app.ID, http.StatusSeeOther)
+}
+
+// importGroups adds the target's groups the catalog lacks as draft entitlements.
+func (s *Server) importGroups(w http.ResponseWriter, r *http.Request, sess *Session) {
+	id := r.PathValue("id")
+	res, err := s.opts.Attach.Import(r.Context(), sess.Person.ID, id)
+	if !s.attachOutcome(w, r, governance.Application{ID: id}, err) {
+		return
+	}
+	msg := "The target has " + strconv.Itoa(res.Found) + " groups; " + strconv.Itoa(len(res.Imported)) +
+		" new ones are added as drafts. Nobody can ask for a draft: review each one below and publish it."
+	if len(res.Imported) == 0 {
+		msg = "The target has " + strconv.Itoa(res.Found) + " groups, all already in the catalog: nothing was added."
+	}
+	s.flash(r, "info", msg)
+	http.Redirect(w, r, "/admin/applications/"+id, http.StatusSeeOther)
+}
+
+// attachOutcome answers an attach step that failed, in words, back on the application's page;
+// false when it did.
+func (s *Server) attachOutcome(w http.ResponseWriter, r *http.Request, app governance.Application, err error) bool {
+	msg := ""
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, provisioning.ErrRecordOnly):
+		msg = "This application has no connector: Gatehouse only records its grants, and someone grants and removes the access by hand. There is no connection to test and nothing to import; name a connector to attach it."
+	case errors.Is(err, provisioning.ErrConnectorMissing):
+		msg = "This application's connector is not configured on this gateway. Ask whoever runs Gatehouse to add it, or name another connector."
+	case errors.Is(err, provisioning.ErrTargetFailed):
+		msg = "The target system did not answer as it should, so nothing was changed. Check the connector's address and credentials with whoever runs it, then try again."
+	default:
+		s.fail(w, r, err)
+		return false
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/admin/applications/"+app.ID, http.StatusSeeOther)
+	return false
+}
+
+// entitlementView is an entitlement's form at the version the admin read.
+type entitlementView struct {
+	Entitlement governance.Entitlement
+	Version     int64
+	Application governance.Application
+	Owners      string
+	Policies    []governance.Policy
+	Risks       []governance.Risk
+	States      []governance.EntitlementState
+	Pending     []changeView
+}
+
+// entitlement shows an entitlement's form: owners, risk, longest grant, approval policy,
+// whether it may be asked for, and its state (publishing a draft waits for a second admin).
+func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	e, version, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := entitlementView{Entitlement: e, Version: version, Risks: risks,
+		States: []governance.EntitlementState{governance.EntitlementDraft, governance.EntitlementPublished, governance.EntitlementRetired}}
+	if v.Application, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, e.Application); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Owners, err = s.userNames(r, e.Owners); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
+		return c.Kind != governance.KindEntitlement || c.Target != e.ID
+	})
+	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-entitlement", e.Name, v)
+}
+
+// saveEntitlement writes the form's version of an entitlement; the domain decides whether it
+// waits for a second admin (publishing, a lower risk, another policy, longer grants, other
+// owners) or goes alone (a name, a description, a narrowing).
+func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	e, _, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	back := "/admin/entitlements/" + e.ID
+	f := r.PostForm
+	problem := ""
+	version, ok := formVersion(f, false)
+	if !ok {
+		problem = "The form was not sent from this page. Open the entitlement again and make your change there."
+	}
+	e.Name, e.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
+	if e.Name == "" || len(e.Name) > 200 || len(e.Description) > maxComment {
+		problem = "Give the entitlement a name of at most 200 characters, and a description under 2,000."
+	}
+	if e.Risk, err = governance.ParseRisk(f.Get("risk")); err != nil {
+		problem = "Choose the risk from the list."
+	}
+	e.MaxDuration = 0
+	if raw := strings.TrimSpace(f.Get("maxDuration")); raw != "" {
+		if e.MaxDuration, err = governance.ParseDuration(raw); err != nil {
+			problem = "Write the longest grant as a length of time, like 8h, 30d or P30D, or leave it empty for no limit."
+		}
+	}
+	e.State = governance.EntitlementState(f.Get("state"))
+	e.Policy, e.Requestable = f.Get("policy"), f.Get("requestable") == "1"
+	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	e.Owners = owners
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back)
 }

@@ -114,7 +114,7 @@ func TestStalePolicyFormShowsTheCurrentVersion(t *testing.T) {
 		t.Fatalf("a stale form went to %s", loc)
 	}
 	got := dee.follow(stale)
-	if !strings.Contains(got.body, "Someone changed this policy meanwhile") || !strings.Contains(got.body, `name="version" value="2"`) || !strings.Contains(got.body, `value="First"`) {
+	if !strings.Contains(got.body, "Someone changed this meanwhile") || !strings.Contains(got.body, `name="version" value="2"`) || !strings.Contains(got.body, `value="First"`) {
 		t.Errorf("the stale form's answer: %s", got.body)
 	}
 	pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,27 @@ import (
 var redisServer *redistest.Server
 
 func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
+
+// fake is a target: its connection fails with down, else it lists groups.
+type fake struct {
+	connectors.Connector // nil: calls the test does not make would panic, and say so
+	groups               []connectors.Entitlement
+	down                 error
+}
+
+func (f fake) TestConnection(context.Context) error { return f.down }
+func (f fake) ListEntitlements(context.Context) ([]connectors.Entitlement, error) {
+	return f.groups, f.down
+}
+
+// fakes are the connectors the portal's gateway has configured: "crm" with two groups, and
+// "down", whose target refuses.
+var fakes = map[string]connectors.Connector{
+	"crm":  fake{groups: []connectors.Entitlement{{Ref: "Sales Reps", Name: "Sales reps"}, {Ref: "admins/all", Name: "Admins"}}},
+	"down": fake{down: &connectors.Error{Op: "test connection", Retryable: true, Err: errors.New("dial tcp: connection refused")}},
+}
+
+func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }
 
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
 // cat and dee (catalog admins), gone (deactivated), and a catalog of one low-risk entitlement
@@ -82,7 +104,7 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+	opts := portal.Options{Access: e.access, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {

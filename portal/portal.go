@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 //go:embed templates static
@@ -28,6 +29,8 @@ var assets embed.FS
 // Options are what the portal is built from.
 type Options struct {
 	Access *governance.Access
+	// Attach tests applications' connectors and imports their groups (the admin pages).
+	Attach *provisioning.Attach
 	Roles  governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
@@ -165,6 +168,14 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /admin/changes/{id}/reject", s.holding(governance.RoleCatalogAdmin, s.decideChange(false)))
 	mux.Handle("GET /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.policy))
 	mux.Handle("POST /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
+	mux.Handle("GET /admin/applications", s.holding(governance.RoleCatalogAdmin, s.applications))
+	mux.Handle("POST /admin/applications", s.holding(governance.RoleCatalogAdmin, s.saveApplication))
+	mux.Handle("GET /admin/applications/{id}", s.holding(governance.RoleCatalogAdmin, s.application))
+	mux.Handle("POST /admin/applications/{id}", s.holding(governance.RoleCatalogAdmin, s.saveApplication))
+	mux.Handle("POST /admin/applications/{id}/test-connection", s.holding(governance.RoleCatalogAdmin, s.testConnection))
+	mux.Handle("POST /admin/applications/{id}/import", s.holding(governance.RoleCatalogAdmin, s.importGroups))
+	mux.Handle("GET /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.entitlement))
+	mux.Handle("POST /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.saveEntitlement))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
