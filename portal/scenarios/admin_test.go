@@ -114,3 +114,37 @@ func TestAnAdminsPolicyChangeWaitsForASecondAdmin(t *testing.T) {
 		}
 	}
 }
+
+// The attach flow as far as the demo goes: its applications are record-only, and testing the
+// connection says so in words; the applications list, an application's page and an
+// entitlement's form pass the accessibility checks at both widths.
+func TestAnAdminAttachesARecordOnlyApplication(t *testing.T) {
+	g := browsertest.StartGateway(t, "")
+	k := signIn(t, g, katherine)
+	browsertest.Goto(t, k, g.URL+"/admin/applications")
+	if page := mainText(t, k); !strings.Contains(page, "Production database") || !strings.Contains(page, "none: records only") {
+		t.Errorf("the applications list: %s", page)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-applications")
+	browsertest.Goto(t, k, g.URL+"/admin/applications/prod-db")
+	if status := browsertest.Submit(t, k, "1. Test the connection"); status != http.StatusOK {
+		t.Fatalf("after testing the connection: %d", status)
+	}
+	if page := mainText(t, k); !strings.Contains(page, "There is no connection to test and nothing to import") {
+		t.Errorf("testing a record-only application: %s", page)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-application")
+	browsertest.Goto(t, k, g.URL+"/admin/entitlements/db-admin")
+	// A higher risk is a narrowing: it goes alone.
+	browsertest.Fill(t, k, "Risk", "critical")
+	if status := browsertest.Submit(t, k, "Save"); status != http.StatusOK {
+		t.Fatalf("after saving: %d", status)
+	}
+	if page := mainText(t, k); !strings.Contains(page, "Saved. It is in effect now") {
+		t.Errorf("raising the risk: %s", page)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-entitlement")
+}
