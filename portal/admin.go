@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +163,10 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *Session) {
 	s.page(w, r, http.StatusOK, "admin-change", "Change to "+string(c.Kind)+" "+c.Target, views[0])
 }
 
+// adminPath is the admin page of an item; the id is one path segment, escaped again, so a
+// redirect stays on the admin page whatever an id holds.
+func adminPath(area, id string) string { return "/admin/" + area + "/" + url.PathEscape(id) }
+
 // maxComment bounds an admin's comment on a decision.
 const maxComment = 2000
 
@@ -183,7 +188,7 @@ func (s *Server) decideChange(approve bool) func(http.ResponseWriter, *http.Requ
 			s.notFound(w, r)
 			return
 		}
-		back := "/admin/changes/" + c.ID
+		back := adminPath("changes", c.ID)
 		comment := strings.TrimSpace(r.PostFormValue("comment"))
 		if len(comment) > maxComment {
 			s.flash(r, "error", "The comment is too long: keep it under 2,000 characters.")
@@ -262,7 +267,7 @@ func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.fail(w, r, err)
 		return
 	}
-	back := "/admin/policies/" + p.ID
+	back := adminPath("policies", p.ID)
 	f := r.PostForm
 	problem := ""
 	version, ok := formVersion(f, false)
@@ -300,22 +305,23 @@ func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Sessio
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back)
+	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back, back)
 }
 
 // propose writes an item from an admin's form at the version the form was read at: saved at
-// once, or proposed when it needs a second admin (governance.Catalog.Put decides), then to
-// the change's page; a form read before someone else's write goes back to the current
-// version and nothing is written.
-func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, kind governance.CatalogKind, id string, version int64, value any, reason, back string) {
+// once (then to done), or proposed when it needs a second admin (governance.Catalog.Put
+// decides; then to the change's page); anything refused goes back, where a form read before
+// someone else's write shows the current version, and nothing is written.
+func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, kind governance.CatalogKind, id string, version int64, value any, reason, back, done string) {
 	res, err := s.opts.Access.Catalog.Put(r.Context(), sess.Person.ID, kind, id, version, value, reason)
 	switch {
 	case err == nil && res.Change != nil:
 		s.flash(r, "info", "Your change is proposed. It takes effect when another admin approves it; until then everything stays as it was.")
-		http.Redirect(w, r, "/admin/changes/"+res.Change.ID, http.StatusSeeOther)
+		http.Redirect(w, r, adminPath("changes", res.Change.ID), http.StatusSeeOther)
 		return
 	case err == nil:
 		s.flash(r, "info", "Saved. It is in effect now.")
+		back = done
 	case errors.Is(err, governance.ErrVersionMismatch):
 		s.flash(r, "error", "Someone changed this meanwhile, so your change was not saved. Here is the current version: make your change again on it.")
 	case errors.Is(err, governance.ErrInvalidCatalog):
@@ -324,7 +330,7 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, 
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
 }
 
 // catalogProblem is the domain's account of an invalid catalog item, without its package's
@@ -525,7 +531,7 @@ func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *S
 			s.fail(w, r, err)
 			return
 		}
-		back += "/" + a.ID
+		back = adminPath("applications", a.ID)
 	}
 	problem := ""
 	version, ok := formVersion(f, isNew)
@@ -551,13 +557,14 @@ func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *S
 	a.Owners = owners
 	if problem != "" {
 		s.flash(r, "error", problem)
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
 		return
 	}
+	done := back
 	if isNew {
-		back += "/" + a.ID
+		done = adminPath("applications", a.ID)
 	}
-	s.propose(w, r, sess, governance.KindApplication, id, version, a, strings.TrimSpace(f.Get("reason")), back)
+	s.propose(w, r, sess, governance.KindApplication, id, version, a, strings.TrimSpace(f.Get("reason")), back, done)
 }
 
 // testConnection checks the application's connector reaches its target, and says what it
@@ -568,7 +575,7 @@ func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, sess *Se
 		return
 	}
 	s.flash(r, "info", "The connection works: Gatehouse reached "+app.Name+" through its connector "+app.Connector+".")
-	http.Redirect(w, r, "/admin/applications/"+app.ID, http.StatusSeeOther)
+	http.Redirect(w, r, adminPath("applications", app.ID), http.StatusSeeOther)
 }
 
 // importGroups adds the target's groups the catalog lacks as draft entitlements.
@@ -584,7 +591,7 @@ func (s *Server) importGroups(w http.ResponseWriter, r *http.Request, sess *Sess
 		msg = "The target has " + strconv.Itoa(res.Found) + " groups, all already in the catalog: nothing was added."
 	}
 	s.flash(r, "info", msg)
-	http.Redirect(w, r, "/admin/applications/"+id, http.StatusSeeOther)
+	http.Redirect(w, r, adminPath("applications", id), http.StatusSeeOther) //nolint:gosec // adminPath escapes the id: the path stays under /admin
 }
 
 // attachOutcome answers an attach step that failed, in words, back on the application's page;
@@ -605,7 +612,7 @@ func (s *Server) attachOutcome(w http.ResponseWriter, r *http.Request, app gover
 		return false
 	}
 	s.flash(r, "error", msg)
-	http.Redirect(w, r, "/admin/applications/"+app.ID, http.StatusSeeOther)
+	http.Redirect(w, r, adminPath("applications", app.ID), http.StatusSeeOther)
 	return false
 }
 
@@ -672,7 +679,7 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 		s.fail(w, r, err)
 		return
 	}
-	back := "/admin/entitlements/" + e.ID
+	back := adminPath("entitlements", e.ID)
 	f := r.PostForm
 	problem := ""
 	version, ok := formVersion(f, false)
@@ -708,5 +715,5 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back)
+	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
 }

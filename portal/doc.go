@@ -56,8 +56,8 @@
 //
 // Lists are paged by cursor: a page link carries ?after=<the last id shown>, never an offset,
 // and the service reads the next page from there, so a list that grows while someone reads it
-// neither skips nor repeats a row. (The lists so far are one person's own requests and the
-// catalog, read whole.)
+// neither skips nor repeats a row. (The lists so far are one person's own requests, the
+// catalog, and the admin area's applications, policies and pending changes, read whole.)
 //
 // # Tests
 //
