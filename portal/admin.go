@@ -470,21 +470,21 @@ func (s *Server) userNames(r *http.Request, ids []string) (string, error) {
 	return strings.Join(out, "\n"), nil
 }
 
-// maxOwners bounds the owners a form may name.
+// maxOwners bounds the people a form's list may name.
 const maxOwners = 20
 
-// ownerIDs reads a form's owners (user names, one per line or separated by commas) as ids;
+// ownerIDs reads a form's list of people (owners, who may break the glass: user names, one per line or separated by commas) as ids;
 // a name nobody has is a problem said in words.
 func (s *Server) ownerIDs(r *http.Request, raw string) ([]string, string, error) {
 	names := strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '\n' || c == '\r' || c == ' ' || c == '\t' })
 	if len(names) > maxOwners {
-		return nil, "Name at most 20 owners.", nil
+		return nil, "Name at most 20 people in a list.", nil
 	}
 	ids := []string{}
 	for _, n := range names {
 		p, err := s.opts.Access.People.ByUserName(r.Context(), n)
 		if errors.Is(err, governance.ErrNotFound) {
-			return nil, "Nobody has the user name " + strconv.Quote(n) + ": write owners by their user names, like ada.lovelace@example.org.", nil
+			return nil, "Nobody has the user name " + strconv.Quote(n) + ": write people by their user names, like ada.lovelace@example.org.", nil
 		}
 		if err != nil {
 			return nil, "", err
@@ -622,7 +622,9 @@ type entitlementView struct {
 	Version     int64
 	Application governance.Application
 	Owners      string
-	Policies    []governance.Policy
+	// Eligible are who may break the glass, as user names one per line.
+	Eligible string
+	Policies []governance.Policy
 	Risks       []governance.Risk
 	States      []governance.EntitlementState
 	Pending     []changeView
@@ -650,6 +652,12 @@ func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Sessi
 	if v.Owners, err = s.userNames(r, e.Owners); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if b := e.BreakGlass; b != nil {
+		if v.Eligible, err = s.userNames(r, b.Eligible); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
 	if err != nil {
@@ -710,6 +718,26 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 		problem = bad
 	}
 	e.Owners = owners
+	// Break-glass: who may activate it, named here; eligible groups are kept as they are
+	// (the API sets them). Not an emergency entitlement: nobody may.
+	e.Emergency = f.Get("emergency") == "1"
+	eligible, bad, err := s.ownerIDs(r, f.Get("eligible"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	switch {
+	case !e.Emergency:
+		e.BreakGlass = nil
+	case e.BreakGlass == nil:
+		e.BreakGlass = &governance.BreakGlassPolicy{}
+	}
+	if e.BreakGlass != nil {
+		e.BreakGlass.Eligible, e.BreakGlass.OverrideSoD = eligible, f.Get("overrideSoD") == "1"
+	}
 	if problem != "" {
 		s.flash(r, "error", problem)
 		http.Redirect(w, r, back, http.StatusSeeOther)

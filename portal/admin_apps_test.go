@@ -186,3 +186,37 @@ func TestApplicationPagesAreNotFoundToRequesters(t *testing.T) {
 		t.Errorf("a requester's posts changed applications: %+v", apps)
 	}
 }
+
+// Break-glass eligibility: making an entitlement an emergency one, and naming who may break
+// the glass, waits for a second admin; one named by nobody, or an emergency without anyone
+// eligible, is refused in words.
+func TestBreakGlassEligibilityFromTheEntitlementForm(t *testing.T) {
+	e, m := withMockIdP(t)
+	cat := e.browser()
+	e.signIn(m, cat, "cat")
+	form := func(eligible string) url.Values {
+		return url.Values{"version": {"1"}, "name": {"Database write"}, "risk": {"high"}, "state": {"published"}, "policy": {"by-manager"},
+			"owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}, "emergency": {"1"}, "eligible": {eligible}}
+	}
+	for eligible, want := range map[string]string{
+		"":                   "names who may break the glass",
+		"nobody@example.org": "Nobody has the user name",
+	} {
+		if got := cat.follow(cat.post(e.url+"/admin/entitlements/db-write", form(eligible))); !strings.Contains(got.body, want) {
+			t.Errorf("eligible %q: %s", eligible, got.body)
+		}
+	}
+	change := changeID(t, cat.post(e.url+"/admin/entitlements/db-write", form("ada@example.org")))
+	ctx := context.Background()
+	if ent, _, _ := governance.GetItem[governance.Entitlement](ctx, e.access.Catalog, governance.KindEntitlement, "db-write"); ent.Emergency {
+		t.Fatal("break-glass turned on before a second admin approved")
+	}
+	e.approveAs("dee", change)
+	ent, _, err := governance.GetItem[governance.Entitlement](ctx, e.access.Catalog, governance.KindEntitlement, "db-write")
+	if err != nil || !ent.Emergency || ent.BreakGlass == nil || len(ent.BreakGlass.Eligible) != 1 || ent.BreakGlass.Eligible[0] != "u-ada" || ent.BreakGlass.OverrideSoD {
+		t.Fatalf("after approval: %+v %v", ent, err)
+	}
+	if page := cat.get(e.url + "/admin/entitlements/db-write"); !strings.Contains(page.body, ">ada@example.org</textarea>") {
+		t.Errorf("the form does not show who may break the glass: %s", page.body)
+	}
+}
