@@ -625,9 +625,9 @@ type entitlementView struct {
 	// Eligible are who may break the glass, as user names one per line.
 	Eligible string
 	Policies []governance.Policy
-	Risks       []governance.Risk
-	States      []governance.EntitlementState
-	Pending     []changeView
+	Risks    []governance.Risk
+	States   []governance.EntitlementState
+	Pending  []changeView
 }
 
 // entitlement shows an entitlement's form: owners, risk, longest grant, approval policy,
