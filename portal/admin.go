@@ -333,15 +333,17 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, 
 	http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
 }
 
-// catalogProblem is the domain's account of an invalid catalog item, without its package's
-// prefix: the messages name the field and what it may be.
+// catalogProblem is the domain's account of an invalid catalog item, without the package's
+// prefixes: the messages name the field and what it may be, and a reference to nothing says
+// "there is none".
 func catalogProblem(err error) string {
 	var parts []string
 	for _, line := range strings.Split(err.Error(), "\n") {
 		if _, rest, ok := strings.Cut(line, governance.ErrInvalidCatalog.Error()+": "); ok {
 			line = rest
 		}
-		parts = append(parts, line)
+		line = strings.ReplaceAll(line, governance.ErrNotFound.Error(), "there is none")
+		parts = append(parts, strings.ReplaceAll(line, "governance: ", ""))
 	}
 	return strings.Join(parts, "; ") + "."
 }
@@ -709,6 +711,9 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 	}
 	e.State = governance.EntitlementState(f.Get("state"))
 	e.Policy, e.Requestable = f.Get("policy"), f.Get("requestable") == "1"
+	if e.GovernedGroup = strings.TrimSpace(f.Get("governedGroup")); len(e.GovernedGroup) > 200 {
+		problem = "The governed group's id is too long."
+	}
 	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -220,3 +220,23 @@ func TestBreakGlassEligibilityFromTheEntitlementForm(t *testing.T) {
 		t.Errorf("the form does not show who may break the glass: %s", page.body)
 	}
 }
+
+// A governed group must be one the IdP sent; naming one waits for a second admin.
+func TestGovernedGroupFromTheEntitlementForm(t *testing.T) {
+	e, m := withMockIdP(t)
+	cat := e.browser()
+	e.signIn(m, cat, "cat")
+	form := func(group string) url.Values {
+		return url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"low"}, "state": {"published"}, "policy": {"by-manager"},
+			"owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}, "governedGroup": {group}}
+	}
+	if got := cat.follow(cat.post(e.url+"/admin/entitlements/db-read", form("no-such-group"))); !strings.Contains(got.body, "governed group &#34;no-such-group&#34;") || strings.Contains(got.body, "governance:") {
+		t.Errorf("an unknown group: %s", got.body)
+	}
+	change := changeID(t, cat.post(e.url+"/admin/entitlements/db-read", form("g-cat")))
+	e.approveAs("dee", change)
+	ent, _, err := governance.GetItem[governance.Entitlement](context.Background(), e.access.Catalog, governance.KindEntitlement, "db-read")
+	if err != nil || ent.GovernedGroup != "g-cat" {
+		t.Fatalf("after approval: %+v %v", ent, err)
+	}
+}
