@@ -42,11 +42,13 @@ type changeTable struct {
 type adminView struct {
 	Others, Mine []changeView
 	Policies     []governance.Policy
+	// The admin's areas: the catalog, and SoD rules.
+	CatalogAdmin, SecurityAdmin bool
 }
 
-// admin is the catalog admins' start: the catalog changes that wait for a second admin, the
-// ones proposed by someone else first, since only those can this admin approve; then what they
-// curate.
+// admin is the admins' start: the changes proposed by someone else that this admin may
+// approve (of a kind their role decides), then their own awaiting a second admin; then what
+// they curate.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
@@ -61,15 +63,19 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
 	}
 	var v adminView
 	for _, c := range views {
-		if c.Own {
+		switch {
+		case c.Own:
 			v.Mine = append(v.Mine, c)
-		} else {
+		case c.MayDecide:
 			v.Others = append(v.Others, c)
 		}
 	}
-	if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
-		s.fail(w, r, err)
-		return
+	v.CatalogAdmin, v.SecurityAdmin = sess.Has(governance.RoleCatalogAdmin), sess.Has(governance.RoleSecurityAdmin)
+	if v.CatalogAdmin {
+		if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.page(w, r, http.StatusOK, "admin", "Admin", v)
 }
@@ -749,4 +755,107 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 		return
 	}
 	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
+}
+
+// sodRulesView lists the SoD rules, with the form that adds one.
+type sodRulesView struct {
+	Rules        []governance.SoDRule
+	Entitlements []governance.Entitlement
+}
+
+// sodRules lists the separation-of-duties rules, the security admins' to change.
+func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	var v sodRulesView
+	var err error
+	if v.Rules, err = governance.ListItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
+}
+
+// sodRuleView is an SoD rule's form at the version the admin read.
+type sodRuleView struct {
+	Rule         governance.SoDRule
+	Version      int64
+	Entitlements []governance.Entitlement
+	Pending      []changeView
+}
+
+// sodRule shows an SoD rule's form: its name and the entitlements nobody may hold together.
+// A rule that asks for a review instead of blocking keeps its review stage, set through the API.
+func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	rule, version, err := governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := sodRuleView{Rule: rule, Version: version}
+	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
+		return c.Kind != governance.KindSoDRule || c.Target != rule.ID
+	})
+	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-sod-rule", rule.Name, v)
+}
+
+// maxRuleEntitlements bounds the entitlements one rule may name.
+const maxRuleEntitlements = 50
+
+// saveSoDRule adds an SoD rule (its id in the form) or changes one (at the version read);
+// every write of one waits for a second security admin.
+func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
+	back := "/admin/sod-rules"
+	var rule governance.SoDRule
+	if isNew {
+		id = strings.TrimSpace(f.Get("id"))
+		rule.ID = id
+	} else {
+		var err error
+		if rule, _, err = governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		back = adminPath("sod-rules", rule.ID)
+	}
+	problem := ""
+	version, ok := formVersion(f, isNew)
+	if !ok {
+		problem = "The form was not sent from this page. Open the rule again and make your change there."
+	}
+	if rule.Name = strings.TrimSpace(f.Get("name")); rule.Name == "" || len(rule.Name) > 200 {
+		problem = "Give the rule a name of at most 200 characters."
+	}
+	if rule.Entitlements = f["entitlements"]; len(rule.Entitlements) > maxRuleEntitlements {
+		problem = "A rule names at most 50 entitlements."
+	}
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
+		return
+	}
+	s.propose(w, r, sess, governance.KindSoDRule, id, version, rule, strings.TrimSpace(f.Get("reason")), back, back)
 }

@@ -259,3 +259,64 @@ func TestTwoAdminsDecideAtOnce(t *testing.T) {
 		t.Errorf("rejected, but the policy is %+v v%d", p, v)
 	}
 }
+
+// SoD rules are the security admins': one proposes a change, a second approves it; a catalog
+// admin finds no SoD page, does not see the change as awaiting them, and cannot decide it.
+func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
+	e, m := withMockIdP(t)
+	sec, sue, cat := e.browser(), e.browser(), e.browser()
+	e.signIn(m, sec, "sec")
+	e.signIn(m, sue, "sue")
+	e.signIn(m, cat, "cat")
+	list := sec.get(e.url + "/admin/sod-rules")
+	if list.status != 200 || !strings.Contains(list.body, `href="/admin/sod-rules/read-or-write"`) {
+		t.Fatalf("the SoD rules: %d %s", list.status, list.body)
+	}
+	form := sec.get(e.url + "/admin/sod-rules/read-or-write")
+	if !strings.Contains(form.body, `value="db-read" checked`) || strings.Contains(form.body, `value="db-draft" checked`) {
+		t.Errorf("the rule's form: %s", form.body)
+	}
+	f := url.Values{"version": {"1"}, "name": {"Read, write or draft"}, "entitlements": {"db-read", "db-write", "db-draft"}}
+	id := changeID(t, sec.post(e.url+"/admin/sod-rules/read-or-write", f))
+	ctx := context.Background()
+	rule := func() governance.SoDRule {
+		r, _, err := governance.GetItem[governance.SoDRule](ctx, e.access.Catalog, governance.KindSoDRule, "read-or-write")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if len(rule().Entitlements) != 2 {
+		t.Fatal("the rule changed before a second security admin approved")
+	}
+	for _, path := range []string{"/admin/sod-rules", "/admin/sod-rules/read-or-write"} {
+		if got := cat.get(e.url + path); got.status != http.StatusNotFound {
+			t.Errorf("%s to a catalog admin: %d", path, got.status)
+		}
+	}
+	if admin := cat.get(e.url + "/admin"); strings.Contains(admin.body, `href="/admin/changes/`+id+`"`) {
+		t.Error("a catalog admin is shown an SoD change as awaiting them")
+	}
+	if got := cat.post(e.url+"/admin/changes/"+id+"/approve", nil); got.status != http.StatusNotFound {
+		t.Errorf("a catalog admin's approval of an SoD change: %d", got.status)
+	}
+	if home := sue.get(e.url + "/"); !strings.Contains(home.body, "1 catalog change waits for your approval") {
+		t.Errorf("the second security admin's home: %s", home.body)
+	}
+	if admin := sue.get(e.url + "/admin"); !strings.Contains(admin.body, `href="/admin/changes/`+id+`"`) || strings.Contains(admin.body, `href="/admin/applications"`) {
+		t.Errorf("the second security admin's admin page: %s", admin.body)
+	}
+	sue.follow(sue.post(e.url+"/admin/changes/"+id+"/approve", nil))
+	if got := rule(); got.Name != "Read, write or draft" || len(got.Entitlements) != 3 {
+		t.Errorf("the approved rule: %+v", got)
+	}
+	// A rule of one entitlement is refused in words; a new rule is proposed like a change.
+	bad := sec.follow(sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"lonely"}, "name": {"Lonely"}, "entitlements": {"db-read"}}))
+	if !strings.Contains(bad.body, "names fewer than two entitlements") {
+		t.Errorf("a rule of one entitlement: %s", bad.body)
+	}
+	changeID(t, sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"pair"}, "name": {"Pair"}, "entitlements": {"db-read", "db-draft"}}))
+	if _, _, err := governance.GetItem[governance.SoDRule](ctx, e.access.Catalog, governance.KindSoDRule, "pair"); err == nil {
+		t.Error("a new rule took effect without a second security admin")
+	}
+}

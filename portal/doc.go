@@ -63,10 +63,10 @@
 //
 // The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
 // the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and
-// dee, catalog admins; gone, deactivated) and a catalog; withMockIdP signs people in through a mock
-// OpenID Connect provider (env.signIn); a browser keeps its cookies and follows redirects by
-// hand; browser.post sends a form as the portal's own page would (Sec-Fetch-Site:
-// same-origin). Each page gets, beside its happy path, the person it is not for (the
+// dee, catalog admins; sec and sue, security admins; gone, deactivated), a catalog, and fake
+// connectors; withMockIdP signs people in through a mock OpenID Connect provider
+// (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends
+// a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its happy path, the person it is not for (the
 // not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
 // and the domain's refusals shown as a flash.
 package portal

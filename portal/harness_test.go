@@ -53,8 +53,8 @@ var fakes = map[string]connectors.Connector{
 func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }
 
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
-// cat and dee (catalog admins), gone (deactivated), and a catalog of one low-risk entitlement
-// approved by the requester's manager.
+// cat and dee (catalog admins), sec and sue (security admins), gone (deactivated), and a
+// catalog of one low-risk entitlement approved by the requester's manager.
 type env struct {
 	t      *testing.T
 	url    string
@@ -77,12 +77,17 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
 	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
-	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"gone", ""}} {
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}
 	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
 	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
 		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat", "u-dee"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = json.Marshal(map[string]any{"displayName": "Security"})
+	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-sec", Document: raw,
+		Keys: governance.Keys{Unique: "Security", Display: "Security"}, Members: []string{"u-sec", "u-sue"}}); err != nil {
 		t.Fatal(err)
 	}
 	var n atomic.Int64
@@ -105,7 +110,7 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 		publicURL = srv.URL
 	}
 	opts := portal.Options{Access: e.access, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
-		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
+		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}, governance.RoleSecurityAdmin: {"Security"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {
 		opts.Demo, opts.DemoIdP = true, idp(srv.URL)

@@ -13,8 +13,10 @@ type homeView struct {
 	ApprovalCount int
 	Open          []governance.Request
 	Ending        []governance.Grant
-	// Changes counts the catalog changes awaiting this admin's approval; admins only.
+	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
+	// is an admin, who sees that count.
 	Changes int
+	Curator bool
 }
 
 // endingSoon is how far ahead the home page looks for access about to end.
@@ -47,7 +49,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.Open = mine.Pending
-	if sess.Has(governance.RoleCatalogAdmin) {
+	if v.Curator = sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin); v.Curator {
 		if v.Changes, err = s.awaitingMe(r, sess); err != nil {
 			s.fail(w, r, err)
 			return

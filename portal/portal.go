@@ -131,6 +131,7 @@ var funcs = template.FuncMap{
 	"inc":  func(i int) int { return i + 1 },
 	// changes gives the admin page's table of changes its caption.
 	"changes": func(caption string, cs []changeView) changeTable { return changeTable{caption, cs} },
+	"has":     slices.Contains[[]string],
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
@@ -162,10 +163,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /requests", s.signedIn(s.requests))
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
-	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
-	mux.Handle("GET /admin/changes/{id}", s.holding(governance.RoleCatalogAdmin, s.change))
-	mux.Handle("POST /admin/changes/{id}/approve", s.holding(governance.RoleCatalogAdmin, s.decideChange(true)))
-	mux.Handle("POST /admin/changes/{id}/reject", s.holding(governance.RoleCatalogAdmin, s.decideChange(false)))
+	mux.Handle("GET /admin", s.holdingAny(curators, s.admin))
+	mux.Handle("GET /admin/changes/{id}", s.holdingAny(curators, s.change))
+	mux.Handle("POST /admin/changes/{id}/approve", s.holdingAny(curators, s.decideChange(true)))
+	mux.Handle("POST /admin/changes/{id}/reject", s.holdingAny(curators, s.decideChange(false)))
 	mux.Handle("GET /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.policy))
 	mux.Handle("POST /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
 	mux.Handle("GET /admin/applications", s.holding(governance.RoleCatalogAdmin, s.applications))
@@ -176,6 +177,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /admin/applications/{id}/import", s.holding(governance.RoleCatalogAdmin, s.importGroups))
 	mux.Handle("GET /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.entitlement))
 	mux.Handle("POST /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.saveEntitlement))
+	mux.Handle("GET /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.sodRules))
+	mux.Handle("POST /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
+	mux.Handle("GET /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.sodRule))
+	mux.Handle("POST /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
@@ -288,6 +293,21 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 		if sess == nil {
 			s.flash(r, "info", "Sign in to continue.")
 			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+// curators are the roles that change the catalog: catalog admins all of it but SoD rules,
+// security admins SoD rules (governance.CatalogKind.DecidedBy).
+var curators = []governance.Role{governance.RoleCatalogAdmin, governance.RoleSecurityAdmin}
+
+// holdingAny is holding for those holding any of roles.
+func (s *Server) holdingAny(roles []governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
+		if !slices.ContainsFunc(roles, sess.Has) {
+			s.notFound(w, r)
 			return
 		}
 		h(w, r, sess)

@@ -37,7 +37,7 @@ func nav(sess *Session) []navItem {
 		return nil
 	}
 	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}}
-	if sess.Has(governance.RoleCatalogAdmin) {
+	if sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin) {
 		items = append(items, navItem{"/admin", "Admin"})
 	}
 	return items
