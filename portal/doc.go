@@ -66,7 +66,7 @@
 // dee, catalog admins; sec and sue, security admins; gone, deactivated), a catalog, and fake
 // connectors; withMockIdP signs people in through a mock OpenID Connect provider
 // (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends
-// a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its happy path, the person it is not for (the
-// not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
-// and the domain's refusals shown as a flash.
+// a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside
+// its happy path, the person it is not for (the not-found page, compared with a missing id's),
+// a cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
 package portal
