@@ -148,3 +148,30 @@ func TestAnAdminAttachesARecordOnlyApplication(t *testing.T) {
 	browsertest.Axe(t, k)
 	browsertest.Screenshots(t, k, "admin-entitlement")
 }
+
+// Alan, the demo's security admin, proposes a change to an SoD rule: it waits for a second
+// security admin (the demo has one, so it stays pending), and the rule in effect is unchanged.
+func TestASecurityAdminProposesAnSoDRuleChange(t *testing.T) {
+	g := browsertest.StartGateway(t, "")
+	a := signIn(t, g, "Alan Turing (alan.turing@example.org)")
+	browsertest.Goto(t, a, g.URL+"/admin/sod-rules")
+	if page := mainText(t, a); !strings.Contains(page, "No one both creates and approves payments") {
+		t.Errorf("the SoD rules: %s", page)
+	}
+	browsertest.Axe(t, a)
+	browsertest.Screenshots(t, a, "admin-sod-rules")
+	browsertest.Goto(t, a, g.URL+"/admin/sod-rules/payments-four-eyes")
+	browsertest.Axe(t, a)
+	browsertest.Screenshots(t, a, "admin-sod-rule")
+	browsertest.Fill(t, a, "Name", "Payments: four eyes")
+	if status := browsertest.Submit(t, a, "Propose this change"); status != http.StatusOK {
+		t.Fatalf("after proposing: %d", status)
+	}
+	if page := mainText(t, a); !strings.Contains(page, "Your change is proposed") || strings.Contains(page, "Approve this change") {
+		t.Errorf("after proposing: %s", page)
+	}
+	browsertest.Goto(t, a, g.URL+"/admin/sod-rules")
+	if page := mainText(t, a); !strings.Contains(page, "No one both creates and approves payments") {
+		t.Errorf("the rule in effect changed before a second security admin approved: %s", page)
+	}
+}
