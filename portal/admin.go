@@ -123,6 +123,17 @@ func (s *Server) changeViews(r *http.Request, sess *Session, changes []governanc
 	return out, nil
 }
 
+// pendingFor are the changes of one item awaiting a second admin: an item's page shows them
+// above the version in effect.
+func (s *Server) pendingFor(r *http.Request, sess *Session, kind governance.CatalogKind, id string) ([]changeView, error) {
+	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
+	if err != nil {
+		return nil, err
+	}
+	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool { return c.Kind != kind || c.Target != id })
+	return s.changeViews(r, sess, pending)
+}
+
 // diff lists the top-level fields whose JSON differs between two versions of an item (before
 // nil: a new item, every field is new), in the order of their names.
 func diff(before, after json.RawMessage) []fieldChange {
@@ -242,16 +253,8 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
-	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
-		return c.Kind != governance.KindPolicy || c.Target != p.ID
-	})
 	v := policyView{Policy: p, Version: version, Risks: risks}
-	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindPolicy, p.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -667,15 +670,7 @@ func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Sessi
 			return
 		}
 	}
-	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
-		return c.Kind != governance.KindEntitlement || c.Target != e.ID
-	})
-	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindEntitlement, e.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -801,15 +796,7 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool {
-		return c.Kind != governance.KindSoDRule || c.Target != rule.ID
-	})
-	if v.Pending, err = s.changeViews(r, sess, pending); err != nil {
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindSoDRule, rule.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
