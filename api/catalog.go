@@ -169,10 +169,7 @@ func (s *Server) decideChange(approve bool) func(*gin.Context, Principal) {
 			s.fail(c, err)
 			return
 		}
-		need := RoleCatalogAdmin
-		if change.Kind == governance.KindSoDRule {
-			need = RoleSecurityAdmin
-		}
+		need := change.Kind.DecidedBy()
 		if !p.Has(need) {
 			problem(c, http.StatusForbidden, "forbidden", "changes to a "+string(change.Kind)+" are decided by a "+string(need))
 			return

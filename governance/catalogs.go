@@ -26,6 +26,15 @@ const (
 	KindSoDRule     CatalogKind = "sodRule"
 )
 
+// DecidedBy is the role whose holders propose and decide changes of the kind: SoD rules are
+// the security admins', the rest of the catalog the catalog admins'. Every adapter asks here.
+func (k CatalogKind) DecidedBy() Role {
+	if k == KindSoDRule {
+		return RoleSecurityAdmin
+	}
+	return RoleCatalogAdmin
+}
+
 // CatalogItem is one stored catalog entry: its JSON and the version the store assigned.
 type CatalogItem struct {
 	Kind    CatalogKind

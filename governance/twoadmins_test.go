@@ -168,3 +168,14 @@ func TestWhichCatalogChangesNeedASecondAdmin(t *testing.T) {
 		}
 	}
 }
+
+// SoD rules are the security admins' to decide, everything else the catalog admins': the API
+// and the portal both ask CatalogKind.DecidedBy.
+func TestWhoDecidesEachKind(t *testing.T) {
+	for kind, want := range map[CatalogKind]Role{KindApplication: RoleCatalogAdmin, KindEntitlement: RoleCatalogAdmin,
+		KindPolicy: RoleCatalogAdmin, KindSoDRule: RoleSecurityAdmin} {
+		if got := kind.DecidedBy(); got != want {
+			t.Errorf("%s is decided by %s, want %s", kind, got, want)
+		}
+	}
+}

@@ -1,26 +1,845 @@
 package portal
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
-// admin is the catalog admins' start: the catalog changes that wait for a second admin, the
-// ones proposed by someone else first, since only those can this admin approve.
+// changeView is a proposed catalog change as an admin reads it: who proposed it, when, and
+// the fields it changes.
+type changeView struct {
+	Change   governance.CatalogChange
+	Proposer string
+	Decider  string
+	Fields   []fieldChange
+	// MayDecide: the viewer holds the role that decides this kind and is not its proposer.
+	MayDecide bool
+	// Own: the viewer proposed it, and may withdraw it.
+	Own bool
+}
+
+// fieldChange is one field of a change, before and after, as the item's JSON writes it.
+type fieldChange struct {
+	Field, Before, After string
+}
+
+// changeTable is a list of changes under its caption.
+type changeTable struct {
+	Caption string
+	Changes []changeView
+}
+
+// adminView is the catalog admins' start page.
+type adminView struct {
+	Others, Mine []changeView
+	Policies     []governance.Policy
+	// The admin's areas: the catalog, and SoD rules.
+	CatalogAdmin, SecurityAdmin bool
+}
+
+// admin is the admins' start: the changes proposed by someone else that this admin may
+// approve (of a kind their role decides), then their own awaiting a second admin; then what
+// they curate.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
-	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
+	ctx := r.Context()
+	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var v struct{ Mine, Others []governance.CatalogChange }
-	for _, c := range pending {
-		if c.ProposedBy == sess.Person.ID {
+	views, err := s.changeViews(r, sess, pending)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var v adminView
+	for _, c := range views {
+		switch {
+		case c.Own:
 			v.Mine = append(v.Mine, c)
-		} else {
+		case c.MayDecide:
 			v.Others = append(v.Others, c)
 		}
 	}
+	v.CatalogAdmin, v.SecurityAdmin = sess.Has(governance.RoleCatalogAdmin), sess.Has(governance.RoleSecurityAdmin)
+	if v.CatalogAdmin {
+		if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	s.page(w, r, http.StatusOK, "admin", "Admin", v)
+}
+
+// awaitingMe counts the pending changes the person may approve: proposed by someone else, of a
+// kind their roles decide. The home page shows it to catalog admins.
+func (s *Server) awaitingMe(r *http.Request, sess *Session) (int, error) {
+	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range pending {
+		if mayDecide(sess, c) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// mayDecide is what the page offers; the domain refuses a proposer's approval on its own.
+func mayDecide(sess *Session, c governance.CatalogChange) bool {
+	return c.State == governance.ChangePending && c.ProposedBy != sess.Person.ID && sess.Has(c.Kind.DecidedBy())
+}
+
+// changeViews names the people of changes and lists their fields.
+func (s *Server) changeViews(r *http.Request, sess *Session, changes []governance.CatalogChange) ([]changeView, error) {
+	var ids []string
+	for _, c := range changes {
+		ids = append(ids, c.ProposedBy, c.DecidedBy)
+	}
+	people, err := s.opts.Access.People.Many(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]changeView, 0, len(changes))
+	for _, c := range changes {
+		v := changeView{Change: c, Proposer: named(people, c.ProposedBy), Fields: diff(c.Before, c.Proposed),
+			MayDecide: mayDecide(sess, c), Own: c.State == governance.ChangePending && c.ProposedBy == sess.Person.ID}
+		if c.DecidedBy != "" {
+			v.Decider = named(people, c.DecidedBy)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// pendingFor are the changes of one item awaiting a second admin: an item's page shows them
+// above the version in effect.
+func (s *Server) pendingFor(r *http.Request, sess *Session, kind governance.CatalogKind, id string) ([]changeView, error) {
+	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
+	if err != nil {
+		return nil, err
+	}
+	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool { return c.Kind != kind || c.Target != id })
+	return s.changeViews(r, sess, pending)
+}
+
+// diff lists the top-level fields whose JSON differs between two versions of an item (before
+// nil: a new item, every field is new), in the order of their names.
+func diff(before, after json.RawMessage) []fieldChange {
+	var a, b map[string]json.RawMessage
+	_ = json.Unmarshal(before, &a) // nil or unreadable: every field shows as new
+	_ = json.Unmarshal(after, &b)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []fieldChange
+	for k := range keys {
+		if !bytes.Equal(compact(a[k]), compact(b[k])) {
+			out = append(out, fieldChange{Field: k, Before: string(compact(a[k])), After: string(compact(b[k]))})
+		}
+	}
+	slices.SortFunc(out, func(x, y fieldChange) int { return strings.Compare(x.Field, y.Field) })
+	return out
+}
+
+func compact(raw json.RawMessage) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return raw
+	}
+	return buf.Bytes()
+}
+
+// change shows one catalog change, pending or decided, to the catalog admins.
+func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *Session) {
+	c, err := s.opts.Access.Catalog.Change(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	views, err := s.changeViews(r, sess, []governance.CatalogChange{c})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-change", "Change to "+string(c.Kind)+" "+c.Target, views[0])
+}
+
+// adminPath is the admin page of an item; the id is one path segment, escaped again, so a
+// redirect stays on the admin page whatever an id holds.
+func adminPath(area, id string) string { return "/admin/" + area + "/" + url.PathEscape(id) }
+
+// decideChange approves or rejects a pending change on a second admin's word, or withdraws
+// the proposer's own. The roles that decide each kind are the domain's (CatalogKind.DecidedBy);
+// that the proposer may not approve is the domain's too (governance.ErrOwnChange).
+func (s *Server) decideChange(approve bool) func(http.ResponseWriter, *http.Request, *Session) {
+	return func(w http.ResponseWriter, r *http.Request, sess *Session) {
+		if !s.form(w, r) {
+			return
+		}
+		ctx := r.Context()
+		c, err := s.opts.Access.Catalog.Change(ctx, r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !sess.Has(c.Kind.DecidedBy()) {
+			s.notFound(w, r)
+			return
+		}
+		back := adminPath("changes", c.ID)
+		comment := strings.TrimSpace(r.PostFormValue("comment"))
+		if len(comment) > maxComment {
+			s.flash(r, "error", "The comment is too long: keep it under 2,000 characters.")
+			http.Redirect(w, r, back, http.StatusSeeOther)
+			return
+		}
+		decide, done := s.opts.Access.Catalog.Reject, "The change is rejected; nothing was changed."
+		if approve {
+			decide, done = s.opts.Access.Catalog.Approve, "The change is approved and now in effect."
+		} else if c.ProposedBy == sess.Person.ID {
+			done = "You withdrew your change; nothing was changed."
+		}
+		_, err = decide(ctx, c.ID, sess.Person.ID, comment)
+		switch {
+		case err == nil:
+			s.flash(r, "info", done)
+		case errors.Is(err, governance.ErrOwnChange):
+			s.flash(r, "error", "You proposed this change, so another admin has to approve it.")
+		case errors.Is(err, governance.ErrRequestResolved):
+			s.flash(r, "error", "This change was already decided by someone else; here is how it stands.")
+		case errors.Is(err, governance.ErrStaleChange):
+			s.flash(r, "error", "The item was changed after this was proposed, so approving it would undo that. Reject it and propose the change again on the current version.")
+		default:
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+	}
+}
+
+// policyView is the edit form of an approval policy at the version the admin read.
+type policyView struct {
+	Policy  governance.Policy
+	Version int64
+	Risks   []governance.Risk
+	Pending []changeView // changes of this policy awaiting a second admin
+}
+
+// policy shows an approval policy's form: the fields that apply to every request under it.
+// Its stages are shown, and changed through the API.
+func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	p, version, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := policyView{Policy: p, Version: version, Risks: risks}
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindPolicy, p.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-policy", "Approval policy "+p.Name, v)
+}
+
+// savePolicy proposes the form's version of a policy: every change of a policy is a control,
+// so it waits for a second admin (governance.Catalog.Put decides). The form carries the
+// version it was read at; if someone changed the policy meanwhile, the admin gets the current
+// version back and nothing is proposed.
+func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	back := adminPath("policies", p.ID)
+	f := r.PostForm
+	problem := ""
+	version, ok := formVersion(f, false)
+	if !ok {
+		problem = "The form was not sent from this page. Open the policy again and make your change there."
+	}
+	if p.Name = strings.TrimSpace(f.Get("name")); p.Name == "" || len(p.Name) > 200 {
+		problem = "Give the policy a name of at most 200 characters."
+	}
+	p.JustificationFrom = 0
+	if raw := f.Get("justificationFrom"); raw != "" {
+		if p.JustificationFrom, err = governance.ParseRisk(raw); err != nil {
+			problem = "Choose from the list when a justification is required."
+		}
+	}
+	for _, d := range []struct {
+		field string
+		into  *governance.Duration
+		say   string
+	}{{"pendingFor", &p.PendingFor, "how long a request may wait"}, {"breakGlassMax", &p.BreakGlassMax, "the longest emergency access"}} {
+		*d.into = 0
+		if raw := strings.TrimSpace(f.Get(d.field)); raw != "" {
+			if *d.into, err = governance.ParseDuration(raw); err != nil {
+				problem = "Write " + d.say + " as a length of time, like 8h, 7d or P7D, or leave it empty."
+			}
+		}
+	}
+	p.OnBehalf, p.Extensions = f.Get("onBehalf") == "1", f.Get("extensions") == "1"
+	reason := strings.TrimSpace(f.Get("reason"))
+	if len(reason) > maxComment {
+		problem = "The reason is too long: keep it under 2,000 characters."
+	}
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back, back)
+}
+
+// propose writes an item from an admin's form at the version the form was read at: saved at
+// once (then to done), or proposed when it needs a second admin (governance.Catalog.Put
+// decides; then to the change's page); anything refused goes back, where a form read before
+// someone else's write shows the current version, and nothing is written.
+func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, kind governance.CatalogKind, id string, version int64, value any, reason, back, done string) {
+	res, err := s.opts.Access.Catalog.Put(r.Context(), sess.Person.ID, kind, id, version, value, reason)
+	switch {
+	case err == nil && res.Change != nil:
+		s.flash(r, "info", "Your change is proposed. It takes effect when another admin approves it; until then everything stays as it was.")
+		http.Redirect(w, r, adminPath("changes", res.Change.ID), http.StatusSeeOther)
+		return
+	case err == nil:
+		s.flash(r, "info", "Saved. It is in effect now.")
+		back = done
+	case errors.Is(err, governance.ErrVersionMismatch):
+		s.flash(r, "error", "Someone changed this meanwhile, so your change was not saved. Here is the current version: make your change again on it.")
+	case errors.Is(err, governance.ErrInvalidCatalog):
+		s.flash(r, "error", "This cannot be saved like this: "+catalogProblem(err))
+	default:
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
+}
+
+// catalogProblem is the domain's account of an invalid catalog item, without the package's
+// prefixes: the messages name the field and what it may be, and a reference to nothing says
+// "there is none".
+func catalogProblem(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if _, rest, ok := strings.Cut(line, governance.ErrInvalidCatalog.Error()+": "); ok {
+			line = rest
+		}
+		line = strings.ReplaceAll(line, governance.ErrNotFound.Error(), "there is none")
+		parts = append(parts, strings.ReplaceAll(line, "governance: ", ""))
+	}
+	return strings.Join(parts, "; ") + "."
+}
+
+// risks are the risks a form offers, lowest first.
+var risks = []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}
+
+// appRow is an application as the admin list shows it.
+type appRow struct {
+	App               governance.Application
+	Published, Drafts int
+	Owners            []string
+}
+
+// applicationsView lists the applications, with the form that adds one.
+type applicationsView struct {
+	Apps []appRow
+}
+
+// applications lists every application with its connector and how many of its entitlements
+// are published and how many wait as drafts.
+func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.Owners...)
+	}
+	people, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var v applicationsView
+	for _, a := range apps {
+		row := appRow{App: a}
+		for _, o := range a.Owners {
+			row.Owners = append(row.Owners, named(people, o))
+		}
+		for _, e := range ents {
+			switch {
+			case e.Application != a.ID:
+			case e.State == governance.EntitlementPublished:
+				row.Published++
+			case e.State == governance.EntitlementDraft:
+				row.Drafts++
+			}
+		}
+		v.Apps = append(v.Apps, row)
+	}
+	s.page(w, r, http.StatusOK, "admin-applications", "Applications", v)
+}
+
+// applicationView is one application: its form, the attach steps and its entitlements.
+type applicationView struct {
+	App          governance.Application
+	Version      int64
+	Owners       string // user names, one per line, as the form edits them
+	Entitlements []governance.Entitlement
+}
+
+// application shows an application's form, the steps that attach it (test the connection,
+// import its groups as drafts) and its entitlements, drafts first: what waits for review.
+func (s *Server) application(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	a, version, err := governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := applicationView{App: a, Version: version}
+	if v.Owners, err = s.userNames(r, a.Owners); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, e := range ents {
+		if e.Application == a.ID {
+			v.Entitlements = append(v.Entitlements, e)
+		}
+	}
+	slices.SortStableFunc(v.Entitlements, func(x, y governance.Entitlement) int {
+		return boolOrder(x.State != governance.EntitlementDraft, y.State != governance.EntitlementDraft)
+	})
+	s.page(w, r, http.StatusOK, "admin-application", a.Name, v)
+}
+
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// userNames are people's user names, one per line, for a form; an id whose person is gone
+// stays as the id.
+func (s *Server) userNames(r *http.Request, ids []string) (string, error) {
+	people, err := s.opts.Access.People.Many(r.Context(), ids)
+	if err != nil {
+		return "", err
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := people[id]; ok {
+			out = append(out, p.UserName)
+		} else {
+			out = append(out, id)
+		}
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// maxOwners bounds the people a form's list may name.
+const maxOwners = 20
+
+// ownerIDs reads a form's list of people (owners, who may break the glass: user names, one per line or separated by commas) as ids;
+// a name nobody has is a problem said in words.
+func (s *Server) ownerIDs(r *http.Request, raw string) ([]string, string, error) {
+	names := strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == '\n' || c == '\r' || c == ' ' || c == '\t' })
+	if len(names) > maxOwners {
+		return nil, "Name at most 20 people in a list.", nil
+	}
+	ids := []string{}
+	for _, n := range names {
+		p, err := s.opts.Access.People.ByUserName(r.Context(), n)
+		if errors.Is(err, governance.ErrNotFound) {
+			return nil, "Nobody has the user name " + strconv.Quote(n) + ": write people by their user names, like ada.lovelace@example.org.", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if !slices.Contains(ids, p.ID) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids, "", nil
+}
+
+// formVersion reads the version a form was read at; new is true for the form that adds an
+// item, which carries none.
+func formVersion(f map[string][]string, isNew bool) (int64, bool) {
+	raw := ""
+	if v := f["version"]; len(v) > 0 {
+		raw = v[0]
+	}
+	if isNew {
+		return 0, raw == ""
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	return n, err == nil && n >= 1
+}
+
+// saveApplication adds an application (POST /admin/applications, its id in the form) or
+// changes one (its id in the path, at the version the form was read at). A new application
+// goes alone; a change of its owners or connector waits for a second admin.
+func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
+	var a governance.Application
+	back := "/admin/applications"
+	if isNew {
+		id = strings.TrimSpace(f.Get("id"))
+		a.ID = id
+	} else {
+		var err error
+		if a, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		back = adminPath("applications", a.ID)
+	}
+	problem := ""
+	version, ok := formVersion(f, isNew)
+	if !ok {
+		problem = "The form was not sent from this page. Open the application again and make your change there."
+	}
+	a.Name, a.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
+	a.Connector = strings.TrimSpace(f.Get("connector"))
+	switch {
+	case a.Name == "" || len(a.Name) > 200:
+		problem = "Give the application a name of at most 200 characters."
+	case len(a.Description) > maxComment || len(a.Connector) > 200:
+		problem = "The description or the connector is too long."
+	}
+	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	a.Owners = owners
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
+		return
+	}
+	done := back
+	if isNew {
+		done = adminPath("applications", a.ID)
+	}
+	s.propose(w, r, sess, governance.KindApplication, id, version, a, strings.TrimSpace(f.Get("reason")), back, done)
+}
+
+// testConnection checks the application's connector reaches its target, and says what it
+// found in words: a record-only application has nothing to test.
+func (s *Server) testConnection(w http.ResponseWriter, r *http.Request, sess *Session) {
+	app, err := s.opts.Attach.TestConnection(r.Context(), r.PathValue("id"))
+	if !s.attachOutcome(w, r, app, err) {
+		return
+	}
+	s.flash(r, "info", "The connection works: Gatehouse reached "+app.Name+" through its connector "+app.Connector+".")
+	http.Redirect(w, r, adminPath("applications", app.ID), http.StatusSeeOther)
+}
+
+// importGroups adds the target's groups the catalog lacks as draft entitlements.
+func (s *Server) importGroups(w http.ResponseWriter, r *http.Request, sess *Session) {
+	id := r.PathValue("id")
+	res, err := s.opts.Attach.Import(r.Context(), sess.Person.ID, id)
+	if !s.attachOutcome(w, r, governance.Application{ID: id}, err) {
+		return
+	}
+	msg := "The target has " + strconv.Itoa(res.Found) + " groups; " + strconv.Itoa(len(res.Imported)) +
+		" new ones are added as drafts. Nobody can ask for a draft: review each one below and publish it."
+	if len(res.Imported) == 0 {
+		msg = "The target has " + strconv.Itoa(res.Found) + " groups, all already in the catalog: nothing was added."
+	}
+	s.flash(r, "info", msg)
+	http.Redirect(w, r, adminPath("applications", id), http.StatusSeeOther) //nolint:gosec // adminPath escapes the id: the path stays under /admin
+}
+
+// attachOutcome answers an attach step that failed, in words, back on the application's page;
+// false when it did.
+func (s *Server) attachOutcome(w http.ResponseWriter, r *http.Request, app governance.Application, err error) bool {
+	msg := ""
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, provisioning.ErrRecordOnly):
+		msg = "This application has no connector: Gatehouse only records its grants, and someone grants and removes the access by hand. There is no connection to test and nothing to import; name a connector to attach it."
+	case errors.Is(err, provisioning.ErrConnectorMissing):
+		msg = "This application's connector is not configured on this gateway. Ask whoever runs Gatehouse to add it, or name another connector."
+	case errors.Is(err, provisioning.ErrTargetFailed):
+		msg = "The target system did not answer as it should, so nothing was changed. Check the connector's address and credentials with whoever runs it, then try again."
+	default:
+		s.fail(w, r, err)
+		return false
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, adminPath("applications", app.ID), http.StatusSeeOther)
+	return false
+}
+
+// entitlementView is an entitlement's form at the version the admin read.
+type entitlementView struct {
+	Entitlement governance.Entitlement
+	Version     int64
+	Application governance.Application
+	Owners      string
+	// Eligible are who may break the glass, as user names one per line.
+	Eligible string
+	Policies []governance.Policy
+	Risks    []governance.Risk
+	States   []governance.EntitlementState
+	Pending  []changeView
+}
+
+// entitlement shows an entitlement's form: owners, risk, longest grant, approval policy,
+// whether it may be asked for, and its state (publishing a draft waits for a second admin).
+func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	e, version, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := entitlementView{Entitlement: e, Version: version, Risks: risks,
+		States: []governance.EntitlementState{governance.EntitlementDraft, governance.EntitlementPublished, governance.EntitlementRetired}}
+	if v.Application, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, e.Application); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Owners, err = s.userNames(r, e.Owners); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if b := e.BreakGlass; b != nil {
+		if v.Eligible, err = s.userNames(r, b.Eligible); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindEntitlement, e.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-entitlement", e.Name, v)
+}
+
+// saveEntitlement writes the form's version of an entitlement; the domain decides whether it
+// waits for a second admin (publishing, a lower risk, another policy, longer grants, other
+// owners) or goes alone (a name, a description, a narrowing).
+func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	e, _, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	back := adminPath("entitlements", e.ID)
+	f := r.PostForm
+	problem := ""
+	version, ok := formVersion(f, false)
+	if !ok {
+		problem = "The form was not sent from this page. Open the entitlement again and make your change there."
+	}
+	e.Name, e.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
+	if e.Name == "" || len(e.Name) > 200 || len(e.Description) > maxComment {
+		problem = "Give the entitlement a name of at most 200 characters, and a description under 2,000."
+	}
+	if e.Risk, err = governance.ParseRisk(f.Get("risk")); err != nil {
+		problem = "Choose the risk from the list."
+	}
+	e.MaxDuration = 0
+	if raw := strings.TrimSpace(f.Get("maxDuration")); raw != "" {
+		if e.MaxDuration, err = governance.ParseDuration(raw); err != nil {
+			problem = "Write the longest grant as a length of time, like 8h, 30d or P30D, or leave it empty for no limit."
+		}
+	}
+	e.State = governance.EntitlementState(f.Get("state"))
+	e.Policy, e.Requestable = f.Get("policy"), f.Get("requestable") == "1"
+	if e.GovernedGroup = strings.TrimSpace(f.Get("governedGroup")); len(e.GovernedGroup) > 200 {
+		problem = "The governed group's id is too long."
+	}
+	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	e.Owners = owners
+	// Break-glass: who may activate it, named here; eligible groups are kept as they are
+	// (the API sets them). Not an emergency entitlement: nobody may.
+	e.Emergency = f.Get("emergency") == "1"
+	eligible, bad, err := s.ownerIDs(r, f.Get("eligible"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem == "" {
+		problem = bad
+	}
+	switch {
+	case !e.Emergency:
+		e.BreakGlass = nil
+	case e.BreakGlass == nil:
+		e.BreakGlass = &governance.BreakGlassPolicy{}
+	}
+	if e.BreakGlass != nil {
+		e.BreakGlass.Eligible, e.BreakGlass.OverrideSoD = eligible, f.Get("overrideSoD") == "1"
+	}
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
+}
+
+// sodRulesView lists the SoD rules, with the form that adds one.
+type sodRulesView struct {
+	Rules        []governance.SoDRule
+	Entitlements []governance.Entitlement
+}
+
+// sodRules lists the separation-of-duties rules, the security admins' to change.
+func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	var v sodRulesView
+	var err error
+	if v.Rules, err = governance.ListItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
+}
+
+// sodRuleView is an SoD rule's form at the version the admin read.
+type sodRuleView struct {
+	Rule         governance.SoDRule
+	Version      int64
+	Entitlements []governance.Entitlement
+	Pending      []changeView
+}
+
+// sodRule shows an SoD rule's form: its name and the entitlements nobody may hold together.
+// A rule that asks for a review instead of blocking keeps its review stage, set through the API.
+func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	rule, version, err := governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := sodRuleView{Rule: rule, Version: version}
+	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Pending, err = s.pendingFor(r, sess, governance.KindSoDRule, rule.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "admin-sod-rule", rule.Name, v)
+}
+
+// maxRuleEntitlements bounds the entitlements one rule may name.
+const maxRuleEntitlements = 50
+
+// saveSoDRule adds an SoD rule (its id in the form) or changes one (at the version read);
+// every write of one waits for a second security admin.
+func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
+	back := "/admin/sod-rules"
+	var rule governance.SoDRule
+	if isNew {
+		id = strings.TrimSpace(f.Get("id"))
+		rule.ID = id
+	} else {
+		var err error
+		if rule, _, err = governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		back = adminPath("sod-rules", rule.ID)
+	}
+	problem := ""
+	version, ok := formVersion(f, isNew)
+	if !ok {
+		problem = "The form was not sent from this page. Open the rule again and make your change there."
+	}
+	if rule.Name = strings.TrimSpace(f.Get("name")); rule.Name == "" || len(rule.Name) > 200 {
+		problem = "Give the rule a name of at most 200 characters."
+	}
+	if rule.Entitlements = f["entitlements"]; len(rule.Entitlements) > maxRuleEntitlements {
+		problem = "A rule names at most 50 entitlements."
+	}
+	if problem != "" {
+		s.flash(r, "error", problem)
+		http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // back is an adminPath, which escapes the id: the path stays under /admin
+		return
+	}
+	s.propose(w, r, sess, governance.KindSoDRule, id, version, rule, strings.TrimSpace(f.Get("reason")), back, back)
 }

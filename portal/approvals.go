@@ -133,9 +133,6 @@ func (s *Server) approval(w http.ResponseWriter, r *http.Request, sess *Session)
 	s.page(w, r, http.StatusOK, "approvals-request", "Decide: "+it.Entitlement.Name, v)
 }
 
-// maxComment bounds an approver's comment; the body itself is capped by the server.
-const maxComment = 2000
-
 // decide records the person's approval or denial, with their comment, through the same
 // service the API uses; then back to the inbox saying what happened.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *Session) {

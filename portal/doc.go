@@ -58,17 +58,17 @@
 // and the service reads the next page from there, so a list that grows while someone reads it
 // neither skips nor repeats a row. My access orders a person's grants (and their service
 // accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
-// requests and the catalog are read whole; the approvals inbox shows its oldest 50 and the
-// total.
+// requests, the catalog, and the admin area's applications, policies and pending changes are
+// read whole; the approvals inbox shows its oldest 50 and the total.
 //
 // # Tests
 //
 // The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
-// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat, a
-// catalog admin; gone, deactivated) and a catalog; withMockIdP signs people in through a mock
-// OpenID Connect provider (env.signIn); a browser keeps its cookies and follows redirects by
-// hand; browser.post sends a form as the portal's own page would (Sec-Fetch-Site:
-// same-origin). Each page gets, beside its happy path, the person it is not for (the
-// not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
-// and the domain's refusals shown as a flash.
+// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and
+// dee, catalog admins; sec and sue, security admins; gone, deactivated), a catalog, and fake
+// connectors; withMockIdP signs people in through a mock OpenID Connect provider
+// (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends
+// a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside
+// its happy path, the person it is not for (the not-found page, compared with a missing id's),
+// a cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
 package portal

@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,9 +31,30 @@ var redisServer *redistest.Server
 
 func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
+// fake is a target: its connection fails with down, else it lists groups.
+type fake struct {
+	connectors.Connector // nil: calls the test does not make would panic, and say so
+	groups               []connectors.Entitlement
+	down                 error
+}
+
+func (f fake) TestConnection(context.Context) error { return f.down }
+func (f fake) ListEntitlements(context.Context) ([]connectors.Entitlement, error) {
+	return f.groups, f.down
+}
+
+// fakes are the connectors the portal's gateway has configured: "crm" with two groups, and
+// "down", whose target refuses.
+var fakes = map[string]connectors.Connector{
+	"crm":  fake{groups: []connectors.Entitlement{{Ref: "Sales Reps", Name: "Sales reps"}, {Ref: "admins/all", Name: "Admins"}}},
+	"down": fake{down: &connectors.Error{Op: "test connection", Retryable: true, Err: errors.New("dial tcp: connection refused")}},
+}
+
+func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }
+
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
-// cat (a catalog admin), gone (deactivated), and a catalog of one low-risk entitlement
-// approved by the requester's manager.
+// cat and dee (catalog admins), sec and sue (security admins), gone (deactivated), and a
+// catalog of one low-risk entitlement approved by the requester's manager.
 type env struct {
 	t      testing.TB
 	url    string
@@ -55,12 +77,17 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
 	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
-	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"gone", ""}} {
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}
 	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
 	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
-		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat"}}); err != nil {
+		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat", "u-dee"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = json.Marshal(map[string]any{"displayName": "Security"})
+	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-sec", Document: raw,
+		Keys: governance.Keys{Unique: "Security", Display: "Security"}, Members: []string{"u-sec", "u-sue"}}); err != nil {
 		t.Fatal(err)
 	}
 	var n atomic.Int64
@@ -82,8 +109,8 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
-		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
+	opts := portal.Options{Access: e.access, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}, governance.RoleSecurityAdmin: {"Security"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {
 		opts.Demo, opts.DemoIdP = true, idp(srv.URL)

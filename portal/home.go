@@ -13,6 +13,10 @@ type homeView struct {
 	ApprovalCount int
 	Open          []governance.Request
 	Ending        []governance.Grant
+	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
+	// is an admin, who sees that count.
+	Changes int
+	Curator bool
 }
 
 // endingSoon is how far ahead the home page looks for access about to end.
@@ -45,5 +49,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.Open = mine.Pending
+	if v.Curator = sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin); v.Curator {
+		if v.Changes, err = s.awaitingMe(r, sess); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	s.page(w, r, http.StatusOK, "home", "Home", v)
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 //go:embed templates static
@@ -29,6 +30,8 @@ var assets embed.FS
 // Options are what the portal is built from.
 type Options struct {
 	Access *governance.Access
+	// Attach tests applications' connectors and imports their groups (the admin pages).
+	Attach *provisioning.Attach
 	Roles  governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
@@ -129,6 +132,9 @@ var funcs = template.FuncMap{
 	"inc":    func(i int) int { return i + 1 },
 	"join":   strings.Join,
 	"spoken": spoken,
+	// changes gives the admin page's table of changes its caption.
+	"changes": func(caption string, cs []changeView) changeTable { return changeTable{caption, cs} },
+	"has":     slices.Contains[[]string],
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
@@ -170,7 +176,24 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /approvals", s.signedIn(s.approvals))
 	mux.Handle("GET /approvals/{id}", s.signedIn(s.approval))
 	mux.Handle("POST /approvals/{id}/decide", s.signedIn(s.decide))
-	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
+	mux.Handle("GET /admin", s.holdingAny(curators, s.admin))
+	mux.Handle("GET /admin/changes/{id}", s.holdingAny(curators, s.change))
+	mux.Handle("POST /admin/changes/{id}/approve", s.holdingAny(curators, s.decideChange(true)))
+	mux.Handle("POST /admin/changes/{id}/reject", s.holdingAny(curators, s.decideChange(false)))
+	mux.Handle("GET /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.policy))
+	mux.Handle("POST /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
+	mux.Handle("GET /admin/applications", s.holding(governance.RoleCatalogAdmin, s.applications))
+	mux.Handle("POST /admin/applications", s.holding(governance.RoleCatalogAdmin, s.saveApplication))
+	mux.Handle("GET /admin/applications/{id}", s.holding(governance.RoleCatalogAdmin, s.application))
+	mux.Handle("POST /admin/applications/{id}", s.holding(governance.RoleCatalogAdmin, s.saveApplication))
+	mux.Handle("POST /admin/applications/{id}/test-connection", s.holding(governance.RoleCatalogAdmin, s.testConnection))
+	mux.Handle("POST /admin/applications/{id}/import", s.holding(governance.RoleCatalogAdmin, s.importGroups))
+	mux.Handle("GET /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.entitlement))
+	mux.Handle("POST /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.saveEntitlement))
+	mux.Handle("GET /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.sodRules))
+	mux.Handle("POST /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
+	mux.Handle("GET /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.sodRule))
+	mux.Handle("POST /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
@@ -293,6 +316,21 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 		if sess == nil {
 			s.flash(r, "info", "Sign in to continue.")
 			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+// curators are the roles that change the catalog: catalog admins all of it but SoD rules,
+// security admins SoD rules (governance.CatalogKind.DecidedBy).
+var curators = []governance.Role{governance.RoleCatalogAdmin, governance.RoleSecurityAdmin}
+
+// holdingAny is holding for those holding any of roles.
+func (s *Server) holdingAny(roles []governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
+		if !slices.ContainsFunc(roles, sess.Has) {
+			s.notFound(w, r)
 			return
 		}
 		h(w, r, sess)

@@ -38,7 +38,7 @@ func nav(sess *Session) []navItem {
 	}
 	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}, {"/access", "My access"},
 		{"/approvals", "Approvals"}}
-	if sess.Has(governance.RoleCatalogAdmin) {
+	if sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin) {
 		items = append(items, navItem{"/admin", "Admin"})
 	}
 	return items
@@ -112,6 +112,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w) // the client went away: nothing to do
 }
+
+// maxComment bounds what a person types as a comment, a reason or a description; the whole
+// body is capped before it is read.
+const maxComment = 2000
 
 // form reads a posted form; a body over the cap or one that does not parse is answered here.
 func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {

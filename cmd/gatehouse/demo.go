@@ -89,9 +89,12 @@ func seedCatalog(ctx context.Context, store governance.CatalogStore, people *gov
 	return nil
 }
 
-// demoUsers get one-time API tokens in the demo: grace asks, ada (her manager) approves the
-// first stage, katherine (the owner) the second, and alan (Security) audits.
-var demoUsers = []string{"grace.hopper@example.org", "ada.lovelace@example.org", "katherine.johnson@example.org", "alan.turing@example.org"}
+// demoUsers are the demo people one signs in as (and who get one-time API tokens): grace asks,
+// ada (her manager) approves the first stage, katherine (the owner) the second, ada and
+// katherine are the two catalog admins, alan (Security) audits, and margaret holds no role and
+// decides nothing, to see what the portal shows a stranger to a request.
+var demoUsers = []string{"grace.hopper@example.org", "ada.lovelace@example.org", "katherine.johnson@example.org",
+	"alan.turing@example.org", "margaret.hamilton@example.org"}
 
 // demoAPITokens makes a random token per demo user; the values are shown once on the terminal.
 func demoAPITokens() ([]api.Token, map[string]string, error) {

@@ -645,7 +645,7 @@ func banner(w io.Writer, cfg config.Config, addr, demoToken string, demoAPI map[
 		}
 	}
 	if len(demoAPI) > 0 {
-		fmt.Fprintf(w, "    (one-time demo tokens: grace asks, ada then katherine approve, alan audits)\n")
+		fmt.Fprintf(w, "    (one-time demo tokens: grace asks, ada then katherine approve, alan audits, margaret has no role)\n")
 	}
 	if cfg.Redis.URL == "" && cfg.Redis.Sentinel.MasterName == "" && len(cfg.Redis.ClusterAddrs) == 0 {
 		fmt.Fprintf(w, "  Storage: embedded in-process Redis; nothing survives a restart (set GATEHOUSE_REDIS_URL)\n")
@@ -727,7 +727,8 @@ func newPortal(cfg config.Config, svc services, store *redisstore.Store, now fun
 		}
 		demoIdP = idp
 	}
-	return portal.New(portal.Options{Access: svc.access, Roles: governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
+	return portal.New(portal.Options{Access: svc.access, Attach: &provisioning.Attach{Catalog: svc.access.Catalog, Connector: svc.connector},
+		Roles:    governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
 		Sessions: store.Sessions(), OIDC: oidcCfg, PublicURL: p.PublicURL, IdleTimeout: p.IdleTimeout, Lifetime: p.Lifetime,
 		Demo: cfg.Demo, DemoIdP: demoIdP, Now: now, Log: log})
 }

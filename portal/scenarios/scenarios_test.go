@@ -16,12 +16,14 @@ import (
 )
 
 // The demo people, as the demo identity provider lists them (fixtures/demo/users.json): grace
-// asks, ada is her manager and approves, katherine owns the catalog's entitlements but is
-// neither grace's approver nor an admin.
+// asks, ada is her manager, approves and is a catalog admin, katherine owns the catalog's
+// entitlements and is the other catalog admin, margaret is neither an approver of grace's nor
+// an admin.
 const (
 	grace     = "Grace Hopper (grace.hopper@example.org)"
 	ada       = "Ada Lovelace (ada.lovelace@example.org)"
 	katherine = "Katherine Johnson (katherine.johnson@example.org)"
+	margaret  = "Margaret Hamilton (margaret.hamilton@example.org)"
 )
 
 // notFoundText is what the portal says for a page that does not exist or is not the viewer's.
@@ -181,8 +183,8 @@ func TestDemoScenarios(t *testing.T) {
 			t.Fatal("no request to open: the step before failed")
 		}
 		tab := browsertest.Open(t)
-		if status := signInDemo(t, tab, g, katherine); status != http.StatusOK {
-			t.Fatalf("katherine's home answered %d", status)
+		if status := signInDemo(t, tab, g, margaret); status != http.StatusOK {
+			t.Fatalf("margaret's home answered %d", status)
 		}
 		if nav := browsertest.Text(t, tab, "header"); strings.Contains(nav, "Admin") {
 			t.Errorf("a person who is no admin has the admin area in the nav: %q", nav)
@@ -195,13 +197,13 @@ func TestDemoScenarios(t *testing.T) {
 		page(t, tab, "not-found")
 		for _, target := range []string{requestURL, g.URL + "/admin"} {
 			if status := browsertest.Goto(t, tab, target); status != http.StatusNotFound {
-				t.Errorf("%s answered katherine %d, want 404", target, status)
+				t.Errorf("%s answered margaret %d, want 404", target, status)
 			}
 			if got := mainText(t, tab); got != missing {
-				t.Errorf("%s says %q to katherine, a missing page %q: the difference tells it exists", target, got, missing)
+				t.Errorf("%s says %q to margaret, a missing page %q: the difference tells it exists", target, got, missing)
 			}
 			if got := mainText(t, tab); strings.Contains(got, "monthly revenue report") || strings.Contains(got, "Grace") {
-				t.Errorf("%s shows katherine something of grace's request: %q", target, got)
+				t.Errorf("%s shows margaret something of grace's request: %q", target, got)
 			}
 		}
 	})
