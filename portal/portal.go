@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 //go:embed templates static
@@ -29,7 +30,9 @@ var assets embed.FS
 // Options are what the portal is built from.
 type Options struct {
 	Access *governance.Access
-	Roles  governance.RoleGroups
+	// Reviews runs access reviews: the reviewers' items and the admins' campaigns.
+	Reviews *reviews.Service
+	Roles   governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
 	OIDC     OIDC
@@ -171,6 +174,17 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /approvals/{id}", s.signedIn(s.approval))
 	mux.Handle("POST /approvals/{id}/decide", s.signedIn(s.decide))
 	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
+	mux.Handle("GET /reviews", s.signedIn(s.myReviews))
+	mux.Handle("POST /reviews/preview", s.signedIn(s.previewDecisions))
+	mux.Handle("POST /reviews/decisions", s.signedIn(s.decideMany))
+	mux.Handle("GET /reviews/{id}", s.signedIn(s.reviewItem))
+	mux.Handle("POST /reviews/{id}/decision", s.signedIn(s.decideOne))
+	mux.Handle("POST /reviews/{id}/reassign", s.signedIn(s.reassign))
+	mux.Handle("GET /reviews/campaigns", s.holdingAny(campaignAdmins, s.campaigns))
+	mux.Handle("POST /reviews/campaigns", s.holdingAny(campaignAdmins, s.createCampaign))
+	mux.Handle("POST /reviews/campaigns/{id}/launch", s.holdingAny(campaignAdmins, s.launch))
+	mux.Handle("GET /reviews/cycles/{id}", s.holdingAny(campaignAdmins, s.cycle))
+	mux.Handle("POST /reviews/cycles/{id}/close", s.holdingAny(campaignAdmins, s.closeCycle))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
@@ -302,8 +316,13 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 // holding serves h to those holding role; to everyone else the page does not exist, exactly
 // like a path that names nothing, so a URL reveals nothing.
 func (s *Server) holding(role governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.holdingAny([]governance.Role{role}, h)
+}
+
+// holdingAny is holding for an area several roles open.
+func (s *Server) holdingAny(roles []governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
 	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
-		if !sess.Has(role) {
+		if !slices.ContainsFunc(roles, sess.Has) {
 			s.notFound(w, r)
 			return
 		}
