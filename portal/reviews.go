@@ -96,30 +96,21 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 	}
 	v := reviewsView{Filter: filterOf(q), Max: reviews.MaxDecisions,
 		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
-	var shown []reviews.Item
-	after, started := q.Get("after"), q.Get("after") == ""
+	var matching []reviews.Item
 	for _, a := range assigned {
 		for _, it := range a.Items {
 			v.Waiting++
 			v.Applications, v.Entitlements = addOnce(v.Applications, it.Application), addOnce(v.Entitlements, it.Entitlement)
-			if !v.Filter.matches(it) {
-				continue
-			}
-			v.Matching++
-			// The cursor's item may have been decided since; the page then resumes after where it
-			// stood in its cycle.
-			if !started {
-				started = it.ID == after || strings.HasPrefix(after, it.Cycle+".") && it.ID > after
-				if it.ID == after {
-					continue
-				}
-			}
-			if started && len(shown) < reviewsPage {
-				shown = append(shown, it)
-			} else if started && v.Next == "" {
-				v.Next = v.Filter.url(shown[len(shown)-1].ID)
+			if v.Filter.matches(it) {
+				matching = append(matching, it)
 			}
 		}
+	}
+	v.Matching = len(matching)
+	from := resume(matching, q.Get("after"))
+	shown := matching[from:min(from+reviewsPage, len(matching))]
+	if from+reviewsPage < len(matching) {
+		v.Next = v.Filter.url(shown[len(shown)-1].ID)
 	}
 	slices.Sort(v.Applications)
 	slices.Sort(v.Entitlements)
@@ -140,6 +131,31 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 		}
 	}
 	s.page(w, r, http.StatusOK, "reviews", "My reviews", v)
+}
+
+// resume is where a page after the item id after starts: just after it; when it was decided
+// since, after where it stood in its cycle (items are in id order within a cycle, ids start with
+// the cycle's); when its whole cycle is done, at the start, since only undecided items remain.
+func resume(items []reviews.Item, after string) int {
+	if after == "" {
+		return 0
+	}
+	for i, it := range items {
+		if it.ID == after {
+			return i + 1
+		}
+	}
+	last := -1
+	for i, it := range items {
+		if !strings.HasPrefix(after, it.Cycle+".") {
+			continue
+		}
+		if it.ID > after {
+			return i
+		}
+		last = i
+	}
+	return last + 1 // after the rest of its cycle, or at the start when none of it is left
 }
 
 func addOnce(list []string, v string) []string {

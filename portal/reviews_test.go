@@ -3,8 +3,11 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -409,5 +412,47 @@ func TestOnlyTheOwnerLaunchesAndCloses(t *testing.T) {
 	}
 	if missing := cat.get(e.url + "/reviews/cycles/no-such-cycle"); missing.status != http.StatusNotFound {
 		t.Fatalf("a missing cycle: %d", missing.status)
+	}
+}
+
+// My reviews pages by cursor: a page ends with a link after its last item, and the next page
+// starts after it even when that item was decided meanwhile.
+func TestMyReviewsPagesByCursor(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	const people = 102
+	for i := range people {
+		who := "p" + strconv.Itoa(1000+i)
+		e.createUser(ctx, who, "mgr", true)
+		e.holds(who, "db-read", "reporting")
+	}
+	if _, err := e.reviews.SaveCampaign(ctx, "user:u-cat", reviews.Campaign{ID: "q", Name: "Quarterly db", Owner: "u-cat",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now); err != nil {
+		t.Fatal(err)
+	}
+	mgr := e.browser()
+	e.signIn(m, mgr, "mgr")
+	first := mgr.get(e.url + "/reviews")
+	shown := strings.Count(first.body, `name="item" value=`)
+	next := regexp.MustCompile(`<a href="([^"]+)">Next items</a>`).FindStringSubmatch(first.body)
+	if shown != 100 || next == nil {
+		t.Fatalf("first page: %d items, next %v", shown, next)
+	}
+	// The last item shown is decided before the next page is read: nothing is skipped.
+	last, _ := url.Parse(html.UnescapeString(next[1]))
+	if _, err := e.reviews.DecideFor(ctx, last.Query().Get("after"), governance.Viewer{ID: "u-mgr"}, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	second := mgr.get(e.url + html.UnescapeString(next[1]))
+	if n := strings.Count(second.body, `name="item" value=`); n != 2 || strings.Contains(second.body, "Next items") {
+		t.Fatalf("second page: %d items: %s", n, second.body)
+	}
+	for _, id := range regexp.MustCompile(`name="item" value="([^"]+)"`).FindAllStringSubmatch(second.body, -1) {
+		if strings.Contains(first.body, `value="`+id[1]+`"`) {
+			t.Fatalf("%s is on both pages", id[1])
+		}
 	}
 }
