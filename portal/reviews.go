@@ -133,6 +133,11 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 	s.page(w, r, http.StatusOK, "reviews", "My reviews", v)
 }
 
+// toReviews redirects to My reviews with the filter the form was sent under.
+func (s *Server) toReviews(w http.ResponseWriter, r *http.Request, f reviewFilter) {
+	http.Redirect(w, r, f.url(""), http.StatusSeeOther) //nolint:gosec // the path is always /reviews: the form gives only the query's values, encoded
+}
+
 // resume is where a page after the item id after starts: just after it; when it was decided
 // since, after where it stood in its cycle (items are in id order within a cycle, ids start with
 // the cycle's); when its whole cycle is done, at the start, since only undecided items remain.
@@ -338,16 +343,16 @@ func (s *Server) previewDecisions(w http.ResponseWriter, r *http.Request, sess *
 	}
 	certify, ok := verdictOf(r)
 	comment := strings.TrimSpace(r.PostForm.Get("comment"))
-	back := filterOf(r.PostForm).url("")
+	back := filterOf(r.PostForm)
 	if !ok {
 		s.flash(r, "error", "Choose whether to keep (certify) or remove (revoke) the access you selected.")
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		s.toReviews(w, r, back)
 		return
 	}
 	if err := reviews.CheckComment(certify, comment); err != nil {
 		msg, _ := reviewRefusal(err)
 		s.flash(r, "error", "Nothing was decided: "+msg)
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		s.toReviews(w, r, back)
 		return
 	}
 	items, dropped, err := s.selection(r.Context(), r, sess)
@@ -358,7 +363,7 @@ func (s *Server) previewDecisions(w http.ResponseWriter, r *http.Request, sess *
 	if len(items) == 0 || len(items) > reviews.MaxDecisions {
 		msg, _ := reviewRefusal(reviews.ErrSelection)
 		s.flash(r, "error", "Nothing was decided: "+msg)
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		s.toReviews(w, r, back)
 		return
 	}
 	rows, err := s.itemRows(r.Context(), items)
