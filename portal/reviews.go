@@ -175,28 +175,36 @@ func addOnce(list []string, v string) []string {
 // its holder's other access makes with it.
 func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow, error) {
 	var ids []string
-	for _, it := range items {
+	earlier := make([][]reviews.Item, len(items))
+	for i, it := range items {
 		ids = append(append(ids, it.Beneficiary, it.Reviewer), it.ApprovedBy...)
+		all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range all {
+			if o.ID != it.ID {
+				earlier[i] = append(earlier[i], o)
+				ids = append(ids, o.DecidedBy)
+			}
+		}
 	}
 	people, err := s.opts.Access.People.Many(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]itemRow, 0, len(items))
-	for _, it := range items {
+	for i, it := range items {
 		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
 		for _, a := range it.ApprovedBy {
 			row.ApprovedBy = append(row.ApprovedBy, named(people, a))
 		}
-		all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range all {
-			if o.ID == it.ID {
-				continue
+		for _, o := range earlier[i] {
+			v := earlierVerdict{Cycle: o.Cycle, Verdict: string(o.Verdict), Comment: o.Comment, At: o.Decided}
+			if o.DecidedBy != "" {
+				v.By = named(people, o.DecidedBy)
 			}
-			row.Earlier = append(row.Earlier, earlierVerdict{Cycle: o.Cycle, Verdict: string(o.Verdict), By: o.DecidedBy, Comment: o.Comment, At: o.Decided})
+			row.Earlier = append(row.Earlier, v)
 			if o.Verdict == reviews.VerdictCertified && o.Decided.After(row.LastCertified) {
 				row.LastCertified = o.Decided
 			}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
@@ -456,3 +457,35 @@ func TestMyReviewsPagesByCursor(t *testing.T) {
 		}
 	}
 }
+
+// The next review of the same access shows what the last one decided, by whom and why.
+func TestEarlierVerdictsAndLastCertified(t *testing.T) {
+	e, m := withMockIdP(t)
+	items := e.reviewing()
+	ctx := context.Background()
+	id := items["ada/db-read"].ID
+	if _, err := e.reviews.DecideFor(ctx, id, governance.Viewer{ID: "u-mgr"}, true, "still reporting"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reviews.Close(ctx, items["ada/db-read"].Cycle, "u-cat"); err != nil {
+		t.Fatal(err)
+	}
+	// Launched at another time, so it is another cycle (the sign-in's tokens keep the clock still).
+	next, err := e.reviews.Launch(ctx, "q", "u-cat", e.now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := e.browser()
+	e.signIn(m, mgr, "mgr")
+	certified := date(e.now)
+	if list := mgr.get(e.url + "/reviews"); !strings.Contains(list.body, certified+" (1 earlier reviews)") {
+		t.Fatalf("the list lacks the last certification (%s): %s", certified, list.body)
+	}
+	page := mgr.get(e.url + "/reviews/" + reviews.ItemID(next.ID, items["ada/db-read"].Grant))
+	if !strings.Contains(page.body, "certified by Mgr on "+certified+": “still reporting”") || strings.Contains(page.body, "This is its first review") {
+		t.Fatalf("the item's earlier reviews: %s", page.body)
+	}
+}
+
+// date is how the portal shows a time.
+func date(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
