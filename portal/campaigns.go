@@ -223,11 +223,16 @@ type evidenceRow struct {
 	Holder, Reviewer, DecidedBy string
 }
 
+// evidenceRows is how many of a cycle's items its page lists; the REST API's report has them
+// all (JSON or CSV), for a cycle of any size.
+const evidenceRows = 200
+
 type cycleView struct {
 	Report   reviews.Report
 	Owner    string
 	MayClose bool
 	Rows     []evidenceRow
+	More     int // items beyond those listed
 }
 
 // cycle shows a cycle's progress and its evidence: the summary, the audit position it covers,
@@ -251,6 +256,9 @@ func (s *Server) cycle(w http.ResponseWriter, r *http.Request, sess *Session) {
 			s.fail(w, r, err)
 			return
 		}
+		if len(items) == evidenceRows {
+			break
+		}
 		items = append(items, it)
 		ids = append(ids, it.Beneficiary, it.Reviewer, it.DecidedBy)
 	}
@@ -259,7 +267,8 @@ func (s *Server) cycle(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
-	v := cycleView{Report: rep, Owner: named(people, cy.Campaign.Owner), MayClose: cy.State == reviews.CycleRunning && cy.Campaign.Owner == sess.Person.ID}
+	v := cycleView{Report: rep, Owner: named(people, cy.Campaign.Owner), MayClose: cy.State == reviews.CycleRunning && cy.Campaign.Owner == sess.Person.ID,
+		More: rep.Summary.Items - len(items)}
 	for _, it := range items {
 		row := evidenceRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
 		if it.DecidedBy != "" {

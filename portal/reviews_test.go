@@ -489,3 +489,29 @@ func TestEarlierVerdictsAndLastCertified(t *testing.T) {
 
 // date is how the portal shows a time.
 func date(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+// A cycle's page lists its first 200 items and says where the rest of the evidence is.
+func TestCyclePageListsTheFirstItemsAndPointsToTheReport(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	for i := range 201 {
+		who := "p" + strconv.Itoa(1000+i)
+		e.createUser(ctx, who, "mgr", true)
+		e.holds(who, "db-read", "reporting")
+	}
+	if _, err := e.reviews.SaveCampaign(ctx, "user:u-cat", reviews.Campaign{ID: "q", Name: "Quarterly db", Owner: "u-cat",
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cy, err := e.reviews.Launch(ctx, "q", "u-cat", e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := e.browser()
+	e.signIn(m, cat, "cat")
+	page := cat.get(e.url + "/reviews/cycles/" + cy.ID)
+	if rows := strings.Count(page.body, `<th scope="row">P1`); rows != 200 || !strings.Contains(page.body, "1 more items are not listed here") ||
+		!strings.Contains(page.body, "201 of 201 items still wait") || !strings.Contains(page.body, "/api/v1/cycles/"+cy.ID+"/report") {
+		t.Fatalf("%d rows listed: %s", rows, page.body)
+	}
+}
