@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -307,10 +306,6 @@ func (b verdictBody) valid(c *gin.Context) bool {
 		problem(c, http.StatusBadRequest, "invalid-request", "certify (true or false) is required")
 		return false
 	}
-	if !*b.Certify && b.Comment == "" {
-		problem(c, http.StatusBadRequest, "invalid-request", "a revocation needs a comment saying why")
-		return false
-	}
 	return true
 }
 
@@ -319,7 +314,7 @@ func (s *Server) decideReview(c *gin.Context, p Principal) {
 	if !readJSON(c, &body) || !body.valid(c) {
 		return
 	}
-	it, err := s.decideItem(c, p, c.Param("id"), *body.Certify, body.Comment)
+	it, err := s.opts.Reviews.DecideFor(c.Request.Context(), c.Param("id"), viewer(p), *body.Certify, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -327,21 +322,8 @@ func (s *Server) decideReview(c *gin.Context, p Principal) {
 	c.JSON(http.StatusOK, it)
 }
 
-// decideItem decides an item the caller may see: one they may not see answers as a missing one
-// (404), and one they see but do not review answers not-the-reviewer.
-func (s *Server) decideItem(c *gin.Context, p Principal, id string, certify bool, comment string) (reviews.Item, error) {
-	ctx := c.Request.Context()
-	if _, _, err := s.opts.Reviews.ItemFor(ctx, id, viewer(p)); err != nil {
-		return reviews.Item{}, err
-	}
-	return s.opts.Reviews.Decide(ctx, id, p.User.ID, certify, comment)
-}
-
-// maxBulk bounds one bulk decision.
-const maxBulk = 500
-
-// bulkDecide decides several items the same way; each answers on its own, so one refusal does
-// not undo or stop the others.
+// bulkDecide decides several items the same way (reviews.Service.DecideEach); each answers on
+// its own, so one refusal does not undo or stop the others.
 func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 	var body bulkBody
 	if !readJSON(c, &body) {
@@ -351,23 +333,23 @@ func (s *Server) bulkDecide(c *gin.Context, p Principal) {
 	if !verdict.valid(c) {
 		return
 	}
-	if len(body.Items) == 0 || len(body.Items) > maxBulk {
-		problem(c, http.StatusBadRequest, "invalid-request", "items: 1 to "+strconv.Itoa(maxBulk)+" ids")
+	outcomes, err := s.opts.Reviews.DecideEach(c.Request.Context(), body.Items, viewer(p), *body.Certify, body.Comment)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
-	out := make([]bulkResult, 0, len(body.Items))
-	for _, id := range body.Items {
-		it, err := s.decideItem(c, p, id, *body.Certify, body.Comment)
-		if err != nil {
-			p, ok := domainProblem(err)
+	out := make([]bulkResult, 0, len(outcomes))
+	for _, o := range outcomes {
+		if o.Err != nil {
+			p, ok := domainProblem(o.Err)
 			if !ok {
-				s.fail(c, err)
+				s.fail(c, o.Err)
 				return
 			}
-			out = append(out, bulkResult{Item: id, Error: p.kind})
+			out = append(out, bulkResult{Item: o.ID, Error: p.kind})
 			continue
 		}
-		out = append(out, bulkResult{Item: id, Verdict: it.Verdict})
+		out = append(out, bulkResult{Item: o.ID, Verdict: o.Item.Verdict})
 	}
 	c.JSON(http.StatusOK, bulkView{Results: out})
 }
@@ -403,12 +385,7 @@ func (s *Server) reassignReview(c *gin.Context, p Principal) {
 		problem(c, http.StatusBadRequest, "invalid-request", "to (a user id) is required")
 		return
 	}
-	ctx := c.Request.Context()
-	if _, _, err := s.opts.Reviews.ItemFor(ctx, c.Param("id"), viewer(p)); err != nil {
-		s.fail(c, err)
-		return
-	}
-	it, err := s.opts.Reviews.Reassign(ctx, c.Param("id"), p.User.ID, body.To, body.Comment)
+	it, err := s.opts.Reviews.ReassignFor(c.Request.Context(), c.Param("id"), viewer(p), body.To, body.Comment)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -90,8 +90,7 @@ func seedVolumes(b *testing.B, e *env) string {
 		mine[i] = r.ID
 		return err
 	})
-	rev := &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: e.access,
-		Trail: e.store, Now: func() time.Time { return e.now }}
+	rev := e.reviews
 	if _, err := rev.SaveCampaign(ctx, "user:u-cat", reviews.Campaign{ID: "all", Name: "Everything", Owner: "u-cat",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
 		b.Fatal(err)
@@ -131,6 +130,8 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"entry", "ada", "/catalog/e42", "Entitlement 42"},
 		{"requests", "ada", "/requests", "Your requests, newest first"},
 		{"request", "ada", "/requests/" + mine, "quarter-end reporting"},
+		{"reviews", "mgr", "/reviews", "items wait for your decision"},
+		{"campaigns", "cat", "/reviews/campaigns", "Everything"},
 	}
 	signedIn := map[string]*browser{}
 	for _, p := range pages {

@@ -18,16 +18,19 @@
 // # Conventions for pages
 //
 // One file per area, with its templates named after it: catalog.go (templates/catalog.html,
-// entry.html), requests.go (requests.html, request.html), and next access.go, approvals.go,
-// reviews.go, admin.go, security.go, audit.go, each with templates/<area>*.html. Every route is
-// in routes() (portal.go), one line each, so the table shows who may reach what:
+// entry.html), requests.go (requests.html, request.html), access.go (access*.html),
+// approvals.go (approvals*.html), reviews.go (reviews*.html: a reviewer's items), campaigns.go
+// (campaigns*.html: the admins' campaigns, under /reviews/campaigns and /reviews/cycles), and
+// next admin.go, security.go, audit.go, each with templates/<area>*.html. Every route is in
+// routes() (portal.go), one line each, so the table shows who may reach what:
 //
 //   - s.signedIn(h) serves h(w, r, sess) to a signed-in person, and sends anyone else to sign
 //     in. sess.Person is the person, sess.Roles their roles, sess.Viewer what to pass to the
 //     services; never build a Viewer by hand.
 //   - s.holding(role, h) serves h only to holders of role; to anyone else the page does not
-//     exist (s.notFound), exactly like a missing id, so a URL reveals nothing. nav() in render.go
-//     lists an area only for those holding its role: add the link there too.
+//     exist (s.notFound), exactly like a missing id, so a URL reveals nothing; s.holdingAny(roles,
+//     h) for an area several roles open (campaigns: catalog and security admins). nav() in
+//     render.go lists an area only for those holding its role: add the link there too.
 //   - A record of someone else is asked for through the service's ...For(ctx, id, sess.Viewer)
 //     method; its governance.ErrNotFound goes to s.fail, which answers the not-found page.
 //
@@ -58,8 +61,13 @@
 // and the service reads the next page from there, so a list that grows while someone reads it
 // neither skips nor repeats a row. My access orders a person's grants (and their service
 // accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
-// requests, the catalog, and the admin area's applications, policies and pending changes are
-// read whole; the approvals inbox shows its oldest 50 and the total.
+// requests, the catalog, the campaigns, and the admin area's applications, policies and
+// pending changes are read whole; My reviews shows 100 items a page (?after=<item id>); the
+// approvals inbox shows its oldest 50 and the total.
+//
+// A change to many records at once (a bulk review decision) is shown before it is made: the
+// form POSTs to a preview that changes nothing and lists what the change covers, with a
+// confirming form that sends exactly those ids; the service then answers each on its own.
 //
 // # Tests
 //
@@ -71,4 +79,7 @@
 // a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside
 // its happy path, the person it is not for (the not-found page, compared with a missing id's),
 // a cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
+//
+// portal/scenarios drives the pages in a real browser against the real gateway binary
+// (internal/browsertest): what a person does, with Axe and Screenshots on every page passed.
 package portal

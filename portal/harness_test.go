@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/portal"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 var redisServer *redistest.Server
@@ -56,11 +57,12 @@ func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]
 // cat and dee (catalog admins), sec and sue (security admins), gone (deactivated), and a
 // catalog of one low-risk entitlement approved by the requester's manager.
 type env struct {
-	t      testing.TB
-	url    string
-	store  *redisstore.Store
-	access *governance.Access
-	now    time.Time
+	t       testing.TB
+	url     string
+	store   *redisstore.Store
+	access  *governance.Access
+	reviews *reviews.Service
+	now     time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -101,6 +103,7 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
 		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
 	e.seedCatalog(ctx)
+	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: e.access, Trail: e.store, Now: clock}
 
 	var h atomic.Pointer[http.Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
@@ -109,7 +112,7 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+	opts := portal.Options{Access: e.access, Reviews: e.reviews, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}, governance.RoleSecurityAdmin: {"Security"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {

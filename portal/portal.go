@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 //go:embed templates static
@@ -32,7 +33,9 @@ type Options struct {
 	Access *governance.Access
 	// Attach tests applications' connectors and imports their groups (the admin pages).
 	Attach *provisioning.Attach
-	Roles  governance.RoleGroups
+	// Reviews runs access reviews: the reviewers' items and the admins' campaigns.
+	Reviews *reviews.Service
+	Roles   governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
 	OIDC     OIDC
@@ -194,6 +197,17 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
 	mux.Handle("GET /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.sodRule))
 	mux.Handle("POST /admin/sod-rules/{id}", s.holding(governance.RoleSecurityAdmin, s.saveSoDRule))
+	mux.Handle("GET /reviews", s.signedIn(s.myReviews))
+	mux.Handle("POST /reviews/preview", s.signedIn(s.previewDecisions))
+	mux.Handle("POST /reviews/decisions", s.signedIn(s.decideMany))
+	mux.Handle("GET /reviews/{id}", s.signedIn(s.reviewItem))
+	mux.Handle("POST /reviews/{id}/decision", s.signedIn(s.decideOne))
+	mux.Handle("POST /reviews/{id}/reassign", s.signedIn(s.reassign))
+	mux.Handle("GET /reviews/campaigns", s.holdingAny(campaignAdmins, s.campaigns))
+	mux.Handle("POST /reviews/campaigns", s.holdingAny(campaignAdmins, s.createCampaign))
+	mux.Handle("POST /reviews/campaigns/{id}/launch", s.holdingAny(campaignAdmins, s.launch))
+	mux.Handle("GET /reviews/cycles/{id}", s.holdingAny(campaignAdmins, s.cycle))
+	mux.Handle("POST /reviews/cycles/{id}/close", s.holdingAny(campaignAdmins, s.closeCycle))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
@@ -340,11 +354,5 @@ func (s *Server) holdingAny(roles []governance.Role, h func(http.ResponseWriter,
 // holding serves h to those holding role; to everyone else the page does not exist, exactly
 // like a path that names nothing, so a URL reveals nothing.
 func (s *Server) holding(role governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
-	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
-		if !sess.Has(role) {
-			s.notFound(w, r)
-			return
-		}
-		h(w, r, sess)
-	})
+	return s.holdingAny([]governance.Role{role}, h)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -37,9 +38,12 @@ func nav(sess *Session) []navItem {
 		return nil
 	}
 	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}, {"/access", "My access"},
-		{"/approvals", "Approvals"}}
-	if sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin) {
+		{"/approvals", "Approvals"}, {"/reviews", "My reviews"}}
+	if slices.ContainsFunc(curators, sess.Has) {
 		items = append(items, navItem{"/admin", "Admin"})
+	}
+	if slices.ContainsFunc(campaignAdmins, sess.Has) {
+		items = append(items, navItem{"/reviews/campaigns", "Campaigns"})
 	}
 	return items
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -101,6 +102,73 @@ func (r *Service) Decide(ctx context.Context, id, who string, certify bool, comm
 	}
 	// Adopted at once, so the grant says who approved it; the close adopts again should this fail.
 	return it, r.adopt(ctx, it)
+}
+
+// MaxDecisions bounds one bulk decision: a reviewer's selection, not a whole cycle.
+const MaxDecisions = 500
+
+// The refusals of a decision's input, before any item is read (both are invalid requests).
+var (
+	ErrCommentRequired = fmt.Errorf("%w: a revocation needs a comment saying why", governance.ErrInvalidRequest)
+	ErrSelection       = fmt.Errorf("%w: choose 1 to %d review items", governance.ErrInvalidRequest, MaxDecisions)
+)
+
+// DecideFor records the viewer's decision on an item they may see: one they may not see is
+// ErrNotFound, as a missing one, whatever they tried, and one they see but do not review is
+// Decide's to refuse. A revocation says why, for the holder and the evidence.
+func (r *Service) DecideFor(ctx context.Context, id string, v governance.Viewer, certify bool, comment string) (Item, error) {
+	if err := CheckComment(certify, comment); err != nil {
+		return Item{}, err
+	}
+	if _, _, err := r.ItemFor(ctx, id, v); err != nil {
+		return Item{}, err
+	}
+	return r.Decide(ctx, id, v.ID, certify, comment)
+}
+
+// CheckComment refuses a revocation without a comment saying why, for the holder and the
+// evidence; a form may ask it before a decision is confirmed.
+func CheckComment(certify bool, comment string) error {
+	if !certify && strings.TrimSpace(comment) == "" {
+		return ErrCommentRequired
+	}
+	return nil
+}
+
+// Outcome is one item's answer in a bulk decision: the item as decided, or why it was not.
+type Outcome struct {
+	ID   string
+	Item Item
+	Err  error
+}
+
+// DecideEach decides up to MaxDecisions items the same way, as DecideFor each: one refusal
+// neither undoes nor stops the others, so every item answers on its own. Storage out of reach
+// stops the batch (the rest would fail alike), answering the outcomes so far with the error.
+func (r *Service) DecideEach(ctx context.Context, ids []string, v governance.Viewer, certify bool, comment string) ([]Outcome, error) {
+	if len(ids) == 0 || len(ids) > MaxDecisions {
+		return nil, ErrSelection
+	}
+	if err := CheckComment(certify, comment); err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, 0, len(ids))
+	for _, id := range ids {
+		it, err := r.DecideFor(ctx, id, v, certify, comment)
+		if errors.Is(err, governance.ErrUnavailable) {
+			return out, err
+		}
+		out = append(out, Outcome{ID: id, Item: it, Err: err})
+	}
+	return out, nil
+}
+
+// ReassignFor hands an item the viewer may see to another reviewer, as Reassign.
+func (r *Service) ReassignFor(ctx context.Context, id string, v governance.Viewer, to, comment string) (Item, error) {
+	if _, _, err := r.ItemFor(ctx, id, v); err != nil {
+		return Item{}, err
+	}
+	return r.Reassign(ctx, id, v.ID, to, comment)
 }
 
 // Reassign hands an item to another reviewer; to must be an active person.

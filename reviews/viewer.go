@@ -1,9 +1,11 @@
 package reviews
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
@@ -69,4 +71,51 @@ func (r *Service) OpenCount(ctx context.Context, cycle string) (int, error) {
 // ItemsOfGrant lists every cycle's items about one grant, oldest first.
 func (r *Service) ItemsOfGrant(ctx context.Context, grant string) ([]Item, error) {
 	return r.ItemStore.ItemsOfGrant(ctx, grant)
+}
+
+// Assignment is a reviewer's open items in one cycle, with the cycle's progress.
+type Assignment struct {
+	Cycle Cycle
+	Open  int // the cycle's items still waiting for a decision, whoever reviews them
+	Items []Item
+}
+
+// Decided is how many of the cycle's items are decided.
+func (a Assignment) Decided() int { return a.Cycle.Items - a.Open }
+
+// AssignedTo lists the viewer's open items by cycle, the cycle due first and each cycle's items
+// in id order, so a page of them can be resumed after an item id.
+func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer) ([]Assignment, error) {
+	if v.ID == "" {
+		return nil, nil
+	}
+	items, err := r.OpenItems(ctx, v.ID)
+	if err != nil || len(items) == 0 {
+		return nil, err
+	}
+	open, err := r.ItemStore.OpenItems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := map[string]int{}
+	var out []Assignment
+	for _, it := range items {
+		i, ok := at[it.Cycle]
+		if !ok {
+			cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
+			if err != nil {
+				return nil, err
+			}
+			i, at[it.Cycle] = len(out), len(out)
+			out = append(out, Assignment{Cycle: cy, Open: open[cy.ID]})
+		}
+		out[i].Items = append(out[i].Items, it)
+	}
+	slices.SortFunc(out, func(a, b Assignment) int {
+		return cmp.Or(a.Cycle.Deadline.Compare(b.Cycle.Deadline), cmp.Compare(a.Cycle.ID, b.Cycle.ID))
+	})
+	for _, a := range out {
+		slices.SortFunc(a.Items, func(x, y Item) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	return out, nil
 }

@@ -53,3 +53,39 @@ func TestCycleForAnOwnerlessCampaignIsNotTheServicePrincipals(t *testing.T) {
 		t.Fatalf("got %v; want not found", err)
 	}
 }
+
+// A bulk decision's input is refused whole before any item is read: no item, too many, or a
+// revocation without a why.
+func TestDecideEachRefusesItsInputWhole(t *testing.T) {
+	svc := &Service{} // no store: nothing may be read
+	many := make([]string, MaxDecisions+1)
+	for _, tc := range []struct {
+		name    string
+		ids     []string
+		certify bool
+		comment string
+		want    error
+	}{
+		{"no item", nil, true, "", ErrSelection},
+		{"too many", many, true, "", ErrSelection},
+		{"a revocation without a why", []string{"c.g"}, false, " \t", ErrCommentRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := svc.DecideEach(context.Background(), tc.ids, governance.Viewer{ID: "mgr"}, tc.certify, tc.comment)
+			if !errors.Is(err, tc.want) || !errors.Is(err, governance.ErrInvalidRequest) || out != nil {
+				t.Fatalf("got %v, %v; want %v, an invalid request", out, err, tc.want)
+			}
+		})
+	}
+	if _, err := svc.DecideFor(context.Background(), "c.g", governance.Viewer{ID: "mgr"}, false, ""); !errors.Is(err, ErrCommentRequired) {
+		t.Fatalf("one revocation without a why: %v", err)
+	}
+}
+
+// Nobody is assigned anything as the service principal, whose id is empty.
+func TestAssignedToNobody(t *testing.T) {
+	got, err := (&Service{}).AssignedTo(context.Background(), governance.Viewer{SeesAll: true})
+	if err != nil || got != nil {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}

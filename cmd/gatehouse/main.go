@@ -727,7 +727,7 @@ func newPortal(cfg config.Config, svc services, store *redisstore.Store, now fun
 		}
 		demoIdP = idp
 	}
-	return portal.New(portal.Options{Access: svc.access, Attach: &provisioning.Attach{Catalog: svc.access.Catalog, Connector: svc.connector},
+	return portal.New(portal.Options{Access: svc.access, Reviews: svc.reviews, Attach: &provisioning.Attach{Catalog: svc.access.Catalog, Connector: svc.connector},
 		Roles:    governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
 		Sessions: store.Sessions(), OIDC: oidcCfg, PublicURL: p.PublicURL, IdleTimeout: p.IdleTimeout, Lifetime: p.Lifetime,
 		Demo: cfg.Demo, DemoIdP: demoIdP, Now: now, Log: log})
