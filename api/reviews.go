@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -211,19 +211,10 @@ func (s *Server) cycleReport(c *gin.Context, p Principal) {
 			_ = w.Write([]string{"error: the report is incomplete"})
 			break
 		}
-		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, csvSafe(it.Source), it.Risk.String(), it.Reviewer,
-			string(it.Verdict), csvSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
+		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, governance.CSVSafe(it.Source), it.Risk.String(), it.Reviewer,
+			string(it.Verdict), governance.CSVSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
 	}
 	w.Flush()
-}
-
-// csvSafe keeps free text from being read as a formula by a spreadsheet opening the
-// evidence: a value starting with = + - @ or a tab gets a leading apostrophe.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
 
 func timeOrEmpty(t time.Time) string {

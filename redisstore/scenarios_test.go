@@ -224,6 +224,37 @@ var scenarios = map[string]func(s *scene){
 			s.t.Fatalf("closing one's own review: %v", err)
 		}
 	},
+	"break-glass offers: only the eligible see an emergency entitlement, with its cap": func(s *scene) {
+		ctx := context.Background()
+		for who, want := range map[string]string{"ada": "root 1h0m0s", "bob": ""} {
+			p, err := s.access.People.Person(ctx, who)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			offers, err := s.breakGlass.OffersFor(ctx, p)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			var got []string
+			for _, o := range offers {
+				got = append(got, o.Entitlement.ID, o.Max.String())
+			}
+			if strings.Join(got, " ") != want {
+				s.t.Fatalf("offers to %s: %v, want %s", who, got, want)
+			}
+		}
+		// An emergency entitlement taken out of the catalog is offered to nobody.
+		root, _, err := governance.GetItem[governance.Entitlement](ctx, s.catalog, governance.KindEntitlement, "root")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		root.State = governance.EntitlementRetired
+		s.put(governance.KindEntitlement, "root", root)
+		ada, _ := s.access.People.Person(ctx, "ada")
+		if offers, err := s.breakGlass.OffersFor(ctx, ada); err != nil || len(offers) != 0 {
+			s.t.Fatalf("a retired emergency entitlement offered: %+v %v", offers, err)
+		}
+	},
 	"break-glass: only the eligible, and never past the cap": func(s *scene) {
 		ctx := context.Background()
 		root, _, err := governance.GetItem[governance.Entitlement](ctx, s.catalog, governance.KindEntitlement, "root")
