@@ -31,14 +31,16 @@ var redisServer *redistest.Server
 func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
-// cat (a catalog admin), gone (deactivated), and a catalog of one low-risk entitlement
-// approved by the requester's manager.
+// cat (a catalog admin), sec (a security admin), aud (an auditor), gone (deactivated), and a
+// catalog of entitlements approved by the requester's manager, one of them break-glass for ada.
 type env struct {
 	t      *testing.T
 	url    string
 	store  *redisstore.Store
 	access *governance.Access
-	now    time.Time
+	// breakGlass is the break-glass service, its incident reviews due an hour after activation.
+	breakGlass *governance.BreakGlass
+	now        time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -55,13 +57,15 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
 	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
-	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"gone", ""}} {
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"sec", ""}, {"aud", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}
-	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
-	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
-		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat"}}); err != nil {
-		t.Fatal(err)
+	for _, g := range []struct{ id, name, member string }{{"g-cat", "Catalog Admins", "u-cat"}, {"g-sec", "Security", "u-sec"}, {"g-aud", "Auditors", "u-aud"}} {
+		raw, _ := json.Marshal(map[string]any{"displayName": g.name})
+		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: g.id, Document: raw,
+			Keys: governance.Keys{Unique: g.name, Display: g.name}, Members: []string{g.member}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("r%d", n.Add(1)) }
@@ -73,6 +77,8 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	// connector, so their grants are records only.
 	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
 		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
+	e.breakGlass = &governance.BreakGlass{Access: e.access, Incidents: e.store, Notifier: noNotifier{}, IncidentSLA: time.Hour, Now: clock}
+	e.access.BreakGlass = e.breakGlass
 	e.seedCatalog(ctx)
 
 	var h atomic.Pointer[http.Handler]
@@ -82,8 +88,10 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
-		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}}, Identities: e.store},
+	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
+		Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+		Roles: governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"},
+			governance.RoleSecurityAdmin: {"Security"}, governance.RoleAuditor: {"Auditors"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {
 		opts.Demo, opts.DemoIdP = true, idp(srv.URL)
@@ -153,9 +161,17 @@ func (e *env) seedCatalog(ctx context.Context) {
 		"maxDuration": "8h", "holders": "humans"})
 	put(governance.KindEntitlement, "db-draft", map[string]any{"id": "db-draft", "name": "Database draft", "application": "db",
 		"owners": []string{"u-cat"}, "risk": "low", "state": "draft", "requestable": true, "policy": "by-manager", "holders": "humans"})
+	put(governance.KindEntitlement, "db-root", map[string]any{"id": "db-root", "name": "Database root", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "critical", "state": "published", "policy": "by-manager", "holders": "humans",
+		"emergency": true, "breakGlass": map[string]any{"eligible": []string{"u-ada"}}})
 	put(governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
 		"entitlements": []string{"db-read", "db-write"}})
 }
+
+// noNotifier delivers every notification at once.
+type noNotifier struct{}
+
+func (noNotifier) Notify(context.Context, string, any) error { return nil }
 
 // ask opens a request for db-read as who.
 func (e *env) ask(who string) governance.Request {

@@ -28,7 +28,11 @@ var assets embed.FS
 // Options are what the portal is built from.
 type Options struct {
 	Access *governance.Access
-	Roles  governance.RoleGroups
+	// BreakGlass activates emergency access and keeps its incident reviews.
+	BreakGlass *governance.BreakGlass
+	// Audit reads the audit trail, to auditors and security admins only.
+	Audit *governance.AuditReader
+	Roles governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
 	OIDC     OIDC
@@ -156,6 +160,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
 	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
+	mux.Handle("GET /security", s.signedIn(s.security))
+	mux.Handle("POST /security/break-glass/{id}", s.signedIn(s.breakGlass))
+	mux.Handle("POST /security/incidents/{id}/close", s.holding(governance.RoleSecurityAdmin, s.closeIncident))
+	mux.Handle("GET /audit", s.holdingAny(auditors, s.audit))
+	mux.Handle("GET /audit/export", s.holdingAny(auditors, s.auditExport))
+	mux.Handle("GET /audit/grants/{id}", s.holdingAny(auditors, s.auditGrant))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}
@@ -277,8 +287,13 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 // holding serves h to those holding role; to everyone else the page does not exist, exactly
 // like a path that names nothing, so a URL reveals nothing.
 func (s *Server) holding(role governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
+	return s.holdingAny([]governance.Role{role}, h)
+}
+
+// holdingAny is holding for an area any of several roles opens.
+func (s *Server) holdingAny(roles []governance.Role, h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
 	return s.signedIn(func(w http.ResponseWriter, r *http.Request, sess *Session) {
-		if !sess.Has(role) {
+		if !slices.ContainsFunc(roles, sess.Has) {
 			s.notFound(w, r)
 			return
 		}

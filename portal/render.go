@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -39,6 +40,10 @@ func nav(sess *Session) []navItem {
 	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}}
 	if sess.Has(governance.RoleCatalogAdmin) {
 		items = append(items, navItem{"/admin", "Admin"})
+	}
+	items = append(items, navItem{"/security", "Security"})
+	if slices.ContainsFunc(auditors, sess.Has) {
+		items = append(items, navItem{"/audit", "Audit"})
 	}
 	return items
 }

@@ -1,0 +1,157 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// securityView is the security area: the emergency access the person may activate, and the
+// incident reviews they may see (their own activations', or every one for those who see all).
+type securityView struct {
+	Offers    []offerView
+	Incidents []incidentView
+	SeesAll   bool
+	// CanClose says the person is a security admin: only they close reviews.
+	CanClose bool
+}
+
+type offerView struct {
+	Entitlement governance.Entitlement
+	Max         time.Duration
+	Durations   []durationChoice
+}
+
+type incidentView struct {
+	Review  governance.IncidentReview
+	Who     string
+	Overdue bool
+}
+
+// security shows break-glass where the person is eligible (governance.BreakGlass.OffersFor:
+// what Activate would accept), and the open incident reviews with their SLA.
+func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	offers, err := s.opts.BreakGlass.OffersFor(ctx, sess.Person)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := securityView{SeesAll: sess.Viewer.SeesAll, CanClose: sess.Has(governance.RoleSecurityAdmin)}
+	for _, o := range offers {
+		ov := offerView{Entitlement: o.Entitlement, Max: o.Max}
+		for _, d := range durations {
+			if d.d <= o.Max {
+				ov.Durations = append(ov.Durations, durationChoice{Value: d.d.String(), Label: d.label})
+			}
+		}
+		v.Offers = append(v.Offers, ov)
+	}
+	reviews, err := s.opts.BreakGlass.IncidentReviewsFor(ctx, sess.Viewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var ids []string
+	for _, rv := range reviews {
+		ids = append(ids, rv.Identity)
+	}
+	people, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.opts.Now()
+	// Newest first: the activation that just happened is the one to look at.
+	for i := len(reviews) - 1; i >= 0; i-- {
+		if rv := reviews[i]; rv.State == governance.IncidentOpen {
+			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Overdue: rv.Overdue(now)})
+		}
+	}
+	s.page(w, r, http.StatusOK, "security", "Security", v)
+}
+
+// breakGlass activates emergency access for the person at once, with their reason; an
+// entitlement they are not eligible for is not found, as if it did not exist.
+func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	msg := ""
+	var d governance.Duration
+	if raw := r.PostFormValue("duration"); raw != "" {
+		var err error
+		if d, err = governance.ParseDuration(raw); err != nil {
+			msg = "Choose a duration from the list."
+		}
+	}
+	if len(reason) > maxJustification {
+		msg = "The reason is too long: keep it under 2,000 characters."
+	}
+	if msg == "" {
+		g, _, err := s.opts.BreakGlass.Activate(r.Context(), sess.Person.ID, r.PathValue("id"), reason, d)
+		switch {
+		case err == nil:
+			s.flash(r, "info", "Emergency access to "+g.Entitlement+" is yours until "+date(g.Ends)+
+				". Security has been told, and will review why you needed it.")
+			http.Redirect(w, r, "/security", http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrNotEmergency), errors.Is(err, governance.ErrNotEligible),
+			errors.Is(err, governance.ErrNotRequestable):
+			s.notFound(w, r)
+			return
+		case errors.Is(err, governance.ErrJustificationRequired):
+			msg = "Say why you need emergency access: the reason goes to security with the alert."
+		case errors.Is(err, governance.ErrOverCap):
+			msg = "That is longer than emergency access may last. Choose a shorter time from the list."
+		case errors.Is(err, governance.ErrPendingRequest):
+			msg = "You have asked for this access already and the request waits for its approvers. Cancel it under My requests to use emergency access instead."
+		case errors.Is(err, governance.ErrSoDBlocked):
+			msg = "Emergency access to this cannot be combined with access you hold (separation of duties). Call security."
+		default:
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/security", http.StatusSeeOther)
+}
+
+// closeIncident closes an incident review with the security admin's findings; the person who
+// broke the glass cannot close their own.
+func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	findings := strings.TrimSpace(r.PostFormValue("findings"))
+	msg := ""
+	if len(findings) > maxJustification {
+		msg = "The findings are too long: keep them under 2,000 characters."
+	} else {
+		_, err := s.opts.BreakGlass.Close(r.Context(), r.PathValue("id"), sess.Person.ID, findings)
+		switch {
+		case err == nil:
+			s.flash(r, "info", "The incident review is closed with your findings.")
+			http.Redirect(w, r, "/security", http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrNotFound):
+			s.notFound(w, r)
+			return
+		case errors.Is(err, governance.ErrInvalidRequest):
+			msg = "Write what you found before closing the review."
+		case errors.Is(err, governance.ErrRequestResolved):
+			msg = "This review was already closed."
+		case errors.Is(err, governance.ErrSelfApproval):
+			msg = "You used this emergency access yourself, so another security admin must close its review."
+		default:
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/security", http.StatusSeeOther)
+}

@@ -1,0 +1,149 @@
+package portal_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+)
+
+// grantsOf are the grants of who, as the store holds them.
+func (e *env) grantsOf(who string) []governance.Grant {
+	e.t.Helper()
+	got, err := e.access.AccessFor(context.Background(), "u-"+who, governance.Viewer{SeesAll: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got.Grants
+}
+
+// Break-glass is offered to the eligible only, and activates at once with a reason; whoever is
+// not eligible finds no such form, and a forged one answers not found with nothing granted.
+func TestBreakGlassOnTheSecurityPage(t *testing.T) {
+	e, m := withMockIdP(t)
+	ada, bob := e.browser(), e.browser()
+	e.signIn(m, ada, "ada")
+	e.signIn(m, bob, "bob")
+	page := ada.get(e.url + "/security")
+	if page.status != 200 || !strings.Contains(page.body, `action="/security/break-glass/db-root"`) || !strings.Contains(page.body, "at most 1h0m0s") {
+		t.Fatalf("ada's security page: %d %s", page.status, page.body)
+	}
+	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "db-root") || !strings.Contains(page.body, "No emergency access is set up for you") {
+		t.Fatalf("bob is offered break-glass: %s", page.body)
+	}
+
+	// Refusals, each a sentence, and nothing granted.
+	for _, c := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"reason": {"  "}}, "Say why you need emergency access"},
+		{url.Values{"reason": {"INC-1"}, "duration": {"4h"}}, "longer than emergency access may last"},
+		{url.Values{"reason": {"INC-1"}, "duration": {"forever"}}, "Choose a duration from the list"},
+		{url.Values{"reason": {strings.Repeat("x", 2001)}}, "too long"},
+	} {
+		got := ada.follow(ada.post(e.url+"/security/break-glass/db-root", c.form))
+		if !strings.Contains(got.body, c.want) || !strings.Contains(got.body, `role="alert"`) {
+			t.Errorf("%v: want %q in %s", c.form, c.want, got.body)
+		}
+	}
+	for _, who := range []struct {
+		b    *browser
+		path string
+	}{{bob, "/security/break-glass/db-root"}, {ada, "/security/break-glass/db-read"}, {ada, "/security/break-glass/no-such"}} {
+		got := who.b.post(e.url+who.path, url.Values{"reason": {"INC-1"}})
+		if notFound := who.b.get(e.url + "/security/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Errorf("%s: %d, want the not-found page", who.path, got.status)
+		}
+	}
+	// A form posted from another site is refused before anything is done.
+	if got := ada.do("POST", e.url+"/security/break-glass/db-root", url.Values{"reason": {"INC-1"}},
+		http.Header{"Sec-Fetch-Site": {"cross-site"}}); got.status != http.StatusForbidden {
+		t.Fatalf("a cross-site activation: %d", got.status)
+	}
+	if g := e.grantsOf("ada"); len(g) != 0 {
+		t.Fatalf("a refused activation granted: %+v", g)
+	}
+	if g := e.grantsOf("bob"); len(g) != 0 {
+		t.Fatalf("bob broke the glass: %+v", g)
+	}
+
+	done := ada.follow(ada.post(e.url+"/security/break-glass/db-root", url.Values{"reason": {"INC-42: primary is down"}, "duration": {"1h0m0s"}}))
+	if done.url.Path != "/security" || !strings.Contains(done.body, "Emergency access to db-root is yours until "+e.now.Add(time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")) {
+		t.Fatalf("after activating: %s %s", done.url, done.body)
+	}
+	g := e.grantsOf("ada")
+	if len(g) != 1 || !g[0].Emergency || g[0].Status != governance.GrantActive {
+		t.Fatalf("ada's grants after activating: %+v", g)
+	}
+	// Her own activation is listed for her, without a close form: she is not security.
+	if !strings.Contains(done.body, "Your emergency access under review") || !strings.Contains(done.body, "INC-42: primary is down") ||
+		strings.Contains(done.body, "/close") {
+		t.Fatalf("ada's own review: %s", done.body)
+	}
+	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "INC-42") {
+		t.Fatal("bob sees ada's incident review")
+	}
+}
+
+// Security admins see every open incident review with its due time, overdue ones marked, and
+// close them with findings; an auditor sees them and cannot close; a closed review is said so.
+func TestIncidentReviewsAreClosedBySecurityAdmins(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	if _, _, err := e.breakGlass.Activate(ctx, "u-ada", "db-root", "INC-42", 0); err != nil {
+		t.Fatal(err)
+	}
+	// An older review, past its SLA.
+	if _, err := e.store.CreateIncidentReview(ctx, governance.IncidentReview{ID: "incident-old", Grant: "grant-old", Identity: "u-ada",
+		Entitlement: "db-root", Justification: "INC-7", Activated: e.now.Add(-3 * time.Hour), Due: e.now.Add(-2 * time.Hour),
+		State: governance.IncidentOpen, Notified: true}, governance.Event{At: e.now, Actor: "test", Action: "test", Target: "incident:incident-old"}); err != nil {
+		t.Fatal(err)
+	}
+	sec, aud, bob := e.browser(), e.browser(), e.browser()
+	e.signIn(m, sec, "sec")
+	e.signIn(m, aud, "aud")
+	e.signIn(m, bob, "bob")
+	page := sec.get(e.url + "/security")
+	if !strings.Contains(page.body, "Open incident reviews") || !strings.Contains(page.body, "INC-42") ||
+		!strings.Contains(page.body, e.now.Add(time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")) || strings.Count(page.body, ">overdue<") != 1 ||
+		!strings.Contains(page.body, `action="/security/incidents/incident-`) {
+		t.Fatalf("the security admin's page: %s", page.body)
+	}
+	if page := aud.get(e.url + "/security"); !strings.Contains(page.body, "INC-42") || strings.Contains(page.body, "/close") {
+		t.Fatalf("the auditor's page: %s", page.body)
+	}
+	reviews, err := e.breakGlass.IncidentReviewsFor(ctx, governance.Viewer{SeesAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reviews[0].ID
+	closeURL := e.url + "/security/incidents/" + id + "/close"
+	for _, b := range []*browser{aud, bob} {
+		got := b.post(closeURL, url.Values{"findings": {"fine"}})
+		if notFound := b.get(e.url + "/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Fatalf("closed by someone not security: %d", got.status)
+		}
+	}
+	if got := sec.post(e.url+"/security/incidents/no-such/close", url.Values{"findings": {"fine"}}); got.status != http.StatusNotFound {
+		t.Fatalf("an unknown review: %d", got.status)
+	}
+	if got := sec.follow(sec.post(closeURL, url.Values{"findings": {" "}})); !strings.Contains(got.body, "Write what you found") {
+		t.Fatalf("closing without findings: %s", got.body)
+	}
+	if got := sec.follow(sec.post(closeURL, url.Values{"findings": {"Primary failed over; access used as declared."}})); !strings.Contains(got.body, "The incident review is closed") {
+		t.Fatalf("closing: %s", got.body)
+	}
+	// The same form sent twice (a double click): the second is told, and nothing changes.
+	if got := sec.follow(sec.post(closeURL, url.Values{"findings": {"again"}})); !strings.Contains(got.body, "already closed") {
+		t.Fatalf("closing twice: %s", got.body)
+	}
+	r, err := e.store.GetIncidentReview(ctx, id)
+	if err != nil || r.State != governance.IncidentClosed || r.ClosedBy != "u-sec" || r.Findings != "Primary failed over; access used as declared." {
+		t.Fatalf("the review after closing: %+v %v", r, err)
+	}
+}
