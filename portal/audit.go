@@ -147,6 +147,9 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, sess *Sessi
 		w.Header().Set("Content-Type", "application/x-ndjson")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="gatehouse-audit.`+format+`"`)
+	// Said outright: the gateway serves the portal as its fallback route, whose status is not
+	// 200 until a handler says so.
+	w.WriteHeader(http.StatusOK)
 	if err := governance.WriteAuditExport(w, format, records); err != nil {
 		// The download has begun: it is cut short, and the cause is the operators'.
 		s.opts.Log.Sugar().Errorw("audit export failed", "error", err)

@@ -149,6 +149,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	// Browsers ask every site for an icon; the portal has none, and says so without a 404.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)
