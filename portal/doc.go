@@ -25,7 +25,8 @@
 //   - s.signedIn(h) serves h(w, r, sess) to a signed-in person, and sends anyone else to sign
 //     in. sess.Person is the person, sess.Roles their roles, sess.Viewer what to pass to the
 //     services; never build a Viewer by hand.
-//   - s.holding(role, h) serves h only to holders of role; to anyone else the page does not
+//   - s.holding(role, h) serves h only to holders of role (s.holdingAny, of any of several roles,
+//     as the audit area is for auditors and security admins); to anyone else the page does not
 //     exist (s.notFound), exactly like a missing id, so a URL reveals nothing. nav() in render.go
 //     lists an area only for those holding its role: add the link there too.
 //   - A record of someone else is asked for through the service's ...For(ctx, id, sess.Viewer)
@@ -56,8 +57,8 @@
 //
 // Lists are paged by cursor: a page link carries ?after=<the last id shown>, never an offset,
 // and the service reads the next page from there, so a list that grows while someone reads it
-// neither skips nor repeats a row. (The lists so far are one person's own requests and the
-// catalog, read whole.)
+// neither skips nor repeats a row. (The audit search pages so, from a trail position; one
+// person's own requests and the catalog are read whole.)
 //
 // # Tests
 //
@@ -68,5 +69,6 @@
 // hand; browser.post sends a form as the portal's own page would (Sec-Fetch-Site:
 // same-origin). Each page gets, beside its happy path, the person it is not for (the
 // not-found page, compared with a missing id's), a cross-site POST (refused, nothing changed)
-// and the domain's refusals shown as a flash.
+// and the domain's refusals shown as a flash. The scenarios in a real browser, through the
+// gateway binary in its demo configuration, are in portal/scenarios.
 package portal

@@ -88,7 +88,8 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
+	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass,
+		ServiceAccounts: &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: clock}, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
 		Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles: governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"},
 			governance.RoleSecurityAdmin: {"Security"}, governance.RoleAuditor: {"Auditors"}}, Identities: e.store},

@@ -30,6 +30,8 @@ type Options struct {
 	Access *governance.Access
 	// BreakGlass activates emergency access and keeps its incident reviews.
 	BreakGlass *governance.BreakGlass
+	// ServiceAccounts registers non-human identities and gives them owners.
+	ServiceAccounts *governance.ServiceAccounts
 	// Audit reads the audit trail, to auditors and security admins only.
 	Audit *governance.AuditReader
 	Roles governance.RoleGroups
@@ -165,6 +167,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /security", s.signedIn(s.security))
 	mux.Handle("POST /security/break-glass/{id}", s.signedIn(s.breakGlass))
 	mux.Handle("POST /security/incidents/{id}/close", s.holding(governance.RoleSecurityAdmin, s.closeIncident))
+	mux.Handle("POST /security/service-accounts", s.signedIn(s.createServiceAccount))
+	mux.Handle("POST /security/service-accounts/{id}/owner", s.holding(governance.RoleSecurityAdmin, s.reassignServiceAccount))
 	mux.Handle("GET /audit", s.holdingAny(auditors, s.audit))
 	mux.Handle("GET /audit/export", s.holdingAny(auditors, s.auditExport))
 	mux.Handle("GET /audit/grants/{id}", s.holdingAny(auditors, s.auditGrant))

@@ -14,9 +14,16 @@ import (
 type securityView struct {
 	Offers    []offerView
 	Incidents []incidentView
+	Accounts  []accountView
 	SeesAll   bool
-	// CanClose says the person is a security admin: only they close reviews.
+	// CanClose says the person is a security admin: only they close reviews and give service
+	// accounts new owners.
 	CanClose bool
+}
+
+type accountView struct {
+	Account governance.ServiceAccount
+	Owner   string
 }
 
 type offerView struct {
@@ -70,6 +77,23 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 		if rv := reviews[i]; rv.State == governance.IncidentOpen {
 			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Overdue: rv.Overdue(now)})
 		}
+	}
+	accounts, err := s.opts.ServiceAccounts.ServiceAccountsFor(ctx, sess.Viewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids = ids[:0]
+	for _, sa := range accounts {
+		ids = append(ids, sa.Owner)
+	}
+	owners, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, sa := range accounts {
+		v.Accounts = append(v.Accounts, accountView{Account: sa, Owner: named(owners, sa.Owner)})
 	}
 	s.page(w, r, http.StatusOK, "security", "Security", v)
 }
@@ -147,6 +171,78 @@ func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request, sess *Ses
 			msg = "This review was already closed."
 		case errors.Is(err, governance.ErrSelfApproval):
 			msg = "You used this emergency access yourself, so another security admin must close its review."
+		default:
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/security", http.StatusSeeOther)
+}
+
+// createServiceAccount registers a service account owned by the person, as the API does.
+func (s *Server) createServiceAccount(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	sa := governance.ServiceAccount{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Description: strings.TrimSpace(r.PostFormValue("description"))}
+	msg := ""
+	if len(sa.Name) > 200 || len(sa.Description) > maxJustification {
+		msg = "The name or description is too long: keep the name under 200 characters and the description under 2,000."
+	} else {
+		_, err := s.opts.ServiceAccounts.Create(r.Context(), sess.Person.ID, sa)
+		switch {
+		case err == nil:
+			s.flash(r, "info", "The service account "+sa.ID+" is registered, with you as its owner.")
+			http.Redirect(w, r, "/security", http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrInvalidRequest):
+			msg = "Give the account a name, and an id of 1 to 128 letters, digits, dots, dashes or underscores that no person or account already has."
+		case errors.Is(err, governance.ErrConflict):
+			msg = "A service account with the id " + sa.ID + " already exists. Choose another id."
+		default:
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/security", http.StatusSeeOther)
+}
+
+// reassignServiceAccount gives a service account a new owner, named by their user name (an
+// orphaned account, whose owner left, becomes active again).
+func (s *Server) reassignServiceAccount(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	ctx := r.Context()
+	sa, err := s.opts.ServiceAccounts.ServiceAccountFor(ctx, r.PathValue("id"), sess.Viewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	who := strings.TrimSpace(r.PostFormValue("owner"))
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	msg := ""
+	owner, err := s.opts.Access.People.ByUserName(ctx, who)
+	switch {
+	case len(reason) > maxJustification:
+		msg = "The reason is too long: keep it under 2,000 characters."
+	case errors.Is(err, governance.ErrNotFound):
+		msg = "Nobody has the user name " + who + ". Write the new owner's user name, such as their work email address."
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	default:
+		_, err = s.opts.ServiceAccounts.Reassign(ctx, sa.ID, owner.ID, sess.Person.ID, reason)
+		switch {
+		case err == nil:
+			s.flash(r, "info", sa.Name+" now belongs to "+name(owner)+".")
+			http.Redirect(w, r, "/security", http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrInactiveIdentity):
+			msg = name(owner) + " is no longer active, so cannot own a service account. Choose someone else."
 		default:
 			s.fail(w, r, err)
 			return

@@ -147,3 +147,58 @@ func TestIncidentReviewsAreClosedBySecurityAdmins(t *testing.T) {
 		t.Fatalf("the review after closing: %+v %v", r, err)
 	}
 }
+
+// A person registers a service account they own and sees only their own; a security admin sees
+// every one and gives one a new owner; nobody else may, and hostile input changes nothing.
+func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	ada, bob, sec := e.browser(), e.browser(), e.browser()
+	e.signIn(m, ada, "ada")
+	e.signIn(m, bob, "bob")
+	e.signIn(m, sec, "sec")
+	got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"etl-bot"}, "name": {"Nightly ETL"}}))
+	if !strings.Contains(got.body, "The service account etl-bot is registered, with you as its owner") || !strings.Contains(got.body, "Nightly ETL (etl-bot)") {
+		t.Fatalf("registering: %s", got.body)
+	}
+	for form, want := range map[string]url.Values{
+		"A service account with the id etl-bot already exists": {"id": {"etl-bot"}, "name": {"Again"}},
+		"Give the account a name":                              {"id": {"../../x"}, "name": {"Bad"}},
+		"no person or account already has":                     {"id": {"u-bob"}, "name": {"Impostor"}},
+	} {
+		if got := ada.follow(ada.post(e.url+"/security/service-accounts", want)); !strings.Contains(got.body, form) {
+			t.Errorf("%v: want %q in %s", want, form, got.body)
+		}
+	}
+	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "etl-bot") || !strings.Contains(page.body, "You own no service account") {
+		t.Fatalf("bob sees ada's account: %s", page.body)
+	}
+	page := sec.get(e.url + "/security")
+	if !strings.Contains(page.body, "Nightly ETL (etl-bot)") || !strings.Contains(page.body, `action="/security/service-accounts/etl-bot/owner"`) {
+		t.Fatalf("the security admin's list: %s", page.body)
+	}
+	reassign := e.url + "/security/service-accounts/etl-bot/owner"
+	for _, b := range []*browser{ada, bob} {
+		got := b.post(reassign, url.Values{"owner": {"bob@example.org"}})
+		if notFound := b.get(e.url + "/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Fatalf("a reassignment by someone not security: %d", got.status)
+		}
+	}
+	if got := sec.post(e.url+"/security/service-accounts/no-such/owner", url.Values{"owner": {"bob@example.org"}}); got.status != http.StatusNotFound {
+		t.Fatalf("an unknown account: %d", got.status)
+	}
+	for owner, want := range map[string]string{"nobody@example.org": "Nobody has the user name", "gone@example.org": "is no longer active"} {
+		if got := sec.follow(sec.post(reassign, url.Values{"owner": {owner}})); !strings.Contains(got.body, want) {
+			t.Errorf("to %s: want %q", owner, want)
+		}
+	}
+	if sa, err := e.store.GetServiceAccount(ctx, "etl-bot"); err != nil || sa.Owner != "u-ada" {
+		t.Fatalf("a refused reassignment changed the owner: %+v %v", sa, err)
+	}
+	if got := sec.follow(sec.post(reassign, url.Values{"owner": {"bob@example.org"}, "reason": {"ada moved teams"}})); !strings.Contains(got.body, "Nightly ETL now belongs to Bob") {
+		t.Fatalf("reassigning: %s", got.body)
+	}
+	if page := bob.get(e.url + "/security"); !strings.Contains(page.body, "Nightly ETL (etl-bot)") {
+		t.Fatal("the new owner does not see the account")
+	}
+}
