@@ -40,7 +40,9 @@ type env struct {
 	access *governance.Access
 	// breakGlass is the break-glass service, its incident reviews due an hour after activation.
 	breakGlass *governance.BreakGlass
-	now        time.Time
+	// worker is the provisioning worker; its applications have no connector.
+	worker *provisioning.Worker
+	now    time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -75,8 +77,9 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 		Requests: requests, Grants: grants, People: &governance.People{Store: e.store}, Approved: e.store, ServiceAccounts: e.store}
 	// The provisioning worker confirms grants, as in the gateway: the test applications name no
 	// connector, so their grants are records only.
-	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
-		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
+	e.worker = &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
+		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}
+	grants.Provisioning = provisioning.Inline{Worker: e.worker}
 	e.breakGlass = &governance.BreakGlass{Access: e.access, Incidents: e.store, Notifier: noNotifier{}, IncidentSLA: time.Hour, Now: clock}
 	e.access.BreakGlass = e.breakGlass
 	e.seedCatalog(ctx)
@@ -89,7 +92,8 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 		publicURL = srv.URL
 	}
 	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass,
-		ServiceAccounts: &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: clock}, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
+		ServiceAccounts: &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: clock},
+		Drift:           &provisioning.Reconciler{Worker: e.worker, Store: e.store}, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
 		Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles: governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"},
 			governance.RoleSecurityAdmin: {"Security"}, governance.RoleAuditor: {"Auditors"}}, Identities: e.store},

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 //go:embed templates static
@@ -32,6 +33,9 @@ type Options struct {
 	BreakGlass *governance.BreakGlass
 	// ServiceAccounts registers non-human identities and gives them owners.
 	ServiceAccounts *governance.ServiceAccounts
+	// Drift reconciles applications with their targets, and Drift.Worker keeps the dead
+	// letters of provisioning.
+	Drift *provisioning.Reconciler
 	// Audit reads the audit trail, to auditors and security admins only.
 	Audit *governance.AuditReader
 	Roles governance.RoleGroups
@@ -167,6 +171,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /security", s.signedIn(s.security))
 	mux.Handle("POST /security/break-glass/{id}", s.signedIn(s.breakGlass))
 	mux.Handle("POST /security/incidents/{id}/close", s.holding(governance.RoleSecurityAdmin, s.closeIncident))
+	mux.Handle("POST /security/drift/{app}", s.holdingAny(reconcilers, s.reconcile))
+	mux.Handle("POST /security/dead-letters/retry", s.holding(governance.RoleSecurityAdmin, s.retryDead))
 	mux.Handle("POST /security/service-accounts", s.signedIn(s.createServiceAccount))
 	mux.Handle("POST /security/service-accounts/{id}/owner", s.holding(governance.RoleSecurityAdmin, s.reassignServiceAccount))
 	mux.Handle("GET /audit", s.holdingAny(auditors, s.audit))

@@ -2,11 +2,14 @@ package portal
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // securityView is the security area: the emergency access the person may activate, and the
@@ -15,11 +18,33 @@ type securityView struct {
 	Offers    []offerView
 	Incidents []incidentView
 	Accounts  []accountView
-	SeesAll   bool
+	// Drift is the latest reconciliation of each application with a target, for those who
+	// may read it (auditors, admins); CanReconcile says they may start one (admins).
+	Drift        []driftView
+	CanReconcile bool
+	// Dead are provisioning's dead letters, for those who see all; security admins retry.
+	Dead    []deadView
+	SeesAll bool
 	// CanClose says the person is a security admin: only they close reviews and give service
 	// accounts new owners.
 	CanClose bool
 }
+
+type driftView struct {
+	Application governance.Application
+	// Report is the latest; Never says there is none yet.
+	Report provisioning.DriftReport
+	Never  bool
+}
+
+type deadView struct {
+	Job         provisioning.DeadJob
+	Who         string
+	Application string
+}
+
+// reconcilers may start a reconciliation, as in the API: catalog and security admins.
+var reconcilers = []governance.Role{governance.RoleCatalogAdmin, governance.RoleSecurityAdmin}
 
 type accountView struct {
 	Account governance.ServiceAccount
@@ -94,6 +119,10 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 	}
 	for _, sa := range accounts {
 		v.Accounts = append(v.Accounts, accountView{Account: sa, Owner: named(owners, sa.Owner)})
+	}
+	if err := s.operations(r, sess, &v); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.page(w, r, http.StatusOK, "security", "Security", v)
 }
@@ -250,4 +279,102 @@ func (s *Server) reassignServiceAccount(w http.ResponseWriter, r *http.Request, 
 	}
 	s.flash(r, "error", msg)
 	http.Redirect(w, r, "/security", http.StatusSeeOther)
+}
+
+// operations fills in drift per application and the dead letters, for those who may read them
+// (as the API: drift for auditors and admins, dead letters for auditors and security admins).
+func (s *Server) operations(r *http.Request, sess *Session, v *securityView) error {
+	ctx := r.Context()
+	v.CanReconcile = slices.ContainsFunc(reconcilers, sess.Has)
+	if !v.CanReconcile && !sess.Viewer.SeesAll {
+		return nil
+	}
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		return err
+	}
+	for _, app := range apps {
+		if app.RecordOnly() {
+			continue // nothing downstream to drift from
+		}
+		report, err := s.opts.Drift.Latest(ctx, app.ID)
+		if err != nil && !errors.Is(err, governance.ErrNotFound) {
+			return err
+		}
+		v.Drift = append(v.Drift, driftView{Application: app, Report: report, Never: err != nil})
+	}
+	if !sess.Viewer.SeesAll {
+		return nil
+	}
+	dead, err := s.opts.Drift.Worker.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, d := range dead {
+		ids = append(ids, d.Identity)
+	}
+	people, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := len(dead) - 1; i >= 0; i-- { // the latest first
+		d := dead[i]
+		dv := deadView{Job: d, Who: named(people, d.Identity), Application: d.Application}
+		if j := slices.IndexFunc(apps, func(a governance.Application) bool { return a.ID == d.Application }); j >= 0 {
+			dv.Application = apps[j].Name
+		}
+		v.Dead = append(v.Dead, dv)
+	}
+	return nil
+}
+
+// reconcile compares an application's target with its grants now, and shows the report.
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	app, _, err := governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, r.PathValue("app"))
+	if err == nil && app.RecordOnly() {
+		err = governance.ErrNotFound // no target: nothing to reconcile, and no form offers it
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	report, err := s.opts.Drift.Reconcile(ctx, app.ID, "user:"+sess.Person.ID)
+	switch {
+	case err == nil:
+		s.flash(r, "info", fmt.Sprintf("%s is reconciled: %d accounts found that no grant gives, %d grants missing in the target.",
+			app.Name, report.OutOfBand, report.Missing))
+	case errors.Is(err, provisioning.ErrReconciling):
+		s.flash(r, "error", "A reconciliation of "+app.Name+" is already running. Its report shows here when it ends.")
+	case errors.Is(err, provisioning.ErrNoMemberListing):
+		s.flash(r, "error", "The connector of "+app.Name+" cannot list who has access in the target, so it cannot be reconciled.")
+	case errors.Is(err, governance.ErrUnavailable):
+		s.fail(w, r, err)
+		return
+	default:
+		// The target failed or refused: the person can try again; the cause is the operators'.
+		s.opts.Log.Sugar().Errorw("reconciliation failed", "application", app.ID, "error", err)
+		s.flash(r, "error", "The target of "+app.Name+" could not be reconciled: it did not answer, or refused. Try again later; if it keeps failing, tell your administrators.")
+	}
+	http.Redirect(w, r, "/security#drift", http.StatusSeeOther)
+}
+
+// retryDead queues a dead-lettered provisioning job once more (provisioning.Worker.RetryDead).
+func (s *Server) retryDead(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	job := provisioning.Job{Identity: r.PostFormValue("identity"), Application: r.PostFormValue("application")}
+	err := s.opts.Drift.Worker.RetryDead(r.Context(), job, sess.Person.ID)
+	switch {
+	case err == nil:
+		s.flash(r, "info", "The job is queued again: the provisioning worker tries it at its next run. If it fails again, it comes back here with why.")
+	case errors.Is(err, governance.ErrNotFound):
+		s.flash(r, "error", "That job is no longer waiting here: someone retried it already.")
+	default:
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/security#dead", http.StatusSeeOther)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/provisioning"
 )
 
 // grantsOf are the grants of who, as the store holds them.
@@ -200,5 +201,94 @@ func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
 	}
 	if page := bob.get(e.url + "/security"); !strings.Contains(page.body, "Nightly ETL (etl-bot)") {
 		t.Fatal("the new owner does not see the account")
+	}
+}
+
+// Drift per application: admins and auditors read the last report of each application with a
+// target; admins reconcile now, and a target that fails is said so; others find no such form.
+func TestDriftOnTheSecurityPage(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	body := []byte(`{"id":"dir","name":"Directory","owners":["u-cat"],"connector":"corp-ldap"}`)
+	if _, err := e.store.PutCatalogItem(ctx, governance.CatalogItem{Kind: governance.KindApplication, ID: "dir", Body: body},
+		governance.Event{At: e.now, Actor: "test", Action: "catalog.seed", Target: "application:dir", After: body}); err != nil {
+		t.Fatal(err)
+	}
+	cat, aud, bob := e.browser(), e.browser(), e.browser()
+	e.signIn(m, cat, "cat")
+	e.signIn(m, aud, "aud")
+	e.signIn(m, bob, "bob")
+	if page := cat.get(e.url + "/security"); !strings.Contains(page.body, "<td>Directory</td>") || !strings.Contains(page.body, "Never reconciled yet") ||
+		!strings.Contains(page.body, `action="/security/drift/dir"`) || strings.Contains(page.body, "<td>Database</td>") {
+		t.Fatalf("the catalog admin's drift: %s", page.body)
+	}
+	if err := e.store.SaveDrift(ctx, provisioning.DriftReport{Application: "dir", At: e.now, OutOfBand: 3, Missing: 1},
+		governance.Event{At: e.now, Actor: "system", Action: "drift.report", Target: "application:dir"}); err != nil {
+		t.Fatal(err)
+	}
+	if page := aud.get(e.url + "/security"); !strings.Contains(page.body, "<td>3</td><td>1</td>") || strings.Contains(page.body, `action="/security/drift/`) {
+		t.Fatalf("the auditor's drift: %s", page.body)
+	}
+	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "Drift per application") {
+		t.Fatal("a requester sees drift")
+	}
+	for _, c := range []struct {
+		b    *browser
+		path string
+	}{{bob, "/security/drift/dir"}, {aud, "/security/drift/dir"}, {cat, "/security/drift/db"}, {cat, "/security/drift/no-such"}} {
+		got := c.b.post(e.url+c.path, nil)
+		if notFound := c.b.get(e.url + "/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Errorf("%s: %d, want the not-found page", c.path, got.status)
+		}
+	}
+	// The test's gateway configures no connector called corp-ldap: the target cannot be reached.
+	if got := cat.follow(cat.post(e.url+"/security/drift/dir", nil)); !strings.Contains(got.body, "The target of Directory could not be reconciled") {
+		t.Fatalf("a reconciliation that fails: %s", got.body)
+	}
+}
+
+// Dead letters: those who see all read them; security admins retry one, once.
+func TestDeadLettersOnTheSecurityPage(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	if err := e.store.DeadJob(ctx, provisioning.Job{Identity: "u-ada", Application: "db"}, "the group db-readers does not exist", e.now); err != nil {
+		t.Fatal(err)
+	}
+	sec, aud, bob := e.browser(), e.browser(), e.browser()
+	e.signIn(m, sec, "sec")
+	e.signIn(m, aud, "aud")
+	e.signIn(m, bob, "bob")
+	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "db-readers") {
+		t.Fatal("a requester sees the dead letters")
+	}
+	if page := aud.get(e.url + "/security"); !strings.Contains(page.body, "the group db-readers does not exist") || strings.Contains(page.body, "/dead-letters/retry") {
+		t.Fatalf("the auditor's dead letters: %s", page.body)
+	}
+	page := sec.get(e.url + "/security")
+	if !strings.Contains(page.body, "<td>Ada</td><td>Database</td>") || !strings.Contains(page.body, "Retry for Ada in Database") {
+		t.Fatalf("the security admin's dead letters: %s", page.body)
+	}
+	job := url.Values{"identity": {"u-ada"}, "application": {"db"}}
+	for _, b := range []*browser{aud, bob} {
+		got := b.post(e.url+"/security/dead-letters/retry", job)
+		if notFound := b.get(e.url + "/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Fatalf("a retry by someone not security: %d", got.status)
+		}
+	}
+	if dead, _ := e.worker.DeadLetters(ctx); len(dead) != 1 {
+		t.Fatalf("a refused retry changed the dead letters: %+v", dead)
+	}
+	if got := sec.follow(sec.post(e.url+"/security/dead-letters/retry", job)); !strings.Contains(got.body, "The job is queued again") ||
+		strings.Contains(got.body, "db-readers does not exist") {
+		t.Fatalf("retrying: %s", got.body)
+	}
+	// The same form again (a double click, or a second admin): nothing is queued twice.
+	if got := sec.follow(sec.post(e.url+"/security/dead-letters/retry", job)); !strings.Contains(got.body, "someone retried it already") {
+		t.Fatalf("retrying twice: %s", got.body)
+	}
+	// A forged job that never died is told the same, and nothing is queued.
+	forged := url.Values{"identity": {"u-bob\tx"}, "application": {"db"}}
+	if got := sec.follow(sec.post(e.url+"/security/dead-letters/retry", forged)); !strings.Contains(got.body, "someone retried it already") {
+		t.Fatalf("a forged job: %s", got.body)
 	}
 }
