@@ -189,12 +189,19 @@ func (s *Server) entry(w http.ResponseWriter, r *http.Request, sess *Session) {
 	for _, c := range route.Conflicts {
 		v.Conflicts = append(v.Conflicts, c.String())
 	}
+	v.Durations = durationsUpTo(e.MaxDuration.D())
+	s.page(w, r, http.StatusOK, "entry", e.Name, v)
+}
+
+// durationsUpTo are the durations a form offers under a maximum (0: no maximum).
+func durationsUpTo(maximum time.Duration) []durationChoice {
+	var out []durationChoice
 	for _, d := range durations {
-		if e.MaxDuration == 0 || d.d <= e.MaxDuration.D() {
-			v.Durations = append(v.Durations, durationChoice{Value: d.d.String(), Label: d.label})
+		if maximum == 0 || d.d <= maximum {
+			out = append(out, durationChoice{Value: d.d.String(), Label: d.label})
 		}
 	}
-	s.page(w, r, http.StatusOK, "entry", e.Name, v)
+	return out
 }
 
 // maxJustification bounds what a person may write; the body itself is capped by the server.

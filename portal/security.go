@@ -74,13 +74,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 	}
 	v := securityView{SeesAll: sess.Viewer.SeesAll, CanClose: sess.Has(governance.RoleSecurityAdmin)}
 	for _, o := range offers {
-		ov := offerView{Entitlement: o.Entitlement, Max: o.Max}
-		for _, d := range durations {
-			if d.d <= o.Max {
-				ov.Durations = append(ov.Durations, durationChoice{Value: d.d.String(), Label: d.label})
-			}
-		}
-		v.Offers = append(v.Offers, ov)
+		v.Offers = append(v.Offers, offerView{Entitlement: o.Entitlement, Max: o.Max, Durations: durationsUpTo(o.Max)})
 	}
 	reviews, err := s.opts.BreakGlass.IncidentReviewsFor(ctx, sess.Viewer)
 	if err != nil {
