@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // auditors are the roles the audit area is for: those the audit trail is answered to
@@ -77,7 +78,12 @@ type auditView struct {
 	Next       string
 	CSV, JSONL string
 	Status     governance.AuditStatus
+	// Cycles are the latest access review cycles, whose evidence downloads from here.
+	Cycles []reviews.Cycle
 }
+
+// evidenceShown is how many review cycles the audit page lists, newest first.
+const evidenceShown = 20
 
 type auditRow struct {
 	Record governance.AuditRecord
@@ -102,6 +108,14 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess *Session) {
 		return
 	}
 	v.Status = status
+	cycles, err := s.opts.Reviews.Cycles(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for i := len(cycles) - 1; i >= 0 && len(v.Cycles) < evidenceShown; i-- {
+		v.Cycles = append(v.Cycles, cycles[i])
+	}
 	if problem != "" {
 		s.page(w, r, http.StatusBadRequest, "audit", "Audit trail", v)
 		return
@@ -204,4 +218,21 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		v.Decisions = append(v.Decisions, decisionView{Who: named(people, d.Approver), Approve: d.Approve, Comment: d.Comment, At: date(d.At)})
 	}
 	s.page(w, r, http.StatusOK, "auditgrant", "Grant "+g.ID, v)
+}
+
+// evidence downloads a review cycle's evidence as CSV (reviews.WriteEvidenceCSV, as the API's
+// report), one row per item; a cycle the viewer may not see is not found.
+func (s *Server) evidence(w http.ResponseWriter, r *http.Request, sess *Session) {
+	ctx := r.Context()
+	cy, err := s.opts.Reviews.CycleFor(ctx, r.PathValue("id"), sess.Viewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="gatehouse-evidence.csv"`)
+	w.WriteHeader(http.StatusOK) // said outright, as for the audit export
+	if err := reviews.WriteEvidenceCSV(w, s.opts.Reviews.Items(ctx, cy.ID)); err != nil {
+		s.opts.Log.Sugar().Errorw("evidence download failed", "cycle", cy.ID, "error", err)
+	}
 }

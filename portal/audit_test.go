@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // The audit area is for auditors and security admins: to anyone else every page of it is the
@@ -165,6 +167,50 @@ func TestAuditGrantPage(t *testing.T) {
 	for _, id := range []string{"grant-none", "%2E%2E%2Fadmin"} {
 		if got := aud.get(e.url + "/audit/grants/" + id); got.status != http.StatusNotFound || got.body != notFound.body {
 			t.Errorf("%s: %d", id, got.status)
+		}
+	}
+}
+
+// A review cycle's evidence downloads from the audit page, one row per item; to anyone but
+// those who see everything it does not exist, nor does a cycle that names nothing.
+func TestAuditCampaignEvidence(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	r := e.ask("ada")
+	if _, err := e.access.Decide(ctx, r.ID, "u-mgr", true, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.access.Fulfil(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reviews.SaveCampaign(ctx, "u-cat", reviews.Campaign{ID: "q4", Name: "Database Q4", Owner: "u-sec",
+		Scope:     reviews.CampaignScope{Applications: []string{"db"}},
+		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Duration: governance.Duration(72 * time.Hour)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cy, err := e.reviews.Launch(ctx, "q4", "u-sec", e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud, bob := e.browser(), e.browser()
+	e.signIn(m, aud, "aud")
+	e.signIn(m, bob, "bob")
+	if page := aud.get(e.url + "/audit"); !strings.Contains(page.body, `href="/audit/cycles/`+cy.ID+`/evidence"`) || !strings.Contains(page.body, "Database Q4") {
+		t.Fatalf("the audit page's evidence: %s", page.body)
+	}
+	got := aud.get(e.url + "/audit/cycles/" + cy.ID + "/evidence")
+	rows, err := csv.NewReader(strings.NewReader(got.body)).ReadAll()
+	if err != nil || got.status != 200 || got.header.Get("Content-Type") != "text/csv; charset=utf-8" || len(rows) != 2 ||
+		rows[1][1] != governance.GrantID(r.ID) || rows[1][8] != "pending" {
+		t.Fatalf("the evidence: %d %v %v", got.status, rows, err)
+	}
+	for _, c := range []struct {
+		b  *browser
+		id string
+	}{{bob, cy.ID}, {aud, "no-such"}} {
+		got := c.b.get(e.url + "/audit/cycles/" + c.id + "/evidence")
+		if notFound := c.b.get(e.url + "/nothing-here"); got.status != http.StatusNotFound || got.body != notFound.body {
+			t.Errorf("%s: %d", c.id, got.status)
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/portal"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 var redisServer *redistest.Server
@@ -42,7 +43,9 @@ type env struct {
 	breakGlass *governance.BreakGlass
 	// worker is the provisioning worker; its applications have no connector.
 	worker *provisioning.Worker
-	now    time.Time
+	// reviews runs access reviews; it sends no notices.
+	reviews *reviews.Service
+	now     time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -80,6 +83,8 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	e.worker = &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
 		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}
 	grants.Provisioning = provisioning.Inline{Worker: e.worker}
+	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store,
+		Access: e.access, Trail: e.store, Now: clock}
 	e.breakGlass = &governance.BreakGlass{Access: e.access, Incidents: e.store, Notifier: noNotifier{}, IncidentSLA: time.Hour, Now: clock}
 	e.access.BreakGlass = e.breakGlass
 	e.seedCatalog(ctx)
@@ -93,7 +98,7 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 	}
 	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass,
 		ServiceAccounts: &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: clock},
-		Drift:           &provisioning.Reconciler{Worker: e.worker, Store: e.store}, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
+		Drift:           &provisioning.Reconciler{Worker: e.worker, Store: e.store}, Reviews: e.reviews, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
 		Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
 		Roles: governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"},
 			governance.RoleSecurityAdmin: {"Security"}, governance.RoleAuditor: {"Auditors"}}, Identities: e.store},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/provisioning"
+	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 //go:embed templates static
@@ -36,6 +37,8 @@ type Options struct {
 	// Drift reconciles applications with their targets, and Drift.Worker keeps the dead
 	// letters of provisioning.
 	Drift *provisioning.Reconciler
+	// Reviews gives the evidence of access review cycles.
+	Reviews *reviews.Service
 	// Audit reads the audit trail, to auditors and security admins only.
 	Audit *governance.AuditReader
 	Roles governance.RoleGroups
@@ -178,6 +181,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /audit", s.holdingAny(auditors, s.audit))
 	mux.Handle("GET /audit/export", s.holdingAny(auditors, s.auditExport))
 	mux.Handle("GET /audit/grants/{id}", s.holdingAny(auditors, s.auditGrant))
+	mux.Handle("GET /audit/cycles/{id}/evidence", s.holdingAny(auditors, s.evidence))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}

@@ -717,7 +717,7 @@ func newPortal(cfg config.Config, svc services, store *redisstore.Store, now fun
 		}
 		demoIdP = idp
 	}
-	return portal.New(portal.Options{Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Drift: svc.drift, Audit: svc.audit, Roles: governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
+	return portal.New(portal.Options{Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Drift: svc.drift, Reviews: svc.reviews, Audit: svc.audit, Roles: governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
 		Sessions: store.Sessions(), OIDC: oidcCfg, PublicURL: p.PublicURL, IdleTimeout: p.IdleTimeout, Lifetime: p.Lifetime,
 		Demo: cfg.Demo, DemoIdP: demoIdP, Now: now, Log: log})
 }
