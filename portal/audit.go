@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -32,7 +33,8 @@ type auditQuery struct {
 	Actor, Action, Target, Since, Until string
 }
 
-// filter reads the query's filters; problem says what to fix ("" when nothing).
+// readAuditQuery reads the search's filters; the last answer says what to fix ("" when
+// nothing).
 func readAuditQuery(q url.Values) (auditQuery, governance.AuditFilter, string) {
 	aq := auditQuery{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")),
 		Target: strings.TrimSpace(q.Get("target")), Since: q.Get("since"), Until: q.Get("until")}
@@ -87,6 +89,8 @@ const evidenceShown = 20
 
 type auditRow struct {
 	Record governance.AuditRecord
+	// Actor is who acted, a person by name with their id ("Grace Hopper (user:…)").
+	Actor string
 	// Grant is the grant the event is about, for a link to its page; "" when none.
 	Grant string
 }
@@ -125,12 +129,28 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
+	var ids []string
 	for _, rec := range page.Items {
-		grant, _ := strings.CutPrefix(rec.Event.Target, "grant:")
-		if grant == rec.Event.Target {
-			grant = ""
+		if id, ok := strings.CutPrefix(rec.Event.Actor, "user:"); ok {
+			ids = append(ids, id)
 		}
-		v.Events = append(v.Events, auditRow{Record: rec, Grant: grant})
+	}
+	people, err := s.opts.Access.People.Many(ctx, ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, rec := range page.Items {
+		row := auditRow{Record: rec, Actor: rec.Event.Actor}
+		if id, ok := strings.CutPrefix(rec.Event.Actor, "user:"); ok {
+			if p, known := people[id]; known {
+				row.Actor = name(p) + " (" + rec.Event.Actor + ")"
+			}
+		}
+		if grant, ok := strings.CutPrefix(rec.Event.Target, "grant:"); ok {
+			row.Grant = grant
+		}
+		v.Events = append(v.Events, row)
 	}
 	if page.Next != "" {
 		v.Next = "/audit?" + aq.encode("after", page.Next)
@@ -191,9 +211,15 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.fail(w, r, err)
 		return
 	}
+	// The story starts with the request; a grant adopted from out-of-band access has none.
 	since := g.Created
-	if q, err := s.opts.Access.RequestFor(ctx, g.Request, sess.Viewer); err == nil {
+	q, err := s.opts.Access.RequestFor(ctx, g.Request, sess.Viewer)
+	switch {
+	case err == nil:
 		since = q.Created
+	case !errors.Is(err, governance.ErrNotFound):
+		s.fail(w, r, err)
+		return
 	}
 	history, err := s.opts.Audit.GrantHistoryFor(ctx, sess.Viewer, g, since)
 	if err != nil {

@@ -65,7 +65,7 @@ func TestAuditSearch(t *testing.T) {
 	aud := e.browser()
 	e.signIn(m, aud, "aud")
 	got := aud.get(e.url + "/audit?actor=user:u-ada&action=request.*")
-	if got.status != 200 || !strings.Contains(got.body, "user:u-ada") || strings.Contains(got.body, "user:u-bob") || strings.Contains(got.body, "catalog.note") {
+	if got.status != 200 || !strings.Contains(got.body, "Ada (user:u-ada)") || strings.Contains(got.body, "user:u-bob") || strings.Contains(got.body, "catalog.note") {
 		t.Fatalf("by actor and action: %d %s", got.status, got.body)
 	}
 	// The export links carry the same filters.
