@@ -53,6 +53,11 @@ func TestBreakGlassThenAudit(t *testing.T) {
 		!strings.Contains(reviews, "Grace Hopper") {
 		t.Fatalf("the open incident reviews: %q", reviews)
 	}
+	// A window the search cannot read is said so, on the same page, before anything is searched.
+	page(t, actx, g, "/audit?since=yesterday", http.StatusBadRequest, "audit-problem")
+	if msg := browsertest.Text(t, actx, "[role=alert]"); !strings.Contains(msg, "From is not a date and time") {
+		t.Fatalf("a window that is not a time: %q", msg)
+	}
 	page(t, actx, g, "/audit?action=breakglass.activate", http.StatusOK, "audit-search")
 	href, err := chromedp.Run(actx, chromedp.Evaluate[string](`document.querySelector('td a[href^="/audit/grants/"]').getAttribute('href')`))
 	if err != nil {
