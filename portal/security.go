@@ -203,23 +203,44 @@ func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request, sess *Ses
 	http.Redirect(w, r, "/security", http.StatusSeeOther)
 }
 
-// createServiceAccount registers a service account owned by the person, as the API does.
+// createServiceAccount registers a service account owned by the person, as the API does; a
+// security admin may name another owner by their user name.
 func (s *Server) createServiceAccount(w http.ResponseWriter, r *http.Request, sess *Session) {
 	if !s.form(w, r) {
 		return
 	}
+	ctx := r.Context()
 	sa := governance.ServiceAccount{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
 		Description: strings.TrimSpace(r.PostFormValue("description"))}
+	owner, ownerName := sess.Person, "you"
 	msg := ""
-	if len(sa.Name) > 200 || len(sa.Description) > maxJustification {
+	if who := strings.TrimSpace(r.PostFormValue("owner")); who != "" {
+		p, err := s.opts.Access.People.ByUserName(ctx, who)
+		switch {
+		case !sess.Has(governance.RoleSecurityAdmin):
+			msg = "Only security admins register a service account for someone else. Leave the owner empty to own it yourself."
+		case errors.Is(err, governance.ErrNotFound):
+			msg = "Nobody has the user name " + who + ". Write the owner's user name, such as their work email address."
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		default:
+			owner, ownerName = p, name(p)
+		}
+	}
+	switch {
+	case msg != "":
+	case len(sa.Name) > 200 || len(sa.Description) > maxJustification:
 		msg = "The name or description is too long: keep the name under 200 characters and the description under 2,000."
-	} else {
-		_, err := s.opts.ServiceAccounts.Create(r.Context(), sess.Person.ID, sa)
+	default:
+		_, err := s.opts.ServiceAccounts.Create(ctx, owner.ID, sa)
 		switch {
 		case err == nil:
-			s.flash(r, "info", "The service account "+sa.ID+" is registered, with you as its owner.")
+			s.flash(r, "info", "The service account "+sa.ID+" is registered, with "+ownerName+" as its owner.")
 			http.Redirect(w, r, "/security", http.StatusSeeOther)
 			return
+		case errors.Is(err, governance.ErrInactiveIdentity):
+			msg = ownerName + " is no longer active, so cannot own a service account. Choose someone else."
 		case errors.Is(err, governance.ErrInvalidRequest):
 			msg = "Give the account a name, and an id of 1 to 128 letters, digits, dots, dashes or underscores that no person or account already has."
 		case errors.Is(err, governance.ErrConflict):

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -201,6 +202,25 @@ func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
 	}
 	if page := bob.get(e.url + "/security"); !strings.Contains(page.body, "Nightly ETL (etl-bot)") {
 		t.Fatal("the new owner does not see the account")
+	}
+	// A security admin registers one for someone else; a requester may not, nor may anyone
+	// give one to a deactivated person.
+	if got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"bob-bot"}, "name": {"Bob's bot"}, "owner": {"bob@example.org"}})); !strings.Contains(got.body, "Only security admins register a service account for someone else") {
+		t.Fatalf("a requester registering for bob: %s", got.body)
+	}
+	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"gone-bot"}, "name": {"Gone's bot"}, "owner": {"gone@example.org"}})); !strings.Contains(got.body, "is no longer active") {
+		t.Fatalf("registering for a deactivated person: %s", got.body)
+	}
+	for _, id := range []string{"bob-bot", "gone-bot"} {
+		if _, err := e.store.GetServiceAccount(ctx, id); !errors.Is(err, governance.ErrNotFound) {
+			t.Fatalf("a refused registration created %s: %v", id, err)
+		}
+	}
+	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"ada-bot"}, "name": {"Ada's bot"}, "owner": {"ada@example.org"}})); !strings.Contains(got.body, "registered, with Ada as its owner") {
+		t.Fatalf("a security admin registering for ada: %s", got.body)
+	}
+	if sa, err := e.store.GetServiceAccount(ctx, "ada-bot"); err != nil || sa.Owner != "u-ada" {
+		t.Fatalf("ada's bot: %+v %v", sa, err)
 	}
 }
 
