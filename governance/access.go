@@ -489,15 +489,38 @@ func (a *Access) Inbox(ctx context.Context, approver string, offset, count int) 
 	}
 	items := make([]InboxItem, 0, len(requests))
 	for _, r := range requests {
-		e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+		item, err := a.inboxItem(ctx, r, rules)
 		if err != nil {
 			return nil, 0, err
 		}
-		s, err := a.situation(ctx, r.Beneficiary)
-		if err != nil {
-			return nil, 0, err
-		}
-		items = append(items, InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: s.conflicts(rules, r.Entitlement)})
+		items = append(items, item)
 	}
 	return items, total, nil
+}
+
+// InboxItemFor is one request with what its approvers need to decide it, for a viewer who may
+// see the request (RequestFor): its beneficiary's access and the separation-of-duties
+// conflicts it raises are theirs to weigh. Anyone else gets ErrNotFound.
+func (a *Access) InboxItemFor(ctx context.Context, id string, v Viewer) (InboxItem, error) {
+	r, err := a.RequestFor(ctx, id, v)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	return a.inboxItem(ctx, r, rules)
+}
+
+func (a *Access) inboxItem(ctx context.Context, r Request, rules []SoDRule) (InboxItem, error) {
+	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	s, err := a.situation(ctx, r.Beneficiary)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	return InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: s.conflicts(rules, r.Entitlement)}, nil
 }

@@ -117,6 +117,30 @@ func (s *Grants) changed(ctx context.Context, g Grant) {
 	}
 }
 
+// The duties' reads: what the provisioning worker makes a target agree with, and what review
+// cycles put before reviewers. They are not a viewer's reads (those are Access.GrantFor,
+// AccessFor, GrantsFor): a duty acts for no one and sees every grant.
+
+// Held lists an identity's grants, oldest first, whatever their status.
+func (s *Grants) Held(ctx context.Context, identity string) ([]Grant, error) {
+	return s.Store.Holdings(ctx, identity)
+}
+
+// HeldBy is Held for several identities in one read.
+func (s *Grants) HeldBy(ctx context.Context, identities []string) (map[string][]Grant, error) {
+	return s.Store.HoldingsOf(ctx, identities)
+}
+
+// Get reads one grant as it stands now.
+func (s *Grants) Get(ctx context.Context, id string) (Grant, error) {
+	return s.Store.GetGrant(ctx, id)
+}
+
+// GetMany reads several grants in one read, by id; ids that name none are left out.
+func (s *Grants) GetMany(ctx context.Context, ids []string) (map[string]Grant, error) {
+	return s.Store.GrantsByID(ctx, ids)
+}
+
 // Confirm records that a grant's access was granted downstream, starting from the copy the
 // caller read (a stale one costs a read).
 func (s *Grants) Confirm(ctx context.Context, g Grant) (Grant, error) {

@@ -107,6 +107,10 @@ const (
 	// LookupExternalID indexes externalId as sent: the IdP's own id for the user, which
 	// RFC 7643 makes case-exact.
 	LookupExternalID = "xid"
+	// LookupDepartment indexes the enterprise extension's department under names.Fold; build
+	// it with DepartmentLookup. Approvers see how many in a requester's department hold what
+	// is asked for, which needs the department's people without a scan of everyone.
+	LookupDepartment = "dept"
 	// LookupEmail indexes every emails.value under names.Fold; build it with EmailLookup.
 	LookupEmail = "email"
 )
@@ -115,6 +119,11 @@ const (
 // addresses compare as names do, so the one that matches is the one a person reads as the same.
 func EmailLookup(address string) Lookup {
 	return Lookup{Attr: LookupEmail, Value: names.Fold(address)}
+}
+
+// DepartmentLookup is the index entry of a department, and what a search for it looks up.
+func DepartmentLookup(department string) Lookup {
+	return Lookup{Attr: LookupDepartment, Value: names.Fold(department)}
 }
 
 // Write is a create or a full replacement of a resource.

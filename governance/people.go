@@ -16,6 +16,7 @@ type Person struct {
 	Email       string // the primary email, else the first
 	Active      bool
 	Manager     string   // the enterprise extension's manager id; "" when none
+	Department  string   // the enterprise extension's department; "" when none
 	Groups      []string // ids of the groups it is a direct member of
 }
 
@@ -41,6 +42,7 @@ type userDocument struct {
 		Manager struct {
 			Value string `json:"value"`
 		} `json:"manager"`
+		Department string `json:"department"`
 	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
 }
 
@@ -99,7 +101,8 @@ func personOf(r Resource) (Person, error) {
 		return Person{}, fmt.Errorf("governance: user %s document: %w", r.ID, err)
 	}
 	p := Person{ID: r.ID, UserName: doc.UserName, GivenName: doc.Name.GivenName, FamilyName: doc.Name.FamilyName,
-		DisplayName: doc.DisplayName, Active: doc.Active == nil || *doc.Active, Manager: doc.Enterprise.Manager.Value}
+		DisplayName: doc.DisplayName, Active: doc.Active == nil || *doc.Active, Manager: doc.Enterprise.Manager.Value,
+		Department: doc.Enterprise.Department}
 	for _, e := range doc.Emails {
 		if p.Email == "" || e.Primary {
 			p.Email = e.Value

@@ -39,6 +39,8 @@ type Email struct {
 	TLS *tls.Config
 	// Now is the gateway's clock, for the Date header.
 	Now func() time.Time
+	// Links puts the page to act on at the end of each message.
+	Links Links
 }
 
 var _ governance.Notifier = (*Email)(nil)
@@ -93,7 +95,7 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}
-	if _, err := w.Write(mail(e.From, m, e.Now())); err != nil {
+	if _, err := w.Write(mail(e.From, m, e.Links.For(m), e.Now())); err != nil {
 		return fmt.Errorf("notify %s: %w", kind, err)
 	}
 	if err := w.Close(); err != nil {
@@ -106,11 +108,11 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 // a header of its own.
 func oneLine(v string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(v) }
 
-func mail(from string, m Message, at time.Time) []byte {
+func mail(from string, m Message, link string, at time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
 		oneLine(from), oneLine(m.Recipient()), oneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
-	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Text(), "\r\n", "\n"), "\n", "\r\n"))
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(withLink(m.Text(), link), "\r\n", "\n"), "\n", "\r\n"))
 	return b.Bytes()
 }
 
@@ -119,6 +121,8 @@ func mail(from string, m Message, at time.Time) []byte {
 type Chat struct {
 	URL    string
 	Client *http.Client
+	// Links puts the page to act on at the end of each message.
+	Links Links
 }
 
 var _ governance.Notifier = (*Chat)(nil)
@@ -128,7 +132,7 @@ func (c *Chat) Notify(ctx context.Context, kind string, payload any) error {
 	if !ok {
 		return fmt.Errorf("notify %s: not a message for people", kind)
 	}
-	body, err := json.Marshal(map[string]string{"text": "*" + m.Subject() + "*\n" + m.Text()})
+	body, err := json.Marshal(map[string]string{"text": "*" + m.Subject() + "*\n" + withLink(m.Text(), c.Links.For(m))})
 	if err != nil {
 		return err
 	}

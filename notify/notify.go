@@ -28,6 +28,10 @@ type Webhook struct {
 	Secret []byte
 	Client *http.Client
 	Now    func() time.Time
+	// Links adds "link", the portal page where a person acts on the notification, to bodies
+	// that have one (a break-glass activation: the incident's review), for the receiver to
+	// show beside its alert.
+	Links Links
 }
 
 var _ governance.Notifier = (*Webhook)(nil)
@@ -35,7 +39,11 @@ var _ governance.Notifier = (*Webhook)(nil)
 // Notify delivers one notification; anything but a 2xx answer is an error, and the caller
 // retries.
 func (w *Webhook) Notify(ctx context.Context, kind string, payload any) error {
-	body, err := json.Marshal(map[string]any{"kind": kind, "sentAt": w.Now().UTC(), "payload": payload})
+	msg := map[string]any{"kind": kind, "sentAt": w.Now().UTC(), "payload": payload}
+	if link := w.Links.For(payload); link != "" {
+		msg["link"] = link
+	}
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}

@@ -190,9 +190,9 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, sess *Sessi
 	}
 }
 
-// grantView is one grant as an auditor asks about it: who asked, who approved under which
+// auditGrantView is one grant as an auditor asks about it: who asked, who approved under which
 // policy, why, until when, when last certified, and when the target confirmed its removal.
-type grantView struct {
+type auditGrantView struct {
 	Grant       governance.Grant
 	Identity    string
 	Requester   string
@@ -235,7 +235,7 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.fail(w, r, err)
 		return
 	}
-	v := grantView{Grant: g, Identity: named(people, g.Identity), Requester: named(people, g.Requester), Policy: g.Policy,
+	v := auditGrantView{Grant: g, Identity: named(people, g.Identity), Requester: named(people, g.Requester), Policy: g.Policy,
 		History: history, Application: g.Application}
 	if p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, g.Policy); err == nil {
 		v.Policy = p.Name

@@ -189,12 +189,13 @@ func (s *Server) entry(w http.ResponseWriter, r *http.Request, sess *Session) {
 	for _, c := range route.Conflicts {
 		v.Conflicts = append(v.Conflicts, c.String())
 	}
-	v.Durations = durationsUpTo(e.MaxDuration.D())
+	v.Durations = durationsWithin(e.MaxDuration.D())
 	s.page(w, r, http.StatusOK, "entry", e.Name, v)
 }
 
-// durationsUpTo are the durations a form offers under a maximum (0: no maximum).
-func durationsUpTo(maximum time.Duration) []durationChoice {
+// durationsWithin are the durations a form offers for access at most maximum long (0: no
+// maximum).
+func durationsWithin(maximum time.Duration) []durationChoice {
 	var out []durationChoice
 	for _, d := range durations {
 		if maximum == 0 || d.d <= maximum {
@@ -216,48 +217,63 @@ func (s *Server) ask(w http.ResponseWriter, r *http.Request, sess *Session) {
 	id := r.PathValue("id")
 	// The id is one path segment, escaped again: the redirect stays on this entry's page.
 	back := "/catalog/" + url.PathEscape(id)
-	justification := strings.TrimSpace(r.PostFormValue("justification"))
-	if len(justification) > maxJustification {
-		s.flash(r, "error", "The justification is too long: keep it under 2,000 characters.")
-		http.Redirect(w, r, back, http.StatusSeeOther)
-		return
-	}
-	var d governance.Duration
-	if raw := r.PostFormValue("duration"); raw != "" {
-		var err error
-		if d, err = governance.ParseDuration(raw); err != nil {
-			s.flash(r, "error", "Choose a duration from the list.")
-			http.Redirect(w, r, back, http.StatusSeeOther)
+	a, msg := readAsk(r, sess)
+	if msg == "" {
+		a.Entitlement = id
+		q, created, err := s.opts.Access.Submit(r.Context(), a)
+		switch {
+		case err == nil && created:
+			s.flash(r, "info", "Your request is sent. You can follow it here.")
+			http.Redirect(w, r, "/requests/"+q.ID, http.StatusSeeOther)
+			return
+		case err == nil:
+			s.flash(r, "info", "You already asked for this access: here is that request.")
+			http.Redirect(w, r, "/requests/"+q.ID, http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrNotRequestable):
+			s.notFound(w, r)
+			return
+		}
+		if msg = askProblem(err); msg == "" {
+			s.fail(w, r, err)
 			return
 		}
 	}
-	q, created, err := s.opts.Access.Submit(r.Context(), governance.Ask{Requester: sess.Person.ID, Entitlement: id,
-		Justification: justification, Duration: d, Source: "portal", Known: &sess.Person})
-	msg := ""
-	switch {
-	case err == nil && created:
-		s.flash(r, "info", "Your request is sent. You can follow it here.")
-		http.Redirect(w, r, "/requests/"+q.ID, http.StatusSeeOther)
-		return
-	case err == nil:
-		s.flash(r, "info", "You already asked for this access: here is that request.")
-		http.Redirect(w, r, "/requests/"+q.ID, http.StatusSeeOther)
-		return
-	case errors.Is(err, governance.ErrNotRequestable):
-		s.notFound(w, r)
-		return
-	case errors.Is(err, governance.ErrJustificationRequired):
-		msg = "Say why you need this access: its risk requires a justification."
-	case errors.Is(err, governance.ErrSoDBlocked):
-		msg = "This access cannot be combined with access you hold or have asked for (separation of duties)."
-	case errors.Is(err, governance.ErrAlreadyHeld):
-		msg = "You already hold this access, and its policy does not let you extend it."
-	case errors.Is(err, governance.ErrInvalidRequest), errors.Is(err, governance.ErrNotHolder):
-		msg = "This request cannot be made as it is. Check the form and try again."
-	default:
-		s.fail(w, r, err)
-		return
-	}
 	s.flash(r, "error", msg)
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// readAsk reads a request form (a justification and a duration) into an ask by the person,
+// from the portal; msg says what to fix when the form is not usable.
+func readAsk(r *http.Request, sess *Session) (a governance.Ask, msg string) {
+	a = governance.Ask{Requester: sess.Person.ID, Source: "portal", Known: &sess.Person,
+		Justification: strings.TrimSpace(r.PostFormValue("justification"))}
+	if len(a.Justification) > maxJustification {
+		return a, "The justification is too long: keep it under 2,000 characters."
+	}
+	if raw := r.PostFormValue("duration"); raw != "" {
+		var err error
+		if a.Duration, err = governance.ParseDuration(raw); err != nil {
+			return a, "Choose a duration from the list."
+		}
+	}
+	return a, ""
+}
+
+// askProblem is what a person is told when the domain refuses their request; "" for an error
+// that is not a refusal.
+func askProblem(err error) string {
+	switch {
+	case errors.Is(err, governance.ErrNotRequestable):
+		return "This access cannot be asked for right now. Ask its owners why."
+	case errors.Is(err, governance.ErrJustificationRequired):
+		return "Say why you need this access: its risk requires a justification."
+	case errors.Is(err, governance.ErrSoDBlocked):
+		return "This access cannot be combined with access you hold or have asked for (separation of duties)."
+	case errors.Is(err, governance.ErrAlreadyHeld):
+		return "You already hold this access, and its policy does not let you extend it."
+	case errors.Is(err, governance.ErrInvalidRequest), errors.Is(err, governance.ErrNotHolder):
+		return "This request cannot be made as it is. Check the form and try again."
+	}
+	return ""
 }

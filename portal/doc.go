@@ -57,8 +57,10 @@
 //
 // Lists are paged by cursor: a page link carries ?after=<the last id shown>, never an offset,
 // and the service reads the next page from there, so a list that grows while someone reads it
-// neither skips nor repeats a row. (The audit search pages so, from a trail position; one
-// person's own requests and the catalog are read whole.)
+// neither skips nor repeats a row. My access orders a person's grants (and their service
+// accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
+// requests and the catalog are read whole; the approvals inbox shows its oldest 50 and the
+// total; the audit search pages from a trail position.
 //
 // # Tests
 //

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { redistest.Main(m, &redisServer) }
 // cat (a catalog admin), sec (a security admin), aud (an auditor), gone (deactivated), and a
 // catalog of entitlements approved by the requester's manager, one of them break-glass for ada.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	store  *redisstore.Store
 	access *governance.Access
@@ -49,13 +49,13 @@ type env struct {
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
-func setup(t *testing.T, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
+func setup(t testing.TB, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
 	t.Helper()
 	return setupAt(t, "", oidc, idp)
 }
 
 // setupAt is setup with the portal's public URL other than the test server's ("": the same).
-func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
+func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
 	t.Helper()
 	ctx := context.Background()
 	// go-oidc and mockoidc stamp tokens on the wall clock, so the fixed clock starts from it.
@@ -117,6 +117,13 @@ func setupAt(t *testing.T, publicURL string, oidc func(portalURL string) portal.
 
 func (e *env) createUser(ctx context.Context, name, manager string, active bool) {
 	e.t.Helper()
+	if err := e.newUser(ctx, name, manager, active); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// newUser is createUser answering its error, for a seed that writes from several goroutines.
+func (e *env) newUser(ctx context.Context, name, manager string, active bool) error {
 	userName := name + "@example.org"
 	doc := map[string]any{"userName": userName, "active": active, "externalId": "idp-" + name, "displayName": strings.ToUpper(name[:1]) + name[1:],
 		"emails": []any{map[string]any{"value": userName, "primary": true}}}
@@ -124,11 +131,10 @@ func (e *env) createUser(ctx context.Context, name, manager string, active bool)
 		doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = map[string]any{"manager": map[string]any{"value": "u-" + manager}}
 	}
 	raw, _ := json.Marshal(doc)
-	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw,
+	_, err := e.store.Create(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw,
 		Keys: governance.Keys{Unique: userName, Display: name, Inactive: !active,
-			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}}); err != nil {
-		e.t.Fatal(err)
-	}
+			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}})
+	return err
 }
 
 // deactivate is the IdP setting active false on a user, as SCIM would.
@@ -151,15 +157,20 @@ func (e *env) deactivate(name string) {
 	}
 }
 
+// put writes a catalog item straight to the store, as a seed, replacing what is there.
+func (e *env) put(ctx context.Context, kind governance.CatalogKind, id string, v any) {
+	e.t.Helper()
+	body, _ := json.Marshal(v)
+	cur, _ := e.store.CatalogItem(ctx, kind, id) // none yet: version 0
+	if _, err := e.store.PutCatalogItem(ctx, governance.CatalogItem{Kind: kind, ID: id, Body: body, Version: cur.Version},
+		governance.Event{At: e.now, Actor: "test", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) seedCatalog(ctx context.Context) {
 	e.t.Helper()
-	put := func(kind governance.CatalogKind, id string, v any) {
-		body, _ := json.Marshal(v)
-		if _, err := e.store.PutCatalogItem(ctx, governance.CatalogItem{Kind: kind, ID: id, Body: body},
-			governance.Event{At: e.now, Actor: "test", Action: "catalog.seed", Target: string(kind) + ":" + id, After: body}); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	put := func(kind governance.CatalogKind, id string, v any) { e.put(ctx, kind, id, v) }
 	put(governance.KindApplication, "db", map[string]any{"id": "db", "name": "Database", "owners": []string{"u-cat"}})
 	put(governance.KindPolicy, "by-manager", map[string]any{"id": "by-manager", "name": "manager",
 		"stages": []any{map[string]any{"name": "manager", "quorum": 1, "approvers": []any{map[string]any{"kind": "manager"}}}}})
@@ -197,7 +208,7 @@ func (e *env) ask(who string) governance.Request {
 // browser is a person's browser: its own cookies, redirects followed by hand so a test sees
 // each step.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 

@@ -15,7 +15,7 @@ func TestHomeShowsWhatWaitsAndWhatEnds(t *testing.T) {
 		t.Fatalf("the requester's home: %s", home.body)
 	}
 	home := e.signIn(m, mgr, "mgr")
-	if !strings.Contains(home.body, "1 request waits for your decision") || !strings.Contains(home.body, `href="/requests/`+r.ID+`"`) {
+	if !strings.Contains(home.body, "1 request waits for your decision") || !strings.Contains(home.body, `href="/approvals/`+r.ID+`"`) {
 		t.Fatalf("the approver's home: %s", home.body)
 	}
 	ctx := context.Background()
@@ -26,7 +26,7 @@ func TestHomeShowsWhatWaitsAndWhatEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	home = ada.get(e.url + "/")
-	if !strings.Contains(home.body, "db-read ends") || !strings.Contains(home.body, "You have no open requests") {
+	if !strings.Contains(home.body, `">db-read</a> ends`) || !strings.Contains(home.body, "You have no open requests") {
 		t.Fatalf("the holder's home after approval: %s", home.body)
 	}
 	if home := mgr.get(e.url + "/"); !strings.Contains(home.body, "Nothing waits for your approval") {

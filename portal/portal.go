@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -137,8 +138,10 @@ func (s *Server) parseViews() error {
 }
 
 var funcs = template.FuncMap{
-	"date": date,
-	"inc":  func(i int) int { return i + 1 },
+	"date":   date,
+	"inc":    func(i int) int { return i + 1 },
+	"join":   strings.Join,
+	"spoken": spoken,
 }
 
 // date is how pages show a time: in UTC, to the minute; nothing for none.
@@ -159,7 +162,10 @@ func (s *Server) routes() http.Handler {
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
 	// Browsers ask every site for an icon; the portal has none, and says so without a 404.
-	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)
@@ -170,6 +176,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /requests", s.signedIn(s.requests))
 	mux.Handle("GET /requests/{id}", s.signedIn(s.request))
 	mux.Handle("POST /requests/{id}/cancel", s.signedIn(s.cancel))
+	mux.Handle("GET /access", s.signedIn(s.access))
+	mux.Handle("GET /access/{id}", s.signedIn(s.grant))
+	mux.Handle("POST /access/{id}/extend", s.signedIn(s.extend))
+	mux.Handle("POST /access/{id}/give-up", s.signedIn(s.giveUp))
+	mux.Handle("GET /approvals", s.signedIn(s.approvals))
+	mux.Handle("GET /approvals/{id}", s.signedIn(s.approval))
+	mux.Handle("POST /approvals/{id}/decide", s.signedIn(s.decide))
 	mux.Handle("GET /admin", s.holding(governance.RoleCatalogAdmin, s.admin))
 	mux.Handle("GET /security", s.signedIn(s.security))
 	mux.Handle("POST /security/break-glass/{id}", s.signedIn(s.breakGlass))
@@ -202,7 +215,7 @@ func (s *Server) routes() http.Handler {
 	h = cop.Handler(h)
 	h = s.whoIsIt(h)
 	h = s.sessions.LoadAndSave(h)
-	return headers(h)
+	return headers(policy(s.opts.OIDC.Issuer), h)
 }
 
 // staticFiles may be cached: their names change with their content only in a release.
@@ -213,10 +226,20 @@ func staticFiles(next http.Handler) http.Handler {
 	})
 }
 
-// csp allows scripts, styles and images from the portal itself only: no inline script or style
-// attribute runs, and no other site may frame a page.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; " +
-	"frame-ancestors 'none'; base-uri 'none'"
+// policy is the Content-Security-Policy: scripts, styles and images from the portal itself
+// only, so no inline script or style attribute runs, and no other site may frame a page. Forms
+// post to the portal only, and to the identity provider's origin: browsers hold the redirects
+// that follow a form's post to form-action too, and the sign-in form's post is answered with a
+// redirect to the provider's authorization endpoint (on the issuer's origin at the providers
+// Gatehouse supports; the demo's is the portal itself).
+func policy(issuer string) string {
+	formAction := "'self'"
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		formAction += " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action " + formAction + "; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+}
 
 // maxBody bounds a request's body: the largest form, a request with its justification, is a
 // few kilobytes.
@@ -224,7 +247,7 @@ const maxBody = 64 << 10
 
 // headers sets what every answer carries. Pages are never cached: they show one person's
 // access, and a shared or back-button cache would show it to the next person.
-func headers(next http.Handler) http.Handler {
+func headers(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)

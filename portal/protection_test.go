@@ -64,7 +64,7 @@ func TestSecurityHeaders(t *testing.T) {
 	b := e.browser()
 	for _, page := range []answer{b.get(e.url + "/"), b.get(e.url + "/nothing-here"), e.signIn(m, b, "ada"), b.get(e.url + "/requests")} {
 		want := map[string]string{
-			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self' " + issuerOrigin(t, m.Issuer()) + "; frame-ancestors 'none'; base-uri 'none'",
 			"X-Content-Type-Options":  "nosniff",
 			"Referrer-Policy":         "no-referrer",
 			"Cache-Control":           "no-store",
@@ -197,5 +197,24 @@ func TestFragmentForHtmx(t *testing.T) {
 	catalog := b.get(e.url + "/catalog")
 	if !strings.Contains(catalog.body, `method="get" action="/catalog"`) || !strings.Contains(catalog.body, `hx-target="#content"`) || !strings.Contains(catalog.body, `<div id="content">`) {
 		t.Fatalf("the catalog's filter form: %s", catalog.body)
+	}
+}
+
+// issuerOrigin is the scheme and host of an issuer URL: where the sign-in form's redirect goes.
+func issuerOrigin(t *testing.T, issuer string) string {
+	t.Helper()
+	u, err := url.Parse(issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// Browsers ask every site for /favicon.ico: the portal answers with no content, not with the
+// not-found page a browser would report as a failed load.
+func TestFaviconAnswersNoContent(t *testing.T) {
+	e, _ := withMockIdP(t)
+	if got := e.browser().get(e.url + "/favicon.ico"); got.status != http.StatusNoContent || got.body != "" {
+		t.Fatalf("/favicon.ico: %d %q", got.status, got.body)
 	}
 }

@@ -37,7 +37,8 @@ func nav(sess *Session) []navItem {
 	if sess == nil {
 		return nil
 	}
-	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}}
+	items := []navItem{{"/", "Home"}, {"/catalog", "Catalog"}, {"/requests", "My requests"}, {"/access", "My access"},
+		{"/approvals", "Approvals"}}
 	if sess.Has(governance.RoleCatalogAdmin) {
 		items = append(items, navItem{"/admin", "Admin"})
 	}

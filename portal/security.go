@@ -74,7 +74,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 	}
 	v := securityView{SeesAll: sess.Viewer.SeesAll, CanClose: sess.Has(governance.RoleSecurityAdmin)}
 	for _, o := range offers {
-		v.Offers = append(v.Offers, offerView{Entitlement: o.Entitlement, Max: o.Max, Durations: durationsUpTo(o.Max)})
+		v.Offers = append(v.Offers, offerView{Entitlement: o.Entitlement, Max: o.Max, Durations: durationsWithin(o.Max)})
 	}
 	reviews, err := s.opts.BreakGlass.IncidentReviewsFor(ctx, sess.Viewer)
 	if err != nil {

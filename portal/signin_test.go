@@ -13,7 +13,7 @@ import (
 )
 
 // withMockIdP is the env signing in through a mock OpenID Connect provider.
-func withMockIdP(t *testing.T) (*env, *mockoidc.MockOIDC) {
+func withMockIdP(t testing.TB) (*env, *mockoidc.MockOIDC) {
 	t.Helper()
 	m, err := mockoidc.Run()
 	if err != nil {

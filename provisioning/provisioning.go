@@ -228,7 +228,7 @@ func (w *Worker) run(ctx context.Context, j Job, view *sweepView) (done bool, er
 // bury dead-letters a job and fails the grants still waiting for provisioning; revocations
 // stay revoking (never reported done) and visible in the dead letters.
 func (w *Worker) bury(ctx context.Context, j Job, reason string) error {
-	held, err := w.Grants.Store.Holdings(ctx, j.Identity)
+	held, err := w.Grants.Held(ctx, j.Identity)
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (w *Worker) reconcile(ctx context.Context, j Job, view *sweepView) error {
 	}
 	held, ok := view.holdings[j.Identity]
 	if !ok {
-		if held, err = w.Grants.Store.Holdings(ctx, j.Identity); err != nil {
+		if held, err = w.Grants.Held(ctx, j.Identity); err != nil {
 			return err
 		}
 	}
@@ -364,7 +364,7 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 		// The grant may have been revoked, and its access removed, while this worker held an
 		// old copy: then the add above came too late, and is taken back. Every ordering of the
 		// two ends without the access (see TestStaleGrantIsTakenBack).
-		now, err := w.Grants.Store.GetGrant(ctx, g.ID)
+		now, err := w.Grants.Get(ctx, g.ID)
 		if err != nil || now.Status == governance.GrantProvisioning || now.Status == governance.GrantActive {
 			return err
 		}
@@ -387,7 +387,7 @@ func (w *Worker) apply(ctx context.Context, conn connectors.Connector, who conne
 
 // stillGiven reports whether another grant gives the identity the same entitlement.
 func (w *Worker) stillGiven(ctx context.Context, g governance.Grant) (bool, error) {
-	held, err := w.Grants.Store.Holdings(ctx, g.Identity)
+	held, err := w.Grants.Held(ctx, g.Identity)
 	if err != nil {
 		return false, err
 	}
@@ -506,7 +506,7 @@ func (v *sweepView) prefetch(ctx context.Context, w *Worker, jobs []Job) error {
 		ids = append(ids, j.Identity)
 	}
 	var err error
-	if v.holdings, err = w.Grants.Store.HoldingsOf(ctx, ids); err != nil {
+	if v.holdings, err = w.Grants.HeldBy(ctx, ids); err != nil {
 		return err
 	}
 	v.people, err = w.People.Many(ctx, ids)

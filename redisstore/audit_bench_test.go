@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -43,7 +44,7 @@ func fill(b *testing.B, rdb redis.UniversalClient, ns string, n int) {
 func BenchmarkAuditAppend(b *testing.B) {
 	rdb := srv.Client(b)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns, epoch)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
 	mem0 := redistest.UsedMemory(rdb)
 	cpu0 := redistest.CPUSeconds(rdb)
 	b.ResetTimer()
@@ -77,7 +78,7 @@ func BenchmarkAuditVerify1M(b *testing.B) {
 	}
 	rdb := srv.Client(b)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns, epoch)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
 	fill(b, rdb, ns, n)
 	ctx := context.Background()
 	for {

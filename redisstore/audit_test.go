@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -21,8 +22,8 @@ func TestAuditTrailSealsEveryChangeOnce(t *testing.T) {
 	ctx := context.Background()
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns, epoch)
-	s := requests(store)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
+	s := storetest.Requests(store)
 
 	var writers, sealers sync.WaitGroup
 	done := make(chan struct{})
@@ -43,13 +44,13 @@ func TestAuditTrailSealsEveryChangeOnce(t *testing.T) {
 	for w := range 4 {
 		writers.Go(func() {
 			for i := range 25 {
-				r, _, err := s.Submit(ctx, submission(fmt.Sprintf("w%d-u%d", w, i), "prod-db", managerStage))
+				r, _, err := s.Submit(ctx, storetest.Submission(fmt.Sprintf("w%d-u%d", w, i), "prod-db", storetest.ManagerStage))
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				if i%2 == 0 {
-					if _, err := s.Decide(ctx, r.ID, active("mgr"), true, "ok"); err != nil {
+					if _, err := s.Decide(ctx, r.ID, storetest.Active("mgr"), true, "ok"); err != nil {
 						t.Error(err)
 					}
 				}
@@ -79,14 +80,14 @@ func sealedTrail(t *testing.T) (*redisstore.Store, *redis.Client, string, []redi
 	ctx := context.Background()
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
-	store := redisstore.New(rdb, ns, epoch)
-	s := requests(store)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
+	s := storetest.Requests(store)
 	for i := range 10 {
-		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("u%d", i), "prod-db", managerStage))
+		r, _, err := s.Submit(ctx, storetest.Submission(fmt.Sprintf("u%d", i), "prod-db", storetest.ManagerStage))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Decide(ctx, r.ID, active("mgr"), i%2 == 0, ""); err != nil {
+		if _, err := s.Decide(ctx, r.ID, storetest.Active("mgr"), i%2 == 0, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +178,7 @@ func TestAuditVerifyWhileSealingRaisesNoFalseAlarm(t *testing.T) {
 	rdb := srv.Client(t)
 	ns := redistest.Namespace()
 	prefix := "gh:{" + ns + "}:"
-	store := redisstore.New(rdb, ns, epoch)
+	store := redisstore.New(rdb, ns, storetest.Epoch)
 	appendEvents(t, rdb, prefix, 2500) // a walk of three batches
 	if _, err := store.SealAudit(ctx); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -49,7 +50,7 @@ func (p *published) all() []governance.Checkpoint {
 
 func checkpointer(store *redisstore.Store, sinks ...governance.CheckpointSink) *governance.Checkpointer {
 	return &governance.Checkpointer{Trail: store, Store: store, Key: checkpointKey,
-		Keys: governance.NewCheckpointKeys(checkpointPub), Sinks: sinks, Now: epoch}
+		Keys: governance.NewCheckpointKeys(checkpointPub), Sinks: sinks, Now: storetest.Epoch}
 }
 
 // Whoever can write Redis can delete an event and recompute every hash and the head: the trail
@@ -64,7 +65,7 @@ func TestCheckpointFindsARewriteWithFullRedisAccess(t *testing.T) {
 		t.Fatalf("the first checkpoint: %d %v", n, err)
 	}
 	cp := out.all()[0]
-	if head, _ := store.AuditHead(ctx); cp.Position != head.ID || cp.Count != 20 || cp.Hash != head.Hash || !cp.At.Equal(epoch()) {
+	if head, _ := store.AuditHead(ctx); cp.Position != head.ID || cp.Count != 20 || cp.Hash != head.Hash || !cp.At.Equal(storetest.Epoch()) {
 		t.Fatalf("checkpoint %+v, head %+v", cp, head)
 	}
 	if err := governance.NewCheckpointKeys(checkpointPub).Verify(cp); err != nil {
@@ -169,7 +170,7 @@ func TestCheckpointerRefusesALastCheckpointItDidNotSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := governance.SignCheckpoint(attackerKey, head, epoch())
+	forged := governance.SignCheckpoint(attackerKey, head, storetest.Epoch())
 	if err := store.MoveCheckpoint(ctx, governance.Checkpoint{}, forged); err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +215,10 @@ func TestCheckpointSinkRetried(t *testing.T) {
 // Replicas seal and checkpoint at once, while changes go on: each head recorded is published
 // once, by the replica that recorded it, a quiet trail publishes nothing, and every checkpoint
 // holds against the trail.
-func testCheckpointsPublishedOncePerSeal(t *testing.T, newStore storeFactory) {
+func testCheckpointsPublishedOncePerSeal(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
-	store := newStore(t, epoch)
-	s := requests(store)
+	store := newStore(t, storetest.Epoch)
+	s := storetest.Requests(store)
 	var out published
 	replicas := []*governance.Checkpointer{checkpointer(store, out.sink("siem")), checkpointer(store, out.sink("siem"))}
 
@@ -243,7 +244,7 @@ func testCheckpointsPublishedOncePerSeal(t *testing.T, newStore storeFactory) {
 	for w := range 3 {
 		writers.Go(func() {
 			for i := range 30 {
-				if _, _, err := s.Submit(ctx, submission(fmt.Sprintf("w%d-u%d", w, i), "prod-db", managerStage)); err != nil {
+				if _, _, err := s.Submit(ctx, storetest.Submission(fmt.Sprintf("w%d-u%d", w, i), "prod-db", storetest.ManagerStage)); err != nil {
 					t.Error(err)
 				}
 			}

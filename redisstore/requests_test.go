@@ -11,113 +11,17 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
-func active(id string) governance.Party { return governance.Party{ID: id, Active: true} }
-
-// requests is the request service on a store, on the fixed clock.
-func requests(store *redisstore.Store) *governance.Requests {
-	var n atomic.Int64
-	return &governance.Requests{
-		Store: store,
-		Now:   epoch,
-		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
-	}
-}
-
-func submission(beneficiary, entitlement string, stages ...governance.Stage) governance.Submission {
-	return governance.Submission{Requester: active(beneficiary), Beneficiary: active(beneficiary), Entitlement: entitlement, Stages: stages}
-}
-
-var (
-	managerStage = governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1}
-	ownersStage  = governance.Stage{Name: "owners", Approvers: []string{"own1", "own2"}, Quorum: 2}
-)
-
-func inbox(t *testing.T, s *governance.Requests, approver string) []string {
-	t.Helper()
-	list, total, err := s.Store.Inbox(context.Background(), approver, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if total != len(list) {
-		t.Fatalf("inbox of %s: total %d, listed %d", approver, total, len(list))
-	}
-	var ids []string
-	for _, r := range list {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
-
-// One open request per beneficiary and entitlement; inboxes follow the stages.
-func testRequestsOpenAndInboxes(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), requests(newStore(t, epoch))
-	r, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage, ownersStage))
-	if err != nil || !created || r.Version != 1 {
-		t.Fatalf("submit: %+v %v %v", r, created, err)
-	}
-	again, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage))
-	if err != nil || created || again.ID != r.ID {
-		t.Fatalf("a repeat must return the open request: %+v %v %v", again, created, err)
-	}
-	if got := inbox(t, s, "mgr"); len(got) != 1 || got[0] != r.ID {
-		t.Fatalf("manager's inbox: %v", got)
-	}
-	if _, err := s.Decide(ctx, r.ID, active("mgr"), true, "fine"); err != nil {
-		t.Fatal(err)
-	}
-	if got := inbox(t, s, "mgr"); len(got) != 0 {
-		t.Fatalf("a decided approver's inbox: %v", got)
-	}
-	if len(inbox(t, s, "own1")) != 1 || len(inbox(t, s, "own2")) != 1 {
-		t.Fatal("the owners' inboxes lack the request")
-	}
-	if _, err := s.Decide(ctx, r.ID, active("own1"), true, ""); err != nil {
-		t.Fatal(err)
-	}
-	if len(inbox(t, s, "own1")) != 0 || len(inbox(t, s, "own2")) != 1 {
-		t.Fatal("inboxes after the first owner")
-	}
-	done, err := s.Decide(ctx, r.ID, active("own2"), true, "")
-	if err != nil || done.State != governance.RequestApproved || done.Version != 4 {
-		t.Fatalf("approval: %+v %v", done, err)
-	}
-	if len(inbox(t, s, "own2")) != 0 {
-		t.Fatal("an approved request is still in an inbox")
-	}
-	stored, err := s.Store.GetRequest(ctx, r.ID)
-	if err != nil || stored.State != governance.RequestApproved || len(stored.Decisions) != 3 {
-		t.Fatalf("stored: %+v %v", stored, err)
-	}
-	if _, err := s.Cancel(ctx, r.ID, active("ada")); !errors.Is(err, governance.ErrRequestResolved) {
-		t.Fatalf("cancel after approval: %v", err)
-	}
-	// Resolved, it no longer blocks a new request.
-	if _, created, err := s.Submit(ctx, submission("ada", "prod-db", managerStage)); err != nil || !created {
-		t.Fatalf("a new request after resolution: %v %v", created, err)
-	}
-	if _, err := s.Decide(ctx, "no-such-request", active("mgr"), true, ""); !errors.Is(err, governance.ErrNotFound) {
-		t.Fatalf("unknown request: %v", err)
-	}
-	// An auto-approved request never holds the pair open.
-	auto := governance.Submission{Requester: active("eve"), Beneficiary: active("eve"), Entitlement: "wiki", AutoApproved: true}
-	for range 2 {
-		r, created, err := s.Submit(ctx, auto)
-		if err != nil || !created || r.State != governance.RequestApproved {
-			t.Fatalf("auto-approved: %+v %v %v", r, created, err)
-		}
-	}
-}
-
 // Two approvers deciding at the same moment, and an approval racing a cancellation: exactly
 // one outcome, and the loser is told why.
-func testRequestRacesHaveOneOutcome(t *testing.T, newStore storeFactory) {
-	ctx, s := context.Background(), requests(newStore(t, epoch))
+func testRequestRacesHaveOneOutcome(t *testing.T, newStore storetest.Factory) {
+	ctx, s := context.Background(), storetest.Requests(newStore(t, storetest.Epoch))
 	either := governance.Stage{Name: "either", Approvers: []string{"a1", "a2"}, Quorum: 1}
 	for i := range 20 {
-		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("user%d", i), "prod-db", either))
+		r, _, err := s.Submit(ctx, storetest.Submission(fmt.Sprintf("user%d", i), "prod-db", either))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,11 +41,11 @@ func testRequestRacesHaveOneOutcome(t *testing.T, newStore storeFactory) {
 				}
 			})
 		}
-		race(func() error { _, err := s.Decide(ctx, r.ID, active("a1"), i%2 == 0, ""); return err })
+		race(func() error { _, err := s.Decide(ctx, r.ID, storetest.Active("a1"), i%2 == 0, ""); return err })
 		if i < 10 {
-			race(func() error { _, err := s.Decide(ctx, r.ID, active("a2"), true, ""); return err })
+			race(func() error { _, err := s.Decide(ctx, r.ID, storetest.Active("a2"), true, ""); return err })
 		} else {
-			race(func() error { _, err := s.Cancel(ctx, r.ID, active(r.Beneficiary)); return err })
+			race(func() error { _, err := s.Cancel(ctx, r.ID, storetest.Active(r.Beneficiary)); return err })
 		}
 		close(start)
 		wg.Wait()
@@ -161,14 +65,14 @@ func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
 	var n atomic.Int64
 	s := &governance.Requests{
-		Store: redisstore.New(srv.Client(b), redistest.Namespace(), epoch),
-		Now:   epoch,
+		Store: redisstore.New(srv.Client(b), redistest.Namespace(), storetest.Epoch),
+		Now:   storetest.Epoch,
 		NewID: func() string { return fmt.Sprintf("req-%d", n.Add(1)) },
 	}
 	stage := governance.Stage{Name: "manager", Approvers: []string{"mgr"}, Quorum: 1}
 	ids := make([]string, b.N)
 	for i := range b.N {
-		r, _, err := s.Submit(ctx, submission(fmt.Sprintf("u%d", i), "e", stage))
+		r, _, err := s.Submit(ctx, storetest.Submission(fmt.Sprintf("u%d", i), "e", stage))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -178,7 +82,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.Decide(ctx, ids[next.Add(1)-1], active("mgr"), true, ""); err != nil {
+			if _, err := s.Decide(ctx, ids[next.Add(1)-1], storetest.Active("mgr"), true, ""); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -188,10 +92,10 @@ func BenchmarkDecide(b *testing.B) {
 
 // Sweepers on every replica act on each due request once: a timed-out stage escalates once,
 // then denies once, each with one audit event.
-func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
+func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storetest.Factory) {
 	ctx := context.Background()
 	var clock atomic.Int64
-	t0 := epoch()
+	t0 := storetest.Epoch()
 	clock.Store(t0.UnixNano())
 	store := newStore(t, func() time.Time { return time.Unix(0, clock.Load()).UTC() })
 	var n atomic.Int64
@@ -203,7 +107,7 @@ func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 		OnTimeout: governance.TimeoutEscalate, Fallback: []string{"fb"}}
 	var ids []string
 	for i := range 30 {
-		r, _, err := replica().Submit(ctx, submission(fmt.Sprintf("s%d", i), "prod-db", stage))
+		r, _, err := replica().Submit(ctx, storetest.Submission(fmt.Sprintf("s%d", i), "prod-db", stage))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,10 +135,10 @@ func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storeFactory) {
 	if got := sweepAll(); got != 30 {
 		t.Fatalf("escalations: %d, want 30 (each once)", got)
 	}
-	if got := inbox(t, replica(), "fb"); len(got) != 30 {
+	if got := storetest.Inbox(t, replica(), "fb"); len(got) != 30 {
 		t.Fatalf("the fallback's inbox: %d", len(got))
 	}
-	if got := inbox(t, replica(), "mgr"); len(got) != 0 {
+	if got := storetest.Inbox(t, replica(), "mgr"); len(got) != 0 {
 		t.Fatalf("the manager's inbox after escalation: %d", len(got))
 	}
 	clock.Store(t0.Add(121 * time.Minute).UnixNano())

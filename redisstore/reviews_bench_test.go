@@ -15,31 +15,32 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
 // reviewWorld is n active grants spread over n/100 people (100 entitlements each, all managed
 // by mgr) and a campaign owned by sec over all of them, written straight to the store.
-func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
-	w := worldOn(b, func(now func() time.Time) *redisstore.Store {
+func reviewWorld(b *testing.B, n int) (*storetest.World, *reviews.Service) {
+	w := storetest.WorldOn(b, func(now func() time.Time) *redisstore.Store {
 		return redisstore.New(srv.Client(b), redistest.Namespace(), now)
 	})
-	w.rdb = srv.Client(b)
-	w.access.Grants.Provisioning = nil // revocations wait in the provisioning queue, for no worker
+	w.Rdb = srv.Client(b)
+	w.Access.Grants.Provisioning = nil // revocations wait in the provisioning queue, for no worker
 	ctx := context.Background()
 	people := max(1, n/100)
 	for _, id := range []string{"mgr", "sec", "owner"} {
-		w.person(id, "")
+		w.Person(id, "")
 	}
 	for i := range people {
-		w.person(fmt.Sprintf("p%d", i), "mgr")
+		w.Person(fmt.Sprintf("p%d", i), "mgr")
 	}
-	w.put(governance.KindApplication, "db", governance.Application{ID: "db", Name: "Database", Owners: []string{"owner"}})
-	w.put(governance.KindPolicy, managerPolicy.ID, managerPolicy)
+	w.Put(governance.KindApplication, "db", governance.Application{ID: "db", Name: "Database", Owners: []string{"owner"}})
+	w.Put(governance.KindPolicy, storetest.ManagerPolicy.ID, storetest.ManagerPolicy)
 	for e := range 100 {
 		id := fmt.Sprintf("e%d", e)
-		w.put(governance.KindEntitlement, id, w.entitlement(id, governance.RiskMedium, managerPolicy.ID))
+		w.Put(governance.KindEntitlement, id, w.Entitlement(id, governance.RiskMedium, storetest.ManagerPolicy.ID))
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -48,8 +49,8 @@ func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
 				g := governance.Grant{ID: fmt.Sprintf("grant-%d", i), Identity: fmt.Sprintf("p%d", i%people), Entitlement: fmt.Sprintf("e%d", i/people%100),
 					Application: "db", Request: fmt.Sprintf("r%d", i), Requester: "seed", ApprovedBy: []string{"mgr"}, Status: governance.GrantActive,
-					Starts: w.now, Created: w.now, Updated: w.now}
-				if _, _, err := w.store.CreateGrant(ctx, g, nil, "", governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:" + g.ID}); err != nil {
+					Starts: w.Now, Created: w.Now, Updated: w.Now}
+				if _, _, err := w.Store.CreateGrant(ctx, g, nil, "", governance.Event{At: w.Now, Actor: "seed", Action: "grant.create", Target: "grant:" + g.ID}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -57,7 +58,7 @@ func reviewWorld(b *testing.B, n int) (*world, *reviews.Service) {
 		})
 	}
 	wg.Wait()
-	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Now: func() time.Time { return w.Now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "all", Name: "Everything", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
 		b.Fatal(err)
@@ -112,12 +113,12 @@ func peakRSS(f func()) int64 {
 func BenchmarkReviewLaunch(b *testing.B) {
 	w, rev := reviewWorld(b, b.N)
 	var cycle reviews.Cycle
-	cpu := redistest.CPUSeconds(w.rdb)
+	cpu := redistest.CPUSeconds(w.Rdb)
 	b.ResetTimer()
 	start := time.Now()
 	peak := peakRSS(func() {
 		var err error
-		if cycle, err = rev.Launch(context.Background(), "all", "sec", w.now); err != nil {
+		if cycle, err = rev.Launch(context.Background(), "all", "sec", w.Now); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -127,7 +128,7 @@ func BenchmarkReviewLaunch(b *testing.B) {
 		b.Fatalf("launched %d items of %d: %s", cycle.Items, b.N, cycle.State)
 	}
 	b.ReportMetric(elapsed.Seconds(), "launch-s")
-	b.ReportMetric((redistest.CPUSeconds(w.rdb)-cpu)*1e6/float64(b.N), "redis-µs/item")
+	b.ReportMetric((redistest.CPUSeconds(w.Rdb)-cpu)*1e6/float64(b.N), "redis-µs/item")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MB")
 }
 
@@ -137,11 +138,11 @@ func BenchmarkReviewLaunch(b *testing.B) {
 func BenchmarkReviewClose(b *testing.B) {
 	w, rev := reviewWorld(b, b.N)
 	ctx := context.Background()
-	cycle, err := rev.Launch(ctx, "all", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "all", "sec", w.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu := redistest.CPUSeconds(w.rdb)
+	cpu := redistest.CPUSeconds(w.Rdb)
 	b.ResetTimer()
 	start := time.Now()
 	closed, err := rev.Close(ctx, cycle.ID, "sec")
@@ -150,10 +151,10 @@ func BenchmarkReviewClose(b *testing.B) {
 	if err != nil || closed.State != reviews.CycleClosed || closed.Remediating != b.N {
 		b.Fatalf("closed: %s with %d remediating of %d (%v)", closed.State, closed.Remediating, b.N, err)
 	}
-	if g, _ := w.store.GetGrant(ctx, "grant-0"); g.Status != governance.GrantRevoking {
+	if g, _ := w.Store.GetGrant(ctx, "grant-0"); g.Status != governance.GrantRevoking {
 		b.Fatalf("grant-0 after the close: %s", g.Status)
 	}
 	b.ReportMetric(elapsed.Seconds(), "close-s")
-	b.ReportMetric((redistest.CPUSeconds(w.rdb)-cpu)*1e6/float64(b.N), "redis-µs/item")
+	b.ReportMetric((redistest.CPUSeconds(w.Rdb)-cpu)*1e6/float64(b.N), "redis-µs/item")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "revocations/s")
 }

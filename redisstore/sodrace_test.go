@@ -8,38 +8,39 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
 // Separation of duties holds under races: many people each ask for both sides of a blocking
 // rule at the same moment, by a manager's approval or by auto-approval, and nobody ends up
 // holding or awaiting both. Each refusal names the rule.
-func testSoDHoldsUnderRaces(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
-	w.person("crowd-mgr", "")
-	w.put(governance.KindPolicy, "auto", governance.Policy{ID: "auto", Name: "auto for the trusted",
+func testSoDHoldsUnderRaces(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	w.Person("crowd-mgr", "")
+	w.Put(governance.KindPolicy, "auto", governance.Policy{ID: "auto", Name: "auto for the trusted",
 		AutoApprove: &governance.AutoApproval{MaxRisk: governance.RiskMedium, EligibleGroups: []string{"trusted"}}})
-	for _, p := range []string{managerPolicy.ID, "auto"} {
-		w.entitlement("create-"+p, governance.RiskLow, p)
-		w.entitlement("approve-"+p, governance.RiskLow, p)
-		w.put(governance.KindSoDRule, "four-eyes-"+p, governance.SoDRule{ID: "four-eyes-" + p, Name: "four eyes",
+	for _, p := range []string{storetest.ManagerPolicy.ID, "auto"} {
+		w.Entitlement("create-"+p, governance.RiskLow, p)
+		w.Entitlement("approve-"+p, governance.RiskLow, p)
+		w.Put(governance.KindSoDRule, "four-eyes-"+p, governance.SoDRule{ID: "four-eyes-" + p, Name: "four eyes",
 			Entitlements: []string{"create-" + p, "approve-" + p}})
 	}
 	const n = 30
 	people := make([]string, n)
 	for i := range people {
 		people[i] = fmt.Sprintf("p%02d", i)
-		w.person(people[i], "crowd-mgr")
+		w.Person(people[i], "crowd-mgr")
 	}
-	w.idpGroup("trusted", people...) // the auto-approval's eligible group
+	w.IdPGroup("trusted", people...) // the auto-approval's eligible group
 
-	for _, p := range []string{managerPolicy.ID, "auto"} {
+	for _, p := range []string{storetest.ManagerPolicy.ID, "auto"} {
 		var wg sync.WaitGroup
 		errs := make(chan error, 2*n)
 		for _, who := range people {
 			for _, side := range []string{"create-" + p, "approve-" + p} {
 				wg.Go(func() {
-					_, _, err := w.access.Submit(ctx, governance.Ask{Requester: who, Entitlement: side})
+					_, _, err := w.Access.Submit(ctx, governance.Ask{Requester: who, Entitlement: side})
 					if err != nil && !errors.Is(err, governance.ErrSoDBlocked) {
 						errs <- fmt.Errorf("%s asks for %s: %w", who, side, err)
 					}
@@ -52,18 +53,18 @@ func testSoDHoldsUnderRaces(t *testing.T, newStore storeFactory) {
 			t.Fatal(err)
 		}
 		// Every pending request is approved: the rule must hold through the grants too.
-		items, _, err := w.access.Inbox(ctx, "crowd-mgr", 0, 1000)
+		items, _, err := w.Access.Inbox(ctx, "crowd-mgr", 0, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range items {
-			if _, err := w.access.Decide(ctx, it.Request.ID, "crowd-mgr", true, ""); err != nil && !errors.Is(err, governance.ErrSoDBlocked) {
+			if _, err := w.Access.Decide(ctx, it.Request.ID, "crowd-mgr", true, ""); err != nil && !errors.Is(err, governance.ErrSoDBlocked) {
 				t.Fatal(err)
 			}
 		}
 		for _, who := range people {
 			sides := map[string]bool{}
-			held, err := w.store.Holdings(ctx, who)
+			held, err := w.Store.Holdings(ctx, who)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +73,7 @@ func testSoDHoldsUnderRaces(t *testing.T, newStore storeFactory) {
 					sides[g.Entitlement] = true
 				}
 			}
-			reqs, err := w.store.RequestsOf(ctx, who)
+			reqs, err := w.Store.RequestsOf(ctx, who)
 			if err != nil {
 				t.Fatal(err)
 			}

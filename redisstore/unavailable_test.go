@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
@@ -25,8 +26,8 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ns := redistest.Namespace()
-	s := redisstore.New(rdb, ns, epoch)
-	redisstore.New(rdb, ns, epoch)
+	s := redisstore.New(rdb, ns, storetest.Epoch)
+	redisstore.New(rdb, ns, storetest.Epoch)
 	if _, err := s.Get(ctx, governance.KindUser, "nobody", governance.ReadOptions{}); !errors.Is(err, governance.ErrNotFound) || errors.Is(err, governance.ErrUnavailable) {
 		t.Fatalf("a missing user with Redis up: %v", err)
 	}
@@ -36,7 +37,7 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 			_, err := s.Get(ctx, governance.KindUser, "nobody", governance.ReadOptions{})
 			return err
 		},
-		"script":   func() error { _, err := s.ClaimLeavers(ctx, epoch(), 10); return err },
+		"script":   func() error { _, err := s.ClaimLeavers(ctx, storetest.Epoch(), 10); return err },
 		"pipeline": func() error { _, err := s.GrantPage(ctx, 0, 10); return err },
 		"multi":    func() error { _, err := s.List(ctx, governance.KindUser, 0, 10, governance.ReadOptions{}); return err },
 		"ping":     func() error { return s.Ping(ctx) },

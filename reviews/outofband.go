@@ -32,7 +32,7 @@ func (r *Service) ReviewOutOfBand(ctx context.Context, app governance.Applicatio
 	for _, f := range found {
 		identities = append(identities, f.Identity)
 	}
-	holdings, err := r.Access.Grants.Store.HoldingsOf(ctx, identities)
+	holdings, err := r.Access.Grants.HeldBy(ctx, identities)
 	if err != nil {
 		return Cycle{}, err
 	}
@@ -134,7 +134,7 @@ func (r *Service) adoptable(ctx context.Context, it Item) error {
 	if it.Source != governance.SourceOutOfBand {
 		return nil
 	}
-	if g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
+	if g, err := r.Access.Grants.Get(ctx, it.Grant); err != nil || !g.AwaitsAdoption() {
 		return err // adopted already (a request passed the rules), or gone: the decision says so
 	}
 	conflicts, err := r.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement)

@@ -139,7 +139,7 @@ func (r *Service) ownerOf(ctx context.Context, beneficiary string) (string, erro
 // person rules name (nil: the fallback's), else the campaign owner, never the beneficiary,
 // its owner, or one of not.
 func (r *Service) replacement(ctx context.Context, view *launchView, cy Cycle, it Item, rules []governance.ApproverRule, not ...string) (string, error) {
-	g, err := r.Access.Grants.Store.GetGrant(ctx, it.Grant)
+	g, err := r.Access.Grants.Get(ctx, it.Grant)
 	if err != nil {
 		return "", err
 	}
@@ -210,5 +210,5 @@ func (r *Service) grantsOf(ctx context.Context, items []Item) (map[string]govern
 	for i, it := range items {
 		ids[i] = it.Grant
 	}
-	return r.Access.Grants.Store.GrantsByID(ctx, ids)
+	return r.Access.Grants.GetMany(ctx, ids)
 }

@@ -134,6 +134,11 @@ func (k *resourceKind) keys(doc map[string]any) governance.Keys {
 	if xid, ok := doc["externalId"].(string); ok && xid != "" {
 		keys.Lookups = append(keys.Lookups, governance.Lookup{Attr: governance.LookupExternalID, Value: xid})
 	}
+	if ext, ok := doc[enterpriseSchemaID].(map[string]any); ok {
+		if d, ok := ext["department"].(string); ok && d != "" {
+			keys.Lookups = append(keys.Lookups, governance.DepartmentLookup(d))
+		}
+	}
 	emails, _ := doc["emails"].([]any)
 	for _, e := range emails {
 		if m, ok := e.(map[string]any); ok {

@@ -509,15 +509,17 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	// Every change is reconciled at once by the caller, and queued in case that fails.
 	grants.Provisioning = provisioning.Inline{Worker: worker}
 	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: now}
+	links := portalLinks(cfg)
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
 		return services{}, fmt.Errorf("breakGlass.webhook: %w", err)
 	} else if hook != nil {
+		hook.Links = links
 		notifier = hook
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Incidents: store, Notifier: notifier, IncidentSLA: cfg.BreakGlass.ReviewSLA, Now: now}
 	access.BreakGlass = breakGlass
-	reviewNotices, err := reviewNotifier(cfg.Reviews, now, log)
+	reviewNotices, err := reviewNotifier(cfg.Reviews, links, now, log)
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
@@ -686,6 +688,14 @@ func roleGroups(cfg map[string][]string) map[governance.Role][]string {
 
 // portalOn: the portal runs with an identity provider to sign in at, configured or the demo's.
 func portalOn(cfg config.Config) bool { return cfg.Portal.Issuer != "" || cfg.Demo }
+
+// portalLinks point notifications at the portal's pages; with the portal off they carry none.
+func portalLinks(cfg config.Config) notify.Links {
+	if !portalOn(cfg) {
+		return notify.Links{}
+	}
+	return notify.Links{Base: cfg.Portal.PublicURL}
+}
 
 // newPortal builds the portal, signing in at the configured identity provider or, in demo mode
 // without one, at the demo identity provider it serves itself; nil when the portal is off.

@@ -53,3 +53,23 @@ func TestDemoIdPUsers(t *testing.T) {
 		t.Fatalf("by userName: %+v", byName)
 	}
 }
+
+// Notifications link to the portal's public URL while the portal is on, and nowhere without it.
+func TestNotificationsLinkToThePortalWhenItIsOn(t *testing.T) {
+	cfg, err := load("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	incident := governance.IncidentReview{ID: "i1"}
+	if got := portalLinks(cfg).For(incident); got != "http://127.0.0.1:8080/security" {
+		t.Errorf("in the demo an incident links to %q", got)
+	}
+	cfg.Portal.Issuer, cfg.Portal.PublicURL = "https://login.example.org", "https://gatehouse.example.org"
+	if got := portalLinks(cfg).For(incident); got != "https://gatehouse.example.org/security" {
+		t.Errorf("with the portal at its own public URL an incident links to %q", got)
+	}
+	cfg.Demo, cfg.Portal.Issuer = false, ""
+	if got := portalLinks(cfg); got.Base != "" {
+		t.Errorf("with the portal off, notifications link to %q", got.Base)
+	}
+}

@@ -59,17 +59,19 @@ func site(t *testing.T) string {
 <form method="post" action="/request">
 <label for="justification">Justification</label> <input id="justification" name="justification" value="old text">
 <label for="duration">Duration</label> <select id="duration" name="duration"><option value="4h">4 hours</option><option value="8h">8 hours</option></select>
+<label for="comment">Comment</label> <textarea id="comment" name="comment"></textarea>
 <input type="hidden" name="entitlement" value="db-admin">
 <button type="submit">Request access</button></form></main>`)
 	})
 	mux.HandleFunc("POST /request", func(w http.ResponseWriter, r *http.Request) {
-		q := url.Values{"j": {r.PostFormValue("justification")}, "d": {r.PostFormValue("duration")}, "e": {r.PostFormValue("entitlement")}}
+		q := url.Values{"j": {r.PostFormValue("justification")}, "d": {r.PostFormValue("duration")}, "e": {r.PostFormValue("entitlement")},
+			"c": {r.PostFormValue("comment")}}
 		http.Redirect(w, r, "/requested?"+q.Encode(), http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /requested", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		page(w, http.StatusOK, "Requested", fmt.Sprintf(`<main><h1>Requested</h1><p id="summary">%s for %s: %s</p></main>`,
-			q.Get("e"), q.Get("d"), q.Get("j")))
+		page(w, http.StatusOK, "Requested", fmt.Sprintf(`<main><h1>Requested</h1><p id="summary">%s for %s: %s</p><p id="comment">%s</p></main>`,
+			q.Get("e"), q.Get("d"), q.Get("j"), q.Get("c")))
 	})
 	mux.HandleFunc("GET /inaccessible", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", csp)
@@ -202,12 +204,16 @@ func TestFillSubmitTextAndStatusThroughARealForm(t *testing.T) {
 	ctx := browsertest.Open(t)
 	browsertest.Goto(t, ctx, base+"/request")
 	browsertest.Fill(t, ctx, "Justification", "quarter-end close")
-	browsertest.Fill(t, ctx, "duration", "8 hours") // by name, and an option by its text
+	browsertest.Fill(t, ctx, "duration", "8 hours")         // by name, and an option by its text
+	browsertest.Fill(t, ctx, "Comment", "for the auditors") // an empty textarea
 	if status := browsertest.Submit(t, ctx, "Request access"); status != http.StatusOK {
 		t.Fatalf("status after the post and its redirect: %d", status)
 	}
 	if got := browsertest.Text(t, ctx, "#summary"); got != "db-admin for 8h: quarter-end close" {
 		t.Errorf("summary %q: the typed value must replace the old one, and the hidden field go along", got)
+	}
+	if got := browsertest.Text(t, ctx, "#comment"); got != "for the auditors" {
+		t.Errorf("the textarea sent %q", got)
 	}
 }
 

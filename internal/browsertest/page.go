@@ -200,7 +200,10 @@ func Fill(t testing.TB, ctx context.Context, field, value string) {
 	t.Helper()
 	sel := chromedp.JSPath(findControl(field))
 	if tag := present(t, ctx, findControl(field), "no field labelled or named "+strconv.Quote(field)); tag != "SELECT" {
-		if err := chromedp.Do(ctx, chromedp.Clear(sel), chromedp.SendKeys(sel, value)); err != nil {
+		// Emptied through its value, not chromedp.Clear, which fails on an empty textarea (it
+		// looks for the text node such a textarea does not have).
+		empty := chromedp.Evaluate[chromedp.Void](`(el => { el.value = ''; })(` + findControl(field) + `)`)
+		if err := chromedp.Do(ctx, empty, chromedp.SendKeys(sel, value)); err != nil {
 			t.Fatalf("browsertest: fill %q: %v", field, err)
 		}
 		return

@@ -181,19 +181,32 @@ func StartCluster(n int) (*Cluster, error) {
 		c.Stop()
 		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %w\n%s", err, out)
 	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
-	defer rdb.Close()
+	// Every node must see the cluster whole before a test starts: one that has not yet learned
+	// every slot's owner answers CLUSTERDOWN, which on a loaded machine can outlast the first
+	// node's "ok" by a moment.
 	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range c.Nodes {
+		if err := n.waitClusterOK(deadline); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// waitClusterOK waits until the node says cluster_state:ok.
+func (s *Server) waitClusterOK(deadline time.Time) error {
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer rdb.Close()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		info, err := rdb.ClusterInfo(ctx).Result()
 		cancel()
 		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			return c, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			c.Stop()
-			return nil, fmt.Errorf("redistest: cluster did not become ready: %w %s", err, info)
+			return fmt.Errorf("redistest: cluster node %s did not become ready: %w %s", s.Addr, err, info)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

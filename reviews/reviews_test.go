@@ -1,4 +1,4 @@
-package redisstore_test
+package reviews_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -64,45 +65,27 @@ func (n *refusing) attempts() map[string][]time.Duration {
 	return maps.Clone(n.tried)
 }
 
-// grantOf gives who an entitlement the way people get access: asked, approved by mgr.
-func (w *world) grantOf(who, entitlement string) governance.Grant {
-	w.t.Helper()
-	ctx := context.Background()
-	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: who, Entitlement: entitlement, Justification: "work"})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
-		w.t.Fatal(err)
-	}
-	g, err := w.store.GetGrant(ctx, governance.GrantID(r.ID))
-	if err != nil || g.Status != governance.GrantActive {
-		w.t.Fatalf("grant of %s to %s: %+v %v", entitlement, who, g, err)
-	}
-	return g
-}
-
 // A campaign's cycle from launch to the confirmation of its revocations, on a moving clock:
 // reviewers chosen by rule, never the beneficiary; decisions by the reviewer only; a grant
 // revoked elsewhere goes moot; a reviewer who leaves hands over; reminders and the escalation
 // go out; two replicas close at once, and the cycle closes once; what was revoked or left
 // unanswered is revoked through the governance core, and its confirmation recorded.
-func testReviewCycle(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
+func testReviewCycle(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
 	for _, p := range [][2]string{{"carol", "mgr"}, {"dave", "mgr"}, {"erin", "mgr"}, {"fallback", ""}} {
-		w.person(p[0], p[1])
+		w.Person(p[0], p[1])
 	}
-	w.put(governance.KindEntitlement, "db-read", w.entitlement("db-read", governance.RiskLow, managerPolicy.ID))
-	w.put(governance.KindEntitlement, "db-admin", w.entitlement("db-admin", governance.RiskHigh, managerPolicy.ID))
-	adaRead, adaAdmin := w.grantOf("ada", "db-read"), w.grantOf("ada", "db-admin")
-	bobAdmin, carolRead := w.grantOf("bob", "db-admin"), w.grantOf("carol", "db-read")
-	daveRead := w.grantOf("dave", "db-read")
+	w.Put(governance.KindEntitlement, "db-read", w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID))
+	w.Put(governance.KindEntitlement, "db-admin", w.Entitlement("db-admin", governance.RiskHigh, storetest.ManagerPolicy.ID))
+	adaRead, adaAdmin := w.GrantOf("ada", "db-read"), w.GrantOf("ada", "db-admin")
+	bobAdmin, carolRead := w.GrantOf("bob", "db-admin"), w.GrantOf("carol", "db-read")
+	daveRead := w.GrantOf("dave", "db-read")
 
-	clock := func() time.Time { return w.now }
+	clock := func() time.Time { return w.Now }
 	sent := &notes{}
 	replica := func() *reviews.Service {
-		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: sent, Now: clock, PageSize: 2}
+		return &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Notifier: sent, Now: clock, PageSize: 2}
 	}
 	rev, other := replica(), replica()
 	// Reviewers: the manager; dave's items go to erin instead (named), so that erin can leave.
@@ -119,17 +102,17 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if err != nil || saved.Unanswered != reviews.UnansweredRevoke || saved.NextLaunch.IsZero() {
 		t.Fatalf("saved: %+v %v", saved, err)
 	}
-	if _, err := rev.Launch(ctx, "q4", "ada", w.now); !errors.Is(err, reviews.ErrNotCampaignOwner) {
+	if _, err := rev.Launch(ctx, "q4", "ada", w.Now); !errors.Is(err, reviews.ErrNotCampaignOwner) {
 		t.Fatalf("launched by someone not the owner: %v", err)
 	}
-	cycle, err := rev.Launch(ctx, "q4", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "q4", "sec", w.Now)
 	if err != nil || cycle.State != reviews.CycleRunning || cycle.Items != 5 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	if again, err := other.Launch(ctx, "q4", "sec", w.now); !errors.Is(err, reviews.ErrCycleOpen) || again.ID != cycle.ID {
+	if again, err := other.Launch(ctx, "q4", "sec", w.Now); !errors.Is(err, reviews.ErrCycleOpen) || again.ID != cycle.ID {
 		t.Fatalf("a second launch beside the open cycle: %+v %v", again, err)
 	}
-	item := func(g governance.Grant) reviews.Item { t.Helper(); return w.reviewItem(cycle.ID, g) }
+	item := func(g governance.Grant) reviews.Item { t.Helper(); return reviewItem(w, cycle.ID, g) }
 	if it := item(adaAdmin); it.Reviewer != "mgr" || it.Risk != governance.RiskHigh || it.ApprovedBy[0] != "mgr" {
 		t.Fatalf("ada's admin item: %+v", it)
 	}
@@ -159,7 +142,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	}
 
 	// bob's grant is revoked elsewhere: his item is moot, not shown to the reviewer.
-	if _, err := w.access.Grants.Revoke(ctx, bobAdmin.ID, "user:sec", "moved teams"); err != nil {
+	if _, err := w.Access.Grants.Revoke(ctx, bobAdmin.ID, "user:sec", "moved teams"); err != nil {
 		t.Fatal(err)
 	}
 	open, err := rev.OpenItems(ctx, "mgr")
@@ -170,8 +153,8 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("bob's item: %s", it.Verdict)
 	}
 	// erin leaves: dave's item goes to the fallback reviewer.
-	w.deactivate("erin")
-	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: rev, Now: clock}
+	w.Deactivate("erin")
+	leavers := &governance.Leavers{Store: w.Store, Requests: w.Access.Requests, Grants: w.Access.Grants, Reviews: rev, Now: clock}
 	if _, err := leavers.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -179,19 +162,19 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("dave's item after erin left: reviewer %q", it.Reviewer)
 	}
 
-	if open, err := w.store.OpenItems(ctx); err != nil || open[cycle.ID] != 2 { // carol's and dave's
+	if open, err := w.Store.OpenItems(ctx); err != nil || open[cycle.ID] != 2 { // carol's and dave's
 		t.Fatalf("open items: %v %v", open, err)
 	}
 	// The reminder an hour before the deadline, to each reviewer with open items; then the
 	// escalation to the owner.
-	w.now = w.now.Add(61 * time.Minute)
+	w.Now = w.Now.Add(61 * time.Minute)
 	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	if got := sent.take(); !slices.Equal(got, []string{"review.reminder fallback", "review.reminder mgr"}) {
 		t.Fatalf("reminders: %q", got)
 	}
-	w.now = w.now.Add(30 * time.Minute)
+	w.Now = w.Now.Add(30 * time.Minute)
 	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +187,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 
 	// The deadline: two replicas sweep while the owner closes early on a third. carol's item
 	// was never decided: revoked.
-	w.now = w.now.Add(30 * time.Minute)
+	w.Now = w.Now.Add(30 * time.Minute)
 	var wg sync.WaitGroup
 	for _, r := range []*reviews.Service{rev, other} {
 		wg.Go(func() {
@@ -225,7 +208,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 			t.Fatal(err)
 		}
 	}
-	closed, err := w.store.GetCycle(ctx, cycle.ID)
+	closed, err := w.Store.GetCycle(ctx, cycle.ID)
 	if err != nil || closed.State != reviews.CycleClosed || (closed.ClosedBy != "deadline" && closed.ClosedBy != "sec") {
 		t.Fatalf("after the deadline: %+v %v", closed, err)
 	}
@@ -244,7 +227,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	}
 	for id, w2 := range want {
 		it := item(governance.Grant{ID: id})
-		g, _ := w.store.GetGrant(ctx, id)
+		g, _ := w.Store.GetGrant(ctx, id)
 		if it.Verdict != w2.verdict || g.Status != w2.grant {
 			t.Fatalf("%s: %s and %s, want %s and %s", id, it.Verdict, g.Status, w2.verdict, w2.grant)
 		}
@@ -255,7 +238,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		}
 	}
 	closes := 0
-	for _, a := range auditActions(t, w.store) {
+	for _, a := range storetest.AuditActions(t, w.Store) {
 		if strings.HasPrefix(a, "review.closed ") {
 			closes++
 		}
@@ -264,7 +247,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("the cycle closed %d times", closes)
 	}
 	revocations := map[string]int{}
-	for _, a := range auditActions(t, w.store) {
+	for _, a := range storetest.AuditActions(t, w.Store) {
 		if target, ok := strings.CutPrefix(a, "grant.revoke grant:"); ok {
 			revocations[strings.Fields(target)[0]]++
 		}
@@ -273,11 +256,11 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 		t.Fatalf("revocations per grant: %v", revocations)
 	}
 
-	if open, err := w.store.OpenItems(ctx); err != nil || open[cycle.ID] != 0 {
+	if open, err := w.Store.OpenItems(ctx); err != nil || open[cycle.ID] != 0 {
 		t.Fatalf("open items after the close: %v %v", open, err)
 	}
 	// Not confirmed downstream yet: the cycle waits.
-	w.now = w.now.Add(10 * time.Second)
+	w.Now = w.Now.Add(10 * time.Second)
 	if _, err := rev.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -287,18 +270,18 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	// The grant sweep finishes the revocations (record-only provisioning stands in for the
 	// provisioning worker); the cycle's checks record their confirmation, one at a time here,
 	// and the cycle stays due while any is left.
-	w.now = w.now.Add(time.Minute)
-	if _, err := w.access.Grants.Sweep(ctx, 10); err != nil {
+	w.Now = w.Now.Add(time.Minute)
+	if _, err := w.Access.Grants.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
 	oneByOne := replica()
 	oneByOne.PageSize = 1
 	for want := 1; want >= 0; want-- {
-		w.now = w.now.Add(10 * time.Second)
+		w.Now = w.Now.Add(10 * time.Second)
 		if _, err := oneByOne.Sweep(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
-		if c, _ := w.store.GetCycle(ctx, cycle.ID); c.Remediating != want {
+		if c, _ := w.Store.GetCycle(ctx, cycle.ID); c.Remediating != want {
 			t.Fatalf("remediating after a check: %d, want %d", c.Remediating, want)
 		}
 	}
@@ -307,7 +290,7 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 			t.Fatalf("%s: remediation %q at %s", g.ID, it.Remediation, it.Confirmed)
 		}
 	}
-	if closed, _ = w.store.GetCycle(ctx, cycle.ID); closed.Remediating != 0 {
+	if closed, _ = w.Store.GetCycle(ctx, cycle.ID); closed.Remediating != 0 {
 		t.Fatalf("still remediating: %d", closed.Remediating)
 	}
 	// The evidence: every outcome counted, and the sealed trail position it covers.
@@ -319,12 +302,12 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 	if report.Summary != want2 {
 		t.Fatalf("summary: %+v, want %+v", report.Summary, want2)
 	}
-	head, err := w.store.AuditHead(ctx)
+	head, err := w.Store.AuditHead(ctx)
 	if err != nil || report.Audit.ID == "" || report.Audit != head {
 		t.Fatalf("the report covers %+v; the trail's head is %+v (%v)", report.Audit, head, err)
 	}
 	// A certified grant counts as reviewed for the next cycle's "never reviewed" scope.
-	reviewed, err := w.store.Reviewed(ctx, []string{adaRead.ID, carolRead.ID})
+	reviewed, err := w.Store.Reviewed(ctx, []string{adaRead.ID, carolRead.ID})
 	if err != nil || !reviewed[0] || reviewed[1] {
 		t.Fatalf("reviewed: %v %v", reviewed, err)
 	}
@@ -332,14 +315,14 @@ func testReviewCycle(t *testing.T, newStore storeFactory) {
 
 // A scheduled launch happens once however many replicas sweep at its time, and moves the
 // campaign to its next launch; a grant revoked while its page is being read is cleanly out.
-func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
-	w.put(governance.KindEntitlement, "db-read", w.entitlement("db-read", governance.RiskLow, managerPolicy.ID))
-	kept, gone := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
-	clock := func() time.Time { return w.now }
+func testScheduledLaunchOnce(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	w.Put(governance.KindEntitlement, "db-read", w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID))
+	kept, gone := w.GrantOf("ada", "db-read"), w.GrantOf("bob", "db-read")
+	clock := func() time.Time { return w.Now }
 	replica := func() *reviews.Service {
-		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: clock}
+		return &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Now: clock}
 	}
 	saved, err := replica().SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "monthly", Name: "Monthly", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Schedule: "0 9 1 * *"}, 0)
@@ -350,15 +333,15 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 		t.Fatalf("launched before its time: %d %v", n, err)
 	}
 	// The snapshot takes only active grants, checked as each item is added.
-	if _, err := w.access.Grants.Revoke(ctx, gone.ID, "user:sec", "left the project"); err != nil {
+	if _, err := w.Access.Grants.Revoke(ctx, gone.ID, "user:sec", "left the project"); err != nil {
 		t.Fatal(err)
 	}
-	if added, err := w.store.AddReviewItems(ctx, []reviews.Item{{ID: reviews.ItemID("x", gone.ID), Cycle: "x",
+	if added, err := w.Store.AddReviewItems(ctx, []reviews.Item{{ID: reviews.ItemID("x", gone.ID), Cycle: "x",
 		Grant: gone.ID, Reviewer: "mgr", Verdict: reviews.VerdictPending}}); err != nil || added != 0 {
 		t.Fatalf("an item for a revoked grant: %d %v", added, err)
 	}
 
-	w.now = time.Date(2026, 12, 1, 9, 0, 30, 0, time.UTC)
+	w.Now = time.Date(2026, 12, 1, 9, 0, 30, 0, time.UTC)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -376,17 +359,17 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 		})
 	}
 	wg.Wait()
-	cycles, err := w.store.Cycles(ctx)
+	cycles, err := w.Store.Cycles(ctx)
 	if err != nil || len(cycles) != 1 || launched != 1 {
 		t.Fatalf("%d launches, cycles %+v (%v)", launched, cycles, err)
 	}
 	if c := cycles[0]; c.ID != "monthly-20261201T090000Z" || c.LaunchedBy != "schedule" || c.Items != 1 {
 		t.Fatalf("the scheduled cycle: %+v", c)
 	}
-	if _, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycles[0].ID, kept.ID)); err != nil {
+	if _, err := w.Store.GetReviewItem(ctx, reviews.ItemID(cycles[0].ID, kept.ID)); err != nil {
 		t.Fatalf("ada's item: %v", err)
 	}
-	next, err := w.store.GetCampaign(ctx, "monthly")
+	next, err := w.Store.GetCampaign(ctx, "monthly")
 	if err != nil || !next.NextLaunch.Equal(time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("next launch: %s %v", next.NextLaunch, err)
 	}
@@ -398,47 +381,47 @@ func testScheduledLaunchOnce(t *testing.T, newStore storeFactory) {
 // A service account's access is its owner's responsibility, so its owner never reviews it: the
 // launch passes over the owner to the fallback, a reassignment to the owner is refused, and a
 // decision by whoever owns the account when deciding is refused and changes nothing.
-func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
+func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
 	for _, p := range [][2]string{{"sam", "mgr"}, {"fallback", ""}} {
-		w.person(p[0], p[1])
+		w.Person(p[0], p[1])
 	}
-	w.access.ServiceAccounts = w.store
-	sas := &governance.ServiceAccounts{Store: w.store, People: w.access.People, Now: w.access.Requests.Now}
+	w.Access.ServiceAccounts = w.Store
+	sas := &governance.ServiceAccounts{Store: w.Store, People: w.Access.People, Now: w.Access.Requests.Now}
 	if _, err := sas.Create(ctx, "sam", governance.ServiceAccount{ID: "ci-bot", Name: "CI"}); err != nil {
 		t.Fatal(err)
 	}
 	// sam owns both entitlements, so the rules name sam for both grants.
-	human := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	human := w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID)
 	human.Owners = []string{"sam"}
-	w.put(governance.KindEntitlement, human.ID, human)
+	w.Put(governance.KindEntitlement, human.ID, human)
 	robot := human
 	robot.ID, robot.Name, robot.Holders = "deploy-key", "deploy", governance.HoldersNonHumans
-	w.put(governance.KindEntitlement, robot.ID, robot)
-	adaRead := w.grantOf("ada", "db-read")
-	r, _, err := w.access.Submit(ctx, governance.Ask{Requester: "sam", Beneficiary: "ci-bot", Entitlement: "deploy-key"})
+	w.Put(governance.KindEntitlement, robot.ID, robot)
+	adaRead := w.GrantOf("ada", "db-read")
+	r, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "sam", Beneficiary: "ci-bot", Entitlement: "deploy-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
+	if _, err := w.Access.Decide(ctx, r.ID, "mgr", true, ""); err != nil {
 		t.Fatal(err)
 	}
 	botKey := governance.GrantID(r.ID)
 
-	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Now: func() time.Time { return w.Now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
 		Fallback:  []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := rev.Launch(ctx, "owners", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "owners", "sec", w.Now)
 	if err != nil || cycle.Items != 2 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
 	item := func(grant string) reviews.Item {
 		t.Helper()
-		it, err := w.store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, grant))
+		it, err := w.Store.GetReviewItem(ctx, reviews.ItemID(cycle.ID, grant))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,35 +459,35 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storeFactory) 
 // reassigned to the second's reviewer passes the second level to someone else; the second
 // level reassigned to, or handed over to, whoever certified the first is refused or passes
 // over them; and nobody's second decision on one item counts.
-func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
+func testNobodyDecidesBothLevels(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
 	for _, p := range [][2]string{{"carol", ""}, {"own1", ""}, {"own2", ""}, {"fallback", ""}} {
-		w.person(p[0], p[1])
+		w.Person(p[0], p[1])
 	}
-	e := w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
+	e := w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID)
 	e.Owners = []string{"own1", "own2"}
-	w.put(governance.KindEntitlement, e.ID, e)
-	adaRead, bobRead := w.grantOf("ada", "db-read"), w.grantOf("bob", "db-read")
+	w.Put(governance.KindEntitlement, e.ID, e)
+	adaRead, bobRead := w.GrantOf("ada", "db-read"), w.GrantOf("bob", "db-read")
 	// carol has no manager to approve or review: her grant is made straight in the store.
 	carolRead := governance.Grant{ID: "carol-read", Identity: "carol", Entitlement: "db-read", Application: "db", Request: "seeded",
-		Requester: "carol", ApprovedBy: []string{"sec"}, Status: governance.GrantActive, Starts: w.now, Created: w.now, Updated: w.now}
-	if _, _, err := w.store.CreateGrant(ctx, carolRead, nil, "", governance.Event{At: w.now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
+		Requester: "carol", ApprovedBy: []string{"sec"}, Status: governance.GrantActive, Starts: w.Now, Created: w.Now, Updated: w.Now}
+	if _, _, err := w.Store.CreateGrant(ctx, carolRead, nil, "", governance.Event{At: w.Now, Actor: "seed", Action: "grant.create", Target: "grant:carol-read"}); err != nil {
 		t.Fatal(err)
 	}
 
-	rev := &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Now: func() time.Time { return w.now }}
+	rev := &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Now: func() time.Time { return w.Now }}
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "two", Name: "Two levels", Owner: "sec",
 		Reviewers:   []governance.ApproverRule{{Kind: governance.ApproverManager}},
 		SecondLevel: []governance.ApproverRule{{Kind: governance.ApproverEntitlementOwners}},
 		Fallback:    []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"fallback"}}}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := rev.Launch(ctx, "two", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "two", "sec", w.Now)
 	if err != nil || cycle.Items != 3 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
-	item := func(g governance.Grant) reviews.Item { t.Helper(); return w.reviewItem(cycle.ID, g) }
+	item := func(g governance.Grant) reviews.Item { t.Helper(); return reviewItem(w, cycle.ID, g) }
 	for _, g := range []governance.Grant{adaRead, bobRead} {
 		if it := item(g); it.Reviewer != "mgr" || it.SecondReviewer != "own1" {
 			t.Fatalf("%s: reviewers %q then %q", g.ID, it.Reviewer, it.SecondReviewer)
@@ -554,8 +537,8 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 	if _, err := rev.Decide(ctx, item(carolRead).ID, "fallback", true, "first level"); err != nil {
 		t.Fatal(err)
 	}
-	w.deactivate("own1")
-	leavers := &governance.Leavers{Store: w.store, Requests: w.access.Requests, Grants: w.access.Grants, Reviews: rev, Now: func() time.Time { return w.now }}
+	w.Deactivate("own1")
+	leavers := &governance.Leavers{Store: w.Store, Requests: w.Access.Requests, Grants: w.Access.Grants, Reviews: rev, Now: func() time.Time { return w.Now }}
 	if _, err := leavers.Sweep(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -574,21 +557,21 @@ func testNobodyDecidesBothLevels(t *testing.T, newStore storeFactory) {
 // sorted between ann and cid) holds back nobody and repeats nobody's reminder, however often
 // the replicas sweep; her delivery is retried after a doubling backoff, then given up and
 // reported in the audit trail, not retried for ever; the round and the escalation go on.
-func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
+func testRemindersAreEachTheirOwn(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
 	for _, reviewer := range []string{"ann", "bea", "cid"} {
-		w.person(reviewer, "")
-		e := w.entitlement("db-"+reviewer, governance.RiskLow, managerPolicy.ID)
+		w.Person(reviewer, "")
+		e := w.Entitlement("db-"+reviewer, governance.RiskLow, storetest.ManagerPolicy.ID)
 		e.Owners = []string{reviewer}
-		w.put(governance.KindEntitlement, e.ID, e)
-		w.grantOf("ada", e.ID)
+		w.Put(governance.KindEntitlement, e.ID, e)
+		w.GrantOf("ada", e.ID)
 	}
-	start := w.now
-	clock := func() time.Time { return w.now }
+	start := w.Now
+	clock := func() time.Time { return w.Now }
 	notifier := &refusing{now: clock, refuse: map[string]bool{"bea": true}, tried: map[string][]time.Duration{}, start: start}
 	replica := func() *reviews.Service {
-		return &reviews.Service{CampaignStore: w.store, CycleStore: w.store, ItemStore: w.store, NoticeStore: w.store, Access: w.access, Trail: w.store, Notifier: notifier, Now: clock}
+		return &reviews.Service{CampaignStore: w.Store, CycleStore: w.Store, ItemStore: w.Store, NoticeStore: w.Store, Access: w.Access, Trail: w.Store, Notifier: notifier, Now: clock}
 	}
 	rev := replica()
 	if _, err := rev.SaveCampaign(ctx, "user:sec", reviews.Campaign{ID: "owners", Name: "By owner", Owner: "sec",
@@ -596,18 +579,18 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 		Reminders: []governance.Duration{governance.Duration(90 * time.Minute)}, Escalation: governance.Duration(10 * time.Minute)}, 0); err != nil {
 		t.Fatal(err)
 	}
-	cycle, err := rev.Launch(ctx, "owners", "sec", w.now)
+	cycle, err := rev.Launch(ctx, "owners", "sec", w.Now)
 	if err != nil || cycle.Items != 3 {
 		t.Fatalf("launched: %+v %v", cycle, err)
 	}
 
 	// Two replicas sweep every minute from the reminder's time to just before the escalation's.
-	for w.now = start.Add(30 * time.Minute); w.now.Before(start.Add(110 * time.Minute)); w.now = w.now.Add(time.Minute) {
+	for w.Now = start.Add(30 * time.Minute); w.Now.Before(start.Add(110 * time.Minute)); w.Now = w.Now.Add(time.Minute) {
 		var wg sync.WaitGroup
 		for _, r := range []*reviews.Service{rev, replica()} {
 			wg.Go(func() {
 				if _, err := r.Sweep(ctx, 10); err != nil {
-					t.Errorf("sweep at +%s: %v", w.now.Sub(start), err)
+					t.Errorf("sweep at +%s: %v", w.Now.Sub(start), err)
 				}
 			})
 		}
@@ -628,7 +611,7 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	if got := notifier.attempts(); !maps.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("deliveries tried, by minutes after the launch: %v, want %v", got, want)
 	}
-	deliveries, err := w.store.CycleNotices(ctx, cycle.ID)
+	deliveries, err := w.Store.CycleNotices(ctx, cycle.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,11 +622,11 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	if want := map[string]string{"reminder-1 ann": "sent after 1", "reminder-1 bea": "failed after 5", "reminder-1 cid": "sent after 1"}; !maps.Equal(states, want) {
 		t.Fatalf("deliveries: %v, want %v", states, want)
 	}
-	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || c.Reminded != 1 || c.Escalated {
+	if c, err := w.Store.GetCycle(ctx, cycle.ID); err != nil || c.Reminded != 1 || c.Escalated {
 		t.Fatalf("the cycle after its reminder round: %+v %v", c, err)
 	}
 	events := map[string]int{}
-	for _, a := range auditActions(t, w.store) {
+	for _, a := range storetest.AuditActions(t, w.Store) {
 		if strings.HasPrefix(a, "review.notice.") || strings.HasPrefix(a, "review.remind ") {
 			events[strings.Fields(a)[0]+" "+strings.TrimPrefix(strings.Fields(a)[1], "review-notice:"+cycle.ID+".")]++
 		}
@@ -655,7 +638,7 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	}
 
 	// The escalation goes to the owner once, bea's open item with the others.
-	for ; w.now.Before(start.Add(115 * time.Minute)); w.now = w.now.Add(time.Minute) {
+	for ; w.Now.Before(start.Add(115 * time.Minute)); w.Now = w.Now.Add(time.Minute) {
 		if _, err := rev.Sweep(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
@@ -663,17 +646,17 @@ func testRemindersAreEachTheirOwn(t *testing.T, newStore storeFactory) {
 	if got := notifier.attempts()["review.escalation sec"]; !slices.Equal(got, minutes(110)) {
 		t.Fatalf("escalations: %v", got)
 	}
-	if c, err := w.store.GetCycle(ctx, cycle.ID); err != nil || !c.Escalated {
+	if c, err := w.Store.GetCycle(ctx, cycle.ID); err != nil || !c.Escalated {
 		t.Fatalf("the cycle after its escalation: %+v %v", c, err)
 	}
 }
 
 // reviewItem reads the item of a grant in a cycle.
-func (w *world) reviewItem(cycle string, g governance.Grant) reviews.Item {
-	w.t.Helper()
-	it, err := w.store.GetReviewItem(context.Background(), reviews.ItemID(cycle, g.ID))
+func reviewItem(w *storetest.World, cycle string, g governance.Grant) reviews.Item {
+	w.T.Helper()
+	it, err := w.Store.GetReviewItem(context.Background(), reviews.ItemID(cycle, g.ID))
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return it
 }

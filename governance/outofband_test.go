@@ -1,4 +1,4 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
@@ -9,18 +9,19 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
 // Out-of-band access is recorded and adopted through the Grants service, as every grant
 // change is: two reconciliations finding the same access at once record one grant, an
 // identity that left is refused and nothing is written, and of two certifications adopting
 // the same grant at once one stands, the other is refused and changes nothing.
-func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics()
-	w.entitlement("db-admin", governance.RiskHigh, managerPolicy.ID)
+func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	w.Entitlement("db-admin", governance.RiskHigh, storetest.ManagerPolicy.ID)
 	app := governance.Application{ID: "db", Name: "Database", Owners: []string{"owner"}}
-	grants := w.access.Grants
+	grants := w.Access.Grants
 	found := governance.OutOfBand{Identity: "ada", Entitlement: "db-admin", Account: "ADA"}
 
 	type recorded struct {
@@ -49,10 +50,10 @@ func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
 	if !g.AwaitsAdoption() || g.Status != governance.GrantActive || g.Source != governance.SourceOutOfBand || g.Application != "db" {
 		t.Fatalf("recorded: %+v", g)
 	}
-	if held, err := w.store.Holdings(ctx, "ada"); err != nil || len(held) != 1 {
+	if held, err := w.Store.Holdings(ctx, "ada"); err != nil || len(held) != 1 {
 		t.Fatalf("ada holds %+v (%v), want the one recorded grant", held, err)
 	}
-	if records := countActions(auditActions(t, w.store), "grant.record grant:"+g.ID); records != 1 {
+	if records := countActions(storetest.AuditActions(t, w.Store), "grant.record grant:"+g.ID); records != 1 {
 		t.Fatalf("%d grant.record events for %s, want 1", records, g.ID)
 	}
 	// A later finding, after the first ended, is a grant of its own.
@@ -60,12 +61,12 @@ func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
 		t.Fatalf("found again after one ended: %+v %v %v", again, created, err)
 	}
 
-	w.deactivate("bob")
+	w.Deactivate("bob")
 	leaver := governance.OutOfBand{Identity: "bob", Entitlement: "db-admin"}
 	if left, created, err := grants.RecordOutOfBand(ctx, app, leaver, 0, "system"); !errors.Is(err, governance.ErrInactiveIdentity) || created {
 		t.Fatalf("recorded for a leaver: %+v %v %v", left, created, err)
 	}
-	if held, err := w.store.Holdings(ctx, "bob"); err != nil || len(held) != 0 {
+	if held, err := w.Store.Holdings(ctx, "bob"); err != nil || len(held) != 0 {
 		t.Fatalf("bob holds %+v (%v) after a refused record", held, err)
 	}
 
@@ -76,7 +77,7 @@ func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
 		})
 	}
 	wg.Wait()
-	adopted, err := w.store.GetGrant(ctx, g.ID)
+	adopted, err := w.Store.GetGrant(ctx, g.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +89,13 @@ func testOutOfBandGrantsThroughGrants(t *testing.T, newStore storeFactory) {
 	if adopted.AwaitsAdoption() || !slices.Equal(adopted.ApprovedBy, []string{[]string{"owner", "sec"}[won]}) {
 		t.Fatalf("adopted: %+v, want approved by the winner only", adopted)
 	}
-	w.person("carol", "mgr")
-	w.entitlement("db-read", governance.RiskLow, managerPolicy.ID)
-	requested := w.grantOf("carol", "db-read")
+	w.Person("carol", "mgr")
+	w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID)
+	requested := w.GrantOf("carol", "db-read")
 	if _, err := grants.AdoptOutOfBand(ctx, requested.ID, []string{"owner"}, "", "user:owner", ""); !errors.Is(err, governance.ErrGrantState) {
 		t.Fatalf("adopted a requested grant: %v", err)
 	}
-	if after, err := w.store.GetGrant(ctx, requested.ID); err != nil || after.Version != requested.Version {
+	if after, err := w.Store.GetGrant(ctx, requested.ID); err != nil || after.Version != requested.Version {
 		t.Fatalf("a refused adoption changed the grant: %+v %v", after, err)
 	}
 }

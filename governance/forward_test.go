@@ -1,4 +1,4 @@
-package redisstore_test
+package governance_test
 
 import (
 	"context"
@@ -6,16 +6,17 @@ import (
 	"testing"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
 )
 
 // Forwarding is at least once and in order: a failed delivery moves nothing, unsealed events
 // wait, and of two forwarders racing only one moves the cursor.
-func testAuditForwardingAtLeastOnce(t *testing.T, newStore storeFactory) {
-	ctx, w := context.Background(), newWorld(t, newStore)
-	w.basics() // two catalog writes and a proposal's approval: 4 events
+func testAuditForwardingAtLeastOnce(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics() // two catalog writes and a proposal's approval: 4 events
 	var delivered []governance.ForwardedEvent
 	fail := true
-	f := &governance.Forwarder{Name: "siem", Trail: w.store, Cursors: w.store, Batch: 3,
+	f := &governance.Forwarder{Name: "siem", Trail: w.Store, Cursors: w.Store, Batch: 3,
 		Deliver: func(_ context.Context, events []governance.ForwardedEvent) error {
 			if fail {
 				return errors.New("siem down")
@@ -26,13 +27,13 @@ func testAuditForwardingAtLeastOnce(t *testing.T, newStore storeFactory) {
 	if n, err := f.Forward(ctx); n != 0 || err != nil {
 		t.Fatalf("nothing is sealed yet, nothing goes out: %d %v", n, err)
 	}
-	if _, err := w.store.SealAudit(ctx); err != nil {
+	if _, err := w.Store.SealAudit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Forward(ctx); err == nil {
 		t.Fatal("a failed delivery reported success")
 	}
-	if cursor, _ := w.store.AuditCursor(ctx, "siem"); cursor != "" {
+	if cursor, _ := w.Store.AuditCursor(ctx, "siem"); cursor != "" {
 		t.Fatalf("a failed delivery moved the cursor to %s", cursor)
 	}
 	fail = false
@@ -46,7 +47,7 @@ func testAuditForwardingAtLeastOnce(t *testing.T, newStore storeFactory) {
 		}
 	}
 	var all []string
-	for e, err := range w.store.AuditEvents(ctx) {
+	for e, err := range w.Store.AuditEvents(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +62,7 @@ func testAuditForwardingAtLeastOnce(t *testing.T, newStore storeFactory) {
 		}
 	}
 	last := all[len(all)-1]
-	if err := w.store.MoveAuditCursor(ctx, "siem", all[0], last); !errors.Is(err, governance.ErrVersionMismatch) {
+	if err := w.Store.MoveAuditCursor(ctx, "siem", all[0], last); !errors.Is(err, governance.ErrVersionMismatch) {
 		t.Fatalf("a forwarder moved a cursor it did not hold: %v", err)
 	}
 }
