@@ -64,7 +64,8 @@ type incidentView struct {
 }
 
 // security shows break-glass where the person is eligible (governance.BreakGlass.OffersFor:
-// what Activate would accept), and the open incident reviews with their SLA.
+// what Activate would accept), the open incident reviews with their SLA, the service accounts
+// the person may see, and, to those who may read them, drift and the dead letters.
 func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	offers, err := s.opts.BreakGlass.OffersFor(ctx, sess.Person)
