@@ -1,8 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -60,8 +58,8 @@ func (s *Server) auditExport(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	format := c.DefaultQuery("format", "jsonl")
-	if format != "jsonl" && format != "csv" {
+	format := c.DefaultQuery("format", governance.ExportJSONLines)
+	if format != governance.ExportJSONLines && format != governance.ExportCSV {
 		problem(c, http.StatusBadRequest, "invalid-parameter", "format is jsonl or csv")
 		return
 	}
@@ -70,37 +68,17 @@ func (s *Server) auditExport(c *gin.Context, p Principal) {
 		s.fail(c, err)
 		return
 	}
-	var write func(governance.AuditRecord) error
-	var flush func() error
-	if format == "csv" {
+	if format == governance.ExportCSV {
 		c.Header("Content-Type", "text/csv; charset=utf-8")
-		w := csv.NewWriter(c.Writer)
-		_ = w.Write([]string{"position", "hash", "at", "actor", "onBehalfOf", "action", "target", "reason", "requestId", "before", "after"})
-		write = func(r governance.AuditRecord) error {
-			e := r.Event
-			return w.Write([]string{r.Position, r.Hash, e.At.Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.OnBehalfOf), e.Action,
-				csvSafe(e.Target), csvSafe(e.Reason), csvSafe(e.RequestID), string(e.Before), string(e.After)})
-		}
-		flush = func() error { w.Flush(); return w.Error() }
 	} else {
 		c.Header("Content-Type", "application/x-ndjson")
-		enc := json.NewEncoder(c.Writer)
-		write = func(r governance.AuditRecord) error { return enc.Encode(r) }
-		flush = func() error { return nil }
 	}
 	c.Header("Content-Disposition", `attachment; filename="gatehouse-audit.`+format+`"`)
 	c.Status(http.StatusOK)
-	for rec, err := range records {
-		if err == nil {
-			err = write(rec)
-		}
-		if err != nil {
-			// The status is sent: cut the stream short, so the client sees an incomplete file.
-			s.log.Sugar().Errorw("audit export failed", "error", err)
-			return
-		}
+	if err := governance.WriteAuditExport(c.Writer, format, records); err != nil {
+		// The status is sent: cut the stream short, so the client sees an incomplete file.
+		s.log.Sugar().Errorw("audit export failed", "error", err)
 	}
-	_ = flush()
 }
 
 func (s *Server) auditCheckpoint(c *gin.Context, p Principal) {

@@ -1,10 +1,8 @@
 package api
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -201,35 +199,9 @@ func (s *Server) cycleReport(c *gin.Context, p Principal) {
 	c.Header("X-Review-Audit-Position", rep.Audit.ID)
 	c.Header("X-Review-Audit-Hash", rep.Audit.Hash)
 	c.Status(http.StatusOK)
-	w := csv.NewWriter(c.Writer)
-	_ = w.Write([]string{"item", "grant", "beneficiary", "entitlement", "application", "source", "risk", "reviewer", "verdict", "comment",
-		"decided_by", "decided_at", "remediation", "confirmed_at"})
-	for it, err := range s.opts.Reviews.Items(ctx, rep.Cycle.ID) {
-		if err != nil {
-			s.log.Sugar().Errorw("review report failed", "error", err)
-			_ = w.Write([]string{"error: the report is incomplete"})
-			break
-		}
-		_ = w.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, csvSafe(it.Source), it.Risk.String(), it.Reviewer,
-			string(it.Verdict), csvSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
+	if err := reviews.WriteEvidenceCSV(c.Writer, s.opts.Reviews.Items(ctx, rep.Cycle.ID)); err != nil {
+		s.log.Sugar().Errorw("review report failed", "error", err)
 	}
-	w.Flush()
-}
-
-// csvSafe keeps free text from being read as a formula by a spreadsheet opening the
-// evidence: a value starting with = + - @ or a tab gets a leading apostrophe.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
-}
-
-func timeOrEmpty(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // itemView is an item with what a reviewer needs to judge it.

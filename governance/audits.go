@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
+	"time"
 )
 
 // ErrAuditorsOnly refuses the audit trail to a viewer who does not see everything: the trail
@@ -132,6 +134,50 @@ func (a *AuditReader) StatusFor(ctx context.Context, v Viewer) (AuditStatus, err
 		out.Checkpoint = &last
 		out.SignatureValid = a.Keys.Verify(last) == nil
 		out.SealedSinceCheckpoint = head.Count - last.Count
+	}
+	return out, nil
+}
+
+// GrantHistory is what the trail tells of one grant: its events, and the moments an auditor
+// asks for, each the last of its kind (zero when the trail holds none).
+type GrantHistory struct {
+	Events []AuditRecord
+	// Confirmed is when the target confirmed the access was given (grant.activate).
+	Confirmed time.Time
+	// Certified is when a reviewer last certified the grant, and CertifiedBy who.
+	Certified   time.Time
+	CertifiedBy string
+	// Removed is when the target confirmed the access was taken away (grant.deprovision).
+	Removed time.Time
+}
+
+// GrantHistoryFor reads the events of grant g and of the request that asked for it, from
+// since (the request's creation) on: the grant's own events, the request's, and the review
+// items that decided on it (targets "review-item:<cycle>.<grant>").
+func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, since time.Time) (GrantHistory, error) {
+	records, err := a.ExportFor(ctx, v, AuditFilter{Since: since})
+	if err != nil {
+		return GrantHistory{}, err
+	}
+	out := GrantHistory{Events: []AuditRecord{}}
+	for rec, err := range records {
+		if err != nil {
+			return GrantHistory{}, err
+		}
+		e := rec.Event
+		item := strings.HasPrefix(e.Target, "review-item:") && strings.HasSuffix(e.Target, "."+g.ID)
+		if e.Target != "grant:"+g.ID && e.Target != "request:"+g.Request && !item {
+			continue
+		}
+		out.Events = append(out.Events, rec)
+		switch {
+		case e.Action == "grant.activate":
+			out.Confirmed = e.At
+		case e.Action == "grant.deprovision":
+			out.Removed = e.At
+		case item && e.Action == "review.certify":
+			out.Certified, out.CertifiedBy = e.At, e.Actor
+		}
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,5 +136,77 @@ func TestAuditStatus(t *testing.T) {
 	st, err := (&AuditReader{Trail: trail, Checkpoints: trail}).StatusFor(ctx, Viewer{SeesAll: true})
 	if err != nil || st.Checkpoint != nil || st.SignatureValid || st.SealedSinceCheckpoint != 5 {
 		t.Errorf("before any checkpoint: %+v, %v", st, err)
+	}
+}
+
+// A grant's history holds its own events, its request's and its review items', none of
+// another grant's; the moments are the last of their kind.
+func TestGrantHistory(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	var trail trailOf
+	for i, ev := range []struct{ actor, action, target string }{
+		{"user:ada", "request.submit", "request:r1"},
+		{"user:mgr", "request.approve", "request:r1"},
+		{"system", "grant.create", "grant:grant-r1"},
+		{"system", "grant.activate", "grant:grant-r1"},
+		{"system", "grant.activate", "grant:grant-r10"}, // another grant, whose id begins alike
+		{"user:rev", "review.certify", "review-item:cy1.grant-r1"},
+		{"user:rev", "review.certify", "review-item:cy1.grant-r10"},
+		{"user:rev", "review.certify", "review-item:cy2.grant-r1"},
+		{"user:sec", "grant.revoke", "grant:grant-r1"},
+		{"system", "grant.deprovision", "grant:grant-r1"},
+	} {
+		t0 := at.Add(time.Duration(i) * time.Minute)
+		trail.events = append(trail.events, StoredEvent{ID: fmt.Sprintf("%d-0", t0.UnixMilli()),
+			Body: fmt.Appendf(nil, `{"at":%q,"actor":%q,"action":%q,"target":%q}`, t0.Format(time.RFC3339), ev.actor, ev.action, ev.target)})
+	}
+	r := &AuditReader{Trail: trail, Checkpoints: trail}
+	g := Grant{ID: "grant-r1", Request: "r1"}
+	if _, err := r.GrantHistoryFor(ctx, Viewer{ID: "ada"}, g, at); !errors.Is(err, ErrAuditorsOnly) {
+		t.Fatalf("the holder read the trail: %v", err)
+	}
+	h, err := r.GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, rec := range h.Events {
+		actions = append(actions, rec.Event.Action)
+	}
+	want := "[request.submit request.approve grant.create grant.activate review.certify review.certify grant.revoke grant.deprovision]"
+	if fmt.Sprint(actions) != want {
+		t.Fatalf("events %v, want %s", actions, want)
+	}
+	if !h.Confirmed.Equal(at.Add(3*time.Minute)) || !h.Certified.Equal(at.Add(7*time.Minute)) || h.CertifiedBy != "user:rev" ||
+		!h.Removed.Equal(at.Add(9*time.Minute)) {
+		t.Fatalf("moments: %+v", h)
+	}
+}
+
+// Both formats carry every selected event; the CSV defuses a formula someone wrote as a
+// reason, and an unknown format is refused before anything is written.
+func TestWriteAuditExport(t *testing.T) {
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	records := func(yield func(AuditRecord, error) bool) {
+		yield(AuditRecord{Position: "1-0", Event: Event{At: at, Actor: "user:ada", Action: "request.submit", Target: "request:r1",
+			Reason: `=HYPERLINK("http://evil.example")`}}, nil)
+	}
+	var csvOut, jsonOut strings.Builder
+	if err := WriteAuditExport(&csvOut, ExportCSV, records); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csvOut.String(), `'=HYPERLINK`) || !strings.HasPrefix(csvOut.String(), "position,hash,at,actor") {
+		t.Fatalf("csv: %s", csvOut.String())
+	}
+	if err := WriteAuditExport(&jsonOut, ExportJSONLines, records); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(jsonOut.String(), `"reason":"=HYPERLINK`) || strings.Count(jsonOut.String(), "\n") != 1 {
+		t.Fatalf("jsonl keeps the event as hashed: %s", jsonOut.String())
+	}
+	var none strings.Builder
+	if err := WriteAuditExport(&none, "xlsx", records); !errors.Is(err, ErrInvalidRequest) || none.Len() != 0 {
+		t.Fatalf("unknown format: %v %q", err, none.String())
 	}
 }

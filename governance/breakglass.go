@@ -298,3 +298,36 @@ func (b *BreakGlass) update(ctx context.Context, id string, event Event, change 
 	v := Versioned[IncidentReview]{Target: "incident", Get: b.Incidents.GetIncidentReview, Put: b.Incidents.UpdateIncidentReview, Now: b.Now}
 	return v.Update(ctx, id, nil, event, change, nil)
 }
+
+// BreakGlassOffer is an emergency entitlement a person may activate, and how long an
+// activation of it lasts at most.
+type BreakGlassOffer struct {
+	Entitlement Entitlement
+	Max         time.Duration
+}
+
+// OffersFor lists the published emergency entitlements p is eligible to activate, each with its
+// cap: what a page offers is what Activate would accept, so nobody is shown an emergency
+// entitlement they may not use.
+func (b *BreakGlass) OffersFor(ctx context.Context, p Person) ([]BreakGlassOffer, error) {
+	ents, err := ListItems[Entitlement](ctx, b.Access.Catalog, KindEntitlement)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := ListItems[Policy](ctx, b.Access.Catalog, KindPolicy)
+	if err != nil {
+		return nil, err
+	}
+	out := []BreakGlassOffer{}
+	for _, e := range ents {
+		if !e.Emergency || e.State != EntitlementPublished || !e.BreakGlass.MayActivate(p) {
+			continue
+		}
+		for _, pol := range policies {
+			if pol.ID == e.Policy {
+				out = append(out, BreakGlassOffer{Entitlement: e, Max: breakGlassCap(pol)})
+			}
+		}
+	}
+	return out, nil
+}

@@ -225,6 +225,37 @@ var scenarios = map[string]func(s *scene){
 			s.T.Fatalf("closing one's own review: %v", err)
 		}
 	},
+	"break-glass offers: only the eligible see an emergency entitlement, with its cap": func(s *scene) {
+		ctx := context.Background()
+		for who, want := range map[string]string{"ada": "root 1h0m0s", "bob": ""} {
+			p, err := s.Access.People.Person(ctx, who)
+			if err != nil {
+				s.T.Fatal(err)
+			}
+			offers, err := s.breakGlass.OffersFor(ctx, p)
+			if err != nil {
+				s.T.Fatal(err)
+			}
+			var got []string
+			for _, o := range offers {
+				got = append(got, o.Entitlement.ID, o.Max.String())
+			}
+			if strings.Join(got, " ") != want {
+				s.T.Fatalf("offers to %s: %v, want %s", who, got, want)
+			}
+		}
+		// An emergency entitlement taken out of the catalog is offered to nobody.
+		root, _, err := governance.GetItem[governance.Entitlement](ctx, s.Catalog, governance.KindEntitlement, "root")
+		if err != nil {
+			s.T.Fatal(err)
+		}
+		root.State = governance.EntitlementRetired
+		s.Put(governance.KindEntitlement, "root", root)
+		ada, _ := s.Access.People.Person(ctx, "ada")
+		if offers, err := s.breakGlass.OffersFor(ctx, ada); err != nil || len(offers) != 0 {
+			s.T.Fatalf("a retired emergency entitlement offered: %+v %v", offers, err)
+		}
+	},
 	"break-glass: only the eligible, and never past the cap": func(s *scene) {
 		ctx := context.Background()
 		root, _, err := governance.GetItem[governance.Entitlement](ctx, s.Catalog, governance.KindEntitlement, "root")

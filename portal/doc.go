@@ -29,8 +29,9 @@
 //     services; never build a Viewer by hand.
 //   - s.holding(role, h) serves h only to holders of role; to anyone else the page does not
 //     exist (s.notFound), exactly like a missing id, so a URL reveals nothing; s.holdingAny(roles,
-//     h) for an area several roles open (campaigns: catalog and security admins). nav() in
-//     render.go lists an area only for those holding its role: add the link there too.
+//     h) for an area several roles open (campaigns: catalog and security admins; audit:
+//     auditors and security admins). nav() in render.go lists an area only for those holding
+//     its role: add the link there too.
 //   - A record of someone else is asked for through the service's ...For(ctx, id, sess.Viewer)
 //     method; its governance.ErrNotFound goes to s.fail, which answers the not-found page.
 //
@@ -63,7 +64,8 @@
 // accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
 // requests, the catalog, the campaigns, and the admin area's applications, policies and
 // pending changes are read whole; My reviews shows 100 items a page (?after=<item id>); the
-// approvals inbox shows its oldest 50 and the total.
+// approvals inbox shows its oldest 50 and the total; the audit search pages from a trail
+// position.
 //
 // A change to many records at once (a bulk review decision) is shown before it is made: the
 // form POSTs to a preview that changes nothing and lists what the change covers, with a
@@ -72,13 +74,13 @@
 // # Tests
 //
 // The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
-// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and
-// dee, catalog admins; sec and sue, security admins; gone, deactivated), a catalog, and fake
-// connectors; withMockIdP signs people in through a mock OpenID Connect provider
-// (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends
-// a form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside
-// its happy path, the person it is not for (the not-found page, compared with a missing id's),
-// a cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
+// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and dee,
+// catalog admins; sec and sue, security admins; aud, an auditor; gone, deactivated), a catalog,
+// and fake connectors; withMockIdP signs people in through a mock OpenID Connect provider
+// (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends a
+// form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its
+// happy path, the person it is not for (the not-found page, compared with a missing id's), a
+// cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
 //
 // portal/scenarios drives the pages in a real browser against the real gateway binary
 // (internal/browsertest): what a person does, with Axe and Screenshots on every page passed.

@@ -54,13 +54,19 @@ var fakes = map[string]connectors.Connector{
 func lookupFake(name string) (connectors.Connector, bool) { c, ok := fakes[name]; return c, ok }
 
 // env is the portal on a fresh namespace of the test Redis, with ada and bob (managed by mgr),
-// cat and dee (catalog admins), sec and sue (security admins), gone (deactivated), and a
-// catalog of one low-risk entitlement approved by the requester's manager.
+// cat and dee (catalog admins), sec and sue (security admins), aud (an auditor), gone
+// (deactivated), and a catalog of entitlements approved by the requester's manager, one of
+// them break-glass for ada.
 type env struct {
-	t       testing.TB
-	url     string
-	store   *redisstore.Store
-	access  *governance.Access
+	t      testing.TB
+	url    string
+	store  *redisstore.Store
+	access *governance.Access
+	// breakGlass is the break-glass service, its incident reviews due an hour after activation.
+	breakGlass *governance.BreakGlass
+	// worker is the provisioning worker; its applications have no connector.
+	worker *provisioning.Worker
+	// reviews runs access reviews; it sends no notices.
 	reviews *reviews.Service
 	now     time.Time
 }
@@ -79,18 +85,18 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
 	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
-	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"gone", ""}} {
+	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"aud", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}
-	raw, _ := json.Marshal(map[string]any{"displayName": "Catalog Admins"})
-	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-cat", Document: raw,
-		Keys: governance.Keys{Unique: "Catalog Admins", Display: "Catalog Admins"}, Members: []string{"u-cat", "u-dee"}}); err != nil {
-		t.Fatal(err)
-	}
-	raw, _ = json.Marshal(map[string]any{"displayName": "Security"})
-	if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: "g-sec", Document: raw,
-		Keys: governance.Keys{Unique: "Security", Display: "Security"}, Members: []string{"u-sec", "u-sue"}}); err != nil {
-		t.Fatal(err)
+	for _, g := range []struct {
+		id, name string
+		members  []string
+	}{{"g-cat", "Catalog Admins", []string{"u-cat", "u-dee"}}, {"g-sec", "Security", []string{"u-sec", "u-sue"}}, {"g-aud", "Auditors", []string{"u-aud"}}} {
+		raw, _ := json.Marshal(map[string]any{"displayName": g.name})
+		if _, err := e.store.Create(ctx, governance.Write{Kind: governance.KindGroup, ID: g.id, Document: raw,
+			Keys: governance.Keys{Unique: g.name, Display: g.name}, Members: g.members}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("r%d", n.Add(1)) }
@@ -100,10 +106,14 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 		Requests: requests, Grants: grants, People: &governance.People{Store: e.store}, Approved: e.store, ServiceAccounts: e.store}
 	// The provisioning worker confirms grants, as in the gateway: the test applications name no
 	// connector, so their grants are records only.
-	grants.Provisioning = provisioning.Inline{Worker: &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
-		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}}
+	e.worker = &provisioning.Worker{Queue: e.store, Grants: grants, Catalog: e.access.Catalog,
+		People: e.access.People, Connector: func(string) (connectors.Connector, bool) { return nil, false }, Now: clock}
+	grants.Provisioning = provisioning.Inline{Worker: e.worker}
+	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store,
+		Access: e.access, Trail: e.store, Now: clock}
+	e.breakGlass = &governance.BreakGlass{Access: e.access, Incidents: e.store, Notifier: noNotifier{}, IncidentSLA: time.Hour, Now: clock}
+	e.access.BreakGlass = e.breakGlass
 	e.seedCatalog(ctx)
-	e.reviews = &reviews.Service{CampaignStore: e.store, CycleStore: e.store, ItemStore: e.store, NoticeStore: e.store, Access: e.access, Trail: e.store, Now: clock}
 
 	var h atomic.Pointer[http.Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
@@ -112,8 +122,12 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	if publicURL == "" {
 		publicURL = srv.URL
 	}
-	opts := portal.Options{Access: e.access, Reviews: e.reviews, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake}, Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
-		Roles:       governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"}, governance.RoleSecurityAdmin: {"Security"}}, Identities: e.store},
+	opts := portal.Options{Access: e.access, BreakGlass: e.breakGlass, Attach: &provisioning.Attach{Catalog: e.access.Catalog, Connector: lookupFake},
+		ServiceAccounts: &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: clock},
+		Drift:           &provisioning.Reconciler{Worker: e.worker, Store: e.store}, Reviews: e.reviews, Audit: &governance.AuditReader{Trail: e.store, Checkpoints: e.store},
+		Sessions: e.store.Sessions(), OIDC: oidc(srv.URL), PublicURL: publicURL,
+		Roles: governance.RoleGroups{Groups: map[governance.Role][]string{governance.RoleCatalogAdmin: {"Catalog Admins"},
+			governance.RoleSecurityAdmin: {"Security"}, governance.RoleAuditor: {"Auditors"}}, Identities: e.store},
 		IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: clock, Log: zap.NewNop()}
 	if idp != nil {
 		opts.Demo, opts.DemoIdP = true, idp(srv.URL)
@@ -194,9 +208,17 @@ func (e *env) seedCatalog(ctx context.Context) {
 		"maxDuration": "8h", "holders": "humans"})
 	put(governance.KindEntitlement, "db-draft", map[string]any{"id": "db-draft", "name": "Database draft", "application": "db",
 		"owners": []string{"u-cat"}, "risk": "low", "state": "draft", "requestable": true, "policy": "by-manager", "holders": "humans"})
+	put(governance.KindEntitlement, "db-root", map[string]any{"id": "db-root", "name": "Database root", "application": "db",
+		"owners": []string{"u-cat"}, "risk": "critical", "state": "published", "policy": "by-manager", "holders": "humans",
+		"emergency": true, "breakGlass": map[string]any{"eligible": []string{"u-ada"}}})
 	put(governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
 		"entitlements": []string{"db-read", "db-write"}})
 }
+
+// noNotifier delivers every notification at once.
+type noNotifier struct{}
+
+func (noNotifier) Notify(context.Context, string, any) error { return nil }
 
 // ask opens a request for db-read as who.
 func (e *env) ask(who string) governance.Request {

@@ -33,9 +33,19 @@ type Options struct {
 	Access *governance.Access
 	// Attach tests applications' connectors and imports their groups (the admin pages).
 	Attach *provisioning.Attach
-	// Reviews runs access reviews: the reviewers' items and the admins' campaigns.
+	// BreakGlass activates emergency access and keeps its incident reviews.
+	BreakGlass *governance.BreakGlass
+	// ServiceAccounts registers non-human identities and gives them owners.
+	ServiceAccounts *governance.ServiceAccounts
+	// Drift reconciles applications with their targets, and Drift.Worker keeps the dead
+	// letters of provisioning.
+	Drift *provisioning.Reconciler
+	// Reviews runs access reviews: the reviewers' items, the admins' campaigns and the
+	// evidence of cycles.
 	Reviews *reviews.Service
-	Roles   governance.RoleGroups
+	// Audit reads the audit trail, to auditors and security admins only.
+	Audit *governance.AuditReader
+	Roles governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
 	Sessions scs.CtxStore
 	OIDC     OIDC
@@ -208,6 +218,17 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /reviews/campaigns/{id}/launch", s.holdingAny(campaignAdmins, s.launch))
 	mux.Handle("GET /reviews/cycles/{id}", s.holdingAny(campaignAdmins, s.cycle))
 	mux.Handle("POST /reviews/cycles/{id}/close", s.holdingAny(campaignAdmins, s.closeCycle))
+	mux.Handle("GET /security", s.signedIn(s.security))
+	mux.Handle("POST /security/break-glass/{id}", s.signedIn(s.breakGlass))
+	mux.Handle("POST /security/incidents/{id}/close", s.holding(governance.RoleSecurityAdmin, s.closeIncident))
+	mux.Handle("POST /security/drift/{app}", s.holdingAny(reconcilers, s.reconcile))
+	mux.Handle("POST /security/dead-letters/retry", s.holding(governance.RoleSecurityAdmin, s.retryDead))
+	mux.Handle("POST /security/service-accounts", s.signedIn(s.createServiceAccount))
+	mux.Handle("POST /security/service-accounts/{id}/owner", s.holding(governance.RoleSecurityAdmin, s.reassignServiceAccount))
+	mux.Handle("GET /audit", s.holdingAny(auditors, s.audit))
+	mux.Handle("GET /audit/export", s.holdingAny(auditors, s.auditExport))
+	mux.Handle("GET /audit/grants/{id}", s.holdingAny(auditors, s.auditGrant))
+	mux.Handle("GET /audit/cycles/{id}/evidence", s.holdingAny(auditors, s.evidence))
 	if s.opts.DemoIdP != nil {
 		mux.Handle("/demo-idp/", s.opts.DemoIdP)
 	}

@@ -45,6 +45,10 @@ func nav(sess *Session) []navItem {
 	if slices.ContainsFunc(campaignAdmins, sess.Has) {
 		items = append(items, navItem{"/reviews/campaigns", "Campaigns"})
 	}
+	items = append(items, navItem{"/security", "Security"})
+	if slices.ContainsFunc(auditors, sess.Has) {
+		items = append(items, navItem{"/audit", "Audit"})
+	}
 	return items
 }
 

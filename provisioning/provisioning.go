@@ -53,6 +53,10 @@ type Queue interface {
 	// DeadJob moves a job to the dead letters.
 	DeadJob(ctx context.Context, j Job, reason string, now time.Time) error
 	DeadJobs(ctx context.Context) ([]DeadJob, error)
+	// RequeueDeadJob takes a job out of the dead letters and queues it due at now, with its
+	// audit event, in one step; governance.ErrNotFound when it is not a dead letter (never
+	// was, or was queued again already), so two retries at once queue it once.
+	RequeueDeadJob(ctx context.Context, j Job, now time.Time, event governance.Event) error
 }
 
 // Worker reconciles jobs.
@@ -78,6 +82,16 @@ type Worker struct {
 // finish by hand.
 func (w *Worker) DeadLetters(ctx context.Context) ([]DeadJob, error) {
 	return w.Queue.DeadJobs(ctx)
+}
+
+// RetryDead queues a dead-lettered job again, once, for the worker's next sweep, audited as
+// by's doing: a person fixed what killed it (a target's outage, a missing account) and asks
+// for another try. Its attempts start from zero. A job that is not a dead letter, or was
+// retried already, answers governance.ErrNotFound.
+func (w *Worker) RetryDead(ctx context.Context, j Job, by string) error {
+	now := w.Now()
+	return w.Queue.RequeueDeadJob(ctx, j, now, governance.Event{At: now, Actor: "user:" + by, Action: "provisioning.retry",
+		Target: "identity:" + j.Identity, Reason: "retry the dead-lettered provisioning of " + j.Identity + " in " + j.Application})
 }
 
 // Sweep reconciles the due jobs, several at once (their grants to one group then share a

@@ -325,6 +325,68 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 	}
 }
 
+// A dead letter is retried once however many ask at once, audited as the person's doing, and
+// the worker's next sweep takes it up again. A job that is not a dead letter is not found.
+func TestADeadLetterIsRetriedOnce(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	failedGrant := r.approved("ada", "ghost-group")
+	r.sweep()
+	dead, err := r.store.DeadJobs(ctx)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters: %+v %v", dead, err)
+	}
+	if err := r.worker.RetryDead(ctx, provisioning.Job{Identity: "bob", Application: dead[0].Application}, "sec"); !errors.Is(err, governance.ErrNotFound) {
+		t.Fatalf("retrying a job that is not dead: %v", err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- r.worker.RetryDead(ctx, dead[0].Job, "sec") }()
+	}
+	var ok, gone int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, governance.ErrNotFound):
+			gone++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || gone != 1 {
+		t.Fatalf("two retries at once: %d queued, %d not found", ok, gone)
+	}
+	if dead, _ := r.store.DeadJobs(ctx); len(dead) != 0 {
+		t.Fatalf("a retried job is still a dead letter: %+v", dead)
+	}
+	retries := 0
+	for e, err := range r.store.AuditEvents(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev governance.Event
+		_ = json.Unmarshal(e.Body, &ev)
+		if ev.Action == "provisioning.retry" && ev.Actor == "user:sec" && ev.Target == "identity:ada" {
+			retries++
+		}
+	}
+	if retries != 1 {
+		t.Fatalf("%d retry events, want 1", retries)
+	}
+	if n := r.sweep(); n != 1 {
+		t.Fatalf("the sweep after the retry took %d jobs", n)
+	}
+	// The grant failed for good: the retry reconciles what is left (nothing to give) and does
+	// not bring it back.
+	if dead, _ := r.store.DeadJobs(ctx); len(dead) != 0 {
+		t.Fatalf("the retried job died again: %+v", dead)
+	}
+	if g := r.grant(failedGrant.ID); g.Status != governance.GrantFailed {
+		t.Fatalf("a retry revived a failed grant: %s", g.Status)
+	}
+}
+
 // Retryable failures that never end run out of attempts: dead, and failed.
 func TestRetriesRunOut(t *testing.T) {
 	r := newRig(t)

@@ -143,6 +143,33 @@ func (s *Store) DeadJob(ctx context.Context, j provisioning.Job, reason string, 
 	return nil
 }
 
+// ARGV: P job now event
+var requeueDeadJobScript = redis.NewScript(`
+local P = ARGV[1]
+if not redis.call("ZSCORE", P .. "prov:dead", ARGV[2]) then return {"notfound"} end
+redis.call("ZREM", P .. "prov:dead", ARGV[2])
+redis.call("HDEL", P .. "prov:dead:why", ARGV[2])
+redis.call("HDEL", P .. "prov:attempts", ARGV[2])
+redis.call("ZADD", P .. "prov:due", ARGV[3], ARGV[2])
+redis.call("XADD", P .. "audit", "*", "e", ARGV[4])
+return {"ok"}
+`)
+
+func (s *Store) RequeueDeadJob(ctx context.Context, j provisioning.Job, now time.Time, event governance.Event) error {
+	body, err := encodeEvent(ctx, event)
+	if err != nil {
+		return err
+	}
+	res, err := requeueDeadJobScript.Run(ctx, s.rdb, s.route, s.prefix, jobKey(j), now.UnixMicro(), body).StringSlice()
+	if err != nil {
+		return fmt.Errorf("redisstore: requeue dead job: %w", err)
+	}
+	if res[0] == "notfound" {
+		return fmt.Errorf("redisstore: %s in %s is not a dead letter: %w", j.Identity, j.Application, governance.ErrNotFound)
+	}
+	return nil
+}
+
 func (s *Store) DeadJobs(ctx context.Context) ([]provisioning.DeadJob, error) {
 	marks, err := s.rdb.ZRangeWithScores(ctx, s.prefix+"prov:dead", 0, -1).Result()
 	if err != nil {

@@ -2,6 +2,9 @@ package reviews
 
 import (
 	"context"
+	"encoding/csv"
+	"errors"
+	"io"
 	"iter"
 	"time"
 
@@ -104,4 +107,33 @@ func (r *Service) Items(ctx context.Context, cycleID string) iter.Seq2[Item, err
 			}
 		}
 	}
+}
+
+// WriteEvidenceCSV writes a cycle's items as the evidence report's CSV, one row per item after
+// a header: the REST API and the portal download it through here. An item that cannot be read
+// ends the file with a row saying it is incomplete, and the error is returned.
+func WriteEvidenceCSV(w io.Writer, items iter.Seq2[Item, error]) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"item", "grant", "beneficiary", "entitlement", "application", "source", "risk", "reviewer", "verdict", "comment",
+		"decided_by", "decided_at", "remediation", "confirmed_at"})
+	var failed error
+	for it, err := range items {
+		if err != nil {
+			_ = cw.Write([]string{"error: the report is incomplete"})
+			failed = err
+			break
+		}
+		_ = cw.Write([]string{it.ID, it.Grant, it.Beneficiary, it.Entitlement, it.Application, governance.CSVSafe(it.Source), it.Risk.String(), it.Reviewer,
+			string(it.Verdict), governance.CSVSafe(it.Comment), it.DecidedBy, timeOrEmpty(it.Decided), string(it.Remediation), timeOrEmpty(it.Confirmed)})
+	}
+	cw.Flush()
+	return errors.Join(failed, cw.Error())
+}
+
+// timeOrEmpty is a time as the CSV writes it, nothing for none.
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -485,7 +485,7 @@ type services struct {
 	connector       func(name string) (connectors.Connector, bool)
 	drift           *provisioning.Reconciler
 	reviews         *reviews.Service
-	checkpointKeys  governance.CheckpointKeys
+	audit           *governance.AuditReader
 }
 
 // governed builds the governance services on the store and starts their background duties.
@@ -557,7 +557,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	}
 	duty.Start(ctx, log, duties...)
 	return services{access: access, breakGlass: breakGlass, serviceAccounts: serviceAccounts, connector: connector, drift: drift,
-		reviews: rev, checkpointKeys: keys}, nil
+		reviews: rev, audit: &governance.AuditReader{Trail: store, Checkpoints: store, Keys: keys}}, nil
 }
 
 // checkpointKeys are the keys audit checkpoints are checked with: the public keys configured
@@ -668,7 +668,7 @@ func newAPI(cfg config.API, tokens []api.Token, svc services, store *redisstore.
 	return api.New(api.Options{
 		Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Connector: svc.connector, Drift: svc.drift,
 		Provisioning: svc.drift.Worker, Reviews: svc.reviews,
-		Audit: &governance.AuditReader{Trail: store, Checkpoints: store, Keys: svc.checkpointKeys}, Identities: store,
+		Audit: svc.audit, Identities: store,
 		Tokens: tokens, RoleGroups: roleGroups(cfg.Roles),
 		OIDC: api.OIDC{Issuer: cfg.OIDC.Issuer, Audience: cfg.OIDC.Audience, Timeout: cfg.OIDC.Timeout,
 			Map: governance.SignInMapping{Claim: cfg.OIDC.UserClaim, Attribute: cfg.OIDC.UserAttribute}},
@@ -727,7 +727,8 @@ func newPortal(cfg config.Config, svc services, store *redisstore.Store, now fun
 		}
 		demoIdP = idp
 	}
-	return portal.New(portal.Options{Access: svc.access, Reviews: svc.reviews, Attach: &provisioning.Attach{Catalog: svc.access.Catalog, Connector: svc.connector},
+	return portal.New(portal.Options{Access: svc.access, BreakGlass: svc.breakGlass, ServiceAccounts: svc.serviceAccounts, Drift: svc.drift,
+		Reviews: svc.reviews, Audit: svc.audit, Attach: &provisioning.Attach{Catalog: svc.access.Catalog, Connector: svc.connector},
 		Roles:    governance.RoleGroups{Groups: roleGroups(cfg.API.Roles), Identities: store},
 		Sessions: store.Sessions(), OIDC: oidcCfg, PublicURL: p.PublicURL, IdleTimeout: p.IdleTimeout, Lifetime: p.Lifetime,
 		Demo: cfg.Demo, DemoIdP: demoIdP, Now: now, Log: log})
