@@ -17,7 +17,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
-// Message is a notification written for people: review reminders and escalations. Email and
+// Message is a notification written for people: review reminders and escalations, and the
+// notice that a request waits for an approver. Email and
 // chat deliver only these; machine receivers get everything through Webhook.
 type Message interface {
 	Recipient() string // an email address
@@ -25,7 +26,10 @@ type Message interface {
 	Text() string
 }
 
-var _ Message = reviews.Notice{}
+var (
+	_ Message = reviews.Notice{}
+	_ Message = governance.ApprovalNotice{}
+)
 
 // Email sends messages over SMTP: STARTTLS whenever the server offers it, and PLAIN
 // authentication when a username is set (net/smtp refuses that without TLS, but on loopback).
