@@ -3,12 +3,17 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/notify"
@@ -177,5 +182,38 @@ func TestChatTellsTheApproverWhereToDecide(t *testing.T) {
 	if !strings.Contains(got["text"], "asks for Payroll read for Bob Builder, because") || !strings.Contains(got["text"], "; it has no deadline.") ||
 		!strings.HasSuffix(got["text"], "Open it in Gatehouse: "+portal+"/approvals/r-42\n") {
 		t.Errorf("chat message: %q", got["text"])
+	}
+}
+
+// With no channel configured, messages for people go to the log as the person would read them,
+// with the page to act on (the demo's approvers follow it from there), each at info level, so
+// the log's hold on repeated warnings cannot drop the second of two people told at once; an
+// alert stays a warning.
+func TestLogShowsMessagesWithTheirLink(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	log := notify.Log{Log: zap.New(core), Links: notify.Links{Base: portal}}
+	toOwn1 := awaiting
+	toOwn1.To, toOwn1.Name, toOwn1.Email = "u-own1", "Owen", "owen@example.org"
+	for _, n := range []governance.ApprovalNotice{awaiting, toOwn1} {
+		if err := log.Notify(context.Background(), n.Kind, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Notify(context.Background(), "breakglass.activated", governance.IncidentReview{ID: "i1"}); err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.AllUntimed()
+	if len(entries) != 3 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	for i, to := range []string{"ada@example.org", "owen@example.org"} {
+		fields := entries[i].ContextMap()
+		if entries[i].Level != zapcore.InfoLevel || fields["to"] != to || fields["link"] != portal+"/approvals/r-42" ||
+			!strings.Contains(fmt.Sprint(fields["text"]), "Grace Hopper asks for Payroll read") {
+			t.Errorf("entry %d: %s %v", i, entries[i].Level, fields)
+		}
+	}
+	if entries[2].Level != zapcore.WarnLevel {
+		t.Errorf("an alert logged at %s", entries[2].Level)
 	}
 }
