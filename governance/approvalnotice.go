@@ -60,7 +60,7 @@ func (n ApprovalNotice) Recipient() string { return n.Email }
 
 // Subject is the notice in one line.
 func (n ApprovalNotice) Subject() string {
-	return fmt.Sprintf("Access request: %s asks for %s", oneLine(n.Requester), oneLine(n.Entitlement))
+	return fmt.Sprintf("Access request: %s asks for %s", OneLine(n.Requester), OneLine(n.Entitlement))
 }
 
 // Text is the notice for people. Everything in it a person typed (names, the justification)
@@ -75,11 +75,12 @@ func (n ApprovalNotice) Text() string {
 		by = "decide by " + n.Deadline.UTC().Format(time.RFC1123)
 	}
 	return fmt.Sprintf("Hello %s,\n\n%s asks for %s for %s, because %s; %s.\n",
-		oneLine(n.Name), oneLine(n.Requester), oneLine(n.Entitlement), oneLine(who), oneLine(n.Justification), by)
+		OneLine(n.Name), OneLine(n.Requester), OneLine(n.Entitlement), OneLine(who), OneLine(n.Justification), by)
 }
 
-// oneLine folds the line breaks of a person's text into spaces.
-func oneLine(v string) string {
+// OneLine folds the line breaks of a person's text into spaces, so that it stays on the line it
+// is put on: in a mail header, or in a message where a line of its own could pass for ours.
+func OneLine(v string) string {
 	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\u2028", " ", "\u2029", " ").Replace(v)
 }
 

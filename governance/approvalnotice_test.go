@@ -232,3 +232,17 @@ func testApprovalNoticesOncePerReplicaSet(t *testing.T, newStore storetest.Facto
 	}
 	s.expect(s.tell(), want...)
 }
+
+// Whatever line breaks people put in their names or a justification (CR, LF, both, Unicode's
+// line and paragraph separators), the notice keeps them on the line they are put on.
+func TestApprovalNoticeKeepsPeoplesTextOnItsLine(t *testing.T) {
+	n := governance.ApprovalNotice{Name: "Ada\rX-Evil: 1", Requester: "Grace\u2028Hopper", Beneficiary: "Bob\u2029Builder",
+		Entitlement: "Payroll\nread", Justification: "a\r\nb\n\nc"}
+	want := "Hello Ada X-Evil: 1,\n\nGrace Hopper asks for Payroll read for Bob Builder, because a b  c; it has no deadline.\n"
+	if got := n.Text(); got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	if got := n.Subject(); got != "Access request: Grace Hopper asks for Payroll read" {
+		t.Errorf("subject %q", got)
+	}
+}

@@ -108,14 +108,11 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 	return c.Quit()
 }
 
-// oneLine keeps a header value on its line: a CR or LF from a subject or a name must not start
-// a header of its own.
-func oneLine(v string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(v) }
-
 func mail(from string, m Message, link string, at time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-		oneLine(from), oneLine(m.Recipient()), oneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
+		// A CR or LF from a subject or a name must not start a header of its own.
+		governance.OneLine(from), governance.OneLine(m.Recipient()), governance.OneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
 	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(withLink(m.Text(), link), "\r\n", "\n"), "\n", "\r\n"))
 	return b.Bytes()
 }
