@@ -13,7 +13,7 @@ import (
 
 // peopleNotifier delivers messages for people (review reminders and escalations, approvers
 // told a request waits for them) by email, to a chat webhook, or both, as `reviews` configures
-// them (docs/adr/0024); with neither configured they are logged to log, so none is silently
+// them (docs/adr/0025); with neither configured they are logged to log, so none is silently
 // dropped.
 func peopleNotifier(cfg config.Reviews, links notify.Links, now func() time.Time, log *zap.Logger) (governance.Notifier, error) {
 	var all notify.All
