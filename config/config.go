@@ -53,7 +53,8 @@ type Config struct {
 	// Connectors are the target systems grants are provisioned to; an application names one
 	// by its name. Default none: applications without a connector record grants only.
 	Connectors []Connector `yaml:"connectors"`
-	// Reviews configures how access-review reminders and escalations reach people.
+	// Reviews configures how access-review reminders and escalations, and the notices to
+	// approvers, reach people.
 	Reviews Reviews `yaml:"reviews"`
 	// Provisioning tunes the workers that apply grants downstream.
 	Provisioning Provisioning `yaml:"provisioning"`
@@ -65,8 +66,9 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 }
 
-// Reviews configures review notifications: email, a chat webhook, or both. With neither, they
-// are logged at warning level.
+// Reviews configures how messages reach people (review reminders and escalations, approvers
+// told a request waits for them: docs/adr/0025): email, a chat webhook, or both. With neither,
+// they are logged.
 type Reviews struct {
 	Email Email `yaml:"email"`
 	// ChatURL is a Slack-compatible incoming webhook (a secret in itself: a reference). Default none.

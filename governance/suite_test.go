@@ -28,6 +28,8 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ServiceAccounts":                     testServiceAccounts,
 	"Scenarios":                           testScenarios,
 	"OutOfBandGrantsThroughGrants":        testOutOfBandGrantsThroughGrants,
+	"ApproversAreTold":                    testApproversAreTold,
+	"ApprovalNoticesOncePerReplicaSet":    testApprovalNoticesOncePerReplicaSet,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }

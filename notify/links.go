@@ -21,8 +21,8 @@ type Links struct {
 //   - a review notice, to a reviewer or to the campaign owner it escalates to: /reviews, their
 //     open items;
 //   - a break-glass incident review: /security, where incidents are reviewed;
-//   - a request: its own page, /requests/{id}, which its requester follows and its approvers
-//     decide on.
+//   - a request: its own page, /requests/{id}, which its requester follows;
+//   - the notice that a request waits for an approver: its decision page, /approvals/{id}.
 func (l Links) For(payload any) string {
 	if l.Base == "" {
 		return ""
@@ -33,12 +33,19 @@ func (l Links) For(payload any) string {
 	case governance.IncidentReview:
 		return l.Base + "/security"
 	case governance.Request:
-		if p.ID == "" {
-			return ""
-		}
-		return l.Base + "/requests/" + url.PathEscape(p.ID)
+		return l.page("/requests/", p.ID)
+	case governance.ApprovalNotice:
+		return l.page("/approvals/", p.Request)
 	}
 	return ""
+}
+
+// page is the address of a record's page under path, or "" without a record.
+func (l Links) page(path, id string) string {
+	if id == "" {
+		return ""
+	}
+	return l.Base + path + url.PathEscape(id)
 }
 
 // withLink is a message's text with the page to act on after it, when there is one.

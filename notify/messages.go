@@ -17,7 +17,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
-// Message is a notification written for people: review reminders and escalations. Email and
+// Message is a notification written for people: review reminders and escalations, and the
+// notice that a request waits for an approver. Email and
 // chat deliver only these; machine receivers get everything through Webhook.
 type Message interface {
 	Recipient() string // an email address
@@ -25,7 +26,10 @@ type Message interface {
 	Text() string
 }
 
-var _ Message = reviews.Notice{}
+var (
+	_ Message = reviews.Notice{}
+	_ Message = governance.ApprovalNotice{}
+)
 
 // Email sends messages over SMTP: STARTTLS whenever the server offers it, and PLAIN
 // authentication when a username is set (net/smtp refuses that without TLS, but on loopback).
@@ -104,14 +108,11 @@ func (e *Email) Notify(ctx context.Context, kind string, payload any) error {
 	return c.Quit()
 }
 
-// oneLine keeps a header value on its line: a CR or LF from a subject or a name must not start
-// a header of its own.
-func oneLine(v string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(v) }
-
 func mail(from string, m Message, link string, at time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-		oneLine(from), oneLine(m.Recipient()), oneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
+		// A CR or LF from a subject or a name must not start a header of its own.
+		governance.OneLine(from), governance.OneLine(m.Recipient()), governance.OneLine(m.Subject()), at.UTC().Format(time.RFC1123Z))
 	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(withLink(m.Text(), link), "\r\n", "\n"), "\n", "\r\n"))
 	return b.Bytes()
 }

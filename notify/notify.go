@@ -85,14 +85,30 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	return nil
 }
 
-// Log writes notifications to the log at warning level: the notifier when no webhook is
-// configured, so an activation is never silent.
-type Log struct{ Log *zap.Logger }
+// Log writes notifications to the log: the notifier when no channel is configured, so nothing
+// is silent. An alert (a break-glass activation) is a warning. A message for people (a review
+// reminder, an approver told a request waits) is written at info level as the person would
+// read it, with the page to act on: the demo's approvers follow the link from its log, and
+// the log holds back a warning repeated within seconds, which would drop the second of two
+// people told at once.
+type Log struct {
+	Log   *zap.Logger
+	Links Links
+}
 
 var _ governance.Notifier = Log{}
 
 func (l Log) Notify(_ context.Context, kind string, payload any) error {
-	l.Log.Warn("notification", zap.String("kind", kind), zap.Any("payload", payload))
+	m, ok := payload.(Message)
+	if !ok {
+		l.Log.Warn("notification", zap.String("kind", kind), zap.Any("payload", payload))
+		return nil
+	}
+	fields := []zap.Field{zap.String("kind", kind), zap.String("to", m.Recipient()), zap.String("subject", m.Subject()), zap.String("text", m.Text())}
+	if link := l.Links.For(payload); link != "" {
+		fields = append(fields, zap.String("link", link))
+	}
+	l.Log.Info("notification", fields...)
 	return nil
 }
 

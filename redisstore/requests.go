@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,17 +22,19 @@ var _ governance.RequestStore = (*Store)(nil)
 // the ids waiting for that approver, by creation time; "reqs" orders every request by creation;
 // "reqs:of:<beneficiary>" orders a beneficiary's requests by creation, "reqs:by:<requester>"
 // those a requester made for someone else.
-// "req:due" orders pending requests by their next deadline, for the sweeper. Every change
+// "req:due" orders pending requests by their next deadline, for the sweeper. "req:tell" holds
+// the notices owed to approvers ("id TAB stage TAB approver"), marked by the script that puts
+// the request in their inbox, claimed like the due indexes. Every change
 // appends its audit event to "audit" in the same script (see audit.go).
 
 // ARGV: P id openKey json created event due state, inbox (count, approvers), beneficiary,
-// guard (count, entitlements), requester. An open request for the pair wins; a new request holds the pair
+// guard (count, entitlements), requester, notices owed (count, marks). An open request for the pair wins; a new request holds the pair
 // only while pending (an auto-approved one never does). An approved request joins
 // "req:approved", the queue of requests waiting for their grant, in the same step. The guard is
 // what separation of duties was decided without: entitlements the beneficiary neither held nor
 // had pending when the caller read. Should one have appeared since, nothing is written and the
 // caller decides again.
-var createRequestScript = redis.NewScript(recordLua + `
+var createRequestScript = redis.NewScript(recordLua + tellLua + `
 local P, id, openKey, json, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local existing = redis.call("HGET", P .. "req:open", openKey)
 if existing then return {"exists", existing} end
@@ -50,11 +53,13 @@ redis.call("ZADD", P .. "reqs", created, id)
 for i = 1, n do
   redis.call("ZADD", P .. "inbox:" .. ARGV[9 + i], created, id)
 end
+tell(P, after + 1)
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json openKey state created event due, removes (count, approvers), adds (count, approvers)
-var updateRequestScript = redis.NewScript(recordLua + `
+// ARGV: P id prevVersion json openKey state created event due, removes (count, approvers), adds
+// (count, approvers), notices owed (count, marks)
+var updateRequestScript = redis.NewScript(recordLua + tellLua + `
 local P, id, prev, json, openKey, state, created, event = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local failed = casWrite(P, P .. "req:" .. id, prev, json, event)
 if failed then return failed end
@@ -67,10 +72,32 @@ local n = tonumber(ARGV[10])
 for i = 1, n do redis.call("ZREM", P .. "inbox:" .. ARGV[10 + i], id) end
 local m = tonumber(ARGV[11 + n])
 for i = 1, m do redis.call("ZADD", P .. "inbox:" .. ARGV[11 + n + i], created, id) end
+tell(P, 11 + n + m)
 return {"ok"}
 `)
 
 func openKey(r governance.Request) string { return r.Beneficiary + "\x00" + r.Entitlement }
+
+// tellLua marks, due at once, the notices owed (count and marks from ARGV after position at).
+const tellLua = `
+local function tell(P, at)
+  for i = 1, tonumber(ARGV[at + 1]) do redis.call("ZADD", P .. "req:tell", 0, ARGV[at + 1 + i]) end
+end
+`
+
+// awaitedMarks are the notices owed to approvers the request now waits for, who it did not
+// wait for before (told: nil for a new request).
+func awaitedMarks(r governance.Request, told []string) []string {
+	var out []string
+	for _, a := range difference(r.Inbox(), told) {
+		out = append(out, awaitedMark(governance.Awaited{Request: r.ID, Stage: r.Stage, Approver: a}))
+	}
+	return out
+}
+
+func awaitedMark(a governance.Awaited) string {
+	return a.Request + "\t" + strconv.Itoa(a.Stage) + "\t" + a.Approver
+}
 
 // checkRequestIDs keeps every id that becomes part of a key safe (see validID).
 func checkRequestIDs(r governance.Request) error {
@@ -102,6 +129,7 @@ func (s *Store) CreateRequest(ctx context.Context, r governance.Request, guard [
 	}
 	args := []any{s.prefix, r.ID, openKey(r), raw, r.Created.UnixMicro(), body, dueAt(r.NextDeadline()), string(r.State)}
 	args = append(appendList(append(appendList(args, r.Inbox()), r.Beneficiary), guard), r.Requester)
+	args = appendList(args, awaitedMarks(r, nil))
 	res, err := createRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Request{}, false, fmt.Errorf("redisstore: create request: %w", err)
@@ -140,6 +168,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	args := []any{s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, openKey(next), string(next.State), next.Created.UnixMicro(), body, dueAt(next.NextDeadline())}
 	args = appendList(args, difference(before, after))
 	args = appendList(args, difference(after, before))
+	args = appendList(args, awaitedMarks(next, before))
 	res, err := updateRequestScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return governance.Request{}, fmt.Errorf("redisstore: update request %s: %w", next.ID, err)
@@ -219,6 +248,50 @@ func (s *Store) ClaimApproved(ctx context.Context, now time.Time, limit int) ([]
 func (s *Store) DoneApproved(ctx context.Context, id string) error {
 	if err := s.rdb.ZRem(ctx, s.prefix+"req:approved", id).Err(); err != nil {
 		return fmt.Errorf("redisstore: approved %s done: %w", id, err)
+	}
+	return nil
+}
+
+var _ governance.AwaitedStore = (*Store)(nil)
+
+// ClaimAwaited claims notices owed to approvers ("req:tell") as sweepers claim due records.
+func (s *Store) ClaimAwaited(ctx context.Context, now time.Time, limit int) ([]governance.Awaited, error) {
+	marks, err := s.due(ctx, "req:tell", now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]governance.Awaited, 0, len(marks))
+	for _, m := range marks {
+		parts := strings.SplitN(m, "\t", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("redisstore: malformed approval notice mark %q", m)
+		}
+		stage, err := strconv.Atoi(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: malformed approval notice mark %q", m)
+		}
+		out = append(out, governance.Awaited{Request: parts[0], Stage: stage, Approver: parts[2]})
+	}
+	return out, nil
+}
+
+// ARGV: P mark event (or ""). Only the sweeper that takes the mark off records the event.
+var doneAwaitedScript = redis.NewScript(recordLua + `
+if redis.call("ZREM", ARGV[1] .. "req:tell", ARGV[2]) == 1 and ARGV[3] ~= "" then audit(ARGV[1], ARGV[3]) end
+return {"ok"}
+`)
+
+// DoneAwaited takes an owed notice off "req:tell", with its event when it was sent.
+func (s *Store) DoneAwaited(ctx context.Context, a governance.Awaited, event *governance.Event) error {
+	var body []byte
+	if event != nil {
+		var err error
+		if body, err = encodeEvent(ctx, *event); err != nil {
+			return err
+		}
+	}
+	if err := doneAwaitedScript.Run(ctx, s.rdb, s.route, s.prefix, awaitedMark(a), body).Err(); err != nil {
+		return fmt.Errorf("redisstore: approval notice %s done: %w", a.Request, err)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,4 +167,61 @@ func testSweepActsOnceAcrossReplicas(t *testing.T, newStore storetest.Factory) {
 	if v, err := governance.VerifyAudit(store.AuditEvents(ctx), head); err != nil || v.Sealed != 90 {
 		t.Fatalf("audit: %+v %v", v, err)
 	}
+}
+
+// A notice owed to an approver is marked by the write that puts the request in their inbox,
+// and by nothing else: a write that loses its compare-and-swap marks nothing, a change that
+// leaves the inbox as it was marks nothing new. Taking a mark off twice records it once.
+func testApprovalNoticesMarkedWithTheChange(t *testing.T, newStore storetest.Factory) {
+	ctx, store := context.Background(), newStore(t, storetest.Epoch)
+	s := storetest.Requests(store)
+	both := governance.Stage{Name: "both", Approvers: []string{"a1", "a2"}, Quorum: 2}
+	r, _, err := s.Submit(ctx, storetest.Submission("ben", "prod-db", both, governance.Stage{Name: "owner", Approvers: []string{"a3", "ben"}, Quorum: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := func(at time.Time, want ...governance.Awaited) {
+		t.Helper()
+		got, err := store.ClaimAwaited(ctx, at, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(got, func(a, b governance.Awaited) int { return strings.Compare(a.Approver, b.Approver) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("claimed %+v, want %+v", got, want)
+		}
+	}
+	a1, a2 := governance.Awaited{Request: r.ID, Approver: "a1"}, governance.Awaited{Request: r.ID, Approver: "a2"}
+	claim(storetest.Epoch(), a1, a2)
+	claim(storetest.Epoch()) // claimed: another sweeper finds none
+	for _, a := range []governance.Awaited{a1, a2} {
+		if err := store.DoneAwaited(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Decide(ctx, r.ID, storetest.Active("a1"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	claim(storetest.Epoch().Add(time.Minute)) // a1 decided: nobody new awaited
+	stale := r
+	stale.Stage, stale.Decisions = 1, nil
+	if _, err := store.UpdateRequest(ctx, r, stale, governance.Event{Action: "request.approve"}); !errors.Is(err, governance.ErrVersionMismatch) {
+		t.Fatalf("a stale write: %v", err)
+	}
+	claim(storetest.Epoch().Add(time.Minute)) // the lost write marked nothing
+	if _, err := s.Decide(ctx, r.ID, storetest.Active("a2"), true, ""); err != nil {
+		t.Fatal(err)
+	}
+	a3 := governance.Awaited{Request: r.ID, Stage: 1, Approver: "a3"}
+	claim(storetest.Epoch().Add(time.Minute), a3) // stage 2 without its beneficiary
+	event := &governance.Event{At: storetest.Epoch(), Actor: "system", Action: "request.notify", Target: "request:" + r.ID}
+	for range 2 {
+		if err := store.DoneAwaited(ctx, a3, event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(storetest.AuditActions(t, store), "\n"); strings.Count(got, "request.notify") != 1 {
+		t.Fatalf("the notice is recorded other than once:\n%s", got)
+	}
+	claim(storetest.Epoch().Add(time.Hour))
 }

@@ -42,6 +42,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"IdentityChangesAreAudited":           testIdentityChangesAreAudited,
 	"ManyAtOnce":                          testManyAtOnce,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
+	"ApprovalNoticesMarkedWithTheChange":  testApprovalNoticesMarkedWithTheChange,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }

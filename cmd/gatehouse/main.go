@@ -519,10 +519,15 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	}
 	breakGlass := &governance.BreakGlass{Access: access, Incidents: store, Notifier: notifier, IncidentSLA: cfg.BreakGlass.ReviewSLA, Now: now}
 	access.BreakGlass = breakGlass
-	reviewNotices, err := reviewNotifier(cfg.Reviews, links, now, log)
+	reviewNotices, err := peopleNotifier(cfg.Reviews, links, now, log.Named("reviews"))
 	if err != nil {
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
+	approvalNotices, err := peopleNotifier(cfg.Reviews, links, now, log.Named("approvals"))
+	if err != nil {
+		return services{}, fmt.Errorf("reviews: %w", err)
+	}
+	told := &governance.ApproverNotices{Access: access, Store: store, Notifier: approvalNotices, Now: now}
 	rev := &reviews.Service{CampaignStore: store, CycleStore: store, ItemStore: store, NoticeStore: store,
 		Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: rev, Every: cfg.ReconcileEvery}
@@ -531,7 +536,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	// Each part offers its duties; the wiring only says which run here.
 	duties := []duty.Duty{governance.SealDuty(store), requests.Duty(), access.Duty(), grants.Duty(), leavers.Duty(), breakGlass.Duty(),
-		governed.Duty(), worker.Duty(), drift.Duty()}
+		told.Duty(), governed.Duty(), worker.Duty(), drift.Duty()}
 	duties = append(duties, rev.Duties()...)
 	siem, err := webhook(cfg.Audit.SIEM, now)
 	if err != nil {

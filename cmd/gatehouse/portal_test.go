@@ -64,6 +64,9 @@ func TestNotificationsLinkToThePortalWhenItIsOn(t *testing.T) {
 	if got := portalLinks(cfg).For(incident); got != "http://127.0.0.1:8080/security" {
 		t.Errorf("in the demo an incident links to %q", got)
 	}
+	if got := portalLinks(cfg).For(governance.ApprovalNotice{Request: "r1"}); got != "http://127.0.0.1:8080/approvals/r1" {
+		t.Errorf("in the demo an approver is sent to %q", got)
+	}
 	cfg.Portal.Issuer, cfg.Portal.PublicURL = "https://login.example.org", "https://gatehouse.example.org"
 	if got := portalLinks(cfg).For(incident); got != "https://gatehouse.example.org/security" {
 		t.Errorf("with the portal at its own public URL an incident links to %q", got)

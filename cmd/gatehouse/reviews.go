@@ -11,9 +11,11 @@ import (
 	"github.com/gatehouse-iam/gatehouse/notify"
 )
 
-// reviewNotifier delivers review reminders and escalations by email, to a chat webhook, or
-// both; with neither configured they are logged, so a reminder is never silently dropped.
-func reviewNotifier(cfg config.Reviews, links notify.Links, now func() time.Time, log *zap.Logger) (governance.Notifier, error) {
+// peopleNotifier delivers messages for people (review reminders and escalations, approvers
+// told a request waits for them) by email, to a chat webhook, or both, as `reviews` configures
+// them (docs/adr/0025); with neither configured they are logged to log, so none is silently
+// dropped.
+func peopleNotifier(cfg config.Reviews, links notify.Links, now func() time.Time, log *zap.Logger) (governance.Notifier, error) {
 	var all notify.All
 	if e := cfg.Email; e.Addr != "" {
 		mailer := &notify.Email{Addr: e.Addr, From: e.From, Username: e.Username, Now: now, Links: links}
@@ -33,7 +35,7 @@ func reviewNotifier(cfg config.Reviews, links notify.Links, now func() time.Time
 		all = append(all, &notify.Chat{URL: url, Client: &http.Client{Timeout: 10 * time.Second}, Links: links})
 	}
 	if len(all) == 0 {
-		return notify.Log{Log: log.Named("reviews")}, nil
+		return notify.Log{Log: log, Links: links}, nil
 	}
 	return all, nil
 }
