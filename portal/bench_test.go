@@ -115,12 +115,20 @@ func seedVolumes(b *testing.B, e *env) string {
 // Seeding takes a minute or two; it happens once, before the first page is timed.
 //
 // To add a page, add a row to pages: its name (the sub-benchmark's), who views it (mgr, the
-// approver with 1,000 requests pending; ada, a requester with 100 requests; or any p<n>), its
+// approver with 1,000 requests pending; ada, a requester with 100 requests; or any p<n>, who
+// holds ten grants, grant-<10n> to grant-<10n+9>), its
 // path (mine is one of ada's requests), and a text the page must show, so that a render that
 // failed is not timed as a fast one.
 func BenchmarkPortalPages(b *testing.B) {
 	e, m := withMockIdP(b)
 	mine := seedVolumes(b, e)
+	ctx := context.Background()
+	held := fmt.Sprintf("grant-%d", 5*benchHeld) // p5's first grant, ending within the week
+	inbox, _, err := e.access.Inbox(ctx, "u-mgr", 0, 1)
+	if err != nil || len(inbox) == 0 {
+		b.Fatalf("mgr's inbox: %d, %v", len(inbox), err)
+	}
+	waiting := inbox[0].Request.ID
 	pages := []struct {
 		name, who, path, shows string
 	}{
@@ -132,6 +140,14 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"request", "ada", "/requests/" + mine, "quarter-end reporting"},
 		{"reviews", "mgr", "/reviews", "items wait for your decision"},
 		{"campaigns", "cat", "/reviews/campaigns", "Everything"},
+		{"access", "p5", "/access", "<h1>My access</h1>"},
+		{"access-grant", "p5", "/access/" + held, "<h1>Access: "},
+		{"approvals", "mgr", "/approvals", "<h1>Approvals</h1>"},
+		{"approval", "mgr", "/approvals/" + waiting, "<h1>Decide: "},
+		{"admin", "cat", "/admin", "<h1>Admin</h1>"},
+		{"security", "sec", "/security", "<h1>Security</h1>"},
+		{"audit", "aud", "/audit", "<h1>Audit trail</h1>"},
+		{"audit-grant", "aud", "/audit/grants/" + held, "<h1>Grant "},
 	}
 	signedIn := map[string]*browser{}
 	for _, p := range pages {
