@@ -14,13 +14,16 @@ func TestCatalogListsAndFilters(t *testing.T) {
 	b := e.browser()
 	e.signIn(m, b, "ada")
 	all := b.get(e.url + "/catalog")
-	for _, want := range []string{`href="/catalog/db-read"`, `href="/catalog/db-write"`, "Database", "Cat", ">low<", "8h0m0s", "manager"} {
+	for _, want := range []string{`href="/catalog/db-read"`, `href="/catalog/db-write"`, "Database", "Cat", ">low<", "8 hours", "manager"} {
 		if !strings.Contains(all.body, want) {
 			t.Errorf("the catalog lacks %q", want)
 		}
 	}
 	if strings.Contains(all.body, "db-draft") {
 		t.Error("a draft entitlement is listed to a requester")
+	}
+	if strings.Contains(all.body, "0m0s") {
+		t.Error("a length of time is shown as Go writes it, not as people say it")
 	}
 	for query, want := range map[string][]string{
 		"risk=high":     {"db-write"},

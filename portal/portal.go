@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +146,9 @@ var funcs = template.FuncMap{
 	"inc":    func(i int) int { return i + 1 },
 	"join":   strings.Join,
 	"spoken": spoken,
+	// typed is a length of time as a person types it in a form (30d, 8h), which
+	// governance.ParseDuration reads back.
+	"typed": typed,
 	// changes gives the admin page's table of changes its caption.
 	"changes": func(caption string, cs []changeView) changeTable { return changeTable{caption, cs} },
 	"has":     slices.Contains[[]string],
@@ -156,6 +160,18 @@ func date(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+}
+
+// typed writes a length of time in whole days or hours where it is one, else as Go writes it:
+// all of them governance.ParseDuration reads.
+func typed(d time.Duration) string {
+	switch {
+	case d > 0 && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d > 0 && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return d.String()
 }
 
 // ServeHTTP serves every path the portal owns.

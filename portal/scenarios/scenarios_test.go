@@ -144,6 +144,11 @@ func TestDemoScenarios(t *testing.T) {
 	})
 
 	t.Run("a requester asks and her approver sees it waiting", func(t *testing.T) {
+		browsertest.Goto(t, graceTab, g.URL+"/catalog")
+		if got := mainText(t, graceTab); !strings.Contains(got, "Read the production database") {
+			t.Errorf("the catalog does not list db-read: %q", got)
+		}
+		page(t, graceTab, "catalog")
 		browsertest.Goto(t, graceTab, g.URL+"/catalog/db-read")
 		page(t, graceTab, "catalog-entry")
 		browsertest.Fill(t, graceTab, "Why do you need it?", "monthly revenue report")
@@ -158,6 +163,12 @@ func TestDemoScenarios(t *testing.T) {
 		if got := mainText(t, graceTab); !strings.Contains(got, "Your request is sent") {
 			t.Errorf("no word that the request was sent: %q", got)
 		}
+		page(t, graceTab, "request-pending")
+		browsertest.Goto(t, graceTab, g.URL+"/requests")
+		if got := mainText(t, graceTab); !strings.Contains(got, "pending") {
+			t.Errorf("my requests does not show the pending request: %q", got)
+		}
+		page(t, graceTab, "requests")
 		browsertest.Goto(t, graceTab, g.URL+"/")
 		if got := mainText(t, graceTab); !strings.Contains(got, "db-read") {
 			t.Errorf("grace's home does not list her open request: %q", got)
