@@ -63,10 +63,11 @@ func (e *env) reviewing() map[string]reviews.Item {
 	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now); err != nil {
 		e.t.Fatal(err)
 	}
-	items, err := e.reviews.OpenItems(ctx, "u-mgr")
+	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	items := assigned.Items()
 	out := map[string]reviews.Item{}
 	for _, it := range items {
 		out[strings.TrimPrefix(it.Beneficiary, "u-")+"/"+it.Entitlement] = it
@@ -102,8 +103,12 @@ func TestMyReviewsShowsItemsWithTheirContext(t *testing.T) {
 	}
 	// Filtered: bob's write access is the one high-risk item.
 	high := mgr.get(e.url + "/reviews?risk=high")
-	if !strings.Contains(high.body, "1 match the filter") || !strings.Contains(high.body, items["bob/db-write"].ID) || strings.Contains(high.body, items["ada/db-read"].ID) {
+	if !strings.Contains(high.body, "3 items wait for your decision; below are those that match the filter") ||
+		!strings.Contains(high.body, items["bob/db-write"].ID) || strings.Contains(high.body, items["ada/db-read"].ID) {
 		t.Fatalf("filtered by risk: %s", high.body)
+	}
+	if none := mgr.get(e.url + "/reviews?risk=critical"); !strings.Contains(none.body, "None of them match the filter") || strings.Contains(none.body, items["bob/db-write"].ID) {
+		t.Fatalf("a filter nothing matches: %s", none.body)
 	}
 	// Its holder reviews nothing: the items are not hers to see.
 	ada := e.browser()
@@ -363,7 +368,8 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 	if again := cat.follow(cat.post(e.url+"/reviews/campaigns/database-quarterly/launch", url.Values{})); !strings.Contains(again.body, "is still open") {
 		t.Fatalf("launching twice: %s", again.body)
 	}
-	items, err := e.reviews.OpenItems(context.Background(), "u-mgr")
+	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	items := assigned.Items()
 	if err != nil || len(items) != 2 {
 		t.Fatalf("mgr's items: %v %v", items, err)
 	}

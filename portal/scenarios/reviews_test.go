@@ -135,7 +135,7 @@ func TestReviewerRevokesInBulkAndTheAccessIsGoneAfterTheClose(t *testing.T) {
 	page(t, ada, "my-reviews")
 	browsertest.Fill(t, ada, "Application", "prod-db")
 	browsertest.Submit(t, ada, "Filter")
-	if got := browsertest.Text(t, ada, "p.lead"); got != "3 items wait for your decision; 2 match the filter." {
+	if got := browsertest.Text(t, ada, "p.lead"); got != "3 items wait for your decision; below are those that match the filter." {
 		t.Fatalf("filtered: %q", got)
 	}
 	click(t, ada, `input[name="all"]`)
