@@ -462,6 +462,24 @@ func TestMyReviewsPagesByCursor(t *testing.T) {
 			t.Fatalf("%s is on both pages", id[1])
 		}
 	}
+	// A cursor that cannot be an item id: the first page, saying so, with the filter kept.
+	bad := mgr.get(e.url + "/reviews?risk=low&after=" + url.QueryEscape("q.x) OR (1=1"))
+	if bad.status != http.StatusSeeOther || bad.location(t).RequestURI() != "/reviews?risk=low" {
+		t.Fatalf("a hostile cursor: %d", bad.status)
+	}
+	if got := mgr.follow(bad); !strings.Contains(got.body, "That page of your reviews does not exist. Here is the first one.") ||
+		strings.Count(got.body, `name="item" value=`) != 100 {
+		t.Fatalf("after a hostile cursor: %s", got.body)
+	}
+	// More ticked than a bulk decision takes: refused before anything is read or decided.
+	ticked := make([]string, reviews.MaxDecisions+1)
+	for i := range ticked {
+		ticked[i] = "q.nope-" + strconv.Itoa(i)
+	}
+	ticked[0] = last.Query().Get("after")
+	if got := mgr.follow(mgr.post(e.url+"/reviews/preview", url.Values{"item": ticked, "verdict": {"certify"}})); !strings.Contains(got.body, "choose between 1 and 500 items") {
+		t.Fatalf("501 ticked: %s", got.body)
+	}
 }
 
 // The next review of the same access shows what the last one decided, by whom and why.
