@@ -263,7 +263,7 @@ func (s *Store) OpenItemsAfter(ctx context.Context, reviewer, after string, coun
 	if after != "" && !validID(after) {
 		return nil, 0, fmt.Errorf("%w: %q is not a review item id", governance.ErrInvalidRequest, after)
 	}
-	if !validID(reviewer) || count < 1 {
+	if !validID(reviewer) || count < 0 {
 		return nil, 0, nil
 	}
 	res, err := openPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, after, count).Slice()

@@ -96,6 +96,9 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 			if page, err := rev.AssignedTo(ctx, governance.Viewer{ID: who}, "", 100, nil); err != nil || page.Waiting != len(want) {
 				t.Fatalf("%s: %s has %d waiting, the items say %d (%v)", when, who, page.Waiting, len(want), err)
 			}
+			if n, err := rev.Waiting(ctx, governance.Viewer{ID: who}); err != nil || n != len(want) {
+				t.Fatalf("%s: %s's count says %d waiting, the items say %d (%v)", when, who, n, len(want), err)
+			}
 		}
 	}
 	agree("launched", "mgr", "erin", "fallback")

@@ -66,7 +66,8 @@ type ItemStore interface {
 	// OpenItemsOf lists the open items a reviewer has, across cycles, in id order.
 	OpenItemsOf(ctx context.Context, reviewer string) ([]Item, error)
 	// OpenItemsAfter pages them: up to count of the reviewer's open items whose id sorts after
-	// after ("": from the first), in id order, and how many the reviewer has in all. An item
+	// after ("": from the first), in id order, and how many the reviewer has in all (count 0:
+	// only how many). An item
 	// decided or handed over since is simply not there: paging after it neither skips nor
 	// repeats another. An after that cannot be an item id is ErrInvalidRequest.
 	OpenItemsAfter(ctx context.Context, reviewer, after string, count int) (items []Item, total int, err error)

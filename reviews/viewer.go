@@ -164,6 +164,16 @@ func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after str
 	return out, nil
 }
 
+// Waiting is how many open items wait for the viewer's decision, read from the count the
+// store keeps (an item whose grant ended meanwhile counts until a page shows it moot).
+func (r *Service) Waiting(ctx context.Context, v governance.Viewer) (int, error) {
+	if v.ID == "" {
+		return 0, nil
+	}
+	_, n, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, "", 0)
+	return n, err
+}
+
 // OpenOf reads those of ids that are open items of the viewer's, in the order given, each
 // once; the others (decided, someone else's, missing) are left out. More than MaxDecisions
 // ids are ErrSelection: it reads what a bulk decision may choose.
