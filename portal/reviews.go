@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
@@ -158,23 +160,42 @@ func addOnce(list []string, v string) []string {
 	return append(list, v)
 }
 
+// contextReads is how many items' context itemRows reads at once: each item's reads are a few
+// round trips to the store, and a page of a hundred read one after the other is most of its
+// render time.
+const contextReads = 8
+
 // itemRows gives each item its context: who holds it and who approved it, by name; earlier
 // verdicts on the same grant and its last certification; the separation-of-duties conflicts
 // its holder's other access makes with it.
 func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow, error) {
-	var ids []string
 	earlier := make([][]reviews.Item, len(items))
+	conflicts := make([][]governance.SoDConflict, len(items))
+	var g errgroup.Group
+	g.SetLimit(contextReads)
+	for i, it := range items {
+		g.Go(func() error {
+			all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
+			if err != nil {
+				return err
+			}
+			for _, o := range all {
+				if o.ID != it.ID {
+					earlier[i] = append(earlier[i], o)
+				}
+			}
+			conflicts[i], err = s.opts.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var ids []string
 	for i, it := range items {
 		ids = append(append(ids, it.Beneficiary, it.Reviewer), it.ApprovedBy...)
-		all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range all {
-			if o.ID != it.ID {
-				earlier[i] = append(earlier[i], o)
-				ids = append(ids, o.DecidedBy)
-			}
+		for _, o := range earlier[i] {
+			ids = append(ids, o.DecidedBy)
 		}
 	}
 	people, err := s.opts.Access.People.Many(ctx, ids)
@@ -183,7 +204,7 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 	}
 	rows := make([]itemRow, 0, len(items))
 	for i, it := range items {
-		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
+		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer), Conflicts: conflicts[i]}
 		for _, a := range it.ApprovedBy {
 			row.ApprovedBy = append(row.ApprovedBy, named(people, a))
 		}
@@ -196,9 +217,6 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 			if o.Verdict == reviews.VerdictCertified && o.Decided.After(row.LastCertified) {
 				row.LastCertified = o.Decided
 			}
-		}
-		if row.Conflicts, err = s.opts.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement); err != nil {
-			return nil, err
 		}
 		rows = append(rows, row)
 	}

@@ -127,8 +127,13 @@ func TestReviewerRevokesInBulkAndTheAccessIsGoneAfterTheClose(t *testing.T) {
 	cycle := location(t, alan, g.URL)
 	page(t, alan, "campaign-cycle")
 
+	// Her home says what waits for her review, and leads there.
 	ada := signIn(t, g, "Ada Lovelace (ada.lovelace@example.org)")
-	browsertest.Goto(t, ada, g.URL+"/reviews")
+	if got := mainText(t, ada); !strings.Contains(got, "3 review items wait for you") {
+		t.Fatalf("the reviewer's home: %q", got)
+	}
+	page(t, ada, "home-reviewer")
+	click(t, ada, `main a[href="/reviews"]`)
 	if got := browsertest.Text(t, ada, "p.lead"); got != "3 items wait for your decision." {
 		t.Fatalf("my reviews: %q", got)
 	}
