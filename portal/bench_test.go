@@ -131,6 +131,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"requests", "ada", "/requests", "Your requests, newest first"},
 		{"request", "ada", "/requests/" + mine, "quarter-end reporting"},
 		{"reviews", "mgr", "/reviews", "items wait for your decision"},
+		{"reviews-filtered", "mgr", "/reviews?entitlement=e5", "items wait for your decision"},
 		{"campaigns", "cat", "/reviews/campaigns", "Everything"},
 	}
 	signedIn := map[string]*browser{}
