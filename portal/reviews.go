@@ -153,13 +153,6 @@ func (s *Server) toReviews(w http.ResponseWriter, r *http.Request, f reviewFilte
 	http.Redirect(w, r, f.url(""), http.StatusSeeOther) //nolint:gosec // the path is always /reviews: the form gives only the query's values, encoded
 }
 
-func addOnce(list []string, v string) []string {
-	if v == "" || slices.Contains(list, v) {
-		return list
-	}
-	return append(list, v)
-}
-
 // contextReads is how many items' context itemRows reads at once: each item's reads are a few
 // round trips to the store, and a page of a hundred read one after the other is most of its
 // render time.
