@@ -29,8 +29,14 @@ var tokenLine = regexp.MustCompile(`as (\w+)\.\w+@example\.org\s+Authorization: 
 func newDemoAPI(t *testing.T, g *browsertest.Gateway) *demoAPI {
 	t.Helper()
 	a := &demoAPI{t: t, url: g.URL + "/api/v1", tokens: map[string]string{}}
-	for _, m := range tokenLine.FindAllStringSubmatch(g.Output(), -1) {
-		a.tokens[m[1]] = m[2]
+	// The banner may still be on its way when /healthz first answers: give it a few seconds.
+	for try := 0; len(a.tokens) == 0 && try < 50; try++ {
+		if try > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, m := range tokenLine.FindAllStringSubmatch(g.Output(), -1) {
+			a.tokens[m[1]] = m[2]
+		}
 	}
 	if len(a.tokens) == 0 {
 		t.Fatalf("the demo printed no API tokens:\n%s", g.Output())
