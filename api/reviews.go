@@ -2,11 +2,13 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
@@ -229,18 +231,31 @@ func (s *Server) view(c *gin.Context, it reviews.Item) (itemView, error) {
 	return v, err
 }
 
-// myReviews lists the caller's open items, with their context.
+// myReviews lists the caller's open items in id order, with their context; the cursor is the
+// last item id of the page before, so items decided meanwhile neither shift nor repeat a page.
 func (s *Server) myReviews(c *gin.Context, p Principal) {
-	items, err := s.opts.Reviews.OpenItems(c.Request.Context(), p.User.ID)
+	n, ok := limit(c)
+	if !ok {
+		return
+	}
+	after, ok := decodeCursor(c)
+	if !ok {
+		return
+	}
+	assigned, err := s.opts.Reviews.AssignedTo(c.Request.Context(), viewer(p), after, n, nil)
+	if errors.Is(err, governance.ErrInvalidRequest) {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	window, next, ok := pageWindow(c, items)
-	if !ok {
-		return
+	next := ""
+	if assigned.Next != "" {
+		next = encodeCursor(assigned.Next)
 	}
-	// Context (earlier verdicts) only for the page asked for.
+	window := assigned.Items()
 	views := make([]itemView, 0, len(window))
 	for _, it := range window {
 		v, err := s.view(c, it)

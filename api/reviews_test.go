@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,6 +75,27 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 	if len(mine.Items) != 4 {
 		t.Fatalf("mgr's items: %d", len(mine.Items))
 	}
+	// Paged by the last item id: two pages of two, in id order, each once; a cursor the API
+	// did not give is a bad request.
+	var paged []string
+	for cursor, pages := "", 0; ; pages++ {
+		var p struct {
+			Items      []struct{ ID string }
+			NextCursor string
+		}
+		e.must(200, "mgr", "GET", "/reviews?limit=2&cursor="+cursor, nil, &p)
+		for _, it := range p.Items {
+			paged = append(paged, it.ID)
+		}
+		if p.NextCursor == "" {
+			if pages != 1 || !slices.IsSorted(paged) || len(slices.Compact(slices.Clone(paged))) != 4 {
+				t.Fatalf("mgr's items by pages of two: %v in %d pages", paged, pages+1)
+			}
+			break
+		}
+		cursor = p.NextCursor
+	}
+	e.must(400, "mgr", "GET", "/reviews?cursor="+base64.RawURLEncoding.EncodeToString([]byte("x) OR (1")), nil, nil)
 	var first struct {
 		reviews.Item
 		Previous []any `json:"previous"`

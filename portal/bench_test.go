@@ -139,6 +139,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"requests", "ada", "/requests", "Your requests, newest first"},
 		{"request", "ada", "/requests/" + mine, "quarter-end reporting"},
 		{"reviews", "mgr", "/reviews", "items wait for your decision"},
+		{"reviews-filtered", "mgr", "/reviews?entitlement=e5", "items wait for your decision"},
 		{"campaigns", "cat", "/reviews/campaigns", "Everything"},
 		{"access", "p5", "/access", "<h1>My access</h1>"},
 		{"access-grant", "p5", "/access/" + held, "<h1>Access: "},

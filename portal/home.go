@@ -13,6 +13,7 @@ type homeView struct {
 	ApprovalCount int
 	Open          []governance.Request
 	Ending        []governance.Grant
+	Reviews       int // review items waiting for the person's decision
 	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
 	// is an admin, who sees that count.
 	Changes int
@@ -42,6 +43,10 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := homeView{Approvals: approvals, ApprovalCount: total}
+	if v.Reviews, err = s.opts.Reviews.Waiting(ctx, sess.Viewer); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	horizon := s.opts.Now().Add(endingSoon)
 	for _, g := range mine.Grants {
 		if g.Status == governance.GrantActive && !g.Ends.IsZero() && g.Ends.Before(horizon) {

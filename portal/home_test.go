@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,25 @@ func TestTwoSessionsOfOnePerson(t *testing.T) {
 		if got := b.get(e.url + "/requests"); got.location(t).Path != "/" {
 			t.Fatalf("a session outlived deactivation: %d", got.status)
 		}
+	}
+}
+
+// The home page says how many review items wait for the person, linking to My reviews; it
+// says nothing of reviews to someone with none, nor counts another reviewer's.
+func TestHomeCountsTheReviewItemsThatWait(t *testing.T) {
+	e, m := withMockIdP(t)
+	items := e.reviewing()
+	mgr, ada := e.browser(), e.browser()
+	if home := e.signIn(m, mgr, "mgr"); !strings.Contains(home.body, `<a href="/reviews">3 review items wait for you</a>`) {
+		t.Fatalf("the reviewer's home: %s", home.body)
+	}
+	if home := e.signIn(m, ada, "ada"); strings.Contains(home.body, "review item") || strings.Contains(home.body, "Waiting for my review") {
+		t.Fatalf("the holder's home counts another's review items: %s", home.body)
+	}
+	for _, it := range []string{items["ada/db-read"].ID, items["bob/db-read"].ID} {
+		mgr.follow(mgr.post(e.url+"/reviews/"+it+"/decision", url.Values{"verdict": {"certify"}}))
+	}
+	if home := mgr.get(e.url + "/"); !strings.Contains(home.body, `<a href="/reviews">1 review item waits for you</a>`) {
+		t.Fatalf("the reviewer's home after two decisions: %s", home.body)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
@@ -79,56 +81,69 @@ type reviewsView struct {
 	Applications, Entitlements []string
 	Risks                      []governance.Risk
 	Groups                     []cycleGroup
-	Waiting, Matching          int
+	Waiting                    int
 	Next                       string // the next page's URL, "" on the last
 	Max                        int
 }
 
-// myReviews lists the person's open review items by cycle, due first, filtered and paged by
-// cursor (?after=<the last item id shown>).
+// myReviews lists a page of the person's open review items by cycle, filtered and paged by
+// cursor (?after=<the last item id shown>): reviews.Service.AssignedTo reads about a page of
+// them from the store, however many the person has. The filter offers the catalog's
+// applications and entitlements.
 func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer)
+	v := reviewsView{Filter: filterOf(q), Max: reviews.MaxDecisions,
+		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
+	var keep func(reviews.Item) bool
+	if v.Filter.Active() {
+		keep = v.Filter.matches
+	}
+	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, q.Get("after"), reviewsPage, keep)
+	if errors.Is(err, governance.ErrInvalidRequest) {
+		s.flash(r, "error", "That page of your reviews does not exist. Here is the first one.")
+		s.toReviews(w, r, v.Filter)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v := reviewsView{Filter: filterOf(q), Max: reviews.MaxDecisions,
-		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
-	var matching []reviews.Item
-	for _, a := range assigned {
-		for _, it := range a.Items {
-			v.Waiting++
-			v.Applications, v.Entitlements = addOnce(v.Applications, it.Application), addOnce(v.Entitlements, it.Entitlement)
-			if v.Filter.matches(it) {
-				matching = append(matching, it)
-			}
-		}
+	v.Waiting = assigned.Waiting
+	if assigned.Next != "" {
+		v.Next = v.Filter.url(assigned.Next)
 	}
-	v.Matching = len(matching)
-	from := resume(matching, q.Get("after"))
-	shown := matching[from:min(from+reviewsPage, len(matching))]
-	if from+reviewsPage < len(matching) {
-		v.Next = v.Filter.url(shown[len(shown)-1].ID)
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, a := range apps {
+		v.Applications = append(v.Applications, a.ID)
+	}
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, e := range ents {
+		v.Entitlements = append(v.Entitlements, e.ID)
 	}
 	slices.Sort(v.Applications)
 	slices.Sort(v.Entitlements)
-	rows, err := s.itemRows(ctx, shown)
+	rows, err := s.itemRows(ctx, assigned.Items())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	for _, a := range assigned {
+	for _, a := range assigned.Groups {
 		g := cycleGroup{Cycle: a.Cycle, Decided: a.Decided(), Open: a.Open}
 		for _, row := range rows {
 			if row.Item.Cycle == a.Cycle.ID {
 				g.Rows = append(g.Rows, row)
 			}
 		}
-		if len(g.Rows) > 0 {
-			v.Groups = append(v.Groups, g)
-		}
+		v.Groups = append(v.Groups, g)
 	}
 	s.page(w, r, http.StatusOK, "reviews", "My reviews", v)
 }
@@ -138,55 +153,42 @@ func (s *Server) toReviews(w http.ResponseWriter, r *http.Request, f reviewFilte
 	http.Redirect(w, r, f.url(""), http.StatusSeeOther) //nolint:gosec // the path is always /reviews: the form gives only the query's values, encoded
 }
 
-// resume is where a page after the item id after starts: just after it; when it was decided
-// since, after where it stood in its cycle (items are in id order within a cycle, ids start with
-// the cycle's); when its whole cycle is done, at the start, since only undecided items remain.
-func resume(items []reviews.Item, after string) int {
-	if after == "" {
-		return 0
-	}
-	for i, it := range items {
-		if it.ID == after {
-			return i + 1
-		}
-	}
-	last := -1
-	for i, it := range items {
-		if !strings.HasPrefix(after, it.Cycle+".") {
-			continue
-		}
-		if it.ID > after {
-			return i
-		}
-		last = i
-	}
-	return last + 1 // after the rest of its cycle, or at the start when none of it is left
-}
-
-func addOnce(list []string, v string) []string {
-	if v == "" || slices.Contains(list, v) {
-		return list
-	}
-	return append(list, v)
-}
+// contextReads is how many items' context itemRows reads at once: each item's reads are a few
+// round trips to the store, and a page of a hundred read one after the other is most of its
+// render time.
+const contextReads = 8
 
 // itemRows gives each item its context: who holds it and who approved it, by name; earlier
 // verdicts on the same grant and its last certification; the separation-of-duties conflicts
 // its holder's other access makes with it.
 func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow, error) {
-	var ids []string
 	earlier := make([][]reviews.Item, len(items))
+	conflicts := make([][]governance.SoDConflict, len(items))
+	var g errgroup.Group
+	g.SetLimit(contextReads)
+	for i, it := range items {
+		g.Go(func() error {
+			all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
+			if err != nil {
+				return err
+			}
+			for _, o := range all {
+				if o.ID != it.ID {
+					earlier[i] = append(earlier[i], o)
+				}
+			}
+			conflicts[i], err = s.opts.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var ids []string
 	for i, it := range items {
 		ids = append(append(ids, it.Beneficiary, it.Reviewer), it.ApprovedBy...)
-		all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range all {
-			if o.ID != it.ID {
-				earlier[i] = append(earlier[i], o)
-				ids = append(ids, o.DecidedBy)
-			}
+		for _, o := range earlier[i] {
+			ids = append(ids, o.DecidedBy)
 		}
 	}
 	people, err := s.opts.Access.People.Many(ctx, ids)
@@ -195,7 +197,7 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 	}
 	rows := make([]itemRow, 0, len(items))
 	for i, it := range items {
-		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
+		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer), Conflicts: conflicts[i]}
 		for _, a := range it.ApprovedBy {
 			row.ApprovedBy = append(row.ApprovedBy, named(people, a))
 		}
@@ -208,9 +210,6 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 			if o.Verdict == reviews.VerdictCertified && o.Decided.After(row.LastCertified) {
 				row.LastCertified = o.Decided
 			}
-		}
-		if row.Conflicts, err = s.opts.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement); err != nil {
-			return nil, err
 		}
 		rows = append(rows, row)
 	}
@@ -321,26 +320,18 @@ type previewView struct {
 }
 
 // selection is the items a bulk form chose among the person's open items: those ticked, or with
-// all=1 every item the filter matches; chosen ids that are no longer the person's to decide are
+// all=1 every item the filter matches (one more than a bulk decision takes, when there are
+// more, so that it is refused); chosen ids that are no longer the person's to decide are
 // counted in dropped.
 func (s *Server) selection(ctx context.Context, r *http.Request, sess *Session) (items []reviews.Item, dropped int, err error) {
-	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer)
-	if err != nil {
-		return nil, 0, err
+	if r.PostForm.Get("all") == "1" {
+		f := filterOf(r.PostForm)
+		assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, "", reviews.MaxDecisions+1, f.matches)
+		return assigned.Items(), 0, err
 	}
-	all, f := r.PostForm.Get("all") == "1", filterOf(r.PostForm)
 	ticked := r.PostForm["item"]
-	for _, a := range assigned {
-		for _, it := range a.Items {
-			if all && f.matches(it) || !all && slices.Contains(ticked, it.ID) {
-				items = append(items, it)
-			}
-		}
-	}
-	if !all {
-		dropped = len(ticked) - len(items)
-	}
-	return items, dropped, nil
+	items, err = s.opts.Reviews.OpenOf(ctx, sess.Viewer, ticked)
+	return items, len(ticked) - len(items), err
 }
 
 // previewDecisions shows what a bulk decision will do, item by item, before anything changes:
@@ -364,11 +355,11 @@ func (s *Server) previewDecisions(w http.ResponseWriter, r *http.Request, sess *
 		return
 	}
 	items, dropped, err := s.selection(r.Context(), r, sess)
-	if err != nil {
+	if err != nil && !errors.Is(err, reviews.ErrSelection) {
 		s.fail(w, r, err)
 		return
 	}
-	if len(items) == 0 || len(items) > reviews.MaxDecisions {
+	if err != nil || len(items) == 0 || len(items) > reviews.MaxDecisions {
 		msg, _ := reviewRefusal(reviews.ErrSelection)
 		s.flash(r, "error", "Nothing was decided: "+msg)
 		s.toReviews(w, r, back)
@@ -400,14 +391,10 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, sess *Sessio
 		return
 	}
 	// Names for the outcome, read before the decisions take the items off the list.
-	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer)
-	if err != nil {
+	mine, err := s.opts.Reviews.OpenOf(ctx, sess.Viewer, r.PostForm["item"])
+	if err != nil && !errors.Is(err, reviews.ErrSelection) {
 		s.fail(w, r, err)
 		return
-	}
-	var mine []reviews.Item
-	for _, a := range assigned {
-		mine = append(mine, a.Items...)
 	}
 	holders := make([]string, len(mine))
 	for i, it := range mine {

@@ -63,10 +63,11 @@ func (e *env) reviewing() map[string]reviews.Item {
 	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now); err != nil {
 		e.t.Fatal(err)
 	}
-	items, err := e.reviews.OpenItems(ctx, "u-mgr")
+	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	items := assigned.Items()
 	out := map[string]reviews.Item{}
 	for _, it := range items {
 		out[strings.TrimPrefix(it.Beneficiary, "u-")+"/"+it.Entitlement] = it
@@ -102,8 +103,12 @@ func TestMyReviewsShowsItemsWithTheirContext(t *testing.T) {
 	}
 	// Filtered: bob's write access is the one high-risk item.
 	high := mgr.get(e.url + "/reviews?risk=high")
-	if !strings.Contains(high.body, "1 match the filter") || !strings.Contains(high.body, items["bob/db-write"].ID) || strings.Contains(high.body, items["ada/db-read"].ID) {
+	if !strings.Contains(high.body, "3 items wait for your decision; below are those that match the filter") ||
+		!strings.Contains(high.body, items["bob/db-write"].ID) || strings.Contains(high.body, items["ada/db-read"].ID) {
 		t.Fatalf("filtered by risk: %s", high.body)
+	}
+	if none := mgr.get(e.url + "/reviews?risk=critical"); !strings.Contains(none.body, "None of them match the filter") || strings.Contains(none.body, items["bob/db-write"].ID) {
+		t.Fatalf("a filter nothing matches: %s", none.body)
 	}
 	// Its holder reviews nothing: the items are not hers to see.
 	ada := e.browser()
@@ -363,7 +368,8 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 	if again := cat.follow(cat.post(e.url+"/reviews/campaigns/database-quarterly/launch", url.Values{})); !strings.Contains(again.body, "is still open") {
 		t.Fatalf("launching twice: %s", again.body)
 	}
-	items, err := e.reviews.OpenItems(context.Background(), "u-mgr")
+	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	items := assigned.Items()
 	if err != nil || len(items) != 2 {
 		t.Fatalf("mgr's items: %v %v", items, err)
 	}
@@ -455,6 +461,24 @@ func TestMyReviewsPagesByCursor(t *testing.T) {
 		if strings.Contains(first.body, `value="`+id[1]+`"`) {
 			t.Fatalf("%s is on both pages", id[1])
 		}
+	}
+	// A cursor that cannot be an item id: the first page, saying so, with the filter kept.
+	bad := mgr.get(e.url + "/reviews?risk=low&after=" + url.QueryEscape("q.x) OR (1=1"))
+	if bad.status != http.StatusSeeOther || bad.location(t).RequestURI() != "/reviews?risk=low" {
+		t.Fatalf("a hostile cursor: %d", bad.status)
+	}
+	if got := mgr.follow(bad); !strings.Contains(got.body, "That page of your reviews does not exist. Here is the first one.") ||
+		strings.Count(got.body, `name="item" value=`) != 100 {
+		t.Fatalf("after a hostile cursor: %s", got.body)
+	}
+	// More ticked than a bulk decision takes: refused before anything is read or decided.
+	ticked := make([]string, reviews.MaxDecisions+1)
+	for i := range ticked {
+		ticked[i] = "q.nope-" + strconv.Itoa(i)
+	}
+	ticked[0] = last.Query().Get("after")
+	if got := mgr.follow(mgr.post(e.url+"/reviews/preview", url.Values{"item": ticked, "verdict": {"certify"}})); !strings.Contains(got.body, "choose between 1 and 500 items") {
+		t.Fatalf("501 ticked: %s", got.body)
 	}
 }
 

@@ -26,8 +26,9 @@ var (
 
 // Access reviews (see KEYS.md): campaigns and cycles are plain records with a due index each
 // ("campaign:due" by next launch, "cycle:due" by next duty); review items are versioned
-// records listed per cycle in the order added, per reviewer while open, and per cycle while
-// their revocation waits for confirmation.
+// records listed per cycle in the order added, per reviewer while open (every score 0, so the
+// set is in id order and pages by ZRANGEBYLEX), and per cycle while their revocation waits for
+// confirmation.
 
 func campaignVersion(c *reviews.Campaign) *int64 { return &c.Version }
 func cycleVersion(c *reviews.Cycle) *int64       { return &c.Version }
@@ -141,7 +142,7 @@ for i = 4, #ARGV, 4 do
     redis.call("ZADD", list, seq, id)
     seq = seq + 1
     redis.call("ZADD", P .. "reviews:of:" .. grant, now, id)
-    if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", now, id) end
+    if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", 0, id) end
     added = added + 1
   end
 end
@@ -188,7 +189,7 @@ if failed then return failed end
 if ARGV[13] == "1" and ARGV[8] == "0" then redis.call("HINCRBY", P .. "cycles:open", ARGV[11], -1) end
 if ARGV[6] ~= "" then redis.call("ZREM", P .. "reviewer:" .. ARGV[6] .. ":open", id) end
 if ARGV[8] == "1" and ARGV[7] ~= "" then
-  redis.call("ZADD", P .. "reviewer:" .. ARGV[7] .. ":open", redis.call("TIME")[1], id)
+  redis.call("ZADD", P .. "reviewer:" .. ARGV[7] .. ":open", 0, id)
 end
 local remediating = P .. "cycle:" .. ARGV[11] .. ":remediating"
 if ARGV[9] == "1" then redis.call("SADD", remediating, id) else redis.call("SREM", remediating, id) end
@@ -233,6 +234,61 @@ func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]reviews.Ite
 		return nil, nil
 	}
 	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
+}
+
+// ARGV: P reviewer after count. Answers the reviewer's open item count and up to count ids
+// after the id after ("": from the first), in id order. Stores written before the index was
+// in id order scored its items by when they were assigned: the first read rescores such a set
+// to 0 (a score above 0 is the sign), once, in the same step as the read.
+var openPageScript = redis.NewScript(`
+local key = ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
+local top = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
+if top[2] and tonumber(top[2]) ~= 0 then
+  local all = redis.call("ZRANGE", key, 0, -1)
+  for i = 1, #all, 1000 do
+    local args = {}
+    for j = i, math.min(i + 999, #all) do
+      args[#args + 1] = 0
+      args[#args + 1] = all[j]
+    end
+    redis.call("ZADD", key, unpack(args))
+  end
+end
+local from = "-"
+if ARGV[3] ~= "" then from = "(" .. ARGV[3] end
+return {redis.call("ZCARD", key), redis.call("ZRANGE", key, from, "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[4]))}
+`)
+
+func (s *Store) OpenItemsAfter(ctx context.Context, reviewer, after string, count int) ([]reviews.Item, int, error) {
+	if after != "" && !validID(after) {
+		return nil, 0, fmt.Errorf("%w: %q is not a review item id", governance.ErrInvalidRequest, after)
+	}
+	if !validID(reviewer) || count < 0 {
+		return nil, 0, nil
+	}
+	res, err := openPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, after, count).Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: open items of %s: %w", reviewer, err)
+	}
+	total, _ := res[0].(int64)
+	raw, _ := res[1].([]any)
+	ids := make([]string, 0, len(raw))
+	for _, id := range raw {
+		if id, ok := id.(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	found, err := recordsByID(ctx, s, "review:", ids, itemVersion)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]reviews.Item, 0, len(ids))
+	for _, id := range ids {
+		if it, ok := found[id]; ok {
+			out = append(out, it)
+		}
+	}
+	return out, int(total), nil
 }
 
 func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]reviews.Item, int, error) {

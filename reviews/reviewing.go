@@ -33,18 +33,14 @@ func (r *Service) ItemFor(ctx context.Context, id string, v governance.Viewer) (
 	return it, cy, nil
 }
 
-// OpenItems are who's open items. An item whose grant ended meanwhile is closed as moot
-// rather than shown: there is nothing left to judge.
-func (r *Service) OpenItems(ctx context.Context, who string) ([]Item, error) {
-	items, err := r.ItemStore.OpenItemsOf(ctx, who)
-	if err != nil {
-		return nil, err
-	}
+// live leaves out the items whose grant ended meanwhile, closing each as moot: there is
+// nothing left to judge.
+func (r *Service) live(ctx context.Context, items []Item) ([]Item, error) {
 	grants, err := r.grantsOf(ctx, items)
 	if err != nil {
 		return nil, err
 	}
-	out := items[:0]
+	out := make([]Item, 0, len(items))
 	for _, it := range items {
 		if reason, overtaken := it.Overtaken(grants[it.Grant]); overtaken {
 			if _, err := r.moot(ctx, it, reason); err != nil {

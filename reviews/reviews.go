@@ -63,8 +63,14 @@ type ItemStore interface {
 	UpdateReviewItem(ctx context.Context, prev, next Item, event governance.Event) (Item, error)
 	// CycleItems pages a cycle's items in the order they were added.
 	CycleItems(ctx context.Context, cycle string, offset, count int) ([]Item, error)
-	// OpenItemsOf lists the open items a reviewer has, across cycles.
+	// OpenItemsOf lists the open items a reviewer has, across cycles, in id order.
 	OpenItemsOf(ctx context.Context, reviewer string) ([]Item, error)
+	// OpenItemsAfter pages them: up to count of the reviewer's open items whose id sorts after
+	// after ("": from the first), in id order, and how many the reviewer has in all (count 0:
+	// only how many). An item
+	// decided or handed over since is simply not there: paging after it neither skips nor
+	// repeats another. An after that cannot be an item id is ErrInvalidRequest.
+	OpenItemsAfter(ctx context.Context, reviewer, after string, count int) (items []Item, total int, err error)
 	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed,
 	// and how many there are in all.
 	Remediating(ctx context.Context, cycle string, count int) (items []Item, total int, err error)

@@ -1,11 +1,9 @@
 package reviews
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
@@ -83,39 +81,123 @@ type Assignment struct {
 // Decided is how many of the cycle's items are decided.
 func (a Assignment) Decided() int { return a.Cycle.Items - a.Open }
 
-// AssignedTo lists the viewer's open items by cycle, the cycle due first and each cycle's items
-// in id order, so a page of them can be resumed after an item id.
-func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer) ([]Assignment, error) {
-	if v.ID == "" {
-		return nil, nil
+// Assigned is one page of a reviewer's open items, by cycle.
+type Assigned struct {
+	// Groups are the page's items by cycle, in the order of their ids: an item's id starts
+	// with its cycle's, so a cycle's items are together and cycles come in id order.
+	Groups  []Assignment
+	Waiting int    // all the reviewer's open items, on this page or not
+	Next    string // the item id the next page starts after; "" on the last page
+}
+
+// Items are the page's items, in id order.
+func (a Assigned) Items() []Item {
+	var out []Item
+	for _, g := range a.Groups {
+		out = append(out, g.Items...)
 	}
-	items, err := r.OpenItems(ctx, v.ID)
-	if err != nil || len(items) == 0 {
-		return nil, err
+	return out
+}
+
+// AssignedTo reads one page of the viewer's open items: up to count of those keep accepts
+// (nil: all), in id order after the item id after ("": from the first). The store keeps each
+// reviewer's open items in id order, so a page reads about count items whatever the reviewer
+// has; a keep that accepts few reads on until it has a page or none are left. An item whose
+// grant ended meanwhile is closed as moot rather than shown: there is nothing left to judge.
+func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after string, count int, keep func(Item) bool) (Assigned, error) {
+	var out Assigned
+	if v.ID == "" || count < 1 {
+		return out, nil
+	}
+	batch := count + 1 // one more than the page says whether there is a next one
+	if keep != nil {
+		batch = max(batch, r.pageSize())
+	}
+	var page []Item
+	for first := true; ; first = false {
+		items, total, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, after, batch)
+		if err != nil {
+			return Assigned{}, err
+		}
+		if first {
+			out.Waiting = total
+		}
+		live, err := r.live(ctx, items)
+		if err != nil {
+			return Assigned{}, err
+		}
+		out.Waiting -= len(items) - len(live)
+		for _, it := range live {
+			if keep == nil || keep(it) {
+				page = append(page, it)
+			}
+		}
+		if len(page) > count || len(items) < batch {
+			break
+		}
+		after = items[len(items)-1].ID
+	}
+	if len(page) > count {
+		page = page[:count]
+		out.Next = page[count-1].ID
+	}
+	if len(page) == 0 {
+		return out, nil
 	}
 	open, err := r.ItemStore.OpenItems(ctx)
 	if err != nil {
-		return nil, err
+		return Assigned{}, err
 	}
 	at := map[string]int{}
-	var out []Assignment
-	for _, it := range items {
+	for _, it := range page {
 		i, ok := at[it.Cycle]
 		if !ok {
 			cy, err := r.CycleStore.GetCycle(ctx, it.Cycle)
 			if err != nil {
-				return nil, err
+				return Assigned{}, err
 			}
-			i, at[it.Cycle] = len(out), len(out)
-			out = append(out, Assignment{Cycle: cy, Open: open[cy.ID]})
+			i, at[it.Cycle] = len(out.Groups), len(out.Groups)
+			out.Groups = append(out.Groups, Assignment{Cycle: cy, Open: open[cy.ID]})
 		}
-		out[i].Items = append(out[i].Items, it)
+		out.Groups[i].Items = append(out.Groups[i].Items, it)
 	}
-	slices.SortFunc(out, func(a, b Assignment) int {
-		return cmp.Or(a.Cycle.Deadline.Compare(b.Cycle.Deadline), cmp.Compare(a.Cycle.ID, b.Cycle.ID))
-	})
-	for _, a := range out {
-		slices.SortFunc(a.Items, func(x, y Item) int { return cmp.Compare(x.ID, y.ID) })
+	return out, nil
+}
+
+// Waiting is how many open items wait for the viewer's decision, read from the count the
+// store keeps (an item whose grant ended meanwhile counts until a page shows it moot).
+func (r *Service) Waiting(ctx context.Context, v governance.Viewer) (int, error) {
+	if v.ID == "" {
+		return 0, nil
+	}
+	_, n, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, "", 0)
+	return n, err
+}
+
+// OpenOf reads those of ids that are open items of the viewer's, in the order given, each
+// once; the others (decided, someone else's, missing) are left out. More than MaxDecisions
+// ids are ErrSelection: it reads what a bulk decision may choose.
+func (r *Service) OpenOf(ctx context.Context, v governance.Viewer, ids []string) ([]Item, error) {
+	if len(ids) > MaxDecisions {
+		return nil, ErrSelection
+	}
+	var out []Item
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] || v.ID == "" {
+			continue
+		}
+		seen[id] = true
+		it, err := r.ItemStore.GetReviewItem(ctx, id)
+		if errors.Is(err, governance.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if it.Open() && it.Reviewer == v.ID {
+			out = append(out, it)
+		}
 	}
 	return out, nil
 }
