@@ -2,6 +2,7 @@ package portal
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,7 +54,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		owned[sa.ID] = sa
 		identities = append(identities, sa.ID)
 	}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	names, err := s.entitlementNames(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,9 +67,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		}
 		for _, g := range slices.Concat(a.Grants, a.Past) {
 			h := held(g, owned, now)
-			if i := slices.IndexFunc(ents, func(e governance.Entitlement) bool { return e.ID == g.Entitlement }); i >= 0 {
-				h.Name = ents[i].Name
-			}
+			h.Name = names.Of(g.Entitlement)
 			out = append(out, h)
 		}
 	}
@@ -76,6 +75,25 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		return cmp.Or(a.Grant.Created.Compare(b.Grant.Created), strings.Compare(a.Grant.ID, b.Grant.ID))
 	})
 	return out, owned, nil
+}
+
+// entitlementNames are the catalog's entitlements' names by id.
+type entitlementNames map[string]string
+
+// Of is an entitlement's name, or its id when the catalog no longer has it (ended access may
+// outlive its entry): every page names access the way the catalog does.
+func (n entitlementNames) Of(id string) string { return cmp.Or(n[id], id) }
+
+func (s *Server) entitlementNames(ctx context.Context) (entitlementNames, error) {
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		return nil, fmt.Errorf("portal: name the entitlements: %w", err)
+	}
+	names := make(entitlementNames, len(ents))
+	for _, e := range ents {
+		names[e.ID] = e.Name
+	}
+	return names, nil
 }
 
 func held(g governance.Grant, owned map[string]governance.ServiceAccount, now time.Time) heldGrant {

@@ -14,6 +14,7 @@ type homeView struct {
 	Open          []governance.Request
 	Ending        []governance.Grant
 	Reviews       int // review items waiting for the person's decision
+	Names         entitlementNames
 	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
 	// is an admin, who sees that count.
 	Changes int
@@ -42,7 +43,12 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := homeView{Approvals: approvals, ApprovalCount: total}
+	names, err := s.entitlementNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := homeView{Approvals: approvals, ApprovalCount: total, Names: names}
 	if v.Reviews, err = s.opts.Reviews.Waiting(ctx, sess.Viewer); err != nil {
 		s.fail(w, r, err)
 		return
