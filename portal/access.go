@@ -54,7 +54,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		owned[sa.ID] = sa
 		identities = append(identities, sa.ID)
 	}
-	names, err := s.entitlementNames(ctx)
+	names, err := s.catalogNames(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,7 +67,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		}
 		for _, g := range slices.Concat(a.Grants, a.Past) {
 			h := held(g, owned, now)
-			h.Name = names.Of(g.Entitlement)
+			h.Name = names.Entitlement(g.Entitlement)
 			out = append(out, h)
 		}
 	}
@@ -77,23 +77,39 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 	return out, owned, nil
 }
 
-// entitlementNames are the catalog's entitlements' names by id.
-type entitlementNames map[string]string
+// catalogNames are the names of the catalog's entitlements and applications by id: every page
+// names access and applications the way the catalog does, never by id.
+type catalogNames struct{ entitlements, applications map[string]string }
 
-// Of is an entitlement's name, or its id when the catalog no longer has it (ended access may
-// outlive its entry): every page names access the way the catalog does.
-func (n entitlementNames) Of(id string) string { return cmp.Or(n[id], id) }
+// Entitlement is an entitlement's name, or its id when the catalog no longer has it (ended
+// access may outlive its entry).
+func (n catalogNames) Entitlement(id string) string { return cmp.Or(n.entitlements[id], id) }
 
-func (s *Server) entitlementNames(ctx context.Context) (entitlementNames, error) {
+// Application is an application's name, or its id when the catalog no longer has it.
+func (n catalogNames) Application(id string) string { return cmp.Or(n.applications[id], id) }
+
+func (s *Server) catalogNames(ctx context.Context) (catalogNames, error) {
 	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
 	if err != nil {
-		return nil, fmt.Errorf("portal: name the entitlements: %w", err)
+		return catalogNames{}, fmt.Errorf("portal: name the entitlements: %w", err)
 	}
-	names := make(entitlementNames, len(ents))
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		return catalogNames{}, fmt.Errorf("portal: name the applications: %w", err)
+	}
+	return namesOf(ents, apps), nil
+}
+
+// namesOf names the entitlements and applications a page has read already.
+func namesOf(ents []governance.Entitlement, apps []governance.Application) catalogNames {
+	n := catalogNames{entitlements: make(map[string]string, len(ents)), applications: make(map[string]string, len(apps))}
 	for _, e := range ents {
-		names[e.ID] = e.Name
+		n.entitlements[e.ID] = e.Name
 	}
-	return names, nil
+	for _, a := range apps {
+		n.applications[a.ID] = a.Name
+	}
+	return n
 }
 
 func held(g governance.Grant, owned map[string]governance.ServiceAccount, now time.Time) heldGrant {

@@ -221,6 +221,8 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, sess *Session) {
 type evidenceRow struct {
 	Item                        reviews.Item
 	Holder, Reviewer, DecidedBy string
+	// Access and Application name the item's entitlement and application as the catalog does.
+	Access, Application string
 }
 
 // evidenceRows is how many of a cycle's items its page lists; the REST API's report has them
@@ -267,10 +269,16 @@ func (s *Server) cycle(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := cycleView{Report: rep, Owner: named(people, cy.Campaign.Owner), MayClose: cy.State == reviews.CycleRunning && cy.Campaign.Owner == sess.Person.ID,
 		More: rep.Summary.Items - len(items)}
 	for _, it := range items {
-		row := evidenceRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
+		row := evidenceRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer),
+			Access: names.Entitlement(it.Entitlement), Application: names.Application(it.Application)}
 		if it.DecidedBy != "" {
 			row.DecidedBy = named(people, it.DecidedBy)
 		}

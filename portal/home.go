@@ -14,7 +14,7 @@ type homeView struct {
 	Open          []governance.Request
 	Ending        []governance.Grant
 	Reviews       int // review items waiting for the person's decision
-	Names         entitlementNames
+	Names         catalogNames
 	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
 	// is an admin, who sees that count.
 	Changes int
@@ -43,7 +43,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.entitlementNames(ctx)
+	names, err := s.catalogNames(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return

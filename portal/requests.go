@@ -15,7 +15,7 @@ func (s *Server) requests(w http.ResponseWriter, r *http.Request, sess *Session)
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.entitlementNames(r.Context())
+	names, err := s.catalogNames(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -26,7 +26,7 @@ func (s *Server) requests(w http.ResponseWriter, r *http.Request, sess *Session)
 
 type requestsView struct {
 	Requests []governance.Request
-	Names    entitlementNames
+	Names    catalogNames
 }
 
 // requestView is one request, stage by stage, with people named.
@@ -71,12 +71,12 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.entitlementNames(ctx)
+	names, err := s.catalogNames(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v := requestView{Request: q, Access: names.Of(q.Entitlement), CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
+	v := requestView{Request: q, Access: names.Entitlement(q.Entitlement), CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
 	for i, st := range q.Stages {
 		sv := stageView{Name: st.Name, Status: "waiting"}
 		for _, d := range q.Decisions {

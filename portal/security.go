@@ -92,7 +92,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.entitlementNames(ctx)
+	names, err := s.catalogNames(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -101,7 +101,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 	// Newest first: the activation that just happened is the one to look at.
 	for i := len(reviews) - 1; i >= 0; i-- {
 		if rv := reviews[i]; rv.State == governance.IncidentOpen {
-			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Access: names.Of(rv.Entitlement), Overdue: rv.Overdue(now)})
+			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Access: names.Entitlement(rv.Entitlement), Overdue: rv.Overdue(now)})
 		}
 	}
 	accounts, err := s.opts.ServiceAccounts.ServiceAccountsFor(ctx, sess.Viewer)
@@ -148,14 +148,14 @@ func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, sess *Sessio
 	}
 	if msg == "" {
 		// Named before activating: once the access is given, the person is told so.
-		names, err := s.entitlementNames(r.Context())
+		names, err := s.catalogNames(r.Context())
 		var g governance.Grant
 		if err == nil {
 			g, _, err = s.opts.BreakGlass.Activate(r.Context(), sess.Person.ID, r.PathValue("id"), reason, d)
 		}
 		switch {
 		case err == nil:
-			s.flash(r, "info", "Emergency access to "+names.Of(g.Entitlement)+" is yours until "+date(g.Ends)+
+			s.flash(r, "info", "Emergency access to "+names.Entitlement(g.Entitlement)+" is yours until "+date(g.Ends)+
 				". Security has been told, and will review why you needed it.")
 			http.Redirect(w, r, "/security", http.StatusSeeOther)
 			return
