@@ -199,7 +199,8 @@ type auditGrantView struct {
 	Policy      string
 	Decisions   []decisionView
 	History     governance.GrantHistory
-	Application string
+	// Access and Application are the catalog's names of the grant's entitlement and application.
+	Access, Application string
 }
 
 // auditGrant is one grant's page, from the grant, its request and the audit trail's events of
@@ -235,8 +236,16 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := auditGrantView{Grant: g, Identity: named(people, g.Identity), Requester: named(people, g.Requester), Policy: g.Policy,
-		History: history, Application: g.Application}
+		History: history, Access: names.Entitlement(g.Entitlement)}
+	if g.Application != "" {
+		v.Application = names.Application(g.Application)
+	}
 	if p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, g.Policy); err == nil {
 		v.Policy = p.Name
 	}

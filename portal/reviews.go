@@ -248,7 +248,7 @@ func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, sess *Sessio
 	}
 	v := reviewItemView{Row: rows[0], Cycle: cy,
 		MayDecide: it.Open() && it.Reviewer == sess.Person.ID && cy.State == reviews.CycleRunning}
-	s.page(w, r, http.StatusOK, "reviews-item", rows[0].Holder+": "+it.Entitlement, v)
+	s.page(w, r, http.StatusOK, "reviews-item", rows[0].Holder+": "+rows[0].Access, v)
 }
 
 // verdictOf reads the form's verdict: certify or revoke, nothing else.
