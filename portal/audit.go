@@ -193,12 +193,12 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, sess *Sessi
 // auditGrantView is one grant as an auditor asks about it: who asked, who approved under which
 // policy, why, until when, when last certified, and when the target confirmed its removal.
 type auditGrantView struct {
-	Grant       governance.Grant
-	Identity    string
-	Requester   string
-	Policy      string
-	Decisions   []decisionView
-	History     governance.GrantHistory
+	Grant     governance.Grant
+	Identity  string
+	Requester string
+	Policy    string
+	Decisions []decisionView
+	History   governance.GrantHistory
 	// Access and Application are the catalog's names of the grant's entitlement and application.
 	Access, Application string
 }

@@ -356,7 +356,8 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 		t.Fatalf("a refused form created %+v", all)
 	}
 	created := cat.follow(cat.post(e.url+"/reviews/campaigns", good))
-	if !strings.Contains(created.body, "The campaign Database, quarterly is created.") || !strings.Contains(created.body, "Launch Database, quarterly now") {
+	if !strings.Contains(created.body, "The campaign Database, quarterly is created.") || !strings.Contains(created.body, "Launch Database, quarterly now") ||
+		!strings.Contains(created.body, "access to Database<") {
 		t.Fatalf("after creating: %s", created.body)
 	}
 	if dup := cat.follow(cat.post(e.url+"/reviews/campaigns", good)); !strings.Contains(dup.body, "a campaign with this name already exists") {
