@@ -14,7 +14,9 @@ type homeView struct {
 	Open          []governance.Request
 	Ending        []governance.Grant
 	Reviews       int // review items waiting for the person's decision
-	Names         catalogNames
+	// Holding counts the access the person holds now.
+	Holding int
+	Names   catalogNames
 	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
 	// is an admin, who sees that count.
 	Changes int
@@ -55,7 +57,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	}
 	horizon := s.opts.Now().Add(endingSoon)
 	for _, g := range mine.Grants {
-		if g.Status == governance.GrantActive && !g.Ends.IsZero() && g.Ends.Before(horizon) {
+		if g.Status != governance.GrantActive {
+			continue
+		}
+		v.Holding++
+		if !g.Ends.IsZero() && g.Ends.Before(horizon) {
 			v.Ending = append(v.Ending, g)
 		}
 	}

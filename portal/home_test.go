@@ -123,3 +123,19 @@ func TestPagesNameAccessAsTheCatalogDoes(t *testing.T) {
 		t.Fatalf("an entitlement without a name is shown as nothing: %s", got.body)
 	}
 }
+
+// The home page says how much access the person holds, with the way to My access and what of
+// it ends within a week; a person holding nothing is told so, with the way to the catalog.
+func TestHomeSaysWhatIsHeld(t *testing.T) {
+	e, m := withMockIdP(t)
+	e.reviewing() // ada holds one access right, db-read, for 8 hours
+	ada, dee := e.browser(), e.browser()
+	if home := e.signIn(m, ada, "ada"); !strings.Contains(home.body, `<a href="/access">You hold 1 access right</a>`) ||
+		!strings.Contains(home.body, "Ending within a week:") {
+		t.Fatalf("the holder's home: %s", home.body)
+	}
+	if home := e.signIn(m, dee, "dee"); !strings.Contains(home.body, "You hold no access through Gatehouse yet") ||
+		!strings.Contains(home.body, `<a href="/catalog">`) || strings.Contains(home.body, "None of it ends") {
+		t.Fatalf("the home of someone holding nothing: %s", home.body)
+	}
+}
