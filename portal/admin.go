@@ -772,6 +772,8 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 type sodRulesView struct {
 	Rules        []governance.SoDRule
 	Entitlements []governance.Entitlement
+	// Names names each rule's entitlements.
+	Names catalogNames
 }
 
 // sodRules lists the separation-of-duties rules, the security admins' to change.
@@ -784,6 +786,10 @@ func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session)
 		return
 	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Names, err = s.catalogNames(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}

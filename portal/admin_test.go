@@ -270,7 +270,7 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 	e.signIn(m, sue, "sue")
 	e.signIn(m, cat, "cat")
 	list := sec.get(e.url + "/admin/sod-rules")
-	if list.status != 200 || !strings.Contains(list.body, `href="/admin/sod-rules/read-or-write"`) {
+	if list.status != 200 || !strings.Contains(list.body, `href="/admin/sod-rules/read-or-write"`) || !strings.Contains(list.body, "<td>Database read, Database write</td>") {
 		t.Fatalf("the SoD rules: %d %s", list.status, list.body)
 	}
 	form := sec.get(e.url + "/admin/sod-rules/read-or-write")
