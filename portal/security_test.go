@@ -31,7 +31,7 @@ func TestBreakGlassOnTheSecurityPage(t *testing.T) {
 	e.signIn(m, ada, "ada")
 	e.signIn(m, bob, "bob")
 	page := ada.get(e.url + "/security")
-	if page.status != 200 || !strings.Contains(page.body, `action="/security/break-glass/db-root"`) || !strings.Contains(page.body, "at most 1 hour") {
+	if page.status != 200 || !strings.Contains(page.body, `action="/security/break-glass/db-root"`) || !strings.Contains(page.body, "at most 1 hour") || !strings.Contains(page.body, "The longest allowed (1 hour)") {
 		t.Fatalf("ada's security page: %d %s", page.status, page.body)
 	}
 	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "db-root") || !strings.Contains(page.body, "No emergency access is set up for you") {
