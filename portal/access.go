@@ -2,6 +2,7 @@ package portal
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,7 +54,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		owned[sa.ID] = sa
 		identities = append(identities, sa.ID)
 	}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	names, err := s.catalogNames(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,9 +67,7 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		}
 		for _, g := range slices.Concat(a.Grants, a.Past) {
 			h := held(g, owned, now)
-			if i := slices.IndexFunc(ents, func(e governance.Entitlement) bool { return e.ID == g.Entitlement }); i >= 0 {
-				h.Name = ents[i].Name
-			}
+			h.Name = names.Entitlement(g.Entitlement)
 			out = append(out, h)
 		}
 	}
@@ -76,6 +75,41 @@ func (s *Server) holdings(r *http.Request, sess *Session) ([]heldGrant, map[stri
 		return cmp.Or(a.Grant.Created.Compare(b.Grant.Created), strings.Compare(a.Grant.ID, b.Grant.ID))
 	})
 	return out, owned, nil
+}
+
+// catalogNames are the names of the catalog's entitlements and applications by id: every page
+// names access and applications the way the catalog does, never by id.
+type catalogNames struct{ entitlements, applications map[string]string }
+
+// Entitlement is an entitlement's name, or its id when the catalog no longer has it (ended
+// access may outlive its entry).
+func (n catalogNames) Entitlement(id string) string { return cmp.Or(n.entitlements[id], id) }
+
+// Application is an application's name, or its id when the catalog no longer has it.
+func (n catalogNames) Application(id string) string { return cmp.Or(n.applications[id], id) }
+
+func (s *Server) catalogNames(ctx context.Context) (catalogNames, error) {
+	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	if err != nil {
+		return catalogNames{}, fmt.Errorf("portal: name the entitlements: %w", err)
+	}
+	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	if err != nil {
+		return catalogNames{}, fmt.Errorf("portal: name the applications: %w", err)
+	}
+	return namesOf(ents, apps), nil
+}
+
+// namesOf names the entitlements and applications a page has read already.
+func namesOf(ents []governance.Entitlement, apps []governance.Application) catalogNames {
+	n := catalogNames{entitlements: make(map[string]string, len(ents)), applications: make(map[string]string, len(apps))}
+	for _, e := range ents {
+		n.entitlements[e.ID] = e.Name
+	}
+	for _, a := range apps {
+		n.applications[a.ID] = a.Name
+	}
+	return n
 }
 
 func held(g governance.Grant, owned map[string]governance.ServiceAccount, now time.Time) heldGrant {

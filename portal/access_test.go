@@ -63,7 +63,8 @@ func TestMyAccessShowsGrantsWithExpiryAndProvenance(t *testing.T) {
 	}
 	page := b.get(e.url + "/access/" + g.ID)
 	for _, want := range []string{"Approved by</dt><dd>Mgr", "Asked by</dt><dd>Ada", "Why</dt><dd>reporting", "Under the policy</dt><dd>manager",
-		"Mgr approved", "fine by me", "Ask to extend", "Give up this access", "Database"} {
+		"Mgr approved", "fine by me", "Ask to extend", "Give up this access", "Database",
+		`<a href="/requests/` + g.Request + `">The request, stage by stage</a>`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the grant's page lacks %q", want)
 		}

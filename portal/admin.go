@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -17,7 +18,9 @@ import (
 // changeView is a proposed catalog change as an admin reads it: who proposed it, when, and
 // the fields it changes.
 type changeView struct {
-	Change   governance.CatalogChange
+	Change governance.CatalogChange
+	// What names the item changed as admins know it (changedItem).
+	What     string
 	Proposer string
 	Decider  string
 	Fields   []fieldChange
@@ -113,7 +116,7 @@ func (s *Server) changeViews(r *http.Request, sess *Session, changes []governanc
 	}
 	out := make([]changeView, 0, len(changes))
 	for _, c := range changes {
-		v := changeView{Change: c, Proposer: named(people, c.ProposedBy), Fields: diff(c.Before, c.Proposed),
+		v := changeView{Change: c, What: changedItem(c), Proposer: named(people, c.ProposedBy), Fields: diff(c.Before, c.Proposed),
 			MayDecide: mayDecide(sess, c), Own: c.State == governance.ChangePending && c.ProposedBy == sess.Person.ID}
 		if c.DecidedBy != "" {
 			v.Decider = named(people, c.DecidedBy)
@@ -121,6 +124,22 @@ func (s *Server) changeViews(r *http.Request, sess *Session, changes []governanc
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// kindWords are the catalog's kinds as the admin pages say them.
+var kindWords = map[governance.CatalogKind]string{governance.KindApplication: "application", governance.KindEntitlement: "entitlement",
+	governance.KindPolicy: "approval policy", governance.KindSoDRule: "separation-of-duties rule"}
+
+// changedItem is a change's item in words: its kind and its name, as proposed or else as it
+// was; an item without a name (or a body that does not read) is named by its id.
+func changedItem(c governance.CatalogChange) string {
+	var item struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(c.Proposed, &item) != nil || item.Name == "" {
+		_ = json.Unmarshal(c.Before, &item) // unreadable too: the id below names it
+	}
+	return cmp.Or(kindWords[c.Kind], string(c.Kind)) + " “" + cmp.Or(item.Name, c.Target) + "”"
 }
 
 // pendingFor are the changes of one item awaiting a second admin: an item's page shows them
@@ -177,7 +196,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
-	s.page(w, r, http.StatusOK, "admin-change", "Change to "+string(c.Kind)+" "+c.Target, views[0])
+	s.page(w, r, http.StatusOK, "admin-change", "Change to the "+views[0].What, views[0])
 }
 
 // adminPath is the admin page of an item; the id is one path segment, escaped again, so a
@@ -753,6 +772,8 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 type sodRulesView struct {
 	Rules        []governance.SoDRule
 	Entitlements []governance.Entitlement
+	// Names names each rule's entitlements.
+	Names catalogNames
 }
 
 // sodRules lists the separation-of-duties rules, the security admins' to change.
@@ -765,6 +786,10 @@ func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session)
 		return
 	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Names, err = s.catalogNames(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}

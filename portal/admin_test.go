@@ -53,6 +53,7 @@ func TestPolicyChangeWaitsForASecondAdmin(t *testing.T) {
 	id := changeID(t, cat.post(e.url+"/admin/policies/by-manager", policyForm("1", "Manager, stricter")))
 	page := cat.get(e.url + "/admin/changes/" + id)
 	for _, want := range []string{"Your change is proposed", "awaiting a second admin", "Cat", "<th scope=\"row\">name</th>",
+		"<title>Change to the approval policy “Manager, stricter”", "<dd>approval policy “Manager, stricter”</dd>",
 		"&#34;manager&#34;", "&#34;Manager, stricter&#34;", "justificationFrom", "Withdraw my change"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the proposer's change page lacks %q", want)
@@ -269,7 +270,7 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 	e.signIn(m, sue, "sue")
 	e.signIn(m, cat, "cat")
 	list := sec.get(e.url + "/admin/sod-rules")
-	if list.status != 200 || !strings.Contains(list.body, `href="/admin/sod-rules/read-or-write"`) {
+	if list.status != 200 || !strings.Contains(list.body, `href="/admin/sod-rules/read-or-write"`) || !strings.Contains(list.body, "<td>Database read, Database write</td>") {
 		t.Fatalf("the SoD rules: %d %s", list.status, list.body)
 	}
 	form := sec.get(e.url + "/admin/sod-rules/read-or-write")

@@ -98,12 +98,17 @@ func (s *Server) approval(w http.ResponseWriter, r *http.Request, sess *Session)
 	if q.Requester != q.Beneficiary {
 		v.Requester = named(people, q.Requester)
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for _, g := range it.Beneficiary.Grants {
-		v.Holding = append(v.Holding, g.Entitlement)
+		v.Holding = append(v.Holding, names.Entitlement(g.Entitlement))
 	}
 	for _, p := range it.Beneficiary.Pending {
 		if p.ID != q.ID {
-			v.Pending = append(v.Pending, p.Entitlement)
+			v.Pending = append(v.Pending, names.Entitlement(p.Entitlement))
 		}
 	}
 	for _, c := range it.SoD {
@@ -158,21 +163,25 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *Session) {
 		return
 	}
 	q, err := s.opts.Access.RequestFor(ctx, r.PathValue("id"), sess.Viewer)
+	var names catalogNames
+	if err == nil {
+		names, err = s.catalogNames(ctx)
+	}
 	if err == nil {
 		q, err = s.opts.Access.DecideFrom(ctx, q, sess.Person, approve, comment)
 	}
 	msg := ""
 	switch {
 	case err == nil && !approve:
-		s.flash(r, "info", "You denied the request for "+q.Entitlement+".")
+		s.flash(r, "info", "You denied the request for "+names.Entitlement(q.Entitlement)+".")
 		http.Redirect(w, r, "/approvals", http.StatusSeeOther)
 		return
 	case err == nil && q.State == governance.RequestApproved:
-		s.flash(r, "info", "You approved the request for "+q.Entitlement+". It was the last approval needed: the access is being granted.")
+		s.flash(r, "info", "You approved the request for "+names.Entitlement(q.Entitlement)+". It was the last approval needed: the access is being granted.")
 		http.Redirect(w, r, "/approvals", http.StatusSeeOther)
 		return
 	case err == nil:
-		s.flash(r, "info", "You approved the request for "+q.Entitlement+". It now waits for the next approvers.")
+		s.flash(r, "info", "You approved the request for "+names.Entitlement(q.Entitlement)+". It now waits for the next approvers.")
 		http.Redirect(w, r, "/approvals", http.StatusSeeOther)
 		return
 	case errors.Is(err, governance.ErrNotFound):

@@ -101,7 +101,7 @@ func TestApprovalsShowSeparationOfDutiesAndTheRouteAfter(t *testing.T) {
 		t.Errorf("the inbox does not flag the conflict")
 	}
 	page := mgr.get(e.url + "/approvals/" + r.ID)
-	for _, want := range []string{"Granting this touches a rule", "Read or write", "<li>db-read</li>", ">high<",
+	for _, want := range []string{"Granting this touches a rule", "Read or write", "<li>Database read</li>", ">high<",
 		"After it:", "Read or write (read-or-write)", "</strong>: Cat</li>", "Their department is not known"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the decision page lacks %q", want)

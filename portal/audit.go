@@ -193,13 +193,14 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, sess *Sessi
 // auditGrantView is one grant as an auditor asks about it: who asked, who approved under which
 // policy, why, until when, when last certified, and when the target confirmed its removal.
 type auditGrantView struct {
-	Grant       governance.Grant
-	Identity    string
-	Requester   string
-	Policy      string
-	Decisions   []decisionView
-	History     governance.GrantHistory
-	Application string
+	Grant     governance.Grant
+	Identity  string
+	Requester string
+	Policy    string
+	Decisions []decisionView
+	History   governance.GrantHistory
+	// Access and Application are the catalog's names of the grant's entitlement and application.
+	Access, Application string
 }
 
 // auditGrant is one grant's page, from the grant, its request and the audit trail's events of
@@ -235,8 +236,16 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := auditGrantView{Grant: g, Identity: named(people, g.Identity), Requester: named(people, g.Requester), Policy: g.Policy,
-		History: history, Application: g.Application}
+		History: history, Access: names.Entitlement(g.Entitlement)}
+	if g.Application != "" {
+		v.Application = names.Application(g.Application)
+	}
 	if p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, g.Policy); err == nil {
 		v.Policy = p.Name
 	}

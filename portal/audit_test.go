@@ -153,7 +153,7 @@ func TestAuditGrantPage(t *testing.T) {
 	aud := e.browser()
 	e.signIn(m, aud, "aud")
 	page := aud.get(e.url + "/audit/grants/" + governance.GrantID(r.ID))
-	for _, want := range []string{"<dd>Ada</dd>", "reporting", "<dd>manager</dd>", "Mgr approved", "fine for the quarter",
+	for _, want := range []string{"<dd>Ada</dd>", "<dd>Database read (db-read) in Database</dd>", "reporting", "<dd>manager</dd>", "Mgr approved", "fine for the quarter",
 		"<dt>Expires</dt><dd>" + e.now.Add(8*60*60*1e9).UTC().Format("2 Jan 2006 15:04 UTC"), "Never certified", "Not removed",
 		"<td>request.submit</td>", "<td>grant.create</td>", "<td>grant.activate</td>", "confirmed by the target"} {
 		if !strings.Contains(page.body, want) {

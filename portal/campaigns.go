@@ -72,6 +72,11 @@ func (s *Server) campaigns(w http.ResponseWriter, r *http.Request, sess *Session
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	owners := make([]string, 0, len(all))
 	for _, c := range all {
 		owners = append(owners, c.Owner)
@@ -82,7 +87,7 @@ func (s *Server) campaigns(w http.ResponseWriter, r *http.Request, sess *Session
 		return
 	}
 	for _, c := range all {
-		v.Campaigns = append(v.Campaigns, campaignRow{Campaign: c, Owner: named(people, c.Owner), Reviews: scopeOf(c), Mine: c.Owner == sess.Person.ID})
+		v.Campaigns = append(v.Campaigns, campaignRow{Campaign: c, Owner: named(people, c.Owner), Reviews: scopeOf(c, names), Mine: c.Owner == sess.Person.ID})
 	}
 	slices.SortFunc(cycles, func(a, b reviews.Cycle) int { return b.Launched.Compare(a.Launched) })
 	for _, cy := range cycles {
@@ -96,19 +101,28 @@ func (s *Server) campaigns(w http.ResponseWriter, r *http.Request, sess *Session
 	s.page(w, r, http.StatusOK, "campaigns", "Access review campaigns", v)
 }
 
-// scopeOf says in words what a campaign reviews.
-func scopeOf(c reviews.Campaign) string {
+// scopeOf says in words what a campaign reviews, naming applications and access as the
+// catalog does.
+func scopeOf(c reviews.Campaign, names catalogNames) string {
 	what := "all access"
 	if len(c.Scope.Applications) > 0 {
-		what = "access to " + strings.Join(c.Scope.Applications, ", ")
+		what = "access to " + joinNamed(c.Scope.Applications, names.Application)
 	}
 	if len(c.Scope.Entitlements) > 0 {
-		what = "access to " + strings.Join(c.Scope.Entitlements, ", ")
+		what = "access to " + joinNamed(c.Scope.Entitlements, names.Entitlement)
 	}
 	if c.Scope.MinRisk != 0 {
 		what += ", " + c.Scope.MinRisk.String() + " risk or above"
 	}
 	return what
+}
+
+func joinNamed(ids []string, name func(string) string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = name(id)
+	}
+	return strings.Join(out, ", ")
 }
 
 // campaignID makes a campaign's id from its name: lower-case letters and digits, words joined by
@@ -221,6 +235,8 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, sess *Session) {
 type evidenceRow struct {
 	Item                        reviews.Item
 	Holder, Reviewer, DecidedBy string
+	// Access and Application name the item's entitlement and application as the catalog does.
+	Access, Application string
 }
 
 // evidenceRows is how many of a cycle's items its page lists; the REST API's report has them
@@ -267,10 +283,16 @@ func (s *Server) cycle(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := cycleView{Report: rep, Owner: named(people, cy.Campaign.Owner), MayClose: cy.State == reviews.CycleRunning && cy.Campaign.Owner == sess.Person.ID,
 		More: rep.Summary.Items - len(items)}
 	for _, it := range items {
-		row := evidenceRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer)}
+		row := evidenceRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer),
+			Access: names.Entitlement(it.Entitlement), Application: names.Application(it.Application)}
 		if it.DecidedBy != "" {
 			row.DecidedBy = named(people, it.DecidedBy)
 		}

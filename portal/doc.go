@@ -45,6 +45,11 @@
 // (HX-History-Restore-Request) gets the whole page. A region swapped on its own is a named
 // template in the view's file, rendered the same way.
 //
+// Words on pages: access and applications are named as the catalog names them
+// (s.catalogNames), never by id, outside the audit area, whose records are ids by design;
+// durations are said in words (spoken: "8 hours") and put in a form's field as one types them
+// (typed: "8h", "30d"); times are shown with date, in UTC to the minute.
+//
 // State changes are POST only, each a plain HTML form that works without JavaScript; htmx
 // (static/htmx.min.js, configured by the htmx-config meta tag in the layout: no eval, no
 // script tags, same-origin requests only) only enhances. A handler that changes state reads

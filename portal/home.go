@@ -14,6 +14,9 @@ type homeView struct {
 	Open          []governance.Request
 	Ending        []governance.Grant
 	Reviews       int // review items waiting for the person's decision
+	// Holding counts the access the person holds now.
+	Holding int
+	Names   catalogNames
 	// Changes counts the catalog changes awaiting this admin's approval; Curator: the person
 	// is an admin, who sees that count.
 	Changes int
@@ -42,14 +45,23 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := homeView{Approvals: approvals, ApprovalCount: total}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := homeView{Approvals: approvals, ApprovalCount: total, Names: names}
 	if v.Reviews, err = s.opts.Reviews.Waiting(ctx, sess.Viewer); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	horizon := s.opts.Now().Add(endingSoon)
 	for _, g := range mine.Grants {
-		if g.Status == governance.GrantActive && !g.Ends.IsZero() && g.Ends.Before(horizon) {
+		if g.Status != governance.GrantActive {
+			continue
+		}
+		v.Holding++
+		if !g.Ends.IsZero() && g.Ends.Before(horizon) {
 			v.Ending = append(v.Ending, g)
 		}
 	}

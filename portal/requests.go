@@ -15,13 +15,25 @@ func (s *Server) requests(w http.ResponseWriter, r *http.Request, sess *Session)
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	slices.Reverse(all)
-	s.page(w, r, http.StatusOK, "requests", "My requests", all)
+	s.page(w, r, http.StatusOK, "requests", "My requests", requestsView{Requests: all, Names: names})
+}
+
+type requestsView struct {
+	Requests []governance.Request
+	Names    catalogNames
 }
 
 // requestView is one request, stage by stage, with people named.
 type requestView struct {
-	Request   governance.Request
+	Request governance.Request
+	// Access is the entitlement's name.
+	Access    string
 	Stages    []stageView
 	CanCancel bool
 }
@@ -59,7 +71,12 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	v := requestView{Request: q, CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := requestView{Request: q, Access: names.Entitlement(q.Entitlement), CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
 	for i, st := range q.Stages {
 		sv := stageView{Name: st.Name, Status: "waiting"}
 		for _, d := range q.Decisions {
@@ -88,7 +105,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		}
 		v.Stages = append(v.Stages, sv)
 	}
-	s.page(w, r, http.StatusOK, "request", "Request for "+q.Entitlement, v)
+	s.page(w, r, http.StatusOK, "request", "Request for "+v.Access, v)
 }
 
 // cancel withdraws a pending request the person asked for, or that is for them; then back to

@@ -55,13 +55,15 @@ func (f reviewFilter) url(after string) string {
 
 // itemRow is an item with what its reviewer needs to judge it.
 type itemRow struct {
-	Item          reviews.Item
-	Holder        string
-	ApprovedBy    []string
-	Reviewer      string
-	LastCertified time.Time
-	Earlier       []earlierVerdict
-	Conflicts     []governance.SoDConflict
+	Item   reviews.Item
+	Holder string
+	// Access and Application name the item's entitlement and application as the catalog does.
+	Access, Application string
+	ApprovedBy          []string
+	Reviewer            string
+	LastCertified       time.Time
+	Earlier             []earlierVerdict
+	Conflicts           []governance.SoDConflict
 }
 
 type earlierVerdict struct {
@@ -78,7 +80,8 @@ type cycleGroup struct {
 
 type reviewsView struct {
 	Filter                     reviewFilter
-	Applications, Entitlements []string
+	Applications, Entitlements []string // ids, the filter's values; Names names them
+	Names                      catalogNames
 	Risks                      []governance.Risk
 	Groups                     []cycleGroup
 	Waiting                    int
@@ -129,8 +132,9 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 	for _, e := range ents {
 		v.Entitlements = append(v.Entitlements, e.ID)
 	}
-	slices.Sort(v.Applications)
-	slices.Sort(v.Entitlements)
+	v.Names = namesOf(ents, apps)
+	slices.SortFunc(v.Applications, func(a, b string) int { return strings.Compare(v.Names.Application(a), v.Names.Application(b)) })
+	slices.SortFunc(v.Entitlements, func(a, b string) int { return strings.Compare(v.Names.Entitlement(a), v.Names.Entitlement(b)) })
 	rows, err := s.itemRows(ctx, assigned.Items())
 	if err != nil {
 		s.fail(w, r, err)
@@ -195,9 +199,14 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 	if err != nil {
 		return nil, err
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]itemRow, 0, len(items))
 	for i, it := range items {
-		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer), Conflicts: conflicts[i]}
+		row := itemRow{Item: it, Holder: named(people, it.Beneficiary), Reviewer: named(people, it.Reviewer), Conflicts: conflicts[i],
+			Access: names.Entitlement(it.Entitlement), Application: names.Application(it.Application)}
 		for _, a := range it.ApprovedBy {
 			row.ApprovedBy = append(row.ApprovedBy, named(people, a))
 		}
@@ -239,7 +248,7 @@ func (s *Server) reviewItem(w http.ResponseWriter, r *http.Request, sess *Sessio
 	}
 	v := reviewItemView{Row: rows[0], Cycle: cy,
 		MayDecide: it.Open() && it.Reviewer == sess.Person.ID && cy.State == reviews.CycleRunning}
-	s.page(w, r, http.StatusOK, "reviews-item", rows[0].Holder+": "+it.Entitlement, v)
+	s.page(w, r, http.StatusOK, "reviews-item", rows[0].Holder+": "+rows[0].Access, v)
 }
 
 // verdictOf reads the form's verdict: certify or revoke, nothing else.

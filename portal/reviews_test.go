@@ -96,7 +96,9 @@ func TestMyReviewsShowsItemsWithTheirContext(t *testing.T) {
 	}
 	page := mgr.get(e.url + "/reviews")
 	for _, want := range []string{"3 items wait for your decision", "Quarterly db", "0 of 3 items decided", "“monthly reporting”",
-		"Mgr", "never", `value="` + items["ada/db-read"].ID + `"`, "Read or write"} {
+		"Mgr", "never", `value="` + items["ada/db-read"].ID + `"`, "Read or write",
+		// Access and applications by their catalog names; the filter's values stay ids.
+		`">Database read</a> in Database`, `<option value="db-read">Database read</option>`, `<option value="db">Database</option>`} {
 		if !strings.Contains(page.body, want) {
 			t.Fatalf("My reviews lacks %q: %s", want, page.body)
 		}
@@ -150,7 +152,8 @@ func TestDecideOneItem(t *testing.T) {
 	e.signIn(m, mgr, "mgr")
 	id := items["ada/db-read"].ID
 	page := mgr.get(e.url + "/reviews/" + id)
-	if page.status != 200 || !strings.Contains(page.body, "Certify: keep this access") || !strings.Contains(page.body, "This is its first review") {
+	if page.status != 200 || !strings.Contains(page.body, "Certify: keep this access") || !strings.Contains(page.body, "This is its first review") ||
+		!strings.Contains(page.body, "<dd>Database read in Database</dd>") {
 		t.Fatalf("item page: %d %s", page.status, page.body)
 	}
 	// A revocation without a why, and a verdict that is neither: refused, nothing changed.
@@ -240,7 +243,8 @@ func TestBulkRevokeWithPreview(t *testing.T) {
 	}
 	// "Every item that matches the filter" takes the filter, not the ticks.
 	all := mgr.post(e.url+"/reviews/preview", url.Values{"all": {"1"}, "app": {"db"}, "entitlement": {"db-read"}, "verdict": {"certify"}})
-	if !strings.Contains(all.body, "2 items will be certified") || !strings.Contains(all.body, bobRead) || strings.Contains(all.body, bobWrite) {
+	if !strings.Contains(all.body, "2 items will be certified") || !strings.Contains(all.body, bobRead) || strings.Contains(all.body, bobWrite) ||
+		!strings.Contains(all.body, "<td>Database read in Database</td>") {
 		t.Fatalf("all that match: %s", all.body)
 	}
 	// Confirmed: each item answers; the same form sent twice decides nothing more.
@@ -352,7 +356,8 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 		t.Fatalf("a refused form created %+v", all)
 	}
 	created := cat.follow(cat.post(e.url+"/reviews/campaigns", good))
-	if !strings.Contains(created.body, "The campaign Database, quarterly is created.") || !strings.Contains(created.body, "Launch Database, quarterly now") {
+	if !strings.Contains(created.body, "The campaign Database, quarterly is created.") || !strings.Contains(created.body, "Launch Database, quarterly now") ||
+		!strings.Contains(created.body, "access to Database<") {
 		t.Fatalf("after creating: %s", created.body)
 	}
 	if dup := cat.follow(cat.post(e.url+"/reviews/campaigns", good)); !strings.Contains(dup.body, "a campaign with this name already exists") {
@@ -535,6 +540,7 @@ func TestCyclePageListsTheFirstItemsAndPointsToTheReport(t *testing.T) {
 	e.signIn(m, cat, "cat")
 	page := cat.get(e.url + "/reviews/cycles/" + cy.ID)
 	if rows := strings.Count(page.body, `<th scope="row">P1`); rows != 200 || !strings.Contains(page.body, "1 more items are not listed here") ||
+		strings.Count(page.body, "<td>Database read in Database</td>") != 200 ||
 		!strings.Contains(page.body, "201 of 201 items still wait") || !strings.Contains(page.body, "/api/v1/cycles/"+cy.ID+"/report") {
 		t.Fatalf("%d rows listed: %s", rows, page.body)
 	}

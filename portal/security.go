@@ -58,9 +58,10 @@ type offerView struct {
 }
 
 type incidentView struct {
-	Review  governance.IncidentReview
-	Who     string
-	Overdue bool
+	Review governance.IncidentReview
+	// Who used it, and Access: the entitlement's name.
+	Who, Access string
+	Overdue     bool
 }
 
 // security shows break-glass where the person is eligible (governance.BreakGlass.OffersFor:
@@ -91,11 +92,16 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 		s.fail(w, r, err)
 		return
 	}
+	names, err := s.catalogNames(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now := s.opts.Now()
 	// Newest first: the activation that just happened is the one to look at.
 	for i := len(reviews) - 1; i >= 0; i-- {
 		if rv := reviews[i]; rv.State == governance.IncidentOpen {
-			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Overdue: rv.Overdue(now)})
+			v.Incidents = append(v.Incidents, incidentView{Review: rv, Who: named(people, rv.Identity), Access: names.Entitlement(rv.Entitlement), Overdue: rv.Overdue(now)})
 		}
 	}
 	accounts, err := s.opts.ServiceAccounts.ServiceAccountsFor(ctx, sess.Viewer)
@@ -141,10 +147,15 @@ func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, sess *Sessio
 		msg = "The reason is too long: keep it under 2,000 characters."
 	}
 	if msg == "" {
-		g, _, err := s.opts.BreakGlass.Activate(r.Context(), sess.Person.ID, r.PathValue("id"), reason, d)
+		// Named before activating: once the access is given, the person is told so.
+		names, err := s.catalogNames(r.Context())
+		var g governance.Grant
+		if err == nil {
+			g, _, err = s.opts.BreakGlass.Activate(r.Context(), sess.Person.ID, r.PathValue("id"), reason, d)
+		}
 		switch {
 		case err == nil:
-			s.flash(r, "info", "Emergency access to "+g.Entitlement+" is yours until "+date(g.Ends)+
+			s.flash(r, "info", "Emergency access to "+names.Entitlement(g.Entitlement)+" is yours until "+date(g.Ends)+
 				". Security has been told, and will review why you needed it.")
 			http.Redirect(w, r, "/security", http.StatusSeeOther)
 			return

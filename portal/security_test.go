@@ -31,7 +31,7 @@ func TestBreakGlassOnTheSecurityPage(t *testing.T) {
 	e.signIn(m, ada, "ada")
 	e.signIn(m, bob, "bob")
 	page := ada.get(e.url + "/security")
-	if page.status != 200 || !strings.Contains(page.body, `action="/security/break-glass/db-root"`) || !strings.Contains(page.body, "at most 1 hour") {
+	if page.status != 200 || !strings.Contains(page.body, `action="/security/break-glass/db-root"`) || !strings.Contains(page.body, "at most 1 hour") || !strings.Contains(page.body, "The longest allowed (1 hour)") {
 		t.Fatalf("ada's security page: %d %s", page.status, page.body)
 	}
 	if page := bob.get(e.url + "/security"); strings.Contains(page.body, "db-root") || !strings.Contains(page.body, "No emergency access is set up for you") {
@@ -75,7 +75,7 @@ func TestBreakGlassOnTheSecurityPage(t *testing.T) {
 	}
 
 	done := ada.follow(ada.post(e.url+"/security/break-glass/db-root", url.Values{"reason": {"INC-42: primary is down"}, "duration": {"1h0m0s"}}))
-	if done.url.Path != "/security" || !strings.Contains(done.body, "Emergency access to db-root is yours until "+e.now.Add(time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")) {
+	if done.url.Path != "/security" || !strings.Contains(done.body, "Emergency access to Database root is yours until "+e.now.Add(time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")) {
 		t.Fatalf("after activating: %s %s", done.url, done.body)
 	}
 	g := e.grantsOf("ada")
@@ -111,7 +111,7 @@ func TestIncidentReviewsAreClosedBySecurityAdmins(t *testing.T) {
 	e.signIn(m, aud, "aud")
 	e.signIn(m, bob, "bob")
 	page := sec.get(e.url + "/security")
-	if !strings.Contains(page.body, "Open incident reviews") || !strings.Contains(page.body, "INC-42") ||
+	if !strings.Contains(page.body, "Open incident reviews") || !strings.Contains(page.body, "INC-42") || !strings.Contains(page.body, "Findings for Ada, Database root") ||
 		!strings.Contains(page.body, e.now.Add(time.Hour).UTC().Format("2 Jan 2006 15:04 UTC")) || strings.Count(page.body, ">overdue<") != 1 ||
 		!strings.Contains(page.body, `action="/security/incidents/incident-`) {
 		t.Fatalf("the security admin's page: %s", page.body)

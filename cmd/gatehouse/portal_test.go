@@ -2,10 +2,18 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/gatehouse-iam/gatehouse/config"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
 )
 
 // The demo prints the portal's address before anything else: it is where a person starts.
@@ -74,5 +82,54 @@ func TestNotificationsLinkToThePortalWhenItIsOn(t *testing.T) {
 	cfg.Demo, cfg.Portal.Issuer = false, ""
 	if got := portalLinks(cfg); got.Base != "" {
 		t.Errorf("with the portal off, notifications link to %q", got.Base)
+	}
+}
+
+// The demo identity provider answers in demo mode only, and only when no organisation's issuer
+// is configured: nowhere else is there a way to sign in by picking a person.
+func TestDemoIdPOnlyInDemoMode(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	epoch := func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }
+	store := redisstore.New(srv.Client(t), redistest.Namespace(), epoch)
+	svc := services{access: &governance.Access{}}
+	demo, err := load("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withIssuer := func(cfg config.Config, isDemo bool) config.Config {
+		cfg.Demo = isDemo
+		cfg.Portal.Issuer, cfg.Portal.ClientID = "https://idp.example.org", "gatehouse"
+		return cfg
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    config.Config
+		served bool
+	}{
+		{"the demo", demo, true},
+		{"the demo with an issuer", withIssuer(demo, true), false},
+		{"an issuer outside the demo", withIssuer(demo, false), false},
+	} {
+		h, err := newPortal(tc.cfg, svc, store, epoch, zap.NewNop())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, path := range []string{"/demo-idp/.well-known/openid-configuration", "/demo-idp/authorize?client_id=gatehouse-portal"} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if served := rec.Code != http.StatusNotFound; served != tc.served {
+				t.Errorf("%s: %s answered %d", tc.name, path, rec.Code)
+			}
+		}
+	}
+	// Outside the demo and without an issuer there is no portal at all.
+	off := demo
+	off.Demo = false
+	if h, err := newPortal(off, svc, store, epoch, zap.NewNop()); h != nil || err != nil {
+		t.Fatalf("a portal without an issuer outside the demo: %v, %v", h, err)
 	}
 }

@@ -171,7 +171,7 @@ func TestReviewerRevokesInBulkAndTheAccessIsGoneAfterTheClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	browsertest.Goto(t, ada, g.URL+href)
-	if got := browsertest.Text(t, ada, "h1"); got != "Grace Hopper: payments-create" {
+	if got := browsertest.Text(t, ada, "h1"); got != "Grace Hopper: Create payments" {
 		t.Fatalf("the item left: %q", got)
 	}
 	page(t, ada, "review-item")

@@ -170,7 +170,7 @@ func TestDemoScenarios(t *testing.T) {
 		}
 		page(t, graceTab, "requests")
 		browsertest.Goto(t, graceTab, g.URL+"/")
-		if got := mainText(t, graceTab); !strings.Contains(got, "db-read") {
+		if got := mainText(t, graceTab); !strings.Contains(got, "Read the production database") {
 			t.Errorf("grace's home does not list her open request: %q", got)
 		}
 		page(t, graceTab, "home-requester")
@@ -244,10 +244,10 @@ func TestDemoScenarios(t *testing.T) {
 			t.Errorf("the refusal does not say why: %q", got)
 		}
 		browsertest.Goto(t, graceTab, g.URL+"/requests")
-		if got := mainText(t, graceTab); strings.Contains(got, "db-admin") {
+		if got := mainText(t, graceTab); strings.Contains(got, "Administer the production database") {
 			t.Errorf("the forged post made a request: %q", got)
 		}
-		if !strings.Contains(mainText(t, graceTab), "db-read") {
+		if !strings.Contains(mainText(t, graceTab), "Read the production database") {
 			t.Errorf("grace's own request is gone from her list: %q", mainText(t, graceTab))
 		}
 	})

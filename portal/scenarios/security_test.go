@@ -46,7 +46,7 @@ func TestBreakGlassThenAudit(t *testing.T) {
 	if status := browsertest.Submit(t, gctx, "Activate Emergency superuser on the production database"); status != http.StatusOK {
 		t.Fatalf("activating: %d", status)
 	}
-	if msg := browsertest.Text(t, gctx, ".flash"); !strings.Contains(msg, "Emergency access to db-breakglass is yours until") {
+	if msg := browsertest.Text(t, gctx, ".flash"); !strings.Contains(msg, "Emergency access to Emergency superuser on the production database is yours until") {
 		t.Fatalf("after activating, the page says %q", msg)
 	}
 	page(t, gctx, "security-activated")
