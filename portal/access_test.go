@@ -86,7 +86,7 @@ func TestMyAccessShowsGrantsWithExpiryAndProvenance(t *testing.T) {
 		t.Error("bob's My access lists ada's grant")
 	}
 	// Signed out, the area sends to sign in.
-	if got := e.browser().get(e.url + "/access"); got.status != http.StatusSeeOther || got.header.Get("Location") != "/" {
+	if got := e.browser().get(e.url + "/access"); got.status != http.StatusSeeOther || got.header.Get("Location") != "/?signin=required" {
 		t.Errorf("signed out: %d %s", got.status, got.header.Get("Location"))
 	}
 }

@@ -365,8 +365,9 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := current(r)
 		if sess == nil {
-			s.flash(r, "info", "Sign in to continue.")
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+			// Said by the address, not a flash: a flash would store a session for every
+			// anonymous request, and anyone could fill Redis with them.
+			http.Redirect(w, r, "/?signin=required", http.StatusSeeOther)
 			return
 		}
 		h(w, r, sess)

@@ -3,6 +3,7 @@ package portal_test
 import (
 	"context"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -216,5 +217,34 @@ func TestFaviconAnswersNoContent(t *testing.T) {
 	e, _ := withMockIdP(t)
 	if got := e.browser().get(e.url + "/favicon.ico"); got.status != http.StatusNoContent || got.body != "" {
 		t.Fatalf("/favicon.ico: %d %q", got.status, got.body)
+	}
+}
+
+// Someone not signed in is sent to sign in without a session being stored for them: otherwise
+// every anonymous request would write one, and anyone could fill Redis with them.
+func TestAnonymousVisitsStoreNoSession(t *testing.T) {
+	e, _ := withMockIdP(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/requests", "/access", "/admin", "/audit"} {
+		resp, err := client.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/?signin=required" {
+			t.Errorf("%s, not signed in: %d to %q", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if c := resp.Header.Values("Set-Cookie"); len(c) != 0 {
+			t.Errorf("%s, not signed in, stored a session: %q", path, c)
+		}
+	}
+	resp, err := client.Get(e.url + "/?signin=required")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(body), "Sign in to continue.") || len(resp.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("the front door after a page asked to sign in: %q, cookies %q", body, resp.Header.Values("Set-Cookie"))
 	}
 }

@@ -159,7 +159,7 @@ func TestSignInThroughAnOpenIDConnectProvider(t *testing.T) {
 		if !strings.Contains(got, "Sign in to continue") || strings.Contains(got, "You have not asked") {
 			t.Errorf("the deactivated person's next page load is not the sign-in: %q", got)
 		}
-		if status, loc := replay(t, g.URL+"/requests", old); status != http.StatusSeeOther || loc != "/" {
+		if status, loc := replay(t, g.URL+"/requests", old); status != http.StatusSeeOther || loc != "/?signin=required" {
 			t.Errorf("the deactivated person's cookie, replayed: %d to %q, want 303 to the front door", status, loc)
 		}
 	})

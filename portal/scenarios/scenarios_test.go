@@ -265,7 +265,7 @@ func TestDemoScenarios(t *testing.T) {
 			t.Errorf("after sign-out the page still shows a signed-in person: %q", got)
 		}
 		status, loc := replay(t, g.URL+"/requests", old)
-		if status != http.StatusSeeOther || loc != "/" {
+		if status != http.StatusSeeOther || loc != "/?signin=required" {
 			t.Errorf("the old cookie, replayed after sign-out: %d to %q, want 303 to the front door", status, loc)
 		}
 		if status := browsertest.Goto(t, graceTab, g.URL+"/requests"); status != http.StatusOK || !strings.Contains(mainText(t, graceTab), "Sign in to continue") {
