@@ -19,7 +19,22 @@ import (
 // their audit event by one script, updated by compare-and-swap on v. recordLua holds the
 // pieces their scripts share.
 const recordLua = `
-local function audit(P, event) redis.call("XADD", P .. "audit", "*", "e", event) end
+-- audit appends an event to the trail and indexes it under its subject ("audit:of:<subject>",
+-- in trail order): a grant's or a request's own events, and a review item's under the grant it
+-- decides on. Every script writing a grant, a request or a review item appends through here.
+local function audit(P, event)
+  local id = redis.call("XADD", P .. "audit", "*", "e", event)
+  local e = cjson.decode(event)
+  local target, subject = e.target, nil
+  if type(target) ~= "string" then return end
+  if string.sub(target, 1, 6) == "grant:" or string.sub(target, 1, 8) == "request:" then
+    subject = target
+  elseif string.sub(target, 1, 12) == "review-item:" then
+    local item = type(e.after) == "table" and e.after or e.before
+    if type(item) == "table" and type(item.grant) == "string" then subject = "grant:" .. item.grant end
+  end
+  if subject then redis.call("RPUSH", P .. "audit:of:" .. subject, id) end
+end
 local function create(P, key, json, event)
   audit(P, event)
   redis.call("HSET", key, "v", 1, "j", json)
@@ -355,11 +370,17 @@ func (s *Store) AppendAudit(ctx context.Context, e governance.Event) error {
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.prefix + "audit", Values: []any{"e", body}}).Err(); err != nil {
+	if err := appendAuditScript.Run(ctx, s.rdb, s.route, s.prefix, body).Err(); err != nil {
 		return fmt.Errorf("redisstore: append audit: %w", err)
 	}
 	return nil
 }
+
+// ARGV: P event. The event is indexed as every record script's is.
+var appendAuditScript = redis.NewScript(recordLua + `
+audit(ARGV[1], ARGV[2])
+return {"ok"}
+`)
 
 // recordAndEvent encodes a record and its event, the record as the event's After.
 func recordAndEvent(ctx context.Context, record any, event *governance.Event) (raw, body []byte, err error) {
