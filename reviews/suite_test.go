@@ -19,6 +19,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ServiceAccountOwnersDoNotReviewIt": testServiceAccountOwnersDoNotReviewIt,
 	"NobodyDecidesBothLevels":           testNobodyDecidesBothLevels,
 	"RemindersAreEachTheirOwn":          testRemindersAreEachTheirOwn,
+	"AuditIndexAgreesWithTheTrail":      testAuditIndexAgreesWithTheTrail,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
