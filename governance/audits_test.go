@@ -22,7 +22,9 @@ type trailOf struct {
 	last    Checkpoint
 }
 
-func (s trailOf) AuditEventsOf(context.Context, []string) ([]StoredEvent, error) { return s.indexed, nil }
+func (s trailOf) AuditEventsOf(context.Context, []string) ([]StoredEvent, error) {
+	return s.indexed, nil
+}
 
 func (s trailOf) AuditEventsAfter(_ context.Context, after string) iter.Seq2[StoredEvent, error] {
 	return func(yield func(StoredEvent, error) bool) {
