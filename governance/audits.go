@@ -159,20 +159,22 @@ type GrantHistory struct {
 	Removed time.Time
 }
 
-// GrantHistoryFor reads the events of grant g and of the request that asked for it, from
-// since (the request's creation, or the grant's when it has none) on: the grant's own events,
-// the request's, and the review items' that decided on it (targets
-// "review-item:<cycle>.<grant>"). It reads them from the store's index of events by subject,
-// a handful of reads whatever the trail's length. A story that began before the store kept
-// that index (its first indexed event is not the creation at since) is read by scanning the
-// trail from since instead, as before the index: slower, and as complete.
-func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, since time.Time) (GrantHistory, error) {
+// GrantHistoryFor reads the events of grant g and of the request q that asked for it (nil when
+// none did, or it is gone), from q's creation (or the grant's) on: the grant's own events, the
+// request's, and the review items' that decided on it (targets "review-item:<cycle>.<grant>").
+// It reads them from the store's index of events by subject, a handful of reads whatever the
+// trail's length. A story that began before the store kept that index (the first indexed
+// event is not the creation of q, or of g when there is no q) is read by scanning the trail
+// from that creation instead, as before the index: slower, and as complete.
+func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, q *Request) (GrantHistory, error) {
 	if !v.SeesAll {
 		return GrantHistory{}, ErrAuditorsOnly
 	}
-	subjects := []string{"grant:" + g.ID}
-	if g.Request != "" {
-		subjects = append(subjects, "request:"+g.Request)
+	origin, since := "grant:"+g.ID, g.Created
+	subjects := []string{origin}
+	if q != nil {
+		origin, since = "request:"+q.ID, q.Created
+		subjects = append(subjects, origin)
 	}
 	indexed, err := a.Trail.AuditEventsOf(ctx, subjects)
 	if err != nil {
@@ -186,8 +188,8 @@ func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, si
 		}
 		events = append(events, rec)
 	}
-	if len(events) == 0 || len(events[0].Event.Before) > 0 || events[0].Event.At.After(since) {
-		if events, err = a.scanGrantHistory(ctx, v, g, since); err != nil {
+	if len(events) == 0 || events[0].Event.Target != origin || len(events[0].Event.Before) > 0 {
+		if events, err = a.scanGrantHistory(ctx, v, g, q, since); err != nil {
 			return GrantHistory{}, err
 		}
 	}
@@ -208,7 +210,7 @@ func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, si
 
 // scanGrantHistory walks the trail from since for the events of grant g, its request and its
 // review items: what GrantHistoryFor reads when the index does not hold the whole story.
-func (a *AuditReader) scanGrantHistory(ctx context.Context, v Viewer, g Grant, since time.Time) ([]AuditRecord, error) {
+func (a *AuditReader) scanGrantHistory(ctx context.Context, v Viewer, g Grant, q *Request, since time.Time) ([]AuditRecord, error) {
 	records, err := a.ExportFor(ctx, v, AuditFilter{Since: since})
 	if err != nil {
 		return nil, err
@@ -220,7 +222,7 @@ func (a *AuditReader) scanGrantHistory(ctx context.Context, v Viewer, g Grant, s
 		}
 		e := rec.Event
 		item := strings.HasPrefix(e.Target, "review-item:") && strings.HasSuffix(e.Target, "."+g.ID)
-		if e.Target == "grant:"+g.ID || (g.Request != "" && e.Target == "request:"+g.Request) || item {
+		if e.Target == "grant:"+g.ID || (q != nil && e.Target == "request:"+q.ID) || item {
 			out = append(out, rec)
 		}
 	}

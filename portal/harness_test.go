@@ -70,7 +70,10 @@ type env struct {
 	reviews *reviews.Service
 	// trips counts what the portal and its services send to Redis.
 	trips *redistest.RoundTrips
-	now   time.Time
+	// forget deletes keys of the env's namespace by their name after its prefix, as if the
+	// store had never written them.
+	forget func(keys ...string)
+	now    time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -89,7 +92,15 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	rdb := redisServer.Client(t)
 	e.trips = &redistest.RoundTrips{}
 	rdb.AddHook(e.trips)
-	e.store = redisstore.New(rdb, redistest.Namespace(), clock)
+	namespace := redistest.Namespace()
+	e.store = redisstore.New(rdb, namespace, clock)
+	e.forget = func(keys ...string) {
+		for _, k := range keys {
+			if err := rdb.Del(context.Background(), "gh:{"+namespace+"}:"+k).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"aud", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}

@@ -79,7 +79,11 @@ func testAuditIndexAgreesWithTheTrail(t *testing.T, newStore storetest.Factory) 
 		if !slices.Equal(gotIDs, want) {
 			t.Errorf("%s (%s): indexed %v, the trail has %v", g.ID, g.Status, gotIDs, want)
 		}
-		h, err := reader.GrantHistoryFor(ctx, auditor, g, storetest.Epoch())
+		q, err := w.Store.GetRequest(ctx, g.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := reader.GrantHistoryFor(ctx, auditor, g, &q)
 		if err != nil {
 			t.Fatal(err)
 		}
