@@ -396,26 +396,37 @@ type Situation struct {
 }
 
 func (a *Access) situation(ctx context.Context, identity string) (Situation, error) {
-	var s Situation
-	held, err := a.Grants.Store.Holdings(ctx, identity)
+	all, err := a.situations(ctx, []string{identity})
+	return all[identity], err
+}
+
+// situations is situation for several identities in a fixed number of round trips, however
+// many: what a list of requests shows beside each row.
+func (a *Access) situations(ctx context.Context, identities []string) (map[string]Situation, error) {
+	held, err := a.Grants.Store.HoldingsOf(ctx, identities)
 	if err != nil {
-		return s, err
+		return nil, err
 	}
-	for _, g := range held {
-		if g.Status == GrantActive || g.Status == GrantProvisioning {
-			s.Grants = append(s.Grants, g)
-		}
-	}
-	requests, err := a.Requests.Store.RequestsOf(ctx, identity)
+	requests, err := a.Requests.Store.RequestsOfMany(ctx, identities)
 	if err != nil {
-		return s, err
+		return nil, err
 	}
-	for _, r := range requests {
-		if r.State == RequestPending {
-			s.Pending = append(s.Pending, r)
+	out := make(map[string]Situation, len(identities))
+	for _, id := range identities {
+		var s Situation
+		for _, g := range held[id] {
+			if g.Status == GrantActive || g.Status == GrantProvisioning {
+				s.Grants = append(s.Grants, g)
+			}
 		}
+		for _, r := range requests[id] {
+			if r.State == RequestPending {
+				s.Pending = append(s.Pending, r)
+			}
+		}
+		out[id] = s
 	}
-	return s, nil
+	return out, nil
 }
 
 func (s Situation) holds(entitlement string) (Grant, bool) {
@@ -477,25 +488,16 @@ type InboxItem struct {
 	SoD         []SoDConflict `json:"sodWarnings"`
 }
 
-// Inbox lists what waits for an approver, oldest first, each with its context.
+// Inbox lists what waits for an approver, oldest first, each with its context. The context of
+// a whole page is read together (entitlements, beneficiaries' grants and requests), so a page
+// costs the same few round trips to the store whatever its length.
 func (a *Access) Inbox(ctx context.Context, approver string, offset, count int) ([]InboxItem, int, error) {
 	requests, total, err := a.Requests.Store.Inbox(ctx, approver, offset, count)
 	if err != nil {
 		return nil, 0, err
 	}
-	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
-	if err != nil {
-		return nil, 0, err
-	}
-	items := make([]InboxItem, 0, len(requests))
-	for _, r := range requests {
-		item, err := a.inboxItem(ctx, r, rules)
-		if err != nil {
-			return nil, 0, err
-		}
-		items = append(items, item)
-	}
-	return items, total, nil
+	items, err := a.inboxItems(ctx, requests)
+	return items, total, err
 }
 
 // InboxItemFor is one request with what its approvers need to decide it, for a viewer who may
@@ -506,21 +508,47 @@ func (a *Access) InboxItemFor(ctx context.Context, id string, v Viewer) (InboxIt
 	if err != nil {
 		return InboxItem{}, err
 	}
-	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
+	items, err := a.inboxItems(ctx, []Request{r})
 	if err != nil {
 		return InboxItem{}, err
 	}
-	return a.inboxItem(ctx, r, rules)
+	return items[0], nil
 }
 
-func (a *Access) inboxItem(ctx context.Context, r Request, rules []SoDRule) (InboxItem, error) {
-	e, _, err := GetItem[Entitlement](ctx, a.Catalog, KindEntitlement, r.Entitlement)
-	if err != nil {
-		return InboxItem{}, err
+// inboxItems gives each request its context: its entitlement, its beneficiary's situation and
+// the SoD conflicts it raises. A request whose entitlement has gone answers ErrNotFound, as
+// reading it alone would.
+func (a *Access) inboxItems(ctx context.Context, requests []Request) ([]InboxItem, error) {
+	if len(requests) == 0 {
+		return []InboxItem{}, nil
 	}
-	s, err := a.situation(ctx, r.Beneficiary)
+	rules, err := ListItems[SoDRule](ctx, a.Catalog, KindSoDRule)
 	if err != nil {
-		return InboxItem{}, err
+		return nil, err
 	}
-	return InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: s.conflicts(rules, r.Entitlement)}, nil
+	var entitlements, beneficiaries []string
+	for _, r := range requests {
+		entitlements = append(entitlements, r.Entitlement)
+		beneficiaries = append(beneficiaries, r.Beneficiary)
+	}
+	slices.Sort(entitlements)
+	slices.Sort(beneficiaries)
+	found, err := GetItems[Entitlement](ctx, a.Catalog, KindEntitlement, slices.Compact(entitlements))
+	if err != nil {
+		return nil, err
+	}
+	situations, err := a.situations(ctx, slices.Compact(beneficiaries))
+	if err != nil {
+		return nil, err
+	}
+	items := make([]InboxItem, 0, len(requests))
+	for _, r := range requests {
+		e, ok := found[r.Entitlement]
+		if !ok {
+			return nil, fmt.Errorf("governance: request %s: entitlement %s: %w", r.ID, r.Entitlement, ErrNotFound)
+		}
+		s := situations[r.Beneficiary]
+		items = append(items, InboxItem{Request: r, Entitlement: e, Beneficiary: s, SoD: s.conflicts(rules, r.Entitlement)})
+	}
+	return items, nil
 }

@@ -212,6 +212,11 @@ type AuditTrail interface {
 	AuditEventsAfter(ctx context.Context, after string) iter.Seq2[StoredEvent, error]
 	// AuditHead is the last seal.
 	AuditHead(ctx context.Context) (AuditHead, error)
+	// AuditEventsOf lists, in trail order, the events the store indexed under any of the
+	// subjects ("grant:<id>", "request:<id>"): those targeting the subject, and for a grant
+	// those of the review items deciding on it. Events appended before the store kept the
+	// index are in the trail only.
+	AuditEventsOf(ctx context.Context, subjects []string) ([]StoredEvent, error)
 }
 
 // AuditRecord is an event as readers see it: its position in the trail, its chain hash once

@@ -84,19 +84,27 @@ func (a *AuditReader) records(ctx context.Context, f AuditFilter, after string) 
 				yield(AuditRecord{}, err)
 				return
 			}
-			var e Event
-			if err := json.Unmarshal(stored.Body, &e); err != nil {
-				yield(AuditRecord{}, fmt.Errorf("governance: audit event %s: %w", stored.ID, err))
+			rec, err := decodeStored(stored)
+			if err != nil {
+				yield(AuditRecord{}, err)
 				return
 			}
-			if !f.Until.IsZero() && !e.At.Before(f.Until) {
+			if !f.Until.IsZero() && !rec.Event.At.Before(f.Until) {
 				return // events are appended in time order
 			}
-			if !yield(AuditRecord{Position: stored.ID, Hash: stored.Hash, Event: e}, nil) {
+			if !yield(rec, nil) {
 				return
 			}
 		}
 	}
+}
+
+func decodeStored(stored StoredEvent) (AuditRecord, error) {
+	var e Event
+	if err := json.Unmarshal(stored.Body, &e); err != nil {
+		return AuditRecord{}, fmt.Errorf("governance: audit event %s: %w", stored.ID, err)
+	}
+	return AuditRecord{Position: stored.ID, Hash: stored.Hash, Event: e}, nil
 }
 
 // AuditStatus is the trail's head beside its last signed checkpoint, both as the store holds
@@ -151,32 +159,71 @@ type GrantHistory struct {
 	Removed time.Time
 }
 
-// GrantHistoryFor reads the events of grant g and of the request that asked for it, from
-// since (the request's creation) on: the grant's own events, the request's, and the review
-// items that decided on it (targets "review-item:<cycle>.<grant>").
-func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, since time.Time) (GrantHistory, error) {
-	records, err := a.ExportFor(ctx, v, AuditFilter{Since: since})
+// GrantHistoryFor reads the events of grant g and of the request q that asked for it (nil when
+// none did, or it is gone), from q's creation (or the grant's) on: the grant's own events, the
+// request's, and the review items' that decided on it (targets "review-item:<cycle>.<grant>").
+// It reads them from the store's index of events by subject, a handful of reads whatever the
+// trail's length. A story that began before the store kept that index (the first indexed
+// event is not the creation of q, or of g when there is no q) is read by scanning the trail
+// from that creation instead, as before the index: slower, and as complete.
+func (a *AuditReader) GrantHistoryFor(ctx context.Context, v Viewer, g Grant, q *Request) (GrantHistory, error) {
+	if !v.SeesAll {
+		return GrantHistory{}, ErrAuditorsOnly
+	}
+	origin, since := "grant:"+g.ID, g.Created
+	subjects := []string{origin}
+	if q != nil {
+		origin, since = "request:"+q.ID, q.Created
+		subjects = append(subjects, origin)
+	}
+	indexed, err := a.Trail.AuditEventsOf(ctx, subjects)
 	if err != nil {
 		return GrantHistory{}, err
 	}
-	out := GrantHistory{Events: []AuditRecord{}}
-	for rec, err := range records {
+	events := make([]AuditRecord, 0, len(indexed))
+	for _, stored := range indexed {
+		rec, err := decodeStored(stored)
 		if err != nil {
 			return GrantHistory{}, err
 		}
-		e := rec.Event
-		item := strings.HasPrefix(e.Target, "review-item:") && strings.HasSuffix(e.Target, "."+g.ID)
-		if e.Target != "grant:"+g.ID && e.Target != "request:"+g.Request && !item {
-			continue
+		events = append(events, rec)
+	}
+	if len(events) == 0 || events[0].Event.Target != origin || len(events[0].Event.Before) > 0 {
+		if events, err = a.scanGrantHistory(ctx, v, g, q, since); err != nil {
+			return GrantHistory{}, err
 		}
-		out.Events = append(out.Events, rec)
+	}
+	out := GrantHistory{Events: events}
+	for _, rec := range events {
+		e := rec.Event
 		switch {
 		case e.Action == "grant.activate":
 			out.Confirmed = e.At
 		case e.Action == "grant.deprovision":
 			out.Removed = e.At
-		case item && e.Action == "review.certify":
+		case strings.HasPrefix(e.Target, "review-item:") && e.Action == "review.certify":
 			out.Certified, out.CertifiedBy = e.At, e.Actor
+		}
+	}
+	return out, nil
+}
+
+// scanGrantHistory walks the trail from since for the events of grant g, its request and its
+// review items: what GrantHistoryFor reads when the index does not hold the whole story.
+func (a *AuditReader) scanGrantHistory(ctx context.Context, v Viewer, g Grant, q *Request, since time.Time) ([]AuditRecord, error) {
+	records, err := a.ExportFor(ctx, v, AuditFilter{Since: since})
+	if err != nil {
+		return nil, err
+	}
+	out := []AuditRecord{}
+	for rec, err := range records {
+		if err != nil {
+			return nil, err
+		}
+		e := rec.Event
+		item := strings.HasPrefix(e.Target, "review-item:") && strings.HasSuffix(e.Target, "."+g.ID)
+		if e.Target == "grant:"+g.ID || (q != nil && e.Target == "request:"+q.ID) || item {
+			out = append(out, rec)
 		}
 	}
 	return out, nil

@@ -15,8 +15,15 @@ import (
 type trailOf struct {
 	AuditTrail
 	events []StoredEvent
-	head   AuditHead
-	last   Checkpoint
+	// indexed is what AuditEventsOf answers, whatever the subjects: none, a trail older than
+	// the index.
+	indexed []StoredEvent
+	head    AuditHead
+	last    Checkpoint
+}
+
+func (s trailOf) AuditEventsOf(context.Context, []string) ([]StoredEvent, error) {
+	return s.indexed, nil
 }
 
 func (s trailOf) AuditEventsAfter(_ context.Context, after string) iter.Seq2[StoredEvent, error] {
@@ -140,7 +147,8 @@ func TestAuditStatus(t *testing.T) {
 }
 
 // A grant's history holds its own events, its request's and its review items', none of
-// another grant's; the moments are the last of their kind.
+// another grant's; the moments are the last of their kind. The trail here is older than the
+// store's index (it answers nothing), so the history is scanned from the trail.
 func TestGrantHistory(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
@@ -162,11 +170,11 @@ func TestGrantHistory(t *testing.T) {
 			Body: fmt.Appendf(nil, `{"at":%q,"actor":%q,"action":%q,"target":%q}`, t0.Format(time.RFC3339), ev.actor, ev.action, ev.target)})
 	}
 	r := &AuditReader{Trail: trail, Checkpoints: trail}
-	g := Grant{ID: "grant-r1", Request: "r1"}
-	if _, err := r.GrantHistoryFor(ctx, Viewer{ID: "ada"}, g, at); !errors.Is(err, ErrAuditorsOnly) {
+	g, q := Grant{ID: "grant-r1", Request: "r1"}, &Request{ID: "r1", Created: at}
+	if _, err := r.GrantHistoryFor(ctx, Viewer{ID: "ada"}, g, q); !errors.Is(err, ErrAuditorsOnly) {
 		t.Fatalf("the holder read the trail: %v", err)
 	}
-	h, err := r.GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, at)
+	h, err := r.GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +189,58 @@ func TestGrantHistory(t *testing.T) {
 	if !h.Confirmed.Equal(at.Add(3*time.Minute)) || !h.Certified.Equal(at.Add(7*time.Minute)) || h.CertifiedBy != "user:rev" ||
 		!h.Removed.Equal(at.Add(9*time.Minute)) {
 		t.Fatalf("moments: %+v", h)
+	}
+}
+
+// A story the index holds from its creation is read from the index alone; one whose first
+// indexed event is not the creation of the request (or of the grant, when no request asked
+// for it) began before the index, and is scanned from the trail, where the whole of it is.
+func TestGrantHistoryReadsTheIndexWhenItHoldsTheWholeStory(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	event := func(i int, action, target, before string) StoredEvent {
+		t0 := at.Add(time.Duration(i) * time.Minute)
+		return StoredEvent{ID: fmt.Sprintf("%d-0", t0.UnixMilli()), Body: fmt.Appendf(nil, `{"at":%q,"actor":"system","action":%q,"target":%q%s}`,
+			t0.Format(time.RFC3339), action, target, before)}
+	}
+	submit := event(0, "request.submit", "request:r1", "")
+	approve := event(1, "request.approve", "request:r1", `,"before":{"state":"pending"}`)
+	create := event(2, "grant.create", "grant:grant-r1", "")
+	activate := event(3, "grant.activate", "grant:grant-r1", `,"before":{"status":"provisioning"}`)
+	g, q := Grant{ID: "grant-r1", Request: "r1", Created: at.Add(2 * time.Minute)}, &Request{ID: "r1", Created: at}
+	actions := func(h GrantHistory) string {
+		var out []string
+		for _, rec := range h.Events {
+			out = append(out, rec.Event.Action)
+		}
+		return fmt.Sprint(out)
+	}
+	// The trail lacks the approval: a history with it came from the index.
+	whole := trailOf{events: []StoredEvent{submit, create, activate}, indexed: []StoredEvent{submit, approve, create, activate}}
+	h, err := (&AuditReader{Trail: whole}).GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, q)
+	if err != nil || actions(h) != "[request.submit request.approve grant.create grant.activate]" || !h.Confirmed.Equal(at.Add(3*time.Minute)) {
+		t.Fatalf("from the index: %s %+v %v", actions(h), h, err)
+	}
+	if _, err := (&AuditReader{Trail: whole}).GrantHistoryFor(ctx, Viewer{ID: "ada"}, g, q); !errors.Is(err, ErrAuditorsOnly) {
+		t.Fatalf("the holder read the index: %v", err)
+	}
+	// The index began after the request was submitted and approved: the trail tells it all.
+	late := trailOf{events: []StoredEvent{submit, approve, create, activate}, indexed: []StoredEvent{create, activate}}
+	if h, err := (&AuditReader{Trail: late}).GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, q); err != nil ||
+		actions(h) != "[request.submit request.approve grant.create grant.activate]" {
+		t.Fatalf("an index begun mid-story: %s %v", actions(h), err)
+	}
+	// It began between the approval and the grant's activation.
+	if h, err := (&AuditReader{Trail: trailOf{events: late.events, indexed: []StoredEvent{activate}}}).GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, q); err != nil ||
+		actions(h) != "[request.submit request.approve grant.create grant.activate]" {
+		t.Fatalf("an index begun at the activation: %s %v", actions(h), err)
+	}
+	// A grant no request asked for (adopted) starts with its own creation: the index holds it
+	// whole, though the trail lacks the activation.
+	adopted := trailOf{events: []StoredEvent{create}, indexed: []StoredEvent{create, activate}}
+	if h, err := (&AuditReader{Trail: adopted}).GrantHistoryFor(ctx, Viewer{SeesAll: true}, g, nil); err != nil ||
+		actions(h) != "[grant.create grant.activate]" {
+		t.Fatalf("an adopted grant from the index: %s %v", actions(h), err)
 	}
 }
 

@@ -106,6 +106,8 @@ type CatalogStore interface {
 	CatalogItem(ctx context.Context, kind CatalogKind, id string) (CatalogItem, error)
 	// CatalogItems lists every item of a kind in the order they were created.
 	CatalogItems(ctx context.Context, kind CatalogKind) ([]CatalogItem, error)
+	// CatalogItemsByID reads several items of a kind at once; ids not found are left out.
+	CatalogItemsByID(ctx context.Context, kind CatalogKind, ids []string) (map[string]CatalogItem, error)
 	// CatalogItemWith reads an item and every item of another, short, kind together, in one
 	// round trip: what a request and its grant are decided on (the entitlement, the SoD rules).
 	CatalogItemWith(ctx context.Context, kind CatalogKind, id string, all CatalogKind) (CatalogItem, []CatalogItem, error)
@@ -334,6 +336,23 @@ func ListItems[T any](ctx context.Context, c *Catalog, kind CatalogKind) ([]T, e
 		return nil, err
 	}
 	return decodeItems[T](kind, items)
+}
+
+// GetItems decodes several catalog items of a kind read at once; ids not found are left out.
+func GetItems[T any](ctx context.Context, c *Catalog, kind CatalogKind, ids []string) (map[string]T, error) {
+	items, err := c.Store.CatalogItemsByID(ctx, kind, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(items))
+	for id, item := range items {
+		var v T
+		if err := json.Unmarshal(item.Body, &v); err != nil {
+			return nil, fmt.Errorf("governance: %s %s: %w", kind, id, err)
+		}
+		out[id] = v
+	}
+	return out, nil
 }
 
 // GetItemWith is GetItem and ListItems of another kind, read together.

@@ -31,6 +31,8 @@ type RequestStore interface {
 	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
 	// RequestsOf lists the requests whose beneficiary is identity, oldest first.
 	RequestsOf(ctx context.Context, identity string) ([]Request, error)
+	// RequestsOfMany is RequestsOf for several identities at once.
+	RequestsOfMany(ctx context.Context, identities []string) (map[string][]Request, error)
 	// RequestsBy lists the requests identity made for someone else, oldest first.
 	RequestsBy(ctx context.Context, identity string) ([]Request, error)
 	// DueRequests claims up to limit requests whose NextDeadline is at or before now, for a

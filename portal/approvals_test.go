@@ -218,3 +218,49 @@ func TestPeersHoldingIsBoundedAndCountsCurrentAccess(t *testing.T) {
 		t.Errorf("no department: %+v %v", peers, err)
 	}
 }
+
+// inboxTrips bounds the round trips to Redis of the approvals inbox, session included: the
+// context of its rows is read together, so a full page costs what a page of one does (one
+// more at most: a page whose beneficiaries hold nothing skips reading their grants).
+const inboxTrips = 13
+
+// The inbox reads every row's context (entitlement, the beneficiary's access and requests, the
+// SoD rules) in a fixed number of round trips, however many rows wait; and each row still
+// carries its own beneficiary's context, not a neighbour's.
+func TestApprovalsInboxRoundTripsDoNotGrowWithItsRows(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	mgr := e.browser()
+	e.signIn(m, mgr, "mgr")
+	measure := func() (int, []string, answer) {
+		mgr.get(e.url + "/approvals") // scripts loaded, session warm
+		e.trips.Start()
+		a := mgr.get(e.url + "/approvals")
+		n, cmds := e.trips.Count()
+		return n, cmds, a
+	}
+	e.ask("ada")
+	one, oneCmds, _ := measure()
+	// Twenty more people ask for db-read, and bob, who holds it, for db-write: his row alone warns.
+	for i := range 20 {
+		e.createUser(ctx, "p"+strconv.Itoa(i), "mgr", true)
+		e.ask("p" + strconv.Itoa(i))
+	}
+	// The rule asks for a review rather than blocking, so bob may ask for db-write holding db-read.
+	e.put(ctx, governance.KindSoDRule, "read-or-write", map[string]any{"id": "read-or-write", "name": "Read or write",
+		"entitlements": []string{"db-read", "db-write"}, "review": map[string]any{"name": "risk review", "quorum": 1,
+			"approvers": []any{map[string]any{"kind": "entitlementOwners"}}}})
+	e.granted("bob")
+	if _, _, err := e.access.Submit(ctx, governance.Ask{Requester: "u-bob", Entitlement: "db-write", Justification: "migration", Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	many, manyCmds, inbox := measure()
+	t.Logf("inbox of 1: %d round trips %v", one, oneCmds)
+	t.Logf("inbox of 22: %d round trips %v", many, manyCmds)
+	if many > one+1 || many > inboxTrips {
+		t.Errorf("the inbox took %d round trips with one row and %d with 22, want about the same and at most %d: %v", one, many, inboxTrips, manyCmds)
+	}
+	if got := strings.Count(inbox.body, "1 warning"); got != 1 || !strings.Contains(inbox.body, "22 requests wait") {
+		t.Errorf("want 22 rows, bob's alone with an SoD warning; %d warn:\n%s", got, inbox.body)
+	}
+}

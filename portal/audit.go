@@ -213,16 +213,16 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 		return
 	}
 	// The story starts with the request; a grant adopted from out-of-band access has none.
-	since := g.Created
+	var asked *governance.Request
 	q, err := s.opts.Access.RequestFor(ctx, g.Request, sess.Viewer)
 	switch {
 	case err == nil:
-		since = q.Created
+		asked = &q
 	case !errors.Is(err, governance.ErrNotFound):
 		s.fail(w, r, err)
 		return
 	}
-	history, err := s.opts.Audit.GrantHistoryFor(ctx, sess.Viewer, g, since)
+	history, err := s.opts.Audit.GrantHistoryFor(ctx, sess.Viewer, g, asked)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -171,6 +171,36 @@ func TestAuditGrantPage(t *testing.T) {
 	}
 }
 
+// A grant whose story began before the store indexed audit events by subject (an upgrade)
+// shows the same history, scanned from the trail: with its request's events unindexed, and
+// with none of its events indexed.
+func TestAuditGrantPageOfAStoryOlderThanTheIndex(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	r := e.ask("ada")
+	if _, err := e.access.Decide(ctx, r.ID, "u-mgr", true, "fine for the quarter"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.access.Fulfil(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	aud := e.browser()
+	e.signIn(m, aud, "aud")
+	id := governance.GrantID(r.ID)
+	want := aud.get(e.url + "/audit/grants/" + id)
+	for _, part := range []string{"<td>request.submit</td>", "<td>request.approve</td>", "<td>grant.create</td>", "<td>grant.activate</td>"} {
+		if !strings.Contains(want.body, part) {
+			t.Fatalf("the grant's page read from the index lacks %q:\n%s", part, want.body)
+		}
+	}
+	for _, keys := range [][]string{{"audit:of:request:" + r.ID}, {"audit:of:grant:" + id}} {
+		e.forget(keys...)
+		if got := aud.get(e.url + "/audit/grants/" + id); got.status != http.StatusOK || got.body != want.body {
+			t.Fatalf("without %v the page differs: %d\n%s", keys, got.status, got.body)
+		}
+	}
+}
+
 // A review cycle's evidence downloads from the audit page, one row per item; to anyone but
 // those who see everything it does not exist, nor does a cycle that names nothing.
 func TestAuditCampaignEvidence(t *testing.T) {

@@ -68,7 +68,12 @@ type env struct {
 	worker *provisioning.Worker
 	// reviews runs access reviews; it sends no notices.
 	reviews *reviews.Service
-	now     time.Time
+	// trips counts what the portal and its services send to Redis.
+	trips *redistest.RoundTrips
+	// forget deletes keys of the env's namespace by their name after its prefix, as if the
+	// store had never written them.
+	forget func(keys ...string)
+	now    time.Time
 }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
@@ -84,7 +89,18 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	// go-oidc and mockoidc stamp tokens on the wall clock, so the fixed clock starts from it.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return e.now }
-	e.store = redisstore.New(redisServer.Client(t), redistest.Namespace(), clock)
+	rdb := redisServer.Client(t)
+	e.trips = &redistest.RoundTrips{}
+	rdb.AddHook(e.trips)
+	namespace := redistest.Namespace()
+	e.store = redisstore.New(rdb, namespace, clock)
+	e.forget = func(keys ...string) {
+		for _, k := range keys {
+			if err := rdb.Del(context.Background(), "gh:{"+namespace+"}:"+k).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, u := range []struct{ id, manager string }{{"mgr", ""}, {"ada", "mgr"}, {"bob", "mgr"}, {"cat", ""}, {"dee", ""}, {"sec", ""}, {"sue", ""}, {"aud", ""}, {"gone", ""}} {
 		e.createUser(ctx, u.id, u.manager, u.id != "gone")
 	}

@@ -1,12 +1,15 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -143,6 +146,66 @@ func (s *Store) AuditEventsAfter(ctx context.Context, after string) iter.Seq2[go
 			start = msgs[len(msgs)-1].ID
 		}
 	}
+}
+
+// AuditEventsOf reads the events indexed under the subjects ("audit:of:<subject>", written by
+// recordLua's audit) in trail order, with their chain hashes, in two round trips: the
+// indexes, then the events and their hashes.
+func (s *Store) AuditEventsOf(ctx context.Context, subjects []string) ([]governance.StoredEvent, error) {
+	indexes := make([]*redis.StringSliceCmd, len(subjects))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, subject := range subjects {
+			indexes[i] = p.LRange(ctx, s.prefix+"audit:of:"+subject, 0, -1)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: audit index: %w", err)
+	}
+	var ids []string
+	for _, index := range indexes {
+		ids = append(ids, index.Val()...)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(ids, compareStreamIDs)
+	ids = slices.Compact(ids)
+	msgs := make([]*redis.XMessageSliceCmd, len(ids))
+	var hashes *redis.SliceCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			msgs[i] = p.XRange(ctx, s.prefix+"audit", id, id)
+		}
+		hashes = p.HMGet(ctx, s.prefix+"audit:chain", ids...)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redisstore: read indexed audit: %w", err)
+	}
+	out := make([]governance.StoredEvent, 0, len(ids))
+	for i, cmd := range msgs {
+		if len(cmd.Val()) != 1 {
+			continue // trimmed from the trail: the index outlived it
+		}
+		h, _ := hashes.Val()[i].(string)
+		out = append(out, governance.StoredEvent{ID: ids[i], Body: []byte(body(cmd.Val()[0])), Hash: h})
+	}
+	return out, nil
+}
+
+// compareStreamIDs orders stream ids ("<ms>-<seq>") as the stream does.
+func compareStreamIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if c := cmp.Compare(len(am), len(bm)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(am, bm); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(as), len(bs)); c != 0 {
+		return c
+	}
+	return cmp.Compare(as, bs)
 }
 
 var _ governance.AuditCursors = (*Store)(nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -117,11 +118,9 @@ func decodeItem(kind governance.CatalogKind, id string, vals []any) (governance.
 	return governance.CatalogItem{Kind: kind, ID: id, Body: json.RawMessage(j), Version: n}, nil
 }
 
-func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) ([]governance.CatalogItem, error) {
-	ids, err := s.rdb.ZRange(ctx, s.prefix+"cat:"+string(kind), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
-	}
+// CatalogItemsByID reads several items of a kind in one round trip; ids not found are left out.
+func (s *Store) CatalogItemsByID(ctx context.Context, kind governance.CatalogKind, ids []string) (map[string]governance.CatalogItem, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })
 	cmds := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
@@ -129,15 +128,36 @@ func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) (
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+		return nil, fmt.Errorf("redisstore: %s by id: %w", kind, err)
 	}
-	out := make([]governance.CatalogItem, 0, len(ids))
+	out := make(map[string]governance.CatalogItem, len(ids))
 	for i, cmd := range cmds {
 		item, err := decodeItem(kind, ids[i], cmd.Val())
+		if errors.Is(err, governance.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, item)
+		out[ids[i]] = item
+	}
+	return out, nil
+}
+
+func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) ([]governance.CatalogItem, error) {
+	ids, err := s.rdb.ZRange(ctx, s.prefix+"cat:"+string(kind), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s list: %w", kind, err)
+	}
+	found, err := s.CatalogItemsByID(ctx, kind, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]governance.CatalogItem, 0, len(ids))
+	for _, id := range ids {
+		if item, ok := found[id]; ok {
+			out = append(out, item)
+		}
 	}
 	return out, nil
 }

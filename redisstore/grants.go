@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -155,33 +154,7 @@ func (s *Store) Holdings(ctx context.Context, identity string) ([]governance.Gra
 
 // HoldingsOf is Holdings for several identities in two round trips.
 func (s *Store) HoldingsOf(ctx context.Context, identities []string) (map[string][]governance.Grant, error) {
-	identities = slices.DeleteFunc(slices.Clone(identities), func(id string) bool { return !validID(id) })
-	indexes := make([]*redis.StringSliceCmd, len(identities))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range identities {
-			indexes[i] = p.ZRange(ctx, s.prefix+"holds:"+id, 0, -1)
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("redisstore: holdings: %w", err)
-	}
-	var ids []string
-	for _, index := range indexes {
-		ids = append(ids, index.Val()...)
-	}
-	grants, err := s.GrantsByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]governance.Grant, len(identities))
-	for i, id := range identities {
-		held := make([]governance.Grant, 0, len(indexes[i].Val()))
-		for _, g := range indexes[i].Val() {
-			held = append(held, grants[g])
-		}
-		out[id] = held
-	}
-	return out, nil
+	return indexedRecordsOf(ctx, s, "holds:", "grant:", identities, grantVersion)
 }
 
 // GrantsByID reads several grants in one round trip; ids not found are left out.

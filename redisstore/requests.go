@@ -223,6 +223,11 @@ func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.R
 	return listRecords(ctx, s, "reqs:of:"+identity, "req:", 0, -1, func(r *governance.Request) *int64 { return &r.Version })
 }
 
+// RequestsOfMany is RequestsOf for several identities in two round trips.
+func (s *Store) RequestsOfMany(ctx context.Context, identities []string) (map[string][]governance.Request, error) {
+	return indexedRecordsOf(ctx, s, "reqs:of:", "req:", identities, func(r *governance.Request) *int64 { return &r.Version })
+}
+
 // RequestsBy lists the requests identity made for someone else (a person, a service account),
 // oldest first.
 func (s *Store) RequestsBy(ctx context.Context, identity string) ([]governance.Request, error) {

@@ -391,4 +391,26 @@ func testManyAtOnce(t *testing.T, newStore storetest.Factory) {
 	if len(held["ada"]) != 1 || len(held["grace"]) != 0 {
 		t.Fatalf("holdings: %+v", held)
 	}
+	asked, err := store.RequestsOfMany(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		one, _ := store.RequestsOf(ctx, id)
+		if len(asked[id]) != len(one) || (len(one) > 0 && asked[id][0].ID != one[0].ID) {
+			t.Fatalf("%q: requests together %+v, alone %+v", id, asked[id], one)
+		}
+	}
+	if len(asked["ada"]) != 1 || len(asked["grace"]) != 0 {
+		t.Fatalf("requests: %+v", asked)
+	}
+	if _, err := store.PutCatalogItem(ctx, governance.CatalogItem{Kind: governance.KindEntitlement, ID: "prod-db", Body: []byte(`{"id":"prod-db"}`)},
+		governance.Event{At: storetest.Epoch(), Actor: "test", Action: "catalog.seed", Target: "entitlement:prod-db"}); err != nil {
+		t.Fatal(err)
+	}
+	items := append(ids, "prod-db")
+	entitlements, err := store.CatalogItemsByID(ctx, governance.KindEntitlement, items)
+	if err != nil || len(entitlements) != 1 || entitlements["prod-db"].Version != 1 {
+		t.Fatalf("entitlements among %q: %+v %v", items, entitlements, err)
+	}
 }

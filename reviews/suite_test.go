@@ -20,6 +20,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"NobodyDecidesBothLevels":           testNobodyDecidesBothLevels,
 	"RemindersAreEachTheirOwn":          testRemindersAreEachTheirOwn,
 	"AssignedPages":                     testAssignedPages,
+	"AuditIndexAgreesWithTheTrail":      testAuditIndexAgreesWithTheTrail,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
