@@ -523,6 +523,17 @@ func (s *Server) ownerIDs(r *http.Request, raw string) ([]string, string, error)
 	return ids, "", nil
 }
 
+// editing reads the item a save form of an admin area is for: the one its path names, or none
+// yet for the form that adds one, whose id the form gives. back is the page the form returns
+// to: the item's, or the area's for a new one.
+func editing[T any](r *http.Request, s *Server, kind governance.CatalogKind, area string) (item T, id string, isNew bool, back string, err error) {
+	if id = r.PathValue("id"); id == "" {
+		return item, strings.TrimSpace(r.PostForm.Get("id")), true, "/admin/" + area, nil
+	}
+	item, _, err = governance.GetItem[T](r.Context(), s.opts.Access.Catalog, kind, id)
+	return item, id, false, adminPath(area, id), err
+}
+
 // formVersion reads the version a form was read at; new is true for the form that adds an
 // item, which carries none.
 func formVersion(f map[string][]string, isNew bool) (int64, bool) {
@@ -544,21 +555,14 @@ func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *S
 	if !s.form(w, r) {
 		return
 	}
-	ctx := r.Context()
 	f := r.PostForm
-	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
-	var a governance.Application
-	back := "/admin/applications"
+	a, id, isNew, back, err := editing[governance.Application](r, s, governance.KindApplication, "applications")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if isNew {
-		id = strings.TrimSpace(f.Get("id"))
 		a.ID = id
-	} else {
-		var err error
-		if a, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, id); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		back = adminPath("applications", a.ID)
 	}
 	problem := ""
 	version, ok := formVersion(f, isNew)
@@ -834,21 +838,14 @@ func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Sessi
 	if !s.form(w, r) {
 		return
 	}
-	ctx := r.Context()
 	f := r.PostForm
-	id, isNew := r.PathValue("id"), r.PathValue("id") == ""
-	back := "/admin/sod-rules"
-	var rule governance.SoDRule
+	rule, id, isNew, back, err := editing[governance.SoDRule](r, s, governance.KindSoDRule, "sod-rules")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if isNew {
-		id = strings.TrimSpace(f.Get("id"))
 		rule.ID = id
-	} else {
-		var err error
-		if rule, _, err = governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, id); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		back = adminPath("sod-rules", rule.ID)
 	}
 	problem := ""
 	version, ok := formVersion(f, isNew)
