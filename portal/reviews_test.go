@@ -63,7 +63,7 @@ func (e *env) reviewing() map[string]reviews.Item {
 	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now); err != nil {
 		e.t.Fatal(err)
 	}
-	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, reviews.Filter{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 	if again := cat.follow(cat.post(e.url+"/reviews/campaigns/database-quarterly/launch", url.Values{})); !strings.Contains(again.body, "is still open") {
 		t.Fatalf("launching twice: %s", again.body)
 	}
-	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, reviews.Filter{})
 	items := assigned.Items()
 	if err != nil || len(items) != 2 {
 		t.Fatalf("mgr's items: %v %v", items, err)
