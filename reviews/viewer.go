@@ -114,8 +114,9 @@ func (f Filter) Matches(it Item) bool {
 // AssignedTo reads one page of the viewer's open items: up to count of those f matches, in id
 // order after the item id after ("": from the first). The store keeps each reviewer's open
 // items in id order, and by entitlement and by application, so a page reads about count items
-// whatever the reviewer has, filtered or not; only a risk filter reads on, in store pages,
-// until it has a page or none are left. An item whose grant ended meanwhile is closed as moot
+// whatever the reviewer has, filtered or not; only what the store's index does not narrow (a
+// risk, or an application beside an entitlement) reads on, in store pages, until it has a
+// page or none are left. An item whose grant ended meanwhile is closed as moot
 // rather than shown: there is nothing left to judge.
 func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after string, count int, f Filter) (Assigned, error) {
 	var out Assigned
@@ -123,7 +124,7 @@ func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after str
 		return out, nil
 	}
 	batch := count + 1 // one more than the page says whether there is a next one
-	if f.Risk != "" {
+	if f.Risk != "" || (f.Entitlement != "" && f.Application != "") {
 		batch = max(batch, r.pageSize())
 	}
 	var page []Item
