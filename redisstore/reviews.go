@@ -126,33 +126,13 @@ func (s *Store) DueCycles(ctx context.Context, now time.Time, limit int) ([]stri
 	return s.due(ctx, "cycle:due", now, limit)
 }
 
-// openIndexLua keeps a reviewer's open items by entitlement and by application beside
-// reviewer:<id>:open, in the scripts that keep that set, so a filtered page is one range.
-const openIndexLua = `
-local function openIndex(P, op, reviewer, id, ent, app)
-  local key = P .. "reviewer:" .. reviewer .. ":open"
-  if op == "ZADD" then
-    -- A set started here has every item indexed; one older than the index is not (openPage).
-    if redis.call("EXISTS", key) == 0 then redis.call("SET", key .. ":indexed", 1) end
-    redis.call("ZADD", key, 0, id)
-    if ent ~= "" then redis.call("ZADD", key .. ":entitlement:" .. ent, 0, id) end
-    if app ~= "" then redis.call("ZADD", key .. ":application:" .. app, 0, id) end
-  else
-    redis.call("ZREM", key, id)
-    if ent ~= "" then redis.call("ZREM", key .. ":entitlement:" .. ent, id) end
-    if app ~= "" then redis.call("ZREM", key .. ":application:" .. app, id) end
-  end
-end
-`
-
-// ARGV: P now cycle (id grant reviewer json entitlement application)... Adds each item whose
-// grant is active and that does not exist yet; answers how many it added. All items are of
-// one cycle.
-var addItemsScript = redis.NewScript(openIndexLua + `
+// ARGV: P now cycle (id grant reviewer json)... Adds each item whose grant is active and that
+// does not exist yet; answers how many it added. All items are of one cycle.
+var addItemsScript = redis.NewScript(`
 local P, now, cycle, added = ARGV[1], ARGV[2], ARGV[3], 0
 local list = P .. "cycle:" .. cycle .. ":items"
 local seq = redis.call("ZCARD", list)
-for i = 4, #ARGV, 6 do
+for i = 4, #ARGV, 4 do
   local id, grant, reviewer, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local key = P .. "review:" .. id
   local g = redis.call("HGET", P .. "grant:" .. grant, "j")
@@ -162,7 +142,7 @@ for i = 4, #ARGV, 6 do
     redis.call("ZADD", list, seq, id)
     seq = seq + 1
     redis.call("ZADD", P .. "reviews:of:" .. grant, now, id)
-    if reviewer ~= "" then openIndex(P, "ZADD", reviewer, id, ARGV[i + 4], ARGV[i + 5]) end
+    if reviewer ~= "" then redis.call("ZADD", P .. "reviewer:" .. reviewer .. ":open", 0, id) end
     added = added + 1
   end
 end
@@ -185,7 +165,7 @@ func (s *Store) AddReviewItems(ctx context.Context, items []reviews.Item) (int, 
 		if err != nil {
 			return 0, err
 		}
-		args = append(args, it.ID, it.Grant, it.Reviewer, raw, it.Entitlement, it.Application)
+		args = append(args, it.ID, it.Grant, it.Reviewer, raw)
 	}
 	n, err := addItemsScript.Run(ctx, s.rdb, s.route, args...).Int()
 	if err != nil {
@@ -201,15 +181,16 @@ func (s *Store) GetReviewItem(ctx context.Context, id string) (reviews.Item, err
 	return getRecord(ctx, s, "review:"+id, itemVersion)
 }
 
-// ARGV: P id prevVersion json event prevReviewer reviewer open remediating certified cycle grant
-// wasOpen entitlement application
-var updateItemScript = redis.NewScript(recordLua + openIndexLua + `
+// ARGV: P id prevVersion json event prevReviewer reviewer open remediating certified cycle grant wasOpen
+var updateItemScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local failed = casWrite(P, P .. "review:" .. id, ARGV[3], ARGV[4], ARGV[5])
 if failed then return failed end
 if ARGV[13] == "1" and ARGV[8] == "0" then redis.call("HINCRBY", P .. "cycles:open", ARGV[11], -1) end
-if ARGV[6] ~= "" then openIndex(P, "ZREM", ARGV[6], id, ARGV[14], ARGV[15]) end
-if ARGV[8] == "1" and ARGV[7] ~= "" then openIndex(P, "ZADD", ARGV[7], id, ARGV[14], ARGV[15]) end
+if ARGV[6] ~= "" then redis.call("ZREM", P .. "reviewer:" .. ARGV[6] .. ":open", id) end
+if ARGV[8] == "1" and ARGV[7] ~= "" then
+  redis.call("ZADD", P .. "reviewer:" .. ARGV[7] .. ":open", 0, id)
+end
 local remediating = P .. "cycle:" .. ARGV[11] .. ":remediating"
 if ARGV[9] == "1" then redis.call("SADD", remediating, id) else redis.call("SREM", remediating, id) end
 if ARGV[10] == "1" then redis.call("SADD", P .. "reviewed", ARGV[12]) end
@@ -234,8 +215,7 @@ func (s *Store) UpdateReviewItem(ctx context.Context, prev, next reviews.Item, e
 	}
 	res, err := updateItemScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
 		prev.Reviewer, next.Reviewer, flag(next.Open()), flag(next.Remediation == reviews.RemediationPending),
-		flag(next.Verdict == reviews.VerdictCertified), next.Cycle, next.Grant, flag(prev.Open()),
-		next.Entitlement, next.Application).Slice()
+		flag(next.Verdict == reviews.VerdictCertified), next.Cycle, next.Grant, flag(prev.Open())).Slice()
 	if err != nil {
 		return next, fmt.Errorf("redisstore: update review item %s: %w", next.ID, err)
 	}
@@ -256,14 +236,12 @@ func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]reviews.Ite
 	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
 }
 
-// ARGV: P reviewer after count index. Answers the reviewer's open item count and up to count
-// ids after the id after ("": from the first), in id order, of the index named (":entitlement:<id>"
-// or ":application:<id>"; "": all). Stores written before the index was in id order scored its
-// items by when they were assigned: the first read rescores such a set to 0 (a score above 0
-// is the sign), once, in the same step as the read. Sets started before the entitlement and
-// application indexes have no :indexed mark: the first filtered read indexes their items, once.
+// ARGV: P reviewer after count. Answers the reviewer's open item count and up to count ids
+// after the id after ("": from the first), in id order. Stores written before the index was
+// in id order scored its items by when they were assigned: the first read rescores such a set
+// to 0 (a score above 0 is the sign), once, in the same step as the read.
 var openPageScript = redis.NewScript(`
-local P, key = ARGV[1], ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
+local key = ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
 local top = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
 if top[2] and tonumber(top[2]) ~= 0 then
   local all = redis.call("ZRANGE", key, 0, -1)
@@ -276,50 +254,19 @@ if top[2] and tonumber(top[2]) ~= 0 then
     redis.call("ZADD", key, unpack(args))
   end
 end
-local from, range = "-", key
+local from = "-"
 if ARGV[3] ~= "" then from = "(" .. ARGV[3] end
-if ARGV[5] ~= "" then
-  if redis.call("EXISTS", key .. ":indexed") == 0 then
-    for _, id in ipairs(redis.call("ZRANGE", key, 0, -1)) do
-      local j = redis.call("HGET", P .. "review:" .. id, "j")
-      if j then
-        local it = cjson.decode(j)
-        if type(it.entitlement) == "string" and it.entitlement ~= "" then
-          redis.call("ZADD", key .. ":entitlement:" .. it.entitlement, 0, id)
-        end
-        if type(it.application) == "string" and it.application ~= "" then
-          redis.call("ZADD", key .. ":application:" .. it.application, 0, id)
-        end
-      end
-    end
-    redis.call("SET", key .. ":indexed", 1)
-  end
-  range = key .. ARGV[5]
-end
-return {redis.call("ZCARD", key), redis.call("ZRANGE", range, from, "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[4]))}
+return {redis.call("ZCARD", key), redis.call("ZRANGE", key, from, "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[4]))}
 `)
 
-func (s *Store) OpenItemsAfter(ctx context.Context, reviewer string, in reviews.Filter, after string, count int) ([]reviews.Item, int, error) {
+func (s *Store) OpenItemsAfter(ctx context.Context, reviewer, after string, count int) ([]reviews.Item, int, error) {
 	if after != "" && !validID(after) {
 		return nil, 0, fmt.Errorf("%w: %q is not a review item id", governance.ErrInvalidRequest, after)
 	}
 	if !validID(reviewer) || count < 0 {
 		return nil, 0, nil
 	}
-	// The entitlement is the narrower index; the caller applies the rest of the filter.
-	kind, value := "entitlement", in.Entitlement
-	if value == "" {
-		kind, value = "application", in.Application
-	}
-	index := ""
-	if value != "" {
-		if !validID(value) {
-			count = 0 // no item is of it: answer only how many the reviewer has
-		} else {
-			index = ":" + kind + ":" + value
-		}
-	}
-	res, err := openPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, after, count, index).Slice()
+	res, err := openPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, after, count).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: open items of %s: %w", reviewer, err)
 	}

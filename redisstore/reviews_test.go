@@ -47,7 +47,7 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	if _, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, "c1.g1 OR 1", 2); !errors.Is(err, governance.ErrInvalidRequest) {
+	if _, _, err := s.OpenItemsAfter(ctx, "mgr", "c1.g1 OR 1", 2); !errors.Is(err, governance.ErrInvalidRequest) {
 		t.Fatalf("a hostile cursor: %v", err)
 	}
 	if scores := rdb.ZRangeWithScores(ctx, key, 0, 0).Val(); len(scores) != 1 || scores[0].Score == 0 {
@@ -55,7 +55,7 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 	}
 	var got []string
 	for after, reads := "", 0; ; reads++ {
-		page, total, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, after, 3)
+		page, total, err := s.OpenItemsAfter(ctx, "mgr", after, 3)
 		if err != nil || total != 7 {
 			t.Fatalf("page after %q: %d of %d, %v", after, len(page), total, err)
 		}
@@ -78,75 +78,14 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 		t.Fatalf("pages %v, want %v", got, want)
 	}
 	// Read again: nothing to put in order, the same answer.
-	if again, total, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, "", 10); err != nil || total != 7 || len(again) != 7 || again[0].ID != want[0] {
+	if again, total, err := s.OpenItemsAfter(ctx, "mgr", "", 10); err != nil || total != 7 || len(again) != 7 || again[0].ID != want[0] {
 		t.Fatalf("read again: %d of %d, %v", len(again), total, err)
 	}
 	// Somebody with nothing to review, and an id with nothing after it.
-	if none, total, err := s.OpenItemsAfter(ctx, "nobody", reviews.Filter{}, "", 10); err != nil || total != 0 || len(none) != 0 {
+	if none, total, err := s.OpenItemsAfter(ctx, "nobody", "", 10); err != nil || total != 0 || len(none) != 0 {
 		t.Fatalf("nobody's: %v %d %v", none, total, err)
 	}
-	if none, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, want[6], 10); err != nil || len(none) != 0 {
+	if none, _, err := s.OpenItemsAfter(ctx, "mgr", want[6], 10); err != nil || len(none) != 0 {
 		t.Fatalf("after the last: %v %v", none, err)
 	}
-}
-
-// A reviewer's open items from before the entitlement and application indexes have none: the
-// first filtered read indexes them, in the same step as the read, and answers as the items
-// say; an entitlement that cannot be an id matches nothing and writes nothing.
-func TestReviewerFacetsFromBefore(t *testing.T) {
-	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
-	s := redisstore.New(rdb, ns, storetest.Epoch)
-	key := "gh:{" + ns + "}:reviewer:mgr:open"
-	storetest.Must(t).One(s.Create(ctx, storetest.User("ada", "ada")))
-	var items []reviews.Item
-	for i := range 6 {
-		ent, app := "db-read", "db"
-		if i%3 == 0 {
-			ent, app = "wiki-edit", "wiki"
-		}
-		g := governance.Grant{ID: fmt.Sprintf("g%d", i), Identity: "ada", Entitlement: ent, Application: app,
-			Status: governance.GrantActive, Starts: storetest.Epoch(), Created: storetest.Epoch()}
-		if _, _, err := s.CreateGrant(ctx, g, nil, "", governance.Event{At: storetest.Epoch(), Actor: "seed", Action: "grant.create"}); err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, reviews.Item{ID: reviews.ItemID("c1", g.ID), Cycle: "c1", Grant: g.ID, Reviewer: "mgr",
-			Entitlement: ent, Application: app, Risk: governance.RiskLow})
-	}
-	if n, err := s.AddReviewItems(ctx, items); err != nil || n != 6 {
-		t.Fatalf("added %d: %v", n, err)
-	}
-	// The old layout: the open set alone.
-	rdb.Del(ctx, key+":indexed", key+":entitlement:db-read", key+":entitlement:wiki-edit", key+":application:db", key+":application:wiki")
-
-	if none, total, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{Entitlement: "db-read\x00*"}, "", 10); err != nil || total != 6 || len(none) != 0 {
-		t.Fatalf("a hostile entitlement: %v %d %v", none, total, err)
-	}
-	if n := rdb.Exists(ctx, key+":indexed").Val(); n != 0 {
-		t.Fatal("a refused filter indexed the reviewer's items")
-	}
-	for _, c := range []struct {
-		in   reviews.Filter
-		want []string
-	}{
-		{reviews.Filter{Entitlement: "wiki-edit"}, []string{"c1.g0", "c1.g3"}},
-		{reviews.Filter{Application: "db"}, []string{"c1.g1", "c1.g2", "c1.g4", "c1.g5"}},
-		{reviews.Filter{Entitlement: "db-read", Application: "wiki"}, []string{"c1.g1", "c1.g2", "c1.g4", "c1.g5"}}, // the entitlement's index; the caller applies the rest
-		{reviews.Filter{Application: "nothing"}, nil},
-	} {
-		page, total, err := s.OpenItemsAfter(ctx, "mgr", c.in, "", 10)
-		if got := ids(page); err != nil || total != 6 || !slices.Equal(got, c.want) {
-			t.Fatalf("%+v: %v of %d, want %v (%v)", c.in, got, total, c.want, err)
-		}
-	}
-	if rdb.Exists(ctx, key+":indexed").Val() != 1 || rdb.ZCard(ctx, key+":application:wiki").Val() != 2 {
-		t.Fatal("the first filtered read did not index the reviewer's items")
-	}
-}
-
-func ids(items []reviews.Item) []string {
-	var out []string
-	for _, it := range items {
-		out = append(out, it.ID)
-	}
-	return out
 }
