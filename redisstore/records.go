@@ -325,17 +325,31 @@ var _ governance.GovernedQueue = (*Store)(nil)
 // ClaimGoverned claims marked membership changes of governed groups ("gov:dirty": "group TAB
 // user TAB actor", written by the identity scripts).
 func (s *Store) ClaimGoverned(ctx context.Context, now time.Time, limit int) ([]governance.GovernedChange, error) {
-	marks, err := s.due(ctx, "gov:dirty", now, limit)
+	marks, err := s.dueMarks(ctx, "gov:dirty", "governed", now, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]governance.GovernedChange, 0, len(marks))
 	for _, m := range marks {
+		out = append(out, governance.GovernedChange{Group: m[0], User: m[1], Actor: m[2]})
+	}
+	return out, nil
+}
+
+// dueMarks claims due marks of index, each three fields separated by tabs as the scripts that
+// mark them write them; what names the marks in the error for one that is not.
+func (s *Store) dueMarks(ctx context.Context, index, what string, now time.Time, limit int) ([][]string, error) {
+	marks, err := s.due(ctx, index, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, 0, len(marks))
+	for _, m := range marks {
 		parts := strings.SplitN(m, "\t", 3)
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("redisstore: malformed governed mark %q", m)
+			return nil, fmt.Errorf("redisstore: malformed %s mark %q", what, m)
 		}
-		out = append(out, governance.GovernedChange{Group: parts[0], User: parts[1], Actor: parts[2]})
+		out = append(out, parts)
 	}
 	return out, nil
 }

@@ -261,21 +261,17 @@ var _ governance.AwaitedStore = (*Store)(nil)
 
 // ClaimAwaited claims notices owed to approvers ("req:tell") as sweepers claim due records.
 func (s *Store) ClaimAwaited(ctx context.Context, now time.Time, limit int) ([]governance.Awaited, error) {
-	marks, err := s.due(ctx, "req:tell", now, limit)
+	marks, err := s.dueMarks(ctx, "req:tell", "approval notice", now, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]governance.Awaited, 0, len(marks))
 	for _, m := range marks {
-		parts := strings.SplitN(m, "\t", 3)
-		if len(parts) != 3 {
-			return nil, fmt.Errorf("redisstore: malformed approval notice mark %q", m)
-		}
-		stage, err := strconv.Atoi(parts[1])
+		stage, err := strconv.Atoi(m[1])
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: malformed approval notice mark %q", m)
+			return nil, fmt.Errorf("redisstore: malformed approval notice mark %q: %w", strings.Join(m, "\t"), err)
 		}
-		out = append(out, governance.Awaited{Request: parts[0], Stage: stage, Approver: parts[2]})
+		out = append(out, governance.Awaited{Request: m[0], Stage: stage, Approver: m[2]})
 	}
 	return out, nil
 }
