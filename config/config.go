@@ -69,7 +69,8 @@ type Config struct {
 }
 
 // Reviews configures how messages reach people (review reminders and escalations, approvers
-// told a request waits for them: docs/adr/0025): email, a chat webhook, or both. With neither,
+// told a request waits for them: docs/adr/0025, owners reminded of a service account's
+// deadline: docs/adr/0035): email, a chat webhook, or both. With neither,
 // they are logged.
 type Reviews struct {
 	Email Email `yaml:"email"`
