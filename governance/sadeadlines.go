@@ -125,19 +125,25 @@ func (d *ServiceAccountDeadlines) expire(ctx context.Context, sa ServiceAccount)
 }
 
 // remind tells the owner of the coming deadline, then records that they were told; a crash in
-// between tells them again when the claim lapses (at least once, once when nothing fails).
+// between tells them again when the claim lapses (at least once, once when nothing fails). An
+// owner who left (the account is orphaned, or about to be) is told nothing: the reminder is
+// recorded as owed to nobody, and security sees the deadline beside the orphaned account.
 func (d *ServiceAccountDeadlines) remind(ctx context.Context, sa ServiceAccount) (bool, error) {
 	owner, err := d.Accounts.People.Person(ctx, sa.Owner)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	notice := ServiceAccountNotice{Kind: KindServiceAccountDeadline, Account: sa.ID, Name: sa.Name, To: sa.Owner,
-		Owner: displayName(owner, sa.Owner), Email: owner.Email, Deadline: sa.Deadline}
-	if err := d.Notifier.Notify(ctx, KindServiceAccountDeadline, notice); err != nil {
-		return false, err
+	reason := "told " + sa.Owner + " of the deadline, " + sa.Deadline.UTC().Format(time.RFC3339)
+	if err == nil && owner.Active {
+		notice := ServiceAccountNotice{Kind: KindServiceAccountDeadline, Account: sa.ID, Name: sa.Name, To: sa.Owner,
+			Owner: displayName(owner, sa.Owner), Email: owner.Email, Deadline: sa.Deadline}
+		if err := d.Notifier.Notify(ctx, KindServiceAccountDeadline, notice); err != nil {
+			return false, err
+		}
+	} else {
+		reason = "nobody told of the deadline, " + sa.Deadline.UTC().Format(time.RFC3339) + ": its owner " + sa.Owner + " left"
 	}
-	_, err = d.Accounts.update(ctx, sa.ID, Event{Actor: "system", Action: "serviceaccount.remind",
-		Reason: "told " + sa.Owner + " of the deadline, " + sa.Deadline.UTC().Format(time.RFC3339)},
+	_, err = d.Accounts.update(ctx, sa.ID, Event{Actor: "system", Action: "serviceaccount.remind", Reason: reason},
 		func(cur ServiceAccount, now time.Time) (ServiceAccount, error) {
 			if !cur.Remind.Equal(sa.Remind) || cur.Lapsed(now) {
 				return cur, errUnchanged // extended meanwhile: the new deadline has its own reminder

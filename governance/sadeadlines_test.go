@@ -341,7 +341,11 @@ var deadlineScenarios = map[string]func(d *deadlines){
 		if d.account("ci-bot").State != governance.ServiceAccountOrphaned || d.status(g.ID) != governance.GrantActive {
 			d.t.Fatal("not orphaned with its grant")
 		}
-		d.advance(20 * day)
+		d.advance(6 * day) // the reminder's time: the owner who left is not written to
+		if n := d.sweep(); n != 1 || len(d.told.take()) != 0 || !d.account("ci-bot").Remind.IsZero() {
+			d.t.Fatalf("the reminder of an orphan: acted on %d", n)
+		}
+		d.advance(14 * day)
 		if d.sweep() != 1 || d.account("ci-bot").State != governance.ServiceAccountExpired || d.status(g.ID) != governance.GrantRevoked {
 			d.t.Fatal("the orphan did not expire with its grant")
 		}
