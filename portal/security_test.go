@@ -221,7 +221,11 @@ func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
 	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"gone-bot"}, "name": {"Gone's bot"}, "owner": {"gone@example.org"}, "deadline": {deadline}})); !strings.Contains(got.body, "is no longer active") {
 		t.Fatalf("registering for a deactivated person: %s", got.body)
 	}
-	for _, id := range []string{"bob-bot", "gone-bot", "no-deadline", "far-bot"} {
+	if got := sec.do("POST", e.url+"/security/service-accounts", url.Values{"id": {"forged-bot"}, "name": {"Forged"}, "deadline": {deadline}},
+		http.Header{"Sec-Fetch-Site": {"cross-site"}}); got.status != http.StatusForbidden {
+		t.Fatalf("a cross-site registration: %d", got.status)
+	}
+	for _, id := range []string{"bob-bot", "gone-bot", "no-deadline", "far-bot", "forged-bot"} {
 		if _, err := e.store.GetServiceAccount(ctx, id); !errors.Is(err, governance.ErrNotFound) {
 			t.Fatalf("a refused registration created %s: %v", id, err)
 		}
