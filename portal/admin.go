@@ -44,7 +44,6 @@ type changeTable struct {
 // adminView is the catalog admins' start page.
 type adminView struct {
 	Others, Mine []changeView
-	Policies     []governance.Policy
 	// The admin's areas: the catalog, and SoD rules.
 	CatalogAdmin, SecurityAdmin bool
 }
@@ -74,12 +73,6 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
 		}
 	}
 	v.CatalogAdmin, v.SecurityAdmin = sess.Has(governance.RoleCatalogAdmin), sess.Has(governance.RoleSecurityAdmin)
-	if v.CatalogAdmin {
-		if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
 	s.page(w, r, http.StatusOK, "admin", "Admin", v)
 }
 
@@ -250,87 +243,6 @@ func (s *Server) decideChange(approve bool) func(http.ResponseWriter, *http.Requ
 		}
 		http.Redirect(w, r, back, http.StatusSeeOther)
 	}
-}
-
-// policyView is the edit form of an approval policy at the version the admin read.
-type policyView struct {
-	Policy  governance.Policy
-	Version int64
-	Risks   []governance.Risk
-	Pending []changeView // changes of this policy awaiting a second admin
-}
-
-// policy shows an approval policy's form: the fields that apply to every request under it.
-// Its stages are shown, and changed through the API.
-func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *Session) {
-	ctx := r.Context()
-	p, version, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := policyView{Policy: p, Version: version, Risks: risks}
-	if v.Pending, err = s.pendingFor(r, sess, governance.KindPolicy, p.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.page(w, r, http.StatusOK, "admin-policy", "Approval policy "+p.Name, v)
-}
-
-// savePolicy proposes the form's version of a policy: every change of a policy is a control,
-// so it waits for a second admin (governance.Catalog.Put decides). The form carries the
-// version it was read at; if someone changed the policy meanwhile, the admin gets the current
-// version back and nothing is proposed.
-func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Session) {
-	if !s.form(w, r) {
-		return
-	}
-	ctx := r.Context()
-	id := r.PathValue("id")
-	p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	back := adminPath("policies", p.ID)
-	f := r.PostForm
-	problem := ""
-	version, ok := formVersion(f, false)
-	if !ok {
-		problem = "The form was not sent from this page. Open the policy again and make your change there."
-	}
-	if p.Name = strings.TrimSpace(f.Get("name")); p.Name == "" || len(p.Name) > 200 {
-		problem = "Give the policy a name of at most 200 characters."
-	}
-	p.JustificationFrom = 0
-	if raw := f.Get("justificationFrom"); raw != "" {
-		if p.JustificationFrom, err = governance.ParseRisk(raw); err != nil {
-			problem = "Choose from the list when a justification is required."
-		}
-	}
-	for _, d := range []struct {
-		field string
-		into  *governance.Duration
-		say   string
-	}{{"pendingFor", &p.PendingFor, "how long a request may wait"}, {"breakGlassMax", &p.BreakGlassMax, "the longest emergency access"}} {
-		*d.into = 0
-		if raw := strings.TrimSpace(f.Get(d.field)); raw != "" {
-			if *d.into, err = governance.ParseDuration(raw); err != nil {
-				problem = "Write " + d.say + " as a length of time, like 8h, 7d or P7D, or leave it empty."
-			}
-		}
-	}
-	p.OnBehalf, p.Extensions = f.Get("onBehalf") == "1", f.Get("extensions") == "1"
-	reason := strings.TrimSpace(f.Get("reason"))
-	if len(reason) > maxComment {
-		problem = "The reason is too long: keep it under 2,000 characters."
-	}
-	if problem != "" {
-		s.flash(r, "error", problem)
-		http.Redirect(w, r, back, http.StatusSeeOther)
-		return
-	}
-	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back, back)
 }
 
 // propose writes an item from an admin's form at the version the form was read at: saved at

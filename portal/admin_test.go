@@ -11,10 +11,12 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// policyForm is the admin's policy form as the page sends it, at version.
+// policyForm is the admin's policy form as the page sends it, at version: its one stage, the
+// manager's, and the blank stage the page offers.
 func policyForm(version, name string) url.Values {
 	return url.Values{"version": {version}, "name": {name}, "justificationFrom": {"high"}, "pendingFor": {"7d"},
-		"extensions": {"1"}, "reason": {"stricter"}}
+		"extensions": {"1"}, "reason": {"stricter"}, "stage.0.name": {"manager"}, "stage.0.quorum": {"1"},
+		"stage.0.approvers.manager": {"1"}, "stage.1.name": {""}, "stage.1.quorum": {"1"}}
 }
 
 // livePolicy is the policy in effect now.

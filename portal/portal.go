@@ -209,6 +209,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /admin/changes/{id}", s.holdingAny(curators, s.change))
 	mux.Handle("POST /admin/changes/{id}/approve", s.holdingAny(curators, s.decideChange(true)))
 	mux.Handle("POST /admin/changes/{id}/reject", s.holdingAny(curators, s.decideChange(false)))
+	mux.Handle("GET /admin/policies", s.holding(governance.RoleCatalogAdmin, s.policies))
+	mux.Handle("POST /admin/policies", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
 	mux.Handle("GET /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.policy))
 	mux.Handle("POST /admin/policies/{id}", s.holding(governance.RoleCatalogAdmin, s.savePolicy))
 	mux.Handle("GET /admin/applications", s.holding(governance.RoleCatalogAdmin, s.applications))
