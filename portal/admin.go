@@ -684,22 +684,30 @@ func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *S
 	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
 }
 
-// sodRulesView lists the SoD rules, with the form that adds one.
+// sodRulesView lists a page of the SoD rules, with the form that adds one.
 type sodRulesView struct {
-	Rules        []governance.SoDRule
+	Rules []governance.SoDRule
+	// Next is the cursor of the next page; none on the last.
+	Next         string
 	Entitlements []governance.Entitlement
 	// Names names each rule's entitlements.
-	Names catalogNames
+	Names  catalogNames
+	Review stageForm
 }
 
-// sodRules lists the separation-of-duties rules, the security admins' to change.
+// sodRules lists a page of the separation-of-duties rules (?after=<the last id shown>), the
+// security admins' to change.
 func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
-	var v sodRulesView
+	v := sodRulesView{Review: stageForm{Prefix: reviewPrefix, Quorum: "1"}}
+	more := false
 	var err error
-	if v.Rules, err = governance.ListItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule); err != nil {
+	if v.Rules, more, err = governance.PageItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.URL.Query().Get("after"), adminPage); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if more {
+		v.Next = v.Rules[len(v.Rules)-1].ID
 	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
 		s.fail(w, r, err)
@@ -712,16 +720,21 @@ func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session)
 	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
 }
 
+// reviewPrefix names the fields of an SoD rule's review stage.
+const reviewPrefix = "review."
+
 // sodRuleView is an SoD rule's form at the version the admin read.
 type sodRuleView struct {
 	Rule         governance.SoDRule
 	Version      int64
 	Entitlements []governance.Entitlement
-	Pending      []changeView
+	// Review is the rule's review stage as its form shows it (blank: the rule blocks).
+	Review  stageForm
+	Pending []changeView
 }
 
-// sodRule shows an SoD rule's form: its name and the entitlements nobody may hold together.
-// A rule that asks for a review instead of blocking keeps its review stage, set through the API.
+// sodRule shows an SoD rule's form: its name, the entitlements nobody may hold together, and
+// what happens to a request that would break it: refused, or given a review stage.
 func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	rule, version, err := governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.PathValue("id"))
@@ -729,7 +742,13 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	v := sodRuleView{Rule: rule, Version: version}
+	v := sodRuleView{Rule: rule, Version: version, Review: stageForm{Prefix: reviewPrefix, Quorum: "1"}}
+	if rule.Review != nil {
+		if v.Review, err = s.stageFormOf(r, reviewPrefix, *rule.Review); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
 		s.fail(w, r, err)
 		return
@@ -745,7 +764,8 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 const maxRuleEntitlements = 50
 
 // saveSoDRule adds an SoD rule (its id in the form) or changes one (at the version read);
-// every write of one waits for a second security admin.
+// every write of one waits for a second security admin. A rule whose form asks for a review
+// has that stage; otherwise it blocks.
 func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Session) {
 	if !s.form(w, r) {
 		return
@@ -769,6 +789,19 @@ func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Sessi
 	}
 	if rule.Entitlements = f["entitlements"]; len(rule.Entitlements) > maxRuleEntitlements {
 		problem = "A rule names at most 50 entitlements."
+	}
+	rule.Review = nil
+	switch f.Get("whenBroken") {
+	case "block":
+	case "review":
+		st, bad, err := s.stageOf(r, readStage(f, reviewPrefix))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		problem, rule.Review = cmp.Or(problem, bad), &st
+	default:
+		problem = "Choose from the list what happens to a request that would break the rule."
 	}
 	if problem != "" {
 		s.flash(r, "error", problem)

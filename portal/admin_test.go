@@ -279,7 +279,7 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 	if !strings.Contains(form.body, `value="db-read" checked`) || strings.Contains(form.body, `value="db-draft" checked`) {
 		t.Errorf("the rule's form: %s", form.body)
 	}
-	f := url.Values{"version": {"1"}, "name": {"Read, write or draft"}, "entitlements": {"db-read", "db-write", "db-draft"}}
+	f := url.Values{"version": {"1"}, "name": {"Read, write or draft"}, "entitlements": {"db-read", "db-write", "db-draft"}, "whenBroken": {"block"}}
 	id := changeID(t, sec.post(e.url+"/admin/sod-rules/read-or-write", f))
 	ctx := context.Background()
 	rule := func() governance.SoDRule {
@@ -314,11 +314,11 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 		t.Errorf("the approved rule: %+v", got)
 	}
 	// A rule of one entitlement is refused in words; a new rule is proposed like a change.
-	bad := sec.follow(sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"lonely"}, "name": {"Lonely"}, "entitlements": {"db-read"}}))
+	bad := sec.follow(sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"lonely"}, "name": {"Lonely"}, "entitlements": {"db-read"}, "whenBroken": {"block"}}))
 	if !strings.Contains(bad.body, "names fewer than two entitlements") {
 		t.Errorf("a rule of one entitlement: %s", bad.body)
 	}
-	changeID(t, sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"pair"}, "name": {"Pair"}, "entitlements": {"db-read", "db-draft"}}))
+	changeID(t, sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"pair"}, "name": {"Pair"}, "entitlements": {"db-read", "db-draft"}, "whenBroken": {"block"}}))
 	if _, _, err := governance.GetItem[governance.SoDRule](ctx, e.access.Catalog, governance.KindSoDRule, "pair"); err == nil {
 		t.Error("a new rule took effect without a second security admin")
 	}
