@@ -483,6 +483,10 @@ func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *S
 	}
 	a.Name, a.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
 	a.Connector = strings.TrimSpace(f.Get("connector"))
+	// The drift mode is the domain's to check; a new application's form has none: report.
+	if a.Drift = f.Get("drift"); a.Drift == string(governance.DriftReportOnly) {
+		a.Drift = ""
+	}
 	switch {
 	case a.Name == "" || len(a.Name) > 200:
 		problem = "Give the application a name of at most 200 characters."
@@ -557,131 +561,6 @@ func (s *Server) attachOutcome(w http.ResponseWriter, r *http.Request, app gover
 	s.flash(r, "error", msg)
 	http.Redirect(w, r, adminPath("applications", app.ID), http.StatusSeeOther)
 	return false
-}
-
-// entitlementView is an entitlement's form at the version the admin read.
-type entitlementView struct {
-	Entitlement governance.Entitlement
-	Version     int64
-	Application governance.Application
-	Owners      string
-	// Eligible are who may break the glass, as user names one per line.
-	Eligible string
-	Policies []governance.Policy
-	Risks    []governance.Risk
-	States   []governance.EntitlementState
-	Pending  []changeView
-}
-
-// entitlement shows an entitlement's form: owners, risk, longest grant, approval policy,
-// whether it may be asked for, and its state (publishing a draft waits for a second admin).
-func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
-	ctx := r.Context()
-	e, version, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := entitlementView{Entitlement: e, Version: version, Risks: risks,
-		States: []governance.EntitlementState{governance.EntitlementDraft, governance.EntitlementPublished, governance.EntitlementRetired}}
-	if v.Application, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, e.Application); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v.Owners, err = s.userNames(r, e.Owners); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if b := e.BreakGlass; b != nil {
-		if v.Eligible, err = s.userNames(r, b.Eligible); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if v.Pending, err = s.pendingFor(r, sess, governance.KindEntitlement, e.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.page(w, r, http.StatusOK, "admin-entitlement", e.Name, v)
-}
-
-// saveEntitlement writes the form's version of an entitlement; the domain decides whether it
-// waits for a second admin (publishing, a lower risk, another policy, longer grants, other
-// owners) or goes alone (a name, a description, a narrowing).
-func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
-	if !s.form(w, r) {
-		return
-	}
-	ctx := r.Context()
-	e, _, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	back := adminPath("entitlements", e.ID)
-	f := r.PostForm
-	problem := ""
-	version, ok := formVersion(f, false)
-	if !ok {
-		problem = "The form was not sent from this page. Open the entitlement again and make your change there."
-	}
-	e.Name, e.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
-	if e.Name == "" || len(e.Name) > 200 || len(e.Description) > maxComment {
-		problem = "Give the entitlement a name of at most 200 characters, and a description under 2,000."
-	}
-	if e.Risk, err = governance.ParseRisk(f.Get("risk")); err != nil {
-		problem = "Choose the risk from the list."
-	}
-	e.MaxDuration = 0
-	if raw := strings.TrimSpace(f.Get("maxDuration")); raw != "" {
-		if e.MaxDuration, err = governance.ParseDuration(raw); err != nil {
-			problem = "Write the longest grant as a length of time, like 8h, 30d or P30D, or leave it empty for no limit."
-		}
-	}
-	e.State = governance.EntitlementState(f.Get("state"))
-	e.Policy, e.Requestable = f.Get("policy"), f.Get("requestable") == "1"
-	if e.GovernedGroup = strings.TrimSpace(f.Get("governedGroup")); len(e.GovernedGroup) > 200 {
-		problem = "The governed group's id is too long."
-	}
-	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if problem == "" {
-		problem = bad
-	}
-	e.Owners = owners
-	// Break-glass: who may activate it, named here; eligible groups are kept as they are
-	// (the API sets them). Not an emergency entitlement: nobody may.
-	e.Emergency = f.Get("emergency") == "1"
-	eligible, bad, err := s.ownerIDs(r, f.Get("eligible"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if problem == "" {
-		problem = bad
-	}
-	switch {
-	case !e.Emergency:
-		e.BreakGlass = nil
-	case e.BreakGlass == nil:
-		e.BreakGlass = &governance.BreakGlassPolicy{}
-	}
-	if e.BreakGlass != nil {
-		e.BreakGlass.Eligible, e.BreakGlass.OverrideSoD = eligible, f.Get("overrideSoD") == "1"
-	}
-	if problem != "" {
-		s.flash(r, "error", problem)
-		http.Redirect(w, r, back, http.StatusSeeOther)
-		return
-	}
-	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
 }
 
 // sodRulesView lists a page of the SoD rules, with the form that adds one.

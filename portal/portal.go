@@ -219,6 +219,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /admin/applications/{id}", s.holding(governance.RoleCatalogAdmin, s.saveApplication))
 	mux.Handle("POST /admin/applications/{id}/test-connection", s.holding(governance.RoleCatalogAdmin, s.testConnection))
 	mux.Handle("POST /admin/applications/{id}/import", s.holding(governance.RoleCatalogAdmin, s.importGroups))
+	mux.Handle("GET /admin/entitlements", s.holding(governance.RoleCatalogAdmin, s.entitlements))
+	mux.Handle("POST /admin/entitlements", s.holding(governance.RoleCatalogAdmin, s.addEntitlement))
 	mux.Handle("GET /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.entitlement))
 	mux.Handle("POST /admin/entitlements/{id}", s.holding(governance.RoleCatalogAdmin, s.saveEntitlement))
 	mux.Handle("GET /admin/sod-rules", s.holding(governance.RoleSecurityAdmin, s.sodRules))
