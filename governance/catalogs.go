@@ -108,7 +108,7 @@ type CatalogStore interface {
 	CatalogItems(ctx context.Context, kind CatalogKind) ([]CatalogItem, error)
 	// CatalogPage lists up to count items of a kind in the order they were created, from the
 	// one after the item after ("", or an id the kind does not have: from the first). Items are
-	// never deleted and a new one comes last, so an id is a cursor that neither skips nor
+	// never deleted and each keeps its place, so an id is a cursor that neither skips nor
 	// repeats an item however many are added meanwhile.
 	CatalogPage(ctx context.Context, kind CatalogKind, after string, count int) ([]CatalogItem, error)
 	// CatalogItemsByID reads several items of a kind at once; ids not found are left out.

@@ -259,6 +259,8 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, 
 	case err == nil:
 		s.flash(r, "info", "Saved. It is in effect now.")
 		back = done
+	case errors.Is(err, governance.ErrVersionMismatch) && version == 0:
+		s.flash(r, "error", "There is already one with the id "+strconv.Quote(id)+": choose another id.")
 	case errors.Is(err, governance.ErrVersionMismatch):
 		s.flash(r, "error", "Someone changed this meanwhile, so your change was not saved. Here is the current version: make your change again on it.")
 	case errors.Is(err, governance.ErrInvalidCatalog):
@@ -295,16 +297,19 @@ type appRow struct {
 	Owners            []string
 }
 
-// applicationsView lists the applications, with the form that adds one.
+// applicationsView lists a page of the applications, with the form that adds one.
 type applicationsView struct {
 	Apps []appRow
+	// Next is the cursor of the next page; none on the last.
+	Next string
 }
 
-// applications lists every application with its connector and how many of its entitlements
-// are published and how many wait as drafts.
+// applications lists a page of the applications (?after=<the last id shown>), in the order
+// they were added, with their connector and how many of their entitlements are published and
+// how many wait as drafts.
 func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
-	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	apps, more, err := governance.PageItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, r.URL.Query().Get("after"), adminPage)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -339,6 +344,9 @@ func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Sess
 			}
 		}
 		v.Apps = append(v.Apps, row)
+	}
+	if more {
+		v.Next = apps[len(apps)-1].ID
 	}
 	s.page(w, r, http.StatusOK, "admin-applications", "Applications", v)
 }
