@@ -226,7 +226,10 @@ func (s *Server) groupIDs(r *http.Request, raw string) ([]string, string, error)
 	}
 	ids := []string{}
 	for _, n := range names {
-		g, err := s.groupNamed(r, n)
+		if len(n) > maxGroupName {
+			return nil, "A group's name is at most 256 characters: write groups by their names as the directory shows them, one per line.", nil
+		}
+		g, err := s.opts.Access.People.GroupNamed(r.Context(), n)
 		if errors.Is(err, governance.ErrNotFound) {
 			return nil, "The identity provider has no group called " + strconv.Quote(n) + ": write groups by their names as the directory shows them, one per line.", nil
 		}
@@ -240,13 +243,8 @@ func (s *Server) groupIDs(r *http.Request, raw string) ([]string, string, error)
 	return ids, "", nil
 }
 
-// groupNamed finds a group by its display name; a name too long for one is none.
-func (s *Server) groupNamed(r *http.Request, name string) (governance.Group, error) {
-	if len(name) > 256 {
-		return governance.Group{}, governance.ErrNotFound
-	}
-	return s.opts.Access.People.GroupNamed(r.Context(), name)
-}
+// maxGroupName bounds a group's name as a form gives it.
+const maxGroupName = 256
 
 // maxGroupChoices bounds the groups a form suggests; any other group is typed by its name.
 const maxGroupChoices = 500
