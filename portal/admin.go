@@ -600,10 +600,7 @@ func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session)
 		s.fail(w, r, err)
 		return
 	}
-	if v.Names, err = s.catalogNames(ctx); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	v.Names = namesOf(v.Entitlements, nil)
 	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
 }
 

@@ -201,14 +201,11 @@ func (s *Server) entitlements(w http.ResponseWriter, r *http.Request, sess *Sess
 	if more {
 		v.Next = v.Entitlements[len(v.Entitlements)-1].ID
 	}
-	if v.Names, err = s.catalogNames(ctx); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	if v.Applications, err = governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	v.Names = namesOf(nil, v.Applications)
 	s.page(w, r, http.StatusOK, "admin-entitlements", "Entitlements", v)
 }
 
