@@ -30,6 +30,8 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"OutOfBandGrantsThroughGrants":        testOutOfBandGrantsThroughGrants,
 	"ApproversAreTold":                    testApproversAreTold,
 	"ApprovalNoticesOncePerReplicaSet":    testApprovalNoticesOncePerReplicaSet,
+	"InboxPagesByCursor":                  testInboxPagesByCursor,
+	"RequestsPageNewestFirst":             testRequestsPageNewestFirst,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
