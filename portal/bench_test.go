@@ -124,11 +124,11 @@ func BenchmarkPortalPages(b *testing.B) {
 	mine := seedVolumes(b, e)
 	ctx := context.Background()
 	held := fmt.Sprintf("grant-%d", 5*benchHeld) // p5's first grant, ending within the week
-	inbox, _, err := e.access.Inbox(ctx, "u-mgr", 0, 1)
-	if err != nil || len(inbox) == 0 {
-		b.Fatalf("mgr's inbox: %d, %v", len(inbox), err)
+	inbox, err := e.access.Inbox(ctx, governance.Viewer{ID: "u-mgr"}, "", 1)
+	if err != nil || len(inbox.Items) == 0 {
+		b.Fatalf("mgr's inbox: %+v, %v", inbox, err)
 	}
-	waiting := inbox[0].Request.ID
+	waiting := inbox.Items[0].Request.ID
 	pages := []struct {
 		name, who, path, shows string
 	}{

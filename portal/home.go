@@ -35,7 +35,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	approvals, total, err := s.opts.Access.Inbox(ctx, sess.Person.ID, 0, 5)
+	approvals, err := s.opts.Access.Inbox(ctx, sess.Viewer, "", 5)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -50,7 +50,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := homeView{Approvals: approvals, ApprovalCount: total, Names: names}
+	v := homeView{Approvals: approvals.Items, ApprovalCount: approvals.Total, Names: names}
 	if v.Reviews, err = s.opts.Reviews.Waiting(ctx, sess.Viewer); err != nil {
 		s.fail(w, r, err)
 		return
