@@ -190,6 +190,9 @@ func TestAccessForAndRequestsFor(t *testing.T) {
 	if err != nil || ids(got.Grants) != "g1 " || ids(got.Past) != "g2 " || len(got.Pending) != 1 || got.Pending[0].ID != "r1" {
 		t.Fatalf("alice's own access: %+v, %v", got, err)
 	}
+	if held, err := access.HoldingsFor(ctx, "alice", Viewer{ID: "alice"}); err != nil || ids(held) != "g1 g2 " {
+		t.Fatalf("alice's grants, current and past: %+v, %v", held, err)
+	}
 	if got, err := access.AccessFor(ctx, "bot", Viewer{ID: "alice"}); err != nil || ids(got.Grants) != "g3 " || got.Past == nil {
 		t.Fatalf("her service account's: %+v, %v", got, err)
 	}
@@ -212,6 +215,9 @@ func TestAccessForAndRequestsFor(t *testing.T) {
 	for _, identity := range []string{"alice", "bot", "nobody"} {
 		if got, err := access.AccessFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got.Identity != "" {
 			t.Errorf("mallory reading %s's access: %+v, %v; want not found", identity, got, err)
+		}
+		if got, err := access.HoldingsFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Errorf("mallory reading %s's grants: %+v, %v; want not found", identity, got, err)
 		}
 		if got, err := access.RequestsFor(ctx, Viewer{ID: "mallory"}, RequestQuery{Beneficiary: identity, Limit: 10}); !errors.Is(err, ErrNotFound) || got.Items != nil {
 			t.Errorf("mallory listing %s's requests: %+v, %v; want not found", identity, got, err)

@@ -188,13 +188,19 @@ type IdentityAccess struct {
 	Past     []Grant   `json:"past"`    // revoked or expired
 }
 
+// HoldingsFor answers the grants an identity the viewer may see holds and held, oldest
+// first: AccessFor without the requests, which a person with a long history has many of.
+func (s *Access) HoldingsFor(ctx context.Context, identity string, v Viewer) ([]Grant, error) {
+	if err := s.seen(ctx, identity, v); err != nil {
+		return nil, err
+	}
+	return s.Grants.Store.Holdings(ctx, identity)
+}
+
 // AccessFor answers what an identity the viewer may see holds, why, approved by whom, until
 // when, what it has asked for and what it held.
 func (s *Access) AccessFor(ctx context.Context, identity string, v Viewer) (IdentityAccess, error) {
-	if err := s.seen(ctx, identity, v); err != nil {
-		return IdentityAccess{}, err
-	}
-	held, err := s.Grants.Store.Holdings(ctx, identity)
+	held, err := s.HoldingsFor(ctx, identity, v)
 	if err != nil {
 		return IdentityAccess{}, err
 	}

@@ -75,13 +75,13 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	mine, err := s.opts.Access.AccessFor(ctx, sess.Person.ID, sess.Viewer)
+	mine, err := s.opts.Access.HoldingsFor(ctx, sess.Person.ID, sess.Viewer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	holds := map[string]bool{}
-	for _, g := range mine.Grants {
+	for _, g := range mine {
 		if g.Status == governance.GrantActive || g.Status == governance.GrantProvisioning {
 			holds[g.Entitlement] = true
 		}

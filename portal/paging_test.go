@@ -239,3 +239,31 @@ func TestCatalogPagesKeepTheFilters(t *testing.T) {
 		t.Errorf("after the end: %d %v", got.status, rows(got.body, "/catalog/"))
 	}
 }
+
+// Home lists the person's oldest open requests, a few, and sends to My requests for the rest.
+func TestHomeListsAFewOpenRequests(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	var open []string
+	for i := range 7 {
+		id := fmt.Sprintf("h-%d", i)
+		e.put(ctx, governance.KindEntitlement, id, map[string]any{"id": id, "name": "Share " + id, "application": "db",
+			"owners": []string{"u-cat"}, "risk": "low", "state": "published", "requestable": true, "policy": "by-manager", "holders": "humans"})
+		e.now = e.now.Add(time.Second)
+		r, _, err := e.access.Submit(ctx, governance.Ask{Requester: "u-ada", Entitlement: id, Source: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, r.ID)
+	}
+	ada := e.browser()
+	e.signIn(m, ada, "ada")
+	home := ada.get(e.url + "/")
+	if got := rows(home.body, "/requests/"); !slices.Equal(got, open[:5]) {
+		t.Errorf("home lists %v; want the oldest five %v", got, open[:5])
+	}
+	if !strings.Contains(home.body, `<a href="/requests">All 7 open requests are in My requests</a>; the oldest 5 are above.`) ||
+		!strings.Contains(home.body, ">Share h-0</a>") {
+		t.Errorf("home does not name the requests or send to the rest")
+	}
+}
