@@ -76,7 +76,10 @@ func testInboxPagesByCursor(t *testing.T, newStore storetest.Factory) {
 
 	want := append(slices.Concat(all[5:6], all[7:]), late)
 	var got []governance.Request
-	for after := first.Next; after != ""; {
+	for pages, after := 0, first.Next; after != ""; pages++ {
+		if pages > len(all) {
+			t.Fatalf("the walk does not end: %v", requestIDs(got))
+		}
 		page, err := w.Access.Inbox(ctx, mgr, after, 5)
 		if err != nil || page.Total != 10 {
 			t.Fatalf("the page after %s: %+v, %v; want 10 waiting", after, page, err)
@@ -149,7 +152,10 @@ func testRequestsPageNewestFirst(t *testing.T, newStore storetest.Factory) {
 		t.Fatal(err)
 	}
 	var got []governance.Request
-	for after := first.Next; after != ""; {
+	for pages, after := 0, first.Next; after != ""; pages++ {
+		if pages > len(mine) {
+			t.Fatalf("the walk does not end: %v", requestIDs(got))
+		}
 		page, err := w.Access.RequestsFor(ctx, ada, governance.RequestQuery{After: after, Limit: 4, Newest: true})
 		if err != nil || page.Total != 10 {
 			t.Fatalf("the page after %s: %+v, %v", after, page, err)
@@ -178,6 +184,67 @@ func testRequestsPageNewestFirst(t *testing.T, newStore storetest.Factory) {
 	}{{ada, bobs.ID}, {governance.Viewer{ID: "bob"}, mine[0].ID}, {ada, "no-such-request"}, {ada, strings.Repeat("é", 5000)}} {
 		if page, err := w.Access.RequestsFor(ctx, c.who, governance.RequestQuery{After: c.cursor, Limit: 4, Newest: true}); !errors.Is(err, governance.ErrNoSuchPage) || page.Items != nil {
 			t.Errorf("%s's requests after %.20q: %+v, %v; want no such page", c.who.ID, c.cursor, page, err)
+		}
+	}
+}
+
+// Paging an inbox while its approver decides requests at the same moment: every request still
+// waiting when the walk is over is seen exactly once, none twice, in order.
+func testInboxPagesWhileDecided(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	w.Entitlement("prod-db", governance.RiskLow, storetest.ManagerPolicy.ID)
+	var all []governance.Request
+	for i := range 40 {
+		who := fmt.Sprintf("q%d", i)
+		w.Person(who, "mgr")
+		if i%4 == 0 {
+			w.Now = w.Now.Add(time.Microsecond)
+		}
+		r, _, err := w.Access.Submit(ctx, governance.Ask{Requester: who, Entitlement: "prod-db"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	slices.SortFunc(all, byPosition)
+	decided := map[string]bool{}
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i < len(all); i += 3 {
+			if _, err := w.Access.Decide(ctx, all[i].ID, "mgr", false, "no"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var seen []governance.Request
+	for pages, after := 0, ""; ; pages++ {
+		if pages > len(all) {
+			t.Fatalf("the walk does not end: %v", requestIDs(seen))
+		}
+		page, err := w.Access.Inbox(ctx, governance.Viewer{ID: "mgr"}, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, inboxRequests(page)...)
+		if after = page.Next; after == "" {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(all); i += 3 {
+		decided[all[i].ID] = true
+	}
+	if !slices.IsSortedFunc(seen, byPosition) || len(slices.CompactFunc(slices.Clone(seen), func(a, b governance.Request) bool { return a.ID == b.ID })) != len(seen) {
+		t.Fatalf("the walk repeated a request or went back: %v", requestIDs(seen))
+	}
+	for _, r := range all {
+		if !decided[r.ID] && !slices.ContainsFunc(seen, func(s governance.Request) bool { return s.ID == r.ID }) {
+			t.Errorf("request %s waited throughout and was skipped: %v", r.ID, requestIDs(seen))
 		}
 	}
 }

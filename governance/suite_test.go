@@ -32,6 +32,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ApprovalNoticesOncePerReplicaSet":    testApprovalNoticesOncePerReplicaSet,
 	"InboxPagesByCursor":                  testInboxPagesByCursor,
 	"RequestsPageNewestFirst":             testRequestsPageNewestFirst,
+	"InboxPagesWhileDecided":              testInboxPagesWhileDecided,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
