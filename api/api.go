@@ -345,6 +345,14 @@ func limit(c *gin.Context) (int, bool) {
 // Cursors are opaque to clients: base64 of a position the endpoint understands.
 func encodeCursor(pos string) string { return base64.RawURLEncoding.EncodeToString([]byte(pos)) }
 
+// encodeNext is the cursor of the page after the position next, "" (no cursor) at the end.
+func encodeNext(next string) string {
+	if next == "" {
+		return ""
+	}
+	return encodeCursor(next)
+}
+
 func decodeCursor(c *gin.Context) (string, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(c.Query("cursor"))
 	if err != nil {

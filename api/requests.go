@@ -1,9 +1,9 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -75,14 +75,28 @@ type whatIfView struct {
 }
 
 // listRequests lists the requests of one beneficiary (?beneficiary=, default oneself): one's
-// own, one's service accounts', and for auditors and security admins anyone's.
+// own, one's service accounts', and for auditors and security admins anyone's; oldest first.
+// The cursor is the last request of the page before, so requests made meanwhile neither shift
+// nor repeat a page.
 func (s *Server) listRequests(c *gin.Context, p Principal) {
-	all, err := s.opts.Access.RequestsFor(c.Request.Context(), c.Query("beneficiary"), viewer(p))
+	n, ok := limit(c)
+	if !ok {
+		return
+	}
+	after, ok := decodeCursor(c)
+	if !ok {
+		return
+	}
+	got, err := s.opts.Access.RequestsFor(c.Request.Context(), viewer(p), governance.RequestQuery{Beneficiary: c.Query("beneficiary"), After: after, Limit: n})
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	slicePage(c, all)
+	c.JSON(http.StatusOK, page[governance.Request]{Items: got.Items, NextCursor: encodeNext(got.Next)})
 }
 
 func (s *Server) getRequest(c *gin.Context, p Principal) {
@@ -136,23 +150,26 @@ func (s *Server) decide(c *gin.Context, p Principal) {
 	c.JSON(http.StatusOK, r)
 }
 
+// inbox lists what waits for the caller's decision, oldest first, each with its context. The
+// cursor is the last request of the page before, so requests decided or made meanwhile
+// neither shift nor repeat a page.
 func (s *Server) inbox(c *gin.Context, p Principal) {
 	n, ok := limit(c)
 	if !ok {
 		return
 	}
-	off, ok := offsetCursor(c)
+	after, ok := decodeCursor(c)
 	if !ok {
 		return
 	}
-	items, total, err := s.opts.Access.Inbox(c.Request.Context(), p.User.ID, off, n)
+	got, err := s.opts.Access.Inbox(c.Request.Context(), viewer(p), after, n)
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out := page[governance.InboxItem]{Items: items}
-	if off+len(items) < total && len(items) > 0 {
-		out.NextCursor = encodeCursor(strconv.Itoa(off + len(items)))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, page[governance.InboxItem]{Items: got.Items, NextCursor: encodeNext(got.Next)})
 }

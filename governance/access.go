@@ -488,16 +488,63 @@ type InboxItem struct {
 	SoD         []SoDConflict `json:"sodWarnings"`
 }
 
-// Inbox lists what waits for an approver, oldest first, each with its context. The context of
-// a whole page is read together (entitlements, beneficiaries' grants and requests), so a page
-// costs the same few round trips to the store whatever its length.
-func (a *Access) Inbox(ctx context.Context, approver string, offset, count int) ([]InboxItem, int, error) {
-	requests, total, err := a.Requests.Store.Inbox(ctx, approver, offset, count)
-	if err != nil {
-		return nil, 0, err
+// InboxPage is one page of what waits for an approver: Total waits in all; Next is the cursor
+// of the page after (the last request of this one), "" on the last.
+type InboxPage struct {
+	Items []InboxItem
+	Total int
+	Next  string
+}
+
+// Inbox lists up to limit of what waits for the viewer's decision, oldest first, after the
+// request after ("" from the first), each with its context. The context of a whole page is
+// read together (entitlements, beneficiaries' grants and requests), so a page costs the same
+// few round trips to the store whatever its length or the inbox's.
+func (a *Access) Inbox(ctx context.Context, v Viewer, after string, limit int) (InboxPage, error) {
+	if v.ID == "" || limit < 1 {
+		return InboxPage{Items: []InboxItem{}}, nil
 	}
+	from, err := a.position(ctx, after, v, func(Request) bool { return true })
+	if err != nil {
+		return InboxPage{}, err
+	}
+	requests, total, err := a.Requests.Store.Inbox(ctx, v.ID, from, limit+1)
+	if err != nil {
+		return InboxPage{}, err
+	}
+	requests, next := cut(requests, limit)
 	items, err := a.inboxItems(ctx, requests)
-	return items, total, err
+	return InboxPage{Items: items, Total: total, Next: next}, err
+}
+
+// position is where a page after the request after starts ("": the first page). A cursor
+// that names no request the viewer may see, or one the list cannot hold (in), is no place in
+// their list: ErrNoSuchPage, the same for a request that does not exist and for someone
+// else's, so a cursor reveals nothing.
+func (a *Access) position(ctx context.Context, after string, v Viewer, in func(Request) bool) (RequestPosition, error) {
+	if after == "" {
+		return RequestPosition{}, nil
+	}
+	r, err := a.RequestFor(ctx, after, v)
+	if err == nil && !in(r) {
+		err = ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) {
+		return RequestPosition{}, ErrNoSuchPage
+	}
+	if err != nil {
+		return RequestPosition{}, err
+	}
+	return r.Position(), nil
+}
+
+// cut keeps the first limit of a page read one longer than shown, and the cursor of the page
+// after: the last request kept, when one more was read.
+func cut(requests []Request, limit int) ([]Request, string) {
+	if len(requests) <= limit {
+		return requests, ""
+	}
+	return requests[:limit], requests[limit-1].ID
 }
 
 // InboxItemFor is one request with what its approvers need to decide it, for a viewer who may

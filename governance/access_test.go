@@ -166,9 +166,9 @@ func testAccessSeparationOfDuties(t *testing.T, newStore storetest.Factory) {
 	if err != nil || len(r.Stages) != 2 || r.Stages[1].Approvers[0] != "sec" {
 		t.Fatalf("a reviewing rule adds its stage: %+v %v", r, err)
 	}
-	items, total, err := w.Access.Inbox(ctx, "mgr", 0, 10)
-	if err != nil || total != 2 || len(items) != 2 || len(items[1].SoD) != 1 || len(items[1].Beneficiary.Pending) != 2 {
-		t.Fatalf("inbox context: %+v %d %v", items, total, err)
+	inbox, err := w.Access.Inbox(ctx, governance.Viewer{ID: "mgr"}, "", 10)
+	if items := inbox.Items; err != nil || inbox.Total != 2 || len(items) != 2 || len(items[1].SoD) != 1 || len(items[1].Beneficiary.Pending) != 2 {
+		t.Fatalf("inbox context: %+v %v", inbox, err)
 	}
 }
 

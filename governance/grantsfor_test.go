@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -152,6 +154,28 @@ func (s requestsIn) RequestsOf(_ context.Context, identity string) ([]Request, e
 	return out, nil
 }
 
+// RequestsOfPage pages the list, which is in creation order, by its position alone.
+func (s requestsIn) RequestsOfPage(ctx context.Context, identity string, after RequestPosition, count int, newest bool) ([]Request, int, error) {
+	all, _ := s.RequestsOf(ctx, identity)
+	if newest {
+		slices.Reverse(all)
+	}
+	i := 0
+	if after != (RequestPosition{}) {
+		i = slices.IndexFunc(all, func(r Request) bool { return r.ID == after.ID }) + 1
+	}
+	return all[i:min(len(all), i+count)], len(all), nil
+}
+
+func (s requestsIn) GetRequest(_ context.Context, id string) (Request, error) {
+	for _, r := range s.all {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return Request{}, ErrNotFound
+}
+
 func TestAccessForAndRequestsFor(t *testing.T) {
 	ctx := context.Background()
 	access := grantsAccess([]Grant{
@@ -166,17 +190,36 @@ func TestAccessForAndRequestsFor(t *testing.T) {
 	if err != nil || ids(got.Grants) != "g1 " || ids(got.Past) != "g2 " || len(got.Pending) != 1 || got.Pending[0].ID != "r1" {
 		t.Fatalf("alice's own access: %+v, %v", got, err)
 	}
+	if held, err := access.HoldingsFor(ctx, "alice", Viewer{ID: "alice"}); err != nil || ids(held) != "g1 g2 " {
+		t.Fatalf("alice's grants, current and past: %+v, %v", held, err)
+	}
 	if got, err := access.AccessFor(ctx, "bot", Viewer{ID: "alice"}); err != nil || ids(got.Grants) != "g3 " || got.Past == nil {
 		t.Fatalf("her service account's: %+v, %v", got, err)
 	}
-	if mine, err := access.RequestsFor(ctx, "", Viewer{ID: "alice"}); err != nil || len(mine) != 2 {
+	if mine, err := access.RequestsFor(ctx, Viewer{ID: "alice"}, RequestQuery{Limit: 10}); err != nil || len(mine.Items) != 2 || mine.Total != 2 || mine.Next != "" {
 		t.Fatalf("her own requests by default: %+v, %v", mine, err)
+	}
+	page, err := access.RequestsFor(ctx, Viewer{ID: "alice"}, RequestQuery{Limit: 1, Newest: true})
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != "r2" || page.Next != "r2" {
+		t.Fatalf("her newest request and the cursor after it: %+v, %v", page, err)
+	}
+	if page, err = access.RequestsFor(ctx, Viewer{ID: "alice"}, RequestQuery{After: page.Next, Limit: 1, Newest: true}); err != nil || len(page.Items) != 1 || page.Items[0].ID != "r1" || page.Next != "" {
+		t.Fatalf("the page after it, the last: %+v, %v", page, err)
+	}
+	// A cursor that is someone else's request, or nothing, is no page of hers: the same answer.
+	for _, cursor := range []string{"r3", "r9", strings.Repeat("r", 10_000)} {
+		if got, err := access.RequestsFor(ctx, Viewer{ID: "alice"}, RequestQuery{After: cursor, Limit: 10}); !errors.Is(err, ErrNoSuchPage) || got.Items != nil {
+			t.Errorf("her requests after %.10q: %+v, %v; want no such page", cursor, got, err)
+		}
 	}
 	for _, identity := range []string{"alice", "bot", "nobody"} {
 		if got, err := access.AccessFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got.Identity != "" {
 			t.Errorf("mallory reading %s's access: %+v, %v; want not found", identity, got, err)
 		}
-		if got, err := access.RequestsFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
+		if got, err := access.HoldingsFor(ctx, identity, Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
+			t.Errorf("mallory reading %s's grants: %+v, %v; want not found", identity, got, err)
+		}
+		if got, err := access.RequestsFor(ctx, Viewer{ID: "mallory"}, RequestQuery{Beneficiary: identity, Limit: 10}); !errors.Is(err, ErrNotFound) || got.Items != nil {
 			t.Errorf("mallory listing %s's requests: %+v, %v; want not found", identity, got, err)
 		}
 		if got, err := access.WhatIfFor(ctx, identity, "db", Viewer{ID: "mallory"}); !errors.Is(err, ErrNotFound) || got != nil {
@@ -184,10 +227,10 @@ func TestAccessForAndRequestsFor(t *testing.T) {
 		}
 	}
 	// A service principal acts as nobody: it names whom it asks about.
-	if _, err := access.RequestsFor(ctx, "", Viewer{SeesAll: true}); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := access.RequestsFor(ctx, Viewer{SeesAll: true}, RequestQuery{Limit: 10}); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("a service principal's own requests: %v", err)
 	}
-	if all, err := access.RequestsFor(ctx, "bot", Viewer{SeesAll: true}); err != nil || len(all) != 1 {
+	if all, err := access.RequestsFor(ctx, Viewer{SeesAll: true}, RequestQuery{Beneficiary: "bot", Limit: 10}); err != nil || len(all.Items) != 1 {
 		t.Fatalf("an auditor listing the bot's requests: %+v, %v", all, err)
 	}
 }

@@ -76,15 +76,16 @@ func (l *Leavers) rerouteInbox(ctx context.Context, id string) error {
 	// Read whole first: rerouting takes requests out of the inbox being paged.
 	const page = 500
 	var waiting []Request
-	for offset := 0; ; offset += page {
-		inbox, total, err := l.Requests.Store.Inbox(ctx, id, offset, page)
+	for from := (RequestPosition{}); ; {
+		inbox, _, err := l.Requests.Store.Inbox(ctx, id, from, page)
 		if err != nil {
 			return err
 		}
-		waiting = append(waiting, inbox...)
-		if offset+page >= total {
+		if len(inbox) == 0 {
 			break
 		}
+		waiting = append(waiting, inbox...)
+		from = inbox[len(inbox)-1].Position()
 	}
 	for _, r := range waiting {
 		gone, err := l.gone(ctx, id, r)

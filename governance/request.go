@@ -38,6 +38,9 @@ var (
 	ErrNotYours            = errors.New("governance: only the requester or the beneficiary may cancel")
 	ErrInvalidRequest      = errors.New("governance: invalid request")
 	ErrNoEligibleApprovers = errors.New("governance: a stage has fewer eligible approvers than its quorum")
+	// ErrNoSuchPage is a page cursor that names no request of the list paged, an invalid
+	// request: one that does not exist and another person's alike.
+	ErrNoSuchPage = fmt.Errorf("%w: the page cursor names no request of this list", ErrInvalidRequest)
 )
 
 // Party is an identity taking part in a request, with whether it is active now.

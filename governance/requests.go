@@ -27,10 +27,15 @@ type RequestStore interface {
 	// (else ErrVersionMismatch), keeping the approvers' inboxes and the open-request index in
 	// step with the change, and appends the event (Before and After filled in) in the same step.
 	UpdateRequest(ctx context.Context, prev, next Request, event Event) (Request, error)
-	// Inbox lists the pending requests waiting for an approver's decision, oldest first.
-	Inbox(ctx context.Context, approver string, offset, count int) (requests []Request, total int, err error)
+	// Inbox lists up to count of the pending requests waiting for an approver's decision,
+	// oldest first, from the position after (the zero position: from the first), and how many
+	// wait in all.
+	Inbox(ctx context.Context, approver string, after RequestPosition, count int) (requests []Request, total int, err error)
 	// RequestsOf lists the requests whose beneficiary is identity, oldest first.
 	RequestsOf(ctx context.Context, identity string) ([]Request, error)
+	// RequestsOfPage lists up to count of the requests whose beneficiary is identity from the
+	// position after, oldest first or, with newest, newest first; and how many there are.
+	RequestsOfPage(ctx context.Context, identity string, after RequestPosition, count int, newest bool) (requests []Request, total int, err error)
 	// RequestsOfMany is RequestsOf for several identities at once.
 	RequestsOfMany(ctx context.Context, identities []string) (map[string][]Request, error)
 	// RequestsBy lists the requests identity made for someone else, oldest first.
@@ -39,6 +44,19 @@ type RequestStore interface {
 	// while, so that concurrent sweepers take different ones.
 	DueRequests(ctx context.Context, now time.Time, limit int) ([]string, error)
 }
+
+// RequestPosition is where a page of a list of requests starts: after the request it names,
+// in the list's order (by creation, then id). It holds even once that request has left the
+// list (decided, so out of an inbox): a page starts where that request would be, so rows
+// added or removed meanwhile neither shift nor repeat the rest. The zero position is before
+// the first.
+type RequestPosition struct {
+	Created time.Time
+	ID      string
+}
+
+// Position is where the page after r starts.
+func (r Request) Position() RequestPosition { return RequestPosition{Created: r.Created, ID: r.ID} }
 
 // Inbox is who must decide the request now: the current stage's approvers (after any
 // escalation) who have not decided in it, never the requester or the beneficiary.

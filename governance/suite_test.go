@@ -31,6 +31,9 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"OutOfBandGrantsThroughGrants":        testOutOfBandGrantsThroughGrants,
 	"ApproversAreTold":                    testApproversAreTold,
 	"ApprovalNoticesOncePerReplicaSet":    testApprovalNoticesOncePerReplicaSet,
+	"InboxPagesByCursor":                  testInboxPagesByCursor,
+	"RequestsPageNewestFirst":             testRequestsPageNewestFirst,
+	"InboxPagesWhileDecided":              testInboxPagesWhileDecided,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }

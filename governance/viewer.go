@@ -131,19 +131,53 @@ func (s *Access) seen(ctx context.Context, identity string, v Viewer) error {
 	return nil
 }
 
-// RequestsFor lists the requests of a beneficiary the viewer may see, oldest first; "" is the
-// viewer themself.
-func (s *Access) RequestsFor(ctx context.Context, beneficiary string, v Viewer) ([]Request, error) {
-	if beneficiary == "" {
+// RequestQuery selects a page of one beneficiary's requests ("" is the viewer themself): up
+// to Limit of them after the request After ("" from the first), oldest first, or newest first
+// with Newest.
+type RequestQuery struct {
+	Beneficiary, After string
+	Limit              int
+	Newest             bool
+}
+
+// RequestPage is one page of requests: Total in the list; Next is the cursor of the page after
+// (the last request of this one), "" on the last.
+type RequestPage struct {
+	Items []Request
+	Total int
+	Next  string
+}
+
+// RequestsFor lists a page of the requests of a beneficiary the viewer may see. A beneficiary
+// they may not see does not exist for them (ErrNotFound); a cursor that is not one of the
+// beneficiary's requests is ErrNoSuchPage, whoever's it is.
+func (s *Access) RequestsFor(ctx context.Context, v Viewer, q RequestQuery) (RequestPage, error) {
+	if q.Limit < 1 {
+		return RequestPage{}, fmt.Errorf("%w: a page holds at least one request", ErrInvalidRequest)
+	}
+	if q.Beneficiary == "" {
 		if v.ID == "" {
-			return nil, fmt.Errorf("%w: name the beneficiary: this principal acts as nobody", ErrInvalidRequest)
+			return RequestPage{}, fmt.Errorf("%w: name the beneficiary: this principal acts as nobody", ErrInvalidRequest)
 		}
-		beneficiary = v.ID
+		q.Beneficiary = v.ID
 	}
-	if err := s.seen(ctx, beneficiary, v); err != nil {
-		return nil, err
+	if err := s.seen(ctx, q.Beneficiary, v); err != nil {
+		return RequestPage{}, err
 	}
-	return s.Requests.Store.RequestsOf(ctx, beneficiary)
+	from, err := s.position(ctx, q.After, v, func(r Request) bool { return r.Beneficiary == q.Beneficiary })
+	if err != nil {
+		return RequestPage{}, err
+	}
+	requests, total, err := s.Requests.Store.RequestsOfPage(ctx, q.Beneficiary, from, q.Limit+1, q.Newest)
+	if err != nil {
+		return RequestPage{}, err
+	}
+	out := RequestPage{Total: total}
+	out.Items, out.Next = cut(requests, q.Limit)
+	if out.Items == nil {
+		out.Items = []Request{}
+	}
+	return out, nil
 }
 
 // IdentityAccess is what one identity holds, asks for and held.
@@ -154,13 +188,19 @@ type IdentityAccess struct {
 	Past     []Grant   `json:"past"`    // revoked or expired
 }
 
+// HoldingsFor answers the grants an identity the viewer may see holds and held, oldest
+// first: AccessFor without the requests, which a person with a long history has many of.
+func (s *Access) HoldingsFor(ctx context.Context, identity string, v Viewer) ([]Grant, error) {
+	if err := s.seen(ctx, identity, v); err != nil {
+		return nil, err
+	}
+	return s.Grants.Store.Holdings(ctx, identity)
+}
+
 // AccessFor answers what an identity the viewer may see holds, why, approved by whom, until
 // when, what it has asked for and what it held.
 func (s *Access) AccessFor(ctx context.Context, identity string, v Viewer) (IdentityAccess, error) {
-	if err := s.seen(ctx, identity, v); err != nil {
-		return IdentityAccess{}, err
-	}
-	held, err := s.Grants.Store.Holdings(ctx, identity)
+	held, err := s.HoldingsFor(ctx, identity, v)
 	if err != nil {
 		return IdentityAccess{}, err
 	}

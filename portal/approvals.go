@@ -23,19 +23,26 @@ type inboxRow struct {
 type approvalsView struct {
 	Rows  []inboxRow
 	Total int
+	Pages pages
 }
 
-// approvals lists what waits for the person's decision, oldest first: the requests of which
-// they are an approver of the current stage and have not decided, never their own.
+// approvals lists what waits for the person's decision, oldest first (the longest waiting
+// first), a page at a time from the cursor (?after=<the last request shown>): the requests of
+// which they are an approver of the current stage and have not decided, never their own.
 func (s *Server) approvals(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
-	items, total, err := s.opts.Access.Inbox(ctx, sess.Person.ID, 0, inboxPage)
+	after := r.URL.Query().Get("after")
+	got, err := s.opts.Access.Inbox(ctx, sess.Viewer, after, inboxPage)
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		s.firstPage(w, r, url.URL{Path: "/approvals"})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	var ids []string
-	for _, it := range items {
+	for _, it := range got.Items {
 		ids = append(ids, it.Request.Requester, it.Request.Beneficiary)
 	}
 	people, err := s.opts.Access.People.Many(ctx, ids)
@@ -43,8 +50,8 @@ func (s *Server) approvals(w http.ResponseWriter, r *http.Request, sess *Session
 		s.fail(w, r, err)
 		return
 	}
-	v := approvalsView{Total: total}
-	for _, it := range items {
+	v := approvalsView{Total: got.Total, Pages: pagesOf(url.URL{Path: "/approvals"}, after, got.Next)}
+	for _, it := range got.Items {
 		row := inboxRow{Item: it, Beneficiary: named(people, it.Request.Beneficiary)}
 		if it.Request.Requester != it.Request.Beneficiary {
 			row.Requester = named(people, it.Request.Requester)

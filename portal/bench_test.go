@@ -17,24 +17,27 @@ import (
 )
 
 // Volumes of the render benchmark: the "100,000 grants and 10,000 people", with
-// requests and review items in proportion (a request per person, an item per grant).
+// requests and review items in proportion (a request per person, an item per grant), and
+// lists longer than a page: the catalog, ada's requests and mgr's inbox.
 const (
 	benchPeople       = 10_000
-	benchEntitlements = 100
+	benchEntitlements = 100  // what the grants and the people's requests are of
+	benchCatalog      = 2000 // entitlements in the catalog, e0..e1999
 	benchHeld         = 10   // grants per person: 100,000 in all
 	benchTeam         = 1000 // the people mgr approves for, each with a request pending
-	benchMine         = 100  // ada's requests, one per entitlement
+	benchMine         = 1000 // ada's requests, one per entitlement: with the team's, 2,000 wait for mgr
 )
 
 // seedVolumes fills the env's namespace: people p0..p9999 (the first benchTeam managed by mgr,
-// the others by one of p10..p99), entitlements e0..e99, ten active grants each (one in ten
-// ending within the week), a pending request per person, ada's requests for every entitlement,
-// and a review campaign launched over every grant. It writes through the store's paths, eight
-// writers at once, as the redisstore benchmarks seed. It answers one of ada's requests.
+// the others by one of p10..p99), entitlements e0..e1999, ten active grants per person of
+// e0..e99 (one in ten ending within the week), a pending request per person, ada's requests
+// for e0..e999, and a review campaign launched over every grant. It writes through the
+// store's paths, eight writers at once, as the redisstore benchmarks seed. It answers one of
+// ada's requests.
 func seedVolumes(b *testing.B, e *env) string {
 	ctx := context.Background()
 	start := time.Now()
-	for i := range benchEntitlements {
+	for i := range benchCatalog {
 		id := fmt.Sprintf("e%d", i)
 		e.put(ctx, governance.KindEntitlement, id, map[string]any{"id": id, "name": fmt.Sprintf("Entitlement %d", i), "application": "db",
 			"owners": []string{"u-cat"}, "risk": "low", "state": "published", "requestable": true, "policy": "by-manager",
@@ -115,7 +118,7 @@ func seedVolumes(b *testing.B, e *env) string {
 // Seeding takes a minute or two; it happens once, before the first page is timed.
 //
 // To add a page, add a row to pages: its name (the sub-benchmark's), who views it (mgr, the
-// approver with 1,000 requests pending; ada, a requester with 100 requests; or any p<n>, who
+// approver with 2,000 requests pending; ada, a requester with 1,000 requests; or any p<n>, who
 // holds ten grants, grant-<10n> to grant-<10n+9>), its
 // path (mine is one of ada's requests), and a text the page must show, so that a render that
 // failed is not timed as a fast one.
@@ -124,19 +127,27 @@ func BenchmarkPortalPages(b *testing.B) {
 	mine := seedVolumes(b, e)
 	ctx := context.Background()
 	held := fmt.Sprintf("grant-%d", 5*benchHeld) // p5's first grant, ending within the week
-	inbox, _, err := e.access.Inbox(ctx, "u-mgr", 0, 1)
-	if err != nil || len(inbox) == 0 {
-		b.Fatalf("mgr's inbox: %d, %v", len(inbox), err)
+	inbox, err := e.access.Inbox(ctx, governance.Viewer{ID: "u-mgr"}, "", 50)
+	if err != nil || inbox.Next == "" {
+		b.Fatalf("mgr's inbox: %d, %v", inbox.Total, err)
 	}
-	waiting := inbox[0].Request.ID
+	waiting, inboxAfter := inbox.Items[0].Request.ID, inbox.Next
+	requests, err := e.access.RequestsFor(ctx, governance.Viewer{ID: "u-ada"}, governance.RequestQuery{Limit: 50, Newest: true})
+	if err != nil || requests.Next == "" {
+		b.Fatalf("ada's requests: %d, %v", requests.Total, err)
+	}
+	requestsAfter := requests.Next
 	pages := []struct {
 		name, who, path, shows string
 	}{
-		{"home-approver", "mgr", "/", "1100 requests wait for your decision"},
+		{"home-approver", "mgr", "/", "2000 requests wait for your decision"},
 		{"home-requester", "ada", "/", "My open requests"},
-		{"catalog", "ada", "/catalog", "Entitlement 99"},
+		{"catalog", "ada", "/catalog", "Access you can ask for"},
+		{"catalog-next", "ada", "/catalog?after=e1500", "Access you can ask for"},
+		{"catalog-filtered", "ada", "/catalog?q=entitlement+1&risk=low", "Access you can ask for"},
 		{"entry", "ada", "/catalog/e42", "Entitlement 42"},
-		{"requests", "ada", "/requests", "Your requests, newest first"},
+		{"requests", "ada", "/requests", "Your requests"},
+		{"requests-next", "ada", "/requests?after=" + requestsAfter, "Your requests"},
 		{"request", "ada", "/requests/" + mine, "quarter-end reporting"},
 		{"reviews", "mgr", "/reviews", "items wait for your decision"},
 		{"reviews-filtered", "mgr", "/reviews?entitlement=e5", "items wait for your decision"},
@@ -144,6 +155,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"access", "p5", "/access", "<h1>My access</h1>"},
 		{"access-grant", "p5", "/access/" + held, "<h1>Access: "},
 		{"approvals", "mgr", "/approvals", "<h1>Approvals</h1>"},
+		{"approvals-next", "mgr", "/approvals?after=" + inboxAfter, "<h1>Approvals</h1>"},
 		{"approval", "mgr", "/approvals/" + waiting, "<h1>Decide: "},
 		{"admin", "cat", "/admin", "<h1>Admin</h1>"},
 		{"admin-applications", "cat", "/admin/applications", "<h1>Applications</h1>"},

@@ -27,14 +27,38 @@ type catalogView struct {
 	Risks        []governance.Risk
 	Q, App, Risk string
 	Held         bool
+	// Matches counts the entries the filters match, on every page.
+	Matches int
+	Pages   pages
+}
+
+// catalogPage is how many entitlements the catalog shows at a time.
+const catalogPage = 50
+
+// url is the catalog with the filters.
+func (v catalogView) url() url.URL {
+	q := url.Values{}
+	for k, x := range map[string]string{"q": v.Q, "app": v.App, "risk": v.Risk} {
+		if x != "" {
+			q.Set(k, x)
+		}
+	}
+	if v.Held {
+		q.Set("held", "1")
+	}
+	return url.URL{Path: "/catalog", RawQuery: q.Encode()}
 }
 
 // catalog lists what a person may ask for, filtered by words, application, risk and what they
-// already hold. Only published, requestable entitlements are listed, as the API lists them to
-// requesters.
+// already hold, in id order a page at a time from the cursor (?after=<the last id shown>).
+// Only published, requestable entitlements are listed, as the API lists them to requesters.
+// Ids are stable and never reused, so any cursor is a place in that order, whether or not the
+// entitlement it names is still listed: one retired or added between two pages neither shifts
+// nor repeats the others, and a cursor naming nothing listed reveals nothing.
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	q := r.URL.Query()
+	after := q.Get("after")
 	v := catalogView{Q: strings.TrimSpace(q.Get("q")), App: q.Get("app"), Risk: q.Get("risk"), Held: q.Get("held") == "1",
 		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
 	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
@@ -51,17 +75,18 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	mine, err := s.opts.Access.AccessFor(ctx, sess.Person.ID, sess.Viewer)
+	mine, err := s.opts.Access.HoldingsFor(ctx, sess.Person.ID, sess.Viewer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	holds := map[string]bool{}
-	for _, g := range mine.Grants {
+	for _, g := range mine {
 		if g.Status == governance.GrantActive || g.Status == governance.GrantProvisioning {
 			holds[g.Entitlement] = true
 		}
 	}
+	slices.SortFunc(ents, func(a, b governance.Entitlement) int { return strings.Compare(a.ID, b.ID) })
 	var shown []governance.Entitlement
 	var owners []string
 	words := names.Fold(v.Q)
@@ -74,7 +99,18 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) 
 			words != "" && !strings.Contains(names.Fold(e.Name+" "+e.Description+" "+e.ID), words):
 			continue
 		}
-		shown = append(shown, e)
+		v.Matches++
+		if e.ID > after && len(shown) <= catalogPage { // one more than a page says there is a next
+			shown = append(shown, e)
+		}
+	}
+	next := ""
+	if len(shown) > catalogPage {
+		shown = shown[:catalogPage]
+		next = shown[catalogPage-1].ID
+	}
+	v.Pages = pagesOf(v.url(), after, next)
+	for _, e := range shown {
 		owners = append(owners, e.Owners...)
 	}
 	people, err := s.opts.Access.People.Many(ctx, owners)

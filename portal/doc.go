@@ -67,16 +67,24 @@
 //
 // Lists are paged by cursor: a page link carries ?after=<the last id shown>, never an offset,
 // and the service reads the next page from there, so a list that grows while someone reads it
-// neither skips nor repeats a row. My access orders a person's grants (and their service
-// accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
-// requests, the catalog and the campaigns are read whole; the admin area's applications,
+// neither skips nor repeats a row. The links are plain ("Next page", and "First page" from
+// the second on: the layout's "pages" template, fed by pagesOf with the list's URL and its
+// filters), and a page says how many rows the list holds where that is cheap. My access
+// orders a person's grants (and their service accounts') by creation, so ?after=<grant id>
+// holds as grants are added. The approvals inbox (50 a page, oldest first: who has waited
+// longest comes first) and My requests (50 a page, newest first: the request a person follows
+// is usually their last) page through governance.Access.Inbox and RequestsFor, whose cursor is
+// a request id read as a place (its creation time and id), so it holds even once that request
+// has left the list; a cursor naming no request of the person's list, whether it does not
+// exist or is someone else's, goes to the first page with a flash saying so (firstPage), as
+// My reviews does. The catalog (50 a page) is in id order, filters kept in its links: ids are
+// never reused, so any cursor is a place, and one naming nothing shows what follows it. My
+// reviews shows 100 items a page (?after=<item id>). The admin area's applications,
 // entitlements, approval policies and SoD rules show 50 a page (?after=<item id>,
 // governance.PageItems: catalog items are never deleted and keep their place in creation
-// order), though the applications page still counts drafts over every entitlement, and the
-// pending catalog changes are read whole (every admin page and a catalog admin's home count
-// them); My reviews shows 100 items a page (?after=<item id>); the
-// approvals inbox shows its oldest 50 and the total; the audit search pages from a trail
-// position.
+// order), though the applications page still counts drafts over every entitlement; the
+// campaigns and the pending catalog changes are read whole (every admin page and a catalog
+// admin's home count them); the audit search pages from a trail position.
 //
 // A form with repeated parts works without JavaScript (admin_forms.go): a list of people or
 // groups is a textarea, one user name or group display name per line, read back as ids (a

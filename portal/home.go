@@ -1,7 +1,9 @@
 package portal
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
@@ -11,7 +13,8 @@ import (
 type homeView struct {
 	Approvals     []governance.InboxItem
 	ApprovalCount int
-	Open          []governance.Request
+	Open          []governance.Request // the oldest homeOpen of them
+	OpenCount     int
 	Ending        []governance.Grant
 	Reviews       int // review items waiting for the person's decision
 	// Holding counts the access the person holds now.
@@ -22,6 +25,9 @@ type homeView struct {
 	Changes int
 	Curator bool
 }
+
+// homeOpen is how many of the person's open requests home lists; My requests pages them all.
+const homeOpen = 5
 
 // endingSoon is how far ahead the home page looks for access about to end.
 const endingSoon = 7 * 24 * time.Hour
@@ -35,7 +41,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	approvals, total, err := s.opts.Access.Inbox(ctx, sess.Person.ID, 0, 5)
+	approvals, err := s.opts.Access.Inbox(ctx, sess.Viewer, "", 5)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -45,12 +51,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.catalogNames(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := homeView{Approvals: approvals, ApprovalCount: total, Names: names}
+	v := homeView{Approvals: approvals.Items, ApprovalCount: approvals.Total}
 	if v.Reviews, err = s.opts.Reviews.Waiting(ctx, sess.Viewer); err != nil {
 		s.fail(w, r, err)
 		return
@@ -65,7 +66,21 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			v.Ending = append(v.Ending, g)
 		}
 	}
-	v.Open = mine.Pending
+	v.Open, v.OpenCount = mine.Pending[:min(len(mine.Pending), homeOpen)], len(mine.Pending)
+	// Only what the page lists is named: the catalog may be large.
+	var shown []string
+	for _, q := range v.Open {
+		shown = append(shown, q.Entitlement)
+	}
+	for _, g := range v.Ending {
+		shown = append(shown, g.Entitlement)
+	}
+	ents, err := governance.GetItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, shown)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.Names = namesOf(slices.Collect(maps.Values(ents)), nil)
 	if v.Curator = sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin); v.Curator {
 		if v.Changes, err = s.awaitingMe(r, sess); err != nil {
 			s.fail(w, r, err)

@@ -2,31 +2,52 @@ package portal
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// requests lists the person's own requests, newest first.
+// requestsPage is how many requests My requests shows at a time.
+const requestsPage = 50
+
+// requests lists the person's own requests, newest first (the one they are following is
+// usually the last they made), a page at a time from the cursor (?after=<the last request
+// shown>).
 func (s *Server) requests(w http.ResponseWriter, r *http.Request, sess *Session) {
-	all, err := s.opts.Access.RequestsFor(r.Context(), "", sess.Viewer)
+	ctx := r.Context()
+	after := r.URL.Query().Get("after")
+	got, err := s.opts.Access.RequestsFor(ctx, sess.Viewer, governance.RequestQuery{After: after, Limit: requestsPage, Newest: true})
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		s.firstPage(w, r, url.URL{Path: "/requests"})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	names, err := s.catalogNames(r.Context())
+	ids := make([]string, 0, len(got.Items))
+	for _, q := range got.Items {
+		ids = append(ids, q.Entitlement)
+	}
+	// Only the page's entitlements are named: the catalog may be large.
+	ents, err := governance.GetItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	slices.Reverse(all)
-	s.page(w, r, http.StatusOK, "requests", "My requests", requestsView{Requests: all, Names: names})
+	v := requestsView{Requests: got.Items, Total: got.Total, Names: namesOf(slices.Collect(maps.Values(ents)), nil),
+		Pages: pagesOf(url.URL{Path: "/requests"}, after, got.Next)}
+	s.page(w, r, http.StatusOK, "requests", "My requests", v)
 }
 
 type requestsView struct {
 	Requests []governance.Request
+	Total    int
 	Names    catalogNames
+	Pages    pages
 }
 
 // requestView is one request, stage by stage, with people named.

@@ -179,41 +179,87 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next governance.Request
 	return next, nil
 }
 
-func (s *Store) Inbox(ctx context.Context, approver string, offset, count int) ([]governance.Request, int, error) {
+// ARGV: index score id count newest. Answers the index's size and up to count ids from the
+// position (score, id) on, excluded ("" score: from the first), oldest first or, with newest
+// "1", newest first: the order is by score, then by id, and the position need not be in the
+// index (a request decided since has left its inbox). Members scored alike are in byte order,
+// so the ids of a score are searched by rank, compared byte by byte: Lua's own string order
+// follows the server's locale.
+var requestPageScript = redis.NewScript(`
+local key, score, id, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local newest = ARGV[5] == "1"
+local total = redis.call("ZCARD", key)
+local start = 0
+if score ~= "" then
+  local function less(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a < #b
+  end
+  -- the first rank, among the ids scored like the position, whose id comes after it (oldest
+  -- first) or is not before it (newest first, where the ranks are counted from the end)
+  local lo = redis.call("ZCOUNT", key, "-inf", "(" .. score)
+  local hi = lo + redis.call("ZCOUNT", key, score, score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local m = redis.call("ZRANGE", key, mid, mid)[1]
+    if (newest and not less(m, id)) or (not newest and less(id, m)) then hi = mid else lo = mid + 1 end
+  end
+  start = lo
+  if newest then start = total - lo end
+end
+if newest then
+  return {total, redis.call("ZREVRANGE", key, start, start + count - 1)}
+end
+return {total, redis.call("ZRANGE", key, start, start + count - 1)}
+`)
+
+// requestPage reads up to count requests of an index from the position after (see
+// requestPageScript) and the index's size: two round trips.
+func (s *Store) requestPage(ctx context.Context, index string, after governance.RequestPosition, count int, newest bool) ([]governance.Request, int, error) {
+	if count < 1 {
+		return []governance.Request{}, 0, nil
+	}
+	score, id := "", ""
+	if after != (governance.RequestPosition{}) {
+		score, id = strconv.FormatInt(after.Created.UnixMicro(), 10), after.ID
+	}
+	order := "0"
+	if newest {
+		order = "1"
+	}
+	res, err := requestPageScript.Run(ctx, s.rdb, s.route, s.prefix+index, score, id, count, order).Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: %s: %w", index, err)
+	}
+	total, _ := res[0].(int64)
+	raw, _ := res[1].([]any)
+	ids := make([]string, 0, len(raw))
+	for _, id := range raw {
+		if id, ok := id.(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	found, err := recordsByID(ctx, s, "req:", ids, func(r *governance.Request) *int64 { return &r.Version })
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]governance.Request, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := found[id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, int(total), nil
+}
+
+func (s *Store) Inbox(ctx context.Context, approver string, after governance.RequestPosition, count int) ([]governance.Request, int, error) {
 	if !validID(approver) {
-		return nil, 0, nil
+		return []governance.Request{}, 0, nil
 	}
-	key := s.prefix + "inbox:" + approver
-	var total *redis.IntCmd
-	var ids *redis.StringSliceCmd
-	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		total = p.ZCard(ctx, key)
-		ids = p.ZRange(ctx, key, int64(offset), int64(offset+count-1))
-		return nil
-	}); err != nil {
-		return nil, 0, fmt.Errorf("redisstore: inbox of %s: %w", approver, err)
-	}
-	cmds := make([]*redis.SliceCmd, len(ids.Val()))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids.Val() {
-			cmds[i] = p.HMGet(ctx, s.prefix+"req:"+id, "v", "j")
-		}
-		return nil
-	}); err != nil {
-		return nil, 0, fmt.Errorf("redisstore: inbox of %s: %w", approver, err)
-	}
-	out := make([]governance.Request, 0, len(cmds))
-	for i, cmd := range cmds {
-		r, err := decodeRecord(ids.Val()[i], cmd.Val(), func(r *governance.Request) *int64 { return &r.Version })
-		if errors.Is(err, governance.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, r)
-	}
-	return out, int(total.Val()), nil
+	return s.requestPage(ctx, "inbox:"+approver, after, count, false)
 }
 
 func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.Request, error) {
@@ -221,6 +267,13 @@ func (s *Store) RequestsOf(ctx context.Context, identity string) ([]governance.R
 		return nil, nil
 	}
 	return listRecords(ctx, s, "reqs:of:"+identity, "req:", 0, -1, func(r *governance.Request) *int64 { return &r.Version })
+}
+
+func (s *Store) RequestsOfPage(ctx context.Context, identity string, after governance.RequestPosition, count int, newest bool) ([]governance.Request, int, error) {
+	if !validID(identity) {
+		return []governance.Request{}, 0, nil
+	}
+	return s.requestPage(ctx, "reqs:of:"+identity, after, count, newest)
 }
 
 // RequestsOfMany is RequestsOf for several identities in two round trips.

@@ -124,7 +124,7 @@ var ManagerStage = governance.Stage{Name: "manager", Approvers: []string{"mgr"},
 // Inbox lists the ids of the requests waiting on an approver, checking the total.
 func Inbox(t *testing.T, s *governance.Requests, approver string) []string {
 	t.Helper()
-	list, total, err := s.Store.Inbox(context.Background(), approver, 0, 100)
+	list, total, err := s.Store.Inbox(context.Background(), approver, governance.RequestPosition{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
