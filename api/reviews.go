@@ -242,7 +242,7 @@ func (s *Server) myReviews(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	assigned, err := s.opts.Reviews.AssignedTo(c.Request.Context(), viewer(p), after, n, nil)
+	assigned, err := s.opts.Reviews.AssignedTo(c.Request.Context(), viewer(p), after, n, reviews.Filter{})
 	if errors.Is(err, governance.ErrInvalidRequest) {
 		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -47,7 +48,7 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 	}
 	slices.Sort(want)
 
-	if _, _, err := s.OpenItemsAfter(ctx, "mgr", "c1.g1 OR 1", 2); !errors.Is(err, governance.ErrInvalidRequest) {
+	if _, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, "c1.g1 OR 1", 2); !errors.Is(err, governance.ErrInvalidRequest) {
 		t.Fatalf("a hostile cursor: %v", err)
 	}
 	if scores := rdb.ZRangeWithScores(ctx, key, 0, 0).Val(); len(scores) != 1 || scores[0].Score == 0 {
@@ -55,7 +56,7 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 	}
 	var got []string
 	for after, reads := "", 0; ; reads++ {
-		page, total, err := s.OpenItemsAfter(ctx, "mgr", after, 3)
+		page, total, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, after, 3)
 		if err != nil || total != 7 {
 			t.Fatalf("page after %q: %d of %d, %v", after, len(page), total, err)
 		}
@@ -78,14 +79,145 @@ func TestReviewerIndexFromBeforeIdOrder(t *testing.T) {
 		t.Fatalf("pages %v, want %v", got, want)
 	}
 	// Read again: nothing to put in order, the same answer.
-	if again, total, err := s.OpenItemsAfter(ctx, "mgr", "", 10); err != nil || total != 7 || len(again) != 7 || again[0].ID != want[0] {
+	if again, total, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, "", 10); err != nil || total != 7 || len(again) != 7 || again[0].ID != want[0] {
 		t.Fatalf("read again: %d of %d, %v", len(again), total, err)
 	}
 	// Somebody with nothing to review, and an id with nothing after it.
-	if none, total, err := s.OpenItemsAfter(ctx, "nobody", "", 10); err != nil || total != 0 || len(none) != 0 {
+	if none, total, err := s.OpenItemsAfter(ctx, "nobody", reviews.Filter{}, "", 10); err != nil || total != 0 || len(none) != 0 {
 		t.Fatalf("nobody's: %v %d %v", none, total, err)
 	}
-	if none, _, err := s.OpenItemsAfter(ctx, "mgr", want[6], 10); err != nil || len(none) != 0 {
+	if none, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, want[6], 10); err != nil || len(none) != 0 {
 		t.Fatalf("after the last: %v %v", none, err)
 	}
+}
+
+// A reviewer's facets (their open items by entitlement and by application) are built by their
+// first filtered read, never by the launch; a build stopped between two steps (a crash, a
+// cancelled read) is finished by the next read, whatever was decided or launched meanwhile;
+// once built, the item script keeps them (an item reassigned in or out moves at once); when
+// the reviewer has nothing left open, no key of theirs is left. A hostile value matches
+// nothing and writes nothing.
+func TestReviewerFacets(t *testing.T) {
+	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
+	s := redisstore.New(rdb, ns, storetest.Epoch)
+	key := "gh:{" + ns + "}:reviewer:mgr:open"
+	storetest.Must(t).One(s.Create(ctx, storetest.User("ada", "ada")))
+	grants := map[string]governance.Grant{}
+	for i := range 7 {
+		ent, app := "db-read", "db"
+		if i%3 == 0 {
+			ent, app = "wiki-edit", "wiki"
+		}
+		g := governance.Grant{ID: fmt.Sprintf("g%d", i), Identity: "ada", Entitlement: ent, Application: app,
+			Status: governance.GrantActive, Starts: storetest.Epoch(), Created: storetest.Epoch()}
+		if _, _, err := s.CreateGrant(ctx, g, nil, "", governance.Event{At: storetest.Epoch(), Actor: "seed", Action: "grant.create"}); err != nil {
+			t.Fatal(err)
+		}
+		grants[g.ID] = g
+	}
+	add := func(cycle, reviewer string, of ...int) {
+		t.Helper()
+		var items []reviews.Item
+		for _, i := range of {
+			g := grants[fmt.Sprintf("g%d", i)]
+			items = append(items, reviews.Item{ID: reviews.ItemID(cycle, g.ID), Cycle: cycle, Grant: g.ID, Reviewer: reviewer,
+				Entitlement: g.Entitlement, Application: g.Application, Risk: governance.RiskLow, Verdict: reviews.VerdictPending})
+		}
+		if n, err := s.AddReviewItems(ctx, items); err != nil || n != len(items) {
+			t.Fatalf("added %d of %d: %v", n, len(items), err)
+		}
+	}
+	update := func(id string, change func(*reviews.Item)) {
+		t.Helper()
+		prev, err := s.GetReviewItem(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := prev
+		change(&next)
+		if _, err := s.UpdateReviewItem(ctx, prev, next, governance.Event{At: storetest.Epoch(), Actor: "user:mgr", Action: "review.certify"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide := func(id string) { update(id, func(it *reviews.Item) { it.Verdict = reviews.VerdictCertified }) }
+	keys := func() []string {
+		got := rdb.Keys(ctx, key+"*").Val()
+		slices.Sort(got)
+		return got
+	}
+	add("c1", "mgr", 0, 1, 2, 3, 4, 5, 6)
+	if got := keys(); !slices.Equal(got, []string{key}) {
+		t.Fatalf("a launch wrote %v", got)
+	}
+	for _, bad := range []reviews.Filter{{Entitlement: "db-read\x00*"}, {Application: "../db"}, {Entitlement: strings.Repeat("e", 300)}} {
+		if none, total, err := s.OpenItemsAfter(ctx, "mgr", bad, "", 10); err != nil || total != 7 || len(none) != 0 {
+			t.Fatalf("%+v: %v %d %v", bad, none, total, err)
+		}
+	}
+	if got := keys(); !slices.Equal(got, []string{key}) {
+		t.Fatalf("hostile filters wrote %v", got)
+	}
+
+	// A build stopped after its first step of two items (c1.g0 and c1.g1 filed).
+	if done, err := s.FacetStep(ctx, "mgr", ":entitlement:db-read", 2); err != nil || done {
+		t.Fatalf("the first step of a build: done %v, %v", done, err)
+	}
+	if f, m := rdb.ZCard(ctx, key+":faceted").Val(), rdb.ZCard(ctx, key+":unfaceted").Val(); f != 2 || m != 5 {
+		t.Fatalf("after one step: %d filed, %d missing", f, m)
+	}
+	// Meanwhile a filed item and one not yet filed are decided, and a second launch adds two.
+	decide("c1.g0")
+	decide("c1.g5")
+	add("c2", "mgr", 1, 3)
+	for _, c := range []struct {
+		in   reviews.Filter
+		want []string
+	}{
+		{reviews.Filter{Entitlement: "wiki-edit"}, []string{"c1.g3", "c1.g6", "c2.g3"}},
+		{reviews.Filter{Application: "db"}, []string{"c1.g1", "c1.g2", "c1.g4", "c2.g1"}},
+		{reviews.Filter{Entitlement: "db-read", Application: "wiki"}, []string{"c1.g1", "c1.g2", "c1.g4", "c2.g1"}}, // the entitlement's index; the caller applies the rest
+		{reviews.Filter{Application: "nothing"}, nil},
+	} {
+		page, total, err := s.OpenItemsAfter(ctx, "mgr", c.in, "", 10)
+		if got := ids(page); err != nil || total != 7 || !slices.Equal(got, c.want) {
+			t.Fatalf("%+v: %v of %d, want %v (%v)", c.in, got, total, c.want, err)
+		}
+	}
+	if f, m := rdb.ZCard(ctx, key+":faceted").Val(), rdb.Exists(ctx, key+":unfaceted").Val(); f != 7 || m != 0 {
+		t.Fatalf("after the read: %d filed, missing set %d", f, m)
+	}
+
+	// Built: an item reassigned to mgr is filed at once, one reassigned away leaves at once.
+	add("c3", "other", 4)
+	update("c3.g4", func(it *reviews.Item) { it.Reviewer = "mgr" })
+	update("c1.g6", func(it *reviews.Item) { it.Reviewer = "other" })
+	if in := rdb.ZScore(ctx, key+":entitlement:db-read", "c3.g4").Err(); in != nil {
+		t.Fatalf("c3.g4 reassigned to mgr is not in mgr's facet: %v", in)
+	}
+	if out := rdb.ZScore(ctx, key+":application:wiki", "c1.g6").Err(); !errors.Is(out, redis.Nil) {
+		t.Fatalf("c1.g6 reassigned away is still in mgr's facet: %v", out)
+	}
+	if f, n := rdb.ZCard(ctx, key+":faceted").Val(), rdb.ZCard(ctx, key).Val(); f != 7 || n != 7 {
+		t.Fatalf("after the reassignments: %d filed of %d", f, n)
+	}
+
+	// Nothing left open: nothing left of mgr's.
+	all, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{}, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range all {
+		decide(it.ID)
+	}
+	if got := keys(); len(got) != 0 {
+		t.Fatalf("left when nothing is open: %v", got)
+	}
+}
+
+func ids(items []reviews.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
 }

@@ -1,0 +1,11 @@
+package redisstore
+
+import "context"
+
+// FacetStep runs one step of a filtered read of a reviewer's open items, filing up to chunk
+// items into their facets; it reports whether the facets were complete (the step answered the
+// page). A test stops a build between two steps with it, as a crash or a cancelled read would.
+func (s *Store) FacetStep(ctx context.Context, reviewer, facet string, chunk int) (bool, error) {
+	res, err := facetPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, facet, "", 1, chunk).Slice()
+	return len(res) == 2, err
+}
