@@ -2,6 +2,9 @@ package redisstore
 
 import "context"
 
+// FacetChunk is how many items a step of a facet build files at most.
+const FacetChunk = facetChunk
+
 // FacetStep runs one step of a filtered read of a reviewer's open items, filing up to chunk
 // items into their facets; it reports whether the facets were complete (the step answered the
 // page). A test stops a build between two steps with it, as a crash or a cancelled read would.

@@ -290,7 +290,7 @@ return {redis.call("ZCARD", key), redis.call("ZRANGE", key, from, "+", "BYLEX", 
 
 // facetChunk is how many items one step of a facet build files: each is read and decoded
 // inside Redis, so a step blocks it for about as long as it files (BenchmarkReviewerFacets).
-const facetChunk = 500
+const facetChunk = 200
 
 // ARGV: P reviewer facet after count chunk, facet being ":entitlement:<id>" or
 // ":application:<id>". Answers as openPageScript does, from the facet, once the reviewer's
