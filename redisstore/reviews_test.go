@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -220,4 +221,89 @@ func ids(items []reviews.Item) []string {
 		out = append(out, it.ID)
 	}
 	return out
+}
+
+// Four filtered reads of one reviewer at once, while items are decided, each build needing
+// several steps (450 items, FacetChunk a step): every read answers what the items say of the
+// items nobody decided, and the facets end complete, each item filed once.
+func TestReviewerFacetsBuiltByReadsAtOnce(t *testing.T) {
+	ctx, rdb, ns := context.Background(), srv.Client(t), redistest.Namespace()
+	s := redisstore.New(rdb, ns, storetest.Epoch)
+	key := "gh:{" + ns + "}:reviewer:mgr:open"
+	storetest.Must(t).One(s.Create(ctx, storetest.User("ada", "ada")))
+	const n = 450
+	var items []reviews.Item
+	var wiki []string
+	for i := range n {
+		ent := "db-read"
+		if i%3 == 0 {
+			ent = "wiki-edit"
+		}
+		g := governance.Grant{ID: fmt.Sprintf("g%03d", i), Identity: "ada", Entitlement: ent, Application: "db",
+			Status: governance.GrantActive, Starts: storetest.Epoch(), Created: storetest.Epoch()}
+		if _, _, err := s.CreateGrant(ctx, g, nil, "", governance.Event{At: storetest.Epoch(), Actor: "seed", Action: "grant.create"}); err != nil {
+			t.Fatal(err)
+		}
+		it := reviews.Item{ID: reviews.ItemID("c1", g.ID), Cycle: "c1", Grant: g.ID, Reviewer: "mgr", Entitlement: ent,
+			Application: "db", Risk: governance.RiskLow, Verdict: reviews.VerdictPending}
+		items = append(items, it)
+		if ent == "wiki-edit" {
+			wiki = append(wiki, it.ID)
+		}
+	}
+	if added, err := s.AddReviewItems(ctx, items); err != nil || added != n {
+		t.Fatalf("added %d: %v", added, err)
+	}
+	if n <= 2*redisstore.FacetChunk {
+		t.Fatalf("%d items build in fewer than three steps of %d", n, redisstore.FacetChunk)
+	}
+	// Every fifth wiki item is decided while the reads run; the others stay open throughout.
+	var decided []string
+	for i, id := range wiki {
+		if i%5 == 0 {
+			decided = append(decided, id)
+		}
+	}
+	var wg sync.WaitGroup
+	pages := make([][]string, 4)
+	errs := make([]error, 4+len(decided))
+	for r := range 4 {
+		wg.Go(func() {
+			page, _, err := s.OpenItemsAfter(ctx, "mgr", reviews.Filter{Entitlement: "wiki-edit"}, "", n)
+			pages[r], errs[r] = ids(page), err
+		})
+	}
+	for d, id := range decided {
+		wg.Go(func() {
+			prev, err := s.GetReviewItem(ctx, id)
+			if err == nil {
+				next := prev
+				next.Verdict = reviews.VerdictCertified
+				_, err = s.UpdateReviewItem(ctx, prev, next, governance.Event{At: storetest.Epoch(), Actor: "user:mgr", Action: "review.certify"})
+			}
+			errs[4+d] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for r, page := range pages {
+		for _, id := range wiki {
+			if !slices.Contains(decided, id) && !slices.Contains(page, id) {
+				t.Fatalf("read %d skipped %s, open throughout", r, id)
+			}
+		}
+		if len(page) > len(wiki) || !slices.IsSorted(page) || len(slices.Compact(slices.Clone(page))) != len(page) {
+			t.Fatalf("read %d: %d ids, sorted %v", r, len(page), slices.IsSorted(page))
+		}
+	}
+	open := rdb.ZRange(ctx, key, 0, -1).Val()
+	if faceted := rdb.ZRange(ctx, key+":faceted", 0, -1).Val(); !slices.Equal(faceted, open) || len(open) != n-len(decided) {
+		t.Fatalf("faceted %d, open %d, want %d", len(faceted), len(open), n-len(decided))
+	}
+	want := slices.DeleteFunc(slices.Clone(wiki), func(id string) bool { return slices.Contains(decided, id) })
+	if got := rdb.ZRange(ctx, key+":entitlement:wiki-edit", 0, -1).Val(); !slices.Equal(got, want) {
+		t.Fatalf("the wiki-edit facet: %d, want %d", len(got), len(want))
+	}
 }
