@@ -9,6 +9,10 @@ const FacetChunk = facetChunk
 // items into their facets; it reports whether the facets were complete (the step answered the
 // page). A test stops a build between two steps with it, as a crash or a cancelled read would.
 func (s *Store) FacetStep(ctx context.Context, reviewer, facet string, chunk int) (bool, error) {
-	res, err := facetPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, facet, "", 1, chunk).Slice()
-	return len(res) == 2, err
+	res, err := facetPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, facet, "", 1, chunk, "0").Slice()
+	if err != nil {
+		return false, err
+	}
+	_, page := res[1].([]any)
+	return page, nil
 }

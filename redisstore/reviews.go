@@ -265,53 +265,67 @@ func (s *Store) OpenItemsOf(ctx context.Context, reviewer string) ([]reviews.Ite
 	return listRecords(ctx, s, "reviewer:"+reviewer+":open", "review:", 0, -1, itemVersion)
 }
 
-// ARGV: P reviewer after count. Answers the reviewer's open item count and up to count ids
-// after the id after ("": from the first), in id order. Stores written before the index was
-// in id order scored its items by when they were assigned: the first read rescores such a set
-// to 0 (a score above 0 is the sign), once, in the same step as the read.
-var openPageScript = redis.NewScript(`
-local key = ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
-local top = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
-if top[2] and tonumber(top[2]) ~= 0 then
-  local all = redis.call("ZRANGE", key, 0, -1)
-  for i = 1, #all, 1000 do
-    local args = {}
-    for j = i, math.min(i + 999, #all) do
-      args[#args + 1] = 0
-      args[#args + 1] = all[j]
+// inIDOrderLua puts a reviewer's open set (key) in id order: stores written before it was kept
+// in id order scored its items by when they were assigned, and the first read of the set
+// rescores it to 0 (a score above 0 is the sign), once, in the same step as the read.
+const inIDOrderLua = `
+local function inIDOrder(key)
+  local top = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
+  if top[2] and tonumber(top[2]) ~= 0 then
+    local all = redis.call("ZRANGE", key, 0, -1)
+    for i = 1, #all, 1000 do
+      local args = {}
+      for j = i, math.min(i + 999, #all) do
+        args[#args + 1] = 0
+        args[#args + 1] = all[j]
+      end
+      redis.call("ZADD", key, unpack(args))
     end
-    redis.call("ZADD", key, unpack(args))
   end
 end
+`
+
+// ARGV: P reviewer after count. Answers the reviewer's open item count and up to count ids
+// after the id after ("": from the first), in id order.
+var openPageScript = redis.NewScript(inIDOrderLua + `
+local key = ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
+inIDOrder(key)
 local from = "-"
 if ARGV[3] ~= "" then from = "(" .. ARGV[3] end
 return {redis.call("ZCARD", key), redis.call("ZRANGE", key, from, "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[4]))}
 `)
 
-// facetChunk is how many items one step of a facet build files: each is read and decoded
-// inside Redis, so a step blocks it for about as long as it files (BenchmarkReviewerFacets).
+// facetChunk is how many items of the open set one step of a facet build walks: each one
+// missing from the facets is read and decoded inside Redis, so a step blocks it for about as
+// long as that takes, whatever the reviewer holds (BenchmarkReviewerFacets).
 const facetChunk = 200
 
-// ARGV: P reviewer facet after count chunk, facet being ":entitlement:<id>" or
+// Answers of facetPageScript that are not a page.
+const (
+	facetWalking = 0 // a step of a walk over the open set was taken; more follow
+	facetWalked  = 1 // a walk ended and the facets still lack items: the next step starts another
+)
+
+// ARGV: P reviewer facet after count chunk force, facet being ":entitlement:<id>" or
 // ":application:<id>". Answers as openPageScript does, from the facet, once the reviewer's
-// facets hold every item of their open set; until then it files up to chunk of the items
-// missing (key:unfaceted, taken from the open set when empty) and answers the count alone,
-// for the caller to ask again. The facets only ever hold open items of the reviewer (the item
-// script takes an item out with its open-set membership), so equal counts mean the same items;
-// a launch adds to the open set alone, so its items are what a later read finds missing.
-var facetPageScript = redis.NewScript(facetLua + `
+// facets hold every item of their open set (or force is "1"). Until then each call is one step
+// of a walk over the open set in id order, from where the last step stopped (key:facetwalk),
+// filing up to chunk items the facets lack, and answers the count and facetWalking, or
+// facetWalked when the walk reached the end. The facets only ever hold open items of the
+// reviewer (the item script takes an item out of them with its open-set membership), so equal
+// counts mean the same items; a launch adds to the open set alone, so its items are what a
+// later walk finds missing.
+var facetPageScript = redis.NewScript(inIDOrderLua + facetLua + `
 local P, key = ARGV[1], ARGV[1] .. "reviewer:" .. ARGV[2] .. ":open"
-local faceted, missing = key .. ":faceted", key .. ":unfaceted"
+local faceted, walk = key .. ":faceted", key .. ":facetwalk"
+inIDOrder(key)
 local total = redis.call("ZCARD", key)
-if redis.call("EXISTS", missing) == 0 and redis.call("ZCARD", faceted) ~= total then
-  redis.call("ZDIFFSTORE", missing, 2, key, faceted)
-end
-local step = redis.call("ZRANGE", missing, 0, tonumber(ARGV[6]) - 1)
-if #step > 0 then
+if ARGV[7] ~= "1" and redis.call("ZCARD", faceted) ~= total then
+  local from = redis.call("GET", walk)
+  local step = redis.call("ZRANGE", key, from and "(" .. from or "-", "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[6]))
   local function text(v) if type(v) == "string" then return v end return "" end
   for _, id in ipairs(step) do
-    -- Decided or handed over since the missing set was taken: nothing to file.
-    if redis.call("ZSCORE", key, id) and redis.call("ZADD", faceted, 0, id) == 1 then
+    if redis.call("ZADD", faceted, 0, id) == 1 then
       local j = redis.call("HGET", P .. "review:" .. id, "j")
       if j then
         local it = cjson.decode(j)
@@ -319,9 +333,14 @@ if #step > 0 then
       end
     end
   end
-  redis.call("ZREM", missing, unpack(step))
-  if redis.call("EXISTS", missing) == 1 or redis.call("ZCARD", faceted) ~= total then return {total} end
+  local ended = #step < tonumber(ARGV[6])
+  if ended then redis.call("DEL", walk) else redis.call("SET", walk, step[#step]) end
+  if redis.call("ZCARD", faceted) ~= total then
+    if ended then return {total, ` + strconv.Itoa(facetWalked) + `} end
+    return {total, ` + strconv.Itoa(facetWalking) + `}
+  end
 end
+redis.call("DEL", walk)
 local from = "-"
 if ARGV[4] ~= "" then from = "(" .. ARGV[4] end
 return {total, redis.call("ZRANGE", key .. ARGV[3], from, "+", "BYLEX", "LIMIT", 0, tonumber(ARGV[5]))}
@@ -329,8 +348,7 @@ return {total, redis.call("ZRANGE", key .. ARGV[3], from, "+", "BYLEX", "LIMIT",
 
 // OpenItemsAfter reads a page of the reviewer's open items, from the facet the filter names
 // when it names an entitlement or an application (the entitlement's, the narrower, when both),
-// building the reviewer's facets first if they are missing or lack items, a bounded step at a
-// time.
+// completing the reviewer's facets first if they lack items, a bounded step at a time.
 func (s *Store) OpenItemsAfter(ctx context.Context, reviewer string, in reviews.Filter, after string, count int) ([]reviews.Item, int, error) {
 	if after != "" && !validID(after) {
 		return nil, 0, fmt.Errorf("%w: %q is not a review item id", governance.ErrInvalidRequest, after)
@@ -350,13 +368,7 @@ func (s *Store) OpenItemsAfter(ctx context.Context, reviewer string, in reviews.
 	if value == "" || count == 0 {
 		res, err = openPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, after, count).Slice()
 	} else {
-		// Each step files up to facetChunk items or answers. A build takes more steps than its
-		// items need only while a launch adds to this reviewer faster than steps file them.
-		for err == nil && len(res) < 2 {
-			if err = ctx.Err(); err == nil {
-				res, err = facetPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, ":"+kind+":"+value, after, count, facetChunk).Slice()
-			}
-		}
+		res, err = s.facetPage(ctx, reviewer, ":"+kind+":"+value, after, count)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: open items of %s: %w", reviewer, err)
@@ -380,6 +392,32 @@ func (s *Store) OpenItemsAfter(ctx context.Context, reviewer string, in reviews.
 		}
 	}
 	return out, int(total), nil
+}
+
+// facetPage walks the reviewer's open set into their facets until they are complete, then
+// reads the page. A walk that a read finishes may have begun in an earlier read (one that
+// stopped halfway) and missed items added behind it since; a walk this read began itself
+// covers every item open when it began, so after it the page is read as the facets are
+// (force), and a read takes at most two walks whatever is added meanwhile.
+func (s *Store) facetPage(ctx context.Context, reviewer, facet, after string, count int) ([]any, error) {
+	force := "0"
+	for walked := 0; ; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res, err := facetPageScript.Run(ctx, s.rdb, s.route, s.prefix, reviewer, facet, after, count, facetChunk, force).Slice()
+		if err != nil {
+			return nil, err
+		}
+		if _, page := res[1].([]any); page {
+			return res, nil
+		}
+		if state, _ := res[1].(int64); state == facetWalked {
+			if walked++; walked == 2 {
+				force = "1"
+			}
+		}
+	}
 }
 
 func (s *Store) Remediating(ctx context.Context, cycle string, count int) ([]reviews.Item, int, error) {
