@@ -231,8 +231,9 @@ func (s *Server) view(c *gin.Context, it reviews.Item) (itemView, error) {
 	return v, err
 }
 
-// myReviews lists the caller's open items in id order, with their context; the cursor is the
-// last item id of the page before, so items decided meanwhile neither shift nor repeat a page.
+// myReviews lists the caller's open items in id order, with their context, filtered as My
+// reviews filters them (application, entitlement, risk); the cursor is the last item id of the
+// page before, so items decided meanwhile neither shift nor repeat a page.
 func (s *Server) myReviews(c *gin.Context, p Principal) {
 	n, ok := limit(c)
 	if !ok {
@@ -242,7 +243,16 @@ func (s *Server) myReviews(c *gin.Context, p Principal) {
 	if !ok {
 		return
 	}
-	assigned, err := s.opts.Reviews.AssignedTo(c.Request.Context(), viewer(p), after, n, nil)
+	f := reviews.Filter{Application: c.Query("application"), Entitlement: c.Query("entitlement")}
+	if v := c.Query("risk"); v != "" {
+		risk, err := governance.ParseRisk(v)
+		if err != nil {
+			problem(c, http.StatusBadRequest, "invalid-parameter", "risk must be low, medium, high or critical")
+			return
+		}
+		f.Risk = risk.String()
+	}
+	assigned, err := s.opts.Reviews.AssignedTo(c.Request.Context(), viewer(p), after, n, f)
 	if errors.Is(err, governance.ErrInvalidRequest) {
 		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
 		return

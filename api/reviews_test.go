@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +97,26 @@ func TestAccessReviewThroughTheAPI(t *testing.T) {
 		cursor = p.NextCursor
 	}
 	e.must(400, "mgr", "GET", "/reviews?cursor="+base64.RawURLEncoding.EncodeToString([]byte("x) OR (1")), nil, nil)
+	// Filtered as My reviews is: by entitlement (a value no item has, hostile or not, matches
+	// nothing) and by risk (a value that is not a risk is a bad request).
+	var admin struct {
+		Items []struct{ ID, Entitlement string }
+	}
+	e.must(200, "mgr", "GET", "/reviews?entitlement=db-admin", nil, &admin)
+	if len(admin.Items) != 2 || admin.Items[0].Entitlement != "db-admin" || admin.Items[1].Entitlement != "db-admin" {
+		t.Fatalf("mgr's db-admin items: %+v", admin.Items)
+	}
+	for _, bad := range []string{"db-admin*", "db-admin\x00", "../db-admin", strings.Repeat("e", 300)} {
+		var none struct{ Items []json.RawMessage }
+		e.must(200, "mgr", "GET", "/reviews?entitlement="+url.QueryEscape(bad), nil, &none)
+		if len(none.Items) != 0 {
+			t.Fatalf("entitlement %q: %d items", bad, len(none.Items))
+		}
+	}
+	e.must(400, "mgr", "GET", "/reviews?risk=extreme", nil, &p)
+	if p.Type != "https://gatehouse.dev/problems/invalid-parameter" {
+		t.Fatalf("an unknown risk: %+v", p)
+	}
 	var first struct {
 		reviews.Item
 		Previous []any `json:"previous"`

@@ -31,9 +31,9 @@ func filterOf(v url.Values) reviewFilter {
 	return reviewFilter{App: v.Get("app"), Entitlement: v.Get("entitlement"), Risk: v.Get("risk")}
 }
 
-func (f reviewFilter) matches(it reviews.Item) bool {
-	return (f.App == "" || it.Application == f.App) && (f.Entitlement == "" || it.Entitlement == f.Entitlement) &&
-		(f.Risk == "" || it.Risk.String() == f.Risk)
+// of is the filter as reviews.Service reads it.
+func (f reviewFilter) of() reviews.Filter {
+	return reviews.Filter{Application: f.App, Entitlement: f.Entitlement, Risk: f.Risk}
 }
 
 // Active reports whether the filter narrows anything.
@@ -98,11 +98,7 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 	q := r.URL.Query()
 	v := reviewsView{Filter: filterOf(q), Max: reviews.MaxDecisions,
 		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
-	var keep func(reviews.Item) bool
-	if v.Filter.Active() {
-		keep = v.Filter.matches
-	}
-	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, q.Get("after"), reviewsPage, keep)
+	assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, q.Get("after"), reviewsPage, v.Filter.of())
 	if errors.Is(err, governance.ErrInvalidRequest) {
 		s.flash(r, "error", "That page of your reviews does not exist. Here is the first one.")
 		s.toReviews(w, r, v.Filter)
@@ -335,7 +331,7 @@ type previewView struct {
 func (s *Server) selection(ctx context.Context, r *http.Request, sess *Session) (items []reviews.Item, dropped int, err error) {
 	if r.PostForm.Get("all") == "1" {
 		f := filterOf(r.PostForm)
-		assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, "", reviews.MaxDecisions+1, f.matches)
+		assigned, err := s.opts.Reviews.AssignedTo(ctx, sess.Viewer, "", reviews.MaxDecisions+1, f.of())
 		return assigned.Items(), 0, err
 	}
 	ticked := r.PostForm["item"]

@@ -63,7 +63,7 @@ func (e *env) reviewing() map[string]reviews.Item {
 	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now); err != nil {
 		e.t.Fatal(err)
 	}
-	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	assigned, err := e.reviews.AssignedTo(ctx, governance.Viewer{ID: "u-mgr"}, "", 100, reviews.Filter{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -111,6 +111,18 @@ func TestMyReviewsShowsItemsWithTheirContext(t *testing.T) {
 	}
 	if none := mgr.get(e.url + "/reviews?risk=critical"); !strings.Contains(none.body, "None of them match the filter") || strings.Contains(none.body, items["bob/db-write"].ID) {
 		t.Fatalf("a filter nothing matches: %s", none.body)
+	}
+	// By access: the store's index of mgr's items by entitlement; a value that cannot be an id
+	// matches nothing and is no error.
+	write := mgr.get(e.url + "/reviews?entitlement=db-write")
+	if !strings.Contains(write.body, items["bob/db-write"].ID) || strings.Contains(write.body, items["ada/db-read"].ID) {
+		t.Fatalf("filtered by access: %s", write.body)
+	}
+	for _, bad := range []string{"db-write*", "db-write\x00", "../db-write", strings.Repeat("e", 300)} {
+		got := mgr.get(e.url + "/reviews?entitlement=" + url.QueryEscape(bad))
+		if got.status != http.StatusOK || !strings.Contains(got.body, "None of them match the filter") {
+			t.Fatalf("entitlement %q: %d %s", bad, got.status, got.body)
+		}
 	}
 	// Its holder reviews nothing: the items are not hers to see.
 	ada := e.browser()
@@ -373,7 +385,7 @@ func TestCreateLaunchAndCloseACampaign(t *testing.T) {
 	if again := cat.follow(cat.post(e.url+"/reviews/campaigns/database-quarterly/launch", url.Values{})); !strings.Contains(again.body, "is still open") {
 		t.Fatalf("launching twice: %s", again.body)
 	}
-	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, nil)
+	assigned, err := e.reviews.AssignedTo(context.Background(), governance.Viewer{ID: "u-mgr"}, "", 100, reviews.Filter{})
 	items := assigned.Items()
 	if err != nil || len(items) != 2 {
 		t.Fatalf("mgr's items: %v %v", items, err)

@@ -787,7 +787,7 @@ func TestOutOfBandAccessIsReviewed(t *testing.T) {
 		!cys.Ends.Equal(r.clock().Add(8*time.Hour)) {
 		t.Fatalf("out-of-band access asked for and approved: %+v", cys)
 	}
-	if open, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, nil); err != nil || len(open.Items()) != 2 {
+	if open, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, reviews.Filter{}); err != nil || len(open.Items()) != 2 {
 		t.Fatalf("mgr's open items once cy's access was approved: %+v %v", open, err)
 	}
 
@@ -855,7 +855,7 @@ func TestConflictingOutOfBandAccessIsNotCertified(t *testing.T) {
 	if _, err := rec.Reconcile(ctx, "dir", "system"); err != nil {
 		t.Fatal(err)
 	}
-	assigned, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, nil)
+	assigned, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, reviews.Filter{})
 	items := assigned.Items()
 	if err != nil || len(items) != 1 {
 		t.Fatalf("mgr's items: %+v %v", items, err)

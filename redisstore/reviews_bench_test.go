@@ -158,3 +158,78 @@ func BenchmarkReviewClose(b *testing.B) {
 	b.ReportMetric((redistest.CPUSeconds(w.Rdb)-cpu)*1e6/float64(b.N), "redis-µs/item")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "revocations/s")
 }
+
+// BenchmarkReviewDecide: a reviewer's items decided one after another through the service,
+// with the reviewer's facets never built ("plain": the item script's one more ZREM finds
+// nothing) or built by a filtered read first ("faceted": it takes each item out of them too).
+func BenchmarkReviewDecide(b *testing.B) {
+	for _, faceted := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "faceted"}[faceted]
+		b.Run(name, func(b *testing.B) {
+			w, rev := reviewWorld(b, b.N)
+			ctx := context.Background()
+			cycle, err := rev.Launch(ctx, "all", "sec", w.Now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if faceted {
+				filterOnce(ctx, b, rev, "mgr", "e0")
+			}
+			items, err := w.Store.CycleItems(ctx, cycle.ID, 0, b.N)
+			if err != nil || len(items) != b.N {
+				b.Fatalf("%d items: %v", len(items), err)
+			}
+			cpu := redistest.CPUSeconds(w.Rdb)
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := rev.Decide(ctx, items[i].ID, "mgr", true, "needed"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric((redistest.CPUSeconds(w.Rdb)-cpu)*1e6/float64(b.N), "redis-µs/decision")
+		})
+	}
+}
+
+// BenchmarkReviewerFacets: the first filtered read of a reviewer of 10,000 open items builds
+// their facets, at most FacetChunk items a step, as OpenItemsAfter does; each iteration deletes
+// them first. It reports the whole build (wall time, and Redis CPU), its steps, and the most Redis CPU one
+// step took: how long a step blocks Redis (a script runs alone), on a shared machine less
+// noisy than its wall time.
+func BenchmarkReviewerFacets(b *testing.B) {
+	const items = 10_000
+	w, rev := reviewWorld(b, items)
+	ctx := context.Background()
+	if _, err := rev.Launch(ctx, "all", "sec", w.Now); err != nil {
+		b.Fatal(err)
+	}
+	var took time.Duration
+	var longest, redisCPU float64
+	steps := 0
+	for b.Loop() {
+		b.StopTimer()
+		if facets := w.Rdb.Keys(ctx, "*:reviewer:mgr:open:*").Val(); len(facets) > 0 {
+			w.Rdb.Del(ctx, facets...)
+		}
+		b.StartTimer()
+		for done := false; !done; steps++ {
+			start, cpu := time.Now(), redistest.CPUSeconds(w.Rdb)
+			var err error
+			if done, err = w.Store.FacetStep(ctx, "mgr", ":entitlement:e0", redisstore.FacetChunk); err != nil {
+				b.Fatal(err)
+			}
+			took += time.Since(start)
+			step := redistest.CPUSeconds(w.Rdb) - cpu
+			redisCPU, longest = redisCPU+step, max(longest, step)
+		}
+	}
+	if got := w.Rdb.ZCard(ctx, w.Rdb.Keys(ctx, "*:reviewer:mgr:open:faceted").Val()[0]).Val(); got != items {
+		b.Fatalf("%d items filed of %d", got, items)
+	}
+	filterOnce(ctx, b, rev, "mgr", "e0")
+	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "build-ms")
+	b.ReportMetric(redisCPU*1000/float64(b.N), "build-redis-ms")
+	b.ReportMetric(float64(steps)/float64(b.N), "steps")
+	b.ReportMetric(longest*1000, "longest-step-redis-ms")
+}

@@ -50,12 +50,12 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 
 	// paged reads every open item of who, count at a time, failing on a repeat or an item out
 	// of id order; truth is what the items themselves say.
-	paged := func(who string, count int, keep func(reviews.Item) bool) []string {
+	paged := func(who string, count int, f reviews.Filter) []string {
 		t.Helper()
 		var ids []string
 		after := ""
 		for {
-			page, err := rev.AssignedTo(ctx, governance.Viewer{ID: who}, after, count, keep)
+			page, err := rev.AssignedTo(ctx, governance.Viewer{ID: who}, after, count, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,12 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 			after = page.Next
 		}
 	}
-	truth := func(who string) []string {
+	// filters are what My reviews may ask, read as the items say (Filter.Matches is plain field
+	// equality, so truth applies it in Go over every item); a hostile value matches nothing.
+	filters := []reviews.Filter{{Entitlement: "db-read"}, {Entitlement: "db-admin"}, {Application: "db"},
+		{Risk: "high"}, {Entitlement: "db-admin", Risk: "high"}, {Entitlement: "db-read", Application: "db"},
+		{Entitlement: "db-read", Application: "other"}, {Entitlement: "db-read\x00*"}, {Application: "../db"}, {Entitlement: "nothing"}}
+	truthOf := func(who string, f reviews.Filter) []string {
 		t.Helper()
 		all, err := w.Store.CycleItems(ctx, cycle.ID, 0, 100)
 		if err != nil {
@@ -79,21 +84,27 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 		}
 		var ids []string
 		for _, it := range all {
-			if it.Open() && it.Reviewer == who {
+			if it.Open() && it.Reviewer == who && f.Matches(it) {
 				ids = append(ids, it.ID)
 			}
 		}
 		slices.Sort(ids)
 		return ids
 	}
+	truth := func(who string) []string { return truthOf(who, reviews.Filter{}) }
 	agree := func(when string, people ...string) {
 		t.Helper()
 		for _, who := range people {
 			want := truth(who)
-			if got := paged(who, 2, nil); !slices.Equal(got, want) {
+			if got := paged(who, 2, reviews.Filter{}); !slices.Equal(got, want) {
 				t.Fatalf("%s: %s's pages %v, the items say %v", when, who, got, want)
 			}
-			if page, err := rev.AssignedTo(ctx, governance.Viewer{ID: who}, "", 100, nil); err != nil || page.Waiting != len(want) {
+			for _, f := range filters {
+				if got, exp := paged(who, 2, f), truthOf(who, f); !slices.Equal(got, exp) {
+					t.Fatalf("%s: %s's pages filtered by %+v: %v, the items say %v", when, who, f, got, exp)
+				}
+			}
+			if page, err := rev.AssignedTo(ctx, governance.Viewer{ID: who}, "", 100, reviews.Filter{}); err != nil || page.Waiting != len(want) {
 				t.Fatalf("%s: %s has %d waiting, the items say %d (%v)", when, who, page.Waiting, len(want), err)
 			}
 			if n, err := rev.Waiting(ctx, governance.Viewer{ID: who}); err != nil || n != len(want) {
@@ -107,19 +118,18 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 	}
 
 	// The progress of the cycle and the filter, read across several store pages (PageSize 3).
-	first, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 5, nil)
+	first, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 5, reviews.Filter{})
 	if err != nil || len(first.Groups) != 1 || first.Groups[0].Decided() != 0 || first.Groups[0].Open != 12 || len(first.Items()) != 5 || first.Next != first.Items()[4].ID {
 		t.Fatalf("mgr's first page: %+v %v", first, err)
 	}
-	high := func(it reviews.Item) bool { return it.Risk == governance.RiskHigh }
-	if got := paged("mgr", 1, high); len(got) != 4 {
+	if got := paged("mgr", 1, reviews.Filter{Risk: "high"}); len(got) != 4 {
 		t.Fatalf("mgr's high-risk items, a page of one at a time: %v", got)
 	}
 
 	// Decided while someone pages: the page's last item (the cursor) and one on the next page
 	// are decided before the next page is read. Nothing is repeated, nothing left undecided
 	// is skipped.
-	page1, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 4, nil)
+	page1, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 4, reviews.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +140,7 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 	if _, err := rev.Decide(ctx, want[5], "mgr", false, "not needed"); err != nil {
 		t.Fatal(err)
 	}
-	page2, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, page1.Next, 4, nil)
+	page2, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, page1.Next, 4, reviews.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +184,11 @@ func testAssignedPages(t *testing.T, newStore storetest.Factory) {
 
 	// Hostile cursors: not an item id is refused; an id nobody has starts after where it sorts.
 	for _, bad := range []string{"../x", "a b", "(" + want[0], string(make([]byte, 200))} {
-		if _, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, bad, 10, nil); !errors.Is(err, governance.ErrInvalidRequest) {
+		if _, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, bad, 10, reviews.Filter{}); !errors.Is(err, governance.ErrInvalidRequest) {
 			t.Fatalf("cursor %q: %v", bad, err)
 		}
 	}
-	if tail, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "zzz", 10, nil); err != nil || len(tail.Items()) != 0 || tail.Next != "" {
+	if tail, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "zzz", 10, reviews.Filter{}); err != nil || len(tail.Items()) != 0 || tail.Next != "" {
 		t.Fatalf("after every id: %+v %v", tail, err)
 	}
 

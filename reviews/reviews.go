@@ -69,8 +69,13 @@ type ItemStore interface {
 	// after ("": from the first), in id order, and how many the reviewer has in all (count 0:
 	// only how many). An item
 	// decided or handed over since is simply not there: paging after it neither skips nor
-	// repeats another. An after that cannot be an item id is ErrInvalidRequest.
-	OpenItemsAfter(ctx context.Context, reviewer, after string, count int) (items []Item, total int, err error)
+	// repeats another. An after that cannot be an item id is ErrInvalidRequest. A filter on an
+	// entitlement or an application reads only matching items: the page holds only items of
+	// in's entitlement, or, when it names none, of its application; a value that cannot be an
+	// id matches nothing. The store builds a reviewer's index by either on their first such
+	// read, and completes it on a later one when items were added since (a launch does not
+	// write it). The rest of in (its risk) is the caller's to apply.
+	OpenItemsAfter(ctx context.Context, reviewer string, in Filter, after string, count int) (items []Item, total int, err error)
 	// Remediating lists up to count items of a cycle whose revocation is not yet confirmed,
 	// and how many there are in all.
 	Remediating(ctx context.Context, cycle string, count int) (items []Item, total int, err error)

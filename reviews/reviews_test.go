@@ -145,7 +145,7 @@ func testReviewCycle(t *testing.T, newStore storetest.Factory) {
 	if _, err := w.Access.Grants.Revoke(ctx, bobAdmin.ID, "user:sec", "moved teams"); err != nil {
 		t.Fatal(err)
 	}
-	assigned, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, nil)
+	assigned, err := rev.AssignedTo(ctx, governance.Viewer{ID: "mgr"}, "", 100, reviews.Filter{})
 	open := assigned.Items()
 	if err != nil || len(open) != 1 || open[0].Grant != carolRead.ID {
 		t.Fatalf("mgr's open items: %+v %v", open, err)

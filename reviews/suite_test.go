@@ -20,6 +20,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"NobodyDecidesBothLevels":           testNobodyDecidesBothLevels,
 	"RemindersAreEachTheirOwn":          testRemindersAreEachTheirOwn,
 	"AssignedPages":                     testAssignedPages,
+	"FilteredPages":                     testFilteredPages,
 	"AuditIndexAgreesWithTheTrail":      testAuditIndexAgreesWithTheTrail,
 }
 

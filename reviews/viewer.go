@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
@@ -99,36 +100,52 @@ func (a Assigned) Items() []Item {
 	return out
 }
 
-// AssignedTo reads one page of the viewer's open items: up to count of those keep accepts
-// (nil: all), in id order after the item id after ("": from the first). The store keeps each
-// reviewer's open items in id order, so a page reads about count items whatever the reviewer
-// has; a keep that accepts few reads on until it has a page or none are left. An item whose
-// grant ended meanwhile is closed as moot rather than shown: there is nothing left to judge.
-func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after string, count int, keep func(Item) bool) (Assigned, error) {
+// Filter narrows a reviewer's open items; a field left "" does not narrow.
+type Filter struct {
+	Application, Entitlement string
+	Risk                     string // as governance.Risk spells it
+}
+
+// Matches reports whether the item is one the filter keeps.
+func (f Filter) Matches(it Item) bool {
+	return (f.Application == "" || it.Application == f.Application) && (f.Entitlement == "" || it.Entitlement == f.Entitlement) &&
+		(f.Risk == "" || it.Risk.String() == f.Risk)
+}
+
+// AssignedTo reads one page of the viewer's open items: up to count of those f matches, in id
+// order after the item id after ("": from the first). The store keeps each reviewer's open
+// items in id order, and by entitlement and by application once the reviewer has filtered by
+// either, so a page reads about count items whatever the reviewer has, filtered or not; only
+// what the store's index does not narrow (a risk, or an application beside an entitlement)
+// reads on, in store pages, until it has a page or none are left. An item decided or handed
+// over between the store's reading of ids and of items is left out; one whose grant ended
+// meanwhile is closed as moot rather than shown: there is nothing left to judge.
+func (r *Service) AssignedTo(ctx context.Context, v governance.Viewer, after string, count int, f Filter) (Assigned, error) {
 	var out Assigned
 	if v.ID == "" || count < 1 {
 		return out, nil
 	}
 	batch := count + 1 // one more than the page says whether there is a next one
-	if keep != nil {
+	if f.Risk != "" || (f.Entitlement != "" && f.Application != "") {
 		batch = max(batch, r.pageSize())
 	}
 	var page []Item
 	for first := true; ; first = false {
-		items, total, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, after, batch)
+		items, total, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, f, after, batch)
 		if err != nil {
 			return Assigned{}, err
 		}
 		if first {
 			out.Waiting = total
 		}
-		live, err := r.live(ctx, items)
+		mine := slices.DeleteFunc(slices.Clone(items), func(it Item) bool { return !it.Open() || it.Reviewer != v.ID })
+		live, err := r.live(ctx, mine)
 		if err != nil {
 			return Assigned{}, err
 		}
 		out.Waiting -= len(items) - len(live)
 		for _, it := range live {
-			if keep == nil || keep(it) {
+			if f.Matches(it) {
 				page = append(page, it)
 			}
 		}
@@ -170,7 +187,7 @@ func (r *Service) Waiting(ctx context.Context, v governance.Viewer) (int, error)
 	if v.ID == "" {
 		return 0, nil
 	}
-	_, n, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, "", 0)
+	_, n, err := r.ItemStore.OpenItemsAfter(ctx, v.ID, Filter{}, "", 0)
 	return n, err
 }
 

@@ -84,7 +84,7 @@ func TestDecideEachRefusesItsInputWhole(t *testing.T) {
 
 // Nobody is assigned anything as the service principal, whose id is empty.
 func TestAssignedToNobody(t *testing.T) {
-	got, err := (&Service{}).AssignedTo(context.Background(), governance.Viewer{SeesAll: true}, "", 100, nil)
+	got, err := (&Service{}).AssignedTo(context.Background(), governance.Viewer{SeesAll: true}, "", 100, Filter{})
 	if err != nil || got.Waiting != 0 || len(got.Groups) != 0 {
 		t.Fatalf("got %v, %v", got, err)
 	}
