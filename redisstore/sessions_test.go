@@ -194,3 +194,19 @@ func testSessionsEndedByPerson(t *testing.T, newStore storetest.Factory) {
 		storetest.Must(t).One(store.Replace(ctx, leaver))
 	}
 }
+
+// BenchmarkSessionCommit is the write every portal page load makes: the person's active flag
+// checked, the session and its entry in the person's index written (docs/operations.md).
+func BenchmarkSessionCommit(b *testing.B) {
+	ctx := context.Background()
+	store := redisstore.New(srv.Client(b), redistest.Namespace(), storetest.Epoch)
+	if _, err := store.Create(ctx, storetest.User("ada", "ada")); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 300) // about a signed-in session's size
+	for b.Loop() {
+		if err := store.Sessions().Commit(ctx, "token", "ada", data, later); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
