@@ -134,6 +134,7 @@ func (s *Server) routes() []route {
 		{"POST", "/service-accounts", anyUser, s.createServiceAccount},
 		{"GET", "/service-accounts", everyone, s.listServiceAccounts},
 		{"GET", "/service-accounts/:id", everyone, s.getServiceAccount},
+		{"POST", "/service-accounts/:id/deadline", anyUser, s.extendServiceAccount},
 		{"POST", "/service-accounts/:id/owner", security, s.reassignServiceAccount},
 
 		{"POST", "/break-glass", anyUser, s.breakGlass},

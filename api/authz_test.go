@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -68,6 +69,7 @@ var allowed = map[string]string{
 	"POST /service-accounts":                  "user catalogAdmin securityAdmin auditor",
 	"GET /service-accounts":                   "user catalogAdmin securityAdmin auditor siem",
 	"GET /service-accounts/{id}":              "user catalogAdmin securityAdmin auditor siem",
+	"POST /service-accounts/{id}/deadline":    "user catalogAdmin securityAdmin auditor",
 	"POST /service-accounts/{id}/owner":       "securityAdmin",
 	"POST /break-glass":                       "user catalogAdmin securityAdmin auditor",
 	"GET /incident-reviews":                   "securityAdmin auditor siem",
@@ -155,9 +157,9 @@ func TestOtherPeoplesThings(t *testing.T) {
 func TestServiceAccountsOverHTTP(t *testing.T) {
 	e := newEnv(t, api.OIDC{}, nil)
 	e.catalog()
-	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
-	e.must(409, "bob", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "mine"}, nil)
-	e.must(400, "bob", "POST", "/service-accounts", map[string]string{"id": "bad id", "name": "x"}, nil)
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI", "deadline": "2027-03-01T00:00:00Z"}, nil)
+	e.must(409, "bob", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "mine", "deadline": "2027-03-01T00:00:00Z"}, nil)
+	e.must(400, "bob", "POST", "/service-accounts", map[string]string{"id": "bad id", "name": "x", "deadline": "2027-03-01T00:00:00Z"}, nil)
 	var r governance.Request
 	e.must(422, "bob", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, nil)
 	e.must(422, "ada", "POST", "/requests", map[string]any{"entitlement": "db-read", "beneficiary": "ci-bot"}, nil)
@@ -195,7 +197,7 @@ func TestServiceAccountsOverHTTP(t *testing.T) {
 func TestSomeoneElsesServiceAccountLooksUnknown(t *testing.T) {
 	e := newEnv(t, api.OIDC{}, nil)
 	e.catalog()
-	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI", "deadline": "2027-03-01T00:00:00Z"}, nil)
 	var change governance.CatalogChange
 	e.must(202, "cat1", "POST", "/policies", map[string]any{"id": "for-others", "name": "for others", "onBehalf": true,
 		"stages": []any{map[string]any{"name": "owners", "quorum": 1, "approvers": []any{map[string]any{"kind": "entitlementOwners"}}}}}, &change)
@@ -230,7 +232,7 @@ func TestNotYoursIsOneRule(t *testing.T) {
 	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)
 	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-admin", "justification": "on call"}, &pending)
 	grant := governance.GrantID(r.ID)
-	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI", "deadline": "2027-03-01T00:00:00Z"}, nil)
 	e.must(201, "cat1", "POST", "/campaigns", map[string]any{"id": "q1", "name": "Q1", "owner": "u-sec",
 		"scope": map[string]any{"entitlements": []string{"db-read"}}, "reviewers": []any{map[string]any{"kind": "manager"}}}, nil)
 	var cycle reviews.Cycle
@@ -265,6 +267,10 @@ func TestNotYoursIsOneRule(t *testing.T) {
 		{"revoking without the role", "cat1", "POST", "/grants/" + grant + "/revoke", map[string]string{"reason": "x"}, 403, "forbidden", ""},
 		{"another's service account", "bob", "GET", "/service-accounts/ci-bot", nil, 404, "not-found", "ci-bot"},
 		{"another's service account's access", "bob", "GET", "/identities/ci-bot/access", nil, 404, "not-found", "ci-bot"},
+		{"extending another's service account", "bob", "POST", "/service-accounts/ci-bot/deadline",
+			map[string]any{"deadline": "2027-06-01T00:00:00Z", "reason": "mine now"}, 404, "not-found", "ci-bot"},
+		{"a security admin extending another's service account", "sec", "POST", "/service-accounts/ci-bot/deadline",
+			map[string]any{"deadline": "2027-06-01T00:00:00Z", "reason": "keep it"}, 404, "not-found", "ci-bot"},
 		{"another's service account's requests", "bob", "GET", "/requests?beneficiary=ci-bot", nil, 404, "not-found", "ci-bot"},
 		{"another's review item", "ada", "GET", "/reviews/" + item, nil, 404, "not-found", item},
 		{"deciding another's review item", "ada", "POST", "/reviews/" + item + "/decision", certify, 404, "not-found", item},
@@ -319,4 +325,52 @@ func replaceIn(body any, from, to string) any {
 		out[k] = v
 	}
 	return out
+}
+
+// A service account's deadline over HTTP: required at registration, within the maximum; the
+// owner moves it with a reason; bad input is a problem in the API's words that changes nothing;
+// past it, the account stays expired.
+func TestServiceAccountDeadlinesOverHTTP(t *testing.T) {
+	e := newEnv(t, api.OIDC{}, nil)
+	refused := func(status int, kind, detail, who, method, path string, body any) {
+		t.Helper()
+		var got api.Problem
+		if s := e.call(who, method, path, body, &got); s != status || got.Type != "https://gatehouse.dev/problems/"+kind || !strings.Contains(got.Detail, detail) {
+			t.Fatalf("%s %s: %d %s %q; want %d %s with %q", method, path, s, got.Type, got.Detail, status, kind, detail)
+		}
+	}
+	create := func(body map[string]any) map[string]any {
+		return map[string]any{"id": "ci-bot", "name": "CI", "deadline": body["deadline"]}
+	}
+	refused(400, "invalid-deadline", "deadline is required", "ada", "POST", "/service-accounts", map[string]any{"id": "ci-bot", "name": "CI"})
+	refused(400, "invalid-deadline", "an RFC 3339 time", "ada", "POST", "/service-accounts", create(map[string]any{"deadline": "next week"}))
+	refused(400, "invalid-body", "deadline must be a string, not a number", "ada", "POST", "/service-accounts", create(map[string]any{"deadline": 20270301}))
+	refused(400, "invalid-deadline", "past the latest allowed, 2027-11-30T09:00:00Z", "ada", "POST", "/service-accounts", create(map[string]any{"deadline": "2027-12-01T00:00:00Z"}))
+	refused(400, "invalid-deadline", "is not in the future", "ada", "POST", "/service-accounts", create(map[string]any{"deadline": "2026-11-01T00:00:00Z"}))
+	e.must(404, "ada", "GET", "/service-accounts/ci-bot", nil, nil)
+
+	var sa governance.ServiceAccount
+	e.must(201, "ada", "POST", "/service-accounts", create(map[string]any{"deadline": "2027-03-01T00:00:00Z"}), &sa)
+	if want := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC); !sa.Deadline.Equal(want) || !sa.Remind.Equal(want.Add(-14*24*time.Hour)) {
+		t.Fatalf("created: %+v", sa)
+	}
+	path := "/service-accounts/ci-bot/deadline"
+	refused(400, "invalid-request", "say why", "ada", "POST", path, map[string]any{"deadline": "2027-06-01T00:00:00Z"})
+	refused(400, "invalid-deadline", "past the latest allowed", "ada", "POST", path, map[string]any{"deadline": "2028-01-01T00:00:00Z", "reason": "long"})
+	refused(400, "invalid-body", "unknown field", "ada", "POST", path, map[string]any{"deadline": "2027-06-01T00:00:00Z", "reason": "x", "owner": "u-bob"})
+	var still governance.ServiceAccount
+	e.must(200, "ada", "GET", "/service-accounts/ci-bot", nil, &still)
+	if still.Version != sa.Version {
+		t.Fatalf("a refused extension changed the account: %+v", still)
+	}
+	e.must(200, "ada", "POST", path, map[string]any{"deadline": "2027-06-01T00:00:00Z", "reason": "the migration runs till May"}, &sa)
+	if !sa.Deadline.Equal(time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("extended: %+v", sa)
+	}
+	e.clock.Store(time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	refused(409, "service-account-expired", "expired", "ada", "POST", path, map[string]any{"deadline": "2027-09-01T00:00:00Z", "reason": "again"})
+	var list struct {
+		Items []governance.ServiceAccount `json:"items"`
+	}
+	e.must(200, "aud", "GET", "/service-accounts?state=expired", nil, &list)
 }

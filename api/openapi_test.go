@@ -37,7 +37,7 @@ var openAPITypes = map[string]reflect.Type{
 	"Request": typeOf[governance.Request](), "Stage": typeOf[governance.Stage](), "RecordedDecision": typeOf[governance.Decision](),
 	"Decision": typeOf[decisionBody](), "InboxItem": typeOf[governance.InboxItem](), "Situation": typeOf[governance.Situation](),
 	"Grant": typeOf[governance.Grant](), "Reason": typeOf[reasonBody](), "Access": typeOf[governance.IdentityAccess](),
-	"NewServiceAccount": typeOf[serviceAccountBody](), "ServiceAccount": typeOf[governance.ServiceAccount](), "NewOwner": typeOf[ownerBody](),
+	"NewServiceAccount": typeOf[serviceAccountBody](), "ServiceAccount": typeOf[governance.ServiceAccount](), "NewOwner": typeOf[ownerBody](), "NewDeadline": typeOf[deadlineBody](),
 	"BreakGlassRequest": typeOf[breakGlassBody](), "Activation": typeOf[activationView](), "IncidentReview": typeOf[governance.IncidentReview](),
 	"IncidentReviewView": typeOf[incidentView](), "Findings": typeOf[findingsBody](), "DeadLetter": typeOf[provisioning.DeadJob](),
 	"CampaignDefinition": typeOf[campaignBody](), "Campaign": typeOf[reviews.Campaign](), "CampaignScope": typeOf[reviews.CampaignScope](),

@@ -55,6 +55,8 @@ var domainProblems = []domainError{
 	{governance.ErrConflict, http.StatusConflict, "conflict"},
 	{governance.ErrInvalidCatalog, http.StatusBadRequest, "invalid-catalog-entry"},
 	{governance.ErrInvalidRequest, http.StatusBadRequest, "invalid-request"},
+	{governance.ErrDeadline, http.StatusBadRequest, "invalid-deadline"},
+	{governance.ErrServiceAccountExpired, http.StatusConflict, "service-account-expired"},
 	{governance.ErrJustificationRequired, http.StatusUnprocessableEntity, "justification-required"},
 	{governance.ErrSelfApproval, http.StatusForbidden, "self-approval"},
 	{governance.ErrNotApprover, http.StatusForbidden, "not-an-approver"},

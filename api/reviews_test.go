@@ -197,7 +197,7 @@ func TestReviewCSVDefusesFormulas(t *testing.T) {
 func TestReviewRefusesOwnersAndBothLevels(t *testing.T) {
 	e := newEnv(t, api.OIDC{}, nil)
 	e.catalog()
-	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI"}, nil)
+	e.must(201, "ada", "POST", "/service-accounts", map[string]string{"id": "ci-bot", "name": "CI", "deadline": "2027-03-01T00:00:00Z"}, nil)
 	var r governance.Request
 	e.must(201, "ada", "POST", "/requests", map[string]any{"entitlement": "db-robot", "beneficiary": "ci-bot"}, &r)
 	e.must(200, "mgr", "POST", "/requests/"+r.ID+"/decision", map[string]any{"approve": true}, nil)

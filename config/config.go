@@ -58,6 +58,8 @@ type Config struct {
 	Reviews Reviews `yaml:"reviews"`
 	// Provisioning tunes the workers that apply grants downstream.
 	Provisioning Provisioning `yaml:"provisioning"`
+	// ServiceAccounts sets the terms of service accounts' deadlines.
+	ServiceAccounts ServiceAccounts `yaml:"serviceAccounts"`
 	// ReconcileEvery is how often each application with a connector is compared with its
 	// grants (drift). Default 1h.
 	ReconcileEvery time.Duration `yaml:"reconcileEvery"`
@@ -67,7 +69,8 @@ type Config struct {
 }
 
 // Reviews configures how messages reach people (review reminders and escalations, approvers
-// told a request waits for them: docs/adr/0025): email, a chat webhook, or both. With neither,
+// told a request waits for them: docs/adr/0025, owners reminded of a service account's
+// deadline: docs/adr/0035): email, a chat webhook, or both. With neither,
 // they are logged.
 type Reviews struct {
 	Email Email `yaml:"email"`
@@ -92,6 +95,17 @@ type Provisioning struct {
 	MaxBackoff time.Duration `yaml:"maxBackoff"`
 	// Parallel is how many jobs one replica reconciles at once. Default 16.
 	Parallel int `yaml:"parallel"`
+}
+
+// ServiceAccounts sets the terms of service accounts' deadlines (docs/adr/0035): every account
+// expires at its deadline and loses all its access; its owner may move the deadline.
+type ServiceAccounts struct {
+	// MaxDeadline is the furthest ahead a deadline may be set, at registration or by an
+	// extension. Default 8760h (365 days).
+	MaxDeadline time.Duration `yaml:"maxDeadline"`
+	// RemindBefore is how long before its deadline the owner is reminded, through the
+	// reviews' email or chat. Default 336h (14 days); below maxDeadline.
+	RemindBefore time.Duration `yaml:"remindBefore"`
 }
 
 // Log configures logging.
@@ -552,15 +566,16 @@ func (s Secret) TokenHash() ([32]byte, error) {
 // Defaults returns the configuration used for every field a file leaves out.
 func Defaults() Config {
 	return Config{
-		Listen:         "127.0.0.1:8080",
-		Log:            Log{Level: "info"},
-		Redis:          Redis{Namespace: "gatehouse"},
-		SCIM:           SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
-		API:            API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "sub", UserAttribute: "externalId", Timeout: 10 * time.Second}},
-		Portal:         Portal{IdleTimeout: time.Hour, Lifetime: 12 * time.Hour},
-		BreakGlass:     BreakGlass{ReviewSLA: 72 * time.Hour},
-		Provisioning:   Provisioning{MaxAttempts: 20, MaxBackoff: 5 * time.Minute, Parallel: 16},
-		ReconcileEvery: time.Hour,
+		Listen:          "127.0.0.1:8080",
+		Log:             Log{Level: "info"},
+		Redis:           Redis{Namespace: "gatehouse"},
+		SCIM:            SCIM{MaxResults: 200, MaxBodyBytes: 1 << 20},
+		API:             API{MaxBodyBytes: 64 << 10, OIDC: OIDC{UserClaim: "sub", UserAttribute: "externalId", Timeout: 10 * time.Second}},
+		Portal:          Portal{IdleTimeout: time.Hour, Lifetime: 12 * time.Hour},
+		BreakGlass:      BreakGlass{ReviewSLA: 72 * time.Hour},
+		Provisioning:    Provisioning{MaxAttempts: 20, MaxBackoff: 5 * time.Minute, Parallel: 16},
+		ServiceAccounts: ServiceAccounts{MaxDeadline: 365 * 24 * time.Hour, RemindBefore: 14 * 24 * time.Hour},
+		ReconcileEvery:  time.Hour,
 	}
 }
 
@@ -722,6 +737,11 @@ func (c Config) Validate() error {
 	c.BreakGlass.Webhook.validate("breakGlass.webhook", bad)
 	if p := c.Provisioning; p.MaxAttempts < 1 || p.MaxBackoff < time.Second || p.Parallel < 1 || p.Parallel > 256 {
 		bad("provisioning", "maxAttempts must be at least 1, maxBackoff at least 1s, parallel between 1 and 256")
+	}
+	if sa := c.ServiceAccounts; sa.MaxDeadline < 24*time.Hour {
+		bad("serviceAccounts.maxDeadline", "%s is below a day", sa.MaxDeadline)
+	} else if sa.RemindBefore <= 0 || sa.RemindBefore >= sa.MaxDeadline {
+		bad("serviceAccounts.remindBefore", "%s must be positive and below maxDeadline (%s)", sa.RemindBefore, sa.MaxDeadline)
 	}
 	if e := c.Reviews.Email; e.Addr != "" {
 		if _, _, err := net.SplitHostPort(e.Addr); err != nil {

@@ -437,3 +437,28 @@ func TestPortal(t *testing.T) {
 		}
 	}
 }
+
+// A service account's deadline terms: a year and a fortnight by default; a maximum under a day,
+// or a reminder not below the maximum, is refused with the field named.
+func TestServiceAccountDeadlineTerms(t *testing.T) {
+	cfg, err := Load([]byte("demo: true\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ServiceAccounts.MaxDeadline != 365*24*time.Hour || cfg.ServiceAccounts.RemindBefore != 14*24*time.Hour {
+		t.Fatalf("defaults: %+v", cfg.ServiceAccounts)
+	}
+	if cfg, err = Load([]byte("demo: true\nserviceAccounts: {maxDeadline: 2160h, remindBefore: 168h}\n"), env(nil)); err != nil ||
+		cfg.ServiceAccounts.MaxDeadline != 90*24*time.Hour || cfg.ServiceAccounts.RemindBefore != 7*24*time.Hour {
+		t.Fatalf("90 days, reminded a week ahead: %+v %v", cfg.ServiceAccounts, err)
+	}
+	for terms, want := range map[string]string{
+		"{maxDeadline: 1h}":                       "serviceAccounts.maxDeadline: 1h0m0s is below a day",
+		"{maxDeadline: 240h, remindBefore: 240h}": "serviceAccounts.remindBefore: 240h0m0s must be positive and below maxDeadline",
+		"{remindBefore: 0s}":                      "serviceAccounts.remindBefore: 0s must be positive",
+	} {
+		if _, err := Load([]byte("demo: true\nserviceAccounts: "+terms+"\n"), env(nil)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", terms, err, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-iam/gatehouse/connectors"
 	"github.com/gatehouse-iam/gatehouse/connectors/ldap"
 	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/gatewaytest"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
@@ -44,20 +45,19 @@ func TestComposeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	adminToken, admin2Token, scimToken := unique("compose-admin-token"), unique("compose-admin2-token"), unique("compose-scim-token")
-	env := append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_ADDR=", "GATEHOUSE_ADMIN_TOKEN="+adminToken,
+	env := append([]string{}, "GATEHOUSE_REDIS_URL=", "GATEHOUSE_ADDR=", "GATEHOUSE_ADMIN_TOKEN="+adminToken,
 		"GATEHOUSE_ADMIN2_TOKEN="+admin2Token, "GATEHOUSE_SCIM_TOKEN="+scimToken, "LDAP_ADMIN_PASSWORD="+composeLDAPPassword)
 	check := exec.Command(binary, "check-config", "--config", file)
-	check.Env = env
+	check.Env = append(os.Environ(), env...)
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
 
-	g := &gateway{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
-	g.cmd = exec.Command(binary, "serve", "--config", file)
-	g.cmd.Env, g.cmd.Stdout, g.cmd.Stderr = env, g.logs, g.logs
-	if err := g.cmd.Start(); err != nil {
+	proc, err := gatewaytest.Start(binary, "http://127.0.0.1:"+strconv.Itoa(port), []string{"serve", "--config", file}, env)
+	if err != nil {
 		t.Fatal(err)
 	}
+	g := &gateway{base: proc.URL, proc: proc}
 	defer func() {
 		if err := g.stop(); err != nil {
 			t.Error(err)
@@ -70,7 +70,7 @@ func TestComposeConfiguration(t *testing.T) {
 	callAs := func(token string, want int, method, path string, body, out any) {
 		t.Helper()
 		if got := apiCall(t, g, token, method, path, body, out); got != want {
-			t.Fatalf("%s %s: %d, want %d\n%s", method, path, got, want, g.logs.String())
+			t.Fatalf("%s %s: %d, want %d\n%s", method, path, got, want, g.logs())
 		}
 	}
 	call := func(want int, method, path string, body, out any) {
@@ -182,7 +182,12 @@ func startComposeDirectory(t *testing.T) string {
 		cmd := exec.Command("sh", "../deploy/openldap/slapd-entrypoint.sh")
 		cmd.Env = append(os.Environ(), "LDAP_ADMIN_PASSWORD="+composeLDAPPassword, "LDAP_DATA_DIR="+data,
 			"LDAP_PORT_NUMBER="+strconv.Itoa(port), "LDAP_SEED_LDIF=../fixtures/ldap/seed.ldif")
-		out := &syncBuffer{}
+		// A file, not a buffer: the process writes it itself while the test reads it.
+		out, err := os.Create(filepath.Join(t.TempDir(), "slapd.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = out.Close() })
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -191,8 +196,8 @@ func startComposeDirectory(t *testing.T) string {
 		waitFor(t, 20*time.Second, "the directory's health check passes", func() bool {
 			return exec.Command(health[0], health[1:]...).Run() == nil
 		})
-		if strings.Contains(out.String(), composeLDAPPassword) {
-			t.Fatalf("the directory logged its admin password:\n%s", out)
+		if logged, _ := os.ReadFile(out.Name()); strings.Contains(string(logged), composeLDAPPassword) {
+			t.Fatalf("the directory logged its admin password:\n%s", logged)
 		}
 		return cmd
 	}

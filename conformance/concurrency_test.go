@@ -123,7 +123,7 @@ func TestRedisOutage(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(g.logs.String(), "store unavailable") {
+	if !strings.Contains(g.logs(), "store unavailable") {
 		t.Error("the outage was not logged for operators")
 	}
 

@@ -129,8 +129,7 @@ func TestKillMidProvisioning(t *testing.T) {
 		return err == nil && claimed == int64(len(users))
 	})
 	time.Sleep(500 * time.Millisecond) // inside the LDAP calls now: slapd answers nothing
-	_ = a.cmd.Process.Kill()
-	_ = a.cmd.Wait()
+	a.proc.Kill()
 	b := d.start(t)
 	defer func() {
 		if err := b.stop(); err != nil {

@@ -8,15 +8,14 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-iam/gatehouse/internal/gatewaytest"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
 )
 
@@ -46,11 +45,9 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/gatehouse")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return 0, fmt.Errorf("build gatehouse: %w", err)
+	defer gatewaytest.Remove()
+	if binary, err = gatewaytest.Build(); err != nil {
+		return 0, err
 	}
 	if redis, err = redistest.Start(); err != nil {
 		return 0, err
@@ -72,8 +69,7 @@ func setup(m *testing.M) (int, error) {
 // gateway is one running gatehouse process.
 type gateway struct {
 	base string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	logs *syncBuffer
+	proc *gatewaytest.Process
 }
 
 // startGateway runs the binary with two IdP clients: okta (a token in a file) and entra (the
@@ -109,71 +105,28 @@ scim:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	g := &gateway{base: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
-	g.cmd = exec.Command(binary, "serve", "--config", cfgFile)
-	g.cmd.Env = append(append(os.Environ(), "GATEHOUSE_REDIS_URL=", "GATEHOUSE_SCIM_TOKEN="+entraToken, "GATEHOUSE_ADDR="), env...)
-	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
-	if err := g.cmd.Start(); err != nil {
+	proc, err := gatewaytest.Start(binary, "http://127.0.0.1:"+strconv.Itoa(port), []string{"serve", "--config", cfgFile},
+		append([]string{"GATEHOUSE_SCIM_TOKEN=" + entraToken}, env...))
+	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(g.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = g.cmd.Process.Kill()
-			return nil, fmt.Errorf("gateway did not become ready: %w\n%s", err, g.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &gateway{base: proc.URL, proc: proc}, nil
 }
 
 // stop sends SIGTERM and expects a clean exit.
-func (g *gateway) stop() error {
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(20 * time.Second):
-		_ = g.cmd.Process.Kill()
-		return fmt.Errorf("did not stop within 20s")
-	}
-}
+func (g *gateway) stop() error { return g.proc.Stop(20 * time.Second) }
+
+// logs is what the gateway has printed so far.
+func (g *gateway) logs() string { return g.proc.Output() }
 
 func (g *gateway) logsContaining(needles ...string) string {
-	logs := g.logs.String()
+	logs := g.logs()
 	for _, n := range needles {
 		if strings.Contains(logs, n) {
 			return n
 		}
 	}
 	return ""
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // response is what a test sees of an HTTP exchange.

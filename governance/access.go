@@ -239,7 +239,7 @@ func (a *Access) beneficiary(ctx context.Context, requester Person, id string, p
 		sa, err := a.ServiceAccounts.GetServiceAccount(ctx, id)
 		switch {
 		case err == nil && sa.Owner == requester.ID:
-			return beneficiary{Party: Party{ID: sa.ID, Active: sa.State == ServiceAccountActive}}, nil
+			return beneficiary{Party: Party{ID: sa.ID, Active: sa.State == ServiceAccountActive && !sa.Lapsed(a.Requests.Now())}}, nil
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return beneficiary{}, err
 		}

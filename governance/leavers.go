@@ -131,14 +131,10 @@ func (l *Leavers) gone(ctx context.Context, leaver string, r Request) ([]string,
 	return gone, nil
 }
 
-func (l *Leavers) leave(ctx context.Context, id string) error {
-	if l.Sessions != nil {
-		if err := l.Sessions.EndSessions(ctx, id, Event{At: l.Now(), Actor: "system", Action: "session.end",
-			Target: "user:" + id, Reason: LeaverReason}); err != nil {
-			return err
-		}
-	}
-	held, err := l.Grants.Store.Holdings(ctx, id)
+// revokeAll revokes every grant identity holds that still gives access, as the system, with
+// reason: what a leaver and an expired service account lose.
+func revokeAll(ctx context.Context, grants *Grants, identity, reason string) error {
+	held, err := grants.Store.Holdings(ctx, identity)
 	if err != nil {
 		return err
 	}
@@ -146,27 +142,55 @@ func (l *Leavers) leave(ctx context.Context, id string) error {
 		if g.Status.Final() || g.Status == GrantRevoking {
 			continue
 		}
-		if _, err := l.Grants.Revoke(ctx, g.ID, "system", LeaverReason); err != nil && !errors.Is(err, ErrGrantState) {
+		if _, err := grants.Revoke(ctx, g.ID, "system", reason); err != nil && !errors.Is(err, ErrGrantState) {
 			return err
 		}
 	}
+	return nil
+}
+
+// withdrawAll withdraws every pending request for identity, with reason.
+func withdrawAll(ctx context.Context, requests *Requests, identity, reason string) error {
+	pending, err := requests.Store.RequestsOf(ctx, identity)
+	if err != nil {
+		return err
+	}
+	return withdraw(ctx, requests, pending, reason)
+}
+
+func withdraw(ctx context.Context, requests *Requests, list []Request, reason string) error {
+	for _, r := range list {
+		if r.State.Resolved() {
+			continue
+		}
+		if _, err := requests.Withdraw(ctx, r.ID, reason); err != nil && !errors.Is(err, ErrRequestResolved) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Leavers) leave(ctx context.Context, id string) error {
+	if l.Sessions != nil {
+		if err := l.Sessions.EndSessions(ctx, id, Event{At: l.Now(), Actor: "system", Action: "session.end",
+			Target: "user:" + id, Reason: LeaverReason}); err != nil {
+			return err
+		}
+	}
+	if err := revokeAll(ctx, l.Grants, id, LeaverReason); err != nil {
+		return err
+	}
 	// Withdrawn: what the leaver asked for, for themselves, for someone else, or for a service
 	// account they own.
-	requests, err := l.Requests.Store.RequestsOf(ctx, id)
-	if err != nil {
+	if err := withdrawAll(ctx, l.Requests, id, LeaverReason); err != nil {
 		return err
 	}
 	made, err := l.Requests.Store.RequestsBy(ctx, id)
 	if err != nil {
 		return err
 	}
-	for _, r := range append(requests, made...) {
-		if r.State.Resolved() {
-			continue
-		}
-		if _, err := l.Requests.Withdraw(ctx, r.ID, LeaverReason); err != nil && !errors.Is(err, ErrRequestResolved) {
-			return err
-		}
+	if err := withdraw(ctx, l.Requests, made, LeaverReason); err != nil {
+		return err
 	}
 	if err := l.rerouteInbox(ctx, id); err != nil {
 		return err

@@ -20,10 +20,10 @@ func testServiceAccounts(t *testing.T, newStore storetest.Factory) {
 	w.Access.ServiceAccounts = w.Store
 	leavers := &governance.Leavers{Store: w.Store, Requests: w.Access.Requests, Grants: w.Access.Grants, ServiceAccounts: sas, Now: w.Access.Requests.Now}
 
-	if _, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "bob", Name: "clash"}); !errors.Is(err, governance.ErrInvalidRequest) {
+	if _, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "bob", Name: "clash", Deadline: w.Now.Add(90 * day)}); !errors.Is(err, governance.ErrInvalidRequest) {
 		t.Fatalf("a service account with a person's id: %v", err)
 	}
-	sa, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "ci-deployer", Name: "CI deployer"})
+	sa, err := sas.Create(ctx, "ada", governance.ServiceAccount{ID: "ci-deployer", Name: "CI deployer", Deadline: w.Now.Add(90 * day)})
 	if err != nil || sa.Owner != "ada" || sa.State != governance.ServiceAccountActive {
 		t.Fatalf("create: %+v %v", sa, err)
 	}

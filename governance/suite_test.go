@@ -27,6 +27,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,
 	"GovernedGroups":                      testGovernedGroups,
 	"ServiceAccounts":                     testServiceAccounts,
+	"ServiceAccountDeadlines":             testServiceAccountDeadlines,
 	"Scenarios":                           testScenarios,
 	"OutOfBandGrantsThroughGrants":        testOutOfBandGrantsThroughGrants,
 	"ApproversAreTold":                    testApproversAreTold,

@@ -22,7 +22,8 @@ type Links struct {
 //     open items;
 //   - a break-glass incident review: /security, where incidents are reviewed;
 //   - a request: its own page, /requests/{id}, which its requester follows;
-//   - the notice that a request waits for an approver: its decision page, /approvals/{id}.
+//   - the notice that a request waits for an approver: its decision page, /approvals/{id};
+//   - a service account's coming deadline: /access#accounts, where its owner extends it.
 func (l Links) For(payload any) string {
 	if l.Base == "" {
 		return ""
@@ -36,6 +37,8 @@ func (l Links) For(payload any) string {
 		return l.page("/requests/", p.ID)
 	case governance.ApprovalNotice:
 		return l.page("/approvals/", p.Request)
+	case governance.ServiceAccountNotice:
+		return l.Base + "/access#accounts"
 	}
 	return ""
 }

@@ -41,6 +41,7 @@ func TestLinksPointWherePeopleAct(t *testing.T) {
 		{"a request waiting for an approver, to its decision page", awaiting, portal + "/approvals/r-42"},
 		{"a hostile request id stays on the decision page", governance.ApprovalNotice{Request: "../admin?x=1"}, portal + "/approvals/..%2Fadmin%3Fx=1"},
 		{"an approval notice without a request has no page", governance.ApprovalNotice{To: "u-ada"}, ""},
+		{"a service account's coming deadline, to where its owner extends it", expiring, portal + "/access#accounts"},
 		{"audit events are for machines", []governance.ForwardedEvent{{}}, ""},
 		{"nothing", nil, ""},
 	} {
@@ -215,5 +216,37 @@ func TestLogShowsMessagesWithTheirLink(t *testing.T) {
 	}
 	if entries[2].Level != zapcore.WarnLevel {
 		t.Errorf("an alert logged at %s", entries[2].Level)
+	}
+}
+
+// expiring tells Ada her account's deadline comes; its name tries to add a header.
+var expiring = governance.ServiceAccountNotice{Kind: governance.KindServiceAccountDeadline, Account: "ci-bot", Name: "CI\r\nBcc: everyone@example.org",
+	To: "u-ada", Owner: "Ada Lovelace", Email: "ada@example.org", Deadline: time.Date(2026, 12, 14, 0, 0, 0, 0, time.UTC)}
+
+// The mail reminding an owner of a service account's deadline says when, what happens then and
+// where to extend it, and keeps the account's name on its line.
+func TestEmailRemindsTheOwnerOfTheDeadline(t *testing.T) {
+	box, addr := startMailbox(t)
+	mailer := &notify.Email{Addr: addr, From: "gatehouse@example.org", Now: epoch, Links: notify.Links{Base: portal}}
+	if err := mailer.Notify(context.Background(), expiring.Kind, expiring); err != nil {
+		t.Fatal(err)
+	}
+	box.mu.Lock()
+	mails := box.mails
+	box.mu.Unlock()
+	if len(mails) != 1 {
+		t.Fatalf("%d mails", len(mails))
+	}
+	headers, body, _ := strings.Cut(mails[0], "\r\n\r\n")
+	if !strings.HasPrefix(headers, "gatehouse@example.org -> ada@example.org\n") ||
+		!strings.Contains(headers, "Subject: Service account CI Bcc: everyone@example.org expires on 14 December 2026\r\n") {
+		t.Fatalf("headers:\n%s", headers)
+	}
+	if !strings.Contains(body, "Hello Ada Lovelace,\r\n\r\nthe service account CI Bcc: everyone@example.org (ci-bot), which you own, expires on Mon, 14 Dec 2026 00:00:00 UTC.") ||
+		!strings.Contains(body, "extend its deadline under My access") || !strings.Contains(body, "\r\nOpen it in Gatehouse: "+portal+"/access#accounts\r\n") {
+		t.Fatalf("body:\n%s", body)
+	}
+	if strings.Contains(mails[0], "\r\nBcc:") {
+		t.Errorf("the account's name broke into a line of its own:\n%s", mails[0])
 	}
 }

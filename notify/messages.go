@@ -17,8 +17,8 @@ import (
 	"github.com/gatehouse-iam/gatehouse/reviews"
 )
 
-// Message is a notification written for people: review reminders and escalations, and the
-// notice that a request waits for an approver. Email and
+// Message is a notification written for people: review reminders and escalations, the
+// notice that a request waits for an approver, and a service account's coming deadline. Email and
 // chat deliver only these; machine receivers get everything through Webhook.
 type Message interface {
 	Recipient() string // an email address
@@ -29,6 +29,7 @@ type Message interface {
 var (
 	_ Message = reviews.Notice{}
 	_ Message = governance.ApprovalNotice{}
+	_ Message = governance.ServiceAccountNotice{}
 )
 
 // Email sends messages over SMTP: STARTTLS whenever the server offers it, and PLAIN

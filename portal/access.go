@@ -34,6 +34,10 @@ type heldGrant struct {
 type accessView struct {
 	Grants []heldGrant
 	Ended  []heldGrant
+	// Accounts are the service accounts the person owns, with their deadlines, on the first
+	// page; Deadlines bound the date an extension may choose.
+	Accounts  []ownedAccount
+	Deadlines deadlineBounds
 	// After is the cursor of the next page ("" on the last); First says this is the first.
 	After string
 	First bool
@@ -185,9 +189,9 @@ const endedShown = 10
 
 // access lists what the person holds, and what the service accounts they own hold, a page at
 // a time from the cursor (?after=<the last grant shown>); then, on the first page, what ended
-// most recently.
+// most recently, and the service accounts with their deadlines and the form to extend each.
 func (s *Server) access(w http.ResponseWriter, r *http.Request, sess *Session) {
-	all, _, err := s.holdings(r, sess)
+	all, owned, err := s.holdings(r, sess)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -215,7 +219,90 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request, sess *Session) {
 	if !v.First {
 		v.Ended = nil
 	}
+	if v.First {
+		now := s.opts.Now()
+		for _, sa := range owned {
+			v.Accounts = append(v.Accounts, ownedAccount{Account: sa, Left: left(now, sa.Deadline), Lapsed: sa.Lapsed(now)})
+		}
+		slices.SortFunc(v.Accounts, func(a, b ownedAccount) int { return a.Account.Created.Compare(b.Account.Created) })
+		v.Deadlines = s.deadlineBounds()
+	}
 	s.page(w, r, http.StatusOK, "access", "My access", v)
+}
+
+// ownedAccount is a service account as its owner sees it on My access: its deadline, how long
+// is left, and whether it may still be extended (not Lapsed).
+type ownedAccount struct {
+	Account governance.ServiceAccount
+	Left    string
+	Lapsed  bool
+}
+
+// deadlineBounds are the first and last days a deadline form offers (a date field's min and
+// max, as YYYY-MM-DD): tomorrow, and the last day within the maximum from now. A day chosen
+// means its start, 00:00 UTC.
+type deadlineBounds struct{ First, Last string }
+
+func (s *Server) deadlineBounds() deadlineBounds {
+	now := s.opts.Now().UTC()
+	maxAhead, _ := s.opts.ServiceAccounts.Terms()
+	return deadlineBounds{First: now.AddDate(0, 0, 1).Format(time.DateOnly), Last: now.Add(maxAhead).Format(time.DateOnly)}
+}
+
+// readDeadline reads a deadline form's day; a day that is not one answers a sentence to act on.
+func (s *Server) readDeadline(r *http.Request) (time.Time, string) {
+	d, err := time.Parse(time.DateOnly, strings.TrimSpace(r.PostFormValue("deadline")))
+	if err != nil {
+		return time.Time{}, "Choose the deadline's day from the calendar, or write it as 2027-06-30."
+	}
+	return d, ""
+}
+
+// deadlineProblem is what a person reads when the domain refuses a deadline; "" for an error
+// that is no such refusal.
+func (s *Server) deadlineProblem(err error) string {
+	switch {
+	case errors.Is(err, governance.ErrDeadline):
+		b := s.deadlineBounds()
+		return "Choose a deadline from " + b.First + " to " + b.Last + ": a service account's access is given for at most that long at a time."
+	case errors.Is(err, governance.ErrServiceAccountExpired):
+		return "This service account has reached its deadline and expired, for good: its access is removed. Register a new one if it is still needed."
+	}
+	return ""
+}
+
+// extendServiceAccount moves the deadline of a service account the person owns, with their
+// reason; anyone else's account is not found, exactly like a missing id.
+func (s *Server) extendServiceAccount(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if !s.form(w, r) {
+		return
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	deadline, msg := s.readDeadline(r)
+	if len(reason) > maxJustification {
+		msg = "The reason is too long: keep it under 2,000 characters."
+	}
+	if msg == "" {
+		sa, err := s.opts.ServiceAccounts.Extend(r.Context(), r.PathValue("id"), sess.Person.ID, deadline, reason)
+		switch {
+		case err == nil:
+			s.flash(r, "info", sa.Name+" now expires on "+date(sa.Deadline)+".")
+			http.Redirect(w, r, "/access#accounts", http.StatusSeeOther)
+			return
+		case errors.Is(err, governance.ErrNotFound):
+			s.notFound(w, r)
+			return
+		case errors.Is(err, governance.ErrInvalidRequest):
+			msg = "Say why the account needs the new deadline: it goes in the audit trail. Nothing was changed."
+		default:
+			if msg = s.deadlineProblem(err); msg == "" {
+				s.fail(w, r, err)
+				return
+			}
+		}
+	}
+	s.flash(r, "error", msg)
+	http.Redirect(w, r, "/access#accounts", http.StatusSeeOther)
 }
 
 // grantView is one grant of the person's with its provenance, people named.

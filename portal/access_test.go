@@ -259,3 +259,69 @@ func TestGiveUpIsTheHoldersOnly(t *testing.T) {
 		t.Errorf("refused give-ups changed ada's grant: %+v", got)
 	}
 }
+
+// The owner sees their service accounts' deadlines on My access and extends one with a reason.
+// To anyone else the form's target is not there, exactly like a missing id; a cross-site form
+// is refused; bad input changes nothing; and an expired account offers no extension.
+func TestServiceAccountDeadlinesOnMyAccess(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	sas := &governance.ServiceAccounts{Store: e.store, People: e.access.People, Now: func() time.Time { return e.now }}
+	deadline := e.now.Add(30 * 24 * time.Hour)
+	if _, err := sas.Create(ctx, "u-ada", governance.ServiceAccount{ID: "ci-bot", Name: "CI deployer", Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	ada, bob := e.browser(), e.browser()
+	e.signIn(m, ada, "ada")
+	e.signIn(m, bob, "bob")
+	list := ada.get(e.url + "/access")
+	for _, want := range []string{`<h2 id="accounts">Service accounts you own</h2>`, "CI deployer (ci-bot)", date(deadline) + " (30 days left)",
+		`action="/access/service-accounts/ci-bot/deadline"`, `min="` + e.now.AddDate(0, 0, 1).Format(time.DateOnly) + `"`} {
+		if !strings.Contains(list.body, want) {
+			t.Errorf("My access lacks %q", want)
+		}
+	}
+	if strings.Contains(bob.get(e.url+"/access").body, "ci-bot") {
+		t.Fatal("bob's My access shows ada's account")
+	}
+
+	path := e.url + "/access/service-accounts/ci-bot/deadline"
+	later := e.now.AddDate(0, 0, 200).Format(time.DateOnly)
+	theirs := bob.post(path, url.Values{"deadline": {later}, "reason": {"mine now"}})
+	missing := bob.post(e.url+"/access/service-accounts/no-such-bot/deadline", url.Values{"deadline": {later}, "reason": {"mine now"}})
+	if theirs.status != http.StatusNotFound || theirs.body != missing.body {
+		t.Fatalf("bob extending ada's account: %d, unlike a missing id's %d", theirs.status, missing.status)
+	}
+	if got := ada.do("POST", path, url.Values{"deadline": {later}, "reason": {"forged"}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}); got.status != http.StatusForbidden {
+		t.Fatalf("a cross-site extension: %d", got.status)
+	}
+	for want, form := range map[string]url.Values{
+		"Say why the account needs the new deadline":                             {"deadline": {later}, "reason": {"  "}},
+		"Choose the deadline&#39;s day from the calendar":                        {"deadline": {"next summer"}, "reason": {"x"}},
+		"Choose a deadline from " + e.now.AddDate(0, 0, 1).Format(time.DateOnly): {"deadline": {e.now.AddDate(0, 0, 400).Format(time.DateOnly)}, "reason": {"x"}},
+		"The reason is too long":                                                 {"deadline": {later}, "reason": {strings.Repeat("x", 2001)}},
+	} {
+		if got := ada.follow(ada.post(path, form)); !strings.Contains(got.body, want) {
+			t.Errorf("%v: want %q", form, want)
+		}
+	}
+	if sa, err := e.store.GetServiceAccount(ctx, "ci-bot"); err != nil || sa.Version != 1 {
+		t.Fatalf("refused extensions changed the account: %+v %v", sa, err)
+	}
+	day, _ := time.Parse(time.DateOnly, later)
+	if got := ada.follow(ada.post(path, url.Values{"deadline": {later}, "reason": {"the migration runs till summer"}})); !strings.Contains(got.body, "CI deployer now expires on "+date(day)) {
+		t.Fatalf("extending: %s", got.body)
+	}
+	if sa, _ := e.store.GetServiceAccount(ctx, "ci-bot"); !sa.Deadline.Equal(day) {
+		t.Fatalf("extended to %v, want %v", sa.Deadline, day)
+	}
+
+	// Its deadline comes: no form, and a form sent from a page read before is refused.
+	e.now = day
+	if page := ada.get(e.url + "/access"); !strings.Contains(page.body, "Expired for good") || strings.Contains(page.body, `action="/access/service-accounts/ci-bot/deadline"`) {
+		t.Fatalf("an account at its deadline still offers an extension: %s", page.body)
+	}
+	if got := ada.follow(ada.post(path, url.Values{"deadline": {e.now.AddDate(0, 0, 30).Format(time.DateOnly)}, "reason": {"too late"}})); !strings.Contains(got.body, "expired, for good") {
+		t.Fatalf("extending at the deadline: %s", got.body)
+	}
+}

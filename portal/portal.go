@@ -203,6 +203,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /access/{id}", s.signedIn(s.grant))
 	mux.Handle("POST /access/{id}/extend", s.signedIn(s.extend))
 	mux.Handle("POST /access/{id}/give-up", s.signedIn(s.giveUp))
+	mux.Handle("POST /access/service-accounts/{id}/deadline", s.signedIn(s.extendServiceAccount))
 	mux.Handle("GET /approvals", s.signedIn(s.approvals))
 	mux.Handle("GET /approvals/{id}", s.signedIn(s.approval))
 	mux.Handle("POST /approvals/{id}/decide", s.signedIn(s.decide))

@@ -25,6 +25,8 @@ type securityView struct {
 	// Dead are provisioning's dead letters, for those who see all; security admins retry.
 	Dead    []deadView
 	SeesAll bool
+	// Deadlines bound the deadline a new service account may be given.
+	Deadlines deadlineBounds
 	// CanClose says the person is a security admin: only they close reviews and give service
 	// accounts new owners.
 	CanClose bool
@@ -49,6 +51,8 @@ var reconcilers = []governance.Role{governance.RoleCatalogAdmin, governance.Role
 type accountView struct {
 	Account governance.ServiceAccount
 	Owner   string
+	// Left is how long the account has before its deadline, in words.
+	Left string
 }
 
 type offerView struct {
@@ -119,8 +123,9 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 		return
 	}
 	for _, sa := range accounts {
-		v.Accounts = append(v.Accounts, accountView{Account: sa, Owner: named(owners, sa.Owner)})
+		v.Accounts = append(v.Accounts, accountView{Account: sa, Owner: named(owners, sa.Owner), Left: left(now, sa.Deadline)})
 	}
+	v.Deadlines = s.deadlineBounds()
 	if err := s.operations(r, sess, &v); err != nil {
 		s.fail(w, r, err)
 		return
@@ -225,7 +230,8 @@ func (s *Server) createServiceAccount(w http.ResponseWriter, r *http.Request, se
 	sa := governance.ServiceAccount{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
 		Description: strings.TrimSpace(r.PostFormValue("description"))}
 	owner, ownerName := sess.Person, "you"
-	msg := ""
+	var msg string
+	sa.Deadline, msg = s.readDeadline(r)
 	if who := strings.TrimSpace(r.PostFormValue("owner")); who != "" {
 		p, err := s.opts.Access.People.ByUserName(ctx, who)
 		switch {
@@ -258,8 +264,10 @@ func (s *Server) createServiceAccount(w http.ResponseWriter, r *http.Request, se
 		case errors.Is(err, governance.ErrConflict):
 			msg = "A service account with the id " + sa.ID + " already exists. Choose another id."
 		default:
-			s.fail(w, r, err)
-			return
+			if msg = s.deadlineProblem(err); msg == "" {
+				s.fail(w, r, err)
+				return
+			}
 		}
 	}
 	s.flash(r, "error", msg)
@@ -299,6 +307,8 @@ func (s *Server) reassignServiceAccount(w http.ResponseWriter, r *http.Request, 
 			return
 		case errors.Is(err, governance.ErrInactiveIdentity):
 			msg = name(owner) + " is no longer active, so cannot own a service account. Choose someone else."
+		case errors.Is(err, governance.ErrServiceAccountExpired):
+			msg = sa.Name + " has reached its deadline and expired, for good: it cannot be given a new owner."
 		default:
 			s.fail(w, r, err)
 			return

@@ -159,14 +159,24 @@ func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
 	e.signIn(m, ada, "ada")
 	e.signIn(m, bob, "bob")
 	e.signIn(m, sec, "sec")
-	got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"etl-bot"}, "name": {"Nightly ETL"}}))
-	if !strings.Contains(got.body, "The service account etl-bot is registered, with you as its owner") || !strings.Contains(got.body, "Nightly ETL (etl-bot)") {
+	deadline := e.now.AddDate(0, 0, 90).Format(time.DateOnly)
+	field := `<input id="sa-deadline" name="deadline" type="date" required min="` + e.now.AddDate(0, 0, 1).Format(time.DateOnly) +
+		`" max="` + e.now.AddDate(0, 0, 365).Format(time.DateOnly) + `">`
+	if form := ada.get(e.url + "/security"); !strings.Contains(form.body, field) {
+		t.Fatalf("the registration form lacks %s", field)
+	}
+	got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"etl-bot"}, "name": {"Nightly ETL"}, "deadline": {deadline}}))
+	if !strings.Contains(got.body, "The service account etl-bot is registered, with you as its owner") || !strings.Contains(got.body, "Nightly ETL (etl-bot)") ||
+		!strings.Contains(got.body, e.now.AddDate(0, 0, 90).Format("2 Jan 2006")+" 00:00 UTC") {
 		t.Fatalf("registering: %s", got.body)
 	}
 	for form, want := range map[string]url.Values{
-		"A service account with the id etl-bot already exists": {"id": {"etl-bot"}, "name": {"Again"}},
-		"Give the account a name":                              {"id": {"../../x"}, "name": {"Bad"}},
-		"no person or account already has":                     {"id": {"u-bob"}, "name": {"Impostor"}},
+		"A service account with the id etl-bot already exists": {"id": {"etl-bot"}, "name": {"Again"}, "deadline": {deadline}},
+		"Give the account a name":                              {"id": {"../../x"}, "name": {"Bad"}, "deadline": {deadline}},
+		"no person or account already has":                     {"id": {"u-bob"}, "name": {"Impostor"}, "deadline": {deadline}},
+		"Choose the deadline&#39;s day from the calendar":      {"id": {"no-deadline"}, "name": {"None"}},
+		"Choose a deadline from " + e.now.AddDate(0, 0, 1).Format(time.DateOnly): {"id": {"far-bot"}, "name": {"Far"},
+			"deadline": {e.now.AddDate(2, 0, 0).Format(time.DateOnly)}},
 	} {
 		if got := ada.follow(ada.post(e.url+"/security/service-accounts", want)); !strings.Contains(got.body, form) {
 			t.Errorf("%v: want %q in %s", want, form, got.body)
@@ -205,18 +215,22 @@ func TestServiceAccountsOnTheSecurityPage(t *testing.T) {
 	}
 	// A security admin registers one for someone else; a requester may not, nor may anyone
 	// give one to a deactivated person.
-	if got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"bob-bot"}, "name": {"Bob's bot"}, "owner": {"bob@example.org"}})); !strings.Contains(got.body, "Only security admins register a service account for someone else") {
+	if got := ada.follow(ada.post(e.url+"/security/service-accounts", url.Values{"id": {"bob-bot"}, "name": {"Bob's bot"}, "owner": {"bob@example.org"}, "deadline": {deadline}})); !strings.Contains(got.body, "Only security admins register a service account for someone else") {
 		t.Fatalf("a requester registering for bob: %s", got.body)
 	}
-	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"gone-bot"}, "name": {"Gone's bot"}, "owner": {"gone@example.org"}})); !strings.Contains(got.body, "is no longer active") {
+	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"gone-bot"}, "name": {"Gone's bot"}, "owner": {"gone@example.org"}, "deadline": {deadline}})); !strings.Contains(got.body, "is no longer active") {
 		t.Fatalf("registering for a deactivated person: %s", got.body)
 	}
-	for _, id := range []string{"bob-bot", "gone-bot"} {
+	if got := sec.do("POST", e.url+"/security/service-accounts", url.Values{"id": {"forged-bot"}, "name": {"Forged"}, "deadline": {deadline}},
+		http.Header{"Sec-Fetch-Site": {"cross-site"}}); got.status != http.StatusForbidden {
+		t.Fatalf("a cross-site registration: %d", got.status)
+	}
+	for _, id := range []string{"bob-bot", "gone-bot", "no-deadline", "far-bot", "forged-bot"} {
 		if _, err := e.store.GetServiceAccount(ctx, id); !errors.Is(err, governance.ErrNotFound) {
 			t.Fatalf("a refused registration created %s: %v", id, err)
 		}
 	}
-	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"ada-bot"}, "name": {"Ada's bot"}, "owner": {"ada@example.org"}})); !strings.Contains(got.body, "registered, with Ada as its owner") {
+	if got := sec.follow(sec.post(e.url+"/security/service-accounts", url.Values{"id": {"ada-bot"}, "name": {"Ada's bot"}, "owner": {"ada@example.org"}, "deadline": {deadline}})); !strings.Contains(got.body, "registered, with Ada as its owner") {
 		t.Fatalf("a security admin registering for ada: %s", got.body)
 	}
 	if sa, err := e.store.GetServiceAccount(ctx, "ada-bot"); err != nil || sa.Owner != "u-ada" {

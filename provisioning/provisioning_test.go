@@ -1209,7 +1209,7 @@ func (r *rig) robot(id string) governance.Grant {
 func (r *rig) serviceAccount(id string) {
 	r.t.Helper()
 	sas := &governance.ServiceAccounts{Store: r.store, People: r.access.People, Now: r.clock}
-	if _, err := sas.Create(context.Background(), "ada", governance.ServiceAccount{ID: id, Name: "Robot " + id}); err != nil {
+	if _, err := sas.Create(context.Background(), "ada", governance.ServiceAccount{ID: id, Name: "Robot " + id, Deadline: r.clock().AddDate(0, 6, 0)}); err != nil {
 		r.t.Fatal(err)
 	}
 }

@@ -23,9 +23,11 @@ var _ governance.GrantStore = (*Store)(nil)
 // ARGV: P id json event created due identity job entitlement settles, excludes (count,
 // entitlements). settles, when set, is the approved request the grant fulfils: it leaves the
 // approved queue in the same step ("req:approved", requests.go).
-// Access goes only to an active user, or to a service account that has its owner: the check is
-// in the same script as the creation, and deactivation sets the flag in the same script that
-// queues the leaver, so a grant either predates the leaver (and is revoked by it) or is refused.
+// Access goes only to an active user, or to a service account that has its owner and whose
+// deadline ("d") is after the grant's creation: the check is in the same script as the
+// creation, and deactivation sets the flag in the same script that queues the leaver, so a
+// grant either predates the leaver (and is revoked by it) or is refused. Likewise a grant
+// either predates a service account's deadline (and is revoked at its expiry) or is refused.
 // Likewise separation of duties: a grant is refused while the identity holds, or has pending, an
 // entitlement a blocking rule excludes, however the requests for them raced.
 var createGrantScript = redis.NewScript(recordLua + `
@@ -35,8 +37,9 @@ if redis.call("EXISTS", key) == 1 then return {"exists"} end
 local user = P .. "user:" .. ARGV[7]
 if redis.call("EXISTS", user) == 1 then
   if redis.call("HGET", user, "a") == "0" then return {"inactive"} end
-elseif redis.call("HGET", P .. "sa:" .. ARGV[7], "a") ~= "1" then
-  return {"inactive"}
+else
+  local sa = redis.call("HMGET", P .. "sa:" .. ARGV[7], "a", "d")
+  if sa[1] ~= "1" or (sa[2] and sa[2] ~= "0" and tonumber(ARGV[5]) >= tonumber(sa[2])) then return {"inactive"} end
 end
 local excludes, _, excluded = set(10)
 if excluded > 0 then

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 	"github.com/gatehouse-iam/gatehouse/internal/redistest"
@@ -29,7 +30,7 @@ func TestIdentitiesShareOneNamespace(t *testing.T) {
 
 	refused := func(id, why string) {
 		t.Helper()
-		if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: id, Name: "robot"}); !errors.Is(err, governance.ErrConflict) &&
+		if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: id, Name: "robot", Deadline: storetest.Epoch().Add(time.Hour)}); !errors.Is(err, governance.ErrConflict) &&
 			!errors.Is(err, governance.ErrInvalidRequest) {
 			t.Fatalf("a service account named %s (%s): %v", id, why, err)
 		}
@@ -48,7 +49,7 @@ func TestIdentitiesShareOneNamespace(t *testing.T) {
 	refused("u-kim", "the id of a person deleted long ago")
 	refused("kim.k", "the user name of a person deleted long ago")
 
-	if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: "build-bot", Name: "CI"}); err != nil {
+	if _, err := sas.Create(ctx, "owner-id", governance.ServiceAccount{ID: "build-bot", Name: "CI", Deadline: storetest.Epoch().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Create(ctx, storetest.User("u-bot", "Build-Bot")); !errors.Is(err, governance.ErrConflict) {

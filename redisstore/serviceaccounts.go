@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -15,10 +16,11 @@ import (
 var _ governance.ServiceAccountStore = (*Store)(nil)
 
 // Service accounts: "sa:<id>" is a record (records.go) plus "a", "1" while the account may
-// receive grants (the grant script reads it); "sas" orders them by creation; "sas:of:<owner>"
-// orders an owner's accounts.
+// receive grants, and "d", its deadline in Unix microseconds ("0": none), after which it may
+// not (the grant script reads both); "sas" orders them by creation; "sas:of:<owner>" orders an
+// owner's accounts; "sa:due" holds them by when the deadline duty next acts on them.
 
-// ARGV: P id json event created owner active name. Identities share one namespace, never
+// ARGV: P id json event created owner active name deadline due. Identities share one namespace, never
 // reused: a service account takes no id a person has or had (present, departed, or deleted
 // longer ago: "ids:retired"), and no name a person goes by or went by ("uniq:user"; the
 // SHA-1 of deleted people's names in "names:retired"), so the worker can never take one for
@@ -33,19 +35,23 @@ if redis.call("HEXISTS", P .. "uniq:user", name) == 1 or
   redis.call("SISMEMBER", P .. "names:retired", redis.sha1hex(name)) == 1 then return {"conflict", "person"} end
 create(P, key, ARGV[3], ARGV[4])
 redis.call("HSET", P .. "sa:names", name, id)
-redis.call("HSET", key, "a", ARGV[7])
+redis.call("HSET", key, "a", ARGV[7], "d", ARGV[9])
 redis.call("ZADD", P .. "sas", ARGV[5], id)
 redis.call("ZADD", P .. "sas:of:" .. ARGV[6], ARGV[5], id)
+due(P, "sa:due", id, ARGV[10])
 return {"ok"}
 `)
 
-// ARGV: P id prevVersion json event created oldOwner newOwner active
+// ARGV: P id prevVersion json event created oldOwner newOwner active deadline due. A due of ""
+// leaves the account where it is in "sa:due": an expiry's write keeps it claimed there until
+// the duty has revoked its grants (DoneServiceAccount).
 var updateServiceAccountScript = redis.NewScript(recordLua + `
 local P, id = ARGV[1], ARGV[2]
 local key = P .. "sa:" .. id
 local failed = casWrite(P, key, ARGV[3], ARGV[4], ARGV[5])
 if failed then return failed end
-redis.call("HSET", key, "a", ARGV[9])
+redis.call("HSET", key, "a", ARGV[9], "d", ARGV[10])
+if ARGV[11] ~= "" then due(P, "sa:due", id, ARGV[11]) end
 if ARGV[7] ~= ARGV[8] then
   redis.call("ZREM", P .. "sas:of:" .. ARGV[7], id)
   redis.call("ZADD", P .. "sas:of:" .. ARGV[8], ARGV[6], id)
@@ -62,6 +68,15 @@ func activeFlag(sa governance.ServiceAccount) string {
 	return "0"
 }
 
+// saDue is where an account stands in "sa:due" after a write: at its next due moment, or left
+// where it is ("") once expired, claimed until the duty is done with it.
+func saDue(sa governance.ServiceAccount) string {
+	if sa.State == governance.ServiceAccountExpired {
+		return ""
+	}
+	return dueAt(sa.NextDue())
+}
+
 func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceAccount, event governance.Event) (governance.ServiceAccount, error) {
 	if !validID(sa.ID) || !validID(sa.Owner) {
 		return sa, fmt.Errorf("%w: service account %q of %q", governance.ErrInvalidRequest, sa.ID, sa.Owner)
@@ -72,7 +87,7 @@ func (s *Store) CreateServiceAccount(ctx context.Context, sa governance.ServiceA
 		return sa, err
 	}
 	res, err := createServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, sa.ID, raw, body, sa.Created.UnixMicro(), sa.Owner,
-		activeFlag(sa), names.Fold(sa.ID)).Slice()
+		activeFlag(sa), names.Fold(sa.ID), dueAt(sa.Deadline), dueAt(sa.NextDue())).Slice()
 	if err != nil {
 		return sa, fmt.Errorf("redisstore: create service account: %w", err)
 	}
@@ -99,7 +114,7 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, prev, next governance.
 		return next, err
 	}
 	res, err := updateServiceAccountScript.Run(ctx, s.rdb, s.route, s.prefix, next.ID, strconv.FormatInt(prev.Version, 10), raw, body,
-		next.Created.UnixMicro(), prev.Owner, next.Owner, activeFlag(next)).Slice()
+		next.Created.UnixMicro(), prev.Owner, next.Owner, activeFlag(next), dueAt(next.Deadline), saDue(next)).Slice()
 	if err != nil {
 		return next, fmt.Errorf("redisstore: update service account %s: %w", next.ID, err)
 	}
@@ -115,4 +130,17 @@ func (s *Store) OwnedBy(ctx context.Context, owner string) ([]governance.Service
 		return nil, nil
 	}
 	return listRecords(ctx, s, "sas:of:"+owner, "sa:", 0, -1, saVersion)
+}
+
+var _ governance.ServiceAccountDueStore = (*Store)(nil)
+
+// ClaimServiceAccountsDue claims accounts due for a reminder or their expiry ("sa:due") as
+// sweepers claim due records.
+func (s *Store) ClaimServiceAccountsDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.due(ctx, "sa:due", now, limit)
+}
+
+// DoneServiceAccount takes an expired account off "sa:due" once its access is revoked.
+func (s *Store) DoneServiceAccount(ctx context.Context, id string, now time.Time) error {
+	return s.done(ctx, "sa:due", id, now)
 }

@@ -390,7 +390,7 @@ func testServiceAccountOwnersDoNotReviewIt(t *testing.T, newStore storetest.Fact
 	}
 	w.Access.ServiceAccounts = w.Store
 	sas := &governance.ServiceAccounts{Store: w.Store, People: w.Access.People, Now: w.Access.Requests.Now}
-	if _, err := sas.Create(ctx, "sam", governance.ServiceAccount{ID: "ci-bot", Name: "CI"}); err != nil {
+	if _, err := sas.Create(ctx, "sam", governance.ServiceAccount{ID: "ci-bot", Name: "CI", Deadline: w.Now.AddDate(0, 6, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	// sam owns both entitlements, so the rules name sam for both grants.

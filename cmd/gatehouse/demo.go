@@ -89,6 +89,31 @@ func seedCatalog(ctx context.Context, store governance.CatalogStore, people *gov
 	return nil
 }
 
+// seedServiceAccounts registers the demo's service accounts, all Grace's, into a store without
+// any, each with a deadline that shows part of their life: one far off, one whose owner is
+// reminded two minutes after the start, and one that expires a quarter of an hour after it.
+func seedServiceAccounts(ctx context.Context, sas *governance.ServiceAccounts, now func() time.Time) error {
+	existing, err := sas.Store.ServiceAccounts(ctx)
+	if err != nil || len(existing) > 0 {
+		return err
+	}
+	grace, err := sas.People.ByUserName(ctx, demoUsers[0])
+	if err != nil {
+		return fmt.Errorf("demo service accounts' owner: %w", err)
+	}
+	_, remindBefore := sas.Terms()
+	for _, sa := range []governance.ServiceAccount{
+		{ID: "etl-nightly", Name: "Nightly ETL", Description: "Loads the warehouse every night", Deadline: now().AddDate(0, 6, 0)},
+		{ID: "ci-deployer", Name: "CI deployer", Description: "Deploys from the build pipeline", Deadline: now().Add(remindBefore + 2*time.Minute)},
+		{ID: "load-test", Name: "Load test runner", Description: "A week's load test", Deadline: now().Add(15 * time.Minute)},
+	} {
+		if _, err := sas.Create(ctx, grace.ID, sa); err != nil {
+			return fmt.Errorf("demo service account %s: %w", sa.ID, err)
+		}
+	}
+	return nil
+}
+
 // demoUsers are the demo people one signs in as (and who get one-time API tokens): grace asks,
 // ada (her manager) approves the first stage, katherine (the owner) the second, ada and
 // katherine are the two catalog admins, alan (Security) audits, and margaret holds no role and

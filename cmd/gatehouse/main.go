@@ -427,6 +427,9 @@ func serve(cfg config.Config, stdout io.Writer) error {
 		if err := seedCatalog(ctx, store, svc.access.People, now); err != nil {
 			return fmt.Errorf("load demo catalog: %w", err)
 		}
+		if err := seedServiceAccounts(ctx, svc.serviceAccounts, now); err != nil {
+			return fmt.Errorf("load demo service accounts: %w", err)
+		}
 		if len(cfg.API.Tokens) == 0 {
 			if extraTokens, demoAPI, err = demoAPITokens(); err != nil {
 				return err
@@ -508,7 +511,13 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		Parallel: cfg.Provisioning.Parallel, Now: now}
 	// Every change is reconciled at once by the caller, and queued in case that fails.
 	grants.Provisioning = provisioning.Inline{Worker: worker}
-	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, Now: now}
+	serviceAccounts := &governance.ServiceAccounts{Store: store, People: people, MaxDeadline: cfg.ServiceAccounts.MaxDeadline,
+		RemindBefore: cfg.ServiceAccounts.RemindBefore, Now: now}
+	if n, err := serviceAccounts.AssignDeadlines(ctx); err != nil {
+		return services{}, fmt.Errorf("service account deadlines: %w", err)
+	} else if n > 0 {
+		log.Info("gave service accounts stored without a deadline one", zap.Int("accounts", n))
+	}
 	links := portalLinks(cfg)
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
@@ -528,6 +537,12 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		return services{}, fmt.Errorf("reviews: %w", err)
 	}
 	told := &governance.ApproverNotices{Access: access, Store: store, Notifier: approvalNotices, Now: now}
+	ownerNotices, err := peopleNotifier(cfg.Reviews, links, now, log.Named("serviceaccounts"))
+	if err != nil {
+		return services{}, fmt.Errorf("reviews: %w", err)
+	}
+	deadlines := &governance.ServiceAccountDeadlines{Accounts: serviceAccounts, Store: store, Grants: grants, Requests: requests,
+		Notifier: ownerNotices, Now: now}
 	rev := &reviews.Service{CampaignStore: store, CycleStore: store, ItemStore: store, NoticeStore: store,
 		Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: rev, Every: cfg.ReconcileEvery}
@@ -536,7 +551,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	// Each part offers its duties; the wiring only says which run here.
 	duties := []duty.Duty{governance.SealDuty(store), requests.Duty(), access.Duty(), grants.Duty(), leavers.Duty(), breakGlass.Duty(),
-		told.Duty(), governed.Duty(), worker.Duty(), drift.Duty()}
+		told.Duty(), governed.Duty(), worker.Duty(), drift.Duty(), deadlines.Duty()}
 	duties = append(duties, rev.Duties()...)
 	siem, err := webhook(cfg.Audit.SIEM, now)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-iam/gatehouse/internal/gatewaytest"
 )
 
 // axePath is where `make deps` installs the pinned axe-core, under the module's root.
@@ -52,7 +53,7 @@ func Violations(ctx context.Context) ([]Violation, error) {
 		return nil, fmt.Errorf("browsertest: read the page: %w", err)
 	}
 	if !loaded {
-		dir, err := root()
+		dir, err := gatewaytest.ModuleRoot()
 		if err != nil {
 			return nil, err
 		}

@@ -36,13 +36,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-iam/gatehouse/internal/gatewaytest"
 )
 
 // tabTimeout bounds everything one Open's tab does, so a page that never answers fails the test
@@ -100,9 +100,7 @@ func Main(m *testing.M) {
 	if browser.cancel != nil {
 		browser.cancel()
 	}
-	if binary.dir != "" {
-		_ = os.RemoveAll(binary.dir)
-	}
+	gatewaytest.Remove()
 	os.Exit(code)
 }
 
@@ -189,22 +187,4 @@ func Open(t testing.TB) context.Context {
 	}
 	t.Cleanup(func() { Check(t, ctx) })
 	return ctx
-}
-
-// root is the module's root directory: where go.mod is, above the test's package directory.
-func root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("browsertest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -447,7 +447,7 @@ func TestStartGatewayFailsWithTheGatewaysOwnWords(t *testing.T) {
 	failures := failing(t, func(tb testing.TB) {
 		browsertest.StartGateway(tb, "lisen: 127.0.0.1:1\n")
 	})
-	if !mentions(failures, "exited before /healthz answered") || !mentions(failures, `unknown field "lisen"`) {
+	if !mentions(failures, "exited before /readyz answered") || !mentions(failures, `unknown field "lisen"`) {
 		t.Errorf("failures %q", failures)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-iam/gatehouse/internal/gatewaytest"
 )
 
 // ScreenshotDirEnv names the folder screenshots are written to, instead of
@@ -23,7 +24,7 @@ func ScreenshotDir() (string, error) {
 	if dir := os.Getenv(ScreenshotDirEnv); dir != "" {
 		return dir, nil
 	}
-	dir, err := root()
+	dir, err := gatewaytest.ModuleRoot()
 	if err != nil {
 		return "", err
 	}

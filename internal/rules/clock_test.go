@@ -17,7 +17,8 @@ var wallClockDirs = map[string]string{
 	"cmd/gatehouse-load":   "the load tool measures real latencies",
 	"internal/redistest":   "the test harness waits for a real redis-server to start",
 	"internal/ldaptest":    "the test harness waits for a real slapd to start",
-	"internal/browsertest": "the test harness bounds a real browser's tabs and waits for the real gateway to start",
+	"internal/browsertest": "the test harness bounds a real browser's tabs",
+	"internal/gatewaytest": "the test harness waits for the real gateway to start and to stop",
 }
 
 // wallClockMark allows one read elsewhere, on its line or the line before, with the reason:

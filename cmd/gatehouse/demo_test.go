@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-iam/gatehouse/governance"
+	"github.com/gatehouse-iam/gatehouse/internal/redistest"
+	"github.com/gatehouse-iam/gatehouse/internal/storetest"
+	"github.com/gatehouse-iam/gatehouse/redisstore"
+)
+
+// The demo's service accounts are Grace's, each with a deadline that shows part of their life:
+// one far off, one whose owner is reminded two minutes in, one that expires a quarter of an
+// hour in. Loading the demo again adds none.
+func TestDemoServiceAccountsHaveDeadlines(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return t0 }
+	store := redisstore.New(srv.Client(t), redistest.Namespace(), now)
+	storetest.Must(t).One(store.Create(ctx, storetest.User("u-grace", demoUsers[0])))
+	sas := &governance.ServiceAccounts{Store: store, People: &governance.People{Store: store}, Now: now}
+	for range 2 {
+		if err := seedServiceAccounts(ctx, sas, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := store.ServiceAccounts(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("%d demo service accounts: %v", len(all), err)
+	}
+	byID := map[string]governance.ServiceAccount{}
+	for _, sa := range all {
+		if sa.Owner != "u-grace" || sa.Deadline.IsZero() {
+			t.Errorf("%s: owner %s, deadline %v", sa.ID, sa.Owner, sa.Deadline)
+		}
+		byID[sa.ID] = sa
+	}
+	if r := byID["ci-deployer"].Remind; !r.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("the CI deployer's owner is reminded at %v, want two minutes in", r)
+	}
+	if sa := byID["load-test"]; !sa.Deadline.Equal(t0.Add(15*time.Minute)) || !sa.Remind.IsZero() {
+		t.Errorf("the load test account: deadline %v, reminder %v", sa.Deadline, sa.Remind)
+	}
+}
