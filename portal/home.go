@@ -31,7 +31,8 @@ const endingSoon = 7 * 24 * time.Hour
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	sess := current(r)
 	if sess == nil {
-		s.page(w, r, http.StatusOK, "welcome", "Welcome", welcomeView{Notice: s.signedOutNotice(r.URL.Query().Get("signin"))})
+		notice := s.signedOutNotice(endedOr(r, r.URL.Query().Get("signin")))
+		s.page(w, r, http.StatusOK, "welcome", "Welcome", welcomeView{Notice: notice})
 		return
 	}
 	ctx := r.Context()

@@ -328,7 +328,8 @@ const (
 // whoIsIt puts the signed-in person in the request's context, read afresh on every request: a
 // person the IdP deactivated or deleted, or whose session's user is gone, is signed out at once,
 // and a person's roles follow their groups without signing in again. A session past its idle
-// timeout or its lifetime on the portal's clock is ended, and the person sent to sign in.
+// timeout or its lifetime on the portal's clock is ended, and the request goes on as anyone's
+// not signed in, knowing why (endedOr).
 func (s *Server) whoIsIt(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -339,7 +340,11 @@ func (s *Server) whoIsIt(next http.Handler) http.Handler {
 		}
 		now := s.opts.Now()
 		if why := s.ended(ctx, now); why != "" {
-			s.endSession(w, r, why)
+			if err := s.sessions.Destroy(ctx); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, endedKey{}, why)))
 			return
 		}
 		p, err := s.opts.Access.People.Person(ctx, id)
@@ -372,14 +377,15 @@ func current(r *http.Request) *Session {
 	return s
 }
 
-// signedIn serves h to a signed-in person; anyone else is sent to the front door to sign in.
+// signedIn serves h to a signed-in person; anyone else is sent to the front door to sign in,
+// told why when their session just timed out.
 func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := current(r)
 		if sess == nil {
 			// Said by the address, not a flash: a flash would store a session for every
 			// anonymous request, and anyone could fill Redis with them.
-			http.Redirect(w, r, "/?signin="+signInRequired, http.StatusSeeOther)
+			http.Redirect(w, r, "/?signin="+endedOr(r, signInRequired), http.StatusSeeOther)
 			return
 		}
 		h(w, r, sess)

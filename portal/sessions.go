@@ -104,13 +104,16 @@ func (s *Server) ended(ctx context.Context, now time.Time) string {
 	return ""
 }
 
-// endSession destroys a session that timed out and sends the person to sign in, told why.
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request, why string) {
-	if err := s.sessions.Destroy(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
+type endedKey struct{}
+
+// endedOr is why the request's session ended as it came in (its timeouts), or otherwise if it
+// did not: the request goes on as anyone's not signed in, and a page that needs a person says
+// why.
+func endedOr(r *http.Request, otherwise string) string {
+	if why, _ := r.Context().Value(endedKey{}).(string); why != "" {
+		return why
 	}
-	http.Redirect(w, r, "/?signin="+why, http.StatusSeeOther)
+	return otherwise
 }
 
 // signedOutNotice is what the front door says to someone sent to sign in (/?signin=...).

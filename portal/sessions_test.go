@@ -64,6 +64,12 @@ func TestIdleTimeoutOnThePortalsClock(t *testing.T) {
 	if mine, err := e.store.RequestsOf(context.Background(), "u-ada"); err != nil || len(mine) != 0 {
 		t.Errorf("a form sent after the idle timeout was acted on: %v %v", mine, err)
 	}
+	// The front door itself says why, and "Sign in" there goes straight to the IdP.
+	e.signIn(m, b, "ada")
+	e.advance(time.Hour)
+	if home := b.get(e.url + "/"); home.status != http.StatusOK || !strings.Contains(home.body, "You were signed out after 1 hour without activity.") {
+		t.Fatalf("the front door after the idle timeout: %d %s", home.status, home.body)
+	}
 	thief := e.browser()
 	u, _ := url.Parse(e.url)
 	thief.client.Jar.SetCookies(u, []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}})
