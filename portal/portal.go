@@ -385,7 +385,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) 
 		if sess == nil {
 			// Said by the address, not a flash: a flash would store a session for every
 			// anonymous request, and anyone could fill Redis with them.
-			http.Redirect(w, r, "/?signin="+endedOr(r, signInRequired), http.StatusSeeOther)
+			http.Redirect(w, r, signInPage(endedOr(r, signInRequired)), http.StatusSeeOther)
 			return
 		}
 		h(w, r, sess)

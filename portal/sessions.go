@@ -116,6 +116,17 @@ func endedOr(r *http.Request, otherwise string) string {
 	return otherwise
 }
 
+// signInPage is the front door's address saying why: one of three, whatever it is asked.
+func signInPage(why string) string {
+	switch why {
+	case endedIdle:
+		return "/?signin=" + endedIdle
+	case endedLifetime:
+		return "/?signin=" + endedLifetime
+	}
+	return "/?signin=" + signInRequired
+}
+
 // signedOutNotice is what the front door says to someone sent to sign in (/?signin=...).
 func (s *Server) signedOutNotice(why string) string {
 	switch why {
