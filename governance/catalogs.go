@@ -106,6 +106,11 @@ type CatalogStore interface {
 	CatalogItem(ctx context.Context, kind CatalogKind, id string) (CatalogItem, error)
 	// CatalogItems lists every item of a kind in the order they were created.
 	CatalogItems(ctx context.Context, kind CatalogKind) ([]CatalogItem, error)
+	// CatalogPage lists up to count items of a kind in the order they were created, from the
+	// one after the item after ("", or an id the kind does not have: from the first). Items are
+	// never deleted and each keeps its place, so an id is a cursor that neither skips nor
+	// repeats an item however many are added meanwhile.
+	CatalogPage(ctx context.Context, kind CatalogKind, after string, count int) ([]CatalogItem, error)
 	// CatalogItemsByID reads several items of a kind at once; ids not found are left out.
 	CatalogItemsByID(ctx context.Context, kind CatalogKind, ids []string) (map[string]CatalogItem, error)
 	// CatalogItemWith reads an item and every item of another, short, kind together, in one
@@ -336,6 +341,20 @@ func ListItems[T any](ctx context.Context, c *Catalog, kind CatalogKind) ([]T, e
 		return nil, err
 	}
 	return decodeItems[T](kind, items)
+}
+
+// PageItems decodes a page of a kind's items (CatalogStore.CatalogPage), and whether more
+// follow it.
+func PageItems[T any](ctx context.Context, c *Catalog, kind CatalogKind, after string, count int) (page []T, more bool, err error) {
+	items, err := c.Store.CatalogPage(ctx, kind, after, count+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if more = len(items) > count; more {
+		items = items[:count]
+	}
+	page, err = decodeItems[T](kind, items)
+	return page, more, err
 }
 
 // GetItems decodes several catalog items of a kind read at once; ids not found are left out.

@@ -138,3 +138,64 @@ func (p *People) GroupMembers(ctx context.Context, groupID string) ([]string, er
 	}
 	return out, nil
 }
+
+// Group is a group the IdP synced, as an admin picks it: its id and its display name.
+type Group struct{ ID, Name string }
+
+func groupOf(r Resource) (Group, error) {
+	var doc struct {
+		DisplayName string `json:"displayName"`
+	}
+	if err := json.Unmarshal(r.Document, &doc); err != nil {
+		return Group{}, fmt.Errorf("governance: group %s document: %w", r.ID, err)
+	}
+	return Group{ID: r.ID, Name: doc.DisplayName}, nil
+}
+
+// GroupNamed finds the group whose display name is name (compared as names are, the way the
+// IdP's display names are unique); ErrNotFound when the IdP synced none.
+func (p *People) GroupNamed(ctx context.Context, name string) (Group, error) {
+	found, err := p.Store.FindUnique(ctx, KindGroup, name, ReadOptions{})
+	if err != nil {
+		return Group{}, err
+	}
+	if len(found) != 1 {
+		return Group{}, fmt.Errorf("governance: group %q: %w", name, ErrNotFound)
+	}
+	return groupOf(found[0])
+}
+
+// GroupsByID reads several groups at once; ids that are not groups are left out.
+func (p *People) GroupsByID(ctx context.Context, ids []string) (map[string]Group, error) {
+	found, err := p.Store.GetMany(ctx, KindGroup, ids, ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Group, len(found))
+	for _, r := range found {
+		g, err := groupOf(r)
+		if err != nil {
+			return nil, err
+		}
+		out[g.ID] = g
+	}
+	return out, nil
+}
+
+// Groups lists up to count groups in the order the IdP created them, from offset, and how many
+// there are.
+func (p *People) Groups(ctx context.Context, offset, count int) ([]Group, int, error) {
+	page, err := p.Store.List(ctx, KindGroup, offset, count, ReadOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Group, 0, len(page.Resources))
+	for _, r := range page.Resources {
+		g, err := groupOf(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, g)
+	}
+	return out, page.Total, nil
+}

@@ -44,7 +44,6 @@ type changeTable struct {
 // adminView is the catalog admins' start page.
 type adminView struct {
 	Others, Mine []changeView
-	Policies     []governance.Policy
 	// The admin's areas: the catalog, and SoD rules.
 	CatalogAdmin, SecurityAdmin bool
 }
@@ -74,12 +73,6 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
 		}
 	}
 	v.CatalogAdmin, v.SecurityAdmin = sess.Has(governance.RoleCatalogAdmin), sess.Has(governance.RoleSecurityAdmin)
-	if v.CatalogAdmin {
-		if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
 	s.page(w, r, http.StatusOK, "admin", "Admin", v)
 }
 
@@ -252,87 +245,6 @@ func (s *Server) decideChange(approve bool) func(http.ResponseWriter, *http.Requ
 	}
 }
 
-// policyView is the edit form of an approval policy at the version the admin read.
-type policyView struct {
-	Policy  governance.Policy
-	Version int64
-	Risks   []governance.Risk
-	Pending []changeView // changes of this policy awaiting a second admin
-}
-
-// policy shows an approval policy's form: the fields that apply to every request under it.
-// Its stages are shown, and changed through the API.
-func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *Session) {
-	ctx := r.Context()
-	p, version, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := policyView{Policy: p, Version: version, Risks: risks}
-	if v.Pending, err = s.pendingFor(r, sess, governance.KindPolicy, p.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.page(w, r, http.StatusOK, "admin-policy", "Approval policy "+p.Name, v)
-}
-
-// savePolicy proposes the form's version of a policy: every change of a policy is a control,
-// so it waits for a second admin (governance.Catalog.Put decides). The form carries the
-// version it was read at; if someone changed the policy meanwhile, the admin gets the current
-// version back and nothing is proposed.
-func (s *Server) savePolicy(w http.ResponseWriter, r *http.Request, sess *Session) {
-	if !s.form(w, r) {
-		return
-	}
-	ctx := r.Context()
-	id := r.PathValue("id")
-	p, _, err := governance.GetItem[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	back := adminPath("policies", p.ID)
-	f := r.PostForm
-	problem := ""
-	version, ok := formVersion(f, false)
-	if !ok {
-		problem = "The form was not sent from this page. Open the policy again and make your change there."
-	}
-	if p.Name = strings.TrimSpace(f.Get("name")); p.Name == "" || len(p.Name) > 200 {
-		problem = "Give the policy a name of at most 200 characters."
-	}
-	p.JustificationFrom = 0
-	if raw := f.Get("justificationFrom"); raw != "" {
-		if p.JustificationFrom, err = governance.ParseRisk(raw); err != nil {
-			problem = "Choose from the list when a justification is required."
-		}
-	}
-	for _, d := range []struct {
-		field string
-		into  *governance.Duration
-		say   string
-	}{{"pendingFor", &p.PendingFor, "how long a request may wait"}, {"breakGlassMax", &p.BreakGlassMax, "the longest emergency access"}} {
-		*d.into = 0
-		if raw := strings.TrimSpace(f.Get(d.field)); raw != "" {
-			if *d.into, err = governance.ParseDuration(raw); err != nil {
-				problem = "Write " + d.say + " as a length of time, like 8h, 7d or P7D, or leave it empty."
-			}
-		}
-	}
-	p.OnBehalf, p.Extensions = f.Get("onBehalf") == "1", f.Get("extensions") == "1"
-	reason := strings.TrimSpace(f.Get("reason"))
-	if len(reason) > maxComment {
-		problem = "The reason is too long: keep it under 2,000 characters."
-	}
-	if problem != "" {
-		s.flash(r, "error", problem)
-		http.Redirect(w, r, back, http.StatusSeeOther)
-		return
-	}
-	s.propose(w, r, sess, governance.KindPolicy, p.ID, version, p, reason, back, back)
-}
-
 // propose writes an item from an admin's form at the version the form was read at: saved at
 // once (then to done), or proposed when it needs a second admin (governance.Catalog.Put
 // decides; then to the change's page); anything refused goes back, where a form read before
@@ -347,6 +259,8 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *Session, 
 	case err == nil:
 		s.flash(r, "info", "Saved. It is in effect now.")
 		back = done
+	case errors.Is(err, governance.ErrVersionMismatch) && version == 0:
+		s.flash(r, "error", "There is already one with the id "+strconv.Quote(id)+": choose another id.")
 	case errors.Is(err, governance.ErrVersionMismatch):
 		s.flash(r, "error", "Someone changed this meanwhile, so your change was not saved. Here is the current version: make your change again on it.")
 	case errors.Is(err, governance.ErrInvalidCatalog):
@@ -383,16 +297,19 @@ type appRow struct {
 	Owners            []string
 }
 
-// applicationsView lists the applications, with the form that adds one.
+// applicationsView lists a page of the applications, with the form that adds one.
 type applicationsView struct {
 	Apps []appRow
+	// Next is the cursor of the next page; none on the last.
+	Next string
 }
 
-// applications lists every application with its connector and how many of its entitlements
-// are published and how many wait as drafts.
+// applications lists a page of the applications (?after=<the last id shown>), in the order
+// they were added, with their connector and how many of their entitlements are published and
+// how many wait as drafts.
 func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
-	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	apps, more, err := governance.PageItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, r.URL.Query().Get("after"), adminPage)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -427,6 +344,9 @@ func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Sess
 			}
 		}
 		v.Apps = append(v.Apps, row)
+	}
+	if more {
+		v.Next = apps[len(apps)-1].ID
 	}
 	s.page(w, r, http.StatusOK, "admin-applications", "Applications", v)
 }
@@ -571,6 +491,10 @@ func (s *Server) saveApplication(w http.ResponseWriter, r *http.Request, sess *S
 	}
 	a.Name, a.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
 	a.Connector = strings.TrimSpace(f.Get("connector"))
+	// The drift mode is the domain's to check; a new application's form has none: report.
+	if a.Drift = f.Get("drift"); a.Drift == string(governance.DriftReportOnly) {
+		a.Drift = ""
+	}
 	switch {
 	case a.Name == "" || len(a.Name) > 200:
 		problem = "Give the application a name of at most 200 characters."
@@ -647,169 +571,54 @@ func (s *Server) attachOutcome(w http.ResponseWriter, r *http.Request, app gover
 	return false
 }
 
-// entitlementView is an entitlement's form at the version the admin read.
-type entitlementView struct {
-	Entitlement governance.Entitlement
-	Version     int64
-	Application governance.Application
-	Owners      string
-	// Eligible are who may break the glass, as user names one per line.
-	Eligible string
-	Policies []governance.Policy
-	Risks    []governance.Risk
-	States   []governance.EntitlementState
-	Pending  []changeView
-}
-
-// entitlement shows an entitlement's form: owners, risk, longest grant, approval policy,
-// whether it may be asked for, and its state (publishing a draft waits for a second admin).
-func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
-	ctx := r.Context()
-	e, version, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := entitlementView{Entitlement: e, Version: version, Risks: risks,
-		States: []governance.EntitlementState{governance.EntitlementDraft, governance.EntitlementPublished, governance.EntitlementRetired}}
-	if v.Application, _, err = governance.GetItem[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication, e.Application); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v.Policies, err = governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v.Owners, err = s.userNames(r, e.Owners); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if b := e.BreakGlass; b != nil {
-		if v.Eligible, err = s.userNames(r, b.Eligible); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if v.Pending, err = s.pendingFor(r, sess, governance.KindEntitlement, e.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.page(w, r, http.StatusOK, "admin-entitlement", e.Name, v)
-}
-
-// saveEntitlement writes the form's version of an entitlement; the domain decides whether it
-// waits for a second admin (publishing, a lower risk, another policy, longer grants, other
-// owners) or goes alone (a name, a description, a narrowing).
-func (s *Server) saveEntitlement(w http.ResponseWriter, r *http.Request, sess *Session) {
-	if !s.form(w, r) {
-		return
-	}
-	ctx := r.Context()
-	e, _, err := governance.GetItem[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	back := adminPath("entitlements", e.ID)
-	f := r.PostForm
-	problem := ""
-	version, ok := formVersion(f, false)
-	if !ok {
-		problem = "The form was not sent from this page. Open the entitlement again and make your change there."
-	}
-	e.Name, e.Description = strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("description"))
-	if e.Name == "" || len(e.Name) > 200 || len(e.Description) > maxComment {
-		problem = "Give the entitlement a name of at most 200 characters, and a description under 2,000."
-	}
-	if e.Risk, err = governance.ParseRisk(f.Get("risk")); err != nil {
-		problem = "Choose the risk from the list."
-	}
-	e.MaxDuration = 0
-	if raw := strings.TrimSpace(f.Get("maxDuration")); raw != "" {
-		if e.MaxDuration, err = governance.ParseDuration(raw); err != nil {
-			problem = "Write the longest grant as a length of time, like 8h, 30d or P30D, or leave it empty for no limit."
-		}
-	}
-	e.State = governance.EntitlementState(f.Get("state"))
-	e.Policy, e.Requestable = f.Get("policy"), f.Get("requestable") == "1"
-	if e.GovernedGroup = strings.TrimSpace(f.Get("governedGroup")); len(e.GovernedGroup) > 200 {
-		problem = "The governed group's id is too long."
-	}
-	owners, bad, err := s.ownerIDs(r, f.Get("owners"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if problem == "" {
-		problem = bad
-	}
-	e.Owners = owners
-	// Break-glass: who may activate it, named here; eligible groups are kept as they are
-	// (the API sets them). Not an emergency entitlement: nobody may.
-	e.Emergency = f.Get("emergency") == "1"
-	eligible, bad, err := s.ownerIDs(r, f.Get("eligible"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if problem == "" {
-		problem = bad
-	}
-	switch {
-	case !e.Emergency:
-		e.BreakGlass = nil
-	case e.BreakGlass == nil:
-		e.BreakGlass = &governance.BreakGlassPolicy{}
-	}
-	if e.BreakGlass != nil {
-		e.BreakGlass.Eligible, e.BreakGlass.OverrideSoD = eligible, f.Get("overrideSoD") == "1"
-	}
-	if problem != "" {
-		s.flash(r, "error", problem)
-		http.Redirect(w, r, back, http.StatusSeeOther)
-		return
-	}
-	s.propose(w, r, sess, governance.KindEntitlement, e.ID, version, e, strings.TrimSpace(f.Get("reason")), back, back)
-}
-
-// sodRulesView lists the SoD rules, with the form that adds one.
+// sodRulesView lists a page of the SoD rules, with the form that adds one.
 type sodRulesView struct {
-	Rules        []governance.SoDRule
+	Rules []governance.SoDRule
+	// Next is the cursor of the next page; none on the last.
+	Next         string
 	Entitlements []governance.Entitlement
 	// Names names each rule's entitlements.
-	Names catalogNames
+	Names  catalogNames
+	Review stageForm
 }
 
-// sodRules lists the separation-of-duties rules, the security admins' to change.
+// sodRules lists a page of the separation-of-duties rules (?after=<the last id shown>), the
+// security admins' to change.
 func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
-	var v sodRulesView
+	v := sodRulesView{Review: stageForm{Prefix: reviewPrefix, Quorum: "1"}}
+	more := false
 	var err error
-	if v.Rules, err = governance.ListItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule); err != nil {
+	if v.Rules, more, err = governance.PageItems[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.URL.Query().Get("after"), adminPage); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if more {
+		v.Next = v.Rules[len(v.Rules)-1].ID
 	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if v.Names, err = s.catalogNames(ctx); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	v.Names = namesOf(v.Entitlements, nil)
 	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
 }
+
+// reviewPrefix names the fields of an SoD rule's review stage.
+const reviewPrefix = "review."
 
 // sodRuleView is an SoD rule's form at the version the admin read.
 type sodRuleView struct {
 	Rule         governance.SoDRule
 	Version      int64
 	Entitlements []governance.Entitlement
-	Pending      []changeView
+	// Review is the rule's review stage as its form shows it (blank: the rule blocks).
+	Review  stageForm
+	Pending []changeView
 }
 
-// sodRule shows an SoD rule's form: its name and the entitlements nobody may hold together.
-// A rule that asks for a review instead of blocking keeps its review stage, set through the API.
+// sodRule shows an SoD rule's form: its name, the entitlements nobody may hold together, and
+// what happens to a request that would break it: refused, or given a review stage.
 func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) {
 	ctx := r.Context()
 	rule, version, err := governance.GetItem[governance.SoDRule](ctx, s.opts.Access.Catalog, governance.KindSoDRule, r.PathValue("id"))
@@ -817,7 +626,13 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 		s.fail(w, r, err)
 		return
 	}
-	v := sodRuleView{Rule: rule, Version: version}
+	v := sodRuleView{Rule: rule, Version: version, Review: stageForm{Prefix: reviewPrefix, Quorum: "1"}}
+	if rule.Review != nil {
+		if v.Review, err = s.stageFormOf(r, reviewPrefix, *rule.Review); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
 		s.fail(w, r, err)
 		return
@@ -833,7 +648,8 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 const maxRuleEntitlements = 50
 
 // saveSoDRule adds an SoD rule (its id in the form) or changes one (at the version read);
-// every write of one waits for a second security admin.
+// every write of one waits for a second security admin. A rule whose form asks for a review
+// has that stage; otherwise it blocks.
 func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Session) {
 	if !s.form(w, r) {
 		return
@@ -857,6 +673,19 @@ func (s *Server) saveSoDRule(w http.ResponseWriter, r *http.Request, sess *Sessi
 	}
 	if rule.Entitlements = f["entitlements"]; len(rule.Entitlements) > maxRuleEntitlements {
 		problem = "A rule names at most 50 entitlements."
+	}
+	rule.Review = nil
+	switch f.Get("whenBroken") {
+	case "block":
+	case "review":
+		st, bad, err := s.stageOf(r, readStage(f, reviewPrefix))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		problem, rule.Review = cmp.Or(problem, bad), &st
+	default:
+		problem = "Choose from the list what happens to a request that would break the rule."
 	}
 	if problem != "" {
 		s.flash(r, "error", problem)

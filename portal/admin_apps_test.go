@@ -73,7 +73,7 @@ func TestAttachAnApplicationFromThePortal(t *testing.T) {
 	if !strings.Contains(form.body, "Sales Reps") || !strings.Contains(form.body, `<option value="draft" selected>`) {
 		t.Errorf("the draft's form: %s", form.body)
 	}
-	publish := url.Values{"version": {"1"}, "name": {"Sales reps"}, "owners": {"cat@example.org"}, "risk": {"medium"}, "maxDuration": {"30d"},
+	publish := url.Values{"version": {"1"}, "name": {"Sales reps"}, "owners": {"cat@example.org"}, "holders": {"humans"}, "application": {"crm"}, "risk": {"medium"}, "maxDuration": {"30d"},
 		"policy": {"by-manager"}, "state": {"published"}, "requestable": {"1"}, "reason": {"reviewed with sales"}}
 	change := changeID(t, cat.post(e.url+"/admin/entitlements/"+draft.ID, publish))
 	if got := ada.get(e.url + "/catalog/" + draft.ID); got.status != http.StatusNotFound {
@@ -143,7 +143,7 @@ func TestApplicationAndEntitlementFormsRefuseBadInput(t *testing.T) {
 		{"/admin/entitlements/db-read", url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"extreme"}, "state": {"published"}}, "Choose the risk"},
 		{"/admin/entitlements/db-read", url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"low"}, "state": {"gone"}, "policy": {"by-manager"}, "owners": {"cat@example.org"}}, "state &#34;gone&#34; is not draft, published or retired"},
 		{"/admin/entitlements/db-read", url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"low"}, "maxDuration": {"always"}}, "longest grant as a length of time"},
-		{"/admin/entitlements/db-read", url.Values{"version": {"7"}, "name": {"Database read"}, "risk": {"low"}, "state": {"published"}, "policy": {"by-manager"}, "owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}}, "Someone changed this meanwhile"},
+		{"/admin/entitlements/db-read", url.Values{"version": {"7"}, "name": {"Database read"}, "holders": {"humans"}, "application": {"db"}, "risk": {"low"}, "state": {"published"}, "policy": {"by-manager"}, "owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}}, "Someone changed this meanwhile"},
 	} {
 		got := cat.follow(cat.post(e.url+c.path, c.form))
 		if !strings.Contains(got.body, c.want) || !strings.Contains(got.body, `role="alert"`) || strings.Contains(got.body, "governance:") {
@@ -161,7 +161,7 @@ func TestApplicationAndEntitlementFormsRefuseBadInput(t *testing.T) {
 		t.Errorf("bad forms proposed %d changes", len(pending))
 	}
 	// A narrowing goes alone: a higher risk is in effect at once.
-	narrower := url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"medium"}, "state": {"published"}, "policy": {"by-manager"},
+	narrower := url.Values{"version": {"1"}, "name": {"Database read"}, "holders": {"humans"}, "application": {"db"}, "risk": {"medium"}, "state": {"published"}, "policy": {"by-manager"},
 		"owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}}
 	if got := cat.follow(cat.post(e.url+"/admin/entitlements/db-read", narrower)); !strings.Contains(got.body, "Saved. It is in effect now") {
 		t.Errorf("a narrowing: %s", got.body)
@@ -199,7 +199,7 @@ func TestBreakGlassEligibilityFromTheEntitlementForm(t *testing.T) {
 	cat := e.browser()
 	e.signIn(m, cat, "cat")
 	form := func(eligible string) url.Values {
-		return url.Values{"version": {"1"}, "name": {"Database write"}, "risk": {"high"}, "state": {"published"}, "policy": {"by-manager"},
+		return url.Values{"version": {"1"}, "name": {"Database write"}, "holders": {"humans"}, "application": {"db"}, "risk": {"high"}, "state": {"published"}, "policy": {"by-manager"},
 			"owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}, "emergency": {"1"}, "eligible": {eligible}}
 	}
 	for eligible, want := range map[string]string{
@@ -225,19 +225,20 @@ func TestBreakGlassEligibilityFromTheEntitlementForm(t *testing.T) {
 	}
 }
 
-// A governed group must be one the IdP sent; naming one waits for a second admin.
+// A governed group must be one the IdP sent, named as the directory names it (whatever the
+// case); naming one waits for a second admin.
 func TestGovernedGroupFromTheEntitlementForm(t *testing.T) {
 	e, m := withMockIdP(t)
 	cat := e.browser()
 	e.signIn(m, cat, "cat")
 	form := func(group string) url.Values {
-		return url.Values{"version": {"1"}, "name": {"Database read"}, "risk": {"low"}, "state": {"published"}, "policy": {"by-manager"},
+		return url.Values{"version": {"1"}, "name": {"Database read"}, "holders": {"humans"}, "application": {"db"}, "risk": {"low"}, "state": {"published"}, "policy": {"by-manager"},
 			"owners": {"cat@example.org"}, "maxDuration": {"8h"}, "requestable": {"1"}, "governedGroup": {group}}
 	}
-	if got := cat.follow(cat.post(e.url+"/admin/entitlements/db-read", form("no-such-group"))); !strings.Contains(got.body, "governed group &#34;no-such-group&#34;") || strings.Contains(got.body, "governance:") {
+	if got := cat.follow(cat.post(e.url+"/admin/entitlements/db-read", form("No such group"))); !strings.Contains(got.body, "no group called &#34;No such group&#34;") || strings.Contains(got.body, "governance:") {
 		t.Errorf("an unknown group: %s", got.body)
 	}
-	change := changeID(t, cat.post(e.url+"/admin/entitlements/db-read", form("g-cat")))
+	change := changeID(t, cat.post(e.url+"/admin/entitlements/db-read", form("catalog admins")))
 	e.approveAs("dee", change)
 	ent, _, err := governance.GetItem[governance.Entitlement](context.Background(), e.access.Catalog, governance.KindEntitlement, "db-read")
 	if err != nil || ent.GovernedGroup != "g-cat" {

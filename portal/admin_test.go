@@ -11,10 +11,12 @@ import (
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
 
-// policyForm is the admin's policy form as the page sends it, at version.
+// policyForm is the admin's policy form as the page sends it, at version: its one stage, the
+// manager's, and the blank stage the page offers.
 func policyForm(version, name string) url.Values {
 	return url.Values{"version": {version}, "name": {name}, "justificationFrom": {"high"}, "pendingFor": {"7d"},
-		"extensions": {"1"}, "reason": {"stricter"}}
+		"extensions": {"1"}, "reason": {"stricter"}, "stage.0.name": {"manager"}, "stage.0.quorum": {"1"},
+		"stage.0.approvers.manager": {"1"}, "stage.1.name": {""}, "stage.1.quorum": {"1"}}
 }
 
 // livePolicy is the policy in effect now.
@@ -277,7 +279,7 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 	if !strings.Contains(form.body, `value="db-read" checked`) || strings.Contains(form.body, `value="db-draft" checked`) {
 		t.Errorf("the rule's form: %s", form.body)
 	}
-	f := url.Values{"version": {"1"}, "name": {"Read, write or draft"}, "entitlements": {"db-read", "db-write", "db-draft"}}
+	f := url.Values{"version": {"1"}, "name": {"Read, write or draft"}, "entitlements": {"db-read", "db-write", "db-draft"}, "whenBroken": {"block"}}
 	id := changeID(t, sec.post(e.url+"/admin/sod-rules/read-or-write", f))
 	ctx := context.Background()
 	rule := func() governance.SoDRule {
@@ -312,11 +314,11 @@ func TestSoDRuleChangeWaitsForASecondSecurityAdmin(t *testing.T) {
 		t.Errorf("the approved rule: %+v", got)
 	}
 	// A rule of one entitlement is refused in words; a new rule is proposed like a change.
-	bad := sec.follow(sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"lonely"}, "name": {"Lonely"}, "entitlements": {"db-read"}}))
+	bad := sec.follow(sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"lonely"}, "name": {"Lonely"}, "entitlements": {"db-read"}, "whenBroken": {"block"}}))
 	if !strings.Contains(bad.body, "names fewer than two entitlements") {
 		t.Errorf("a rule of one entitlement: %s", bad.body)
 	}
-	changeID(t, sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"pair"}, "name": {"Pair"}, "entitlements": {"db-read", "db-draft"}}))
+	changeID(t, sec.post(e.url+"/admin/sod-rules", url.Values{"id": {"pair"}, "name": {"Pair"}, "entitlements": {"db-read", "db-draft"}, "whenBroken": {"block"}}))
 	if _, _, err := governance.GetItem[governance.SoDRule](ctx, e.access.Catalog, governance.KindSoDRule, "pair"); err == nil {
 		t.Error("a new rule took effect without a second security admin")
 	}

@@ -76,10 +76,21 @@
 // and the service reads the next page from there, so a list that grows while someone reads it
 // neither skips nor repeats a row. My access orders a person's grants (and their service
 // accounts') by creation, so ?after=<grant id> holds as grants are added; one person's own
-// requests, the catalog, the campaigns, and the admin area's applications, policies and
-// pending changes are read whole; My reviews shows 100 items a page (?after=<item id>); the
+// requests, the catalog and the campaigns are read whole; the admin area's applications,
+// entitlements, approval policies and SoD rules show 50 a page (?after=<item id>,
+// governance.PageItems: catalog items are never deleted and keep their place in creation
+// order), though the applications page still counts drafts over every entitlement, and the
+// pending catalog changes are read whole (every admin page and a catalog admin's home count
+// them); My reviews shows 100 items a page (?after=<item id>); the
 // approvals inbox shows its oldest 50 and the total; the audit search pages from a trail
 // position.
+//
+// A form with repeated parts works without JavaScript (admin_forms.go): a list of people or
+// groups is a textarea, one user name or group display name per line, read back as ids (a
+// name nobody has is said so); a list of stages shows those there are and one blank, and "Add
+// another stage" is a plain submit that shows the form again as typed, with one more blank
+// stage, saving nothing. A group is always chosen by the name the directory shows, never by
+// id; a single group field suggests the synced groups (a datalist).
 //
 // A change to many records at once (a bulk review decision) is shown before it is made: the
 // form POSTs to a preview that changes nothing and lists what the change covers, with a

@@ -162,6 +162,38 @@ func (s *Store) CatalogItems(ctx context.Context, kind governance.CatalogKind) (
 	return out, nil
 }
 
+// catalogPageScript reads a page of a kind's items in one step: the cursor's rank and the
+// items after it, so an item added between the two cannot shift the page.
+var catalogPageScript = redis.NewScript(`
+local P, kind, after, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = P .. "cat:" .. kind
+local start = 0
+if after ~= "" then
+  local rank = redis.call("ZRANK", key, after)
+  if rank then start = rank + 1 end
+end
+local out = {}
+for _, x in ipairs(redis.call("ZRANGE", key, start, start + count - 1)) do
+  out[#out + 1] = {x, redis.call("HMGET", key .. ":" .. x, "v", "j")}
+end
+return out
+`)
+
+// CatalogPage lists up to count items of a kind after the item after, in creation order.
+func (s *Store) CatalogPage(ctx context.Context, kind governance.CatalogKind, after string, count int) ([]governance.CatalogItem, error) {
+	if count < 1 {
+		return nil, nil
+	}
+	if !validID(after) {
+		after = ""
+	}
+	res, err := catalogPageScript.Run(ctx, s.rdb, s.route, s.prefix, string(kind), after, count).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %s page: %w", kind, err)
+	}
+	return decodeRows(kind, res)
+}
+
 func (s *Store) CatalogItemWith(ctx context.Context, kind governance.CatalogKind, id string, all governance.CatalogKind) (governance.CatalogItem, []governance.CatalogItem, error) {
 	if !validID(id) {
 		return governance.CatalogItem{}, nil, governance.ErrNotFound
@@ -181,24 +213,33 @@ func (s *Store) CatalogItemWith(ctx context.Context, kind governance.CatalogKind
 	if err != nil {
 		return governance.CatalogItem{}, nil, err
 	}
-	out := make([]governance.CatalogItem, 0, len(res)-1)
-	for _, row := range res[1:] {
+	out, err := decodeRows(all, res[1:])
+	if err != nil {
+		return governance.CatalogItem{}, nil, err
+	}
+	return item, out, nil
+}
+
+// decodeRows decodes a script's list of items of a kind: {id, {v, j}} each.
+func decodeRows(kind governance.CatalogKind, rows []any) ([]governance.CatalogItem, error) {
+	out := make([]governance.CatalogItem, 0, len(rows))
+	for _, row := range rows {
 		f, _ := row.([]any)
 		if len(f) != 2 {
-			return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s list: malformed reply", all)
+			return nil, fmt.Errorf("redisstore: %s list: malformed reply", kind)
 		}
 		x, _ := f[0].(string)
 		vals, _ := f[1].([]any)
 		if len(vals) != 2 {
-			return governance.CatalogItem{}, nil, fmt.Errorf("redisstore: %s %s: malformed reply", all, x)
+			return nil, fmt.Errorf("redisstore: %s %s: malformed reply", kind, x)
 		}
-		listed, err := decodeItem(all, x, vals)
+		listed, err := decodeItem(kind, x, vals)
 		if err != nil {
-			return governance.CatalogItem{}, nil, err
+			return nil, err
 		}
 		out = append(out, listed)
 	}
-	return item, out, nil
+	return out, nil
 }
 
 // catalogItemWithScript reads, in one round trip, one item and every item of a kind (ARGV[4]):

@@ -44,6 +44,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 	"ApprovalNoticesMarkedWithTheChange":  testApprovalNoticesMarkedWithTheChange,
 	"SessionsEndedByPerson":               testSessionsEndedByPerson,
+	"CatalogPagesByCursor":                testCatalogPagesByCursor,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }

@@ -40,6 +40,15 @@ func TestAnAdminsPolicyChangeWaitsForASecondAdmin(t *testing.T) {
 	before := policyName(t, k, g)
 	browsertest.Axe(t, k)
 	browsertest.Screenshots(t, k, "admin-policy")
+	// Another stage is a plain submit: the form again, with one more blank stage, nothing saved.
+	if status := browsertest.Submit(t, k, "Add another stage"); status != http.StatusOK {
+		t.Fatalf("after adding a stage: %d", status)
+	}
+	if page := mainText(t, k); !strings.Contains(page, "Stage 3") || strings.Contains(page, "Your change is proposed") {
+		t.Errorf("after adding a stage: %s", page)
+	}
+	browsertest.Axe(t, k)
+	browsertest.Screenshots(t, k, "admin-policy-another-stage")
 
 	browsertest.Fill(t, k, "Name", "Manager approves, justification from medium")
 	browsertest.Fill(t, k, "Justification required from", "medium risk and above")
@@ -136,6 +145,17 @@ func TestAnAdminAttachesARecordOnlyApplication(t *testing.T) {
 	}
 	browsertest.Axe(t, k)
 	browsertest.Screenshots(t, k, "admin-entitlement")
+	for _, list := range []struct{ path, shows, name string }{
+		{"/admin/entitlements", "Add an entitlement", "admin-entitlements"},
+		{"/admin/policies", "Add an approval policy", "admin-policies"},
+	} {
+		browsertest.Goto(t, k, g.URL+list.path)
+		if page := mainText(t, k); !strings.Contains(page, list.shows) {
+			t.Errorf("%s: %s", list.path, page)
+		}
+		browsertest.Axe(t, k)
+		browsertest.Screenshots(t, k, list.name)
+	}
 }
 
 // Alan, the demo's security admin, proposes a change to an SoD rule: it waits for a second
