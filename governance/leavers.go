@@ -13,7 +13,9 @@ import (
 // the same write that deactivates it, so no leaver is lost; the leaver duty then revokes every
 // grant it holds, cancels every request pending for it, through the same paths as any
 // revocation or cancellation, each with its audit event, hands its open review items to
-// another reviewer, and flags the service accounts it owns for reassignment.
+// another reviewer, and flags the service accounts it owns for reassignment. First of all it
+// ends the leaver's portal sessions: the portal refuses an inactive person on every request
+// anyway, but a session record of someone who left should not outlive them.
 
 // LeaverStore is the queue of leavers.
 type LeaverStore interface {
@@ -32,6 +34,13 @@ type ReviewerHandover interface {
 	ReviewerLeft(ctx context.Context, id string) error
 }
 
+// SessionEnder ends a person's portal sessions (redisstore implements it).
+type SessionEnder interface {
+	// EndSessions deletes every session of person and, when there was any, appends event in
+	// the same step. A person with none is no error, so a retried leaver records nothing twice.
+	EndSessions(ctx context.Context, person string, event Event) error
+}
+
 // LeaverReason is the reason recorded on what a leaver loses.
 const LeaverReason = "leaver: deactivated or deleted by the identity provider"
 
@@ -42,6 +51,7 @@ type Leavers struct {
 	Grants          *Grants
 	ServiceAccounts *ServiceAccounts // nil: none to flag
 	Reviews         ReviewerHandover // nil: no review items to hand over
+	Sessions        SessionEnder     // nil: no sessions to end
 	// People tells which other approvers of a request have left too; nil: only this leaver.
 	People *People
 	Now    func() time.Time
@@ -162,6 +172,12 @@ func withdraw(ctx context.Context, requests *Requests, list []Request, reason st
 }
 
 func (l *Leavers) leave(ctx context.Context, id string) error {
+	if l.Sessions != nil {
+		if err := l.Sessions.EndSessions(ctx, id, Event{At: l.Now(), Actor: "system", Action: "session.end",
+			Target: "user:" + id, Reason: LeaverReason}); err != nil {
+			return err
+		}
+	}
 	if err := revokeAll(ctx, l.Grants, id, LeaverReason); err != nil {
 		return err
 	}

@@ -134,3 +134,61 @@ func TestOneFailingLeaverDoesNotHoldUpTheOthers(t *testing.T) {
 		t.Fatalf("after every leaver was done: %d, %v", n, err)
 	}
 }
+
+// A leaver's portal sessions end with the leaver duty, every one of them, with one audit event,
+// and nobody else's. The duty ends them first; a leaver whose later steps fail is handled
+// again, and ending sessions already ended is no error and records nothing more.
+func testLeaversLoseTheirSessions(t *testing.T, newStore storetest.Factory) {
+	ctx := context.Background()
+	var clock atomic.Int64
+	clock.Store(storetest.Epoch().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	store := newStore(t, now)
+	sessions := store.Sessions()
+	reviews := &handover{}
+	reviews.failing.Store("ada")
+	leavers := &governance.Leavers{Store: store, Requests: &governance.Requests{Store: store, Now: now},
+		Grants: &governance.Grants{Store: store, Now: now}, Reviews: reviews, Sessions: sessions, Now: now}
+	later := storetest.Epoch().Add(100 * 365 * 24 * time.Hour) // Redis keeps them meanwhile, whatever today is
+	for _, id := range []string{"ada", "bob"} {
+		storetest.Must(t).One(store.Create(ctx, storetest.User(id, id)))
+	}
+	for token, person := range map[string]string{"ada-laptop": "ada", "ada-phone": "ada", "bob-laptop": "bob"} {
+		if err := sessions.Commit(ctx, token, person, []byte(token), later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ada := storetest.User("ada", "ada")
+	ada.Keys.Inactive = true
+	storetest.Must(t).One(store.Replace(ctx, ada))
+
+	if n, err := leavers.Sweep(ctx, 10); n != 0 || !errors.Is(err, errHandover) {
+		t.Fatalf("a sweep whose handover fails: %d done, %v", n, err)
+	}
+	live := func(token string) bool {
+		t.Helper()
+		_, found, err := sessions.Find(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if live("ada-laptop") || live("ada-phone") || !live("bob-laptop") {
+		t.Fatalf("after the leaver duty's first try: ada's laptop %v, phone %v; bob's laptop %v",
+			live("ada-laptop"), live("ada-phone"), live("bob-laptop"))
+	}
+	reviews.failing.Store("")
+	clock.Add(int64(time.Minute)) // the claim lapses: the leaver is handled again
+	if n, err := leavers.Sweep(ctx, 10); n != 1 || err != nil {
+		t.Fatalf("the leaver handled again: %d done, %v", n, err)
+	}
+	var ended []string
+	for _, a := range storetest.AuditActions(t, store) {
+		if strings.HasPrefix(a, "session.end ") {
+			ended = append(ended, a)
+		}
+	}
+	if len(ended) != 1 || ended[0] != "session.end user:ada by system" || !live("bob-laptop") {
+		t.Fatalf("sessions ended: %q, bob's laptop live %v; want ada's ended once, bob's kept", ended, live("bob-laptop"))
+	}
+}

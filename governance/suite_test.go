@@ -18,6 +18,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"RequestsOpenAndInboxes":              testRequestsOpenAndInboxes,
 	"GrantsFromApprovedRequests":          testGrantsFromApprovedRequests,
 	"LeaversLoseEverything":               testLeaversLoseEverything,
+	"LeaversLoseTheirSessions":            testLeaversLoseTheirSessions,
 	"CatalogChangesNeedASecondAdmin":      testCatalogChangesNeedASecondAdmin,
 	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,

@@ -316,8 +316,10 @@ func TestServiceAccountDeadlinesOnMyAccess(t *testing.T) {
 		t.Fatalf("extended to %v, want %v", sa.Deadline, day)
 	}
 
-	// Its deadline comes: no form, and a form sent from a page read before is refused.
+	// Its deadline comes: no form, and a form sent from a page read before is refused. Ada's
+	// session of 200 days ago has long ended: she signs in again.
 	e.now = day
+	e.signIn(m, ada, "ada")
 	if page := ada.get(e.url + "/access"); !strings.Contains(page.body, "Expired for good") || strings.Contains(page.body, `action="/access/service-accounts/ci-bot/deadline"`) {
 		t.Fatalf("an account at its deadline still offers an extension: %s", page.body)
 	}

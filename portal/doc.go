@@ -9,11 +9,18 @@
 // People sign in at the organisation's OpenID Connect provider (authorization code with PKCE,
 // state and nonce kept in the session), mapped to their SCIM user by governance.People.SignIn,
 // exactly as the API maps bearer tokens; in demo mode through portal/demoidp, served by the same
-// process. Sessions live in Redis (redisstore.Store.Sessions) behind an opaque cookie (HttpOnly,
-// SameSite=Lax, Secure unless the portal is plain http on loopback); the token is renewed at
-// sign-in; sign-out deletes the session. The session keeps the person's id only: on every
-// request whoIsIt reads the person afresh (a deactivated or deleted person is signed out at
-// once) and their roles from their groups (governance.RoleGroups).
+// process. Sessions live in Redis (a SessionStore: redisstore.Store.Sessions) behind an opaque
+// cookie (HttpOnly, SameSite=Lax, Secure unless the portal is plain http on loopback); the
+// token is renewed at sign-in; sign-out deletes the session. The session keeps the person's
+// id, when they signed in and when they were last seen, on Options.Now: on every request
+// whoIsIt ends a session past Options.IdleTimeout unused or Options.Lifetime since sign-in
+// (deleted; the request goes on as not signed in, so a page that needs a person sends them to
+// /?signin=idle or /?signin=expired, and the front door says why), reads the person afresh (a deactivated or deleted person is signed out at once)
+// and their roles from their groups (governance.RoleGroups). The session manager's own
+// timeouts, on the wall clock, are an hour longer: they only let Redis forget. The store is
+// handed the person of each session (sessionCodec puts their id in front of the data), so it
+// indexes a person's sessions and keeps none of someone who left: the leaver duty deletes
+// them all (governance.SessionEnder).
 //
 // # Conventions for pages
 //
@@ -103,7 +110,7 @@
 // the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and dee,
 // catalog admins; sec and sue, security admins; aud, an auditor; gone, deactivated), a catalog,
 // and fake connectors; withMockIdP signs people in through a mock OpenID Connect provider
-// (env.signIn); a browser keeps its cookies and follows redirects by hand; browser.post sends a
+// (env.signIn); the clock stands still unless a test moves it (env.advance); a browser keeps its cookies and follows redirects by hand; browser.post sends a
 // form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its
 // happy path, the person it is not for (the not-found page, compared with a missing id's), a
 // cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.

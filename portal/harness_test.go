@@ -73,8 +73,16 @@ type env struct {
 	// forget deletes keys of the env's namespace by their name after its prefix, as if the
 	// store had never written them.
 	forget func(keys ...string)
-	now    time.Time
+	// now is when the test starts; the portal's clock reads now plus what advance added.
+	now   time.Time
+	later atomic.Int64
 }
+
+// clock is the portal's and its services' clock.
+func (e *env) clock() time.Time { return e.now.Add(time.Duration(e.later.Load())) }
+
+// advance moves the clock on by d.
+func (e *env) advance(d time.Duration) { e.later.Add(int64(d)) }
 
 // setup builds the env; oidc gives the portal's client at the IdP, given the portal's URL.
 func setup(t testing.TB, oidc func(portalURL string) portal.OIDC, idp func(portalURL string) http.Handler) *env {
@@ -88,7 +96,7 @@ func setupAt(t testing.TB, publicURL string, oidc func(portalURL string) portal.
 	ctx := context.Background()
 	// go-oidc and mockoidc stamp tokens on the wall clock, so the fixed clock starts from it.
 	e := &env{t: t, now: time.Now().UTC().Truncate(time.Second)}
-	clock := func() time.Time { return e.now }
+	clock := e.clock
 	rdb := redisServer.Client(t)
 	e.trips = &redistest.RoundTrips{}
 	rdb.AddHook(e.trips)
@@ -182,6 +190,12 @@ func (e *env) newUser(ctx context.Context, name, manager string, active bool) er
 // deactivate is the IdP setting active false on a user, as SCIM would.
 func (e *env) deactivate(name string) {
 	e.t.Helper()
+	e.setActive(name, false)
+}
+
+// setActive is the IdP setting a user's active, as SCIM would.
+func (e *env) setActive(name string, active bool) {
+	e.t.Helper()
 	ctx := context.Background()
 	cur, err := e.store.Get(ctx, governance.KindUser, "u-"+name, governance.ReadOptions{})
 	if err != nil {
@@ -189,11 +203,11 @@ func (e *env) deactivate(name string) {
 	}
 	var doc map[string]any
 	_ = json.Unmarshal(cur.Document, &doc)
-	doc["active"] = false
+	doc["active"] = active
 	raw, _ := json.Marshal(doc)
 	userName := name + "@example.org"
 	if _, err := e.store.Replace(ctx, governance.Write{Kind: governance.KindUser, ID: "u-" + name, Document: raw, IfVersion: cur.Version,
-		Keys: governance.Keys{Unique: userName, Display: name, Inactive: true,
+		Keys: governance.Keys{Unique: userName, Display: name, Inactive: !active,
 			Lookups: []governance.Lookup{{Attr: governance.LookupExternalID, Value: "idp-" + name}, governance.EmailLookup(userName)}}}); err != nil {
 		e.t.Fatal(err)
 	}

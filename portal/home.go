@@ -37,7 +37,8 @@ const endingSoon = 7 * 24 * time.Hour
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	sess := current(r)
 	if sess == nil {
-		s.page(w, r, http.StatusOK, "welcome", "Welcome", welcomeView{SignInRequired: r.URL.Query().Get("signin") == "required"})
+		notice := s.signedOutNotice(endedOr(r, r.URL.Query().Get("signin")))
+		s.page(w, r, http.StatusOK, "welcome", "Welcome", welcomeView{Notice: notice})
 		return
 	}
 	ctx := r.Context()
@@ -90,6 +91,6 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "home", "Home", v)
 }
 
-// welcomeView is the front door's data for someone not signed in: whether a page they asked
-// for sent them here to sign in first.
-type welcomeView struct{ SignInRequired bool }
+// welcomeView is the front door's data for someone not signed in: why they were sent here to
+// sign in, if they were.
+type welcomeView struct{ Notice string }

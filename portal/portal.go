@@ -48,14 +48,14 @@ type Options struct {
 	Audit *governance.AuditReader
 	Roles governance.RoleGroups
 	// Sessions keeps sessions server-side (redisstore.Store.Sessions).
-	Sessions scs.CtxStore
+	Sessions SessionStore
 	OIDC     OIDC
 	// PublicURL is where people reach the portal, e.g. https://gatehouse.example.org. Its
 	// scheme decides the cookie's Secure flag: a session cookie travels in the clear only to a
 	// loopback http address.
 	PublicURL string
 	// IdleTimeout ends a session unused that long; Lifetime ends every session that long after
-	// sign-in, used or not.
+	// sign-in, used or not. Both are checked on Now at every request.
 	IdleTimeout, Lifetime time.Duration
 	// Demo says "Demo mode" on every page; DemoIdP, when set, is served under /demo-idp/.
 	Demo    bool
@@ -98,9 +98,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, views: map[string]*template.Template{}}
 	s.sessions = scs.New()
-	s.sessions.Store = opts.Sessions
-	s.sessions.IdleTimeout = opts.IdleTimeout
-	s.sessions.Lifetime = opts.Lifetime
+	s.sessions.Store = sessionStore{opts.Sessions}
+	s.sessions.Codec = sessionCodec{}
+	s.sessions.IdleTimeout = opts.IdleTimeout + backstop
+	s.sessions.Lifetime = opts.Lifetime + backstop
 	s.sessions.Cookie.Name = "gatehouse_session"
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
@@ -318,22 +319,36 @@ func headers(csp string, next http.Handler) http.Handler {
 
 type sessionKey struct{}
 
-// Session keys.
+// Session keys: the person signed in, when (Unix nanoseconds on the portal's clock), and when
+// their last request came.
 const (
 	keyUser      = "user"
+	keySignedIn  = "signedIn"
+	keySeen      = "seen"
 	keyFlash     = "flash"
 	keyFlashKind = "flashKind"
 )
 
 // whoIsIt puts the signed-in person in the request's context, read afresh on every request: a
 // person the IdP deactivated or deleted, or whose session's user is gone, is signed out at once,
-// and a person's roles follow their groups without signing in again.
+// and a person's roles follow their groups without signing in again. A session past its idle
+// timeout or its lifetime on the portal's clock is ended, and the request goes on as anyone's
+// not signed in, knowing why (endedOr).
 func (s *Server) whoIsIt(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		id := s.sessions.GetString(ctx, keyUser)
 		if id == "" {
 			next.ServeHTTP(w, r)
+			return
+		}
+		now := s.opts.Now()
+		if why := s.ended(ctx, now); why != "" {
+			if err := s.sessions.Destroy(ctx); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, endedKey{}, why)))
 			return
 		}
 		p, err := s.opts.Access.People.Person(ctx, id)
@@ -354,6 +369,7 @@ func (s *Server) whoIsIt(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		s.sessions.Put(ctx, keySeen, now.UnixNano())
 		sess := &Session{Person: p, Roles: roles, Viewer: governance.ViewerOf(p.ID, roles)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
 	})
@@ -365,14 +381,15 @@ func current(r *http.Request) *Session {
 	return s
 }
 
-// signedIn serves h to a signed-in person; anyone else is sent to the front door to sign in.
+// signedIn serves h to a signed-in person; anyone else is sent to the front door to sign in,
+// told why when their session just timed out.
 func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := current(r)
 		if sess == nil {
 			// Said by the address, not a flash: a flash would store a session for every
 			// anonymous request, and anyone could fill Redis with them.
-			http.Redirect(w, r, "/?signin=required", http.StatusSeeOther)
+			http.Redirect(w, r, signInPage(endedOr(r, signInRequired)), http.StatusSeeOther)
 			return
 		}
 		h(w, r, sess)

@@ -127,7 +127,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	now := s.opts.Now().UnixNano()
 	s.sessions.Put(r.Context(), keyUser, person.ID)
+	s.sessions.Put(r.Context(), keySignedIn, now)
+	s.sessions.Put(r.Context(), keySeen, now)
 	s.flash(r, "info", "Signed in as "+name(person)+".")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

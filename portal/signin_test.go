@@ -27,9 +27,11 @@ func withMockIdP(t testing.TB) (*env, *mockoidc.MockOIDC) {
 	return e, m
 }
 
-// signIn signs name in through the mock IdP and answers the home page.
+// signIn signs name in through the mock IdP and answers the home page. The IdP stamps its
+// tokens on the portal's clock, so a test that moved the clock can sign people in again.
 func (e *env) signIn(m *mockoidc.MockOIDC, b *browser, name string) answer {
 	e.t.Helper()
+	m.FastForward(e.clock().Sub(m.Now()))
 	m.QueueUser(&mockoidc.MockUser{Subject: "idp-" + name, Email: name + "@example.org", EmailVerified: true})
 	return b.follow(b.post(e.url+"/signin", nil))
 }

@@ -43,6 +43,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ManyAtOnce":                          testManyAtOnce,
 	"SoDHoldsUnderRaces":                  testSoDHoldsUnderRaces,
 	"ApprovalNoticesMarkedWithTheChange":  testApprovalNoticesMarkedWithTheChange,
+	"SessionsEndedByPerson":               testSessionsEndedByPerson,
 	"CatalogPagesByCursor":                testCatalogPagesByCursor,
 }
 

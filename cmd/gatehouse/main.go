@@ -547,7 +547,7 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 		Access: access, Trail: store, Notifier: reviewNotices, Now: now}
 	drift := &provisioning.Reconciler{Worker: worker, Store: store, Reviews: rev, Every: cfg.ReconcileEvery}
 	leavers := &governance.Leavers{Store: store, Requests: requests, Grants: grants, ServiceAccounts: serviceAccounts, Reviews: rev,
-		People: people, Now: now}
+		Sessions: store.Sessions(), People: people, Now: now}
 	governed := &governance.Governed{Access: access, Queue: store, Now: now}
 	// Each part offers its duties; the wiring only says which run here.
 	duties := []duty.Duty{governance.SealDuty(store), requests.Duty(), access.Duty(), grants.Duty(), leavers.Duty(), breakGlass.Duty(),

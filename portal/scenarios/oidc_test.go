@@ -148,10 +148,22 @@ func TestSignInThroughAnOpenIDConnectProvider(t *testing.T) {
 			t.Fatalf("sam's requests before deactivation: %q", got)
 		}
 		old := sessionCookie(t, tab, g.URL)
+		rdb := g.Redis.Client(t)
+		hash := sha256.Sum256([]byte(old.Value))
+		record, index := "gh:{scenario}:session:"+hex.EncodeToString(hash[:]), "gh:{scenario}:sessions:of:"+sam
+		if n := rdb.Exists(t.Context(), record, index).Val(); n != 2 {
+			t.Fatalf("sam's session and its index in Redis: %d of 2", n)
+		}
 		scim(t, g, http.MethodPatch, "/Users/"+sam, map[string]any{
 			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 			"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}},
 		})
+		// The leaver duty deletes the session record itself, before any page load could.
+		for deadline := time.Now().Add(10 * time.Second); rdb.Exists(t.Context(), record, index).Val() != 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("sam's session record is still in Redis 10 s after the IdP deactivated him")
+			}
+		}
 		if status := browsertest.Goto(t, tab, g.URL+"/requests"); status != http.StatusOK {
 			t.Errorf("the next page load answered %d", status)
 		}
