@@ -220,6 +220,10 @@ type Policy struct {
 }
 
 // Validate reports every problem with a policy.
+// MaxPolicyStages bounds a policy's stages: a request waits on each in turn, and a route longer
+// than this is a configuration mistake, not a control.
+const MaxPolicyStages = 10
+
 func (p Policy) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -227,6 +231,9 @@ func (p Policy) Validate() error {
 	}
 	if len(p.Stages) == 0 && p.AutoApprove == nil {
 		bad("no stage and no auto-approval: nothing could ever approve")
+	}
+	if len(p.Stages) > MaxPolicyStages {
+		bad("%d stages; a policy has at most %d", len(p.Stages), MaxPolicyStages)
 	}
 	if a := p.AutoApprove; a != nil && (a.MaxRisk < RiskLow || a.MaxRisk > RiskMedium) {
 		bad("auto-approval up to %s risk; it is allowed up to medium only", a.MaxRisk)

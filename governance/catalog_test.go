@@ -67,6 +67,17 @@ func TestPolicyValidateReportsEveryProblem(t *testing.T) {
 	if err := (Policy{ID: "none"}).Validate(); err == nil {
 		t.Error("a policy that can never approve passed")
 	}
+	long := Policy{ID: "long"}
+	for range MaxPolicyStages {
+		long.Stages = append(long.Stages, good.Stages[0])
+	}
+	if err := long.Validate(); err != nil {
+		t.Errorf("%d stages: %v", MaxPolicyStages, err)
+	}
+	long.Stages = append(long.Stages, good.Stages[0])
+	if err := long.Validate(); err == nil || !strings.Contains(err.Error(), "at most 10") {
+		t.Errorf("%d stages passed: %v", len(long.Stages), err)
+	}
 }
 
 func TestResolve(t *testing.T) {

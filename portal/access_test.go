@@ -171,7 +171,7 @@ func TestGiveUpAccessIsARevocationByTheHolder(t *testing.T) {
 		t.Fatalf("the grant after giving it up: %+v", got)
 	}
 	page := b.get(e.url + "/access/" + g.ID)
-	if !strings.Contains(page.body, "revoked") || !strings.Contains(page.body, "project finished") || strings.Contains(page.body, "Give up this access") {
+	if !strings.Contains(page.body, `state-revoked">removed<`) || !strings.Contains(page.body, "project finished") || strings.Contains(page.body, "Give up this access") {
 		t.Errorf("the grant's page after giving it up: %s", page.body)
 	}
 	if list := b.get(e.url + "/access"); !strings.Contains(list.body, "Access that ended") || !strings.Contains(list.body, "project finished") {

@@ -17,8 +17,8 @@ import (
 // "Add another stage" is a plain submit that shows the form again, as typed, with one more
 // blank stage and nothing saved. A stage left blank is dropped.
 
-// maxStages bounds the stages a policy may have.
-const maxStages = 10
+// maxStages bounds the stages a policy's form shows, as the domain bounds a policy's.
+const maxStages = governance.MaxPolicyStages
 
 // ruleForm is a list of approver rules as a form edits it: the three rules that name nobody
 // are boxes to tick; groups (display names) and people (user names) are one per line.
@@ -77,8 +77,8 @@ func readStages(v url.Values) ([]stageForm, string) {
 		if _, ok := v[stagePrefix(i)+"name"]; !ok {
 			return out, ""
 		}
-		if i == maxStages+1 { // one blank row beyond the last is what the page shows
-			return out, "A policy has at most 10 stages."
+		if i == maxStages { // the page never shows a row beyond the last allowed
+			return out, "A policy has at most " + strconv.Itoa(maxStages) + " stages."
 		}
 		out = append(out, readStage(v, stagePrefix(i)))
 	}

@@ -154,7 +154,7 @@ func TestPolicyStagesRefuseBadInput(t *testing.T) {
 	cat := e.browser()
 	e.signIn(m, cat, "cat")
 	tooMany := stagedPolicyForm("1")
-	for i := range 12 {
+	for i := range governance.MaxPolicyStages + 1 { // one beyond the last allowed
 		tooMany.Set(fmt.Sprintf("stage.%d.name", i), fmt.Sprintf("S%d", i))
 		tooMany.Set(fmt.Sprintf("stage.%d.approvers.manager", i), "1")
 	}
@@ -183,7 +183,7 @@ func TestPolicyStagesRefuseBadInput(t *testing.T) {
 		}
 	}
 	if got := cat.follow(cat.post(e.url+"/admin/policies/by-manager", tooMany)); !strings.Contains(got.body, "at most 10 stages") {
-		t.Errorf("twelve stages: %s", got.body)
+		t.Errorf("eleven stages: %s", got.body)
 	}
 	// A form beyond the portal's cap on bodies is not read at all.
 	huge := stagedPolicyForm("1")

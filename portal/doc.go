@@ -55,7 +55,9 @@
 // Words on pages: access and applications are named as the catalog names them
 // (s.catalogNames), never by id, outside the audit area, whose records are ids by design;
 // durations are said in words (spoken: "8 hours") and put in a form's field as one types them
-// (typed: "8h", "30d"); times are shown with date, in UTC to the minute. A deadline is chosen
+// (typed: "8h", "30d"); times are shown with date, in UTC to the minute; where a record
+// stands is said with said (words.go: "being removed", not the domain's "revoking"), the
+// state word itself kept in the class name; the audit area shows the records' own words. A deadline is chosen
 // as a day (a date field bounded by min and max, as the service bounds it), and means the start
 // of that day in UTC: a service account's, at its registration and on My access.
 //

@@ -147,6 +147,7 @@ var funcs = template.FuncMap{
 	"inc":    func(i int) int { return i + 1 },
 	"join":   strings.Join,
 	"spoken": spoken,
+	"said":   said,
 	// typed is a length of time as a person types it in a form (30d, 8h), which
 	// governance.ParseDuration reads back.
 	"typed": typed,

@@ -61,7 +61,7 @@ type requestView struct {
 
 type stageView struct {
 	Name      string
-	Status    string // "approved", "denied", "current", "waiting", "skipped"
+	Status    string // where the stage stands, in words: approved, denied, being decided now, ...
 	Awaited   []string
 	Decisions []decisionView
 }
@@ -99,7 +99,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 	}
 	v := requestView{Request: q, Access: names.Entitlement(q.Entitlement), CanCancel: q.State == governance.RequestPending && q.MayCancel(sess.Person.ID)}
 	for i, st := range q.Stages {
-		sv := stageView{Name: st.Name, Status: "waiting"}
+		sv := stageView{Name: st.Name, Status: "after the stage before"}
 		for _, d := range q.Decisions {
 			if d.Stage == i {
 				sv.Decisions = append(sv.Decisions, decisionView{Who: named(people, d.Approver), Approve: d.Approve, Comment: d.Comment, At: date(d.At)})
@@ -107,7 +107,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		}
 		switch {
 		case q.State == governance.RequestPending && i == q.Stage:
-			sv.Status = "current"
+			sv.Status = "being decided now"
 			approvers := st.Approvers
 			if q.Escalated {
 				approvers = st.Fallback

@@ -49,3 +49,32 @@ func TestDemoServiceAccountsHaveDeadlines(t *testing.T) {
 		t.Errorf("the load test account: deadline %v, reminder %v", sa.Deadline, sa.Remind)
 	}
 }
+
+// A demo configured with the shortest maximum the configuration allows still starts: every
+// seeded deadline is kept within it.
+func TestDemoServiceAccountsWithinAShortMaximum(t *testing.T) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return t0 }
+	store := redisstore.New(srv.Client(t), redistest.Namespace(), now)
+	storetest.Must(t).One(store.Create(ctx, storetest.User("u-grace", demoUsers[0])))
+	sas := &governance.ServiceAccounts{Store: store, People: &governance.People{Store: store}, Now: now,
+		MaxDeadline: 24 * time.Hour, RemindBefore: 23 * time.Hour}
+	if err := seedServiceAccounts(ctx, sas, now); err != nil {
+		t.Fatalf("with a one-day maximum: %v", err)
+	}
+	all, err := store.ServiceAccounts(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("%d demo service accounts: %v", len(all), err)
+	}
+	for _, sa := range all {
+		if sa.Deadline.After(t0.Add(24 * time.Hour)) {
+			t.Errorf("%s: deadline %v, past the one-day maximum", sa.ID, sa.Deadline)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func TestAskApproveHoldAndGiveUp(t *testing.T) {
 	if flash := browsertest.Text(t, grace, ".flash"); !strings.Contains(flash, "You gave up this access") {
 		t.Errorf("after giving it up: %q", flash)
 	}
-	if status := browsertest.Text(t, grace, ".facts .state"); status != "revoked" && status != "revoking" {
+	if status := browsertest.Text(t, grace, ".facts .state"); status != "removed" && status != "being removed" {
 		t.Errorf("the grant after giving it up is %q", status)
 	}
 	if facts := browsertest.Text(t, grace, ".facts"); !strings.Contains(facts, "migration done early") {
