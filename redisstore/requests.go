@@ -234,25 +234,7 @@ func (s *Store) requestPage(ctx context.Context, index string, after governance.
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: %s: %w", index, err)
 	}
-	total, _ := res[0].(int64)
-	raw, _ := res[1].([]any)
-	ids := make([]string, 0, len(raw))
-	for _, id := range raw {
-		if id, ok := id.(string); ok {
-			ids = append(ids, id)
-		}
-	}
-	found, err := recordsByID(ctx, s, "req:", ids, func(r *governance.Request) *int64 { return &r.Version })
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]governance.Request, 0, len(ids))
-	for _, id := range ids {
-		if r, ok := found[id]; ok {
-			out = append(out, r)
-		}
-	}
-	return out, int(total), nil
+	return pageOfRecords(ctx, s, "req:", res, func(r *governance.Request) *int64 { return &r.Version })
 }
 
 func (s *Store) Inbox(ctx context.Context, approver string, after governance.RequestPosition, count int) ([]governance.Request, int, error) {

@@ -45,6 +45,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ApprovalNoticesMarkedWithTheChange":  testApprovalNoticesMarkedWithTheChange,
 	"SessionsEndedByPerson":               testSessionsEndedByPerson,
 	"CatalogPagesByCursor":                testCatalogPagesByCursor,
+	"CatalogGenerationFollowsItemWrites":  testCatalogGenerationFollowsItemWrites,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
