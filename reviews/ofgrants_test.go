@@ -13,8 +13,8 @@ import (
 
 // ItemsOfGrants answers for each grant exactly what ItemsOfGrant answers for it alone: a grant
 // reviewed in two cycles (certified in the first), one revoked by the first's close, one never
-// reviewed, one that does not exist,
-// values that cannot be ids, the same grant twice; and nothing at all for no grants.
+// reviewed, one that does not exist, values that cannot be ids, the same grant twice; and
+// nothing at all for no grants.
 func testItemsOfGrantsIsItemsOfGrantForEach(t *testing.T, newStore storetest.Factory) {
 	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
 	w.Basics()
