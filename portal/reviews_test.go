@@ -561,7 +561,7 @@ func TestCyclePageListsTheFirstItemsAndPointsToTheReport(t *testing.T) {
 // reviewsTrips bounds the round trips to Redis of My reviews, session included: the context
 // of its rows (earlier verdicts, separation-of-duties conflicts, names) is read together, so a
 // page of many rows costs what a page of a few does.
-const reviewsTrips = 25
+const reviewsTrips = 19
 
 // My reviews reads every row's context in a fixed number of round trips, however many rows it
 // shows; and each row still carries its own context, not a neighbour's: the earlier verdict of
