@@ -219,8 +219,16 @@ return {total, redis.call("ZRANGE", key, start, start + count - 1)}
 // requestPage reads up to count requests of an index from the position after (see
 // requestPageScript) and the index's size: two round trips.
 func (s *Store) requestPage(ctx context.Context, index string, after governance.RequestPosition, count int, newest bool) ([]governance.Request, int, error) {
+	return placePage(ctx, s, index, "req:", after, count, newest, func(r *governance.Request) *int64 { return &r.Version })
+}
+
+// placePage reads up to count records of an index by creation time (Unix microseconds) from
+// the position after (see requestPageScript), and the index's size: two round trips. The
+// request lists and the catalog changes' page this way.
+func placePage[T any](ctx context.Context, s *Store, index, recordPrefix string, after governance.RequestPosition, count int, newest bool,
+	version func(*T) *int64) ([]T, int, error) {
 	if count < 1 {
-		return []governance.Request{}, 0, nil
+		return []T{}, 0, nil
 	}
 	score, id := "", ""
 	if after != (governance.RequestPosition{}) {
@@ -242,11 +250,11 @@ func (s *Store) requestPage(ctx context.Context, index string, after governance.
 			ids = append(ids, id)
 		}
 	}
-	found, err := recordsByID(ctx, s, "req:", ids, func(r *governance.Request) *int64 { return &r.Version })
+	found, err := recordsByID(ctx, s, recordPrefix, ids, version)
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]governance.Request, 0, len(ids))
+	out := make([]T, 0, len(ids))
 	for _, id := range ids {
 		if r, ok := found[id]; ok {
 			out = append(out, r)
