@@ -80,7 +80,7 @@ func (s *Catalog) PendingFor(ctx context.Context, admin string, roles []Role, af
 		if err != nil {
 			return ChangePage{}, err
 		}
-		if !c.Awaits(admin, roles) && c.ProposedBy != admin {
+		if c.State != ChangePending || !c.Awaits(admin, roles) && c.ProposedBy != admin {
 			continue
 		}
 		if len(out.Items) == limit {
@@ -118,7 +118,7 @@ func (s *Catalog) PendingOf(ctx context.Context, kind CatalogKind, id string) ([
 		if err != nil {
 			return nil, err
 		}
-		if c.Kind == kind && c.Target == id {
+		if c.Kind == kind && c.Target == id && c.State == ChangePending {
 			out = append(out, c)
 		}
 	}
