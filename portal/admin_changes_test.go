@@ -108,7 +108,7 @@ func TestAdminPendingChangesPageByCursor(t *testing.T) {
 		t.Errorf("cat's own change is not among theirs on the second page:\n%s", second.body)
 	}
 	for _, id := range append(decided, sod.Change.ID) {
-		if strings.Contains(first.body+second.body, id) {
+		if slices.Contains(shown, id) || slices.Contains(others, id) {
 			t.Errorf("the page shows %s, which is decided or not cat's to decide", id)
 		}
 	}

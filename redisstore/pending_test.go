@@ -87,6 +87,7 @@ func testPendingChangesFollowTheirRecords(t *testing.T, newStore storetest.Facto
 	c := changesOn(s, &now)
 	var proposed []string
 	for i := range 12 {
+		now.Add(int64(time.Second))
 		proposed = append(proposed, proposeOn(t, c, "a1", fmt.Sprintf("p%d", i)))
 	}
 	if got := changeIDs(t, c, governance.ChangePending, 5); !slices.Equal(got, pendingRecords(t, c)) || len(got) != 12 {
