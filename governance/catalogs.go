@@ -125,6 +125,10 @@ type CatalogStore interface {
 	// never deleted and each keeps its place, so an id is a cursor that neither skips nor
 	// repeats an item however many are added meanwhile.
 	CatalogPage(ctx context.Context, kind CatalogKind, after string, count int) ([]CatalogItem, error)
+	// CatalogGeneration is a number every write of a catalog item raises, in the same step as
+	// the write: while it stays the same, nothing in the catalog has changed, so a reader may
+	// keep what it read (0 before the first write).
+	CatalogGeneration(ctx context.Context) (int64, error)
 	// CatalogItemsByID reads several items of a kind at once; ids not found are left out.
 	CatalogItemsByID(ctx context.Context, kind CatalogKind, ids []string) (map[string]CatalogItem, error)
 	// CatalogItemWith reads an item and every item of another, short, kind together, in one
@@ -360,6 +364,12 @@ func ListItems[T any](ctx context.Context, c *Catalog, kind CatalogKind) ([]T, e
 		return nil, err
 	}
 	return decodeItems[T](kind, items)
+}
+
+// Generation is the catalog's generation (CatalogStore.CatalogGeneration): equal numbers,
+// read before and after, mean no item was written in between.
+func (c *Catalog) Generation(ctx context.Context) (int64, error) {
+	return c.Store.CatalogGeneration(ctx)
 }
 
 // PageItems decodes a page of a kind's items (CatalogStore.CatalogPage), and whether more

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -91,18 +90,6 @@ func (n catalogNames) Entitlement(id string) string { return cmp.Or(n.entitlemen
 
 // Application is an application's name, or its id when the catalog no longer has it.
 func (n catalogNames) Application(id string) string { return cmp.Or(n.applications[id], id) }
-
-func (s *Server) catalogNames(ctx context.Context) (catalogNames, error) {
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
-	if err != nil {
-		return catalogNames{}, fmt.Errorf("portal: name the entitlements: %w", err)
-	}
-	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
-	if err != nil {
-		return catalogNames{}, fmt.Errorf("portal: name the applications: %w", err)
-	}
-	return namesOf(ents, apps), nil
-}
 
 // namesOf names the entitlements and applications a page has read already.
 func namesOf(ents []governance.Entitlement, apps []governance.Application) catalogNames {

@@ -61,15 +61,13 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) 
 	after := q.Get("after")
 	v := catalogView{Q: strings.TrimSpace(q.Get("q")), App: q.Get("app"), Risk: q.Get("risk"), Held: q.Get("held") == "1",
 		Risks: []governance.Risk{governance.RiskLow, governance.RiskMedium, governance.RiskHigh, governance.RiskCritical}}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	catalog, err := s.readCatalog(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if v.Applications, err = governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	ents := catalog.entitlements // in id order; shared: read only
+	v.Applications = catalog.applications
 	policies, err := governance.ListItems[governance.Policy](ctx, s.opts.Access.Catalog, governance.KindPolicy)
 	if err != nil {
 		s.fail(w, r, err)
@@ -86,7 +84,6 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, sess *Session) 
 			holds[g.Entitlement] = true
 		}
 	}
-	slices.SortFunc(ents, func(a, b governance.Entitlement) int { return strings.Compare(a.ID, b.ID) })
 	var shown []governance.Entitlement
 	var owners []string
 	words := names.Fold(v.Q)

@@ -1,10 +1,14 @@
 package portal_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iam/gatehouse/governance"
 )
@@ -117,5 +121,54 @@ func TestAskRefusals(t *testing.T) {
 	}
 	if mine, err := e.access.RequestsFor(t.Context(), governance.Viewer{ID: "u-ada"}, governance.RequestQuery{Limit: 1}); err != nil || mine.Total != 0 {
 		t.Fatalf("refused asks made requests: %+v %v", mine, err)
+	}
+}
+
+// Pages keep their read of the catalog while its generation stands still: a second render
+// reads no entitlement again. A rename, by any replica, moves the generation, and the next
+// render names the entitlement anew; so does the read growing older than its limit.
+func TestPagesKeepTheCatalogReadWhileItIsUnchanged(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	ada := e.browser()
+	e.signIn(m, ada, "ada")
+	const extra = 40
+	entitlement := func(id, name string) map[string]any {
+		return map[string]any{"id": id, "name": name, "application": "db", "owners": []string{"u-cat"}, "risk": "low",
+			"state": "published", "requestable": true, "policy": "by-manager", "maxDuration": "8h", "holders": "humans"}
+	}
+	for i := range extra {
+		id := fmt.Sprintf("extra-%02d", i)
+		e.put(ctx, governance.KindEntitlement, id, entitlement(id, "Extra "+strconv.Itoa(i)))
+	}
+	// render counts the items the catalog page reads one by one (HMGET, the catalog store's
+	// read of an item).
+	render := func() (int, answer) {
+		t.Helper()
+		e.trips.Start()
+		page := ada.get(e.url + "/catalog")
+		_, cmds := e.trips.Count()
+		if page.status != http.StatusOK {
+			t.Fatalf("the catalog answered %d", page.status)
+		}
+		return strings.Count(strings.Join(cmds, " "), "hmget"), page
+	}
+	if reads, _ := render(); reads < extra {
+		t.Fatalf("the first render read %d items, want every entitlement (%d and more)", reads, extra)
+	}
+	if reads, _ := render(); reads >= extra {
+		t.Errorf("a second render with nothing changed read %d items again", reads)
+	}
+	e.put(ctx, governance.KindEntitlement, "extra-00", entitlement("extra-00", "Renamed nought"))
+	reads, page := render()
+	if reads < extra || !strings.Contains(page.body, "Renamed nought") {
+		t.Errorf("after a rename the render read %d items; names it: %v", reads, strings.Contains(page.body, "Renamed nought"))
+	}
+	if reads, _ := render(); reads >= extra {
+		t.Errorf("the render after that read %d items again", reads)
+	}
+	e.advance(31 * time.Second)
+	if reads, _ := render(); reads < extra {
+		t.Errorf("a read older than its limit was kept (%d items read)", reads)
 	}
 }

@@ -8,19 +8,19 @@
 //
 // People sign in at the organisation's OpenID Connect provider (authorization code with PKCE,
 // state and nonce kept in the session), mapped to their SCIM user by governance.People.SignIn,
-// exactly as the API maps bearer tokens; in demo mode through portal/demoidp, served by the same
-// process. Sessions live in Redis (a SessionStore: redisstore.Store.Sessions) behind an opaque
-// cookie (HttpOnly, SameSite=Lax, Secure unless the portal is plain http on loopback); the
-// token is renewed at sign-in; sign-out deletes the session. The session keeps the person's
+// exactly as the API maps bearer tokens; in demo mode through portal/demoidp, served by the
+// same process. Sessions live in Redis (a SessionStore: redisstore.Store.Sessions) behind an
+// opaque cookie (HttpOnly, SameSite=Lax, Secure unless the portal is plain http on loopback);
+// the token is renewed at sign-in; sign-out deletes the session. The session keeps the person's
 // id, when they signed in and when they were last seen, on Options.Now: on every request
 // whoIsIt ends a session past Options.IdleTimeout unused or Options.Lifetime since sign-in
 // (deleted; the request goes on as not signed in, so a page that needs a person sends them to
-// /?signin=idle or /?signin=expired, and the front door says why), reads the person afresh (a deactivated or deleted person is signed out at once)
-// and their roles from their groups (governance.RoleGroups). The session manager's own
-// timeouts, on the wall clock, are an hour longer: they only let Redis forget. The store is
-// handed the person of each session (sessionCodec puts their id in front of the data), so it
-// indexes a person's sessions and keeps none of someone who left: the leaver duty deletes
-// them all (governance.SessionEnder).
+// /?signin=idle or /?signin=expired, and the front door says why), reads the person afresh (a
+// deactivated or deleted person is signed out at once) and their roles from their groups
+// (governance.RoleGroups). The session manager's own timeouts, on the wall clock, are an hour
+// longer: they only let Redis forget. The store is handed the person of each session
+// (sessionCodec puts their id in front of the data), so it indexes a person's sessions and
+// keeps none of someone who left: the leaver duty deletes them all (governance.SessionEnder).
 //
 // # Conventions for pages
 //
@@ -52,14 +52,15 @@
 // (HX-History-Restore-Request) gets the whole page. A region swapped on its own is a named
 // template in the view's file, rendered the same way.
 //
-// Words on pages: access and applications are named as the catalog names them
-// (s.catalogNames), never by id, outside the audit area, whose records are ids by design;
-// durations are said in words (spoken: "8 hours") and put in a form's field as one types them
-// (typed: "8h", "30d"); times are shown with date, in UTC to the minute; where a record
-// stands is said with said (words.go: "being removed", not the domain's "revoking"), the
-// state word itself kept in the class name; the audit area shows the records' own words. A deadline is chosen
-// as a day (a date field bounded by min and max, as the service bounds it), and means the start
-// of that day in UTC: a service account's, at its registration and on My access.
+// Words on pages: access and applications are named as the catalog names them (s.catalogNames,
+// from the read the server keeps while the catalog's generation stands still: catalogread.go,
+// ADR 0038), never by id, outside the audit area, whose records are ids by design; durations
+// are said in words (spoken: "8 hours") and put in a form's field as one types them (typed:
+// "8h", "30d"); times are shown with date, in UTC to the minute; where a record stands is said
+// with said (words.go: "being removed", not the domain's "revoking"), the state word itself
+// kept in the class name; the audit area shows the records' own words. A deadline is chosen as
+// a day (a date field bounded by min and max, as the service bounds it), and means the start of
+// that day in UTC: a service account's, at its registration and on My access.
 //
 // State changes are POST only, each a plain HTML form that works without JavaScript; htmx
 // (static/htmx.min.js, configured by the htmx-config meta tag in the layout: no eval, no
@@ -114,13 +115,14 @@
 // # Tests
 //
 // The tests drive the portal over HTTP against the test Redis (harness_test.go): setup builds
-// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and dee,
-// catalog admins; sec and sue, security admins; aud, an auditor; gone, deactivated), a catalog,
-// and fake connectors; withMockIdP signs people in through a mock OpenID Connect provider
-// (env.signIn); the clock stands still unless a test moves it (env.advance); a browser keeps its cookies and follows redirects by hand; browser.post sends a
-// form as the portal's own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its
-// happy path, the person it is not for (the not-found page, compared with a missing id's), a
-// cross-site POST (refused, nothing changed) and the domain's refusals shown as a flash.
+// the services on a fresh namespace with a small cast (ada and bob, managed by mgr; cat and
+// dee, catalog admins; sec and sue, security admins; aud, an auditor; gone, deactivated), a
+// catalog, and fake connectors; withMockIdP signs people in through a mock OpenID Connect
+// provider (env.signIn); the clock stands still unless a test moves it (env.advance); a browser
+// keeps its cookies and follows redirects by hand; browser.post sends a form as the portal's
+// own page would (Sec-Fetch-Site: same-origin). Each page gets, beside its happy path, the
+// person it is not for (the not-found page, compared with a missing id's), a cross-site POST
+// (refused, nothing changed) and the domain's refusals shown as a flash.
 //
 // portal/scenarios drives the pages in a real browser against the real gateway binary
 // (internal/browsertest): what a person does, with Axe and Screenshots on every page passed.

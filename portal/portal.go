@@ -72,6 +72,7 @@ type Server struct {
 	signIn   *signIn
 	htmxSRI  string
 	handler  http.Handler
+	catalogs catalogCache
 }
 
 // Session is the signed-in person as every handler sees them: who, their roles, and the viewer

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -112,25 +111,12 @@ func (s *Server) myReviews(w http.ResponseWriter, r *http.Request, sess *Session
 	if assigned.Next != "" {
 		v.Next = v.Filter.url(assigned.Next)
 	}
-	apps, err := governance.ListItems[governance.Application](ctx, s.opts.Access.Catalog, governance.KindApplication)
+	catalog, err := s.readCatalog(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	for _, a := range apps {
-		v.Applications = append(v.Applications, a.ID)
-	}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	for _, e := range ents {
-		v.Entitlements = append(v.Entitlements, e.ID)
-	}
-	v.Names = namesOf(ents, apps)
-	slices.SortFunc(v.Applications, func(a, b string) int { return strings.Compare(v.Names.Application(a), v.Names.Application(b)) })
-	slices.SortFunc(v.Entitlements, func(a, b string) int { return strings.Compare(v.Names.Entitlement(a), v.Names.Entitlement(b)) })
+	v.Names, v.Applications, v.Entitlements = catalog.names, catalog.applicationsByName, catalog.entitlementsByName
 	rows, err := s.itemRows(ctx, assigned.Items())
 	if err != nil {
 		s.fail(w, r, err)

@@ -21,7 +21,9 @@ var _ governance.CatalogStore = (*Store)(nil)
 // scripts that create and decide a change, so the pending ones are read without the history.
 // "governed" maps a SCIM group id to the entitlement that
 // governs it, kept by the same scripts that write entitlements, so the identity scripts know
-// which membership changes to queue. Every write appends its audit event in the same script.
+// which membership changes to queue. Every write appends its audit event in the same script,
+// and raises "catgen", the catalog's generation, so that readers who keep the catalog know
+// when to read it again.
 
 // catalogLua keeps the governed index: an entitlement moves from governing one group (or
 // none) to another (or none); a group governed by another entitlement is a conflict.
@@ -65,6 +67,7 @@ if prev == "0" then
 else
   casWrite(P, key, prev, ARGV[5], ARGV[6])
 end
+redis.call("INCR", P .. "catgen")
 return {"ok"}
 `)
 
@@ -94,6 +97,7 @@ if itemKey then
   else
     casWrite(P, itemKey, ARGV[8], ARGV[9], ARGV[10])
   end
+  redis.call("INCR", P .. "catgen")
 end
 return {"ok"}
 `)
@@ -120,6 +124,17 @@ func decodeItem(kind governance.CatalogKind, id string, vals []any) (governance.
 		return governance.CatalogItem{}, fmt.Errorf("redisstore: %s %s version: %w", kind, id, err)
 	}
 	return governance.CatalogItem{Kind: kind, ID: id, Body: json.RawMessage(j), Version: n}, nil
+}
+
+func (s *Store) CatalogGeneration(ctx context.Context) (int64, error) {
+	n, err := s.rdb.Get(ctx, s.prefix+"catgen").Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: the catalog's generation: %w", err)
+	}
+	return n, nil
 }
 
 // CatalogItemsByID reads several items of a kind in one round trip; ids not found are left out.

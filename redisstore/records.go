@@ -211,6 +211,30 @@ func indexedRecordsOf[T any](ctx context.Context, s *Store, indexPrefix, recordP
 	return out, nil
 }
 
+// pageOfRecords reads the records a page script named, in its order: a script's answer is
+// {total, {id, ...}}; ids whose record is gone are left out.
+func pageOfRecords[T any](ctx context.Context, s *Store, recordPrefix string, res []any, version func(*T) *int64) ([]T, int, error) {
+	total, _ := res[0].(int64)
+	raw, _ := res[1].([]any)
+	ids := make([]string, 0, len(raw))
+	for _, id := range raw {
+		if id, ok := id.(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	found, err := recordsByID(ctx, s, recordPrefix, ids, version)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := found[id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, int(total), nil
+}
+
 // recordsByID reads the records of several ids in one round trip; ids not found are left out.
 func recordsByID[T any](ctx context.Context, s *Store, recordPrefix string, ids []string, version func(*T) *int64) (map[string]T, error) {
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validID(id) })

@@ -242,25 +242,7 @@ func placePage[T any](ctx context.Context, s *Store, index, recordPrefix string,
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: %s: %w", index, err)
 	}
-	total, _ := res[0].(int64)
-	raw, _ := res[1].([]any)
-	ids := make([]string, 0, len(raw))
-	for _, id := range raw {
-		if id, ok := id.(string); ok {
-			ids = append(ids, id)
-		}
-	}
-	found, err := recordsByID(ctx, s, recordPrefix, ids, version)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]T, 0, len(ids))
-	for _, id := range ids {
-		if r, ok := found[id]; ok {
-			out = append(out, r)
-		}
-	}
-	return out, int(total), nil
+	return pageOfRecords(ctx, s, recordPrefix, res, version)
 }
 
 func (s *Store) Inbox(ctx context.Context, approver string, after governance.RequestPosition, count int) ([]governance.Request, int, error) {

@@ -373,25 +373,7 @@ func (s *Store) OpenItemsAfter(ctx context.Context, reviewer string, in reviews.
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: open items of %s: %w", reviewer, err)
 	}
-	total, _ := res[0].(int64)
-	raw, _ := res[1].([]any)
-	ids := make([]string, 0, len(raw))
-	for _, id := range raw {
-		if id, ok := id.(string); ok {
-			ids = append(ids, id)
-		}
-	}
-	found, err := recordsByID(ctx, s, "review:", ids, itemVersion)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]reviews.Item, 0, len(ids))
-	for _, id := range ids {
-		if it, ok := found[id]; ok {
-			out = append(out, it)
-		}
-	}
-	return out, int(total), nil
+	return pageOfRecords(ctx, s, "review:", res, itemVersion)
 }
 
 // facetPage walks the reviewer's open set into their facets until they are complete, then

@@ -48,6 +48,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"PendingChangesFollowTheirRecords":    testPendingChangesFollowTheirRecords,
 	"PendingChangesPageFromAPlace":        testPendingChangesPageFromAPlace,
 	"PendingChangesIndexedOnce":           testPendingChangesIndexedOnce,
+	"CatalogGenerationFollowsItemWrites":  testCatalogGenerationFollowsItemWrites,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }

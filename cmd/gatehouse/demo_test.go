@@ -15,17 +15,9 @@ import (
 // one far off, one whose owner is reminded two minutes in, one that expires a quarter of an
 // hour in. Loading the demo again adds none.
 func TestDemoServiceAccountsHaveDeadlines(t *testing.T) {
-	srv, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	now := func() time.Time { return t0 }
-	store := redisstore.New(srv.Client(t), redistest.Namespace(), now)
-	storetest.Must(t).One(store.Create(ctx, storetest.User("u-grace", demoUsers[0])))
-	sas := &governance.ServiceAccounts{Store: store, People: &governance.People{Store: store}, Now: now}
+	store, sas, t0 := demoAccounts(t)
+	now := sas.Now
 	for range 2 {
 		if err := seedServiceAccounts(ctx, sas, now); err != nil {
 			t.Fatal(err)
@@ -53,18 +45,10 @@ func TestDemoServiceAccountsHaveDeadlines(t *testing.T) {
 // A demo configured with the shortest maximum the configuration allows still starts: every
 // seeded deadline is kept within it.
 func TestDemoServiceAccountsWithinAShortMaximum(t *testing.T) {
-	srv, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	now := func() time.Time { return t0 }
-	store := redisstore.New(srv.Client(t), redistest.Namespace(), now)
-	storetest.Must(t).One(store.Create(ctx, storetest.User("u-grace", demoUsers[0])))
-	sas := &governance.ServiceAccounts{Store: store, People: &governance.People{Store: store}, Now: now,
-		MaxDeadline: 24 * time.Hour, RemindBefore: 23 * time.Hour}
+	store, sas, t0 := demoAccounts(t)
+	sas.MaxDeadline, sas.RemindBefore = 24*time.Hour, 23*time.Hour
+	now := sas.Now
 	if err := seedServiceAccounts(ctx, sas, now); err != nil {
 		t.Fatalf("with a one-day maximum: %v", err)
 	}
@@ -77,4 +61,19 @@ func TestDemoServiceAccountsWithinAShortMaximum(t *testing.T) {
 			t.Errorf("%s: deadline %v, past the one-day maximum", sa.ID, sa.Deadline)
 		}
 	}
+}
+
+// demoAccounts is a store on a private redis-server holding Grace, and the service accounts'
+// service on a clock fixed at t0.
+func demoAccounts(t *testing.T) (*redisstore.Store, *governance.ServiceAccounts, time.Time) {
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return t0 }
+	store := redisstore.New(srv.Client(t), redistest.Namespace(), now)
+	storetest.Must(t).One(store.Create(context.Background(), storetest.User("u-grace", demoUsers[0])))
+	return store, &governance.ServiceAccounts{Store: store, People: &governance.People{Store: store}, Now: now}, t0
 }
