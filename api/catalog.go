@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -124,17 +125,33 @@ func putItem[T any](s *Server, kind governance.CatalogKind, create bool) func(*g
 	}
 }
 
+// listChanges lists catalog changes, oldest first, in one state or all. The cursor is the last
+// change the page before read, a place in creation order, so changes proposed or decided
+// between two pages neither shift nor repeat one; ?state=pending reads the pending changes
+// only, whatever the length of the history.
 func (s *Server) listChanges(c *gin.Context, _ Principal) {
 	state, ok := oneOf(c, "state", governance.ChangeStates...)
 	if !ok {
 		return
 	}
-	all, err := s.opts.Access.Catalog.Changes(c.Request.Context(), state)
+	n, ok := limit(c)
+	if !ok {
+		return
+	}
+	after, ok := decodeCursor(c)
+	if !ok {
+		return
+	}
+	got, err := s.opts.Access.Catalog.Changes(c.Request.Context(), state, after, n)
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		problem(c, http.StatusBadRequest, "invalid-parameter", "cursor is not one this API gave")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	slicePage(c, all)
+	c.JSON(http.StatusOK, page[governance.CatalogChange]{Items: got.Items, NextCursor: encodeNext(got.Next)})
 }
 
 type comment struct {

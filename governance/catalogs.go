@@ -74,6 +74,20 @@ type CatalogChange struct {
 	Version    int64           `json:"version"`
 }
 
+// ChangePosition is where a page of catalog changes starts, read as a request's place is
+// (RequestPosition): after the change it names, by creation then id, even once that change has
+// left the list (decided, so no longer pending).
+type ChangePosition = RequestPosition
+
+// Position is where the page after c starts.
+func (c CatalogChange) Position() ChangePosition { return ChangePosition{Created: c.Created, ID: c.ID} }
+
+// Awaits reports whether c waits for admin's decision: pending, of a kind one of their roles
+// decides, and proposed by someone else (nobody approves their own change).
+func (c CatalogChange) Awaits(admin string, roles []Role) bool {
+	return c.State == ChangePending && c.ProposedBy != admin && slices.Contains(roles, c.Kind.DecidedBy())
+}
+
 // Errors of catalog changes.
 var (
 	ErrOwnChange   = errors.New("governance: a change needs a second admin, not its proposer")
@@ -125,8 +139,13 @@ type CatalogStore interface {
 	PutCatalogItem(ctx context.Context, item CatalogItem, event Event) (CatalogItem, error)
 	CreateCatalogChange(ctx context.Context, c CatalogChange, event Event) (CatalogChange, error)
 	CatalogChange(ctx context.Context, id string) (CatalogChange, error)
-	// CatalogChanges lists changes, oldest first.
-	CatalogChanges(ctx context.Context) ([]CatalogChange, error)
+	// PendingChanges lists up to count pending changes from the position after, oldest first.
+	// The pending ones are kept apart from the history, by the same step that creates or
+	// decides a change, so this costs the same however many were ever decided.
+	PendingChanges(ctx context.Context, after ChangePosition, count int) ([]CatalogChange, error)
+	// CatalogChangesPage lists up to count of every change ever proposed, in any state, from
+	// the position after, oldest first.
+	CatalogChangesPage(ctx context.Context, after ChangePosition, count int) ([]CatalogChange, error)
 	// DecideCatalogChange stores next in place of prev (compare-and-swap), and when apply is
 	// set, writes that item too (compare-and-swap on apply.Version): both or neither, each with
 	// its event.

@@ -44,31 +44,39 @@ type changeTable struct {
 // adminView is the catalog admins' start page.
 type adminView struct {
 	Others, Mine []changeView
+	Pages        pages
 	// The admin's areas: the catalog, and SoD rules.
 	CatalogAdmin, SecurityAdmin bool
 }
 
-// admin is the admins' start: the changes proposed by someone else that this admin may
-// approve (of a kind their role decides), then their own awaiting a second admin; then what
-// they curate.
+// adminChangesPage is how many pending changes the admins' start shows at a time.
+const adminChangesPage = 50
+
+// admin is the admins' start: the pending changes this admin has to do with, a page at a time
+// from the cursor (?after=<the last change shown>), oldest first: those proposed by someone
+// else that they may approve (of a kind their role decides), and their own awaiting a second
+// admin; then what they curate.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
-	ctx := r.Context()
-	pending, err := s.opts.Access.Catalog.Changes(ctx, governance.ChangePending)
+	after := r.URL.Query().Get("after")
+	got, err := s.opts.Access.Catalog.PendingFor(r.Context(), sess.Person.ID, sess.Roles, after, adminChangesPage)
+	if errors.Is(err, governance.ErrNoSuchPage) {
+		s.firstPage(w, r, url.URL{Path: "/admin"})
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	views, err := s.changeViews(r, sess, pending)
+	views, err := s.changeViews(r, sess, got.Items)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var v adminView
+	v := adminView{Pages: pagesOf(url.URL{Path: "/admin"}, after, got.Next)}
 	for _, c := range views {
-		switch {
-		case c.Own:
+		if c.Own {
 			v.Mine = append(v.Mine, c)
-		case c.MayDecide:
+		} else {
 			v.Others = append(v.Others, c)
 		}
 	}
@@ -76,25 +84,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, sess *Session) {
 	s.page(w, r, http.StatusOK, "admin", "Admin", v)
 }
 
-// awaitingMe counts the pending changes the person may approve: proposed by someone else, of a
-// kind their roles decide. The home page shows it to catalog admins.
-func (s *Server) awaitingMe(r *http.Request, sess *Session) (int, error) {
-	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range pending {
-		if mayDecide(sess, c) {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // mayDecide is what the page offers; the domain refuses a proposer's approval on its own.
 func mayDecide(sess *Session, c governance.CatalogChange) bool {
-	return c.State == governance.ChangePending && c.ProposedBy != sess.Person.ID && sess.Has(c.Kind.DecidedBy())
+	return c.Awaits(sess.Person.ID, sess.Roles)
 }
 
 // changeViews names the people of changes and lists their fields.
@@ -138,11 +130,10 @@ func changedItem(c governance.CatalogChange) string {
 // pendingFor are the changes of one item awaiting a second admin: an item's page shows them
 // above the version in effect.
 func (s *Server) pendingFor(r *http.Request, sess *Session, kind governance.CatalogKind, id string) ([]changeView, error) {
-	pending, err := s.opts.Access.Catalog.Changes(r.Context(), governance.ChangePending)
+	pending, err := s.opts.Access.Catalog.PendingOf(r.Context(), kind, id)
 	if err != nil {
 		return nil, err
 	}
-	pending = slices.DeleteFunc(pending, func(c governance.CatalogChange) bool { return c.Kind != kind || c.Target != id })
 	return s.changeViews(r, sess, pending)
 }
 

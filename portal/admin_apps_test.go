@@ -157,7 +157,7 @@ func TestApplicationAndEntitlementFormsRefuseBadInput(t *testing.T) {
 	if _, v, _ := governance.GetItem[governance.Entitlement](ctx, e.access.Catalog, governance.KindEntitlement, "db-read"); v != 1 {
 		t.Errorf("bad forms changed db-read: version %d", v)
 	}
-	if pending, _ := e.access.Catalog.Changes(ctx, governance.ChangePending); len(pending) != 0 {
+	if pending := e.pending(t); len(pending) != 0 {
 		t.Errorf("bad forms proposed %d changes", len(pending))
 	}
 	// A narrowing goes alone: a higher risk is in effect at once.

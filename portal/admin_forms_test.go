@@ -97,7 +97,7 @@ func TestAddAnotherStageSavesNothing(t *testing.T) {
 	if !strings.Contains(got.body, `name="stage.1.name" value=""`) || !strings.Contains(got.body, `name="id" value="fresh"`) {
 		t.Errorf("another stage for a new policy: %s", got.body)
 	}
-	if pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending); len(pending) != 0 {
+	if pending := e.pending(t); len(pending) != 0 {
 		t.Errorf("adding a stage proposed %d changes", len(pending))
 	}
 	if p, v := e.livePolicy(); p.Name != "manager" || v != 1 {
@@ -191,7 +191,7 @@ func TestPolicyStagesRefuseBadInput(t *testing.T) {
 	if got := cat.post(e.url+"/admin/policies/by-manager", huge); got.status != http.StatusRequestEntityTooLarge || !strings.Contains(got.body, "Shorten what you wrote") {
 		t.Errorf("a huge form: %d %s", got.status, got.body)
 	}
-	if pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending); len(pending) != 0 {
+	if pending := e.pending(t); len(pending) != 0 {
 		t.Errorf("bad forms proposed %d changes", len(pending))
 	}
 	if p, v := e.livePolicy(); p.Name != "manager" || v != 1 {
@@ -557,7 +557,7 @@ func TestNewAdminPagesAreNotFoundToOthers(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if pending, _ := e.access.Catalog.Changes(ctx, governance.ChangePending); len(pending) != 0 {
+	if pending := e.pending(t); len(pending) != 0 {
 		t.Errorf("refused posts proposed %d changes", len(pending))
 	}
 	for kind, id := range map[governance.CatalogKind]string{governance.KindPolicy: "mine", governance.KindEntitlement: "forged"} {

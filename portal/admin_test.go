@@ -120,7 +120,7 @@ func TestStalePolicyFormShowsTheCurrentVersion(t *testing.T) {
 	if !strings.Contains(got.body, "Someone changed this meanwhile") || !strings.Contains(got.body, `name="version" value="2"`) || !strings.Contains(got.body, `value="First"`) {
 		t.Errorf("the stale form's answer: %s", got.body)
 	}
-	pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending)
+	pending := e.pending(t)
 	if len(pending) != 0 {
 		t.Errorf("a stale form proposed %d changes", len(pending))
 	}
@@ -149,7 +149,7 @@ func TestPolicyFormRefusesBadInput(t *testing.T) {
 			t.Errorf("%s=%q: %s", c.field, c.value, got.body)
 		}
 	}
-	if pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending); len(pending) != 0 {
+	if pending := e.pending(t); len(pending) != 0 {
 		t.Errorf("bad forms proposed %d changes", len(pending))
 	}
 	if p, v := e.livePolicy(); p.Name != "manager" || v != 1 {
@@ -196,7 +196,7 @@ func TestAdminPagesAreNotFoundToOthers(t *testing.T) {
 	if err != nil || c.State != governance.ChangePending {
 		t.Fatalf("the change after others' posts: %+v %v", c, err)
 	}
-	if pending, _ := e.access.Catalog.Changes(context.Background(), governance.ChangePending); len(pending) != 1 {
+	if pending := e.pending(t); len(pending) != 1 {
 		t.Errorf("%d changes pending, want only cat's", len(pending))
 	}
 }

@@ -18,7 +18,8 @@ import (
 
 // Volumes of the render benchmark: the "100,000 grants and 10,000 people", with
 // requests and review items in proportion (a request per person, an item per grant), and
-// lists longer than a page: the catalog, ada's requests and mgr's inbox.
+// lists longer than a page: the catalog, ada's requests, mgr's inbox and the pending catalog
+// changes, behind a long history of decided ones.
 const (
 	benchPeople       = 10_000
 	benchEntitlements = 100  // what the grants and the people's requests are of
@@ -26,14 +27,16 @@ const (
 	benchHeld         = 10   // grants per person: 100,000 in all
 	benchTeam         = 1000 // the people mgr approves for, each with a request pending
 	benchMine         = 1000 // ada's requests, one per entitlement: with the team's, 2,000 wait for mgr
+	benchDecided      = 5000 // catalog changes decided: the history the admin pages must not read
+	benchPending      = 60   // catalog changes pending, dee's, awaiting cat: more than a page
 )
 
 // seedVolumes fills the env's namespace: people p0..p9999 (the first benchTeam managed by mgr,
 // the others by one of p10..p99), entitlements e0..e1999, ten active grants per person of
 // e0..e99 (one in ten ending within the week), a pending request per person, ada's requests
 // for e0..e999, and a review campaign launched over every grant. It writes through the
-// store's paths, eight writers at once, as the redisstore benchmarks seed. It answers one of
-// ada's requests.
+// store's paths, eight writers at once, as the redisstore benchmarks seed; then 5,060
+// approval policies proposed by dee, 5,000 of them rejected. It answers one of ada's requests.
 func seedVolumes(b *testing.B, e *env) string {
 	ctx := context.Background()
 	start := time.Now()
@@ -93,6 +96,17 @@ func seedVolumes(b *testing.B, e *env) string {
 		mine[i] = r.ID
 		return err
 	})
+	proposal := governance.Policy{Name: "proposed", Stages: []governance.PolicyStage{
+		{Name: "manager", Approvers: []governance.ApproverRule{{Kind: governance.ApproverManager}}, Quorum: 1}}}
+	parallel(benchDecided+benchPending, func(i int) error {
+		p := proposal
+		p.ID = fmt.Sprintf("proposed-%d", i)
+		res, err := e.access.Catalog.Put(ctx, "u-dee", governance.KindPolicy, p.ID, 0, p, "")
+		if err == nil && i < benchDecided {
+			_, err = e.access.Catalog.Reject(ctx, res.Change.ID, "u-cat", "not now")
+		}
+		return err
+	})
 	rev := e.reviews
 	if _, err := rev.SaveCampaign(ctx, "user:u-cat", reviews.Campaign{ID: "all", Name: "Everything", Owner: "u-cat",
 		Reviewers: []governance.ApproverRule{{Kind: governance.ApproverManager}}}, 0); err != nil {
@@ -102,8 +116,8 @@ func seedVolumes(b *testing.B, e *env) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("seeded %d people, %d grants, %d requests and %d review items in %s", benchPeople, benchPeople*benchHeld,
-		benchPeople+benchMine, cycle.Items, time.Since(start).Round(time.Second))
+	b.Logf("seeded %d people, %d grants, %d requests, %d review items and %d catalog changes in %s", benchPeople, benchPeople*benchHeld,
+		benchPeople+benchMine, cycle.Items, benchDecided+benchPending, time.Since(start).Round(time.Second))
 	return mine[0]
 }
 
@@ -142,6 +156,7 @@ func BenchmarkPortalPages(b *testing.B) {
 	}{
 		{"home-approver", "mgr", "/", "2000 requests wait for your decision"},
 		{"home-requester", "ada", "/", "My open requests"},
+		{"home-admin", "cat", "/", fmt.Sprintf("%d catalog changes wait for your approval", benchPending)},
 		{"catalog", "ada", "/catalog", "Access you can ask for"},
 		{"catalog-next", "ada", "/catalog?after=e1500", "Access you can ask for"},
 		{"catalog-filtered", "ada", "/catalog?q=entitlement+1&risk=low", "Access you can ask for"},
@@ -157,7 +172,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		{"approvals", "mgr", "/approvals", "<h1>Approvals</h1>"},
 		{"approvals-next", "mgr", "/approvals?after=" + inboxAfter, "<h1>Approvals</h1>"},
 		{"approval", "mgr", "/approvals/" + waiting, "<h1>Decide: "},
-		{"admin", "cat", "/admin", "<h1>Admin</h1>"},
+		{"admin", "cat", "/admin", "approval policy “proposed”"},
 		{"admin-applications", "cat", "/admin/applications", "<h1>Applications</h1>"},
 		{"admin-entitlements", "cat", "/admin/entitlements", "Next entitlements"},
 		{"admin-entitlement", "cat", "/admin/entitlements/e42", "Entitlement 42"},

@@ -93,8 +93,13 @@
 // entitlements, approval policies and SoD rules show 50 a page (?after=<item id>,
 // governance.PageItems: catalog items are never deleted and keep their place in creation
 // order), though the applications page still counts drafts over every entitlement; the
-// campaigns and the pending catalog changes are read whole (every admin page and a catalog
-// admin's home count them); the audit search pages from a trail position.
+// campaigns are read whole; the audit search pages from a trail position. The admins' start
+// shows the pending catalog changes an admin has to do with (theirs, and those awaiting their
+// approval), 50 a page, oldest first (?after=<change id>, governance.Catalog.PendingFor: a
+// change id read as a place, its creation time and id, so it holds once that change is
+// decided; one naming no change goes to the first page, firstPage). That page, the count on a
+// catalog or security admin's home and an item's page read the pending changes only, never
+// the decided ones (docs/adr/0036).
 //
 // A form with repeated parts works without JavaScript (admin_forms.go): a list of people or
 // groups is a textarea, one user name or group display name per line, read back as ids (a

@@ -83,7 +83,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Names = namesOf(slices.Collect(maps.Values(ents)), nil)
 	if v.Curator = sess.Has(governance.RoleCatalogAdmin) || sess.Has(governance.RoleSecurityAdmin); v.Curator {
-		if v.Changes, err = s.awaitingMe(r, sess); err != nil {
+		if v.Changes, err = s.opts.Access.Catalog.Awaiting(ctx, sess.Person.ID, sess.Roles); err != nil {
 			s.fail(w, r, err)
 			return
 		}

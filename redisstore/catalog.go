@@ -17,7 +17,9 @@ var _ governance.CatalogStore = (*Store)(nil)
 
 // The catalog: "cat:<kind>:<id>" is a record (records.go) holding the item's JSON;
 // "cat:<kind>" orders a kind's ids by creation. Proposed changes: "chg:<id>" is a record,
-// "chgs" orders them by creation. "governed" maps a SCIM group id to the entitlement that
+// "chgs" orders them all by creation and "chgs:pending" those still pending, kept by the
+// scripts that create and decide a change, so the pending ones are read without the history.
+// "governed" maps a SCIM group id to the entitlement that
 // governs it, kept by the same scripts that write entitlements, so the identity scripts know
 // which membership changes to queue. Every write appends its audit event in the same script,
 // and raises "catgen", the catalog's generation, so that readers who keep the catalog know
@@ -85,6 +87,8 @@ if ARGV[6] then
   if bad then return bad end
 end
 casWrite(P, key, ARGV[3], ARGV[4], ARGV[5])
+-- a decision is final: the change leaves the pending ones in the step that decides it
+redis.call("ZREM", P .. "chgs:pending", id)
 if itemKey then
   govern(P, ARGV[7], ARGV[12], ARGV[13])
   if ARGV[8] == "0" then
@@ -294,7 +298,7 @@ func changeVersion(c *governance.CatalogChange) *int64 { return &c.Version }
 
 func (s *Store) CreateCatalogChange(ctx context.Context, c governance.CatalogChange, event governance.Event) (governance.CatalogChange, error) {
 	c.Version = 1
-	return c, createPlain(ctx, s, "chg", "chgs", c.ID, c, event, c.Created.UnixMicro())
+	return c, createPlain(ctx, s, "chg", "chgs", c.ID, c, event, c.Created.UnixMicro(), "chgs:pending")
 }
 
 func (s *Store) CatalogChange(ctx context.Context, id string) (governance.CatalogChange, error) {
@@ -304,8 +308,71 @@ func (s *Store) CatalogChange(ctx context.Context, id string) (governance.Catalo
 	return getRecord(ctx, s, "chg:"+id, changeVersion)
 }
 
-func (s *Store) CatalogChanges(ctx context.Context) ([]governance.CatalogChange, error) {
-	return listRecords(ctx, s, "chgs", "chg:", 0, -1, changeVersion)
+func (s *Store) PendingChanges(ctx context.Context, after governance.ChangePosition, count int) ([]governance.CatalogChange, error) {
+	out, _, err := placePage(ctx, s, "chgs:pending", "chg:", after, count, false, changeVersion)
+	return out, err
+}
+
+func (s *Store) CatalogChangesPage(ctx context.Context, after governance.ChangePosition, count int) ([]governance.CatalogChange, error) {
+	out, _, err := placePage(ctx, s, "chgs", "chg:", after, count, false, changeVersion)
+	return out, err
+}
+
+// indexPendingScript files the changes of "chgs" from rank ARGV[2], ARGV[3] of them, in
+// "chgs:pending" or out of it as each record's state says, reading the record in the same step
+// as the write: a change decided meanwhile is never filed as pending. It answers how many it
+// read and how many it filed that were not there.
+var indexPendingScript = redis.NewScript(`
+local P, start, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local page = redis.call("ZRANGE", P .. "chgs", start, start + count - 1, "WITHSCORES")
+local added = 0
+for i = 1, #page, 2 do
+  local id, score = page[i], page[i + 1]
+  local raw = redis.call("HGET", P .. "chg:" .. id, "j")
+  if raw and cjson.decode(raw).state == "pending" then
+    added = added + redis.call("ZADD", P .. "chgs:pending", score, id)
+  else
+    redis.call("ZREM", P .. "chgs:pending", id)
+  end
+end
+return {#page / 2, added}
+`)
+
+// indexPendingStep is how many changes one step of IndexPendingChanges reads: a script holds
+// Redis for its whole run, so a long history is walked in short steps.
+const indexPendingStep = 500
+
+// IndexPendingChanges builds "chgs:pending" from "chgs" for a store whose changes were
+// proposed before the index existed, once: it walks every change, files each pending one, then
+// marks the index built ("chgs:pending:built"); a store that has the mark is left alone. It is
+// safe to run on several replicas at once, and beside the scripts that create and decide
+// changes: each step reads a record and files it in one script, so whichever runs last agrees
+// with the record. It answers how many pending changes it filed.
+func (s *Store) IndexPendingChanges(ctx context.Context) (int, error) {
+	built, err := s.rdb.Exists(ctx, s.prefix+"chgs:pending:built").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: pending changes index: %w", err)
+	}
+	if built == 1 {
+		return 0, nil
+	}
+	filed := 0
+	for start := 0; ; start += indexPendingStep {
+		res, err := indexPendingScript.Run(ctx, s.rdb, s.route, s.prefix, start, indexPendingStep).Slice()
+		if err != nil {
+			return filed, fmt.Errorf("redisstore: pending changes index: %w", err)
+		}
+		read, _ := res[0].(int64)
+		added, _ := res[1].(int64)
+		filed += int(added)
+		if read < indexPendingStep {
+			break
+		}
+	}
+	if err := s.rdb.Set(ctx, s.prefix+"chgs:pending:built", "1", 0).Err(); err != nil {
+		return filed, fmt.Errorf("redisstore: pending changes index: %w", err)
+	}
+	return filed, nil
 }
 
 func (s *Store) DecideCatalogChange(ctx context.Context, prev, next governance.CatalogChange, apply *governance.CatalogItem, events []governance.Event) (governance.CatalogChange, error) {

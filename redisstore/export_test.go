@@ -16,3 +16,16 @@ func (s *Store) FacetStep(ctx context.Context, reviewer, facet string, chunk int
 	_, page := res[1].([]any)
 	return page, nil
 }
+
+// IndexPendingStep is how many changes a step of IndexPendingChanges reads.
+const IndexPendingStep = indexPendingStep
+
+// ForgetPendingIndex deletes the index of pending changes, and with marker its built mark too:
+// the store as a release from before the index left it.
+func (s *Store) ForgetPendingIndex(ctx context.Context, marker bool) error {
+	keys := []string{s.prefix + "chgs:pending"}
+	if marker {
+		keys = append(keys, s.prefix+"chgs:pending:built")
+	}
+	return s.rdb.Del(ctx, keys...).Err()
+}

@@ -84,13 +84,14 @@ local function due(P, index, id, at)
 end
 `
 
-// ARGV: P key index id json event score. A new record of a plain kind (no index but its list),
-// listed in index by score; an existing id is a conflict.
+// ARGV: P key index id json event score, then any further indexes. A new record of a plain
+// kind (no index but its lists), listed in each index by score; an existing id is a conflict.
 var createIndexedScript = redis.NewScript(recordLua + `
 local P, key = ARGV[1], ARGV[1] .. ARGV[2]
 if redis.call("EXISTS", key) == 1 then return {"conflict", "id"} end
 create(P, key, ARGV[5], ARGV[6])
 redis.call("ZADD", P .. ARGV[3], ARGV[7], ARGV[4])
+for i = 8, #ARGV do redis.call("ZADD", P .. ARGV[i], ARGV[7], ARGV[4]) end
 return {"ok"}
 `)
 
@@ -101,9 +102,9 @@ if failed then return failed end
 return {"ok"}
 `)
 
-// createPlain stores a new record of a plain kind ("<kind>:<id>", listed in index) with its
-// event, the record as the event's After.
-func createPlain(ctx context.Context, s *Store, kind, index, id string, record any, event governance.Event, score int64) error {
+// createPlain stores a new record of a plain kind ("<kind>:<id>", listed in index and in each
+// of also) with its event, the record as the event's After.
+func createPlain(ctx context.Context, s *Store, kind, index, id string, record any, event governance.Event, score int64, also ...string) error {
 	if !validID(id) {
 		return fmt.Errorf("%w: %s id %q", governance.ErrInvalidRequest, kind, id)
 	}
@@ -111,7 +112,11 @@ func createPlain(ctx context.Context, s *Store, kind, index, id string, record a
 	if err != nil {
 		return err
 	}
-	res, err := createIndexedScript.Run(ctx, s.rdb, s.route, s.prefix, kind+":"+id, index, id, raw, body, score).Slice()
+	args := []any{s.prefix, kind + ":" + id, index, id, raw, body, score}
+	for _, x := range also {
+		args = append(args, x)
+	}
+	res, err := createIndexedScript.Run(ctx, s.rdb, s.route, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: create %s: %w", kind, err)
 	}

@@ -219,8 +219,16 @@ return {total, redis.call("ZRANGE", key, start, start + count - 1)}
 // requestPage reads up to count requests of an index from the position after (see
 // requestPageScript) and the index's size: two round trips.
 func (s *Store) requestPage(ctx context.Context, index string, after governance.RequestPosition, count int, newest bool) ([]governance.Request, int, error) {
+	return placePage(ctx, s, index, "req:", after, count, newest, func(r *governance.Request) *int64 { return &r.Version })
+}
+
+// placePage reads up to count records of an index by creation time (Unix microseconds) from
+// the position after (see requestPageScript), and the index's size: two round trips. The
+// request lists and the catalog changes' page this way.
+func placePage[T any](ctx context.Context, s *Store, index, recordPrefix string, after governance.RequestPosition, count int, newest bool,
+	version func(*T) *int64) ([]T, int, error) {
 	if count < 1 {
-		return []governance.Request{}, 0, nil
+		return []T{}, 0, nil
 	}
 	score, id := "", ""
 	if after != (governance.RequestPosition{}) {
@@ -234,7 +242,7 @@ func (s *Store) requestPage(ctx context.Context, index string, after governance.
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: %s: %w", index, err)
 	}
-	return pageOfRecords(ctx, s, "req:", res, func(r *governance.Request) *int64 { return &r.Version })
+	return pageOfRecords(ctx, s, recordPrefix, res, version)
 }
 
 func (s *Store) Inbox(ctx context.Context, approver string, after governance.RequestPosition, count int) ([]governance.Request, int, error) {

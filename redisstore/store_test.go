@@ -45,6 +45,9 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"ApprovalNoticesMarkedWithTheChange":  testApprovalNoticesMarkedWithTheChange,
 	"SessionsEndedByPerson":               testSessionsEndedByPerson,
 	"CatalogPagesByCursor":                testCatalogPagesByCursor,
+	"PendingChangesFollowTheirRecords":    testPendingChangesFollowTheirRecords,
+	"PendingChangesPageFromAPlace":        testPendingChangesPageFromAPlace,
+	"PendingChangesIndexedOnce":           testPendingChangesIndexedOnce,
 	"CatalogGenerationFollowsItemWrites":  testCatalogGenerationFollowsItemWrites,
 }
 

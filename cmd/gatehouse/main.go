@@ -518,6 +518,12 @@ func governed(ctx context.Context, cfg config.Config, store *redisstore.Store, n
 	} else if n > 0 {
 		log.Info("gave service accounts stored without a deadline one", zap.Int("accounts", n))
 	}
+	// Changes proposed before the pending ones had an index of their own are filed in it once.
+	if n, err := store.IndexPendingChanges(ctx); err != nil {
+		return services{}, fmt.Errorf("pending catalog changes: %w", err)
+	} else if n > 0 {
+		log.Info("indexed the pending catalog changes stored before their index", zap.Int("changes", n))
+	}
 	links := portalLinks(cfg)
 	var notifier governance.Notifier = notify.Log{Log: log.Named("breakglass")}
 	if hook, err := webhook(cfg.BreakGlass.Webhook, now); err != nil {
