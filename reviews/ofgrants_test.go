@@ -15,7 +15,7 @@ import (
 // reviewed in two cycles (certified in the first), one revoked by the first's close, one never
 // reviewed, one that does not exist, values that cannot be ids, the same grant twice; and
 // nothing at all for no grants.
-func testItemsOfGrantsIsItemsOfGrantForEach(t *testing.T, newStore storetest.Factory) {
+func testItemsOfGrantsAsEachAlone(t *testing.T, newStore storetest.Factory) {
 	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
 	w.Basics()
 	w.Entitlement("db-read", governance.RiskLow, storetest.ManagerPolicy.ID)
