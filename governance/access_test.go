@@ -3,6 +3,7 @@ package governance_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,70 @@ func testApprovalFromAStaleCopy(t *testing.T, newStore storetest.Factory) {
 	}
 	if held, err := w.Store.Holdings(ctx, "ada"); err != nil || len(held) != 0 {
 		t.Fatalf("holdings after it: %v %+v", err, held)
+	}
+}
+
+// WhatIfMany answers for each holding what WhatIf answers for it alone, and what the rules say:
+// a holder whose other access or pending request conflicts, one whose does not, the same
+// holding twice, an entitlement no rule names, someone who does not exist; and nothing for no
+// holdings.
+func testWhatIfManyIsWhatIfForEach(t *testing.T, newStore storetest.Factory) {
+	ctx, w := context.Background(), storetest.NewWorld(t, newStore)
+	w.Basics()
+	for _, e := range []string{"payments-create", "payments-approve", "ledger-admin", "db-read"} {
+		w.Entitlement(e, governance.RiskMedium, storetest.ManagerPolicy.ID)
+	}
+	w.Put(governance.KindSoDRule, "four-eyes", governance.SoDRule{ID: "four-eyes", Name: "create and approve payments",
+		Entitlements: []string{"payments-create", "payments-approve"}})
+	w.Put(governance.KindSoDRule, "ledger", governance.SoDRule{ID: "ledger", Name: "ledger and payments",
+		Entitlements: []string{"payments-create", "ledger-admin"},
+		Review:       &governance.PolicyStage{Name: "security", Quorum: 1, Approvers: []governance.ApproverRule{{Kind: governance.ApproverUsers, Users: []string{"sec"}}}}})
+	w.GrantOf("ada", "payments-create")
+	w.GrantOf("ada", "db-read")
+	w.GrantOf("bob", "payments-approve")
+	// Ada asks for the ledger too: it waits for security's review of the conflict.
+	if _, _, err := w.Access.Submit(ctx, governance.Ask{Requester: "ada", Entitlement: "ledger-admin", Justification: "close"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if got, err := w.Access.WhatIfMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no holdings: %v %v", got, err)
+	}
+	holdings := []governance.Holding{
+		{Beneficiary: "ada", Entitlement: "payments-create"},  // held; her pending ledger request conflicts
+		{Beneficiary: "ada", Entitlement: "payments-approve"}, // her payments-create grant conflicts
+		{Beneficiary: "bob", Entitlement: "payments-approve"}, // held alone: nothing
+		{Beneficiary: "bob", Entitlement: "payments-create"},  // his payments-approve conflicts
+		{Beneficiary: "ada", Entitlement: "db-read"},          // no rule names it
+		{Beneficiary: "nobody", Entitlement: "payments-create"},
+		{Beneficiary: "ada", Entitlement: "no-such-access"},
+		{Beneficiary: "ada", Entitlement: "payments-approve"},
+	}
+	batch, err := w.Access.WhatIfMany(ctx, holdings)
+	if err != nil || len(batch) != len(holdings) {
+		t.Fatalf("%d answers for %d holdings: %v", len(batch), len(holdings), err)
+	}
+	for i, h := range holdings {
+		alone, err := w.Access.WhatIf(ctx, h.Beneficiary, h.Entitlement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(batch[i], alone) {
+			t.Errorf("%+v: together %+v, alone %+v", h, batch[i], alone)
+		}
+	}
+	// What the rules say, so that the two cannot agree on a wrong answer.
+	said := func(cs []governance.SoDConflict) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Rule.ID+" with "+strings.Join(c.With, ","))
+		}
+		return strings.Join(out, "; ")
+	}
+	for i, want := range []string{"ledger with ledger-admin", "four-eyes with payments-create", "", "four-eyes with payments-approve",
+		"", "", "", "four-eyes with payments-create"} {
+		if got := said(batch[i]); got != want {
+			t.Errorf("%+v: conflicts %q, want %q", holdings[i], got, want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"CatalogChangesNeedASecondAdmin":      testCatalogChangesNeedASecondAdmin,
 	"AccessFromRequestToGrant":            testAccessFromRequestToGrant,
 	"AccessSeparationOfDuties":            testAccessSeparationOfDuties,
+	"WhatIfManyIsWhatIfForEach":           testWhatIfManyIsWhatIfForEach,
 	"ApprovedRequestsAlwaysGetTheirGrant": testApprovedRequestsAlwaysGetTheirGrant,
 	"ApprovalFromAStaleCopy":              testApprovalFromAStaleCopy,
 	"AuditForwardingAtLeastOnce":          testAuditForwardingAtLeastOnce,

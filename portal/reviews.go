@@ -139,36 +139,38 @@ func (s *Server) toReviews(w http.ResponseWriter, r *http.Request, f reviewFilte
 	http.Redirect(w, r, f.url(""), http.StatusSeeOther) //nolint:gosec // the path is always /reviews: the form gives only the query's values, encoded
 }
 
-// contextReads is how many items' context itemRows reads at once: each item's reads are a few
-// round trips to the store, and a page of a hundred read one after the other is most of its
-// render time.
-const contextReads = 8
-
 // itemRows gives each item its context: who holds it and who approved it, by name; earlier
 // verdicts on the same grant and its last certification; the separation-of-duties conflicts
-// its holder's other access makes with it.
+// its holder's other access makes with it. The context of all the items is read together, so
+// a page costs the same few round trips to the store whatever its length.
 func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow, error) {
-	earlier := make([][]reviews.Item, len(items))
-	conflicts := make([][]governance.SoDConflict, len(items))
-	var g errgroup.Group
-	g.SetLimit(contextReads)
+	grants := make([]string, len(items))
+	holdings := make([]governance.Holding, len(items))
 	for i, it := range items {
-		g.Go(func() error {
-			all, err := s.opts.Reviews.ItemsOfGrant(ctx, it.Grant)
-			if err != nil {
-				return err
-			}
-			for _, o := range all {
-				if o.ID != it.ID {
-					earlier[i] = append(earlier[i], o)
-				}
-			}
-			conflicts[i], err = s.opts.Access.WhatIf(ctx, it.Beneficiary, it.Entitlement)
-			return err
-		})
+		grants[i] = it.Grant
+		holdings[i] = governance.Holding{Beneficiary: it.Beneficiary, Entitlement: it.Entitlement}
 	}
+	var ofGrants map[string][]reviews.Item
+	var conflicts [][]governance.SoDConflict
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		ofGrants, err = s.opts.Reviews.ItemsOfGrants(ctx, grants)
+		return err
+	})
+	g.Go(func() (err error) {
+		conflicts, err = s.opts.Access.WhatIfMany(ctx, holdings)
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	earlier := make([][]reviews.Item, len(items))
+	for i, it := range items {
+		for _, o := range ofGrants[it.Grant] {
+			if o.ID != it.ID {
+				earlier[i] = append(earlier[i], o)
+			}
+		}
 	}
 	var ids []string
 	for i, it := range items {

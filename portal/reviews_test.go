@@ -557,3 +557,63 @@ func TestCyclePageListsTheFirstItemsAndPointsToTheReport(t *testing.T) {
 		t.Fatalf("%d rows listed: %s", rows, page.body)
 	}
 }
+
+// reviewsTrips bounds the round trips to Redis of My reviews, session included: the context
+// of its rows (earlier verdicts, separation-of-duties conflicts, names) is read together, so a
+// page of many rows costs what a page of a few does.
+const reviewsTrips = 19
+
+// My reviews reads every row's context in a fixed number of round trips, however many rows it
+// shows; and each row still carries its own context, not a neighbour's: the earlier verdict of
+// its own grant, the conflicts of its own holder.
+func TestMyReviewsRoundTripsDoNotGrowWithItsRows(t *testing.T) {
+	e, m := withMockIdP(t)
+	ctx := context.Background()
+	items := e.reviewing()
+	mgr := e.browser()
+	e.signIn(m, mgr, "mgr")
+	measure := func() (int, []string, answer) {
+		mgr.get(e.url + "/reviews") // scripts loaded, session warm
+		e.trips.Start()
+		a := mgr.get(e.url + "/reviews")
+		n, cmds := e.trips.Count()
+		// A connection dialled for two reads at once is set up in two round trips (HELLO, then
+		// the client's name and version in one pipeline): the pool's, not the page's.
+		n -= 2 * strings.Count(strings.Join(cmds, " "), "hello")
+		return n, cmds, a
+	}
+	few, fewCmds, _ := measure()
+	// The three are certified, the cycle closed, twenty more people get db-read, and the next
+	// cycle has 23 items: ada's and bob's with an earlier verdict, bob's two still in conflict.
+	for _, it := range items {
+		if _, err := e.reviews.DecideFor(ctx, it.ID, governance.Viewer{ID: "u-mgr"}, true, "still needed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.reviews.Close(ctx, items["ada/db-read"].Cycle, "u-cat"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		who := "p" + strconv.Itoa(i)
+		e.createUser(ctx, who, "mgr", true)
+		e.holds(who, "db-read", "reporting")
+	}
+	if _, err := e.reviews.Launch(ctx, "q", "u-cat", e.now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	many, manyCmds, page := measure()
+	t.Logf("My reviews of 3: %d round trips %v", few, fewCmds)
+	t.Logf("My reviews of 23: %d round trips %v", many, manyCmds)
+	if many > few || many > reviewsTrips {
+		t.Errorf("My reviews took %d round trips with 3 rows and %d with 23, want no more and at most %d: %v", few, many, reviewsTrips, manyCmds)
+	}
+	if !strings.Contains(page.body, "23 items wait for your decision") {
+		t.Fatalf("want 23 rows: %s", page.body)
+	}
+	if got := strings.Count(page.body, `<span class="risk-high">Read or write (read-or-write)`); got != 2 {
+		t.Errorf("%d rows warn of the rule, want bob's two: %s", got, page.body)
+	}
+	if got := strings.Count(page.body, date(e.now)+" (1 earlier reviews)"); got != 3 {
+		t.Errorf("%d rows show an earlier certification, want the three reviewed before: %s", got, page.body)
+	}
+}

@@ -430,6 +430,10 @@ func (s *Store) ItemsOfGrant(ctx context.Context, grant string) ([]reviews.Item,
 	return listRecords(ctx, s, "reviews:of:"+grant, "review:", 0, -1, itemVersion)
 }
 
+func (s *Store) ItemsOfGrants(ctx context.Context, grants []string) (map[string][]reviews.Item, error) {
+	return indexedRecordsOf(ctx, s, "reviews:of:", "review:", grants, itemVersion)
+}
+
 // OpenItems counts the open items of every cycle that had any.
 func (s *Store) OpenItems(ctx context.Context) (map[string]int, error) {
 	raw, err := s.rdb.HGetAll(ctx, s.prefix+"cycles:open").Result()

@@ -83,6 +83,10 @@ type ItemStore interface {
 	OpenItems(ctx context.Context) (map[string]int, error)
 	// ItemsOfGrant lists a grant's items across cycles, oldest first.
 	ItemsOfGrant(ctx context.Context, grant string) ([]Item, error)
+	// ItemsOfGrants is ItemsOfGrant for several grants at once, in a fixed number of round
+	// trips however many: a grant without items maps to an empty list, and one that cannot be
+	// an id is left out.
+	ItemsOfGrants(ctx context.Context, grants []string) (map[string][]Item, error)
 	// Reviewed reports, per grant id, whether an earlier cycle certified it.
 	Reviewed(ctx context.Context, grants []string) ([]bool, error)
 	// GrantPage lists grants in creation order from offset (a stable cursor).

@@ -22,6 +22,7 @@ var suite = map[string]func(*testing.T, storetest.Factory){
 	"AssignedPages":                     testAssignedPages,
 	"FilteredPages":                     testFilteredPages,
 	"AuditIndexAgreesWithTheTrail":      testAuditIndexAgreesWithTheTrail,
+	"ItemsOfGrantsAsEachAlone":          testItemsOfGrantsAsEachAlone,
 }
 
 func TestSingleNode(t *testing.T) { storetest.Run(t, storetest.SingleNode(srv), suite) }
