@@ -13,14 +13,15 @@
 // opaque cookie (HttpOnly, SameSite=Lax, Secure unless the portal is plain http on loopback);
 // the token is renewed at sign-in; sign-out deletes the session. The session keeps the person's
 // id, when they signed in and when they were last seen, on Options.Now: on every request
-// whoIsIt ends a session past Options.IdleTimeout unused or Options.Lifetime since sign-in
-// (deleted; the request goes on as not signed in, so a page that needs a person sends them to
-// /?signin=idle or /?signin=expired, and the front door says why), reads the person afresh (a
-// deactivated or deleted person is signed out at once) and their roles from their groups
-// (governance.RoleGroups). The session manager's own timeouts, on the wall clock, are an hour
-// longer: they only let Redis forget. The store is handed the person of each session
-// (sessionCodec puts their id in front of the data), so it indexes a person's sessions and
-// keeps none of someone who left: the leaver duty deletes them all (governance.SessionEnder).
+// whoIsIt ends a session past Options.IdleTimeout unused (last-seen is written at most once a
+// minute) or Options.Lifetime since sign-in (deleted; the request goes on as not signed in, so
+// a page that needs a person sends them to /?signin=idle or /?signin=expired, and the front
+// door says why), reads the person afresh (a deactivated or deleted person is signed out at
+// once) and their roles from their groups (governance.RoleGroups). The session manager's own
+// timeouts, on the wall clock, are an hour longer: they only let Redis forget. The store is
+// handed the person of each session (sessionCodec puts their id in front of the data), so it
+// indexes a person's sessions and keeps none of someone who left: the leaver duty deletes them
+// all (governance.SessionEnder).
 //
 // # Conventions for pages
 //
@@ -54,7 +55,7 @@
 //
 // Words on pages: access and applications are named as the catalog names them (s.catalogNames,
 // from the read the server keeps while the catalog's generation stands still: catalogread.go,
-// ADR 0038), never by id, outside the audit area, whose records are ids by design; durations
+// ADR 0037), never by id, outside the audit area, whose records are ids by design; durations
 // are said in words (spoken: "8 hours") and put in a form's field as one types them (typed:
 // "8h", "30d"); times are shown with date, in UTC to the minute; where a record stands is said
 // with said (words.go: "being removed", not the domain's "revoking"), the state word itself

@@ -184,13 +184,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // check; GET never changes anything but the sign-in handshake's own session keys.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(assets, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
-	// Browsers ask every site for an icon; the portal has none, and says so without a 404.
-	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=86400")
-		w.WriteHeader(http.StatusNoContent)
-	})
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /signin", s.startSignIn)
 	mux.HandleFunc("GET /auth/callback", s.callback)
@@ -273,7 +266,19 @@ func (s *Server) routes() http.Handler {
 	h = cop.Handler(h)
 	h = s.whoIsIt(h)
 	h = s.sessions.LoadAndSave(h)
-	return headers(policy(s.opts.OIDC.Issuer), h)
+	// Assets are served outside the session: a page's stylesheet, script and icon arrive
+	// beside the person's next request, and a session loaded and saved by each of them could
+	// write back what that request had just changed (a flash, a sign-in).
+	outer := http.NewServeMux()
+	static, _ := fs.Sub(assets, "static")
+	outer.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	// Browsers ask every site for an icon; the portal has none, and says so without a 404.
+	outer.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	outer.Handle("/", h)
+	return headers(policy(s.opts.OIDC.Issuer), outer)
 }
 
 // staticFiles may be cached: their names change with their content only in a release.
@@ -331,6 +336,10 @@ const (
 	keyFlashKind = "flashKind"
 )
 
+// seenEvery is how often a session's last-seen time is written: the idle timeout is kept to
+// the minute.
+const seenEvery = time.Minute
+
 // whoIsIt puts the signed-in person in the request's context, read afresh on every request: a
 // person the IdP deactivated or deleted, or whose session's user is gone, is signed out at once,
 // and a person's roles follow their groups without signing in again. A session past its idle
@@ -371,7 +380,11 @@ func (s *Server) whoIsIt(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		s.sessions.Put(ctx, keySeen, now.UnixNano())
+		// The last-seen time is kept to the minute: a session written on every request would
+		// cost a write per page and let two concurrent requests write back each other's changes.
+		if now.Sub(time.Unix(0, s.sessions.GetInt64(ctx, keySeen))) >= seenEvery {
+			s.sessions.Put(ctx, keySeen, now.UnixNano())
+		}
 		sess := &Session{Person: p, Roles: roles, Viewer: governance.ViewerOf(p.ID, roles)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
 	})

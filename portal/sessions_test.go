@@ -164,3 +164,40 @@ func TestSignInRacingTheLeaverLeavesNoSession(t *testing.T) {
 		e.setActive("ada", true)
 	}
 }
+
+// A page's assets are served outside the session, and pages write the session's last-seen time
+// at most once a minute: a request that changes nothing writes nothing, so it cannot write back
+// a session another request has just changed (a flash set by a form's answer was lost that way,
+// when the previous page's icon request finished after it).
+func TestAssetsAndQuietPagesLeaveTheSessionAsItIs(t *testing.T) {
+	e, m := withMockIdP(t)
+	b := e.browser()
+	e.signIn(m, b, "ada")
+	cookie := e.cookie(b)
+	record := func() string {
+		t.Helper()
+		raw, found, err := e.store.Sessions().Find(context.Background(), cookie.Value)
+		if err != nil || !found {
+			t.Fatalf("the session's record: %v (found %v)", err, found)
+		}
+		return string(raw)
+	}
+	signedIn := record()
+	for _, path := range []string{"/static/gatehouse.css", "/favicon.ico", "/static/nothing-here.css"} {
+		got := b.get(e.url + path)
+		if got.header.Get("Set-Cookie") != "" {
+			t.Errorf("%s set a cookie: %s", path, got.header.Get("Set-Cookie"))
+		}
+		if record() != signedIn {
+			t.Errorf("%s (%d) rewrote the session", path, got.status)
+		}
+	}
+	e.advance(30 * time.Second)
+	if got := b.get(e.url + "/requests"); got.status != http.StatusOK || record() != signedIn {
+		t.Errorf("a page half a minute after sign-in (%d) rewrote the session", got.status)
+	}
+	e.advance(31 * time.Second)
+	if got := b.get(e.url + "/requests"); got.status != http.StatusOK || record() == signedIn {
+		t.Errorf("a page over a minute after sign-in (%d) did not note it was seen", got.status)
+	}
+}
