@@ -305,11 +305,12 @@ func (s *Server) applications(w http.ResponseWriter, r *http.Request, sess *Sess
 		s.fail(w, r, err)
 		return
 	}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	catalog, err := s.readCatalog(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	ents := catalog.entitlements // shared: read only
 	var ids []string
 	for _, a := range apps {
 		ids = append(ids, a.Owners...)
@@ -359,11 +360,12 @@ func (s *Server) application(w http.ResponseWriter, r *http.Request, sess *Sessi
 		s.fail(w, r, err)
 		return
 	}
-	ents, err := governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement)
+	catalog, err := s.readCatalog(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	ents := catalog.entitlements // shared: read only
 	v := applicationView{App: a, Version: version}
 	if v.Owners, err = s.userNames(r, a.Owners); err != nil {
 		s.fail(w, r, err)
@@ -587,11 +589,12 @@ func (s *Server) sodRules(w http.ResponseWriter, r *http.Request, sess *Session)
 	if more {
 		v.Next = v.Rules[len(v.Rules)-1].ID
 	}
-	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+	catalog, err := s.readCatalog(ctx)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v.Names = namesOf(v.Entitlements, nil)
+	v.Entitlements, v.Names = catalog.entitlements, catalog.names // shared: read only
 	s.page(w, r, http.StatusOK, "admin-sod-rules", "Separation-of-duties rules", v)
 }
 
@@ -624,10 +627,12 @@ func (s *Server) sodRule(w http.ResponseWriter, r *http.Request, sess *Session) 
 			return
 		}
 	}
-	if v.Entitlements, err = governance.ListItems[governance.Entitlement](ctx, s.opts.Access.Catalog, governance.KindEntitlement); err != nil {
+	catalog, err := s.readCatalog(ctx)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	v.Entitlements = catalog.entitlements // shared: read only
 	if v.Pending, err = s.pendingFor(r, sess, governance.KindSoDRule, rule.ID); err != nil {
 		s.fail(w, r, err)
 		return
