@@ -13,15 +13,14 @@
 // opaque cookie (HttpOnly, SameSite=Lax, Secure unless the portal is plain http on loopback);
 // the token is renewed at sign-in; sign-out deletes the session. The session keeps the person's
 // id, when they signed in and when they were last seen, on Options.Now: on every request
-// whoIsIt ends a session past Options.IdleTimeout unused (last-seen is written at most once a
-// minute) or Options.Lifetime since sign-in (deleted; the request goes on as not signed in, so
-// a page that needs a person sends them to /?signin=idle or /?signin=expired, and the front
-// door says why), reads the person afresh (a deactivated or deleted person is signed out at
-// once) and their roles from their groups (governance.RoleGroups). The session manager's own
-// timeouts, on the wall clock, are an hour longer: they only let Redis forget. The store is
-// handed the person of each session (sessionCodec puts their id in front of the data), so it
-// indexes a person's sessions and keeps none of someone who left: the leaver duty deletes them
-// all (governance.SessionEnder).
+// whoIsIt ends a session past Options.IdleTimeout unused or Options.Lifetime since sign-in
+// (deleted; the request goes on as not signed in, so a page that needs a person sends them to
+// /?signin=idle or /?signin=expired, and the front door says why), reads the person afresh (a
+// deactivated or deleted person is signed out at once) and their roles from their groups
+// (governance.RoleGroups). The session manager's own timeouts, on the wall clock, are an hour
+// longer: they only let Redis forget. The store is handed the person of each session
+// (sessionCodec puts their id in front of the data), so it indexes a person's sessions and
+// keeps none of someone who left: the leaver duty deletes them all (governance.SessionEnder).
 //
 // # Conventions for pages
 //

@@ -267,8 +267,9 @@ func (s *Server) routes() http.Handler {
 	h = s.whoIsIt(h)
 	h = s.sessions.LoadAndSave(h)
 	// Assets are served outside the session: a page's stylesheet, script and icon arrive
-	// beside the person's next request, and a session loaded and saved by each of them could
-	// write back what that request had just changed (a flash, a sign-in).
+	// beside the person's next request, and the session manager saves a whole session on
+	// every request it serves (its idle timeout is renewed each time), so an asset request
+	// finishing late wrote back a session that request had just changed (a flash, a sign-in).
 	outer := http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	outer.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
@@ -336,10 +337,6 @@ const (
 	keyFlashKind = "flashKind"
 )
 
-// seenEvery is how often a session's last-seen time is written: the idle timeout is kept to
-// the minute.
-const seenEvery = time.Minute
-
 // whoIsIt puts the signed-in person in the request's context, read afresh on every request: a
 // person the IdP deactivated or deleted, or whose session's user is gone, is signed out at once,
 // and a person's roles follow their groups without signing in again. A session past its idle
@@ -380,11 +377,7 @@ func (s *Server) whoIsIt(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		// The last-seen time is kept to the minute: a session written on every request would
-		// cost a write per page and let two concurrent requests write back each other's changes.
-		if now.Sub(time.Unix(0, s.sessions.GetInt64(ctx, keySeen))) >= seenEvery {
-			s.sessions.Put(ctx, keySeen, now.UnixNano())
-		}
+		s.sessions.Put(ctx, keySeen, now.UnixNano())
 		sess := &Session{Person: p, Roles: roles, Viewer: governance.ViewerOf(p.ID, roles)}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
 	})
