@@ -231,12 +231,7 @@ func (s *Server) auditGrant(w http.ResponseWriter, r *http.Request, sess *Sessio
 	for _, d := range g.Decisions {
 		ids = append(ids, d.Approver)
 	}
-	people, err := s.opts.Access.People.Many(ctx, ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	names, err := s.catalogNames(ctx)
+	people, names, err := s.peopleAndNames(ctx, ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -278,12 +278,7 @@ func (s *Server) cycle(w http.ResponseWriter, r *http.Request, sess *Session) {
 		items = append(items, it)
 		ids = append(ids, it.Beneficiary, it.Reviewer, it.DecidedBy)
 	}
-	people, err := s.opts.Access.People.Many(ctx, ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	names, err := s.catalogNames(ctx)
+	people, names, err := s.peopleAndNames(ctx, ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -95,3 +95,13 @@ func (s *Server) catalogNames(ctx context.Context) (catalogNames, error) {
 	}
 	return read.names, nil
 }
+
+// peopleAndNames reads what a page names: the people by id, and the catalog's names.
+func (s *Server) peopleAndNames(ctx context.Context, people []string) (map[string]governance.Person, catalogNames, error) {
+	found, err := s.opts.Access.People.Many(ctx, people)
+	if err != nil {
+		return nil, catalogNames{}, err
+	}
+	names, err := s.catalogNames(ctx)
+	return found, names, err
+}

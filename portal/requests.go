@@ -87,12 +87,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *Session) 
 		ids = append(ids, st.Approvers...)
 		ids = append(ids, st.Fallback...)
 	}
-	people, err := s.opts.Access.People.Many(ctx, ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	names, err := s.catalogNames(ctx)
+	people, names, err := s.peopleAndNames(ctx, ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -179,11 +179,7 @@ func (s *Server) itemRows(ctx context.Context, items []reviews.Item) ([]itemRow,
 			ids = append(ids, o.DecidedBy)
 		}
 	}
-	people, err := s.opts.Access.People.Many(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	names, err := s.catalogNames(ctx)
+	people, names, err := s.peopleAndNames(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -91,12 +91,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, sess *Session)
 	for _, rv := range reviews {
 		ids = append(ids, rv.Identity)
 	}
-	people, err := s.opts.Access.People.Many(ctx, ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	names, err := s.catalogNames(ctx)
+	people, names, err := s.peopleAndNames(ctx, ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return
